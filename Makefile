@@ -1,0 +1,32 @@
+# Two commands for a newcomer: `make run` (the whole DAG, default scale) and `make test`.
+# Everything installs into .venv; torch first, because an unpinned torch pulled in by a
+# dependency would be the multi-GB CUDA build. GPU users: create .venv and install the
+# CUDA build of torch into it before `make`; an importable torch is left as it is.
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+CORES ?= $(shell nproc 2>/dev/null || echo 2)
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.offrl-installed
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup run test clean-test
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install --quiet -e ".[workflow,dev]"
+	touch $@
+
+run: setup
+	snakemake all --cores $(CORES)
+
+test: setup
+	python -m pytest
+
+clean-test:
+	rm -rf .test/resources .test/results .test/logs .test/.snakemake

@@ -1,0 +1,29 @@
+# offrl: safety-aware offline RL, from raw data to the papers' tables and figures.
+# Rules only wire files together; every rule runs `python -m offrl <command>` (lib/offrl).
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+from offrl.config import check_config
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+SHIPPED = Path(workflow.basedir) / "resources" / "shipped"
+check_config(config, shipped_dir=SHIPPED)
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/datasets.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        dataset_summaries(),
+        "results/tables/datasets.md",
+    default_target: True

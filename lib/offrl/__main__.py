@@ -1,0 +1,3 @@
+from offrl.cli import main
+
+main()

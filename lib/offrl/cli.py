@@ -1,0 +1,119 @@
+"""Command line: ``python -m offrl <command> ...``; every Snakemake rule runs one of these."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+
+import torch
+
+
+def _behaviour(args: argparse.Namespace) -> None:
+    from offrl.algos.td3 import TD3Config, train_online
+
+    config = TD3Config(
+        total_steps=args.total_steps,
+        start_steps=args.start_steps,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        expert_checkpoint=args.expert_checkpoint,
+        ctrl_cost_weight=args.ctrl_cost_weight,
+        seed=args.seed,
+    )
+    manifest = train_online(args.env, config, args.out, progress=not args.quiet, command=_command_line())
+    print(json.dumps({k: manifest[k] for k in ("env", "expert", "medium")}))
+
+
+def _collect(args: argparse.Namespace) -> None:
+    from offrl.data.build import generate, write_with_summary
+
+    dataset = generate(args.env, args.kind, args.behaviour, args.size, args.seed, args.noise, args.root, progress=not args.quiet)
+    provenance = {"source": "local", "seed": args.seed, "noise": args.noise, "size": args.size, "behaviour": args.behaviour, "command": _command_line()}
+    summary = write_with_summary(dataset, args.env, args.kind, args.root, args.summary, provenance)
+    print(json.dumps(summary))
+
+
+def _download(args: argparse.Namespace) -> None:
+    from offrl.data.build import minari_id, write_json
+    from offrl.data.dataset import load_dataset
+    from offrl.data.download import download
+
+    path = download(args.remote_id, args.root, minari_id(args.env, args.kind))
+    summary = {"env": args.env, "kind": args.kind, "minari_id": minari_id(args.env, args.kind), "source": "minari", "remote_id": args.remote_id, **load_dataset(path).summary(args.env), "path": str(path)}
+    write_json(args.summary, summary)
+    print(json.dumps(summary))
+
+
+def _dataset_table(args: argparse.Namespace) -> None:
+    from offrl.report.tables import dataset_table, write_table
+
+    data, display = dataset_table(args.summaries)
+    write_table(data, display, args.out)
+
+
+def _command_line() -> str:
+    return shlex.join(["python", "-m", "offrl", *sys.argv[1:]])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="offrl", description=__doc__)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("behaviour", help="train TD3 online; write expert and medium actors, replay buffer, manifest")
+    p.add_argument("--env", required=True, help="hopper, walker2d or halfcheetah")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--total-steps", type=int, default=1_000_000)
+    p.add_argument("--start-steps", type=int, default=25_000)
+    p.add_argument("--eval-every", type=int, default=5000)
+    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--expert-checkpoint", choices=("best", "last"), default="best")
+    p.add_argument("--ctrl-cost-weight", type=float, default=None, help="the env's control-cost weight (safety expert)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_behaviour)
+
+    from offrl.data.generate import KINDS
+
+    p = sub.add_parser("collect", help="generate one D4RL-protocol dataset as a Minari dataset, with a JSON summary")
+    p.add_argument("--env", required=True)
+    p.add_argument("--kind", required=True, choices=KINDS)
+    p.add_argument("--behaviour", default=None, help="directory of the behaviour policies (expert.pt, medium.pt, replay_medium.npz)")
+    p.add_argument("--size", type=int, required=True, help="transitions (medium-replay: at most this many, the most recent)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--noise", type=float, default=0.1, help="std of the Gaussian action noise of policy rollouts")
+    p.add_argument("--root", required=True, help="Minari datasets root (MINARI_DATASETS_PATH)")
+    p.add_argument("--summary", required=True, help="where to write the JSON summary")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_collect)
+
+    p = sub.add_parser("download", help="fetch a remote Minari dataset into the local root, with a JSON summary")
+    p.add_argument("--remote-id", required=True, help="e.g. mujoco/hopper/expert-v0")
+    p.add_argument("--env", required=True)
+    p.add_argument("--kind", required=True, choices=KINDS)
+    p.add_argument("--root", required=True)
+    p.add_argument("--summary", required=True)
+    p.set_defaults(func=_download)
+
+    p = sub.add_parser("dataset-table", help="table of dataset sizes and returns from their JSON summaries")
+    p.add_argument("--out", required=True, help="output stem: writes STEM.csv, STEM.md, STEM.tex")
+    p.add_argument("summaries", nargs="+")
+    p.set_defaults(func=_dataset_table)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from offrl.data.dataset import DatasetError
+
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        args.func(args)
+    except (DatasetError, FileNotFoundError, ValueError) as err:
+        # Expected failures (bad input, missing data, no network) get one line, not a traceback.
+        print(f"offrl {args.command}: error: {err}", file=sys.stderr)
+        sys.exit(1)

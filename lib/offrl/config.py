@@ -1,0 +1,44 @@
+"""Checks on a pipeline configuration that a JSON schema cannot express.
+
+The schema (``workflow/schemas/config.schema.yaml``) checks names, types and ranges;
+these checks look across fields and at the files a config relies on. Both run in the
+Snakefile before any job starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SHIPPED_FILES = ("expert.pt", "medium.pt", "replay_medium.npz", "manifest.json")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the field and what it allows."""
+
+
+def shipped_envs(shipped_dir: str | Path) -> list[str]:
+    """Envs with a complete set of shipped behaviour policies."""
+    root = Path(shipped_dir) / "behaviour"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if all((p / f).is_file() for f in SHIPPED_FILES))
+
+
+def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
+    """Raise :class:`ConfigError` for a config the schema accepts but the pipeline cannot run."""
+    envs = config["envs"]
+    if config["behaviour"]["source"] == "shipped":
+        available = shipped_envs(shipped_dir)
+        missing = [env for env in envs if env not in available]
+        if missing:
+            raise ConfigError(
+                f"behaviour.source is 'shipped' but no shipped behaviour policies exist for {missing}; "
+                f"shipped envs: {available}. Set behaviour.source: train, or choose envs from the shipped ones."
+            )
+    datasets = config["datasets"]
+    if datasets["source"] == "minari":
+        ids = datasets.get("minari_ids", {})
+        missing = [f"{env}-{kind}" for env in envs for kind in datasets["kinds"] if f"{env}-{kind}" not in ids]
+        if missing:
+            raise ConfigError(f"datasets.source is 'minari' but datasets.minari_ids has no remote id for {missing}")

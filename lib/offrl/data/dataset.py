@@ -1,0 +1,224 @@
+"""The one dataset type every stage uses, and its Minari reader and writer.
+
+A :class:`Dataset` is a flat sequence of transitions (s, a, r, s', terminal, timeout,
+episode id) in episode order. ``terminal`` marks a true environment termination (no
+bootstrapping from s'); ``timeout`` marks an episode cut for any other reason: the time
+limit, the end of a dataset, a splice. Every episode ends with exactly one of the two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class DatasetError(RuntimeError):
+    """A dataset is missing, corrupted or inconsistent."""
+
+
+@dataclass
+class Dataset:
+    observations: np.ndarray  # (N, obs_dim) float32
+    actions: np.ndarray  # (N, act_dim) float32
+    rewards: np.ndarray  # (N,) float32
+    next_observations: np.ndarray  # (N, obs_dim) float32
+    terminals: np.ndarray  # (N,) bool
+    timeouts: np.ndarray  # (N,) bool
+    episode_ids: np.ndarray  # (N,) int64, 0..E-1 in order
+
+    def __post_init__(self) -> None:
+        n = len(self.rewards)
+        for f in fields(self):
+            if len(getattr(self, f.name)) != n:
+                raise DatasetError(f"field {f.name} has {len(getattr(self, f.name))} rows, rewards has {n}")
+
+    def __len__(self) -> int:
+        return len(self.rewards)
+
+    @property
+    def num_episodes(self) -> int:
+        return int(self.episode_ids[-1]) + 1 if len(self) else 0
+
+    def episode_slices(self) -> list[slice]:
+        """The slice of each episode, in order."""
+        starts = np.flatnonzero(np.diff(self.episode_ids, prepend=-1))
+        ends = np.append(starts[1:], len(self))
+        return [slice(int(s), int(e)) for s, e in zip(starts, ends)]
+
+    def episode_returns(self) -> np.ndarray:
+        return np.array([self.rewards[s].sum(dtype=np.float64) for s in self.episode_slices()])
+
+    def validate(self) -> None:
+        """Check the episode structure: ids consecutive from 0, each episode ends exactly once."""
+        if len(self) == 0:
+            raise DatasetError("dataset is empty")
+        steps = np.diff(self.episode_ids)
+        if self.episode_ids[0] != 0 or np.any((steps != 0) & (steps != 1)):
+            raise DatasetError("episode ids must count up from 0 in steps of 1")
+        ends = self.terminals | self.timeouts
+        last = np.append(steps == 1, True)
+        if np.any(self.terminals & self.timeouts):
+            raise DatasetError("a transition is marked both terminal and timeout")
+        if not np.array_equal(ends, last):
+            bad = int(np.flatnonzero(ends != last)[0])
+            raise DatasetError(f"transition {bad}: episode ends must coincide with terminal or timeout flags")
+
+    @classmethod
+    def concatenate(cls, parts: list[Dataset]) -> Dataset:
+        """Datasets one after another; episode ids renumbered to stay consecutive."""
+        offset = 0
+        ids = []
+        for part in parts:
+            ids.append(part.episode_ids + offset)
+            offset += part.num_episodes
+        arrays = {f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls) if f.name != "episode_ids"}
+        return cls(**arrays, episode_ids=np.concatenate(ids))
+
+    def select(self, index: np.ndarray | slice) -> Dataset:
+        """Rows ``index`` (which must keep whole episodes or cut them at flagged ends)."""
+        return Dataset(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def episodes(self) -> Iterator[dict[str, np.ndarray]]:
+        """Episodes in Minari's layout: T+1 observations, T actions, rewards and flags."""
+        for s in self.episode_slices():
+            yield {
+                "observations": np.concatenate([self.observations[s], self.next_observations[s.stop - 1][None]]),
+                "actions": self.actions[s],
+                "rewards": self.rewards[s],
+                "terminations": self.terminals[s],
+                "truncations": self.timeouts[s],
+            }
+
+    @classmethod
+    def from_episodes(cls, episodes: list[dict[str, np.ndarray]]) -> Dataset:
+        """Inverse of :meth:`episodes`."""
+        if not episodes:
+            raise DatasetError("no episodes")
+        obs, next_obs, ids = [], [], []
+        for i, ep in enumerate(episodes):
+            o = np.asarray(ep["observations"], dtype=np.float32)
+            obs.append(o[:-1])
+            next_obs.append(o[1:])
+            ids.append(np.full(len(o) - 1, i, dtype=np.int64))
+        cat = lambda key, dtype: np.concatenate([np.asarray(ep[key], dtype=dtype) for ep in episodes])  # noqa: E731
+        return cls(
+            observations=np.concatenate(obs),
+            actions=cat("actions", np.float32),
+            rewards=cat("rewards", np.float32),
+            next_observations=np.concatenate(next_obs),
+            terminals=cat("terminations", bool),
+            timeouts=cat("truncations", bool),
+            episode_ids=np.concatenate(ids),
+        )
+
+    def summary(self, env: str) -> dict[str, Any]:
+        """Size and return statistics, as the dataset tables report them."""
+        from offrl.envs import normalized_score
+
+        returns = self.episode_returns()
+        return {
+            "transitions": len(self),
+            "episodes": self.num_episodes,
+            "terminals": int(self.terminals.sum()),
+            "timeouts": int(self.timeouts.sum()),
+            "return_mean": float(returns.mean()),
+            "return_min": float(returns.min()),
+            "return_max": float(returns.max()),
+            "normalized_score": float(normalized_score(env, returns.mean())),
+            "reward_mean": float(self.rewards.mean()),
+        }
+
+
+@contextlib.contextmanager
+def _minari_root(root: Path) -> Iterator[None]:
+    """Point Minari at ``root`` (it reads MINARI_DATASETS_PATH) for the duration of a call."""
+    previous = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["MINARI_DATASETS_PATH"]
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = previous
+
+
+def write_minari(dataset: Dataset, root: str | Path, dataset_id: str, env: str, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``dataset`` as the Minari dataset ``dataset_id`` under ``root``; return its directory.
+
+    The dataset is built in a hidden sibling directory and moved into place at the end, so
+    a crash never leaves a directory that looks like a complete dataset.
+    """
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    from offrl.envs import env_spec, make_env
+
+    dataset.validate()
+    spec = env_spec(env)
+    root = Path(root).resolve()  # Minari joins relative roots twice
+    final = root / dataset_id
+    if final.exists():
+        raise DatasetError(f"{final} already exists; delete it to write the dataset again")
+    staging = root / f".partial-{uuid.uuid4().hex}"
+    buffers = [EpisodeBuffer(id=i, **ep) for i, ep in enumerate(dataset.episodes())]
+    gym_env = make_env(env)
+    try:
+        with _minari_root(staging), warnings.catch_warnings():
+            # Minari asks for a code permalink and an e-mail address; the metadata carries the provenance.
+            warnings.filterwarnings("ignore", message=".*(code_permalink|author_email).*", category=UserWarning)
+            minari.create_dataset_from_buffers(
+                dataset_id=dataset_id,
+                buffer=buffers,
+                env=gym_env.spec,
+                eval_env=gym_env.spec,
+                algorithm_name=(metadata or {}).get("algorithm", "offrl"),
+                author="offrl",
+                ref_min_score=spec.ref_min_score,
+                ref_max_score=spec.ref_max_score,
+                description=json.dumps(metadata or {}, sort_keys=True),
+                data_format="hdf5",
+            )
+        final.parent.mkdir(parents=True, exist_ok=True)
+        (staging / dataset_id).rename(final)
+    finally:
+        gym_env.close()
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Load a Minari dataset directory (the one holding ``data/``) as a :class:`Dataset`."""
+    import minari
+
+    path = Path(path)
+    data_dir = path / "data" if (path / "data").is_dir() else path
+    if not (data_dir / "metadata.json").is_file():
+        raise DatasetError(f"no Minari dataset at {path} (expected {data_dir / 'metadata.json'}); build it with snakemake or check the path")
+    try:
+        minari_dataset = minari.MinariDataset(data_dir)
+        episodes = [
+            {
+                "observations": ep.observations,
+                "actions": ep.actions,
+                "rewards": ep.rewards,
+                "terminations": ep.terminations,
+                "truncations": ep.truncations,
+            }
+            for ep in minari_dataset.iterate_episodes()
+        ]
+    except Exception as err:  # h5py, json and Minari raise many types for a damaged file
+        raise DatasetError(f"cannot read the Minari dataset at {path}: {type(err).__name__}: {err}") from err
+    dataset = Dataset.from_episodes(episodes)
+    dataset.validate()
+    return dataset

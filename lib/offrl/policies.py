@@ -1,0 +1,60 @@
+"""Saving, loading and running trained actors (behaviour policies, safety experts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from offrl.nets import DeterministicActor
+
+
+def save_actor(actor: DeterministicActor, path: str | Path, member: int = 0, **meta: Any) -> None:
+    """Write one member of an actor ensemble as a single-member checkpoint with its sizes."""
+    state = {name: tensor[member : member + 1].detach().cpu().clone() for name, tensor in actor.state_dict().items()}
+    layers = list(actor.mlp.layers)
+    payload = {
+        "state_dict": state,
+        "obs_dim": layers[0].in_features,
+        "act_dim": layers[-1].out_features,
+        "hidden": [m.out_features for m in layers[:-1]],
+        "max_action": actor.max_action,
+        "meta": meta,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+
+
+def load_actor(path: str | Path) -> DeterministicActor:
+    """Load a single-member actor written by :func:`save_actor`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"actor checkpoint not found: {path}")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    actor = DeterministicActor(1, payload["obs_dim"], payload["act_dim"], tuple(payload["hidden"]), payload["max_action"])
+    actor.load_state_dict(payload["state_dict"])
+    return actor.eval()
+
+
+class NumpyActor:
+    """A single-member actor evaluated with NumPy: for rollouts one state at a time,
+    where torch's per-call overhead costs more than the arithmetic."""
+
+    def __init__(self, actor: DeterministicActor) -> None:
+        layers = list(actor.mlp.layers)
+        self.weights = [m.weight.detach()[0].numpy().astype(np.float64) for m in layers]
+        self.biases = [m.bias.detach()[0, 0].numpy().astype(np.float64) for m in layers]
+        self.max_action = actor.max_action
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        h = np.asarray(obs, dtype=np.float64)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = h @ w + b
+            if i < len(self.weights) - 1:
+                np.maximum(h, 0.0, out=h)
+        return self.max_action * np.tanh(h)

@@ -1,0 +1,68 @@
+"""Tables written three ways: CSV (for machines), Markdown and LaTeX (for people).
+
+Cells are strings by the time they are written; ``bold`` marks cells to emphasise
+(the best of a row), rendered ``**x**`` in Markdown and ``\\textbf{x}`` in LaTeX.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+
+def _latex_escape(text: str) -> str:
+    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("±", r"$\pm$")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def to_markdown(table: pd.DataFrame, bold: pd.DataFrame | None = None) -> str:
+    header = [str(table.index.name or "")] + [str(c) for c in table.columns]
+    rows = []
+    for i, (label, row) in enumerate(table.iterrows()):
+        cells = [str(v) for v in row]
+        if bold is not None:
+            cells = [f"**{c}**" if bold.iloc[i, j] else c for j, c in enumerate(cells)]
+        rows.append([str(label), *cells])
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join([" --- "] + [" ---: "] * len(table.columns)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(table: pd.DataFrame, bold: pd.DataFrame | None = None, caption: str = "") -> str:
+    header = [str(table.index.name or "")] + [str(c) for c in table.columns]
+    lines = [r"\begin{tabular}{l" + "r" * len(table.columns) + "}", r"\toprule", " & ".join(_latex_escape(h) for h in header) + r" \\", r"\midrule"]
+    for i, (label, row) in enumerate(table.iterrows()):
+        cells = [_latex_escape(str(v)) for v in row]
+        if bold is not None:
+            cells = [rf"\textbf{{{c}}}" if bold.iloc[i, j] else c for j, c in enumerate(cells)]
+        lines.append(" & ".join([_latex_escape(str(label)), *cells]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if caption:
+        lines.append(f"% {caption}")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(data: pd.DataFrame, display: pd.DataFrame, stem: str | Path, bold: pd.DataFrame | None = None) -> None:
+    """Write ``data`` (numbers) to ``stem.csv`` and ``display`` (formatted) to ``stem.md`` and ``stem.tex``."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    data.to_csv(stem.with_suffix(".csv"))
+    stem.with_suffix(".md").write_text(to_markdown(display, bold))
+    stem.with_suffix(".tex").write_text(to_latex(display, bold))
+
+
+DATASET_COLUMNS = ["transitions", "episodes", "terminals", "timeouts", "return_mean", "return_min", "return_max", "normalized_score"]
+
+
+def dataset_table(summary_paths: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per dataset (``env-kind``) with its size and return statistics."""
+    rows = [json.loads(Path(p).read_text()) for p in summary_paths]
+    data = pd.DataFrame(rows).assign(dataset=lambda d: d["env"] + "-" + d["kind"]).set_index("dataset")[DATASET_COLUMNS]
+    display = data.copy()
+    for col in ("return_mean", "return_min", "return_max", "normalized_score"):
+        display[col] = data[col].map(lambda v: f"{v:.1f}")
+    return data, display

@@ -1,0 +1,26 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from offrl.data import Dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def tiny_dataset() -> Dataset:
+    """Two hand-made episodes: one ends in a fall (terminal), one at the time limit (timeout)."""
+    rng = np.random.default_rng(0)
+    n = 7
+    states = rng.normal(size=(n + 2, 11)).astype(np.float32)  # episode 0: states 0-3, episode 1: states 4-8
+    current = np.r_[0:3, 4:8]
+    return Dataset(
+        observations=states[current],
+        actions=rng.uniform(-1, 1, size=(n, 3)).astype(np.float32),
+        rewards=np.arange(n, dtype=np.float32),
+        next_observations=states[current + 1],
+        terminals=np.array([0, 0, 1, 0, 0, 0, 0], bool),
+        timeouts=np.array([0, 0, 0, 0, 0, 0, 1], bool),
+        episode_ids=np.array([0, 0, 0, 1, 1, 1, 1]),
+    )

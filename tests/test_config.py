@@ -1,0 +1,91 @@
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from offrl.config import ConfigError, check_config
+from tests.conftest import REPO
+
+SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+CONFIGS = [REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml", REPO / ".test" / "config" / "config.yaml"]
+
+
+def load(path=CONFIGS[0]):
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO)))
+def test_shipped_configs_are_valid(path):
+    config = load(path)
+    validate(config, SCHEMA)
+    check_config(config, REPO / "resources" / "shipped")
+
+
+def test_defaults_are_filled_in():
+    config = {"envs": ["hopper"], "behaviour": {}, "datasets": {}}
+    validate(config, SCHEMA)
+    assert config["behaviour"]["source"] == "shipped"
+    assert config["datasets"]["kinds"] == ["random", "medium", "medium-replay", "medium-expert", "expert"]
+
+
+def with_change(path, value):
+    config = copy.deepcopy(load())
+    *parents, last = path
+    node = config
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        (("envs",), ["hopper", "ant"], ["'ant' is not one of", "'hopper', 'walker2d', 'halfcheetah'", "envs"]),
+        (("datasets", "kinds"), ["expert", "mediocre"], ["'mediocre' is not one of", "'medium-replay'", "kinds"]),
+        (("offline", "algorithms"), ["td3bc", "cql9"], ["'cql9' is not one of", "'bc', 'td3bc'", "algorithms"]),
+        (("datasets", "size"), "100k", ["'100k' is not of type 'integer'", "size"]),
+        (("behaviour", "source"), "download", ["'download' is not one of ['shipped', 'train']", "source"]),
+        (("datasets", "sizes"), 10, ["Additional properties are not allowed ('sizes' was unexpected)"]),
+    ],
+)
+def test_bad_config_names_field_and_allowed_values(path, value, expected):
+    with pytest.raises(Exception) as info:
+        validate(with_change(path, value), SCHEMA)
+    message = str(info.value)
+    for fragment in expected:
+        assert fragment in message, message
+
+
+def test_shipped_source_without_shipped_policies(tmp_path):
+    config = load()
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"no shipped behaviour policies exist for \['hopper', 'walker2d'\]; shipped envs: \[\]"):
+        check_config(config, tmp_path)
+
+
+def test_minari_source_needs_every_remote_id():
+    config = with_change(("datasets", "source"), "minari")
+    config["behaviour"]["source"] = "train"
+    config["datasets"]["minari_ids"] = {"hopper-expert": "mujoco/hopper/expert-v0"}
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match="no remote id for"):
+        check_config(config, REPO / "resources" / "shipped")
+
+
+def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(with_change(("envs",), ["ant"])))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(bad), "--directory", str(tmp_path), "-s", str(REPO / "Snakefile")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "'ant' is not one of ['hopper', 'walker2d', 'halfcheetah']" in output
+    assert "Job stats" not in output and not (tmp_path / "resources").exists()

@@ -1,0 +1,44 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from offrl.algos.td3 import ReplayBuffer, TD3Config, select_checkpoints, train_online
+from offrl.data.generate import replay_dataset
+from offrl.policies import load_actor
+
+
+def test_select_checkpoints():
+    scores = [1.0, 12.0, 35.0, 90.0, 60.0]
+    assert select_checkpoints(scores, "best", 1 / 3) == (3, 2, 30.0)
+    assert select_checkpoints(scores, "last", 1 / 3) == (4, 2, 20.0)
+
+
+def test_replay_cut_ends_as_timeout_at_the_checkpoint(tmp_path):
+    buffer = ReplayBuffer(10, 2, 1)
+    for t in range(10):
+        buffer.add(np.full(2, t), np.zeros(1), 1.0, np.full(2, t + 1), terminal=(t == 3), timeout=False)
+    buffer.save(tmp_path / "replay.npz", end=7)
+    data = replay_dataset(tmp_path / "replay.npz")
+    data.validate()
+    assert len(data) == 7 and data.terminals.tolist() == [0, 0, 0, 1, 0, 0, 0] and data.timeouts[-1]
+    assert data.next_observations[-1, 0] == 7  # ends exactly at the checkpoint's step
+    recent = replay_dataset(tmp_path / "replay.npz", size=5)
+    assert len(recent) == 5 and recent.observations[0, 0] == 2 and recent.next_observations[-1, 0] == 7
+    assert recent.episode_ids.tolist() == [0, 0, 1, 1, 1]
+
+
+def test_train_online_writes_behaviour_artefacts(tmp_path):
+    torch.set_num_threads(1)
+    config = TD3Config(total_steps=1200, start_steps=800, eval_every=400, eval_episodes=2, seed=3)
+    manifest = train_online("hopper", config, tmp_path, progress=False, command="test")
+    for name in ("expert.pt", "medium.pt", "replay_medium.npz", "evaluations.csv", "manifest.json"):
+        assert (tmp_path / name).is_file()
+    assert json.loads((tmp_path / "manifest.json").read_text()) == json.loads(json.dumps(manifest))
+    assert manifest["medium"]["step"] <= manifest["expert"]["step"]
+    assert manifest["replay_medium_transitions"] == manifest["medium"]["step"]
+    assert len(replay_dataset(tmp_path / "replay_medium.npz")) == manifest["medium"]["step"]
+    actor = load_actor(tmp_path / "expert.pt")
+    assert actor(torch.zeros(1, 4, 11)).shape == (1, 4, 3)
+    assert manifest["expert"]["normalized_score"] == pytest.approx(100 * (manifest["expert"]["eval_return_mean"] + 20.272305) / 3254.572305)
