@@ -4,7 +4,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from offrl.config import check_config
+from offrl.config import check_config, seed_groups
 
 min_version("9.0")
 
@@ -19,6 +19,8 @@ check_config(config, shipped_dir=SHIPPED)
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -26,4 +28,6 @@ rule all:
     input:
         dataset_summaries(),
         "results/tables/datasets.md",
+        "results/tables/d4rl.md",
+        "results/figures/d4rl_curves.png",
     default_target: True

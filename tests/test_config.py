@@ -25,7 +25,7 @@ def test_shipped_configs_are_valid(path):
 
 
 def test_defaults_are_filled_in():
-    config = {"envs": ["hopper"], "behaviour": {}, "datasets": {}}
+    config = {"envs": ["hopper"], "behaviour": {}, "datasets": {}, "offline": {}}
     validate(config, SCHEMA)
     assert config["behaviour"]["source"] == "shipped"
     assert config["datasets"]["kinds"] == ["random", "medium", "medium-replay", "medium-expert", "expert"]

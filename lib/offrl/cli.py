@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -54,6 +55,66 @@ def _dataset_table(args: argparse.Namespace) -> None:
     write_table(data, display, args.out)
 
 
+def _train(args: argparse.Namespace) -> None:
+    from offrl.data import load_dataset
+    from offrl.data.build import minari_id
+    from offrl.train import TrainConfig, train
+
+    env, kind = _split_dataset(args.dataset)
+    path = args.dataset_dir or f"{args.root}/{minari_id(env, kind)}"
+    config = TrainConfig(
+        algorithm=args.algo,
+        env=env,
+        dataset=args.dataset,
+        seeds=args.seeds,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        eval_every=args.eval_every,
+        log_every=args.log_every,
+        device=args.device,
+        options=json.loads(args.options),
+    )
+    record = train(load_dataset(path), config, args.out, checkpoint=args.checkpoint, progress=not args.quiet)
+    print(json.dumps({k: record[k] for k in ("device", "wall_time_s", "resumed_from_step")}))
+
+
+def _split_dataset(name: str) -> tuple[str, str]:
+    from offrl.data.generate import KINDS
+    from offrl.envs import ENV_SPECS
+
+    env, _, kind = name.partition("-")
+    if env not in ENV_SPECS or kind not in KINDS:
+        raise ValueError(f"dataset {name!r} is not <env>-<kind> with env in {sorted(ENV_SPECS)} and kind in {list(KINDS)}")
+    return env, kind
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from offrl.evaluate import evaluate_snapshots
+
+    scores = evaluate_snapshots(args.snapshots, args.episodes, progress=not args.quiet)
+    scores.insert(0, "algorithm", args.algo)
+    scores.insert(1, "dataset", args.dataset)
+    tmp = f"{args.out}.tmp"
+    scores.to_csv(tmp, index=False)
+    os.replace(tmp, args.out)
+
+
+def _score_table(args: argparse.Namespace) -> None:
+    from offrl.report.scores import final_scores, load_evaluations, plot_learning_curves, write_score_table
+
+    evaluations = load_evaluations(args.evaluations)
+    display = write_score_table(final_scores(evaluations, args.last), args.algorithms, args.datasets, args.table)
+    if args.figure:
+        plot_learning_curves(evaluations, args.figure, args.algorithms, args.datasets)
+    print(display.to_string())
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from offrl.bench import bench
+
+    print(json.dumps(bench(args.algorithm, args.steps, args.members, args.device, reference=not args.no_reference)))
+
+
 def _command_line() -> str:
     return shlex.join(["python", "-m", "offrl", *sys.argv[1:]])
 
@@ -102,6 +163,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output stem: writes STEM.csv, STEM.md, STEM.tex")
     p.add_argument("summaries", nargs="+")
     p.set_defaults(func=_dataset_table)
+
+    from offrl.algos.presets import PRESETS
+
+    p = sub.add_parser("train", help="train an offline algorithm on one dataset, several seeds at once")
+    p.add_argument("--algo", required=True, choices=sorted(PRESETS))
+    p.add_argument("--dataset", required=True, help="<env>-<kind>, e.g. hopper-medium")
+    p.add_argument("--root", default="resources/minari", help="Minari datasets root")
+    p.add_argument("--dataset-dir", default=None, help="the Minari dataset directory (default: found under --root)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--steps", type=int, default=1_000_000)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--eval-every", type=int, default=5000, help="policy snapshot interval")
+    p.add_argument("--log-every", type=int, default=1000)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<index>")
+    p.add_argument("--options", default="{}", help="JSON object of algorithm options, e.g. '{\"alpha\": 2.5}'")
+    p.add_argument("--out", required=True, help="run directory: snapshots.pt, train_log.csv, config.json")
+    p.add_argument("--checkpoint", default=None, help="resume file, kept outside --out")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="evaluate every snapshot of a run in vectorised envs")
+    p.add_argument("--snapshots", required=True)
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--algo", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", required=True, help="CSV, one row per episode")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("score-table", help="final scores (mean of the last N evaluations) as a table, and learning curves")
+    p.add_argument("--algorithms", nargs="+", required=True)
+    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--last", type=int, default=10)
+    p.add_argument("--table", required=True, help="output stem: STEM.csv, STEM.md, STEM.tex")
+    p.add_argument("--figure", default=None, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("evaluations", nargs="+")
+    p.set_defaults(func=_score_table)
+
+    p = sub.add_parser("bench", help="gradient steps per second on random Hopper-sized data; one JSON line")
+    p.add_argument("algorithm", choices=sorted(PRESETS))
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--members", type=int, default=1)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-reference", action="store_true", help="skip the plain reference loop")
+    p.set_defaults(func=_bench)
     return parser
 
 

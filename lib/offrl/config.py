@@ -36,9 +36,17 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
                 f"behaviour.source is 'shipped' but no shipped behaviour policies exist for {missing}; "
                 f"shipped envs: {available}. Set behaviour.source: train, or choose envs from the shipped ones."
             )
+    offline = config.get("offline")
+    if offline and offline["steps"] % offline["eval_every"]:
+        raise ConfigError(f"offline.steps ({offline['steps']}) must be a multiple of offline.eval_every ({offline['eval_every']})")
     datasets = config["datasets"]
     if datasets["source"] == "minari":
         ids = datasets.get("minari_ids", {})
         missing = [f"{env}-{kind}" for env in envs for kind in datasets["kinds"] if f"{env}-{kind}" not in ids]
         if missing:
             raise ConfigError(f"datasets.source is 'minari' but datasets.minari_ids has no remote id for {missing}")
+
+
+def seed_groups(seeds: list[int], per_job: int) -> list[str]:
+    """Seeds split into jobs of ``per_job``, each named by its seeds: ``[0, 1, 2], 2 -> ["0-1", "2"]``."""
+    return ["-".join(str(s) for s in seeds[i : i + per_job]) for i in range(0, len(seeds), per_job)]

@@ -8,6 +8,7 @@ height outside the env's healthy range, and Σ‖a‖₁, Σ‖a‖² over its s
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -24,12 +25,13 @@ def evaluate_policy(
     policy: BatchPolicy,
     env: str,
     episodes: int,
-    seed: int,
+    seed: int | list[int],
     env_kwargs: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Run ``episodes`` episodes in parallel, one per sub-env, and return one row per episode.
 
-    Sub-env ``i`` is seeded with ``seed + i``, so the same seed gives the same episodes.
+    Sub-env ``i`` is seeded with ``seed + i`` (or ``seed[i]``), so the same seed gives the
+    same episodes.
     """
     spec = env_spec(env)
     envs = gym.vector.SyncVectorEnv([lambda: make_env(env, **(env_kwargs or {})) for _ in range(episodes)])
@@ -70,3 +72,41 @@ def evaluate_policy(
             "sum_sq_action": sq_action,
         }
     )
+
+
+def eval_env_seeds(train_seed: int, episodes: int) -> list[int]:
+    """Environment seeds of one training seed's evaluation episodes: ``100 + 1000·seed + e``.
+
+    Offset from the training seeds as in the TD3+BC reference (seed + 100), and the same at
+    every snapshot and for every algorithm, so learning curves compare like with like.
+    """
+    return [100 + 1000 * train_seed + e for e in range(episodes)]
+
+
+def evaluate_snapshots(path: str | Path, episodes: int, progress: bool = False) -> pd.DataFrame:
+    """Evaluate every snapshot of a training run (all its seeds at once); one row per episode."""
+    import torch
+    from tqdm import tqdm
+
+    from offrl.nets import DeterministicActor
+
+    run = torch.load(path, map_location="cpu", weights_only=True)
+    seeds = list(run["seeds"])
+    actor = DeterministicActor(len(seeds), run["obs_dim"], run["act_dim"], tuple(run["hidden"])).eval()
+    mean, std = run["obs_mean"], run["obs_std"]
+    env_seeds = [s for seed in seeds for s in eval_env_seeds(seed, episodes)]
+
+    @torch.inference_mode()
+    def policy(obs: np.ndarray) -> np.ndarray:
+        x = (torch.as_tensor(obs, dtype=torch.float32) - mean) / std
+        return actor(x.view(len(seeds), episodes, -1)).reshape(len(obs), -1).numpy()
+
+    frames = []
+    for step in tqdm(sorted(run["actors"]), desc=f"evaluate {path}", disable=not progress):
+        actor.load_state_dict(run["actors"][step])
+        scores = evaluate_policy(policy, run["env"], len(env_seeds), seed=env_seeds)
+        scores.insert(0, "step", step)
+        scores.insert(1, "seed", np.repeat(seeds, episodes))
+        scores["episode"] = np.tile(np.arange(episodes), len(seeds))
+        frames.append(scores)
+    return pd.concat(frames, ignore_index=True)

@@ -78,6 +78,20 @@ class QEnsemble(nn.Module):
         return self.mlp(torch.cat([obs, act], dim=-1), members).squeeze(-1)
 
 
+def reinit_member(module: nn.Module, member: int, generator: torch.Generator) -> None:
+    """Re-draw member ``member`` of every ensemble layer in ``module`` from ``generator``.
+
+    Each training seed initialises its own members from its own generator, so a seed's
+    starting weights do not depend on which other seeds share the ensemble.
+    """
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, EnsembleLinear):
+                bound = 1.0 / math.sqrt(layer.in_features)
+                layer.weight[member].uniform_(-bound, bound, generator=generator)
+                layer.bias[member].uniform_(-bound, bound, generator=generator)
+
+
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """Polyak averaging, target ← (1 − τ)·target + τ·source, in one fused op per tensor list."""
     with torch.no_grad():

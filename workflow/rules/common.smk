@@ -31,3 +31,34 @@ def collect_inputs(wildcards):
             "expert": dataset_dir(wildcards.env, "expert"),
         }
     return {}
+
+
+OFFLINE = config["offline"]
+ALGORITHMS = OFFLINE["algorithms"]
+SEED_GROUPS = seed_groups(OFFLINE["seeds"], OFFLINE["seeds_per_job"])
+DATASET_NAMES = [f"{env}-{kind}" for env in ENVS for kind in KINDS]
+
+
+wildcard_constraints:
+    algo="[a-z0-9_]+",
+    dataset="(hopper|walker2d|halfcheetah)-(random|medium-replay|medium-expert|medium|expert)",
+    seeds="[0-9]+(-[0-9]+)*",
+
+
+def run_dir(algo, dataset, seeds):
+    return f"results/runs/{algo}/{dataset}/seed{seeds}"
+
+
+def evaluations(algorithms, datasets):
+    """Every evaluation file of these algorithms on these datasets, all seed groups."""
+    return [
+        f"{run_dir(algo, dataset, seeds)}/evaluation.csv"
+        for algo in algorithms
+        for dataset in datasets
+        for seeds in SEED_GROUPS
+    ]
+
+
+def dataset_input(wildcards):
+    env, kind = wildcards.dataset.split("-", 1)
+    return {"dataset": dataset_dir(env, kind), "summary": f"resources/datasets/{wildcards.dataset}.json"}

@@ -1,0 +1,52 @@
+"""Behaviour cloning: the actor regresses the dataset's actions, mean_{B, act} (π(s) − a)².
+
+The same deterministic tanh actor and state normalisation as TD3+BC, so the two differ
+only by the critic (the TD3+BC paper's BC baseline).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from offrl.nets import DeterministicActor, reinit_member
+from offrl.train import Batch
+
+
+@dataclass
+class BCConfig:
+    lr: float = 3e-4
+    hidden: tuple[int, ...] = (256, 256)
+
+
+class BC:
+    normalize_states = True
+
+    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: BCConfig, device: torch.device) -> None:
+        self.config = config
+        self.actor = DeterministicActor(len(generators), obs_dim, act_dim, tuple(config.hidden)).to(device)
+        for s, generator in enumerate(generators):
+            reinit_member(self.actor, s, generator)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr)
+
+    def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        per_seed = (self.actor(batch.obs) - batch.actions).square().mean(dim=(1, 2))
+        return per_seed.sum(), {"actor_loss": per_seed.detach(), "bc_mse": per_seed.detach()}
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        loss, logs = self.actor_loss(batch)
+        self.actor_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.actor_opt.step()
+        return logs
+
+    def policy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(obs)
+
+    def state_dict(self) -> dict:
+        return {"actor": self.actor.state_dict(), "actor_opt": self.actor_opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.actor_opt.load_state_dict(state["actor_opt"])

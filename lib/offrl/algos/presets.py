@@ -1,0 +1,35 @@
+"""Named presets: an algorithm class and its options. Paper variants are presets, not copies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Preset:
+    algorithm: str  # module in offrl.algos
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    "bc": Preset("bc"),
+    "td3bc": Preset("td3bc"),
+}
+
+
+def build(preset: str, obs_dim: int, act_dim: int, generators: list, device: Any, overrides: dict[str, Any] | None = None) -> Any:
+    """Instantiate preset ``preset`` with ``overrides`` on top of its options."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown algorithm {preset!r}; allowed: {', '.join(sorted(PRESETS))}")
+    spec = PRESETS[preset]
+    if spec.algorithm == "td3bc":
+        from offrl.algos.td3bc import TD3BC as cls, TD3BCConfig as config_cls
+    else:
+        from offrl.algos.bc import BC as cls, BCConfig as config_cls
+    options = {**spec.options, **(overrides or {})}
+    known = {f.name for f in fields(config_cls)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for algorithm {preset!r}; allowed: {sorted(known)}")
+    return cls(obs_dim, act_dim, generators, config_cls(**options), device)

@@ -1,0 +1,116 @@
+"""TD3+BC (Fujimoto & Gu 2021, "A Minimalist Approach to Offline Reinforcement Learning").
+
+TD3 with a behaviour-cloning term in the actor loss, on states normalised by the dataset's
+mean and std. Hyperparameters and loss forms follow the reference code (sfujim/TD3_BC):
+
+    critic:  Σᵢ mean_B (Qᵢ(s, a) − y)²,
+             y = r + γ·(1 − done)·min(Q₁′, Q₂′)(s′, clip(π′(s′) + clip(ε, ±0.5), ±1)), ε ~ N(0, 0.2²)
+    actor:   −λ·mean_B Q₁(s, π(s)) + mean_{B, act} (π(s) − a)²,   λ = α / mean_B |Q₁(s, π(s))| (detached)
+
+every ``policy_freq`` = 2 critic steps, with τ = 0.005 target updates. The BC term is the mean
+over batch and action dimensions (``F.mse_loss`` in the reference), not a summed norm.
+
+Every tensor carries a leading member dimension: ``S`` seeds train together as ``S`` actors
+and ``2S`` critics (member ``q·S + s`` is critic ``q`` of seed ``s``), each seed with its own
+minibatches and noise (see :mod:`offrl.train`).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+
+from offrl.nets import DeterministicActor, QEnsemble, reinit_member, soft_update
+from offrl.train import Batch
+
+
+@dataclass
+class TD3BCConfig:
+    alpha: float = 2.5
+    discount: float = 0.99
+    tau: float = 0.005
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_freq: int = 2
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    hidden: tuple[int, ...] = (256, 256)
+
+
+class TD3BC:
+    normalize_states = True
+
+    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: TD3BCConfig, device: torch.device) -> None:
+        self.config = config
+        self.seeds = seeds = len(generators)
+        self.generators = generators
+        self.actor = DeterministicActor(seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
+        self.critic = QEnsemble(2 * seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
+        for s, generator in enumerate(generators):
+            for module, member in ((self.actor, s), (self.critic, s), (self.critic, seeds + s)):
+                reinit_member(module, member, generator)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+        self.updates = 0
+
+    def target_noise(self, shape: torch.Size, device: torch.device) -> torch.Tensor:
+        """Target policy smoothing noise, each seed's slice from its own generator."""
+        c = self.config
+        noise = torch.stack([torch.randn(shape[1:], generator=g, device=device) for g in self.generators])
+        return (noise * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
+
+    def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        c = self.config
+        with torch.no_grad():
+            next_action = (self.actor_target(batch.next_obs) + self.target_noise(batch.actions.shape, batch.actions.device)).clamp(-1.0, 1.0)
+            next_q = self.critic_target(batch.next_obs.repeat(2, 1, 1), next_action.repeat(2, 1, 1))
+            next_q = next_q.view(2, self.seeds, -1).min(dim=0).values
+            target = batch.rewards + c.discount * batch.not_done * next_q
+        q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
+        per_seed = (q - target).square().mean(dim=2).sum(dim=0)  # (S,): Σᵢ mean_B (Qᵢ − y)²
+        return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach()}
+
+    def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        pi = self.actor(batch.obs)
+        q1 = self.critic(batch.obs, pi, members=slice(0, self.seeds))  # (S, B): each seed's Q₁
+        lmbda = self.config.alpha / q1.abs().mean(dim=1, keepdim=True).detach()
+        bc = (pi - batch.actions).square().mean(dim=(1, 2))
+        per_seed = -(lmbda * q1).mean(dim=1) + bc
+        return per_seed.sum(), {"actor_loss": per_seed.detach(), "bc_mse": bc.detach(), "lambda": lmbda[:, 0]}
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        loss, logs = self.critic_loss(batch)
+        self.critic_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_opt.step()
+
+        self.updates += 1
+        if self.updates % self.config.policy_freq == 0:
+            self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
+            loss, actor_logs = self.actor_loss(batch)
+            self.actor_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.actor_opt.step()
+            self.critic.requires_grad_(True)
+            logs |= actor_logs
+            soft_update(self.critic_target, self.critic, self.config.tau)
+            soft_update(self.actor_target, self.actor, self.config.tau)
+        return logs
+
+    def policy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(obs)
+
+    def state_dict(self) -> dict:
+        return {
+            name: getattr(self, name).state_dict()
+            for name in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")
+        } | {"updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"):
+            getattr(self, name).load_state_dict(state[name])
+        self.updates = state["updates"]

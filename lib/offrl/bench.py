@@ -1,0 +1,148 @@
+"""Training-speed benchmark: gradient steps per second on random data of Hopper's sizes.
+
+Measures the project's TD3+BC (or any preset) with K members against a plain reference
+loop, timed in the same process one after the other so machine noise hits both alike.
+The reference is TD3+BC written as in sfujim/TD3_BC: ``nn.Linear`` layers, two separate
+critic networks, one seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from offrl.data import Dataset
+from offrl.device import choose_device
+from offrl.train import TensorData
+
+OBS_DIM, ACT_DIM = 11, 3  # Hopper
+
+
+class _Actor(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1, self.l2, self.l3 = nn.Linear(OBS_DIM, 256), nn.Linear(256, 256), nn.Linear(256, ACT_DIM)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.l3(F.relu(self.l2(F.relu(self.l1(s))))))
+
+
+class _Critic(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.q1 = nn.Sequential(nn.Linear(OBS_DIM + ACT_DIM, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 1))
+        self.q2 = copy.deepcopy(self.q1)
+
+    def forward(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sa = torch.cat([s, a], 1)
+        return self.q1(sa), self.q2(sa)
+
+
+class ReferenceTD3BC:
+    """The reference implementation's training step, for comparison only."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.actor, self.critic = _Actor().to(device), _Critic().to(device)
+        self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=3e-4)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=3e-4)
+        self.it = 0
+
+    def train(self, state: torch.Tensor, action: torch.Tensor, next_state: torch.Tensor, reward: torch.Tensor, not_done: torch.Tensor) -> None:
+        self.it += 1
+        with torch.no_grad():
+            noise = (torch.randn_like(action) * 0.2).clamp(-0.5, 0.5)
+            next_action = (self.actor_target(next_state) + noise).clamp(-1, 1)
+            tq1, tq2 = self.critic_target(next_state, next_action)
+            target_q = reward + not_done * 0.99 * torch.min(tq1, tq2)
+        q1, q2 = self.critic(state, action)
+        critic_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
+        self.critic_opt.zero_grad()
+        critic_loss.backward()
+        self.critic_opt.step()
+        if self.it % 2 == 0:
+            pi = self.actor(state)
+            q = self.critic.q1(torch.cat([state, pi], 1))
+            actor_loss = -2.5 / q.abs().mean().detach() * q.mean() + F.mse_loss(pi, action)
+            self.actor_opt.zero_grad()
+            actor_loss.backward()
+            self.actor_opt.step()
+            for net, target in ((self.critic, self.critic_target), (self.actor, self.actor_target)):
+                for p, tp in zip(net.parameters(), target.parameters()):
+                    tp.data.copy_(0.005 * p.data + 0.995 * tp.data)
+
+
+def random_dataset(size: int = 100_000, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    terminals = rng.random(size) < 0.001
+    timeouts = np.zeros(size, bool)
+    timeouts[-1] = not terminals[-1]
+    ends = terminals | timeouts
+    return Dataset(
+        observations=rng.normal(size=(size, OBS_DIM)).astype(np.float32),
+        actions=rng.uniform(-1, 1, (size, ACT_DIM)).astype(np.float32),
+        rewards=rng.normal(size=size).astype(np.float32),
+        next_observations=rng.normal(size=(size, OBS_DIM)).astype(np.float32),
+        terminals=terminals,
+        timeouts=timeouts,
+        episode_ids=np.concatenate([[0], np.cumsum(ends[:-1])]),
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_size: int = 256, reference: bool = True) -> dict[str, Any]:
+    """Time ``steps`` gradient steps of ``members`` seeds at once (after a warm-up), and the reference loop."""
+    from offrl.algos.presets import build
+
+    dev = choose_device(device)
+    data = TensorData(random_dataset(), dev, normalize=True)
+    generators = [torch.Generator(device=dev).manual_seed(s) for s in range(members)]
+    algo = build(algorithm, OBS_DIM, ACT_DIM, generators, dev)
+    warmup = max(10, steps // 10)
+    for _ in range(warmup):
+        algo.update(data.sample(generators, batch_size))
+    _sync(dev)
+    start = time.perf_counter()
+    for _ in range(steps):
+        algo.update(data.sample(generators, batch_size))
+    _sync(dev)
+    seconds = time.perf_counter() - start
+    result: dict[str, Any] = {
+        "algorithm": algorithm,
+        "members": members,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "batch_size": batch_size,
+        "steps": steps,
+        "steps_per_s_per_member": round(steps / seconds, 1),
+        "steps_per_s_total": round(members * steps / seconds, 1),
+    }
+    if reference and algorithm == "td3bc":
+        ref = ReferenceTD3BC(dev)
+        gen = torch.Generator(device=dev).manual_seed(0)
+
+        def ref_step() -> None:
+            idx = torch.randint(data.size, (batch_size,), generator=gen, device=dev)
+            ref.train(data.obs[idx], data.actions[idx], data.next_obs[idx], data.rewards[idx, None], data.not_done[idx, None])
+
+        for _ in range(warmup):
+            ref_step()
+        _sync(dev)
+        start = time.perf_counter()
+        for _ in range(steps):
+            ref_step()
+        _sync(dev)
+        result["reference_steps_per_s"] = round(steps / (time.perf_counter() - start), 1)
+        result["speedup_per_member_vs_reference"] = round(result["steps_per_s_per_member"] / result["reference_steps_per_s"], 2)
+        result["speedup_total_vs_reference"] = round(result["steps_per_s_total"] / result["reference_steps_per_s"], 2)
+    return result

@@ -1,0 +1,184 @@
+"""The one training loop every offline algorithm uses.
+
+It samples minibatches (each seed its own, from its own generator), normalises states
+where the algorithm asks, logs losses and Q statistics, keeps a policy snapshot every
+``eval_every`` steps for the evaluation jobs, checkpoints so a killed run resumes where it
+stopped, and stops at the first NaN or infinite loss with its step.
+
+An algorithm is a class with ``normalize_states``, ``update(batch) -> {name: (S,) tensor}``,
+``policy(obs)``, ``actor`` and ``state_dict``/``load_state_dict``; see ``offrl.algos``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from offrl.data import Dataset
+from offrl.device import choose_device
+
+
+class NonFiniteError(RuntimeError):
+    """A loss or Q-value became NaN or infinite."""
+
+
+@dataclass
+class Batch:
+    """One minibatch per seed: ``obs`` is ``(S, B, obs_dim)``, rewards ``(S, B)``."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    next_obs: torch.Tensor
+    not_done: torch.Tensor
+
+
+class TensorData:
+    """A dataset on the training device, states normalised as the algorithm asks."""
+
+    def __init__(self, dataset: Dataset, device: torch.device, normalize: bool) -> None:
+        obs = dataset.observations.astype(np.float32)
+        if normalize:
+            # TD3+BC: mean and std over the dataset's states, std + 1e-3.
+            self.obs_mean = obs.mean(axis=0)
+            self.obs_std = obs.std(axis=0) + 1e-3
+        else:
+            self.obs_mean = np.zeros(obs.shape[1], np.float32)
+            self.obs_std = np.ones(obs.shape[1], np.float32)
+        norm = lambda x: torch.as_tensor((x - self.obs_mean) / self.obs_std, dtype=torch.float32, device=device)  # noqa: E731
+        self.obs = norm(dataset.observations)
+        self.next_obs = norm(dataset.next_observations)
+        self.actions = torch.as_tensor(dataset.actions, dtype=torch.float32, device=device)
+        self.rewards = torch.as_tensor(dataset.rewards, dtype=torch.float32, device=device)
+        self.not_done = torch.as_tensor(1.0 - dataset.terminals, dtype=torch.float32, device=device)
+        self.size = len(dataset)
+
+    def sample(self, generators: list[torch.Generator], batch_size: int) -> Batch:
+        idx = torch.stack([torch.randint(self.size, (batch_size,), generator=g, device=self.obs.device) for g in generators])
+        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.not_done[idx])
+
+
+@dataclass
+class TrainConfig:
+    algorithm: str
+    env: str
+    dataset: str
+    seeds: list[int]
+    steps: int
+    batch_size: int = 256
+    eval_every: int = 5000
+    log_every: int = 1000
+    checkpoint_every: int = 0  # 0: at every snapshot
+    device: str = "auto"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.steps % self.eval_every:
+            raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every ({self.eval_every})")
+        if not self.seeds:
+            raise ValueError("seeds must not be empty")
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train ``config.algorithm`` on ``dataset`` for every seed at once; write the run to ``out_dir``.
+
+    Writes ``snapshots.pt`` (the actors every ``eval_every`` steps, with the state
+    normalisation), ``train_log.csv`` and ``config.json``. ``checkpoint`` (outside the
+    outputs, which Snakemake deletes before a job) is where the run saves and resumes.
+    """
+    from offrl.algos.presets import build
+
+    out_dir = Path(out_dir)
+    device = choose_device(config.device)
+    generators = [torch.Generator(device=device).manual_seed(seed) for seed in config.seeds]
+    algo = build(config.algorithm, dataset.observations.shape[1], dataset.actions.shape[1], generators, device, config.options)
+    data = TensorData(dataset, device, normalize=algo.normalize_states)
+
+    start, rows, snapshots = 0, [], {}
+    checkpoint = Path(checkpoint) if checkpoint else None
+    if checkpoint and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state["config"] == asdict(config):
+            algo.load_state_dict(state["algorithm"])
+            for g, g_state in zip(generators, state["generators"]):
+                g.set_state(g_state)
+            start, rows, snapshots = state["step"], state["log"], state["snapshots"]
+        else:
+            print(f"checkpoint {checkpoint} belongs to another configuration; starting afresh")
+
+    checkpoint_every = config.checkpoint_every or config.eval_every
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    first_bad = torch.tensor(-1, device=device)
+    started = time.time()
+    bar = tqdm(range(start + 1, config.steps + 1), initial=start, total=config.steps, disable=not progress, mininterval=5.0,
+               desc=f"{config.algorithm} {config.dataset} seeds {config.seeds}")
+    for step in bar:
+        logs = algo.update(data.sample(generators, config.batch_size))
+        # NaN/inf detection without a device sync every step: remember the first bad step.
+        bad = ~torch.isfinite(torch.stack([v.sum() for v in logs.values()]).sum())
+        first_bad = torch.where(bad & (first_bad < 0), torch.tensor(step, device=device), first_bad)
+        for name, value in logs.items():
+            sums[name] = sums.get(name, 0) + value
+            counts[name] = counts.get(name, 0) + 1
+
+        if step % config.log_every == 0 or step % checkpoint_every == 0 or step == config.steps:
+            if first_bad.item() >= 0:
+                raise NonFiniteError(
+                    f"{config.algorithm} on {config.dataset}, seeds {config.seeds}: a loss or Q-value became NaN or infinite "
+                    f"at step {first_bad.item()}; the run stops here (no result is written)"
+                )
+        if step % config.log_every == 0 and sums:
+            means = {name: (total / counts[name]).cpu().numpy() for name, total in sums.items()}
+            rows += [{"step": step, "seed": seed, **{k: float(v[s]) for k, v in means.items()}} for s, seed in enumerate(config.seeds)]
+            bar.set_postfix({k: f"{v.mean():.3g}" for k, v in means.items() if k in ("critic_loss", "actor_loss", "q_mean")})
+            sums, counts = {}, {}
+        if step % config.eval_every == 0:
+            snapshots[step] = {k: v.detach().cpu().clone() for k, v in algo.actor.state_dict().items()}
+        if checkpoint and step % checkpoint_every == 0 and step < config.steps:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_save(
+                {"config": asdict(config), "step": step, "algorithm": algo.state_dict(),
+                 "generators": [g.get_state() for g in generators], "log": rows, "snapshots": snapshots},
+                checkpoint,
+            )
+    bar.close()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    actor_layers = list(algo.actor.mlp.layers)
+    _atomic_save(
+        {
+            "algorithm": config.algorithm,
+            "env": config.env,
+            "seeds": config.seeds,
+            "obs_mean": torch.from_numpy(data.obs_mean),
+            "obs_std": torch.from_numpy(data.obs_std),
+            "obs_dim": actor_layers[0].in_features,
+            "act_dim": actor_layers[-1].out_features,
+            "hidden": [layer.out_features for layer in actor_layers[:-1]],
+            "actors": snapshots,
+        },
+        out_dir / "snapshots.pt",
+    )
+    pd.DataFrame(rows).to_csv(out_dir / "train_log.csv", index=False)
+    record = {"config": asdict(config), "device": str(device), "torch": torch.__version__, "wall_time_s": round(time.time() - started, 1),
+              "resumed_from_step": start}
+    (out_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+    if checkpoint and checkpoint.is_file():
+        checkpoint.unlink()  # the run is complete; its outputs replace the checkpoint
+    return record

@@ -1,0 +1,23 @@
+# Evaluation of policy snapshots, on CPUs, in vectorised environments.
+
+
+rule evaluate_run:
+    """Every snapshot of a run, every seed, OFFLINE['eval_episodes'] episodes each."""
+    input:
+        snapshots="results/runs/{algo}/{dataset}/seed{seeds}/snapshots.pt",
+    output:
+        "results/runs/{algo}/{dataset}/seed{seeds}/evaluation.csv",
+    params:
+        episodes=OFFLINE["eval_episodes"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    log:
+        "logs/evaluate/{algo}/{dataset}/seed{seeds}.log",
+    benchmark:
+        "logs/benchmarks/evaluate/{algo}/{dataset}/seed{seeds}.tsv"
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl --threads 1 evaluate --snapshots {input.snapshots} --episodes {params.episodes}"
+        " --algo {wildcards.algo} --dataset {wildcards.dataset} --out {output} --quiet > {log} 2>&1"

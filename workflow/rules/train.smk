@@ -1,0 +1,37 @@
+# Offline training: one job per (algorithm, dataset, group of seeds trained together).
+
+
+rule train_offline:
+    """Train one preset on one dataset; its seeds are members of one ensemble."""
+    input:
+        unpack(dataset_input),
+    output:
+        snapshots="results/runs/{algo}/{dataset}/seed{seeds}/snapshots.pt",
+        log_csv="results/runs/{algo}/{dataset}/seed{seeds}/train_log.csv",
+        config_json="results/runs/{algo}/{dataset}/seed{seeds}/config.json",
+    params:
+        out=subpath(output.snapshots, parent=True),
+        # Outside the outputs: Snakemake deletes those before a job (re)starts.
+        checkpoint="results/checkpoints/{algo}/{dataset}/seed{seeds}.pt",
+        seeds=lambda wildcards: wildcards.seeds.replace("-", " "),
+        steps=OFFLINE["steps"],
+        batch_size=OFFLINE["batch_size"],
+        eval_every=OFFLINE["eval_every"],
+        log_every=OFFLINE["log_every"],
+        device=OFFLINE["device"],
+    threads: OFFLINE["threads"]
+    resources:
+        gpu=0 if OFFLINE["device"] == "cpu" else 1,
+        mem_mb=6000,
+        runtime=12 * 60,
+    log:
+        "logs/train/{algo}/{dataset}/seed{seeds}.log",
+    benchmark:
+        "logs/benchmarks/train/{algo}/{dataset}/seed{seeds}.tsv"
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl --threads {threads} train --algo {wildcards.algo} --dataset {wildcards.dataset}"
+        " --dataset-dir {input.dataset} --seeds {params.seeds} --steps {params.steps}"
+        " --batch-size {params.batch_size} --eval-every {params.eval_every} --log-every {params.log_every}"
+        " --device {params.device} --out {params.out} --checkpoint {params.checkpoint} > {log} 2>&1"
