@@ -9,6 +9,8 @@ import sys
 import time
 
 import minari
+import numpy as np
+import pandas as pd
 import pytest
 
 from tests.conftest import REPO
@@ -32,7 +34,8 @@ def test_lint_is_clean():
 @pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml", ".test/config/config.yaml"])
 def test_dry_run_builds_the_dag(configfile, tmp_path):
     result = snakemake("all", "-n", "--configfile", str(REPO / configfile), "--directory", str(tmp_path))
-    assert "collect_dataset" in result.stdout and "dataset_table" in result.stdout
+    for rule in ("collect_dataset", "dataset_table", "train_offline", "evaluate_run", "d4rl_table"):
+        assert rule in result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +48,9 @@ def smoke_run(tmp_path_factory):
     return workdir, time.monotonic() - start
 
 
-def test_smoke_data_stage_builds_minari_datasets(smoke_run, monkeypatch):
+def test_smoke_pipeline_builds_minari_datasets(smoke_run, monkeypatch):
     workdir, seconds = smoke_run
-    assert seconds < 300, f"data stage took {seconds:.0f} s"
+    assert seconds < 600, f"the smoke pipeline took {seconds:.0f} s"
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(workdir / "resources" / "minari"))
     for kind in KINDS:
         dataset = minari.load_dataset(f"offrl/hopper/{kind}-v0")
@@ -66,3 +69,16 @@ def test_smoke_medium_replay_ends_at_the_medium_checkpoint(smoke_run):
     manifest = json.loads((workdir / "resources" / "behaviour" / "hopper" / "manifest.json").read_text())
     summary = json.loads((workdir / "resources" / "datasets" / "hopper-medium-replay.json").read_text())
     assert summary["transitions"] == min(summary["size"], manifest["replay_medium_transitions"])
+
+
+def test_smoke_pipeline_builds_the_table_and_figure(smoke_run):
+    workdir, _ = smoke_run
+    table = pd.read_csv(workdir / "results" / "tables" / "d4rl.csv", header=[0, 1], index_col=0)
+    assert list(table.index) == [f"hopper-{kind}" for kind in KINDS] + ["Total"]
+    assert np.isfinite(table.to_numpy(dtype=float)).all()
+    for suffix in ("md", "tex"):
+        assert "Total" in (workdir / "results" / "tables" / f"d4rl.{suffix}").read_text()
+    assert (workdir / "results" / "figures" / "d4rl_curves.png").stat().st_size > 10_000
+    evaluation = pd.read_csv(workdir / "results" / "runs" / "td3bc" / "hopper-medium" / "seed0-1" / "evaluation.csv")
+    assert set(evaluation["seed"]) == {0, 1} and np.isfinite(evaluation["normalized_score"]).all()
+    assert (workdir / "results" / "runs" / "bc" / "hopper-expert" / "seed2" / "config.json").is_file()

@@ -1,0 +1,55 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from offrl.report.scores import final_scores, plot_learning_curves, score_table
+from offrl.report.tables import to_latex, to_markdown
+
+
+def evaluations() -> pd.DataFrame:
+    """Two algorithms, two datasets, two seeds, 4 evaluation steps of 2 episodes each.
+
+    Score = 10·step_index + seed for algorithm a, 2× that for algorithm b; episodes ±1 around it.
+    """
+    rows = []
+    for algorithm, factor in (("a", 1), ("b", 2)):
+        for dataset in ("hopper-medium", "hopper-expert"):
+            for seed in (0, 1):
+                for k, step in enumerate((100, 200, 300, 400)):
+                    for episode, jitter in ((0, -1.0), (1, 1.0)):
+                        rows.append({"algorithm": algorithm, "dataset": dataset, "seed": seed, "step": step, "episode": episode,
+                                     "normalized_score": factor * (10 * k + seed) + jitter})
+    return pd.DataFrame(rows)
+
+
+def test_final_score_is_the_mean_of_the_last_evaluations():
+    final = final_scores(evaluations(), last=2).set_index(["algorithm", "dataset", "seed"])
+    # Last two evaluations of algorithm a, seed 1: (20 + 1 + 30 + 1) / 2 = 26.
+    assert final.loc[("a", "hopper-medium", 1), "normalized_score"] == pytest.approx(26.0)
+    assert final.loc[("b", "hopper-expert", 0), "normalized_score"] == pytest.approx(50.0)
+    assert (final["evaluations"] == 2).all()
+
+
+def test_score_table_mean_std_total_and_bold():
+    final = final_scores(evaluations(), last=2)
+    numbers, display, bold = score_table(final, ["a", "b"], ["hopper-medium", "hopper-expert"])
+    # a: seeds score 25 and 26 -> mean 25.5, sample std 0.707; b: 50 and 52 -> 51 ± 1.414.
+    assert display.loc["hopper-medium", "a"] == "25.5 ± 0.7"
+    assert display.loc["hopper-medium", "b"] == "51.0 ± 1.4"
+    assert numbers.loc["Total", ("mean", "b")] == pytest.approx(102.0)
+    assert numbers.loc["Total", ("std", "a")] == pytest.approx(np.sqrt(2 * 0.5))
+    assert bold.loc["hopper-medium"].tolist() == [False, True] and bold.loc["Total"].tolist() == [False, True]
+    md = to_markdown(display, bold)
+    assert "| hopper-medium | 25.5 ± 0.7 | **51.0 ± 1.4** |" in md
+    assert r"\textbf{51.0 $\pm$ 1.4}" in to_latex(display, bold)
+
+
+def test_missing_cell_is_an_error():
+    final = final_scores(evaluations(), last=2)
+    with pytest.raises(ValueError, match="no scores for"):
+        score_table(final, ["a", "c"], ["hopper-medium"])
+
+
+def test_learning_curve_files(tmp_path):
+    plot_learning_curves(evaluations(), tmp_path / "curves", ["a", "b"], ["hopper-medium", "hopper-expert"])
+    assert (tmp_path / "curves.png").stat().st_size > 10_000 and (tmp_path / "curves.pdf").is_file()

@@ -1,0 +1,101 @@
+"""TD3+BC's losses against hand-computed values, and the member dimension's independence."""
+
+import math
+
+import pytest
+import torch
+
+from offrl.algos.td3bc import TD3BC, TD3BCConfig
+from offrl.train import Batch
+
+
+def hand_set(algo: TD3BC) -> None:
+    """Q₁(s, a) = s + a, Q₂(s, a) = 2s + 2a, π(s) = tanh(s), through one ReLU unit kept positive."""
+    with torch.no_grad():
+        c0, c1 = algo.critic.mlp.layers
+        c0.weight.copy_(torch.tensor([[[1.0], [1.0]], [[1.0], [1.0]]]))
+        c0.bias.fill_(10.0)
+        c1.weight.copy_(torch.tensor([[[1.0]], [[2.0]]]))
+        c1.bias.copy_(torch.tensor([[[-10.0]], [[-20.0]]]))
+        a0, a1 = algo.actor.mlp.layers
+        a0.weight.fill_(1.0), a0.bias.fill_(10.0), a1.weight.fill_(1.0), a1.bias.fill_(-10.0)
+    algo.actor_target.load_state_dict(algo.actor.state_dict())
+    algo.critic_target.load_state_dict(algo.critic.state_dict())
+
+
+S, A, R, S2, ND = [0.5, -0.2], [0.3, -0.1], [1.0, 0.5], [0.1, 0.4], [1.0, 0.0]
+
+
+@pytest.fixture
+def algo_and_batch():
+    config = TD3BCConfig(hidden=(1,), policy_noise=0.0)
+    algo = TD3BC(1, 1, [torch.Generator().manual_seed(0)], config, torch.device("cpu"))
+    hand_set(algo)
+    t = lambda x: torch.tensor(x).view(1, 2, 1)  # noqa: E731
+    batch = Batch(t(S), t(A), torch.tensor([R]), t(S2), torch.tensor([ND]))
+    return algo, batch
+
+
+def test_critic_loss_by_hand(algo_and_batch):
+    algo, batch = algo_and_batch
+    next_a = [math.tanh(x) for x in S2]
+    target = [r + 0.99 * nd * min(s2 + a2, 2 * s2 + 2 * a2) for r, nd, s2, a2 in zip(R, ND, S2, next_a)]
+    q1 = [s + a for s, a in zip(S, A)]
+    q2 = [2 * s + 2 * a for s, a in zip(S, A)]
+    expected = sum((q - y) ** 2 for q, y in zip(q1, target)) / 2 + sum((q - y) ** 2 for q, y in zip(q2, target)) / 2
+    loss, logs = algo.critic_loss(batch)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    assert expected == pytest.approx(1.0850064, rel=1e-6)  # the numbers, once, by hand
+    assert logs["q_mean"].item() == pytest.approx(sum(q1) / 2)
+
+
+def test_actor_loss_by_hand(algo_and_batch):
+    algo, batch = algo_and_batch
+    pi = [math.tanh(s) for s in S]
+    q = [s + p for s, p in zip(S, pi)]
+    lmbda = 2.5 / (sum(abs(x) for x in q) / 2)
+    bc = sum((p - a) ** 2 for p, a in zip(pi, A)) / 2
+    expected = -lmbda * sum(q) / 2 + bc
+    loss, logs = algo.actor_loss(batch)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    assert logs["lambda"].item() == pytest.approx(lmbda, rel=1e-6)
+    assert logs["bc_mse"].item() == pytest.approx(bc, rel=1e-5)  # float32
+
+
+def test_alpha_zero_is_pure_behaviour_cloning(algo_and_batch):
+    algo, batch = algo_and_batch
+    algo.config.alpha = 0.0
+    loss, logs = algo.actor_loss(batch)
+    assert loss.item() == pytest.approx(logs["bc_mse"].item())
+
+
+def test_changing_one_members_data_changes_only_its_parameters():
+    def run(member1_obs_shift: float) -> TD3BC:
+        gens = [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)]
+        algo = TD3BC(3, 2, gens, TD3BCConfig(hidden=(16, 16)), torch.device("cpu"))
+        data = torch.Generator().manual_seed(42)
+        for _ in range(4):
+            obs = torch.randn(2, 8, 3, generator=data)
+            obs[1] += member1_obs_shift
+            acts = torch.rand(2, 8, 2, generator=data) * 2 - 1
+            algo.update(Batch(obs, acts, torch.randn(2, 8, generator=data), torch.randn(2, 8, 3, generator=data), torch.ones(2, 8)))
+        return algo
+
+    a, b = run(0.0), run(1.0)
+    for net in ("actor", "critic"):
+        seeds = 2
+        for (name, pa), pb in zip(getattr(a, net).named_parameters(), getattr(b, net).parameters()):
+            same = [0] if net == "actor" else [0, seeds]  # seed 0's actor; its two critics are members 0 and S
+            other = [1] if net == "actor" else [1, seeds + 1]
+            for m in same:
+                assert torch.equal(pa[m], pb[m]), f"{net}.{name} member {m} changed"
+            assert any(not torch.equal(pa[m], pb[m]) for m in other), f"{net}.{name} did not change"
+
+
+def test_seed_initialisation_does_not_depend_on_group():
+    alone = TD3BC(3, 2, [torch.Generator().manual_seed(5)], TD3BCConfig(hidden=(8,)), torch.device("cpu"))
+    grouped = TD3BC(3, 2, [torch.Generator().manual_seed(9), torch.Generator().manual_seed(5)], TD3BCConfig(hidden=(8,)), torch.device("cpu"))
+    for pa, pg in zip(alone.actor.parameters(), grouped.actor.parameters()):
+        assert torch.equal(pa[0], pg[1])
+    for pa, pg in zip(alone.critic.parameters(), grouped.critic.parameters()):
+        assert torch.equal(pa[0], pg[1]) and torch.equal(pa[1], pg[3])

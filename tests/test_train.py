@@ -1,0 +1,100 @@
+"""The training loop: resume equality, NaN detection, outputs, GPU claiming, seeds."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from offrl.data.build import write_with_summary
+from offrl.data.generate import rollout
+from offrl.device import claim_gpu
+from offrl.train import NonFiniteError, TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("minari")
+    write_with_summary(rollout("hopper", None, 3000, seed=0), "hopper", "random", root, root / "s.json", {"source": "test"})
+    return root / "offrl" / "hopper" / "random-v0"
+
+
+def train_command(dataset_dir, out, checkpoint, steps=600):
+    return [sys.executable, "-m", "offrl", "--threads", "1", "train", "--algo", "td3bc", "--dataset", "hopper-random",
+            "--dataset-dir", str(dataset_dir), "--seeds", "0", "1", "--steps", str(steps), "--batch-size", "64",
+            "--eval-every", "100", "--log-every", "50", "--device", "cpu", "--out", str(out), "--checkpoint", str(checkpoint), "--quiet"]
+
+
+def test_killed_run_resumes_to_identical_numbers(dataset_dir, tmp_path):
+    straight = tmp_path / "straight"
+    subprocess.run(train_command(dataset_dir, straight, tmp_path / "straight.ckpt"), check=True, timeout=300)
+
+    resumed, checkpoint = tmp_path / "resumed", tmp_path / "resumed.ckpt"
+    proc = subprocess.Popen(train_command(dataset_dir, resumed, checkpoint))
+    deadline = time.monotonic() + 200
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (resumed / "snapshots.pt").exists()
+    kept = torch.load(checkpoint, weights_only=False)["step"]
+    assert 0 < kept < 600
+    subprocess.run(train_command(dataset_dir, resumed, checkpoint), check=True, timeout=300)
+
+    a = torch.load(straight / "snapshots.pt", weights_only=True)
+    b = torch.load(resumed / "snapshots.pt", weights_only=True)
+    assert sorted(a["actors"]) == sorted(b["actors"]) == list(range(100, 601, 100))
+    for step in a["actors"]:
+        for name, tensor in a["actors"][step].items():
+            assert torch.equal(tensor, b["actors"][step][name]), (step, name)
+    pd.testing.assert_frame_equal(pd.read_csv(straight / "train_log.csv"), pd.read_csv(resumed / "train_log.csv"))
+    assert not checkpoint.exists()  # a finished run removes its checkpoint
+
+
+def test_non_finite_loss_stops_with_its_step(tmp_path):
+    data = rollout("hopper", None, 500, seed=0)
+    data.rewards[:] = 1e30  # (Q − y)² overflows float32 at the first critic step
+    config = TrainConfig(algorithm="td3bc", env="hopper", dataset="hopper-random", seeds=[0], steps=100, eval_every=50, log_every=10, batch_size=32, device="cpu")
+    with pytest.raises(NonFiniteError, match="NaN or infinite at step 1;"):
+        train(data, config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_outputs_and_log_columns(tmp_path):
+    data = rollout("hopper", None, 800, seed=1)
+    config = TrainConfig(algorithm="bc", env="hopper", dataset="hopper-random", seeds=[3, 4], steps=60, eval_every=20, log_every=20, batch_size=32, device="cpu")
+    record = train(data, config, tmp_path, progress=False)
+    log = pd.read_csv(tmp_path / "train_log.csv")
+    assert list(log.columns) == ["step", "seed", "actor_loss", "bc_mse"] and set(log["seed"]) == {3, 4}
+    run = torch.load(tmp_path / "snapshots.pt", weights_only=True)
+    assert sorted(run["actors"]) == [20, 40, 60] and run["seeds"] == [3, 4]
+    np.testing.assert_allclose(run["obs_mean"].numpy(), data.observations.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(run["obs_std"].numpy(), data.observations.std(axis=0) + 1e-3, rtol=1e-5)
+    assert record["config"]["seeds"] == [3, 4] and (tmp_path / "config.json").is_file()
+
+
+def test_same_seed_same_numbers(tmp_path):
+    data = rollout("hopper", None, 500, seed=2)
+    config = TrainConfig(algorithm="td3bc", env="hopper", dataset="hopper-random", seeds=[0], steps=20, eval_every=10, log_every=10, batch_size=32, device="cpu")
+    train(data, config, tmp_path / "a", progress=False)
+    train(data, config, tmp_path / "b", progress=False)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a" / "train_log.csv"), pd.read_csv(tmp_path / "b" / "train_log.csv"))
+
+
+def test_each_job_claims_its_own_gpu(tmp_path):
+    assert claim_gpu(2, directory=tmp_path) == 0
+    assert claim_gpu(2, directory=tmp_path) == 1  # GPU 0's lock is held: the second job gets GPU 1
+    with pytest.raises(RuntimeError, match="all 2 visible GPUs are claimed"):
+        claim_gpu(2, directory=tmp_path)
+    assert claim_gpu(1, names=["7"], directory=tmp_path) == 0  # named by the scheduler's physical id
+    assert (tmp_path / "gpu7.lock").exists()
+
+
+def test_steps_must_be_a_multiple_of_eval_every():
+    with pytest.raises(ValueError, match="multiple of eval_every"):
+        TrainConfig(algorithm="bc", env="hopper", dataset="hopper-random", seeds=[0], steps=25, eval_every=10)
