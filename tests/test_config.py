@@ -89,3 +89,17 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
     output = result.stdout + result.stderr
     assert "'ant' is not one of ['hopper', 'walker2d', 'halfcheetah']" in output
     assert "Job stats" not in output and not (tmp_path / "resources").exists()
+
+
+def test_schema_algorithms_are_the_presets():
+    from offrl.algos.presets import PRESETS
+
+    schema = yaml.safe_load(open(SCHEMA))
+    assert sorted(schema["properties"]["offline"]["properties"]["algorithms"]["items"]["enum"]) == sorted(PRESETS)
+
+
+def test_steps_must_be_a_multiple_of_eval_every():
+    config = with_change(("offline", "steps"), 1500)
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"offline.steps \(1500\) must be a multiple of offline.eval_every \(1000\)"):
+        check_config(config, REPO / "resources" / "shipped")
