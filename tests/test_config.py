@@ -100,6 +100,7 @@ def test_schema_algorithms_are_the_presets():
 
 def test_steps_must_be_a_multiple_of_eval_every():
     config = with_change(("offline", "steps"), 1500)
+    config["behaviour"]["source"] = "train"
     validate(config, SCHEMA)
     with pytest.raises(ConfigError, match=r"offline.steps \(1500\) must be a multiple of offline.eval_every \(1000\)"):
         check_config(config, REPO / "resources" / "shipped")

@@ -82,3 +82,10 @@ def test_smoke_pipeline_builds_the_table_and_figure(smoke_run):
     evaluation = pd.read_csv(workdir / "results" / "runs" / "td3bc" / "hopper-medium" / "seed0-1" / "evaluation.csv")
     assert set(evaluation["seed"]) == {0, 1} and np.isfinite(evaluation["normalized_score"]).all()
     assert (workdir / "results" / "runs" / "bc" / "hopper-expert" / "seed2" / "config.json").is_file()
+
+
+def test_report_gathers_tables_and_figures(smoke_run):
+    workdir, _ = smoke_run
+    snakemake("--report", str(workdir / "report.html"), "--directory", str(workdir), cwd=workdir)
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert "d4rl_curves.png" in html and "datasets.md" in html
