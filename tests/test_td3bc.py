@@ -99,3 +99,36 @@ def test_seed_initialisation_does_not_depend_on_group():
         assert torch.equal(pa[0], pg[1])
     for pa, pg in zip(alone.critic.parameters(), grouped.critic.parameters()):
         assert torch.equal(pa[0], pg[1]) and torch.equal(pa[1], pg[3])
+
+
+def guided_batch(conf, expert_action):
+    t = lambda x: torch.tensor(x).view(1, 2, 1)  # noqa: E731
+    return Batch(t(S), t(A), torch.tensor([R]), t(S2), torch.tensor([ND]),
+                 {"conf": torch.tensor([conf]), "expert_action": t(expert_action)})
+
+
+def test_guided_target_by_hand(algo_and_batch):
+    algo, plain = algo_and_batch
+    conf, expert = [0.25, 1.0], [0.9, 0.4]
+    next_a = [math.tanh(x) for x in S2]
+    target = [
+        r + 0.99 * nd * min(s2 + a2, 2 * s2 + 2 * a2) - (1 - c) * (a - e) ** 2
+        for r, nd, s2, a2, c, a, e in zip(R, ND, S2, next_a, conf, A, expert)
+    ]
+    assert target[0] == pytest.approx(1.197671 - 0.75 * 0.36, abs=1e-6)
+    q1 = [s + a for s, a in zip(S, A)]
+    q2 = [2 * s + 2 * a for s, a in zip(S, A)]
+    expected = sum((q - y) ** 2 for q, y in zip(q1, target)) / 2 + sum((q - y) ** 2 for q, y in zip(q2, target)) / 2
+    loss, _ = algo.critic_loss(guided_batch(conf, expert))
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_guided_target_with_full_confidence_is_plain_td3bc(algo_and_batch):
+    algo, plain = algo_and_batch
+    guided, _ = algo.critic_loss(guided_batch([1.0, 1.0], [0.9, 0.4]))
+    assert guided.item() == pytest.approx(algo.critic_loss(plain)[0].item(), rel=1e-7)
+
+
+def test_guidance_needs_both_files():
+    with pytest.raises(ValueError, match="needs both guide_expert and guide_index"):
+        TD3BCConfig(guide_expert="expert.pt")

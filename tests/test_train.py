@@ -98,3 +98,17 @@ def test_each_job_claims_its_own_gpu(tmp_path):
 def test_steps_must_be_a_multiple_of_eval_every():
     with pytest.raises(ValueError, match="multiple of eval_every"):
         TrainConfig(algorithm="bc", env="hopper", dataset="hopper-random", seeds=[0], steps=25, eval_every=10)
+
+
+def test_guided_run_reads_expert_and_index(tmp_path):
+    from offrl.nets import DeterministicActor
+    from offrl.policies import save_actor
+    from offrl.simhash import SimHashIndex
+
+    data = rollout("hopper", None, 400, seed=4)
+    save_actor(DeterministicActor(1, 11, 3), tmp_path / "expert.pt")
+    SimHashIndex.build(data.observations, k=4, seed=0).save(tmp_path / "index.npz")
+    options = {"guide_expert": str(tmp_path / "expert.pt"), "guide_index": str(tmp_path / "index.npz")}
+    config = TrainConfig(algorithm="td3bc", env="hopper", dataset="hopper-random", seeds=[0], steps=20, eval_every=10, log_every=10, batch_size=32, device="cpu", options=options)
+    train(data, config, tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "snapshots.pt").is_file()

@@ -6,7 +6,9 @@ where the algorithm asks, logs losses and Q statistics, keeps a policy snapshot 
 stopped, and stops at the first NaN or infinite loss with its step.
 
 An algorithm is a class with ``normalize_states``, ``update(batch) -> {name: (S,) tensor}``,
-``policy(obs)``, ``actor`` and ``state_dict``/``load_state_dict``; see ``offrl.algos``.
+``policy(obs)``, ``actor`` and ``state_dict``/``load_state_dict``; it may define
+``per_transition(dataset) -> {name: array}`` for values it needs alongside each transition
+(they arrive in ``Batch.extras``). See ``offrl.algos``.
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ class Batch:
     rewards: torch.Tensor
     next_obs: torch.Tensor
     not_done: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # per-transition values an algorithm asked for
 
 
 class TensorData:
     """A dataset on the training device, states normalised as the algorithm asks."""
 
-    def __init__(self, dataset: Dataset, device: torch.device, normalize: bool) -> None:
+    def __init__(self, dataset: Dataset, device: torch.device, normalize: bool, extras: dict[str, np.ndarray] | None = None) -> None:
         obs = dataset.observations.astype(np.float32)
         if normalize:
             # TD3+BC: mean and std over the dataset's states, std + 1e-3.
@@ -60,11 +63,13 @@ class TensorData:
         self.actions = torch.as_tensor(dataset.actions, dtype=torch.float32, device=device)
         self.rewards = torch.as_tensor(dataset.rewards, dtype=torch.float32, device=device)
         self.not_done = torch.as_tensor(1.0 - dataset.terminals, dtype=torch.float32, device=device)
+        self.extras = {k: torch.as_tensor(v, dtype=torch.float32, device=device) for k, v in (extras or {}).items()}
         self.size = len(dataset)
 
     def sample(self, generators: list[torch.Generator], batch_size: int) -> Batch:
         idx = torch.stack([torch.randint(self.size, (batch_size,), generator=g, device=self.obs.device) for g in generators])
-        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.not_done[idx])
+        extras = {k: v[idx] for k, v in self.extras.items()}
+        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.not_done[idx], extras)
 
 
 @dataclass
@@ -107,7 +112,8 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     device = choose_device(config.device)
     generators = [torch.Generator(device=device).manual_seed(seed) for seed in config.seeds]
     algo = build(config.algorithm, dataset.observations.shape[1], dataset.actions.shape[1], generators, device, config.options)
-    data = TensorData(dataset, device, normalize=algo.normalize_states)
+    extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
+    data = TensorData(dataset, device, normalize=algo.normalize_states, extras=extras)
 
     start, rows, snapshots = 0, [], {}
     checkpoint = Path(checkpoint) if checkpoint else None

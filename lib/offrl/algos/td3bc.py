@@ -10,6 +10,10 @@ mean and std. Hyperparameters and loss forms follow the reference code (sfujim/T
 every ``policy_freq`` = 2 critic steps, with τ = 0.005 target updates. The BC term is the mean
 over batch and action dimensions (``F.mse_loss`` in the reference), not a summed norm.
 
+Guided TD3+BC (Verma et al., eq. 2) is an option: with a safety expert π_T and a SimHash
+index, the critic target becomes y − (1 − conf(s))·‖a − π_T(s)‖², the squared norm summed
+over action dimensions (the paper does not say; we sum). conf ≡ 1 is plain TD3+BC.
+
 Every tensor carries a leading member dimension: ``S`` seeds train together as ``S`` actors
 and ``2S`` critics (member ``q·S + s`` is critic ``q`` of seed ``s``), each seed with its own
 minibatches and noise (see :mod:`offrl.train`).
@@ -20,9 +24,13 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+from offrl.data import Dataset
 from offrl.nets import DeterministicActor, QEnsemble, reinit_member, soft_update
+from offrl.policies import NumpyActor, load_actor
+from offrl.simhash import SimHashIndex
 from offrl.train import Batch
 
 
@@ -37,6 +45,13 @@ class TD3BCConfig:
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
     hidden: tuple[int, ...] = (256, 256)
+    # Guided TD3+BC: the safety expert's actor (.pt) and the dataset's SimHash index (.npz).
+    guide_expert: str | None = None
+    guide_index: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.guide_expert is None) != (self.guide_index is None):
+            raise ValueError("Guided TD3+BC needs both guide_expert and guide_index")
 
 
 class TD3BC:
@@ -57,6 +72,18 @@ class TD3BC:
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.updates = 0
 
+    def per_transition(self, dataset: Dataset) -> dict[str, np.ndarray]:
+        """For the guided target: conf(s) and the safety expert's action π_T(s) at every dataset state."""
+        if self.config.guide_expert is None:
+            return {}
+        index = SimHashIndex.load(self.config.guide_index)
+        expert = NumpyActor(load_actor(self.config.guide_expert))
+        chunks = range(0, len(dataset), 65536)
+        return {
+            "conf": index.conf(dataset.observations),
+            "expert_action": np.concatenate([expert(dataset.observations[i : i + 65536]) for i in chunks]),
+        }
+
     def target_noise(self, shape: torch.Size, device: torch.device) -> torch.Tensor:
         """Target policy smoothing noise, each seed's slice from its own generator."""
         c = self.config
@@ -70,6 +97,10 @@ class TD3BC:
             next_q = self.critic_target(batch.next_obs.repeat(2, 1, 1), next_action.repeat(2, 1, 1))
             next_q = next_q.view(2, self.seeds, -1).min(dim=0).values
             target = batch.rewards + c.discount * batch.not_done * next_q
+            if "conf" in batch.extras:
+                # Guided TD3+BC: where the data is thin (low conf), values of actions away from the expert's drop.
+                distance = (batch.actions - batch.extras["expert_action"]).square().sum(dim=-1)
+                target = target - (1.0 - batch.extras["conf"]) * distance
         q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
         per_seed = (q - target).square().mean(dim=2).sum(dim=0)  # (S,): Σᵢ mean_B (Qᵢ − y)²
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach()}
