@@ -9,6 +9,7 @@ seeds in one process is a size, not a rewrite.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -51,7 +52,7 @@ class EnsembleMLP(nn.Module):
     def forward(self, x: torch.Tensor, members: slice | None = None) -> torch.Tensor:
         """``members`` runs only those members (e.g. ``slice(0, 1)`` for TD3's Q1)."""
         for layer in self.layers[:-1]:
-            x = torch.relu(layer(x, members))
+            x = layer(x, members).relu_()  # in place: baddbmm's backward does not need its output
         return self.layers[-1](x, members)
 
 
@@ -90,6 +91,11 @@ def reinit_member(module: nn.Module, member: int, generator: torch.Generator) ->
                 bound = 1.0 / math.sqrt(layer.in_features)
                 layer.weight[member].uniform_(-bound, bound, generator=generator)
                 layer.bias[member].uniform_(-bound, bound, generator=generator)
+
+
+def adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel (one pass over all tensors; ~1.1× faster steps on CPU)."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
 
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:

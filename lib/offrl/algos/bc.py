@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from offrl.nets import DeterministicActor, reinit_member
+from offrl.nets import DeterministicActor, adam, reinit_member
 from offrl.train import Batch
 
 
@@ -28,7 +28,7 @@ class BC:
         self.actor = DeterministicActor(len(generators), obs_dim, act_dim, tuple(config.hidden)).to(device)
         for s, generator in enumerate(generators):
             reinit_member(self.actor, s, generator)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr)
+        self.actor_opt = adam(self.actor.parameters(), config.lr)
 
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         per_seed = (self.actor(batch.obs) - batch.actions).square().mean(dim=(1, 2))

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from offrl.envs import make_env, normalized_score
 from offrl.evaluate import evaluate_policy
-from offrl.nets import DeterministicActor, QEnsemble, soft_update
+from offrl.nets import DeterministicActor, QEnsemble, adam, soft_update
 from offrl.policies import NumpyActor, save_actor
 
 
@@ -68,8 +68,8 @@ class TD3:
         self.critic = QEnsemble(2, obs_dim, act_dim, config.hidden)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.lr)
+        self.actor_opt = adam(self.actor.parameters(), config.lr)
+        self.critic_opt = adam(self.critic.parameters(), config.lr)
         self.updates = 0
 
     def update(self, obs: torch.Tensor, act: torch.Tensor, rew: torch.Tensor, next_obs: torch.Tensor, not_done: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from offrl.data import Dataset
-from offrl.nets import DeterministicActor, QEnsemble, reinit_member, soft_update
+from offrl.nets import DeterministicActor, QEnsemble, adam, reinit_member, soft_update
 from offrl.policies import NumpyActor, load_actor
 from offrl.simhash import SimHashIndex
 from offrl.train import Batch
@@ -68,8 +68,8 @@ class TD3BC:
                 reinit_member(module, member, generator)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+        self.actor_opt = adam(self.actor.parameters(), config.actor_lr)
+        self.critic_opt = adam(self.critic.parameters(), config.critic_lr)
         self.updates = 0
 
     def per_transition(self, dataset: Dataset) -> dict[str, np.ndarray]:
