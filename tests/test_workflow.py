@@ -34,7 +34,7 @@ def test_lint_is_clean():
 @pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml", ".test/config/config.yaml"])
 def test_dry_run_builds_the_dag(configfile, tmp_path):
     result = snakemake("all", "-n", "--configfile", str(REPO / configfile), "--directory", str(tmp_path))
-    for rule in ("collect_dataset", "dataset_table", "train_offline", "evaluate_run", "d4rl_table"):
+    for rule in ("collect_dataset", "dataset_table", "train_offline", "evaluate_run", "d4rl_table", "d4rl_curves"):
         assert rule in result.stdout
 
 

@@ -100,13 +100,16 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _score_table(args: argparse.Namespace) -> None:
-    from offrl.report.scores import final_scores, load_evaluations, plot_learning_curves, write_score_table
+    from offrl.report.scores import final_scores, load_evaluations, write_score_table
 
-    evaluations = load_evaluations(args.evaluations)
-    display = write_score_table(final_scores(evaluations, args.last), args.algorithms, args.datasets, args.table)
-    if args.figure:
-        plot_learning_curves(evaluations, args.figure, args.algorithms, args.datasets)
-    print(display.to_string())
+    final = final_scores(load_evaluations(args.evaluations), args.last)
+    print(write_score_table(final, args.algorithms, args.datasets, args.table).to_string())
+
+
+def _learning_curves(args: argparse.Namespace) -> None:
+    from offrl.report.scores import load_evaluations, plot_learning_curves
+
+    plot_learning_curves(load_evaluations(args.evaluations), args.figure, args.algorithms, args.datasets)
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -192,14 +195,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("score-table", help="final scores (mean of the last N evaluations) as a table, and learning curves")
+    p = sub.add_parser("score-table", help="final scores (mean of the last N evaluations), mean ± std over seeds")
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--datasets", nargs="+", required=True)
     p.add_argument("--last", type=int, default=10)
     p.add_argument("--table", required=True, help="output stem: STEM.csv, STEM.md, STEM.tex")
-    p.add_argument("--figure", default=None, help="output stem: STEM.png, STEM.pdf")
     p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_score_table)
+
+    p = sub.add_parser("learning-curves", help="normalised score over training, mean and ±1 sd band over seeds")
+    p.add_argument("--algorithms", nargs="+", required=True)
+    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("evaluations", nargs="+")
+    p.set_defaults(func=_learning_curves)
 
     p = sub.add_parser("bench", help="gradient steps per second on random Hopper-sized data; one JSON line")
     p.add_argument("algorithm", choices=sorted(PRESETS))

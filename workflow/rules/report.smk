@@ -20,25 +20,42 @@ rule dataset_table:
 
 
 rule d4rl_table:
-    """TD3+BC and BC on D4RL's dataset kinds: final scores and learning curves."""
+    """TD3+BC and BC on D4RL's dataset kinds: final scores, mean ± std over seeds."""
     input:
         evaluations(ALGORITHMS, DATASET_NAMES),
     output:
         csv="results/tables/d4rl.csv",
         md=report("results/tables/d4rl.md", caption="../report/d4rl_table.rst", category="D4RL"),
         tex="results/tables/d4rl.tex",
-        png=report("results/figures/d4rl_curves.png", caption="../report/d4rl_curves.rst", category="D4RL"),
-        pdf="results/figures/d4rl_curves.pdf",
     params:
-        table=subpath(output.csv, strip_suffix=".csv"),
-        figure=subpath(output.png, strip_suffix=".png"),
+        stem=subpath(output.csv, strip_suffix=".csv"),
         algorithms=ALGORITHMS,
         datasets=DATASET_NAMES,
         last=OFFLINE["final_evaluations"],
     log:
-        "logs/report/d4rl.log",
+        "logs/report/d4rl_table.log",
     conda:
         "../../envs/offrl.yaml"
     shell:
         "python -m offrl score-table --algorithms {params.algorithms} --datasets {params.datasets}"
-        " --last {params.last} --table {params.table} --figure {params.figure} {input} > {log} 2>&1"
+        " --last {params.last} --table {params.stem} {input} > {log} 2>&1"
+
+
+rule d4rl_curves:
+    """TD3+BC and BC on D4RL's dataset kinds: learning curves."""
+    input:
+        evaluations(ALGORITHMS, DATASET_NAMES),
+    output:
+        png=report("results/figures/d4rl_curves.png", caption="../report/d4rl_curves.rst", category="D4RL"),
+        pdf="results/figures/d4rl_curves.pdf",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        algorithms=ALGORITHMS,
+        datasets=DATASET_NAMES,
+    log:
+        "logs/report/d4rl_curves.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl learning-curves --algorithms {params.algorithms} --datasets {params.datasets}"
+        " --figure {params.stem} {input} > {log} 2>&1"
