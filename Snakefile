@@ -19,6 +19,7 @@ check_config(config, shipped_dir=SHIPPED)
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
+include: "workflow/rules/index.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
@@ -30,4 +31,5 @@ rule all:
         "results/tables/datasets.md",
         "results/tables/d4rl.md",
         "results/figures/d4rl_curves.png",
+        "results/figures/simhash_conf.png",
     default_target: True

@@ -45,3 +45,10 @@ def test_save_and_load(tmp_path):
     loaded = SimHashIndex.load(tmp_path / "index.npz")
     assert np.array_equal(loaded.count(states), index.count(states))
     assert np.array_equal(loaded.conf(states), index.conf(states)) and loaded.seed == 3
+
+
+def test_summary_of_the_hand_made_index(quadrants):
+    summary = quadrants.summary()
+    assert summary["buckets"] == 3 and summary["states"] == 6 and summary["states_alone"] == 1
+    assert summary["bucket_size_histogram"] == {1: 1, 2: 1, 3: 1}
+    assert sorted(quadrants.state_conf().tolist()) == sorted(quadrants.conf(STATES).tolist())

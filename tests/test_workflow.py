@@ -34,7 +34,7 @@ def test_lint_is_clean():
 @pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml", ".test/config/config.yaml"])
 def test_dry_run_builds_the_dag(configfile, tmp_path):
     result = snakemake("all", "-n", "--configfile", str(REPO / configfile), "--directory", str(tmp_path))
-    for rule in ("collect_dataset", "dataset_table", "train_offline", "evaluate_run", "d4rl_table", "d4rl_curves"):
+    for rule in ("collect_dataset", "dataset_table", "train_offline", "evaluate_run", "d4rl_table", "d4rl_curves", "simhash_index", "simhash_figure"):
         assert rule in result.stdout
 
 
@@ -89,3 +89,11 @@ def test_report_gathers_tables_and_figures(smoke_run):
     snakemake("--report", str(workdir / "report.html"), "--directory", str(workdir), cwd=workdir)
     html = (workdir / "report.html").read_text(errors="replace")
     assert "d4rl_curves.png" in html and "datasets.md" in html
+
+
+def test_smoke_pipeline_indexes_the_datasets(smoke_run):
+    workdir, _ = smoke_run
+    summary = json.loads((workdir / "results" / "index" / "hopper-medium" / "simhash.json").read_text())
+    assert summary["k"] == 50 and summary["states"] == 2000
+    assert sum(int(size) * n for size, n in summary["bucket_size_histogram"].items()) == 2000
+    assert (workdir / "results" / "figures" / "simhash_conf.png").stat().st_size > 10_000

@@ -112,6 +112,27 @@ def _learning_curves(args: argparse.Namespace) -> None:
     plot_learning_curves(load_evaluations(args.evaluations), args.figure, args.algorithms, args.datasets)
 
 
+def _index(args: argparse.Namespace) -> None:
+    from offrl.data import load_dataset
+    from offrl.data.build import write_json
+    from offrl.simhash import SimHashIndex
+
+    index = SimHashIndex.build(load_dataset(args.dataset_dir).observations, k=args.k, seed=args.seed)
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    tmp = f"{args.out}.tmp.npz"
+    index.save(tmp)
+    os.replace(tmp, args.out)
+    summary = index.summary()
+    write_json(args.summary, summary)
+    print(json.dumps({k: summary[k] for k in ("k", "states", "buckets", "fraction_alone", "conf_mean")}))
+
+
+def _conf_figure(args: argparse.Namespace) -> None:
+    from offrl.report.simhash import plot_conf
+
+    plot_conf(args.indexes, args.names, args.figure)
+
+
 def _bench(args: argparse.Namespace) -> None:
     from offrl.bench import bench
 
@@ -209,6 +230,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
     p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_learning_curves)
+
+    p = sub.add_parser("index", help="SimHash index of a dataset's states: exact bucket counts and conf(s)")
+    p.add_argument("--dataset-dir", required=True)
+    p.add_argument("--k", type=int, default=50, help="hash bits")
+    p.add_argument("--seed", type=int, default=0, help="seed of the projection matrix A")
+    p.add_argument("--out", required=True, help="index file (.npz)")
+    p.add_argument("--summary", required=True, help="bucket statistics (.json)")
+    p.set_defaults(func=_index)
+
+    p = sub.add_parser("conf-figure", help="bucket sizes and conf(s) distribution of SimHash indexes")
+    p.add_argument("--names", nargs="+", required=True)
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("indexes", nargs="+")
+    p.set_defaults(func=_conf_figure)
 
     p = sub.add_parser("bench", help="gradient steps per second on random Hopper-sized data; one JSON line")
     p.add_argument("algorithm", choices=sorted(PRESETS))

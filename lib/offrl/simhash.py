@@ -78,6 +78,28 @@ class SimHashIndex:
             return np.zeros(len(states))
         return np.clip((self.count(states) - self.count_min) / span, 0.0, 1.0)
 
+    def state_conf(self) -> np.ndarray:
+        """conf of every dataset state, from the bucket counts alone (a bucket of c states gives c values)."""
+        per_state = np.repeat(self.counts, self.counts)
+        span = self.count_max - self.count_min
+        return np.zeros(len(per_state)) if span == 0 else (per_state - self.count_min) / span
+
+    def summary(self) -> dict[str, object]:
+        """Bucket statistics: how many buckets hold how many states, and the spread of conf."""
+        sizes, buckets = np.unique(self.counts, return_counts=True)
+        conf = self.state_conf()
+        return {
+            "k": self.k,
+            "seed": self.seed,
+            "states": int(self.counts.sum()),
+            "buckets": len(self.counts),
+            "states_alone": int((self.counts == 1).sum()),
+            "fraction_alone": float((self.counts == 1).sum() / self.counts.sum()),
+            "bucket_size_histogram": {int(c): int(n) for c, n in zip(sizes, buckets)},
+            "conf_mean": float(conf.mean()),
+            "conf_quantiles": {str(q): float(np.quantile(conf, q)) for q in (0.1, 0.5, 0.9, 0.99)},
+        }
+
     def save(self, path: str | Path) -> None:
         np.savez_compressed(
             path, projection=self.projection, obs_mean=self.obs_mean, obs_std=self.obs_std,

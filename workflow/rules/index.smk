@@ -1,0 +1,40 @@
+# SimHash index of each dataset's states (Guided TD3+BC's conf(s)).
+
+GUIDED = config["guided"]
+
+
+rule simhash_index:
+    """Exact bucket counts of μ(s) = sgn(A·g(s)) over the dataset's states."""
+    input:
+        unpack(dataset_input),
+    output:
+        index="results/index/{dataset}/simhash.npz",
+        summary="results/index/{dataset}/simhash.json",
+    params:
+        k=GUIDED["simhash_k"],
+        seed=GUIDED["simhash_seed"],
+    log:
+        "logs/index/{dataset}.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl index --dataset-dir {input.dataset} --k {params.k} --seed {params.seed}"
+        " --out {output.index} --summary {output.summary} > {log} 2>&1"
+
+
+rule simhash_figure:
+    """How the datasets' states spread over SimHash buckets, and the conf(s) they get."""
+    input:
+        expand("results/index/{dataset}/simhash.npz", dataset=DATASET_NAMES),
+    output:
+        png=report("results/figures/simhash_conf.png", caption="../report/simhash_conf.rst", category="Guided TD3+BC"),
+        pdf="results/figures/simhash_conf.pdf",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        names=DATASET_NAMES,
+    log:
+        "logs/report/simhash_conf.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl conf-figure --names {params.names} --figure {params.stem} {input} > {log} 2>&1"
