@@ -132,3 +132,11 @@ def test_guided_target_with_full_confidence_is_plain_td3bc(algo_and_batch):
 def test_guidance_needs_both_files():
     with pytest.raises(ValueError, match="needs both guide_expert and guide_index"):
         TD3BCConfig(guide_expert="expert.pt")
+
+
+def test_without_behaviour_cloning_the_actor_ascends_q1(algo_and_batch):
+    # TD3 itself (the online learner): actor loss = −mean_B Q₁(s, π(s)).
+    algo, batch = algo_and_batch
+    algo.config.behavior_cloning = False
+    loss, _ = algo.actor_loss(batch)
+    assert loss.item() == pytest.approx(-sum(s + math.tanh(s) for s in S) / 2, rel=1e-6)

@@ -1,5 +1,8 @@
 """TD3 (Fujimoto, van Hoof & Meger 2018), online, for behaviour policies and safety experts.
 
+The learner is TD3+BC's (``offrl.algos.td3bc``) with the behaviour-cloning term off, one member;
+this file holds the online loop: exploration, replay buffer, evaluations, the artefacts.
+
 Hyperparameters are those of the reference implementation (sfujim/TD3): 25k uniformly
 random start steps, Gaussian exploration noise 0.1, batch 256, γ = 0.99, τ = 0.005,
 target smoothing N(0, 0.2) clipped to ±0.5, actor updated every 2 critic updates, Adam 3e-4,
@@ -9,7 +12,6 @@ environment, whose reward then charges ``ctrl_cost_weight · Σa²`` per step.
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import time
@@ -19,13 +21,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
+from offrl.algos.td3bc import TD3BC, TD3BCConfig
 from offrl.envs import make_env, normalized_score
 from offrl.evaluate import evaluate_policy
-from offrl.nets import DeterministicActor, QEnsemble, adam, soft_update
 from offrl.policies import NumpyActor, save_actor
+from offrl.train import Batch
+
+
+def _td3_learner() -> TD3BCConfig:
+    return TD3BCConfig(behavior_cloning=False)
 
 
 @dataclass
@@ -34,13 +40,8 @@ class TD3Config:
     start_steps: int = 25_000
     expl_noise: float = 0.1
     batch_size: int = 256
-    discount: float = 0.99
-    tau: float = 0.005
-    policy_noise: float = 0.2
-    noise_clip: float = 0.5
-    policy_freq: int = 2
-    lr: float = 3e-4
-    hidden: tuple[int, ...] = (256, 256)
+    # The learner: TD3+BC's networks and losses with the BC term off, i.e. TD3.
+    agent: TD3BCConfig = field(default_factory=_td3_learner)
     eval_every: int = 5000
     eval_episodes: int = 10
     # Medium policy: the first evaluation reaching this fraction of the expert's normalised score.
@@ -52,53 +53,12 @@ class TD3Config:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.hidden = tuple(self.hidden)
+        if self.agent.behavior_cloning:
+            raise ValueError("the online learner is TD3: agent.behavior_cloning must be False")
         if self.expert_checkpoint not in ("best", "last"):
             raise ValueError(f"expert_checkpoint must be 'best' or 'last', got {self.expert_checkpoint!r}")
         if self.total_steps < self.eval_every:
             raise ValueError(f"total_steps ({self.total_steps}) must be at least eval_every ({self.eval_every})")
-
-
-class TD3:
-    """The learner: one actor and twin critics (a 2-member Q ensemble), with target copies."""
-
-    def __init__(self, obs_dim: int, act_dim: int, config: TD3Config) -> None:
-        self.config = config
-        self.actor = DeterministicActor(1, obs_dim, act_dim, config.hidden)
-        self.critic = QEnsemble(2, obs_dim, act_dim, config.hidden)
-        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = adam(self.actor.parameters(), config.lr)
-        self.critic_opt = adam(self.critic.parameters(), config.lr)
-        self.updates = 0
-
-    def update(self, obs: torch.Tensor, act: torch.Tensor, rew: torch.Tensor, next_obs: torch.Tensor, not_done: torch.Tensor) -> torch.Tensor:
-        """One critic step (and an actor step every ``policy_freq``); returns the critic loss."""
-        c = self.config
-        with torch.no_grad():
-            noise = (torch.randn_like(act) * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
-            next_act = (self.actor_target(next_obs[None])[0] + noise).clamp(-1.0, 1.0)
-            target_q = self.critic_target(next_obs.expand(2, -1, -1), next_act.expand(2, -1, -1)).min(dim=0).values
-            target = rew + c.discount * not_done * target_q
-
-        q = self.critic(obs.expand(2, -1, -1), act.expand(2, -1, -1))
-        critic_loss = F.mse_loss(q, target.expand(2, -1), reduction="none").mean(dim=1).sum()
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.critic_opt.step()
-
-        self.updates += 1
-        if self.updates % c.policy_freq == 0:
-            # TD3 ascends Q1 only (the ensemble's first member); the critic's own weights need no gradient here.
-            self.critic.requires_grad_(False)
-            actor_loss = -self.critic(obs[None], self.actor(obs[None]), members=slice(0, 1)).mean()
-            self.actor_opt.zero_grad(set_to_none=True)
-            actor_loss.backward()
-            self.actor_opt.step()
-            self.critic.requires_grad_(True)
-            soft_update(self.critic_target, self.critic, c.tau)
-            soft_update(self.actor_target, self.actor, c.tau)
-        return critic_loss.detach()
 
 
 class ReplayBuffer:
@@ -119,14 +79,15 @@ class ReplayBuffer:
         self.terminals[i], self.timeouts[i] = terminal, timeout
         self.size += 1
 
-    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[torch.Tensor, ...]:
+    def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        """A minibatch for a single-member learner: every tensor gets a leading member axis of 1."""
         idx = rng.integers(0, self.size, size=batch_size)
-        return (
-            torch.from_numpy(self.obs[idx]),
-            torch.from_numpy(self.actions[idx]),
-            torch.from_numpy(self.rewards[idx]),
-            torch.from_numpy(self.next_obs[idx]),
-            torch.from_numpy(1.0 - self.terminals[idx].astype(np.float32)),
+        return Batch(
+            torch.from_numpy(self.obs[idx])[None],
+            torch.from_numpy(self.actions[idx])[None],
+            torch.from_numpy(self.rewards[idx])[None],
+            torch.from_numpy(self.next_obs[idx])[None],
+            torch.from_numpy(1.0 - self.terminals[idx].astype(np.float32))[None],
         )
 
     def save(self, path: Path, end: int) -> None:
@@ -177,7 +138,7 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
     train_env = make_env(env, **env_kwargs)
     obs_dim = train_env.observation_space.shape[0]
     act_dim = train_env.action_space.shape[0]
-    agent = TD3(obs_dim, act_dim, c)
+    agent = TD3BC(obs_dim, act_dim, [torch.Generator().manual_seed(c.seed)], c.agent, torch.device("cpu"))
     buffer = ReplayBuffer(c.total_steps, obs_dim, act_dim)
 
     evaluations: list[dict[str, float]] = []
@@ -198,8 +159,8 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
             obs, _ = train_env.reset()
 
         if step >= c.start_steps:
-            agent.update(*buffer.sample(rng, c.batch_size))
-            if step % c.policy_freq == 0:
+            agent.update(buffer.sample(rng, c.batch_size))
+            if step % c.agent.policy_freq == 0:
                 policy = NumpyActor(agent.actor)
 
         if step % c.eval_every == 0:

@@ -7,7 +7,8 @@ mean and std. Hyperparameters and loss forms follow the reference code (sfujim/T
              y = r + γ·(1 − done)·min(Q₁′, Q₂′)(s′, clip(π′(s′) + clip(ε, ±0.5), ±1)), ε ~ N(0, 0.2²)
     actor:   −λ·mean_B Q₁(s, π(s)) + mean_{B, act} (π(s) − a)²,   λ = α / mean_B |Q₁(s, π(s))| (detached)
 
-every ``policy_freq`` = 2 critic steps, with τ = 0.005 target updates. The BC term is the mean
+every ``policy_freq`` = 2 critic steps, with τ = 0.005 target updates. Without the BC term
+(``behavior_cloning=False``) this is TD3 itself, which ``offrl.algos.td3`` trains online. The BC term is the mean
 over batch and action dimensions (``F.mse_loss`` in the reference), not a summed norm.
 
 Guided TD3+BC (Verma et al., eq. 2) is an option: with a safety expert π_T and a SimHash
@@ -45,6 +46,8 @@ class TD3BCConfig:
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
     hidden: tuple[int, ...] = (256, 256)
+    # False: no BC term, the actor ascends Q₁ alone; that is TD3, which trains the behaviour policies.
+    behavior_cloning: bool = True
     # Guided TD3+BC: the safety expert's actor (.pt) and the dataset's SimHash index (.npz).
     guide_expert: str | None = None
     guide_index: str | None = None
@@ -108,6 +111,9 @@ class TD3BC:
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         pi = self.actor(batch.obs)
         q1 = self.critic(batch.obs, pi, members=slice(0, self.seeds))  # (S, B): each seed's Q₁
+        if not self.config.behavior_cloning:
+            per_seed = -q1.mean(dim=1)
+            return per_seed.sum(), {"actor_loss": per_seed.detach()}
         lmbda = self.config.alpha / q1.abs().mean(dim=1, keepdim=True).detach()
         bc = (pi - batch.actions).square().mean(dim=(1, 2))
         per_seed = -(lmbda * q1).mean(dim=1) + bc
