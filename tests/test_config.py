@@ -104,3 +104,10 @@ def test_steps_must_be_a_multiple_of_eval_every():
     validate(config, SCHEMA)
     with pytest.raises(ConfigError, match=r"offline.steps \(1500\) must be a multiple of offline.eval_every \(1000\)"):
         check_config(config, REPO / "resources" / "shipped")
+
+
+def test_log_every_must_divide_eval_every():
+    config = with_change(("offline", "log_every"), 300)
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"offline.log_every \(300\) must divide offline.eval_every \(1000\)"):
+        check_config(config, REPO / "resources" / "shipped")

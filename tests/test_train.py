@@ -112,3 +112,8 @@ def test_guided_run_reads_expert_and_index(tmp_path):
     config = TrainConfig(algorithm="td3bc", env="hopper", dataset="hopper-random", seeds=[0], steps=20, eval_every=10, log_every=10, batch_size=32, device="cpu", options=options)
     train(data, config, tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "snapshots.pt").is_file()
+
+
+def test_log_interval_must_divide_the_checkpoint_interval():
+    with pytest.raises(ValueError, match=r"log_every \(300\) must divide the checkpoint interval \(1000\)"):
+        TrainConfig(algorithm="bc", env="hopper", dataset="hopper-random", seeds=[0], steps=2000, eval_every=1000, log_every=300)

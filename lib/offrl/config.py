@@ -39,6 +39,8 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
     offline = config.get("offline")
     if offline and offline["steps"] % offline["eval_every"]:
         raise ConfigError(f"offline.steps ({offline['steps']}) must be a multiple of offline.eval_every ({offline['eval_every']})")
+    if offline and offline["eval_every"] % offline["log_every"]:
+        raise ConfigError(f"offline.log_every ({offline['log_every']}) must divide offline.eval_every ({offline['eval_every']})")
     datasets = config["datasets"]
     if datasets["source"] == "minari":
         ids = datasets.get("minari_ids", {})

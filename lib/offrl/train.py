@@ -91,6 +91,9 @@ class TrainConfig:
             raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every ({self.eval_every})")
         if not self.seeds:
             raise ValueError("seeds must not be empty")
+        if (self.checkpoint_every or self.eval_every) % self.log_every:
+            # A checkpoint must fall on a log row, or a resumed run would lose the partial log interval.
+            raise ValueError(f"log_every ({self.log_every}) must divide the checkpoint interval ({self.checkpoint_every or self.eval_every})")
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
