@@ -22,10 +22,11 @@ def _behaviour(args: argparse.Namespace) -> None:
         eval_episodes=args.eval_episodes,
         expert_checkpoint=args.expert_checkpoint,
         ctrl_cost_weight=args.ctrl_cost_weight,
+        expert_only=args.expert_only,
         seed=args.seed,
     )
     manifest = train_online(args.env, config, args.out, progress=not args.quiet, command=_command_line())
-    print(json.dumps({k: manifest[k] for k in ("env", "expert", "medium")}))
+    print(json.dumps({k: manifest[k] for k in ("env", "expert", "medium") if k in manifest}))
 
 
 def _collect(args: argparse.Namespace) -> None:
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--expert-checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--ctrl-cost-weight", type=float, default=None, help="the env's control-cost weight (safety expert)")
+    p.add_argument("--expert-only", action="store_true", help="write only the expert actor (safety expert): no medium actor, no replay buffer")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_behaviour)

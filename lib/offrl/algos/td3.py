@@ -7,7 +7,9 @@ Hyperparameters are those of the reference implementation (sfujim/TD3): 25k unif
 random start steps, Gaussian exploration noise 0.1, batch 256, γ = 0.99, τ = 0.005,
 target smoothing N(0, 0.2) clipped to ±0.5, actor updated every 2 critic updates, Adam 3e-4,
 256-256 networks. ``ctrl_cost_weight`` (the Guided TD3+BC safety expert) is passed to the
-environment, whose reward then charges ``ctrl_cost_weight · Σa²`` per step.
+environment, whose reward then charges ``ctrl_cost_weight · Σa²`` per step; evaluations during
+training (and so the checkpoint selection) use that reward, while the manifest's final scores
+are measured on the unmodified task, comparable with a plain expert's.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class TD3Config:
     # Expert policy: the evaluation checkpoint with the best mean return ("best") or the last one.
     expert_checkpoint: str = "best"
     ctrl_cost_weight: float | None = None
+    # A safety expert needs only its expert actor: no medium actor, no replay buffer.
+    expert_only: bool = False
     seed: int = 0
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -123,6 +127,7 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
 
     Writes ``expert.pt``, ``medium.pt``, ``replay_medium.npz`` (every transition up to the
     medium checkpoint), ``evaluations.csv`` and ``manifest.json``; returns the manifest.
+    With ``expert_only`` (safety experts) the medium actor and the replay buffer are skipped.
     The expert's score in the manifest comes from a fresh evaluation on seeds used nowhere
     else, not from the evaluation that selected it.
     """
@@ -188,7 +193,8 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
 
     def finalise(idx: int, name: str) -> dict[str, Any]:
         agent.actor.load_state_dict(snapshots[idx])
-        scores = evaluate_policy(NumpyActor(agent.actor), env, c.eval_episodes, seed=1_000_000 + c.seed, env_kwargs=env_kwargs)
+        # On the unmodified task (no extra control cost), so a safety expert's score compares with a plain one's.
+        scores = evaluate_policy(NumpyActor(agent.actor), env, c.eval_episodes, seed=1_000_000 + c.seed, env_kwargs=c.env_kwargs)
         save_actor(agent.actor, out_dir / f"{name}.pt", env=env, step=evaluations[idx]["step"])
         return {
             "step": evaluations[idx]["step"],
@@ -200,8 +206,6 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
             "sum_sq_action_per_step": float(scores["sum_sq_action"].sum() / scores["length"].sum()),
         }
 
-    medium_step = evaluations[medium_idx]["step"]
-    buffer.save(out_dir / "replay_medium.npz", end=medium_step)
     manifest = {
         "env": env,
         "algorithm": "TD3",
@@ -209,10 +213,13 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
         "seed": c.seed,
         "config": asdict(c),
         "expert": finalise(expert_idx, "expert"),
-        "medium": {**finalise(medium_idx, "medium"), "target_normalized_score": medium_target},
-        "replay_medium_transitions": medium_step,
-        "wall_time_s": round(time.time() - started, 1),
-        "torch": torch.__version__,
     }
+    if not c.expert_only:
+        medium_step = evaluations[medium_idx]["step"]
+        buffer.save(out_dir / "replay_medium.npz", end=medium_step)
+        manifest["medium"] = {**finalise(medium_idx, "medium"), "target_normalized_score": medium_target}
+        manifest["replay_medium_transitions"] = medium_step
+    manifest["wall_time_s"] = round(time.time() - started, 1)
+    manifest["torch"] = torch.__version__
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
