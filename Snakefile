@@ -1,10 +1,11 @@
 # offrl: safety-aware offline RL, from raw data to the papers' tables and figures.
 # Rules only wire files together; every rule runs `python -m offrl <command>` (lib/offrl).
+import json
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from offrl.config import check_config, seed_groups
+from offrl.config import GUIDED_ALGORITHMS, check_config, seed_groups
 
 min_version("9.0")
 
@@ -18,6 +19,7 @@ check_config(config, shipped_dir=SHIPPED)
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/experts.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/index.smk"
 include: "workflow/rules/train.smk"
@@ -32,4 +34,6 @@ rule all:
         "results/tables/d4rl.md",
         "results/figures/d4rl_curves.png",
         "results/figures/simhash_conf.png",
+        "results/figures/simhash_conf_hist.png",
+        guided_targets(),
     default_target: True

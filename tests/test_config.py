@@ -111,3 +111,29 @@ def test_log_every_must_divide_eval_every():
     validate(config, SCHEMA)
     with pytest.raises(ConfigError, match=r"offline.log_every \(300\) must divide offline.eval_every \(1000\)"):
         check_config(config, REPO / "resources" / "shipped")
+
+
+def test_guided_needs_shipped_safety_experts(tmp_path):
+    config = load()
+    config["behaviour"]["source"] = "train"
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"no shipped safety expert exists for \['hopper', 'walker2d'\]"):
+        check_config(config, tmp_path)
+    config["offline"]["algorithms"] = ["td3bc", "bc"]  # no guided preset: no safety expert needed
+    check_config(config, tmp_path)
+
+
+def test_trained_safety_expert_needs_a_weight_per_env():
+    config = load()
+    config["guided"]["safety_expert"] = {"source": "train", "ctrl_cost_weight": {"hopper": 0.1}}
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"ctrl_cost_weight has no weight for \['walker2d'\]"):
+        check_config(config, REPO / "resources" / "shipped")
+
+
+def test_safety_expert_defaults_are_the_papers():
+    config = load()
+    del config["guided"]["safety_expert"]
+    validate(config, SCHEMA)
+    assert config["guided"]["safety_expert"]["ctrl_cost_weight"] == {"hopper": 0.1, "walker2d": 0.01}
+    assert config["guided"]["safety_expert"]["source"] == "shipped"

@@ -53,3 +53,54 @@ def test_missing_cell_is_an_error():
 def test_learning_curve_files(tmp_path):
     plot_learning_curves(evaluations(), tmp_path / "curves", ["a", "b"], ["hopper-medium", "hopper-expert"])
     assert (tmp_path / "curves.png").stat().st_size > 10_000 and (tmp_path / "curves.pdf").is_file()
+
+
+def safety_evaluations() -> pd.DataFrame:
+    """td3bc and guided_td3bc on two datasets: per-episode falls, unsafe-height steps and Σ|a|."""
+    rows = []
+    for algorithm, fell, unsafe, abs_action in (("td3bc", True, 3, 10.0), ("guided_td3bc", False, 1, 6.0)):
+        for dataset in ("hopper-medium", "walker2d-medium-replay"):
+            for seed in (0, 1):
+                for step in (100, 200):
+                    rows.append({"algorithm": algorithm, "dataset": dataset, "seed": seed, "step": step, "episode": 0,
+                                 "length": 50, "fell": fell, "unsafe_height_steps": unsafe, "sum_abs_action": abs_action})
+    return pd.DataFrame(rows)
+
+
+def test_safety_totals_and_percent_difference():
+    from offrl.report.safety import safety_comparison, safety_totals
+
+    totals = safety_totals(safety_evaluations()).set_index(["algorithm", "dataset"])
+    # td3bc: 4 episodes, each a fall and 3 unsafe steps -> 16 events; guided: 4 episodes × 1 -> 4.
+    assert totals.loc[("td3bc", "hopper-medium"), "events"] == 16
+    assert totals.loc[("guided_td3bc", "hopper-medium"), "sum_abs_action"] == pytest.approx(24.0)
+    comparison = safety_comparison(safety_evaluations(), "td3bc", "guided_td3bc", ["hopper-medium", "walker2d-medium-replay"])
+    assert comparison["label"].tolist() == ["h-m", "w-mr"]
+    assert comparison.loc["hopper-medium", "events_change_pct"] == pytest.approx(100 * (4 - 16) / 16)  # -75 %
+    assert comparison.loc["walker2d-medium-replay", "sum_abs_action_change_pct"] == pytest.approx(100 * (24 - 40) / 40)  # -40 %
+
+
+def test_percent_change_with_a_zero_baseline():
+    from offrl.report.safety import percent_change
+
+    assert percent_change(0, 0) == 0.0 and np.isnan(percent_change(3, 0)) and percent_change(5, 4) == pytest.approx(25.0)
+
+
+def test_safety_comparison_needs_both_algorithms_and_equal_episodes():
+    from offrl.report.safety import safety_comparison
+
+    data = safety_evaluations()
+    with pytest.raises(ValueError, match="no evaluations for"):
+        safety_comparison(data, "td3bc", "bc", ["hopper-medium"])
+    with pytest.raises(ValueError, match="evaluation episodes"):
+        safety_comparison(data.iloc[1:], "td3bc", "guided_td3bc", ["hopper-medium"])
+
+
+def test_safety_figure_files(tmp_path):
+    from offrl.report.safety import plot_safety_comparison, safety_comparison, write_safety_comparison
+
+    comparison = safety_comparison(safety_evaluations(), "td3bc", "guided_td3bc", ["hopper-medium", "walker2d-medium-replay"])
+    write_safety_comparison(comparison, tmp_path / "fig1")
+    plot_safety_comparison(comparison, tmp_path / "fig1", "guided_td3bc", "td3bc")
+    assert (tmp_path / "fig1.png").stat().st_size > 10_000
+    assert "| hopper-medium | h-m | 4 | 16 | 4 | -75.0 |" in (tmp_path / "fig1.md").read_text()

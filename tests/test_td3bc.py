@@ -140,3 +140,10 @@ def test_without_behaviour_cloning_the_actor_ascends_q1(algo_and_batch):
     algo.config.behavior_cloning = False
     loss, _ = algo.actor_loss(batch)
     assert loss.item() == pytest.approx(-sum(s + math.tanh(s) for s in S) / 2, rel=1e-6)
+
+
+def test_guided_preset_asks_for_its_files():
+    from offrl.algos.presets import build
+
+    with pytest.raises(ValueError, match=r"'guided_td3bc' needs option\(s\) \['guide_expert', 'guide_index'\]"):
+        build("guided_td3bc", 11, 3, [torch.Generator().manual_seed(0)], torch.device("cpu"))

@@ -34,7 +34,9 @@ def test_lint_is_clean():
 @pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml", ".test/config/config.yaml"])
 def test_dry_run_builds_the_dag(configfile, tmp_path):
     result = snakemake("all", "-n", "--configfile", str(REPO / configfile), "--directory", str(tmp_path))
-    for rule in ("collect_dataset", "dataset_table", "train_offline", "evaluate_run", "d4rl_table", "d4rl_curves", "simhash_index", "simhash_figure"):
+    rules = ("collect_dataset", "dataset_table", "train_offline", "evaluate_run", "d4rl_table", "d4rl_curves",
+             "simhash_index", "simhash_figure", "guided_table1", "guided_fig1")
+    for rule in rules:
         assert rule in result.stdout
 
 
@@ -97,3 +99,25 @@ def test_smoke_pipeline_indexes_the_datasets(smoke_run):
     assert summary["k"] == 50 and summary["states"] == 2000
     assert sum(int(size) * n for size, n in summary["bucket_size_histogram"].items()) == 2000
     assert (workdir / "results" / "figures" / "simhash_conf.png").stat().st_size > 10_000
+
+
+def test_smoke_pipeline_builds_guided_table1_and_figure1(smoke_run):
+    workdir, _ = smoke_run
+    table = pd.read_csv(workdir / "results" / "tables" / "guided_table1.csv", header=[0, 1], index_col=0)
+    assert list(table.index) == [f"hopper-{kind}" for kind in KINDS] + ["Total"]
+    assert set(table.columns.get_level_values(1)) == {"td3bc", "guided_td3bc"}
+    assert np.isfinite(table.to_numpy(dtype=float)).all()
+    figure1 = pd.read_csv(workdir / "results" / "tables" / "guided_fig1.csv", index_col=0)
+    assert figure1["label"].tolist() == ["h-r", "h-m", "h-mr", "h-me", "h-e"]
+    assert np.isfinite(figure1[["events_change_pct", "sum_abs_action_change_pct"]].to_numpy()).all()
+    for name in ("guided_fig1", "simhash_conf_hist"):
+        assert (workdir / "results" / "figures" / f"{name}.png").stat().st_size > 10_000
+
+
+def test_smoke_guided_runs_use_the_safety_expert_and_the_index(smoke_run):
+    workdir, _ = smoke_run
+    manifest = json.loads((workdir / "resources" / "safety_expert" / "hopper" / "manifest.json").read_text())
+    assert manifest["config"]["ctrl_cost_weight"] == 0.1 and "medium" not in manifest
+    assert math.isfinite(manifest["expert"]["sum_sq_action_per_step"])
+    run = json.loads((workdir / "results" / "runs" / "guided_td3bc" / "hopper-medium" / "seed0-1" / "config.json").read_text())
+    assert run["config"]["options"] == {"guide_expert": "resources/safety_expert/hopper/expert.pt", "guide_index": "results/index/hopper-medium/simhash.npz"}

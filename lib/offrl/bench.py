@@ -9,7 +9,9 @@ critic networks, one seed.
 from __future__ import annotations
 
 import copy
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,6 +97,21 @@ def random_dataset(size: int = 100_000, seed: int = 0) -> Dataset:
     )
 
 
+def _run_files(algorithm: str, dataset: Dataset, tmp: Path) -> dict[str, str]:
+    """The files a preset needs from its run (Guided TD3+BC: a safety expert and an index), made up here."""
+    from offrl.algos.presets import PRESETS
+    from offrl.nets import DeterministicActor
+    from offrl.policies import save_actor
+    from offrl.simhash import SimHashIndex
+
+    options: dict[str, str] = {}
+    if algorithm in PRESETS and "guide_expert" in PRESETS[algorithm].required:
+        save_actor(DeterministicActor(1, OBS_DIM, ACT_DIM, (256, 256)), tmp / "expert.pt")
+        SimHashIndex.build(dataset.observations, k=50, seed=0).save(tmp / "index.npz")
+        options = {"guide_expert": str(tmp / "expert.pt"), "guide_index": str(tmp / "index.npz")}
+    return options
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -105,9 +122,12 @@ def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_
     from offrl.algos.presets import build
 
     dev = choose_device(device)
-    data = TensorData(random_dataset(), dev, normalize=True)
+    dataset = random_dataset()
     generators = [torch.Generator(device=dev).manual_seed(s) for s in range(members)]
-    algo = build(algorithm, OBS_DIM, ACT_DIM, generators, dev)
+    with tempfile.TemporaryDirectory() as tmp:
+        algo = build(algorithm, OBS_DIM, ACT_DIM, generators, dev, _run_files(algorithm, dataset, Path(tmp)))
+        extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
+    data = TensorData(dataset, dev, normalize=True, extras=extras)
     warmup = max(10, steps // 10)
     for _ in range(warmup):
         algo.update(data.sample(generators, batch_size))

@@ -113,6 +113,16 @@ def _learning_curves(args: argparse.Namespace) -> None:
     plot_learning_curves(load_evaluations(args.evaluations), args.figure, args.algorithms, args.datasets)
 
 
+def _safety_figure(args: argparse.Namespace) -> None:
+    from offrl.report.safety import plot_safety_comparison, safety_comparison, write_safety_comparison
+    from offrl.report.scores import load_evaluations
+
+    comparison = safety_comparison(load_evaluations(args.evaluations), args.baseline, args.method, args.datasets)
+    write_safety_comparison(comparison, args.table)
+    plot_safety_comparison(comparison, args.figure, args.method, args.baseline)
+    print(comparison.to_string())
+
+
 def _index(args: argparse.Namespace) -> None:
     from offrl.data import load_dataset
     from offrl.data.build import write_json
@@ -129,9 +139,11 @@ def _index(args: argparse.Namespace) -> None:
 
 
 def _conf_figure(args: argparse.Namespace) -> None:
-    from offrl.report.simhash import plot_conf
+    from offrl.report.simhash import plot_conf, plot_conf_histograms
 
     plot_conf(args.indexes, args.names, args.figure)
+    if args.histograms:
+        plot_conf_histograms(args.indexes, args.names, args.histograms)
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -233,6 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_learning_curves)
 
+    p = sub.add_parser("safety-figure", help="% change of falls + unsafe-height events and of Σ|a| over all evaluations, method vs baseline")
+    p.add_argument("--baseline", required=True, help="algorithm the change is relative to, e.g. td3bc")
+    p.add_argument("--method", required=True, help="algorithm compared, e.g. guided_td3bc")
+    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--table", required=True, help="output stem of the totals: STEM.csv, STEM.md, STEM.tex")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("evaluations", nargs="+")
+    p.set_defaults(func=_safety_figure)
+
     p = sub.add_parser("index", help="SimHash index of a dataset's states: exact bucket counts and conf(s)")
     p.add_argument("--dataset-dir", required=True)
     p.add_argument("--k", type=int, default=50, help="hash bits")
@@ -244,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("conf-figure", help="bucket sizes and conf(s) distribution of SimHash indexes")
     p.add_argument("--names", nargs="+", required=True)
     p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("--histograms", help="output stem of the per-dataset conf(s) histograms: STEM.png, STEM.pdf")
     p.add_argument("indexes", nargs="+")
     p.set_defaults(func=_conf_figure)
 

@@ -11,18 +11,22 @@ from pathlib import Path
 from typing import Any
 
 SHIPPED_FILES = ("expert.pt", "medium.pt", "replay_medium.npz", "manifest.json")
+SHIPPED_SAFETY_FILES = ("expert.pt", "evaluations.csv", "manifest.json")
+# Presets whose runs need a safety expert and a SimHash index.
+GUIDED_ALGORITHMS = ("guided_td3bc",)
 
 
 class ConfigError(ValueError):
     """A configuration that cannot run; the message names the field and what it allows."""
 
 
-def shipped_envs(shipped_dir: str | Path) -> list[str]:
-    """Envs with a complete set of shipped behaviour policies."""
-    root = Path(shipped_dir) / "behaviour"
+def shipped_envs(shipped_dir: str | Path, kind: str = "behaviour") -> list[str]:
+    """Envs with a complete set of shipped ``kind`` files: ``behaviour`` policies or ``safety_expert``s."""
+    root = Path(shipped_dir) / kind
+    files = SHIPPED_FILES if kind == "behaviour" else SHIPPED_SAFETY_FILES
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if all((p / f).is_file() for f in SHIPPED_FILES))
+    return sorted(p.name for p in root.iterdir() if all((p / f).is_file() for f in files))
 
 
 def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
@@ -37,6 +41,8 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
                 f"shipped envs: {available}. Set behaviour.source: train, or choose envs from the shipped ones."
             )
     offline = config.get("offline")
+    if offline and any(algo in GUIDED_ALGORITHMS for algo in offline["algorithms"]):
+        _check_safety_experts(config["guided"]["safety_expert"], envs, shipped_dir)
     if offline and offline["steps"] % offline["eval_every"]:
         raise ConfigError(f"offline.steps ({offline['steps']}) must be a multiple of offline.eval_every ({offline['eval_every']})")
     if offline and offline["eval_every"] % offline["log_every"]:
@@ -47,6 +53,24 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
         missing = [f"{env}-{kind}" for env in envs for kind in datasets["kinds"] if f"{env}-{kind}" not in ids]
         if missing:
             raise ConfigError(f"datasets.source is 'minari' but datasets.minari_ids has no remote id for {missing}")
+
+
+def _check_safety_experts(safety: dict[str, Any], envs: list[str], shipped_dir: str | Path) -> None:
+    if safety["source"] == "shipped":
+        available = shipped_envs(shipped_dir, "safety_expert")
+        missing = [env for env in envs if env not in available]
+        if missing:
+            raise ConfigError(
+                f"guided.safety_expert.source is 'shipped' but no shipped safety expert exists for {missing}; "
+                f"shipped envs: {available}. Set guided.safety_expert.source: train, or drop guided_td3bc from offline.algorithms."
+            )
+    else:
+        missing = [env for env in envs if env not in safety["ctrl_cost_weight"]]
+        if missing:
+            raise ConfigError(
+                f"guided.safety_expert.ctrl_cost_weight has no weight for {missing}; "
+                f"give one per env in {envs} (the paper: hopper 0.1, walker2d 0.01)"
+            )
 
 
 def seed_groups(seeds: list[int], per_job: int) -> list[str]:

@@ -62,3 +62,26 @@ def evaluations(algorithms, datasets):
 def dataset_input(wildcards):
     env, kind = wildcards.dataset.split("-", 1)
     return {"dataset": dataset_dir(env, kind), "summary": f"resources/datasets/{wildcards.dataset}.json"}
+
+
+def train_inputs(wildcards):
+    """The dataset, and for Guided TD3+BC the env's safety expert and the dataset's SimHash index."""
+    inputs = dataset_input(wildcards)
+    if wildcards.algo in GUIDED_ALGORITHMS:
+        env = wildcards.dataset.split("-", 1)[0]
+        inputs["guide_expert"] = f"resources/safety_expert/{env}/expert.pt"
+        inputs["guide_index"] = f"results/index/{wildcards.dataset}/simhash.npz"
+    return inputs
+
+
+def train_options(wildcards, input):
+    """Algorithm options a run supplies from its inputs, as the JSON the train command takes."""
+    options = {name: input[name] for name in ("guide_expert", "guide_index") if name in input.keys()}
+    return json.dumps(options)
+
+
+def guided_targets():
+    """Guided TD3+BC's Table 1 and Figure 1, when the run trains the guided preset."""
+    if not any(algo in GUIDED_ALGORITHMS for algo in ALGORITHMS):
+        return []
+    return ["results/tables/guided_table1.md", "results/figures/guided_fig1.png"]

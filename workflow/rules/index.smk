@@ -29,12 +29,16 @@ rule simhash_figure:
     output:
         png=report("results/figures/simhash_conf.png", caption="../report/simhash_conf.rst", category="Guided TD3+BC"),
         pdf="results/figures/simhash_conf.pdf",
+        histograms=report("results/figures/simhash_conf_hist.png", caption="../report/simhash_conf_hist.rst", category="Guided TD3+BC"),
+        histograms_pdf="results/figures/simhash_conf_hist.pdf",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
+        histograms=subpath(output.histograms, strip_suffix=".png"),
         names=DATASET_NAMES,
     log:
         "logs/report/simhash_conf.log",
     conda:
         "../../envs/offrl.yaml"
     shell:
-        "python -m offrl conf-figure --names {params.names} --figure {params.stem} {input} > {log} 2>&1"
+        "python -m offrl conf-figure --names {params.names} --figure {params.stem}"
+        " --histograms {params.histograms} {input} > {log} 2>&1"

@@ -59,3 +59,54 @@ rule d4rl_curves:
     shell:
         "python -m offrl learning-curves --algorithms {params.algorithms} --datasets {params.datasets}"
         " --figure {params.stem} {input} > {log} 2>&1"
+
+
+# Guided TD3+BC (Verma et al.): Table 1 and Figure 1, TD3+BC against the guided variant.
+GUIDED_COMPARISON = ["td3bc", "guided_td3bc"]
+
+
+rule guided_table1:
+    """Table 1 of the Guided TD3+BC paper: final normalised scores, mean ± std over seeds."""
+    input:
+        evaluations(GUIDED_COMPARISON, DATASET_NAMES),
+    output:
+        csv="results/tables/guided_table1.csv",
+        md=report("results/tables/guided_table1.md", caption="../report/guided_table1.rst", category="Guided TD3+BC"),
+        tex="results/tables/guided_table1.tex",
+    params:
+        stem=subpath(output.csv, strip_suffix=".csv"),
+        algorithms=GUIDED_COMPARISON,
+        datasets=DATASET_NAMES,
+        last=OFFLINE["final_evaluations"],
+    log:
+        "logs/report/guided_table1.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl score-table --algorithms {params.algorithms} --datasets {params.datasets}"
+        " --last {params.last} --table {params.stem} {input} > {log} 2>&1"
+
+
+rule guided_fig1:
+    """Figure 1 of the Guided TD3+BC paper: % change of unsafe events and of Σ|a| over all evaluations."""
+    input:
+        evaluations(GUIDED_COMPARISON, DATASET_NAMES),
+    output:
+        png=report("results/figures/guided_fig1.png", caption="../report/guided_fig1.rst", category="Guided TD3+BC"),
+        pdf="results/figures/guided_fig1.pdf",
+        csv="results/tables/guided_fig1.csv",
+        md="results/tables/guided_fig1.md",
+        tex="results/tables/guided_fig1.tex",
+    params:
+        figure=subpath(output.png, strip_suffix=".png"),
+        table=subpath(output.csv, strip_suffix=".csv"),
+        baseline=GUIDED_COMPARISON[0],
+        method=GUIDED_COMPARISON[1],
+        datasets=DATASET_NAMES,
+    log:
+        "logs/report/guided_fig1.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl safety-figure --baseline {params.baseline} --method {params.method}"
+        " --datasets {params.datasets} --table {params.table} --figure {params.figure} {input} > {log} 2>&1"

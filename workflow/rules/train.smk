@@ -4,7 +4,7 @@
 rule train_offline:
     """Train one preset on one dataset; its seeds are members of one ensemble."""
     input:
-        unpack(dataset_input),
+        unpack(train_inputs),
     output:
         snapshots="results/runs/{algo}/{dataset}/seed{seeds}/snapshots.pt",
         log_csv="results/runs/{algo}/{dataset}/seed{seeds}/train_log.csv",
@@ -19,6 +19,7 @@ rule train_offline:
         eval_every=OFFLINE["eval_every"],
         log_every=OFFLINE["log_every"],
         device=OFFLINE["device"],
+        options=train_options,
     threads: OFFLINE["threads"]
     resources:
         gpu=0 if OFFLINE["device"] == "cpu" else 1,
@@ -34,4 +35,5 @@ rule train_offline:
         "python -m offrl --threads {threads} train --algo {wildcards.algo} --dataset {wildcards.dataset}"
         " --dataset-dir {input.dataset} --seeds {params.seeds} --steps {params.steps}"
         " --batch-size {params.batch_size} --eval-every {params.eval_every} --log-every {params.log_every}"
-        " --device {params.device} --out {params.out} --checkpoint {params.checkpoint} > {log} 2>&1"
+        " --device {params.device} --options {params.options:q} --out {params.out}"
+        " --checkpoint {params.checkpoint} > {log} 2>&1"

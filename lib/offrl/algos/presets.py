@@ -10,11 +10,15 @@ from typing import Any
 class Preset:
     algorithm: str  # module in offrl.algos
     options: dict[str, Any] = field(default_factory=dict)
+    # Options only a run can supply (files it was given), which must be present at build time.
+    required: tuple[str, ...] = ()
 
 
 PRESETS: dict[str, Preset] = {
     "bc": Preset("bc"),
     "td3bc": Preset("td3bc"),
+    # Verma et al.: TD3+BC whose critic target leans on a safety expert where conf(s) is low.
+    "guided_td3bc": Preset("td3bc", required=("guide_expert", "guide_index")),
 }
 
 
@@ -28,6 +32,9 @@ def build(preset: str, obs_dim: int, act_dim: int, generators: list, device: Any
     else:
         from offrl.algos.bc import BC as cls, BCConfig as config_cls
     options = {**spec.options, **(overrides or {})}
+    missing = [name for name in spec.required if options.get(name) is None]
+    if missing:
+        raise ValueError(f"algorithm {preset!r} needs option(s) {missing} (files a run supplies, e.g. --options '{{\"{missing[0]}\": ...}}')")
     known = {f.name for f in fields(config_cls)}
     unknown = sorted(set(options) - known)
     if unknown:

@@ -100,13 +100,16 @@ class TD3BC:
             next_q = self.critic_target(batch.next_obs.repeat(2, 1, 1), next_action.repeat(2, 1, 1))
             next_q = next_q.view(2, self.seeds, -1).min(dim=0).values
             target = batch.rewards + c.discount * batch.not_done * next_q
+            logs = {}
             if "conf" in batch.extras:
                 # Guided TD3+BC: where the data is thin (low conf), values of actions away from the expert's drop.
                 distance = (batch.actions - batch.extras["expert_action"]).square().sum(dim=-1)
-                target = target - (1.0 - batch.extras["conf"]) * distance
+                guidance = (1.0 - batch.extras["conf"]) * distance
+                target = target - guidance
+                logs["guidance_mean"] = guidance.mean(dim=1)
         q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
         per_seed = (q - target).square().mean(dim=2).sum(dim=0)  # (S,): Σᵢ mean_B (Qᵢ − y)²
-        return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach()}
+        return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach(), **logs}
 
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         pi = self.actor(batch.obs)

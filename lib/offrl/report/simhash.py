@@ -35,6 +35,37 @@ def plot_conf(index_paths: Sequence[str | Path], names: Sequence[str], stem: str
     right.set_xlim(-0.02, 1.02)
     right.set_title("min-max normalised count conf(s)")
     fig.tight_layout()
+    _save(fig, stem)
+
+
+def plot_conf_histograms(index_paths: Sequence[str | Path], names: Sequence[str], stem: str | Path) -> None:
+    """One panel per dataset: histogram of conf(s) over its states (log counts), median in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(5, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.3 * rows), squeeze=False, sharex=True)
+    for ax, path, name in zip(axes.flat, index_paths, names):
+        conf = SimHashIndex.load(path).state_conf()
+        ax.hist(conf, bins=np.linspace(0.0, 1.0, 21), color="tab:blue")
+        ax.set_yscale("log")
+        ax.set_title(f"{name}\nmedian conf {np.median(conf):.2f}", fontsize=8)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("conf(s)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("states")
+    fig.tight_layout()
+    _save(fig, stem)
+
+
+def _save(fig, stem: str | Path) -> None:
+    import matplotlib.pyplot as plt
+
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".png", ".pdf"):

@@ -1,0 +1,110 @@
+"""Safety over training (Guided TD3+BC, Figure 1): unsafe events and action magnitude, method vs baseline.
+
+Both are totals over every evaluation episode a run made during training, all seeds:
+
+- events: falls (an episode terminated as unhealthy) plus unsafe-height steps (torso height
+  outside the healthy range), as counted by :func:`offrl.evaluate.evaluate_policy`;
+- actions: the cumulative Σ‖a‖₁ over all evaluation steps ("the cumulative sum of the actions").
+
+The figure shows 100·(method − baseline)/baseline per (env, dataset); negative is safer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from offrl.report.tables import write_table
+
+ENV_LABELS = {"hopper": "h", "walker2d": "w", "halfcheetah": "hc"}
+KIND_LABELS = {"random": "r", "medium": "m", "medium-replay": "mr", "medium-expert": "me", "expert": "e"}
+
+
+def short_label(dataset: str) -> str:
+    """The paper's labels: ``hopper-medium-replay`` -> ``h-mr``."""
+    env, kind = dataset.split("-", 1)
+    return f"{ENV_LABELS[env]}-{KIND_LABELS[kind]}"
+
+
+def safety_totals(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """Per (algorithm, dataset): falls, unsafe-height steps, their sum, Σ‖a‖₁, episodes and steps, over all evaluations."""
+    data = evaluations.assign(events=evaluations["fell"].astype(np.int64) + evaluations["unsafe_height_steps"])
+    return data.groupby(["algorithm", "dataset"], as_index=False).agg(
+        falls=("fell", "sum"),
+        unsafe_height_steps=("unsafe_height_steps", "sum"),
+        events=("events", "sum"),
+        sum_abs_action=("sum_abs_action", "sum"),
+        episodes=("episode", "size"),
+        steps=("length", "sum"),
+    )
+
+
+def percent_change(method: float, baseline: float) -> float:
+    """100·(method − baseline)/baseline; 0 when both are 0, NaN when only the baseline is 0."""
+    if baseline == 0:
+        return 0.0 if method == 0 else float("nan")
+    return 100.0 * (method - baseline) / baseline
+
+
+def safety_comparison(evaluations: pd.DataFrame, baseline: str, method: str, datasets: Sequence[str]) -> pd.DataFrame:
+    """One row per dataset: both algorithms' totals and the percent change of events and of Σ‖a‖₁."""
+    totals = safety_totals(evaluations).set_index(["algorithm", "dataset"])
+    missing = [f"{algo} on {d}" for algo in (baseline, method) for d in datasets if (algo, d) not in totals.index]
+    if missing:
+        raise ValueError(f"no evaluations for {missing}")
+    rows = []
+    for dataset in datasets:
+        b, m = totals.loc[(baseline, dataset)], totals.loc[(method, dataset)]
+        if b["episodes"] != m["episodes"]:
+            raise ValueError(f"{dataset}: {baseline} has {b['episodes']} evaluation episodes, {method} {m['episodes']}; totals would not compare")
+        rows.append({
+            "dataset": dataset,
+            "label": short_label(dataset),
+            "episodes": int(b["episodes"]),
+            f"events_{baseline}": int(b["events"]),
+            f"events_{method}": int(m["events"]),
+            "events_change_pct": percent_change(m["events"], b["events"]),
+            f"sum_abs_action_{baseline}": float(b["sum_abs_action"]),
+            f"sum_abs_action_{method}": float(m["sum_abs_action"]),
+            "sum_abs_action_change_pct": percent_change(m["sum_abs_action"], b["sum_abs_action"]),
+        })
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+def write_safety_comparison(comparison: pd.DataFrame, stem: str | Path) -> None:
+    display = comparison.map(lambda v: f"{v:.1f}" if isinstance(v, float) else str(v))
+    write_table(comparison, display, stem)
+
+
+def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_name: str, baseline_name: str) -> None:
+    """Two bar panels, as the paper's Figure 1: % change of falls + unsafe-height events, and of Σ‖a‖₁."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    x = np.arange(len(comparison))
+    panels = (
+        ("events_change_pct", "falls + unsafe-height events"),
+        ("sum_abs_action_change_pct", "cumulative Σ‖a‖₁"),
+    )
+    for ax, (column, title) in zip(axes, panels):
+        values = comparison[column].to_numpy(dtype=float)
+        ax.bar(x, np.nan_to_num(values), color=np.where(values <= 0, "tab:green", "tab:red"))
+        for i in np.flatnonzero(np.isnan(values)):
+            ax.annotate("n/a", (x[i], 0), ha="center", va="bottom", fontsize=7)  # baseline total was 0
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xticks(x, comparison["label"], rotation=45)
+        ax.set_ylabel("% difference")
+        ax.set_title(title)
+    fig.suptitle(f"{method_name} vs {baseline_name}, over all evaluation episodes of training (negative: fewer)", fontsize=10)
+    fig.tight_layout()
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".png", ".pdf"):
+        fig.savefig(stem.with_suffix(suffix), dpi=150)
+    plt.close(fig)
