@@ -147,3 +147,62 @@ def test_guided_preset_asks_for_its_files():
 
     with pytest.raises(ValueError, match=r"'guided_td3bc' needs option\(s\) \['guide_expert', 'guide_index'\]"):
         build("guided_td3bc", 11, 3, [torch.Generator().manual_seed(0)], torch.device("cpu"))
+
+
+@pytest.mark.parametrize("threshold, expected", [(2.0, 0.0), (1.0, 1.0), (0.5, 0.25 + 2.25)])
+def test_gradient_penalty_by_hand(algo_and_batch, threshold, expected):
+    # ∇ₐQ₁ = 1 and ∇ₐQ₂ = 2 at every (s, a): Σᵢ ReLU(‖∇ₐQᵢ‖ − k)² = ReLU(1 − k)² + ReLU(2 − k)².
+    algo, batch = algo_and_batch
+    algo.config.gp_threshold = threshold
+    for actions in ("uniform", "dataset", "policy"):
+        algo.config.gp_actions = actions
+        assert algo.gradient_penalty(batch).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_gradient_penalty_joins_the_critic_loss_every_n_steps(algo_and_batch):
+    algo, batch = algo_and_batch
+    plain, _ = algo.critic_loss(batch)
+    algo.config.gradient_penalty = 0.5
+    algo.updates = 4  # not a multiple of gp_every = 5: no penalty this step
+    assert algo.critic_loss(batch)[0].item() == pytest.approx(plain.item())
+    algo.updates = 5
+    loss, logs = algo.critic_loss(batch)
+    assert loss.item() == pytest.approx(plain.item() + 0.5 * 1.0, rel=1e-6)
+    assert logs["gradient_penalty"].item() == pytest.approx(1.0)
+    algo.critic.zero_grad()
+    algo.gradient_penalty(batch).sum().backward()  # double backprop: the penalty trains the critic
+    assert algo.critic.mlp.layers[1].weight.grad.abs().sum() > 0
+
+
+def test_relaxation_weight_by_hand_and_detached(algo_and_batch):
+    # Mean of the critics = 1.5·(s + a): 1.2 and −0.45 on the batch, so W = [1, 0] by min-max.
+    algo, batch = algo_and_batch
+    algo.config.relaxation = "minmax"
+    algo.config.alpha = 0.0
+    weight = algo.relaxation_weight(batch)
+    assert weight.tolist() == [[1.0, 0.0]] and not weight.requires_grad
+    pi = [math.tanh(s) for s in S]
+    loss, logs = algo.actor_loss(batch)
+    assert loss.item() == pytest.approx((pi[0] - A[0]) ** 2 / 2, rel=1e-6)
+    algo.critic.zero_grad()
+    loss.backward()
+    assert all(p.grad is None or not p.grad.any() for p in algo.critic.parameters())
+    algo.config.relaxation = "raw_q"
+    assert algo.relaxation_weight(batch).view(-1).tolist() == pytest.approx([1.2, -0.45])
+
+
+def test_relaxation_weight_is_in_the_unit_interval():
+    config = TD3BCConfig(relaxation="minmax")
+    algo = TD3BC(3, 2, [torch.Generator().manual_seed(s) for s in range(2)], config, torch.device("cpu"))
+    g = torch.Generator().manual_seed(1)
+    batch = Batch(torch.randn(2, 64, 3, generator=g), torch.rand(2, 64, 2, generator=g) * 2 - 1, torch.zeros(2, 64),
+                  torch.randn(2, 64, 3, generator=g), torch.ones(2, 64))
+    weight = algo.relaxation_weight(batch)
+    assert weight.shape == (2, 64) and weight.min(dim=1).values.tolist() == [0.0, 0.0] and weight.max(dim=1).values.tolist() == [1.0, 1.0]
+
+
+def test_plugin_options_are_checked():
+    with pytest.raises(ValueError, match=r"gp_actions must be one of \('uniform', 'dataset', 'policy'\)"):
+        TD3BCConfig(gp_actions="random")
+    with pytest.raises(ValueError, match="relaxation must be one of"):
+        TD3BCConfig(relaxation="softmax")

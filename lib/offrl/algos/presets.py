@@ -19,6 +19,10 @@ PRESETS: dict[str, Preset] = {
     "td3bc": Preset("td3bc"),
     # Verma et al.: TD3+BC whose critic target leans on a safety expert where conf(s) is low.
     "guided_td3bc": Preset("td3bc", required=("guide_expert", "guide_index")),
+    # TD3BC++ and its ablations (λ_GP = 1 for the gym tasks, the paper's Table 7).
+    "td3bc_gp": Preset("td3bc", {"gradient_penalty": 1.0}),
+    "td3bc_cr": Preset("td3bc", {"relaxation": "minmax"}),
+    "td3bc_pp": Preset("td3bc", {"gradient_penalty": 1.0, "relaxation": "minmax"}),
 }
 
 

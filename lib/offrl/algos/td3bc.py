@@ -15,6 +15,17 @@ Guided TD3+BC (Verma et al., eq. 2) is an option: with a safety expert π_T and 
 index, the critic target becomes y − (1 − conf(s))·‖a − π_T(s)‖², the squared norm summed
 over action dimensions (the paper does not say; we sum). conf ≡ 1 is plain TD3+BC.
 
+TD3BC++ (the "Taming policy constrained offline RL" paper) adds two plugins, both options:
+
+    gradient penalty (eq. 8, appendix listing): every ``gp_every`` = 5 critic steps, the batch's
+        states repeated ``gp_repeats`` = 16 times with actions from ``gp_actions`` (uniform in
+        the action box by default, or the dataset's or the policy's), and for each critic
+        λ_GP·mean(ReLU(‖∇ₐQᵢ(s, a)‖₂ − k)²), k = ``gp_threshold`` = 1, added to the critic loss;
+    critic-weighted constraint relaxation (eqs. 10, 12): the BC term of each sample weighted by
+        W(s, a) = min-max normalised Q(s, a) over the minibatch (``relaxation="minmax"``), or by
+        the raw Q as the appendix listing does (``relaxation="raw_q"``); Q is the mean of the two
+        critics and W is detached.
+
 Every tensor carries a leading member dimension: ``S`` seeds train together as ``S`` actors
 and ``2S`` critics (member ``q·S + s`` is critic ``q`` of seed ``s``), each seed with its own
 minibatches and noise (see :mod:`offrl.train`).
@@ -51,10 +62,26 @@ class TD3BCConfig:
     # Guided TD3+BC: the safety expert's actor (.pt) and the dataset's SimHash index (.npz).
     guide_expert: str | None = None
     guide_index: str | None = None
+    # TD3BC++: gradient penalty weight λ_GP (0: off) and its schedule and action sampling.
+    gradient_penalty: float = 0.0
+    gp_every: int = 5
+    gp_repeats: int = 16
+    gp_threshold: float = 1.0
+    gp_actions: str = "uniform"
+    # TD3BC++: weight of each sample's BC term; None (plain TD3+BC), "minmax" (eq. 10) or "raw_q" (listing).
+    relaxation: str | None = None
 
     def __post_init__(self) -> None:
         if (self.guide_expert is None) != (self.guide_index is None):
             raise ValueError("Guided TD3+BC needs both guide_expert and guide_index")
+        if self.gp_actions not in GP_ACTIONS:
+            raise ValueError(f"gp_actions must be one of {GP_ACTIONS}, got {self.gp_actions!r}")
+        if self.relaxation not in RELAXATIONS:
+            raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {self.relaxation!r}")
+
+
+GP_ACTIONS = ("uniform", "dataset", "policy")
+RELAXATIONS = (None, "minmax", "raw_q")
 
 
 class TD3BC:
@@ -109,7 +136,29 @@ class TD3BC:
                 logs["guidance_mean"] = guidance.mean(dim=1)
         q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
         per_seed = (q - target).square().mean(dim=2).sum(dim=0)  # (S,): Σᵢ mean_B (Qᵢ − y)²
+        if c.gradient_penalty > 0 and self.updates % c.gp_every == 0:
+            penalty = self.gradient_penalty(batch)
+            per_seed = per_seed + c.gradient_penalty * penalty
+            logs["gradient_penalty"] = penalty.detach()
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach(), **logs}
+
+    def gradient_penalty(self, batch: Batch) -> torch.Tensor:
+        """(S,): Σᵢ mean over repeated states of ReLU(‖∇ₐQᵢ(s, a)‖₂ − k)², for both critics i."""
+        c = self.config
+        obs = batch.obs.repeat(1, c.gp_repeats, 1)
+        if c.gp_actions == "uniform":
+            shape = (obs.shape[1], batch.actions.shape[2])
+            actions = torch.stack([torch.rand(shape, generator=g, device=obs.device) for g in self.generators]) * 2.0 - 1.0
+        elif c.gp_actions == "dataset":
+            actions = batch.actions.repeat(1, c.gp_repeats, 1)
+        else:
+            with torch.no_grad():
+                actions = self.actor(obs)
+        actions = actions.repeat(2, 1, 1).requires_grad_(True)
+        q = self.critic(obs.repeat(2, 1, 1), actions)
+        (grad,) = torch.autograd.grad(q.sum(), actions, create_graph=True)
+        excess = torch.relu(grad.norm(dim=-1) - c.gp_threshold).square()  # (2S, 16B)
+        return excess.mean(dim=1).view(2, self.seeds).sum(dim=0)
 
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         pi = self.actor(batch.obs)
@@ -118,17 +167,35 @@ class TD3BC:
             per_seed = -q1.mean(dim=1)
             return per_seed.sum(), {"actor_loss": per_seed.detach()}
         lmbda = self.config.alpha / q1.abs().mean(dim=1, keepdim=True).detach()
-        bc = (pi - batch.actions).square().mean(dim=(1, 2))
+        squared_error = (pi - batch.actions).square().mean(dim=2)  # (S, B)
+        logs = {}
+        if self.config.relaxation is not None:
+            weight = self.relaxation_weight(batch)
+            bc = (weight * squared_error).mean(dim=1)
+            logs["relaxation_weight_mean"] = weight.mean(dim=1)
+        else:
+            bc = squared_error.mean(dim=1)
         per_seed = -(lmbda * q1).mean(dim=1) + bc
-        return per_seed.sum(), {"actor_loss": per_seed.detach(), "bc_mse": bc.detach(), "lambda": lmbda[:, 0]}
+        return per_seed.sum(), {"actor_loss": per_seed.detach(), "bc_mse": squared_error.mean(dim=1).detach(), "lambda": lmbda[:, 0], **logs}
+
+    @torch.no_grad()
+    def relaxation_weight(self, batch: Batch) -> torch.Tensor:
+        """(S, B): W(s, a) from the mean of both critics at the dataset's (s, a); no gradient flows through it."""
+        q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1).mean(dim=0)
+        if self.config.relaxation == "raw_q":
+            return q
+        low, high = q.min(dim=1, keepdim=True).values, q.max(dim=1, keepdim=True).values
+        spread = high - low
+        # Every Q equal: nothing to tell the actions apart, so no relaxation (W = 1).
+        return torch.where(spread > 0, (q - low) / spread.clamp_min(1e-12), torch.ones_like(q))
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        self.updates += 1  # counts from 1, as total_it in the reference: the actor and the penalty run on its multiples
         loss, logs = self.critic_loss(batch)
         self.critic_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.critic_opt.step()
 
-        self.updates += 1
         if self.updates % self.config.policy_freq == 0:
             self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
             loss, actor_logs = self.actor_loss(batch)

@@ -1,0 +1,43 @@
+"""Contaminated datasets (TD3BC++ paper, appendix A.1): expert data with a share of other data spliced in.
+
+``expert-random-X``: load the expert dataset and replace its final X% of transitions with the
+first X% of the random dataset. The contaminant count is ``round(X/100 · N)`` for an expert
+dataset of N transitions, so the total stays N. An episode cut by either splice ends as a
+truncation (timeout), never as a fake terminal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from offrl.data.dataset import Dataset
+
+
+def truncate(dataset: Dataset, size: int) -> Dataset:
+    """The first ``size`` transitions; an episode the cut splits ends there as a timeout."""
+    if not 0 < size <= len(dataset):
+        raise ValueError(f"cannot keep {size} of {len(dataset)} transitions")
+    part = dataset.select(slice(0, size))
+    last = size - 1
+    if not (part.terminals[last] or part.timeouts[last]):
+        part.timeouts = part.timeouts.copy()
+        part.timeouts[last] = True
+    return part
+
+
+def contaminate(expert: Dataset, contaminant: Dataset, percent: int) -> tuple[Dataset, np.ndarray]:
+    """Replace the final ``percent``% of ``expert`` with the first as many transitions of ``contaminant``.
+
+    Returns the dataset and a boolean mask of its contaminant transitions (for statistics
+    and for measuring the policy on expert vs contaminant states).
+    """
+    if not 1 <= percent <= 99:
+        raise ValueError(f"contamination percent must be in 1..99, got {percent}")
+    n = len(expert)
+    contaminated = int(round(percent / 100 * n))
+    if contaminated > len(contaminant):
+        raise ValueError(f"{percent}% of {n} transitions is {contaminated}, but the contaminant has only {len(contaminant)}")
+    parts = [truncate(expert, n - contaminated), truncate(contaminant, contaminated)]
+    mask = np.zeros(n, dtype=bool)
+    mask[n - contaminated :] = True
+    return Dataset.concatenate(parts), mask
