@@ -36,4 +36,5 @@ rule all:
         "results/figures/simhash_conf.png",
         "results/figures/simhash_conf_hist.png",
         guided_targets(),
+        contamination_targets(),
     default_target: True

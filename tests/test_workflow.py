@@ -121,3 +121,12 @@ def test_smoke_guided_runs_use_the_safety_expert_and_the_index(smoke_run):
     assert math.isfinite(manifest["expert"]["sum_sq_action_per_step"])
     run = json.loads((workdir / "results" / "runs" / "guided_td3bc" / "hopper-medium" / "seed0-1" / "config.json").read_text())
     assert run["config"]["options"] == {"guide_expert": "resources/safety_expert/hopper/expert.pt", "guide_index": "results/index/hopper-medium/simhash.npz"}
+
+
+def test_smoke_pipeline_builds_contaminated_datasets_and_table3(smoke_run):
+    workdir, _ = smoke_run
+    table = pd.read_csv(workdir / "results" / "tables" / "contamination.csv", index_col=0)
+    assert list(table.index) == ["hopper-expert-random-10", "hopper-expert-random-30"]
+    assert (table["transitions"] == 2000).all() and table["contaminant_transitions"].tolist() == [200, 600]
+    assert (table["expert_transitions"] + table["contaminant_transitions"] == table["transitions"]).all()
+    assert table["reward_mean"].is_monotonic_decreasing  # random data earns less per step than the expert

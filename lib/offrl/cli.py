@@ -38,6 +38,21 @@ def _collect(args: argparse.Namespace) -> None:
     print(json.dumps(summary))
 
 
+def _contaminate(args: argparse.Namespace) -> None:
+    from offrl.data.build import minari_id, write_with_summary
+    from offrl.data.contaminate import contaminate
+    from offrl.data.dataset import load_dataset
+
+    root = args.root
+    dataset, mask = contaminate(load_dataset(f"{root}/{minari_id(args.env, 'expert')}"), load_dataset(f"{root}/{minari_id(args.env, args.contaminant)}"), args.percent)
+    provenance = {
+        "source": "contaminated", "percent": args.percent, "contaminant": args.contaminant,
+        "expert_transitions": int((~mask).sum()), "contaminant_transitions": int(mask.sum()), "command": _command_line(),
+    }
+    summary = write_with_summary(dataset, args.env, f"expert-{args.contaminant}-{args.percent}", root, args.summary, provenance)
+    print(json.dumps(summary))
+
+
 def _download(args: argparse.Namespace) -> None:
     from offrl.data.build import minari_id, write_json
     from offrl.data.dataset import load_dataset
@@ -50,9 +65,9 @@ def _download(args: argparse.Namespace) -> None:
 
 
 def _dataset_table(args: argparse.Namespace) -> None:
-    from offrl.report.tables import dataset_table, write_table
+    from offrl.report.tables import contamination_table, dataset_table, write_table
 
-    data, display = dataset_table(args.summaries)
+    data, display = (contamination_table if args.layout == "contamination" else dataset_table)(args.summaries)
     write_table(data, display, args.out)
 
 
@@ -80,12 +95,15 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _split_dataset(name: str) -> tuple[str, str]:
+    from offrl.data.contaminate import parse_contaminated
     from offrl.data.generate import KINDS
     from offrl.envs import ENV_SPECS
 
     env, _, kind = name.partition("-")
-    if env not in ENV_SPECS or kind not in KINDS:
-        raise ValueError(f"dataset {name!r} is not <env>-<kind> with env in {sorted(ENV_SPECS)} and kind in {list(KINDS)}")
+    if env not in ENV_SPECS or (kind not in KINDS and parse_contaminated(kind) is None):
+        raise ValueError(
+            f"dataset {name!r} is not <env>-<kind> with env in {sorted(ENV_SPECS)} and kind in {list(KINDS)} or expert-random-X (X in 1..99)"
+        )
     return env, kind
 
 
@@ -189,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_collect)
 
+    p = sub.add_parser("contaminate", help="expert-random-X: the expert dataset with its final X%% replaced by random transitions")
+    p.add_argument("--env", required=True)
+    p.add_argument("--percent", type=int, required=True, help="share of contaminant transitions, 1..99")
+    p.add_argument("--contaminant", choices=("random",), default="random", help="the dataset kind spliced in")
+    p.add_argument("--root", required=True, help="Minari root holding the expert and contaminant datasets; the result goes there too")
+    p.add_argument("--summary", required=True, help="JSON summary (.json)")
+    p.set_defaults(func=_contaminate)
+
     p = sub.add_parser("download", help="fetch a remote Minari dataset into the local root, with a JSON summary")
     p.add_argument("--remote-id", required=True, help="e.g. mujoco/hopper/expert-v0")
     p.add_argument("--env", required=True)
@@ -199,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dataset-table", help="table of dataset sizes and returns from their JSON summaries")
     p.add_argument("--out", required=True, help="output stem: writes STEM.csv, STEM.md, STEM.tex")
+    p.add_argument("--layout", choices=("datasets", "contamination"), default="datasets",
+                   help="datasets: sizes and returns; contamination: expert and contaminant transitions (Table 3)")
     p.add_argument("summaries", nargs="+")
     p.set_defaults(func=_dataset_table)
 

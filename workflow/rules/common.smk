@@ -8,10 +8,18 @@ KINDS = config["datasets"]["kinds"]
 wildcard_constraints:
     env="hopper|walker2d|halfcheetah",
     kind="random|medium-replay|medium-expert|medium|expert",
+    percent="[1-9][0-9]?",
 
 
 def dataset_summaries():
     return expand("resources/datasets/{env}-{kind}.json", env=ENVS, kind=KINDS)
+
+
+CONTAMINATION = config["datasets"]["contamination"]
+
+
+def contaminated_summaries():
+    return expand("resources/datasets/{env}-expert-random-{percent}.json", env=ENVS, percent=CONTAMINATION)
 
 
 def dataset_dir(env, kind):
@@ -41,7 +49,7 @@ DATASET_NAMES = [f"{env}-{kind}" for env in ENVS for kind in KINDS]
 
 wildcard_constraints:
     algo="[a-z0-9_]+",
-    dataset="(hopper|walker2d|halfcheetah)-(random|medium-replay|medium-expert|medium|expert)",
+    dataset="(hopper|walker2d|halfcheetah)-(random|medium-replay|medium-expert|medium|expert|expert-random-[1-9][0-9]?)",
     seeds="[0-9]+(-[0-9]+)*",
 
 
@@ -78,6 +86,11 @@ def train_options(wildcards, input):
     """Algorithm options a run supplies from its inputs, as the JSON the train command takes."""
     options = {name: input[name] for name in ("guide_expert", "guide_index") if name in input.keys()}
     return json.dumps(options)
+
+
+def contamination_targets():
+    """Table 3 of the TD3BC++ paper, when the config asks for contaminated datasets."""
+    return ["results/tables/contamination.md"] if CONTAMINATION else []
 
 
 def guided_targets():

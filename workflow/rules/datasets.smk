@@ -47,3 +47,22 @@ else:
         shell:
             "python -m offrl download --remote-id {params.remote_id} --env {wildcards.env}"
             " --kind {wildcards.kind} --root resources/minari --summary {output.summary} > {log} 2>&1"
+
+
+rule contaminate_dataset:
+    """expert-random-X (the TD3BC++ paper's ER settings): the expert dataset's final X% replaced by random data."""
+    input:
+        expert=dataset_dir("{env}", "expert"),
+        contaminant=dataset_dir("{env}", "random"),
+    output:
+        dataset=directory("resources/minari/offrl/{env}/expert-random-{percent}-v0"),
+        summary="resources/datasets/{env}-expert-random-{percent}.json",
+    resources:
+        mem_mb=4000,
+    log:
+        "logs/datasets/{env}-expert-random-{percent}.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl contaminate --env {wildcards.env} --percent {wildcards.percent} --contaminant random"
+        " --root resources/minari --summary {output.summary} > {log} 2>&1"

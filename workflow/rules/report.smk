@@ -110,3 +110,21 @@ rule guided_fig1:
     shell:
         "python -m offrl safety-figure --baseline {params.baseline} --method {params.method}"
         " --datasets {params.datasets} --table {params.table} --figure {params.figure} {input} > {log} 2>&1"
+
+
+rule contamination_table:
+    """Table 3 of the TD3BC++ paper: sizes, expert and contaminant transitions, average reward."""
+    input:
+        contaminated_summaries(),
+    output:
+        csv="results/tables/contamination.csv",
+        md=report("results/tables/contamination.md", caption="../report/contamination.rst", category="Datasets"),
+        tex="results/tables/contamination.tex",
+    params:
+        stem=subpath(output.csv, strip_suffix=".csv"),
+    log:
+        "logs/report/contamination.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl dataset-table --layout contamination --out {params.stem} {input} > {log} 2>&1"

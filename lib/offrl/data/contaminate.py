@@ -8,9 +8,20 @@ truncation (timeout), never as a fake terminal.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from offrl.data.dataset import Dataset
+
+
+CONTAMINATED_KIND = re.compile(r"expert-(random)-([1-9][0-9]?)")
+
+
+def parse_contaminated(kind: str) -> tuple[str, int] | None:
+    """``"expert-random-30"`` -> ``("random", 30)``; None for any other kind."""
+    match = CONTAMINATED_KIND.fullmatch(kind)
+    return (match.group(1), int(match.group(2))) if match else None
 
 
 def truncate(dataset: Dataset, size: int) -> Dataset:

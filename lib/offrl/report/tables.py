@@ -66,3 +66,23 @@ def dataset_table(summary_paths: Sequence[str | Path]) -> tuple[pd.DataFrame, pd
     for col in ("return_mean", "return_min", "return_max", "normalized_score"):
         display[col] = data[col].map(lambda v: f"{v:.1f}")
     return data, display
+
+
+CONTAMINATION_COLUMNS = {
+    "transitions": "total transitions",
+    "expert_transitions": "expert transitions",
+    "contaminant_transitions": "contaminant transitions",
+    "reward_mean": "average reward",
+}
+
+
+def contamination_table(summary_paths: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 3 of the TD3BC++ paper: per contaminated dataset, its size, expert and contaminant shares, mean reward."""
+    rows = [json.loads(Path(p).read_text()) for p in summary_paths]
+    missing = [row["minari_id"] for row in rows if "contaminant_transitions" not in row]
+    if missing:
+        raise ValueError(f"not contaminated datasets (no contaminant count): {missing}")
+    data = pd.DataFrame(rows).assign(dataset=lambda d: d["env"] + "-" + d["kind"]).set_index("dataset")[list(CONTAMINATION_COLUMNS)]
+    display = data.rename(columns=CONTAMINATION_COLUMNS)
+    display["average reward"] = data["reward_mean"].map(lambda v: f"{v:.2f}")
+    return data, display
