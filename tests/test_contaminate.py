@@ -50,3 +50,24 @@ def test_percent_out_of_range_and_short_contaminant():
         contaminate(expert, expert, 0)
     with pytest.raises(ValueError, match="the contaminant has only 2"):
         contaminate(expert, episodes_dataset([2], ["T"], 0.0), 50)
+
+
+def test_top_episodes_by_return():
+    # Five episodes with returns 2·1, 3·5, 1·9, 4·2, 2·7 = 2, 15, 9, 8, 14.
+    parts = [episodes_dataset([n], ["T"], v) for n, v in ((2, 1.0), (3, 5.0), (1, 9.0), (4, 2.0), (2, 7.0))]
+    data = Dataset.concatenate(parts)
+    best = data.top_episodes(0.4)  # round(0.4 · 5) = 2 episodes: returns 15 and 14, in dataset order
+    best.validate()
+    assert best.rewards.tolist() == [5, 5, 5, 7, 7] and best.episode_ids.tolist() == [0, 0, 0, 1, 1]
+    assert len(data.top_episodes(0.01)) == 3  # at least one episode
+    with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\]"):
+        data.top_episodes(0.0)
+
+
+def test_ten_percent_presets_train_on_the_best_episodes():
+    from offrl.algos.presets import training_data
+
+    parts = [episodes_dataset([2], ["T"], float(v)) for v in range(20)]
+    data = Dataset.concatenate(parts)
+    assert training_data("td3bc", data) is data
+    assert training_data("bc_10pct", data).rewards.tolist() == [18, 18, 19, 19]

@@ -109,8 +109,9 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     normalisation), ``train_log.csv`` and ``config.json``. ``checkpoint`` (outside the
     outputs, which Snakemake deletes before a job) is where the run saves and resumes.
     """
-    from offrl.algos.presets import build
+    from offrl.algos.presets import build, training_data
 
+    dataset = training_data(config.algorithm, dataset)
     out_dir = Path(out_dir)
     device = choose_device(config.device)
     generators = [torch.Generator(device=device).manual_seed(seed) for seed in config.seeds]

@@ -12,6 +12,8 @@ class Preset:
     options: dict[str, Any] = field(default_factory=dict)
     # Options only a run can supply (files it was given), which must be present at build time.
     required: tuple[str, ...] = ()
+    # Train on the best trajectories only: this fraction of the episodes, by return ("10%BC").
+    top_episodes: float | None = None
 
 
 PRESETS: dict[str, Preset] = {
@@ -23,7 +25,16 @@ PRESETS: dict[str, Preset] = {
     "td3bc_gp": Preset("td3bc", {"gradient_penalty": 1.0}),
     "td3bc_cr": Preset("td3bc", {"relaxation": "minmax"}),
     "td3bc_pp": Preset("td3bc", {"gradient_penalty": 1.0, "relaxation": "minmax"}),
+    # The TD3BC++ paper's naive baselines: the top 10% of trajectories by return.
+    "bc_10pct": Preset("bc", top_episodes=0.1),
+    "td3bc_10pct": Preset("td3bc", top_episodes=0.1),
 }
+
+
+def training_data(preset: str, dataset: Any) -> Any:
+    """The part of ``dataset`` preset ``preset`` trains on: all of it, or its best episodes."""
+    fraction = PRESETS[preset].top_episodes if preset in PRESETS else None
+    return dataset if fraction is None else dataset.top_episodes(fraction)
 
 
 def build(preset: str, obs_dim: int, act_dim: int, generators: list, device: Any, overrides: dict[str, Any] | None = None) -> Any:

@@ -88,6 +88,18 @@ class Dataset:
         """Rows ``index`` (which must keep whole episodes or cut them at flagged ends)."""
         return Dataset(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
+    def top_episodes(self, fraction: float) -> Dataset:
+        """The ``round(fraction · episodes)`` episodes (at least one) with the highest returns, in dataset order."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        keep = max(1, int(round(fraction * self.num_episodes)))
+        best = np.sort(np.argsort(-self.episode_returns(), kind="stable")[:keep])
+        slices = self.episode_slices()
+        parts = [self.select(slices[i]) for i in best]
+        for part in parts:
+            part.episode_ids = np.zeros(len(part), dtype=np.int64)  # each a single episode; concatenate renumbers
+        return Dataset.concatenate(parts)
+
     def episodes(self) -> Iterator[dict[str, np.ndarray]]:
         """Episodes in Minari's layout: T+1 observations, T actions, rewards and flags."""
         for s in self.episode_slices():
