@@ -167,7 +167,14 @@ def _conf_figure(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     from offrl.bench import bench
 
-    print(json.dumps(bench(args.algorithm, args.steps, args.members, args.device, reference=not args.no_reference)))
+    # Several algorithms time one after the other in this process, so their ratio is fair on a noisy machine.
+    first = None
+    for algorithm in args.algorithms:
+        result = bench(algorithm, args.steps, args.members, args.device, reference=not args.no_reference)
+        first = first or result
+        if len(args.algorithms) > 1:
+            result[f"speed_vs_{first['algorithm']}"] = round(result["steps_per_s_total"] / first["steps_per_s_total"], 2)
+        print(json.dumps(result), flush=True)
 
 
 def _command_line() -> str:
@@ -297,8 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("indexes", nargs="+")
     p.set_defaults(func=_conf_figure)
 
-    p = sub.add_parser("bench", help="gradient steps per second on random Hopper-sized data; one JSON line")
-    p.add_argument("algorithm", choices=sorted(PRESETS))
+    p = sub.add_parser("bench", help="gradient steps per second on random Hopper-sized data; one JSON line per algorithm")
+    p.add_argument("algorithms", nargs="+", choices=sorted(PRESETS), metavar="ALGORITHM", help=f"one or more of {sorted(PRESETS)}")
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--members", type=int, default=1)
     p.add_argument("--device", default="auto")
