@@ -95,7 +95,8 @@ def test_schema_algorithms_are_the_presets():
     from offrl.algos.presets import PRESETS
 
     schema = yaml.safe_load(open(SCHEMA))
-    assert sorted(schema["properties"]["offline"]["properties"]["algorithms"]["items"]["enum"]) == sorted(PRESETS)
+    for section in ("offline", "taming"):
+        assert sorted(schema["properties"][section]["properties"]["algorithms"]["items"]["enum"]) == sorted(PRESETS)
 
 
 def test_steps_must_be_a_multiple_of_eval_every():
@@ -137,3 +138,16 @@ def test_safety_expert_defaults_are_the_papers():
     validate(config, SCHEMA)
     assert config["guided"]["safety_expert"]["ctrl_cost_weight"] == {"hopper": 0.1, "walker2d": 0.01}
     assert config["guided"]["safety_expert"]["source"] == "shipped"
+
+
+def test_taming_study_needs_its_envs_and_contaminated_datasets():
+    config = load()
+    config["behaviour"]["source"] = "train"
+    config["offline"]["algorithms"] = ["td3bc"]
+    config["taming"] = {"envs": ["halfcheetah"]}
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"taming.envs \['halfcheetah'\] are not in envs"):
+        check_config(config, REPO / "resources" / "shipped")
+    config["taming"]["envs"], config["datasets"]["contamination"] = ["hopper"], []
+    with pytest.raises(ConfigError, match="datasets.contamination is empty"):
+        check_config(config, REPO / "resources" / "shipped")

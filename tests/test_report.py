@@ -104,3 +104,26 @@ def test_safety_figure_files(tmp_path):
     plot_safety_comparison(comparison, tmp_path / "fig1", "guided_td3bc", "td3bc")
     assert (tmp_path / "fig1.png").stat().st_size > 10_000
     assert "| hopper-medium | h-m | 4 | 16 | 4 | -75.0 |" in (tmp_path / "fig1.md").read_text()
+
+
+def test_total_gain_over_a_baseline():
+    final = final_scores(evaluations(), last=2)
+    _, display, _ = score_table(final, ["a", "b"], ["hopper-medium", "hopper-expert"], gains={"b": "a"})
+    # Totals: a 25.5 + 25.5 = 51, b 102: +100 %.
+    assert display.loc["Total", "b"] == "102.0 ± 2.0 (+100.0% vs a)" and display.loc["Total", "a"] == "51.0 ± 1.0"
+
+
+def test_contamination_curve_numbers_and_files(tmp_path):
+    from offrl.report.scores import plot_contamination_curves
+
+    rows = [{"algorithm": algo, "dataset": dataset, "seed": seed, "normalized_score": score + seed}
+            for algo, drop in (("td3bc", 30.0), ("td3bc_pp", 5.0))
+            for dataset, score in (("walker2d-expert", 100.0), ("walker2d-expert-random-30", 100.0 - drop))
+            for seed in (0, 2)]
+    data = plot_contamination_curves(pd.DataFrame(rows), tmp_path / "fig3", ["td3bc", "td3bc_pp"], ["walker2d"], [30])
+    curve = data.set_index(["algorithm", "percent"])
+    assert curve.loc[("td3bc", 30), "mean"] == pytest.approx(71.0) and curve.loc[("td3bc_pp", 0), "mean"] == pytest.approx(101.0)
+    assert curve.loc[("td3bc", 0), "std"] == pytest.approx(np.sqrt(2.0))
+    assert (tmp_path / "fig3.png").stat().st_size > 10_000 and (tmp_path / "fig3.csv").is_file()
+    with pytest.raises(ValueError, match="no final scores for td3bc on walker2d-expert-random-50"):
+        plot_contamination_curves(pd.DataFrame(rows), tmp_path / "x", ["td3bc"], ["walker2d"], [50])

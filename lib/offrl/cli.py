@@ -122,7 +122,15 @@ def _score_table(args: argparse.Namespace) -> None:
     from offrl.report.scores import final_scores, load_evaluations, write_score_table
 
     final = final_scores(load_evaluations(args.evaluations), args.last)
-    print(write_score_table(final, args.algorithms, args.datasets, args.table).to_string())
+    gains = dict(pair.split(":", 1) for pair in args.gain)
+    print(write_score_table(final, args.algorithms, args.datasets, args.table, gains).to_string())
+
+
+def _contamination_figure(args: argparse.Namespace) -> None:
+    from offrl.report.scores import final_scores, load_evaluations, plot_contamination_curves
+
+    final = final_scores(load_evaluations(args.evaluations), args.last)
+    print(plot_contamination_curves(final, args.figure, args.algorithms, args.envs, args.percents).to_string())
 
 
 def _learning_curves(args: argparse.Namespace) -> None:
@@ -270,8 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", nargs="+", required=True)
     p.add_argument("--last", type=int, default=10)
     p.add_argument("--table", required=True, help="output stem: STEM.csv, STEM.md, STEM.tex")
+    p.add_argument("--gain", action="append", default=[], metavar="ALGO:BASELINE",
+                   help="show ALGO's Total gain in %% over BASELINE's, e.g. td3bc_pp:td3bc (repeatable)")
     p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_score_table)
+
+    p = sub.add_parser("contamination-figure", help="final score vs % random data (TD3BC++ Figure 3)")
+    p.add_argument("--algorithms", nargs="+", required=True)
+    p.add_argument("--envs", nargs="+", required=True)
+    p.add_argument("--percents", nargs="+", type=int, required=True, help="contamination percents; 0 (the expert dataset) is added")
+    p.add_argument("--last", type=int, default=10)
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv")
+    p.add_argument("evaluations", nargs="+")
+    p.set_defaults(func=_contamination_figure)
 
     p = sub.add_parser("learning-curves", help="normalised score over training, mean and ±1 sd band over seeds")
     p.add_argument("--algorithms", nargs="+", required=True)

@@ -47,6 +47,16 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
         raise ConfigError(f"offline.steps ({offline['steps']}) must be a multiple of offline.eval_every ({offline['eval_every']})")
     if offline and offline["eval_every"] % offline["log_every"]:
         raise ConfigError(f"offline.log_every ({offline['log_every']}) must divide offline.eval_every ({offline['eval_every']})")
+    taming = config.get("taming", {})
+    if taming.get("envs"):
+        outside = [env for env in taming["envs"] if env not in envs]
+        if outside:
+            raise ConfigError(f"taming.envs {outside} are not in envs {envs}")
+        if not config["datasets"]["contamination"]:
+            raise ConfigError("taming.envs is set but datasets.contamination is empty: give the expert-random percents, e.g. [10, 30, 50, 70]")
+        missing = [algo for algo in taming["figure_algorithms"] if algo not in taming["algorithms"]]
+        if missing:
+            raise ConfigError(f"taming.figure_algorithms {missing} are not in taming.algorithms {taming['algorithms']}")
     datasets = config["datasets"]
     if datasets["source"] == "minari":
         ids = datasets.get("minari_ids", {})

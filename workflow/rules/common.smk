@@ -89,8 +89,11 @@ def train_options(wildcards, input):
 
 
 def contamination_targets():
-    """Table 3 of the TD3BC++ paper, when the config asks for contaminated datasets."""
-    return ["results/tables/contamination.md"] if CONTAMINATION else []
+    """Table 3 of the TD3BC++ paper when the config asks for contaminated datasets; Table 1 and Figure 3 with taming.envs."""
+    targets = ["results/tables/contamination.md"] if CONTAMINATION else []
+    if config["taming"]["envs"]:
+        targets += ["results/tables/taming_table1.md", "results/figures/taming_fig3.png"]
+    return targets
 
 
 def guided_targets():

@@ -128,3 +128,67 @@ rule contamination_table:
         "../../envs/offrl.yaml"
     shell:
         "python -m offrl dataset-table --layout contamination --out {params.stem} {input} > {log} 2>&1"
+
+
+# TD3BC++ paper (Taming policy constrained offline RL): Table 1 (gym) and Figure 3.
+TAMING = config["taming"]
+# Each "++" method's Total is shown with its gain over the method it extends.
+PLUS_PLUS = {"td3bc_pp": "td3bc"}
+
+
+def taming_datasets():
+    return [
+        f"{env}-{kind}"
+        for env in TAMING["envs"]
+        for kind in ["expert", "medium-expert", *(f"expert-random-{p}" for p in CONTAMINATION)]
+    ]
+
+
+def taming_figure_datasets():
+    return [f"{env}-{kind}" for env in TAMING["envs"] for kind in ["expert", *(f"expert-random-{p}" for p in CONTAMINATION)]]
+
+
+rule taming_table1:
+    """Table 1 (gym) of the TD3BC++ paper: expert, expert-medium and ER-X datasets, final scores."""
+    input:
+        lambda wildcards: evaluations(TAMING["algorithms"], taming_datasets()),
+    output:
+        csv="results/tables/taming_table1.csv",
+        md=report("results/tables/taming_table1.md", caption="../report/taming_table1.rst", category="TD3BC++"),
+        tex="results/tables/taming_table1.tex",
+    params:
+        stem=subpath(output.csv, strip_suffix=".csv"),
+        algorithms=TAMING["algorithms"],
+        datasets=taming_datasets(),
+        last=OFFLINE["final_evaluations"],
+        gains=" ".join(f"--gain {a}:{b}" for a, b in PLUS_PLUS.items() if a in TAMING["algorithms"] and b in TAMING["algorithms"]),
+    log:
+        "logs/report/taming_table1.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl score-table --algorithms {params.algorithms} --datasets {params.datasets}"
+        " --last {params.last} {params.gains} --table {params.stem} {input} > {log} 2>&1"
+
+
+rule taming_fig3:
+    """Figure 3 of the TD3BC++ paper: final score against the share of random data (catastrophic failure)."""
+    input:
+        lambda wildcards: evaluations(TAMING["figure_algorithms"], taming_figure_datasets()),
+    output:
+        png=report("results/figures/taming_fig3.png", caption="../report/taming_fig3.rst", category="TD3BC++"),
+        pdf="results/figures/taming_fig3.pdf",
+        csv="results/figures/taming_fig3.csv",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        algorithms=TAMING["figure_algorithms"],
+        envs=TAMING["envs"],
+        percents=CONTAMINATION,
+        last=OFFLINE["final_evaluations"],
+    log:
+        "logs/report/taming_fig3.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl contamination-figure --algorithms {params.algorithms} --envs {params.envs}"
+        " --percents {params.percents} --last {params.last} --figure {params.stem} {input} > {log} 2>&1"

@@ -37,9 +37,17 @@ def final_scores(evaluations: pd.DataFrame, last: int = 10, metric: str = "norma
     return final
 
 
-def score_table(final: pd.DataFrame, algorithms: Sequence[str], datasets: Sequence[str], metric: str = "normalized_score") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def score_table(
+    final: pd.DataFrame,
+    algorithms: Sequence[str],
+    datasets: Sequence[str],
+    metric: str = "normalized_score",
+    gains: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Datasets × algorithms, mean ± std over seeds, a Total row; and which cells are a row's best.
 
+    ``gains`` maps an algorithm to its baseline: its Total shows the gain over the baseline's
+    Total in % as well, as the TD3BC++ paper's Table 1 does ("1918.5 (+21.6%)").
     Returns (numbers: mean and std columns per algorithm, display strings, bold mask).
     """
     stats = final.groupby(["dataset", "algorithm"])[metric].agg(["mean", "std", "count"]).reset_index()
@@ -52,14 +60,18 @@ def score_table(final: pd.DataFrame, algorithms: Sequence[str], datasets: Sequen
     mean.loc["Total"] = mean.sum()
     std.loc["Total"] = np.sqrt((std**2).sum())  # spread of the total, seeds treated as independent
     display = mean.map(lambda v: f"{v:.1f}") + " ± " + std.map(lambda v: f"{v:.1f}")
+    for algorithm, baseline in (gains or {}).items():
+        if algorithm in mean.columns and baseline in mean.columns:
+            gain = 100.0 * (mean.loc["Total", algorithm] - mean.loc["Total", baseline]) / abs(mean.loc["Total", baseline])
+            display.loc["Total", algorithm] += f" ({gain:+.1f}% vs {baseline})"
     bold = mean.eq(mean.max(axis=1), axis=0)
     numbers = pd.concat({"mean": mean, "std": std}, axis=1)
     numbers.index.name = display.index.name = "dataset"
     return numbers, display, bold
 
 
-def write_score_table(final: pd.DataFrame, algorithms: Sequence[str], datasets: Sequence[str], stem: str | Path) -> pd.DataFrame:
-    numbers, display, bold = score_table(final, algorithms, datasets)
+def write_score_table(final: pd.DataFrame, algorithms: Sequence[str], datasets: Sequence[str], stem: str | Path, gains: dict[str, str] | None = None) -> pd.DataFrame:
+    numbers, display, bold = score_table(final, algorithms, datasets, gains=gains)
     write_table(numbers, display, stem, bold)
     return display
 
@@ -84,3 +96,44 @@ def plot_learning_curves(evaluations: pd.DataFrame, stem: str | Path, algorithms
     stem.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".png", ".pdf"):
         grid.savefig(stem.with_suffix(suffix), dpi=150)
+
+
+def plot_contamination_curves(final: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], envs: Sequence[str], percents: Sequence[int]) -> pd.DataFrame:
+    """Final score against the share of random data (0 = the expert dataset), one panel per env.
+
+    The TD3BC++ paper's Figure 3 (catastrophic failure): mean ± std over seeds. Returns the
+    plotted numbers.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = []
+    for env in envs:
+        for percent in [0, *percents]:
+            dataset = f"{env}-expert" if percent == 0 else f"{env}-expert-random-{percent}"
+            for algorithm in algorithms:
+                scores = final[(final["algorithm"] == algorithm) & (final["dataset"] == dataset)]["normalized_score"]
+                if scores.empty:
+                    raise ValueError(f"no final scores for {algorithm} on {dataset}")
+                rows.append({"env": env, "percent": percent, "algorithm": algorithm, "mean": scores.mean(),
+                             "std": scores.std(ddof=1) if len(scores) > 1 else 0.0, "seeds": len(scores)})
+    data = pd.DataFrame(rows)
+    fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.4), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        for algorithm in algorithms:
+            line = data[(data["env"] == env) & (data["algorithm"] == algorithm)]
+            ax.errorbar(line["percent"], line["mean"], yerr=line["std"], marker="o", capsize=3, label=algorithm)
+        ax.set_xlabel("random transitions (%)")
+        ax.set_ylabel("normalised score")
+        ax.set_title(f"{env}: expert-random-X")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".png", ".pdf"):
+        fig.savefig(stem.with_suffix(suffix), dpi=150)
+    plt.close(fig)
+    data.to_csv(stem.with_suffix(".csv"), index=False)
+    return data
