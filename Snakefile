@@ -5,7 +5,8 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from offrl.config import GUIDED_ALGORITHMS, check_config, seed_groups
+from offrl.algos.presets import PRESETS
+from offrl.config import GUIDED_ALGORITHMS, check_config, preset_of, seed_groups
 
 min_version("9.0")
 

@@ -46,7 +46,7 @@ def with_change(path, value):
     [
         (("envs",), ["hopper", "ant"], ["'ant' is not one of", "'hopper', 'walker2d', 'halfcheetah'", "envs"]),
         (("datasets", "kinds"), ["expert", "mediocre"], ["'mediocre' is not one of", "'medium-replay'", "kinds"]),
-        (("offline", "algorithms"), ["td3bc", "cql9"], ["'cql9' is not one of", "'bc', 'td3bc'", "algorithms"]),
+        (("offline", "algorithms"), ["td3bc", "CQL-9"], ["'CQL-9' does not match", "algorithms"]),
         (("datasets", "size"), "100k", ["'100k' is not of type 'integer'", "size"]),
         (("behaviour", "source"), "download", ["'download' is not one of ['shipped', 'train']", "source"]),
         (("datasets", "sizes"), 10, ["Additional properties are not allowed ('sizes' was unexpected)"]),
@@ -91,12 +91,11 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
     assert "Job stats" not in output and not (tmp_path / "resources").exists()
 
 
-def test_schema_algorithms_are_the_presets():
+def test_schema_variant_presets_are_the_presets():
     from offrl.algos.presets import PRESETS
 
     schema = yaml.safe_load(open(SCHEMA))
-    for section in ("offline", "taming"):
-        assert sorted(schema["properties"][section]["properties"]["algorithms"]["items"]["enum"]) == sorted(PRESETS)
+    assert sorted(schema["properties"]["variants"]["additionalProperties"]["properties"]["preset"]["enum"]) == sorted(PRESETS)
 
 
 def test_steps_must_be_a_multiple_of_eval_every():
@@ -150,4 +149,24 @@ def test_taming_study_needs_its_envs_and_contaminated_datasets():
         check_config(config, REPO / "resources" / "shipped")
     config["taming"]["envs"], config["datasets"]["contamination"] = ["hopper"], []
     with pytest.raises(ConfigError, match="datasets.contamination is empty"):
+        check_config(config, REPO / "resources" / "shipped")
+
+
+def test_unknown_algorithm_names_the_presets_and_variants():
+    config = with_change(("offline", "algorithms"), ["td3bc", "cql9"])
+    config["variants"] = {"td3bc_a1": {"preset": "td3bc", "options": {"alpha": 1.0}}}
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"offline.algorithms: unknown algorithm\(s\) \['cql9'\]; allowed: presets \[.*'td3bc_pp'.*\] and variants \['td3bc_a1'\]"):
+        check_config(config, REPO / "resources" / "shipped")
+
+
+def test_variant_options_are_checked_before_any_job():
+    config = load()
+    config["variants"] = {"td3bc_a1": {"preset": "td3bc", "options": {"alpah": 1.0}}}
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"variants.td3bc_a1: unknown option\(s\) \['alpah'\] for algorithm 'td3bc'; allowed: \[.*'alpha'"):
+        check_config(config, REPO / "resources" / "shipped")
+    config["variants"] = {"td3bc": {"preset": "td3bc_pp"}}
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match="have the names of presets"):
         check_config(config, REPO / "resources" / "shipped")

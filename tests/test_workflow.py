@@ -143,3 +143,18 @@ def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):
     curve = pd.read_csv(workdir / "results" / "figures" / "taming_fig3.csv")
     assert sorted(set(curve["percent"])) == [0, 10, 30] and np.isfinite(curve["mean"]).all()
     assert (workdir / "results" / "figures" / "taming_fig3.png").stat().st_size > 10_000
+
+
+def test_variant_runs_its_preset_with_its_options(tmp_path):
+    import yaml
+
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["variants"] = {"td3bc_pp_gp01": {"preset": "td3bc_pp", "options": {"gradient_penalty": 0.1}}}
+    config["offline"]["algorithms"] = ["td3bc", "td3bc_pp_gp01"]
+    (tmp_path / "variant.yaml").write_text(yaml.safe_dump(config))
+    target = "results/runs/td3bc_pp_gp01/hopper-expert/seed0-1/evaluation.csv"
+    result = snakemake(target, "-n", "-p", "--configfile", str(tmp_path / "variant.yaml"), "--directory", str(tmp_path))
+    assert "train --algo td3bc_pp --dataset hopper-expert" in result.stdout
+    assert """--options '{"gradient_penalty": 0.1}' --out results/runs/td3bc_pp_gp01/hopper-expert/seed0-1""" in result.stdout
+    assert "evaluate --snapshots results/runs/td3bc_pp_gp01/hopper-expert/seed0-1/snapshots.pt" in result.stdout
+    assert "--algo td3bc_pp_gp01" in result.stdout  # the evaluation is labelled with the variant's name

@@ -40,8 +40,9 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
                 f"behaviour.source is 'shipped' but no shipped behaviour policies exist for {missing}; "
                 f"shipped envs: {available}. Set behaviour.source: train, or choose envs from the shipped ones."
             )
+    _check_algorithms(config)
     offline = config.get("offline")
-    if offline and any(algo in GUIDED_ALGORITHMS for algo in offline["algorithms"]):
+    if offline and any(preset_of(config, algo) in GUIDED_ALGORITHMS for algo in offline["algorithms"]):
         _check_safety_experts(config["guided"]["safety_expert"], envs, shipped_dir)
     if offline and offline["steps"] % offline["eval_every"]:
         raise ConfigError(f"offline.steps ({offline['steps']}) must be a multiple of offline.eval_every ({offline['eval_every']})")
@@ -63,6 +64,31 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
         missing = [f"{env}-{kind}" for env in envs for kind in datasets["kinds"] if f"{env}-{kind}" not in ids]
         if missing:
             raise ConfigError(f"datasets.source is 'minari' but datasets.minari_ids has no remote id for {missing}")
+
+
+def preset_of(config: dict[str, Any], algorithm: str) -> str:
+    """The preset behind an algorithm name: the name itself, or a variant's preset."""
+    variant = config.get("variants", {}).get(algorithm)
+    return variant["preset"] if variant else algorithm
+
+
+def _check_algorithms(config: dict[str, Any]) -> None:
+    from offrl.algos.presets import PRESETS, check_options
+
+    variants = config.get("variants", {})
+    clashes = sorted(set(variants) & set(PRESETS))
+    if clashes:
+        raise ConfigError(f"variants {clashes} have the names of presets; choose other names")
+    for name, variant in variants.items():
+        try:
+            check_options(variant["preset"], variant.get("options", {}))
+        except ValueError as error:
+            raise ConfigError(f"variants.{name}: {error}") from None
+    allowed = f"presets {sorted(PRESETS)} and variants {sorted(variants)}"
+    for section, key in (("offline", "algorithms"), ("taming", "algorithms"), ("taming", "figure_algorithms")):
+        unknown = [name for name in config.get(section, {}).get(key, []) if name not in PRESETS and name not in variants]
+        if unknown:
+            raise ConfigError(f"{section}.{key}: unknown algorithm(s) {unknown}; allowed: {allowed}")
 
 
 def _check_safety_experts(safety: dict[str, Any], envs: list[str], shipped_dir: str | Path) -> None:

@@ -47,8 +47,11 @@ SEED_GROUPS = seed_groups(OFFLINE["seeds"], OFFLINE["seeds_per_job"])
 DATASET_NAMES = [f"{env}-{kind}" for env in ENVS for kind in KINDS]
 
 
+VARIANTS = config["variants"]
+
+
 wildcard_constraints:
-    algo="[a-z0-9_]+",
+    algo="|".join(sorted([*PRESETS, *VARIANTS], key=len, reverse=True)),
     dataset="(hopper|walker2d|halfcheetah)-(random|medium-replay|medium-expert|medium|expert|expert-random-[1-9][0-9]?)",
     seeds="[0-9]+(-[0-9]+)*",
 
@@ -75,7 +78,7 @@ def dataset_input(wildcards):
 def train_inputs(wildcards):
     """The dataset, and for Guided TD3+BC the env's safety expert and the dataset's SimHash index."""
     inputs = dataset_input(wildcards)
-    if wildcards.algo in GUIDED_ALGORITHMS:
+    if preset_of(config, wildcards.algo) in GUIDED_ALGORITHMS:
         env = wildcards.dataset.split("-", 1)[0]
         inputs["guide_expert"] = f"resources/safety_expert/{env}/expert.pt"
         inputs["guide_index"] = f"results/index/{wildcards.dataset}/simhash.npz"
@@ -83,9 +86,10 @@ def train_inputs(wildcards):
 
 
 def train_options(wildcards, input):
-    """Algorithm options a run supplies from its inputs, as the JSON the train command takes."""
-    options = {name: input[name] for name in ("guide_expert", "guide_index") if name in input.keys()}
-    return json.dumps(options)
+    """A variant's options and the files a run supplies from its inputs, as the JSON the train command takes."""
+    options = dict(VARIANTS.get(wildcards.algo, {}).get("options", {}))
+    options.update({name: input[name] for name in ("guide_expert", "guide_index") if name in input.keys()})
+    return json.dumps(options, sort_keys=True)
 
 
 def contamination_targets():
@@ -98,6 +102,6 @@ def contamination_targets():
 
 def guided_targets():
     """Guided TD3+BC's Table 1 and Figure 1, when the run trains the guided preset."""
-    if not any(algo in GUIDED_ALGORITHMS for algo in ALGORITHMS):
+    if not any(preset_of(config, algo) in GUIDED_ALGORITHMS for algo in ALGORITHMS):
         return []
     return ["results/tables/guided_table1.md", "results/figures/guided_fig1.png"]

@@ -19,6 +19,7 @@ rule train_offline:
         eval_every=OFFLINE["eval_every"],
         log_every=OFFLINE["log_every"],
         device=OFFLINE["device"],
+        preset=lambda wildcards: preset_of(config, wildcards.algo),
         options=train_options,
     threads: OFFLINE["threads"]
     resources:
@@ -32,7 +33,7 @@ rule train_offline:
     conda:
         "../../envs/offrl.yaml"
     shell:
-        "python -m offrl --threads {threads} train --algo {wildcards.algo} --dataset {wildcards.dataset}"
+        "python -m offrl --threads {threads} train --algo {params.preset} --dataset {wildcards.dataset}"
         " --dataset-dir {input.dataset} --seeds {params.seeds} --steps {params.steps}"
         " --batch-size {params.batch_size} --eval-every {params.eval_every} --log-every {params.log_every}"
         " --device {params.device} --options {params.options:q} --out {params.out}"

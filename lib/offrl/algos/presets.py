@@ -37,21 +37,34 @@ def training_data(preset: str, dataset: Any) -> Any:
     return dataset if fraction is None else dataset.top_episodes(fraction)
 
 
-def build(preset: str, obs_dim: int, act_dim: int, generators: list, device: Any, overrides: dict[str, Any] | None = None) -> Any:
-    """Instantiate preset ``preset`` with ``overrides`` on top of its options."""
+def _classes(preset: str) -> tuple[type, type]:
     if preset not in PRESETS:
         raise ValueError(f"unknown algorithm {preset!r}; allowed: {', '.join(sorted(PRESETS))}")
-    spec = PRESETS[preset]
-    if spec.algorithm == "td3bc":
-        from offrl.algos.td3bc import TD3BC as cls, TD3BCConfig as config_cls
-    else:
-        from offrl.algos.bc import BC as cls, BCConfig as config_cls
-    options = {**spec.options, **(overrides or {})}
-    missing = [name for name in spec.required if options.get(name) is None]
-    if missing:
-        raise ValueError(f"algorithm {preset!r} needs option(s) {missing} (files a run supplies, e.g. --options '{{\"{missing[0]}\": ...}}')")
+    if PRESETS[preset].algorithm == "td3bc":
+        from offrl.algos.td3bc import TD3BC, TD3BCConfig
+
+        return TD3BC, TD3BCConfig
+    from offrl.algos.bc import BC, BCConfig
+
+    return BC, BCConfig
+
+
+def check_options(preset: str, options: dict[str, Any]) -> None:
+    """Raise ValueError naming any option the preset's algorithm does not have, and the allowed ones."""
+    _, config_cls = _classes(preset)
     known = {f.name for f in fields(config_cls)}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for algorithm {preset!r}; allowed: {sorted(known)}")
+
+
+def build(preset: str, obs_dim: int, act_dim: int, generators: list, device: Any, overrides: dict[str, Any] | None = None) -> Any:
+    """Instantiate preset ``preset`` with ``overrides`` on top of its options."""
+    cls, config_cls = _classes(preset)
+    spec = PRESETS[preset]
+    options = {**spec.options, **(overrides or {})}
+    missing = [name for name in spec.required if options.get(name) is None]
+    if missing:
+        raise ValueError(f"algorithm {preset!r} needs option(s) {missing} (files a run supplies, e.g. --options '{{\"{missing[0]}\": ...}}')")
+    check_options(preset, options)
     return cls(obs_dim, act_dim, generators, config_cls(**options), device)
