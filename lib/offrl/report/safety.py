@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from offrl.report.figures import save_figure
 from offrl.report.tables import write_table
 
 ENV_LABELS = {"hopper": "h", "walker2d": "w", "halfcheetah": "hc"}
@@ -103,8 +104,4 @@ def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_na
         ax.set_title(title)
     fig.suptitle(f"{method_name} vs {baseline_name}, over all evaluation episodes of training (negative: fewer)", fontsize=10)
     fig.tight_layout()
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in (".png", ".pdf"):
-        fig.savefig(stem.with_suffix(suffix), dpi=150)
-    plt.close(fig)
+    save_figure(fig, stem)

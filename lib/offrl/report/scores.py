@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from offrl.report.figures import save_figure
 from offrl.report.tables import write_table
 
 
@@ -92,10 +93,7 @@ def plot_learning_curves(evaluations: pd.DataFrame, stem: str | Path, algorithms
     )
     grid.set_titles("{col_name}")
     grid.set_axis_labels("training step", "normalised score")
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in (".png", ".pdf"):
-        grid.savefig(stem.with_suffix(suffix), dpi=150)
+    save_figure(grid, stem)
 
 
 def plot_contamination_curves(final: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], envs: Sequence[str], percents: Sequence[int]) -> pd.DataFrame:
@@ -130,10 +128,7 @@ def plot_contamination_curves(final: pd.DataFrame, stem: str | Path, algorithms:
         ax.set_title(f"{env}: expert-random-X")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
+    save_figure(fig, stem)
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in (".png", ".pdf"):
-        fig.savefig(stem.with_suffix(suffix), dpi=150)
-    plt.close(fig)
     data.to_csv(stem.with_suffix(".csv"), index=False)
     return data

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from offrl.report.figures import save_figure
 from offrl.simhash import SimHashIndex
 
 
@@ -35,7 +36,7 @@ def plot_conf(index_paths: Sequence[str | Path], names: Sequence[str], stem: str
     right.set_xlim(-0.02, 1.02)
     right.set_title("min-max normalised count conf(s)")
     fig.tight_layout()
-    _save(fig, stem)
+    save_figure(fig, stem)
 
 
 def plot_conf_histograms(index_paths: Sequence[str | Path], names: Sequence[str], stem: str | Path) -> None:
@@ -60,14 +61,4 @@ def plot_conf_histograms(index_paths: Sequence[str | Path], names: Sequence[str]
     for ax in axes[:, 0]:
         ax.set_ylabel("states")
     fig.tight_layout()
-    _save(fig, stem)
-
-
-def _save(fig, stem: str | Path) -> None:
-    import matplotlib.pyplot as plt
-
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in (".png", ".pdf"):
-        fig.savefig(stem.with_suffix(suffix), dpi=150)
-    plt.close(fig)
+    save_figure(fig, stem)
