@@ -117,3 +117,21 @@ def test_guided_run_reads_expert_and_index(tmp_path):
 def test_log_interval_must_divide_the_checkpoint_interval():
     with pytest.raises(ValueError, match=r"log_every \(300\) must divide the checkpoint interval \(1000\)"):
         TrainConfig(algorithm="bc", env="hopper", dataset="hopper-random", seeds=[0], steps=2000, eval_every=1000, log_every=300)
+
+
+def test_divergence_probe_by_hand():
+    from offrl.data import Dataset
+    from offrl.train import DivergenceProbe
+
+    # 4 expert pairs with actions 0, 1, 2, 3 and 2 contaminant pairs with actions 10, 20 (1-D); π(s) = 0.
+    actions = np.array([[0.0], [1.0], [2.0], [3.0], [10.0], [20.0]], np.float32)
+    n = len(actions)
+    dataset = Dataset(np.zeros((n, 2), np.float32), actions, np.zeros(n, np.float32), np.zeros((n, 2), np.float32),
+                      np.zeros(n, bool), np.eye(n, dtype=bool)[-1], np.zeros(n, np.int64))
+    probe = DivergenceProbe(dataset, 4, np.zeros(2), np.ones(2), torch.device("cpu"))
+    logs = probe(lambda obs: torch.zeros(*obs.shape[:2], 1), members=2)
+    # Squared errors 0, 1, 4, 9: 75th percentile (linear) = 4 + 0.25·(9 − 4); contaminant 100, 400 -> 325.
+    assert logs["divergence_expert_p75"].tolist() == pytest.approx([5.25, 5.25])
+    assert logs["divergence_contaminant_p75"].tolist() == pytest.approx([325.0, 325.0])
+    with pytest.raises(ValueError, match="no contaminant transitions"):
+        DivergenceProbe(dataset, 6, np.zeros(2), np.ones(2), torch.device("cpu"))

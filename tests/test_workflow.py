@@ -143,6 +143,9 @@ def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):
     curve = pd.read_csv(workdir / "results" / "figures" / "taming_fig3.csv")
     assert sorted(set(curve["percent"])) == [0, 10, 30] and np.isfinite(curve["mean"]).all()
     assert (workdir / "results" / "figures" / "taming_fig3.png").stat().st_size > 10_000
+    assert (workdir / "results" / "figures" / "taming_fig4.png").stat().st_size > 10_000
+    log = pd.read_csv(workdir / "results" / "runs" / "td3bc" / "hopper-expert-random-30" / "seed0-1" / "train_log.csv")
+    assert np.isfinite(log[["divergence_expert_p75", "divergence_contaminant_p75"]].to_numpy()).all()
 
 
 def test_variant_runs_its_preset_with_its_options(tmp_path):

@@ -74,10 +74,12 @@ def _dataset_table(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from offrl.data import load_dataset
     from offrl.data.build import minari_id
+    from offrl.data.dataset import dataset_provenance
     from offrl.train import TrainConfig, train
 
     env, kind = _split_dataset(args.dataset)
     path = args.dataset_dir or f"{args.root}/{minari_id(env, kind)}"
+    provenance = dataset_provenance(path)
     config = TrainConfig(
         algorithm=args.algo,
         env=env,
@@ -89,6 +91,7 @@ def _train(args: argparse.Namespace) -> None:
         log_every=args.log_every,
         device=args.device,
         options=json.loads(args.options),
+        contaminant_from=provenance.get("expert_transitions") if provenance.get("source") == "contaminated" else None,
     )
     record = train(load_dataset(path), config, args.out, checkpoint=args.checkpoint, progress=not args.quiet)
     print(json.dumps({k: record[k] for k in ("device", "wall_time_s", "resumed_from_step")}))
@@ -124,6 +127,13 @@ def _score_table(args: argparse.Namespace) -> None:
     final = final_scores(load_evaluations(args.evaluations), args.last)
     gains = dict(pair.split(":", 1) for pair in args.gain)
     print(write_score_table(final, args.algorithms, args.datasets, args.table, gains).to_string())
+
+
+def _divergence_figure(args: argparse.Namespace) -> None:
+    from offrl.report.scores import load_run_logs, plot_divergence
+
+    logs, evaluations = load_run_logs(args.runs)
+    plot_divergence(logs, evaluations, args.figure, args.algorithms, args.datasets)
 
 
 def _contamination_figure(args: argparse.Namespace) -> None:
@@ -282,6 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show ALGO's Total gain in %% over BASELINE's, e.g. td3bc_pp:td3bc (repeatable)")
     p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_score_table)
+
+    p = sub.add_parser("divergence-figure", help="policy-to-data divergence on expert vs contaminant pairs, and the score (TD3BC++ Figure 4)")
+    p.add_argument("--algorithms", nargs="+", required=True)
+    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("runs", nargs="+", help="run directories (each with train_log.csv and evaluation.csv)")
+    p.set_defaults(func=_divergence_figure)
 
     p = sub.add_parser("contamination-figure", help="final score vs % random data (TD3BC++ Figure 3)")
     p.add_argument("--algorithms", nargs="+", required=True)

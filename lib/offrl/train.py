@@ -45,6 +45,35 @@ class Batch:
     extras: dict[str, torch.Tensor] = field(default_factory=dict)  # per-transition values an algorithm asked for
 
 
+class DivergenceProbe:
+    """75th percentile of ‖π(s) − a‖² (summed over action dims) on expert and on contaminant dataset pairs.
+
+    A fixed sample of at most ``size`` pairs of each part, drawn once from ``seed``, so every
+    log row measures the same pairs.
+    """
+
+    def __init__(self, dataset: Dataset, contaminant_from: int, obs_mean: np.ndarray, obs_std: np.ndarray,
+                 device: torch.device, size: int = 5000, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        parts = {"expert": np.arange(0, contaminant_from), "contaminant": np.arange(contaminant_from, len(dataset))}
+        self.parts = {}
+        for name, index in parts.items():
+            if len(index) == 0:
+                raise ValueError(f"the dataset has no {name} transitions (contaminant_from={contaminant_from}, {len(dataset)} transitions)")
+            index = np.sort(rng.choice(index, size=min(size, len(index)), replace=False))
+            obs = torch.as_tensor((dataset.observations[index] - obs_mean) / obs_std, dtype=torch.float32, device=device)
+            actions = torch.as_tensor(dataset.actions[index], dtype=torch.float32, device=device)
+            self.parts[name] = (obs, actions)
+
+    @torch.no_grad()
+    def __call__(self, policy: Any, members: int) -> dict[str, torch.Tensor]:
+        logs = {}
+        for name, (obs, actions) in self.parts.items():
+            error = (policy(obs.expand(members, -1, -1)) - actions).square().sum(dim=-1)  # (S, n)
+            logs[f"divergence_{name}_p75"] = torch.quantile(error, 0.75, dim=1)
+        return logs
+
+
 class TensorData:
     """A dataset on the training device, states normalised as the algorithm asks."""
 
@@ -85,6 +114,9 @@ class TrainConfig:
     checkpoint_every: int = 0  # 0: at every snapshot
     device: str = "auto"
     options: dict[str, Any] = field(default_factory=dict)
+    # Contaminated datasets: transitions from this index on are the contaminant's. The log then
+    # follows the policy's divergence from the dataset's actions on each part (TD3BC++ Figure 4).
+    contaminant_from: int | None = None
 
     def __post_init__(self) -> None:
         if self.steps % self.eval_every:
@@ -111,13 +143,17 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     """
     from offrl.algos.presets import build, training_data
 
-    dataset = training_data(config.algorithm, dataset)
+    full_dataset, dataset = dataset, training_data(config.algorithm, dataset)
     out_dir = Path(out_dir)
     device = choose_device(config.device)
     generators = [torch.Generator(device=device).manual_seed(seed) for seed in config.seeds]
     algo = build(config.algorithm, dataset.observations.shape[1], dataset.actions.shape[1], generators, device, config.options)
     extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
     data = TensorData(dataset, device, normalize=algo.normalize_states, extras=extras)
+    # Measured on the whole dataset, also for presets that train on part of it.
+    probe = None
+    if config.contaminant_from is not None:
+        probe = DivergenceProbe(full_dataset, config.contaminant_from, data.obs_mean, data.obs_std, device)
 
     start, rows, snapshots = 0, [], {}
     checkpoint = Path(checkpoint) if checkpoint else None
@@ -155,6 +191,8 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
                 )
         if step % config.log_every == 0 and sums:
             means = {name: (total / counts[name]).cpu().numpy() for name, total in sums.items()}
+            if probe is not None:
+                means |= {name: value.cpu().numpy() for name, value in probe(algo.policy, len(config.seeds)).items()}
             rows += [{"step": step, "seed": seed, **{k: float(v[s]) for k, v in means.items()}} for s, seed in enumerate(config.seeds)]
             bar.set_postfix({k: f"{v.mean():.3g}" for k, v in means.items() if k in ("critic_loss", "actor_loss", "q_mean")})
             sums, counts = {}, {}

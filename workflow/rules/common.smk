@@ -96,7 +96,7 @@ def contamination_targets():
     """Table 3 of the TD3BC++ paper when the config asks for contaminated datasets; Table 1 and Figure 3 with taming.envs."""
     targets = ["results/tables/contamination.md"] if CONTAMINATION else []
     if config["taming"]["envs"]:
-        targets += ["results/tables/taming_table1.md", "results/figures/taming_fig3.png"]
+        targets += ["results/tables/taming_table1.md", "results/figures/taming_fig3.png", "results/figures/taming_fig4.png"]
     return targets
 
 
@@ -105,3 +105,20 @@ def guided_targets():
     if not any(preset_of(config, algo) in GUIDED_ALGORITHMS for algo in ALGORITHMS):
         return []
     return ["results/tables/guided_table1.md", "results/figures/guided_fig1.png"]
+
+
+# TD3BC++ paper (Taming policy constrained offline RL): the datasets and runs of its Table 1 and figures.
+TAMING = config["taming"]
+# Each "++" method's Total is shown with its gain over the method it extends.
+PLUS_PLUS = {"td3bc_pp": "td3bc"}
+
+
+def taming_datasets(kinds=("expert", "medium-expert"), contaminated=True):
+    """The study's datasets per env: the given D4RL kinds, then expert-random-X for each X."""
+    extra = [f"expert-random-{p}" for p in CONTAMINATION] if contaminated else []
+    return [f"{env}-{kind}" for env in TAMING["envs"] for kind in [*kinds, *extra]]
+
+
+def taming_contaminated_runs():
+    """Run directories of Figure 4: the figure's algorithms on the contaminated datasets."""
+    return [run_dir(a, d, s) for a in TAMING["figure_algorithms"] for d in taming_datasets(kinds=()) for s in SEED_GROUPS]

@@ -130,22 +130,7 @@ rule contamination_table:
         "python -m offrl dataset-table --layout contamination --out {params.stem} {input} > {log} 2>&1"
 
 
-# TD3BC++ paper (Taming policy constrained offline RL): Table 1 (gym) and Figure 3.
-TAMING = config["taming"]
-# Each "++" method's Total is shown with its gain over the method it extends.
-PLUS_PLUS = {"td3bc_pp": "td3bc"}
-
-
-def taming_datasets():
-    return [
-        f"{env}-{kind}"
-        for env in TAMING["envs"]
-        for kind in ["expert", "medium-expert", *(f"expert-random-{p}" for p in CONTAMINATION)]
-    ]
-
-
-def taming_figure_datasets():
-    return [f"{env}-{kind}" for env in TAMING["envs"] for kind in ["expert", *(f"expert-random-{p}" for p in CONTAMINATION)]]
+# TD3BC++ paper (Taming policy constrained offline RL): Table 1 (gym), Figures 3 and 4.
 
 
 rule taming_table1:
@@ -174,7 +159,7 @@ rule taming_table1:
 rule taming_fig3:
     """Figure 3 of the TD3BC++ paper: final score against the share of random data (catastrophic failure)."""
     input:
-        lambda wildcards: evaluations(TAMING["figure_algorithms"], taming_figure_datasets()),
+        lambda wildcards: evaluations(TAMING["figure_algorithms"], taming_datasets(kinds=("expert",))),
     output:
         png=report("results/figures/taming_fig3.png", caption="../report/taming_fig3.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig3.pdf",
@@ -192,3 +177,25 @@ rule taming_fig3:
     shell:
         "python -m offrl contamination-figure --algorithms {params.algorithms} --envs {params.envs}"
         " --percents {params.percents} --last {params.last} --figure {params.stem} {input} > {log} 2>&1"
+
+
+rule taming_fig4:
+    """Figure 4 of the TD3BC++ paper: the policy's divergence from expert vs contaminant dataset actions, and the score."""
+    input:
+        logs=lambda wildcards: [f"{run}/train_log.csv" for run in taming_contaminated_runs()],
+        evaluations=lambda wildcards: [f"{run}/evaluation.csv" for run in taming_contaminated_runs()],
+    output:
+        png=report("results/figures/taming_fig4.png", caption="../report/taming_fig4.rst", category="TD3BC++"),
+        pdf="results/figures/taming_fig4.pdf",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        algorithms=TAMING["figure_algorithms"],
+        datasets=lambda wildcards: taming_datasets(kinds=()),
+        runs=lambda wildcards: taming_contaminated_runs(),
+    log:
+        "logs/report/taming_fig4.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl divergence-figure --algorithms {params.algorithms} --datasets {params.datasets}"
+        " --figure {params.stem} {params.runs} > {log} 2>&1"

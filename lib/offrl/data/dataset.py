@@ -234,3 +234,15 @@ def load_dataset(path: str | Path) -> Dataset:
     dataset = Dataset.from_episodes(episodes)
     dataset.validate()
     return dataset
+
+
+def dataset_provenance(path: str | Path) -> dict[str, Any]:
+    """The provenance offrl wrote into a Minari dataset's description (empty for datasets from elsewhere)."""
+    path = Path(path)
+    data_dir = path / "data" if (path / "data").is_dir() else path
+    try:
+        description = json.loads((data_dir / "metadata.json").read_text()).get("description") or "{}"
+        provenance = json.loads(description)
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return provenance if isinstance(provenance, dict) else {}

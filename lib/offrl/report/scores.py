@@ -132,3 +132,52 @@ def plot_contamination_curves(final: pd.DataFrame, stem: str | Path, algorithms:
     stem = Path(stem)
     data.to_csv(stem.with_suffix(".csv"), index=False)
     return data
+
+def load_run_logs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training logs and evaluations of runs, each labelled with its algorithm and dataset (from its evaluation)."""
+    logs, evals = [], []
+    for run in map(Path, run_dirs):
+        evaluation = pd.read_csv(run / "evaluation.csv")
+        log = pd.read_csv(run / "train_log.csv")
+        log.insert(0, "algorithm", evaluation["algorithm"].iloc[0])
+        log.insert(1, "dataset", evaluation["dataset"].iloc[0])
+        logs.append(log)
+        evals.append(evaluation)
+    return pd.concat(logs, ignore_index=True), pd.concat(evals, ignore_index=True)
+
+
+def plot_divergence(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str]) -> None:
+    """TD3BC++ Figure 4: top, the 75th percentile of ‖π(s) − a‖² on expert and on contaminant pairs; bottom, the score.
+
+    One column per dataset, one colour per algorithm; mean over seeds.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    missing = [c for c in ("divergence_expert_p75", "divergence_contaminant_p75") if c not in logs.columns]
+    if missing:
+        raise ValueError(f"training logs lack {missing}: train on contaminated datasets (expert-random-X)")
+    logs = logs.groupby(["algorithm", "dataset", "step"], as_index=False)[["divergence_expert_p75", "divergence_contaminant_p75"]].mean()
+    scores = curves(evaluations).groupby(["algorithm", "dataset", "step"], as_index=False)["normalized_score"].mean()
+    fig, axes = plt.subplots(2, len(datasets), figsize=(3.6 * len(datasets), 5.4), squeeze=False, sharex="col")
+    colours = dict(zip(algorithms, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for col, dataset in enumerate(datasets):
+        top, bottom = axes[0][col], axes[1][col]
+        for algorithm in algorithms:
+            log = logs[(logs["algorithm"] == algorithm) & (logs["dataset"] == dataset)]
+            score = scores[(scores["algorithm"] == algorithm) & (scores["dataset"] == dataset)]
+            if log.empty or score.empty:
+                raise ValueError(f"no training log or evaluation for {algorithm} on {dataset}")
+            top.plot(log["step"], log["divergence_expert_p75"], color=colours[algorithm], label=f"{algorithm}: expert")
+            top.plot(log["step"], log["divergence_contaminant_p75"], color=colours[algorithm], linestyle="--", label=f"{algorithm}: contaminant")
+            bottom.plot(score["step"], score["normalized_score"], color=colours[algorithm], label=algorithm)
+        top.set_yscale("log")
+        top.set_title(dataset, fontsize=9)
+        bottom.set_xlabel("training step")
+    axes[0][0].set_ylabel("p75 of ‖π(s) − a‖²")
+    axes[1][0].set_ylabel("normalised score")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, stem)
