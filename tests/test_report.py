@@ -127,3 +127,13 @@ def test_contamination_curve_numbers_and_files(tmp_path):
     assert (tmp_path / "fig3.png").stat().st_size > 10_000 and (tmp_path / "fig3.csv").is_file()
     with pytest.raises(ValueError, match="no final scores for td3bc on walker2d-expert-random-50"):
         plot_contamination_curves(pd.DataFrame(rows), tmp_path / "x", ["td3bc"], ["walker2d"], [50])
+
+
+def test_box_figure_files_and_missing_cells(tmp_path):
+    from offrl.report.scores import plot_final_boxes
+
+    final = final_scores(evaluations(), last=2)
+    plot_final_boxes(final, tmp_path / "boxes", ["a", "b"], ["hopper-medium", "hopper-expert"], title="ablation")
+    assert (tmp_path / "boxes.png").stat().st_size > 10_000
+    with pytest.raises(ValueError, match=r"no final scores for \['c on hopper-medium'\]"):
+        plot_final_boxes(final, tmp_path / "x", ["a", "c"], ["hopper-medium"])

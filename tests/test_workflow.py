@@ -144,6 +144,10 @@ def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):
     assert sorted(set(curve["percent"])) == [0, 10, 30] and np.isfinite(curve["mean"]).all()
     assert (workdir / "results" / "figures" / "taming_fig3.png").stat().st_size > 10_000
     assert (workdir / "results" / "figures" / "taming_fig4.png").stat().st_size > 10_000
+    assert (workdir / "results" / "figures" / "taming_fig8.png").stat().st_size > 10_000
+    table8 = pd.read_csv(workdir / "results" / "tables" / "taming_table8.csv", header=[0, 1], index_col=0)
+    assert list(table8.index) == [f"hopper-{kind}" for kind in KINDS] + ["Total"]
+    assert np.isfinite(table8.to_numpy(dtype=float)).all()
     log = pd.read_csv(workdir / "results" / "runs" / "td3bc" / "hopper-expert-random-30" / "seed0-1" / "train_log.csv")
     assert np.isfinite(log[["divergence_expert_p75", "divergence_contaminant_p75"]].to_numpy()).all()
 

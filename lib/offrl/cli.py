@@ -136,6 +136,13 @@ def _divergence_figure(args: argparse.Namespace) -> None:
     plot_divergence(logs, evaluations, args.figure, args.algorithms, args.datasets)
 
 
+def _box_figure(args: argparse.Namespace) -> None:
+    from offrl.report.scores import final_scores, load_evaluations, plot_final_boxes
+
+    final = final_scores(load_evaluations(args.evaluations), args.last)
+    plot_final_boxes(final, args.figure, args.algorithms, args.datasets, args.title)
+
+
 def _contamination_figure(args: argparse.Namespace) -> None:
     from offrl.report.scores import final_scores, load_evaluations, plot_contamination_curves
 
@@ -299,6 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
     p.add_argument("runs", nargs="+", help="run directories (each with train_log.csv and evaluation.csv)")
     p.set_defaults(func=_divergence_figure)
+
+    p = sub.add_parser("box-figure", help="final scores as box plots over seeds, per dataset and algorithm")
+    p.add_argument("--algorithms", nargs="+", required=True)
+    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--last", type=int, default=10)
+    p.add_argument("--title", default="")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("evaluations", nargs="+")
+    p.set_defaults(func=_box_figure)
 
     p = sub.add_parser("contamination-figure", help="final score vs % random data (TD3BC++ Figure 3)")
     p.add_argument("--algorithms", nargs="+", required=True)

@@ -85,7 +85,7 @@ def _check_algorithms(config: dict[str, Any]) -> None:
         except ValueError as error:
             raise ConfigError(f"variants.{name}: {error}") from None
     allowed = f"presets {sorted(PRESETS)} and variants {sorted(variants)}"
-    for section, key in (("offline", "algorithms"), ("taming", "algorithms"), ("taming", "figure_algorithms")):
+    for section, key in (("offline", "algorithms"), ("taming", "algorithms"), ("taming", "figure_algorithms"), ("taming", "ablation_algorithms")):
         unknown = [name for name in config.get(section, {}).get(key, []) if name not in PRESETS and name not in variants]
         if unknown:
             raise ConfigError(f"{section}.{key}: unknown algorithm(s) {unknown}; allowed: {allowed}")

@@ -199,3 +199,45 @@ rule taming_fig4:
     shell:
         "python -m offrl divergence-figure --algorithms {params.algorithms} --datasets {params.datasets}"
         " --figure {params.stem} {params.runs} > {log} 2>&1"
+
+
+rule taming_table8:
+    """Table 8 of the TD3BC++ paper: TD3+BC and TD3BC++ on D4RL's original dataset kinds."""
+    input:
+        lambda wildcards: evaluations(["td3bc", "td3bc_pp"], taming_datasets(kinds=KINDS, contaminated=False)),
+    output:
+        csv="results/tables/taming_table8.csv",
+        md=report("results/tables/taming_table8.md", caption="../report/taming_table8.rst", category="TD3BC++"),
+        tex="results/tables/taming_table8.tex",
+    params:
+        stem=subpath(output.csv, strip_suffix=".csv"),
+        datasets=lambda wildcards: taming_datasets(kinds=KINDS, contaminated=False),
+        last=OFFLINE["final_evaluations"],
+    log:
+        "logs/report/taming_table8.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl score-table --algorithms td3bc td3bc_pp --datasets {params.datasets}"
+        " --last {params.last} --gain td3bc_pp:td3bc --table {params.stem} {input} > {log} 2>&1"
+
+
+rule taming_fig8:
+    """Figure 8 of the TD3BC++ paper: ablation of the two plugins (+GP, +CR, both) on the contaminated datasets."""
+    input:
+        lambda wildcards: evaluations(TAMING["ablation_algorithms"], taming_datasets(kinds=())),
+    output:
+        png=report("results/figures/taming_fig8.png", caption="../report/taming_fig8.rst", category="TD3BC++"),
+        pdf="results/figures/taming_fig8.pdf",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        algorithms=TAMING["ablation_algorithms"],
+        datasets=lambda wildcards: taming_datasets(kinds=()),
+        last=OFFLINE["final_evaluations"],
+    log:
+        "logs/report/taming_fig8.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl box-figure --algorithms {params.algorithms} --datasets {params.datasets}"
+        " --last {params.last} --title 'Ablation: final scores over seeds' --figure {params.stem} {input} > {log} 2>&1"

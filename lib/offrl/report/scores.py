@@ -181,3 +181,32 @@ def plot_divergence(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | P
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, stem)
+
+def plot_final_boxes(final: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str], title: str = "") -> None:
+    """Final scores as box plots over seeds: one group per dataset, one box per algorithm (TD3BC++ Figures 5, 8, 11)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    cells = {(a, d): final[(final["algorithm"] == a) & (final["dataset"] == d)]["normalized_score"].to_numpy() for a in algorithms for d in datasets}
+    missing = [f"{a} on {d}" for (a, d), scores in cells.items() if len(scores) == 0]
+    if missing:
+        raise ValueError(f"no final scores for {missing}")
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    width = len(algorithms) + 1  # a gap between datasets
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * len(algorithms) * len(datasets), 3.6))
+    for j, algorithm in enumerate(algorithms):
+        positions = [i * width + j for i in range(len(datasets))]
+        boxes = ax.boxplot([cells[(algorithm, d)] for d in datasets], positions=positions, widths=0.8, patch_artist=True,
+                           medianprops={"color": "black"})
+        for box in boxes["boxes"]:
+            box.set_facecolor(colours[j % len(colours)])
+    ax.set_xticks([i * width + (len(algorithms) - 1) / 2 for i in range(len(datasets))], datasets, rotation=20)
+    ax.set_ylabel("normalised score (final)")
+    if title:
+        ax.set_title(title)
+    ax.legend([Patch(color=colours[j % len(colours)]) for j in range(len(algorithms))], algorithms, fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, stem)
