@@ -52,7 +52,7 @@ def smoke_run(tmp_path_factory):
 
 def test_smoke_pipeline_builds_minari_datasets(smoke_run, monkeypatch):
     workdir, seconds = smoke_run
-    assert seconds < 600, f"the smoke pipeline took {seconds:.0f} s"
+    assert seconds < 900, f"the smoke pipeline took {seconds:.0f} s"
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(workdir / "resources" / "minari"))
     for kind in KINDS:
         dataset = minari.load_dataset(f"offrl/hopper/{kind}-v0")
@@ -126,22 +126,23 @@ def test_smoke_guided_runs_use_the_safety_expert_and_the_index(smoke_run):
 def test_smoke_pipeline_builds_contaminated_datasets_and_table3(smoke_run):
     workdir, _ = smoke_run
     table = pd.read_csv(workdir / "results" / "tables" / "contamination.csv", index_col=0)
-    assert list(table.index) == ["hopper-expert-random-10", "hopper-expert-random-30"]
-    assert (table["transitions"] == 2000).all() and table["contaminant_transitions"].tolist() == [200, 600]
+    assert list(table.index) == ["hopper-expert-random-30"]
+    assert table["transitions"].tolist() == [2000] and table["contaminant_transitions"].tolist() == [600]
     assert (table["expert_transitions"] + table["contaminant_transitions"] == table["transitions"]).all()
-    assert table["reward_mean"].is_monotonic_decreasing  # random data earns less per step than the expert
+    expert = json.loads((workdir / "resources" / "datasets" / "hopper-expert.json").read_text())
+    assert table["reward_mean"].iloc[0] < expert["reward_mean"]  # random data earns less per step than the expert
 
 
 def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):
     workdir, _ = smoke_run
     table = pd.read_csv(workdir / "results" / "tables" / "taming_table1.csv", header=[0, 1], index_col=0)
-    settings = ["expert", "medium-expert", "expert-random-10", "expert-random-30"]
+    settings = ["expert", "medium-expert", "expert-random-30"]
     assert list(table.index) == [f"hopper-{s}" for s in settings] + ["Total"]
     assert set(table.columns.get_level_values(1)) == {"bc_10pct", "td3bc", "td3bc_pp"}
     assert np.isfinite(table.to_numpy(dtype=float)).all()
     assert "% vs td3bc)" in (workdir / "results" / "tables" / "taming_table1.md").read_text()
     curve = pd.read_csv(workdir / "results" / "figures" / "taming_fig3.csv")
-    assert sorted(set(curve["percent"])) == [0, 10, 30] and np.isfinite(curve["mean"]).all()
+    assert sorted(set(curve["percent"])) == [0, 30] and np.isfinite(curve["mean"]).all()
     assert (workdir / "results" / "figures" / "taming_fig3.png").stat().st_size > 10_000
     assert (workdir / "results" / "figures" / "taming_fig4.png").stat().st_size > 10_000
     assert (workdir / "results" / "figures" / "taming_fig8.png").stat().st_size > 10_000
