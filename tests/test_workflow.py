@@ -146,6 +146,7 @@ def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):
     assert (workdir / "results" / "figures" / "taming_fig3.png").stat().st_size > 10_000
     assert (workdir / "results" / "figures" / "taming_fig4.png").stat().st_size > 10_000
     assert (workdir / "results" / "figures" / "taming_fig8.png").stat().st_size > 10_000
+    assert (workdir / "results" / "figures" / "taming_fig6.png").stat().st_size > 10_000
     table8 = pd.read_csv(workdir / "results" / "tables" / "taming_table8.csv", header=[0, 1], index_col=0)
     assert list(table8.index) == [f"hopper-{kind}" for kind in KINDS] + ["Total"]
     assert np.isfinite(table8.to_numpy(dtype=float)).all()

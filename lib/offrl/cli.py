@@ -143,6 +143,12 @@ def _box_figure(args: argparse.Namespace) -> None:
     plot_final_boxes(final, args.figure, args.algorithms, args.datasets, args.title)
 
 
+def _q_figure(args: argparse.Namespace) -> None:
+    from offrl.report.scores import plot_q_histograms
+
+    plot_q_histograms(args.snapshots, args.algorithms, args.figure)
+
+
 def _contamination_figure(args: argparse.Namespace) -> None:
     from offrl.report.scores import final_scores, load_evaluations, plot_contamination_curves
 
@@ -315,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
     p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_box_figure)
+
+    p = sub.add_parser("q-figure", help="Q of expert vs contaminant dataset actions at a few snapshots (TD3BC++ Figure 6)")
+    p.add_argument("--algorithms", nargs="+", required=True, help="the algorithm of each snapshots file, in order")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("snapshots", nargs="+", help="snapshots.pt of runs on an expert-random-X dataset")
+    p.set_defaults(func=_q_figure)
 
     p = sub.add_parser("contamination-figure", help="final score vs % random data (TD3BC++ Figure 3)")
     p.add_argument("--algorithms", nargs="+", required=True)

@@ -55,6 +55,9 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
             raise ConfigError(f"taming.envs {outside} are not in envs {envs}")
         if not config["datasets"]["contamination"]:
             raise ConfigError("taming.envs is set but datasets.contamination is empty: give the expert-random percents, e.g. [10, 30, 50, 70]")
+        study = [f"{env}-expert-random-{p}" for env in taming["envs"] for p in config["datasets"]["contamination"]]
+        if taming["q_histogram_dataset"] not in study:
+            raise ConfigError(f"taming.q_histogram_dataset {taming['q_histogram_dataset']!r} is not one of the study's contaminated datasets {study}")
         missing = [algo for algo in taming["figure_algorithms"] if algo not in taming["algorithms"]]
         if missing:
             raise ConfigError(f"taming.figure_algorithms {missing} are not in taming.algorithms {taming['algorithms']}")

@@ -73,6 +73,12 @@ class DivergenceProbe:
             logs[f"divergence_{name}_p75"] = torch.quantile(error, 0.75, dim=1)
         return logs
 
+    @torch.no_grad()
+    def q_values(self, algo: Any, members: int) -> dict[str, torch.Tensor]:
+        """Each part's Q(s, a) at the dataset's actions, (S, n) per part (TD3BC++ Figure 6)."""
+        return {name: algo.q_values(obs.expand(members, -1, -1), actions.expand(members, -1, -1)).cpu()
+                for name, (obs, actions) in self.parts.items()}
+
 
 class TensorData:
     """A dataset on the training device, states normalised as the algorithm asks."""
@@ -155,7 +161,7 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     if config.contaminant_from is not None:
         probe = DivergenceProbe(full_dataset, config.contaminant_from, data.obs_mean, data.obs_std, device)
 
-    start, rows, snapshots = 0, [], {}
+    start, rows, snapshots, probe_q = 0, [], {}, {}
     checkpoint = Path(checkpoint) if checkpoint else None
     if checkpoint and checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
@@ -163,7 +169,7 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
             algo.load_state_dict(state["algorithm"])
             for g, g_state in zip(generators, state["generators"]):
                 g.set_state(g_state)
-            start, rows, snapshots = state["step"], state["log"], state["snapshots"]
+            start, rows, snapshots, probe_q = state["step"], state["log"], state["snapshots"], state["probe_q"]
         else:
             print(f"checkpoint {checkpoint} belongs to another configuration; starting afresh")
 
@@ -198,11 +204,13 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
             sums, counts = {}, {}
         if step % config.eval_every == 0:
             snapshots[step] = {k: v.detach().cpu().clone() for k, v in algo.actor.state_dict().items()}
+            if probe is not None and hasattr(algo, "q_values"):
+                probe_q[step] = probe.q_values(algo, len(config.seeds))
         if checkpoint and step % checkpoint_every == 0 and step < config.steps:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             _atomic_save(
                 {"config": asdict(config), "step": step, "algorithm": algo.state_dict(),
-                 "generators": [g.get_state() for g in generators], "log": rows, "snapshots": snapshots},
+                 "generators": [g.get_state() for g in generators], "log": rows, "snapshots": snapshots, "probe_q": probe_q},
                 checkpoint,
             )
     bar.close()
@@ -220,6 +228,8 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
             "act_dim": actor_layers[-1].out_features,
             "hidden": [layer.out_features for layer in actor_layers[:-1]],
             "actors": snapshots,
+            # Contaminated datasets: Q(s, a) on the probe's expert and contaminant pairs at every snapshot.
+            "probe_q": probe_q,
         },
         out_dir / "snapshots.pt",
     )

@@ -101,6 +101,7 @@ def contamination_targets():
             "results/tables/taming_table8.md",
             "results/figures/taming_fig3.png",
             "results/figures/taming_fig4.png",
+            "results/figures/taming_fig6.png",
             "results/figures/taming_fig8.png",
         ]
     return targets

@@ -241,3 +241,21 @@ rule taming_fig8:
     shell:
         "python -m offrl box-figure --algorithms {params.algorithms} --datasets {params.datasets}"
         " --last {params.last} --title 'Ablation: final scores over seeds' --figure {params.stem} {input} > {log} 2>&1"
+
+
+rule taming_fig6:
+    """Figure 6 of the TD3BC++ paper: Q of expert vs random dataset actions during training, with and without GP."""
+    input:
+        expand("results/runs/{algo}/{dataset}/seed{seeds}/snapshots.pt", algo=["td3bc", "td3bc_gp"], dataset=TAMING["q_histogram_dataset"], seeds=SEED_GROUPS),
+    output:
+        png=report("results/figures/taming_fig6.png", caption="../report/taming_fig6.rst", category="TD3BC++"),
+        pdf="results/figures/taming_fig6.pdf",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        algorithms=[algo for algo in ["td3bc", "td3bc_gp"] for _ in SEED_GROUPS],
+    log:
+        "logs/report/taming_fig6.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl q-figure --algorithms {params.algorithms} --figure {params.stem} {input} > {log} 2>&1"

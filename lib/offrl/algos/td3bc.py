@@ -211,6 +211,10 @@ class TD3BC:
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs)
 
+    def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(S, B): each seed's first critic at (s, a)."""
+        return self.critic(obs, actions, members=slice(0, self.seeds))
+
     def state_dict(self) -> dict:
         return {
             name: getattr(self, name).state_dict()

@@ -210,3 +210,38 @@ def plot_final_boxes(final: pd.DataFrame, stem: str | Path, algorithms: Sequence
     ax.legend([Patch(color=colours[j % len(colours)]) for j in range(len(algorithms))], algorithms, fontsize=7)
     fig.tight_layout()
     save_figure(fig, stem)
+
+def plot_q_histograms(snapshot_paths: Sequence[str | Path], algorithms: Sequence[str], stem: str | Path, points: int = 3) -> None:
+    """TD3BC++ Figure 6: Q(s, a) of expert vs contaminant dataset actions at a few snapshots, one row per algorithm.
+
+    ``snapshot_paths[i]`` is a run of ``algorithms[i]`` (several runs of one algorithm, e.g.
+    its seed groups, pool their seeds). The snapshots are the first, the last and evenly
+    spaced ones between.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    runs: dict[str, list[dict]] = {}
+    for path, algorithm in zip(snapshot_paths, algorithms, strict=True):
+        probe_q = torch.load(path, map_location="cpu", weights_only=True).get("probe_q") or {}
+        if not probe_q:
+            raise ValueError(f"{path} has no Q-values of the contamination probe: train a critic on an expert-random-X dataset")
+        runs.setdefault(algorithm, []).append(probe_q)
+    names = list(runs)
+    steps = sorted(runs[names[0]][0])
+    chosen = [steps[round(i)] for i in np.linspace(0, len(steps) - 1, min(points, len(steps)))]
+    fig, axes = plt.subplots(len(names), len(chosen), figsize=(3.2 * len(chosen), 2.4 * len(names)), squeeze=False)
+    for row, algorithm in enumerate(names):
+        for col, step in enumerate(chosen):
+            ax = axes[row][col]
+            for part, colour, alpha in (("contaminant", "tab:orange", 0.5), ("expert", "tab:blue", 0.8)):
+                values = np.concatenate([run[step][part].numpy().ravel() for run in runs[algorithm]])
+                ax.hist(values, bins=50, color=colour, alpha=alpha, label=f"{part} actions", density=True)
+            ax.set_title(f"{algorithm}, step {step}", fontsize=9)
+            ax.set_xlabel("Q(s, a)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, stem)
