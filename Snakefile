@@ -6,7 +6,7 @@ from pathlib import Path
 from snakemake.utils import min_version, validate
 
 from offrl.algos.presets import PRESETS
-from offrl.config import GUIDED_ALGORITHMS, check_config, preset_of, seed_groups
+from offrl.config import GUIDED_ALGORITHMS, all_variants, check_config, preset_of, seed_groups, taming_sweeps
 
 min_version("9.0")
 

@@ -170,3 +170,20 @@ def test_variant_options_are_checked_before_any_job():
     validate(config, SCHEMA)
     with pytest.raises(ConfigError, match="have the names of presets"):
         check_config(config, REPO / "resources" / "shipped")
+
+
+def test_taming_sweeps_name_their_variants_and_reuse_presets():
+    from offrl.config import number_tag, taming_sweeps
+
+    assert [number_tag(v) for v in (2.5, 1.0, 0.01, 5)] == ["2p5", "1", "0p01", "5"]
+    sweeps = taming_sweeps({"gp_action_sampling": ["uniform", "policy"], "gp_weights": [0.1, 1.0],
+                            "alpha_grid": [1.0, 2.5], "alpha_grid_gp_weights": [0.0, 1.0]})
+    assert sweeps["fig5"] == ["td3bc", "td3bc_gp", "td3bc_gp_policy_actions"]
+    assert sweeps["fig11"] == ["td3bc_pp_gp0p1", "td3bc_pp"]
+    assert sweeps["fig7"] == ["td3bc_a1", "td3bc_gp_a1_gp1", "td3bc", "td3bc_gp"]
+    assert sweeps["variants"] == {
+        "td3bc_gp_policy_actions": {"preset": "td3bc_gp", "options": {"gp_actions": "policy"}},
+        "td3bc_pp_gp0p1": {"preset": "td3bc_pp", "options": {"gradient_penalty": 0.1}},
+        "td3bc_a1": {"preset": "td3bc", "options": {"alpha": 1.0}},
+        "td3bc_gp_a1_gp1": {"preset": "td3bc_gp", "options": {"alpha": 1.0, "gradient_penalty": 1.0}},
+    }

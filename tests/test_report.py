@@ -137,3 +137,12 @@ def test_box_figure_files_and_missing_cells(tmp_path):
     assert (tmp_path / "boxes.png").stat().st_size > 10_000
     with pytest.raises(ValueError, match=r"no final scores for \['c on hopper-medium'\]"):
         plot_final_boxes(final, tmp_path / "x", ["a", "c"], ["hopper-medium"])
+
+
+def test_alpha_grid_numbers(tmp_path):
+    from offrl.report.scores import plot_alpha_grid
+
+    final = final_scores(evaluations(), last=2)  # a: 25.5 ± 0.7, b: 51 ± 1.4 on each dataset
+    data = plot_alpha_grid(final, tmp_path / "fig7", [("a", 1.0, 0.0), ("b", 2.5, 0.0)], ["hopper-medium"])
+    assert data["mean"].tolist() == pytest.approx([25.5, 51.0]) and data["alpha"].tolist() == [1.0, 2.5]
+    assert (tmp_path / "fig7.png").stat().st_size > 10_000

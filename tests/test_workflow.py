@@ -81,9 +81,9 @@ def test_smoke_pipeline_builds_the_table_and_figure(smoke_run):
     for suffix in ("md", "tex"):
         assert "Total" in (workdir / "results" / "tables" / f"d4rl.{suffix}").read_text()
     assert (workdir / "results" / "figures" / "d4rl_curves.png").stat().st_size > 10_000
-    evaluation = pd.read_csv(workdir / "results" / "runs" / "td3bc" / "hopper-medium" / "seed0-1" / "evaluation.csv")
-    assert set(evaluation["seed"]) == {0, 1} and np.isfinite(evaluation["normalized_score"]).all()
-    assert (workdir / "results" / "runs" / "bc" / "hopper-expert" / "seed2" / "config.json").is_file()
+    evaluation = pd.read_csv(workdir / "results" / "runs" / "td3bc" / "hopper-medium" / "seed0-1-2" / "evaluation.csv")
+    assert set(evaluation["seed"]) == {0, 1, 2} and np.isfinite(evaluation["normalized_score"]).all()
+    assert (workdir / "results" / "runs" / "bc" / "hopper-expert" / "seed0-1-2" / "config.json").is_file()
 
 
 def test_report_gathers_tables_and_figures(smoke_run):
@@ -119,7 +119,7 @@ def test_smoke_guided_runs_use_the_safety_expert_and_the_index(smoke_run):
     manifest = json.loads((workdir / "resources" / "safety_expert" / "hopper" / "manifest.json").read_text())
     assert manifest["config"]["ctrl_cost_weight"] == 0.1 and "medium" not in manifest
     assert math.isfinite(manifest["expert"]["sum_sq_action_per_step"])
-    run = json.loads((workdir / "results" / "runs" / "guided_td3bc" / "hopper-medium" / "seed0-1" / "config.json").read_text())
+    run = json.loads((workdir / "results" / "runs" / "guided_td3bc" / "hopper-medium" / "seed0-1-2" / "config.json").read_text())
     assert run["config"]["options"] == {"guide_expert": "resources/safety_expert/hopper/expert.pt", "guide_index": "results/index/hopper-medium/simhash.npz"}
 
 
@@ -146,11 +146,12 @@ def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):
     assert (workdir / "results" / "figures" / "taming_fig3.png").stat().st_size > 10_000
     assert (workdir / "results" / "figures" / "taming_fig4.png").stat().st_size > 10_000
     assert (workdir / "results" / "figures" / "taming_fig8.png").stat().st_size > 10_000
-    assert (workdir / "results" / "figures" / "taming_fig6.png").stat().st_size > 10_000
+    for figure in ("taming_fig5", "taming_fig6", "taming_fig7", "taming_fig11"):
+        assert (workdir / "results" / "figures" / f"{figure}.png").stat().st_size > 10_000, figure
     table8 = pd.read_csv(workdir / "results" / "tables" / "taming_table8.csv", header=[0, 1], index_col=0)
     assert list(table8.index) == [f"hopper-{kind}" for kind in KINDS] + ["Total"]
     assert np.isfinite(table8.to_numpy(dtype=float)).all()
-    log = pd.read_csv(workdir / "results" / "runs" / "td3bc" / "hopper-expert-random-30" / "seed0-1" / "train_log.csv")
+    log = pd.read_csv(workdir / "results" / "runs" / "td3bc" / "hopper-expert-random-30" / "seed0-1-2" / "train_log.csv")
     assert np.isfinite(log[["divergence_expert_p75", "divergence_contaminant_p75"]].to_numpy()).all()
 
 
@@ -160,6 +161,7 @@ def test_variant_runs_its_preset_with_its_options(tmp_path):
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
     config["variants"] = {"td3bc_pp_gp01": {"preset": "td3bc_pp", "options": {"gradient_penalty": 0.1}}}
     config["offline"]["algorithms"] = ["td3bc", "td3bc_pp_gp01"]
+    config["offline"]["seeds_per_job"] = 2  # seeds 0, 1, 2 in two jobs: groups 0-1 and 2
     (tmp_path / "variant.yaml").write_text(yaml.safe_dump(config))
     target = "results/runs/td3bc_pp_gp01/hopper-expert/seed0-1/evaluation.csv"
     result = snakemake(target, "-n", "-p", "--configfile", str(tmp_path / "variant.yaml"), "--directory", str(tmp_path))
@@ -167,3 +169,5 @@ def test_variant_runs_its_preset_with_its_options(tmp_path):
     assert """--options '{"gradient_penalty": 0.1}' --out results/runs/td3bc_pp_gp01/hopper-expert/seed0-1""" in result.stdout
     assert "evaluate --snapshots results/runs/td3bc_pp_gp01/hopper-expert/seed0-1/snapshots.pt" in result.stdout
     assert "--algo td3bc_pp_gp01" in result.stdout  # the evaluation is labelled with the variant's name
+    everything = snakemake("all", "-n", "-p", "--configfile", str(tmp_path / "variant.yaml"), "--directory", str(tmp_path))
+    assert "--seeds 0 1 " in everything.stdout and "--seeds 2 " in everything.stdout

@@ -149,6 +149,14 @@ def _q_figure(args: argparse.Namespace) -> None:
     plot_q_histograms(args.snapshots, args.algorithms, args.figure)
 
 
+def _alpha_figure(args: argparse.Namespace) -> None:
+    from offrl.report.scores import final_scores, load_evaluations, plot_alpha_grid
+
+    grid = [(name, float(alpha), float(weight)) for name, alpha, weight in (point.split(":") for point in args.grid)]
+    final = final_scores(load_evaluations(args.evaluations), args.last)
+    print(plot_alpha_grid(final, args.figure, grid, args.datasets).to_string())
+
+
 def _contamination_figure(args: argparse.Namespace) -> None:
     from offrl.report.scores import final_scores, load_evaluations, plot_contamination_curves
 
@@ -327,6 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
     p.add_argument("snapshots", nargs="+", help="snapshots.pt of runs on an expert-random-X dataset")
     p.set_defaults(func=_q_figure)
+
+    p = sub.add_parser("alpha-figure", help="final score against α, one line per λ_GP (TD3BC++ Figure 7)")
+    p.add_argument("--grid", nargs="+", required=True, metavar="ALGO:ALPHA:LAMBDA", help="each grid point's algorithm, α and λ_GP")
+    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--last", type=int, default=10)
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("evaluations", nargs="+")
+    p.set_defaults(func=_alpha_figure)
 
     p = sub.add_parser("contamination-figure", help="final score vs % random data (TD3BC++ Figure 3)")
     p.add_argument("--algorithms", nargs="+", required=True)

@@ -69,16 +69,57 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
             raise ConfigError(f"datasets.source is 'minari' but datasets.minari_ids has no remote id for {missing}")
 
 
+def number_tag(value: float) -> str:
+    """A number as it goes into a variant name: ``2.5 -> "2p5"``, ``1.0 -> "1"``, ``0.01 -> "0p01"``."""
+    return f"{value:g}".replace(".", "p").replace("-", "m")
+
+
+def taming_sweeps(taming: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """The TD3BC++ paper's sweeps as variants: per figure, its algorithm names and the variants they need.
+
+    Figure 5: TD3+BC with the gradient penalty on uniform (``td3bc_gp`` itself), dataset or
+    policy actions; Figure 7: α × λ_GP of TD3+BC with the penalty; Figure 11: λ_GP of TD3BC++.
+    A point that is a preset (α = 2.5 with λ = 0 is ``td3bc``) reuses the preset's runs.
+    """
+    variants: dict[str, dict[str, Any]] = {}
+
+    def name(preset: str, options: dict[str, Any], default: dict[str, Any], tag: str) -> str:
+        if options == {k: default[k] for k in options}:
+            return preset
+        variant = f"{preset}_{tag}"
+        variants[variant] = {"preset": preset, "options": options}
+        return variant
+
+    fig5 = ["td3bc"] + [
+        name("td3bc_gp", {"gp_actions": actions}, {"gp_actions": "uniform"}, f"{actions}_actions") for actions in taming["gp_action_sampling"]
+    ]
+    fig7 = []
+    for alpha in taming["alpha_grid"]:
+        for weight in taming["alpha_grid_gp_weights"]:
+            preset = "td3bc_gp" if weight > 0 else "td3bc"
+            options = {"alpha": alpha, "gradient_penalty": weight} if weight > 0 else {"alpha": alpha}
+            default = {"alpha": 2.5, "gradient_penalty": 1.0}
+            fig7.append(name(preset, options, default, f"a{number_tag(alpha)}" + (f"_gp{number_tag(weight)}" if weight > 0 else "")))
+    fig11 = [name("td3bc_pp", {"gradient_penalty": w}, {"gradient_penalty": 1.0}, f"gp{number_tag(w)}") for w in taming["gp_weights"]]
+    return {"variants": variants, "fig5": fig5, "fig7": fig7, "fig11": fig11}
+
+
+def all_variants(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The config's own variants and those the TD3BC++ study's sweeps define."""
+    generated = taming_sweeps(config["taming"])["variants"] if config.get("taming", {}).get("envs") else {}
+    return {**generated, **config.get("variants", {})}
+
+
 def preset_of(config: dict[str, Any], algorithm: str) -> str:
     """The preset behind an algorithm name: the name itself, or a variant's preset."""
-    variant = config.get("variants", {}).get(algorithm)
+    variant = all_variants(config).get(algorithm)
     return variant["preset"] if variant else algorithm
 
 
 def _check_algorithms(config: dict[str, Any]) -> None:
     from offrl.algos.presets import PRESETS, check_options
 
-    variants = config.get("variants", {})
+    variants = all_variants(config)
     clashes = sorted(set(variants) & set(PRESETS))
     if clashes:
         raise ConfigError(f"variants {clashes} have the names of presets; choose other names")

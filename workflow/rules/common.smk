@@ -47,7 +47,7 @@ SEED_GROUPS = seed_groups(OFFLINE["seeds"], OFFLINE["seeds_per_job"])
 DATASET_NAMES = [f"{env}-{kind}" for env in ENVS for kind in KINDS]
 
 
-VARIANTS = config["variants"]
+VARIANTS = all_variants(config)
 
 
 wildcard_constraints:
@@ -101,8 +101,11 @@ def contamination_targets():
             "results/tables/taming_table8.md",
             "results/figures/taming_fig3.png",
             "results/figures/taming_fig4.png",
+            "results/figures/taming_fig5.png",
             "results/figures/taming_fig6.png",
+            "results/figures/taming_fig7.png",
             "results/figures/taming_fig8.png",
+            "results/figures/taming_fig11.png",
         ]
     return targets
 
@@ -129,3 +132,21 @@ def taming_datasets(kinds=("expert", "medium-expert"), contaminated=True):
 def taming_contaminated_runs():
     """Run directories of Figure 4: the figure's algorithms on the contaminated datasets."""
     return [run_dir(a, d, s) for a in TAMING["figure_algorithms"] for d in taming_datasets(kinds=()) for s in SEED_GROUPS]
+
+
+def taming_contaminated(keep):
+    """The study's expert-random-X datasets whose X passes ``keep``, or all of them if none does."""
+    chosen = [p for p in CONTAMINATION if keep(p)] or CONTAMINATION
+    return [f"{env}-expert-random-{p}" for env in TAMING["envs"] for p in chosen]
+
+
+# The paper's sweeps: Figure 5 on ER1-ER5, Figure 11 on expert-medium and ER3-ER7, Figure 7 on every ER.
+TAMING_SWEEPS = taming_sweeps(TAMING)
+TAMING_FIG5_DATASETS = taming_contaminated(lambda p: p <= 50)
+TAMING_FIG11_DATASETS = [f"{env}-medium-expert" for env in TAMING["envs"]] + taming_contaminated(lambda p: p >= 30)
+TAMING_FIG7_GRID = [
+    f"{name}:{alpha}:{weight}"
+    for name, (alpha, weight) in zip(
+        TAMING_SWEEPS["fig7"], [(a, w) for a in TAMING["alpha_grid"] for w in TAMING["alpha_grid_gp_weights"]]
+    )
+]

@@ -259,3 +259,66 @@ rule taming_fig6:
         "../../envs/offrl.yaml"
     shell:
         "python -m offrl q-figure --algorithms {params.algorithms} --figure {params.stem} {input} > {log} 2>&1"
+
+
+rule taming_fig5:
+    """Figure 5 of the TD3BC++ paper: TD3+BC, and TD3+BC with the gradient penalty on uniform, dataset or policy actions."""
+    input:
+        evaluations(TAMING_SWEEPS["fig5"], TAMING_FIG5_DATASETS),
+    output:
+        png=report("results/figures/taming_fig5.png", caption="../report/taming_fig5.rst", category="TD3BC++"),
+        pdf="results/figures/taming_fig5.pdf",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        algorithms=TAMING_SWEEPS["fig5"],
+        datasets=TAMING_FIG5_DATASETS,
+        last=OFFLINE["final_evaluations"],
+    log:
+        "logs/report/taming_fig5.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl box-figure --algorithms {params.algorithms} --datasets {params.datasets}"
+        " --last {params.last} --title 'Gradient penalty: which actions it samples' --figure {params.stem} {input} > {log} 2>&1"
+
+
+rule taming_fig7:
+    """Figure 7 of the TD3BC++ paper: score against α for several λ_GP (the penalty relaxes the need for the BC term)."""
+    input:
+        evaluations(TAMING_SWEEPS["fig7"], taming_datasets(kinds=())),
+    output:
+        png=report("results/figures/taming_fig7.png", caption="../report/taming_fig7.rst", category="TD3BC++"),
+        pdf="results/figures/taming_fig7.pdf",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        grid=TAMING_FIG7_GRID,
+        datasets=taming_datasets(kinds=()),
+        last=OFFLINE["final_evaluations"],
+    log:
+        "logs/report/taming_fig7.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl alpha-figure --grid {params.grid} --datasets {params.datasets}"
+        " --last {params.last} --figure {params.stem} {input} > {log} 2>&1"
+
+
+rule taming_fig11:
+    """Figure 11 of the TD3BC++ paper: TD3BC++ over λ_GP."""
+    input:
+        evaluations(TAMING_SWEEPS["fig11"], TAMING_FIG11_DATASETS),
+    output:
+        png=report("results/figures/taming_fig11.png", caption="../report/taming_fig11.rst", category="TD3BC++"),
+        pdf="results/figures/taming_fig11.pdf",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        algorithms=TAMING_SWEEPS["fig11"],
+        datasets=TAMING_FIG11_DATASETS,
+        last=OFFLINE["final_evaluations"],
+    log:
+        "logs/report/taming_fig11.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl box-figure --algorithms {params.algorithms} --datasets {params.datasets}"
+        " --last {params.last} --title 'TD3BC++ over the gradient-penalty weight' --figure {params.stem} {input} > {log} 2>&1"

@@ -245,3 +245,35 @@ def plot_q_histograms(snapshot_paths: Sequence[str | Path], algorithms: Sequence
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, stem)
+
+def plot_alpha_grid(final: pd.DataFrame, stem: str | Path, grid: Sequence[tuple[str, float, float]], datasets: Sequence[str]) -> pd.DataFrame:
+    """TD3BC++ Figure 7: final score against TD3+BC's α, one line per λ_GP, one panel per dataset.
+
+    ``grid`` lists (algorithm name, α, λ_GP); returns the plotted means and stds.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = []
+    for dataset in datasets:
+        for algorithm, alpha, weight in grid:
+            scores = final[(final["algorithm"] == algorithm) & (final["dataset"] == dataset)]["normalized_score"]
+            if scores.empty:
+                raise ValueError(f"no final scores for {algorithm} on {dataset}")
+            rows.append({"dataset": dataset, "algorithm": algorithm, "alpha": alpha, "gradient_penalty": weight,
+                         "mean": scores.mean(), "std": scores.std(ddof=1) if len(scores) > 1 else 0.0})
+    data = pd.DataFrame(rows)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.8 * len(datasets), 3.3), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        for weight, line in data[data["dataset"] == dataset].groupby("gradient_penalty"):
+            line = line.sort_values("alpha")
+            ax.errorbar(line["alpha"], line["mean"], yerr=line["std"], marker="o", capsize=3, label=f"λ_GP = {weight:g}")
+        ax.set_xlabel("α (0: behaviour cloning)")
+        ax.set_title(dataset, fontsize=9)
+    axes[0][0].set_ylabel("normalised score (final)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, stem)
+    return data
