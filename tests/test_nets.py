@@ -1,3 +1,4 @@
+import numpy as np
 import torch
 
 from offrl.nets import EnsembleLinear, EnsembleMLP, QEnsemble
@@ -23,3 +24,20 @@ def test_members_are_independent():
     mlp(x)[1].sum().backward()
     for layer in mlp.layers:
         assert torch.all(layer.weight.grad[0] == 0) and layer.weight.grad[1].abs().sum() > 0
+
+
+def test_exported_snapshot_acts_on_raw_states_as_the_run_did_on_normalised_ones(tmp_path):
+    from offrl.nets import DeterministicActor
+    from offrl.policies import NumpyActor, export_snapshot, load_actor
+
+    torch.manual_seed(0)
+    actor = DeterministicActor(2, 3, 2, (8,))
+    mean, std = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([2.0, 0.5, 3.0])
+    run = {"seeds": [4, 7], "obs_dim": 3, "act_dim": 2, "hidden": [8], "obs_mean": mean, "obs_std": std,
+           "actors": {10: {k: v.clone() for k, v in actor.state_dict().items()}}}
+    torch.save(run, tmp_path / "snapshots.pt")
+    export_snapshot(tmp_path / "snapshots.pt", tmp_path / "cloned.pt", member=1)
+    raw = torch.randn(5, 3) * 3
+    expected = actor(((raw - mean) / std).expand(2, -1, -1)).detach()[1].numpy()  # member 1 on normalised states
+    exported = NumpyActor(load_actor(tmp_path / "cloned.pt"))
+    np.testing.assert_allclose(exported(raw.numpy()), expected, atol=1e-5)

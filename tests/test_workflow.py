@@ -126,11 +126,13 @@ def test_smoke_guided_runs_use_the_safety_expert_and_the_index(smoke_run):
 def test_smoke_pipeline_builds_contaminated_datasets_and_table3(smoke_run):
     workdir, _ = smoke_run
     table = pd.read_csv(workdir / "results" / "tables" / "contamination.csv", index_col=0)
-    assert list(table.index) == ["hopper-expert-random-30"]
-    assert table["transitions"].tolist() == [2000] and table["contaminant_transitions"].tolist() == [600]
+    assert list(table.index) == ["hopper-expert-random-30", "hopper-expert-cloned-30"]
+    assert table["transitions"].tolist() == [2000, 2000] and table["contaminant_transitions"].tolist() == [600, 600]
     assert (table["expert_transitions"] + table["contaminant_transitions"] == table["transitions"]).all()
     expert = json.loads((workdir / "resources" / "datasets" / "hopper-expert.json").read_text())
     assert table["reward_mean"].iloc[0] < expert["reward_mean"]  # random data earns less per step than the expert
+    cloned = json.loads((workdir / "resources" / "behaviour" / "hopper" / "cloned.json").read_text())
+    assert cloned["expert_transitions"] == 500 and math.isfinite(cloned["normalized_score"])
 
 
 def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):

@@ -53,6 +53,34 @@ def _contaminate(args: argparse.Namespace) -> None:
     print(json.dumps(summary))
 
 
+def _clone(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from offrl.data import load_dataset
+    from offrl.data.build import write_json
+    from offrl.data.contaminate import truncate
+    from offrl.envs import normalized_score
+    from offrl.evaluate import evaluate_policy
+    from offrl.policies import NumpyActor, export_snapshot, load_actor
+    from offrl.train import TrainConfig, train
+
+    expert = load_dataset(args.expert_dir)
+    transitions = max(1, round(args.fraction * len(expert)))
+    config = TrainConfig(algorithm="bc", env=args.env, dataset=f"{args.env}-expert[:{transitions}]", seeds=[args.seed],
+                         steps=args.steps, eval_every=args.steps, log_every=args.steps, device="cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        train(truncate(expert, transitions), config, tmp, progress=not args.quiet)
+        export_snapshot(f"{tmp}/snapshots.pt", args.out, env=args.env, expert_transitions=transitions)
+    scores = evaluate_policy(NumpyActor(load_actor(args.out)), args.env, args.eval_episodes, seed=1_000_000 + args.seed)
+    manifest = {
+        "env": args.env, "algorithm": "BC", "command": _command_line(), "seed": args.seed, "fraction": args.fraction,
+        "expert_transitions": transitions, "steps": args.steps, "eval_episodes": args.eval_episodes,
+        "eval_return_mean": float(scores["return"].mean()), "normalized_score": float(normalized_score(args.env, scores["return"].mean())),
+    }
+    write_json(args.manifest, manifest)
+    print(json.dumps(manifest))
+
+
 def _download(args: argparse.Namespace) -> None:
     from offrl.data.build import minari_id, write_json
     from offrl.data.dataset import load_dataset
@@ -105,7 +133,7 @@ def _split_dataset(name: str) -> tuple[str, str]:
     env, _, kind = name.partition("-")
     if env not in ENV_SPECS or (kind not in KINDS and parse_contaminated(kind) is None):
         raise ValueError(
-            f"dataset {name!r} is not <env>-<kind> with env in {sorted(ENV_SPECS)} and kind in {list(KINDS)} or expert-random-X (X in 1..99)"
+            f"dataset {name!r} is not <env>-<kind> with env in {sorted(ENV_SPECS)} and kind in {list(KINDS)} or expert-random-X / expert-cloned-X (X in 1..99)"
         )
     return env, kind
 
@@ -253,10 +281,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_collect)
 
-    p = sub.add_parser("contaminate", help="expert-random-X: the expert dataset with its final X%% replaced by random transitions")
+    p = sub.add_parser("clone", help="the cloned behaviour policy: BC on the first transitions of the expert dataset, as a raw-state actor")
+    p.add_argument("--env", required=True)
+    p.add_argument("--expert-dir", required=True, help="the expert Minari dataset")
+    p.add_argument("--fraction", type=float, default=0.01, help="share of the expert dataset's transitions, from its start")
+    p.add_argument("--steps", type=int, default=10000, help="BC gradient steps")
+    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="actor file (.pt)")
+    p.add_argument("--manifest", required=True, help="what was cloned and how it scores (.json)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_clone)
+
+    p = sub.add_parser("contaminate", help="expert-random-X / expert-cloned-X: the expert dataset with its final X%% replaced by random or cloned transitions")
     p.add_argument("--env", required=True)
     p.add_argument("--percent", type=int, required=True, help="share of contaminant transitions, 1..99")
-    p.add_argument("--contaminant", choices=("random",), default="random", help="the dataset kind spliced in")
+    p.add_argument("--contaminant", choices=("random", "cloned"), default="random", help="the dataset kind spliced in")
     p.add_argument("--root", required=True, help="Minari root holding the expert and contaminant datasets; the result goes there too")
     p.add_argument("--summary", required=True, help="JSON summary (.json)")
     p.set_defaults(func=_contaminate)

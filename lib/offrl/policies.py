@@ -30,6 +30,24 @@ def save_actor(actor: DeterministicActor, path: str | Path, member: int = 0, **m
     tmp.replace(path)
 
 
+def export_snapshot(snapshots: str | Path, path: str | Path, step: int | None = None, member: int = 0, **meta: Any) -> None:
+    """Write one member of a training run's snapshot as an actor on raw states (see :func:`save_actor`).
+
+    The run's state normalisation (x − mean)/std is folded into the first layer:
+    W′ = W / std (per input row), b′ = b − (mean / std)·W, so rollouts need no statistics.
+    """
+    run = torch.load(snapshots, map_location="cpu", weights_only=True)
+    step = max(run["actors"]) if step is None else step
+    actor = DeterministicActor(len(run["seeds"]), run["obs_dim"], run["act_dim"], tuple(run["hidden"]))
+    actor.load_state_dict(run["actors"][step])
+    first = actor.mlp.layers[0]
+    with torch.no_grad():
+        mean, std = run["obs_mean"].to(first.weight.dtype), run["obs_std"].to(first.weight.dtype)
+        first.bias -= ((mean / std) @ first.weight)[:, None, :]  # (in,) @ (S, in, out) -> (S, 1, out)
+        first.weight /= std[None, :, None]
+    save_actor(actor, path, member=member, step=step, seed=run["seeds"][member], **meta)
+
+
 def load_actor(path: str | Path) -> DeterministicActor:
     """Load a single-member actor written by :func:`save_actor`."""
     path = Path(path)

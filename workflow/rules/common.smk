@@ -7,8 +7,9 @@ KINDS = config["datasets"]["kinds"]
 
 wildcard_constraints:
     env="hopper|walker2d|halfcheetah",
-    kind="random|medium-replay|medium-expert|medium|expert",
+    kind="random|medium-replay|medium-expert|medium|expert|cloned",
     percent="[1-9][0-9]?",
+    contaminant="random|cloned",
 
 
 def dataset_summaries():
@@ -16,10 +17,13 @@ def dataset_summaries():
 
 
 CONTAMINATION = config["datasets"]["contamination"]
+CLONED_CONTAMINATION = config["datasets"]["cloned_contamination"]
 
 
 def contaminated_summaries():
-    return expand("resources/datasets/{env}-expert-random-{percent}.json", env=ENVS, percent=CONTAMINATION)
+    return expand("resources/datasets/{env}-expert-random-{percent}.json", env=ENVS, percent=CONTAMINATION) + expand(
+        "resources/datasets/{env}-expert-cloned-{percent}.json", env=ENVS, percent=CLONED_CONTAMINATION
+    )
 
 
 def dataset_dir(env, kind):
@@ -29,7 +33,7 @@ def dataset_dir(env, kind):
 def collect_inputs(wildcards):
     """What generating one dataset needs: a policy, the replay buffer, or the two datasets it joins."""
     policies = f"resources/behaviour/{wildcards.env}"
-    if wildcards.kind in ("medium", "expert"):
+    if wildcards.kind in ("medium", "expert", "cloned"):
         return {"policy": f"{policies}/{wildcards.kind}.pt"}
     if wildcards.kind == "medium-replay":
         return {"replay": f"{policies}/replay_medium.npz"}
@@ -52,7 +56,7 @@ VARIANTS = all_variants(config)
 
 wildcard_constraints:
     algo="|".join(sorted([*PRESETS, *VARIANTS], key=len, reverse=True)),
-    dataset="(hopper|walker2d|halfcheetah)-(random|medium-replay|medium-expert|medium|expert|expert-random-[1-9][0-9]?)",
+    dataset="(hopper|walker2d|halfcheetah)-(random|medium-replay|medium-expert|medium|expert|cloned|expert-(random|cloned)-[1-9][0-9]?)",
     seeds="[0-9]+(-[0-9]+)*",
 
 
@@ -94,7 +98,7 @@ def train_options(wildcards, input):
 
 def contamination_targets():
     """Table 3 of the TD3BC++ paper when the config asks for contaminated datasets; its study's tables and figures with taming.envs."""
-    targets = ["results/tables/contamination.md"] if CONTAMINATION else []
+    targets = ["results/tables/contamination.md"] if CONTAMINATION or CLONED_CONTAMINATION else []
     if config["taming"]["envs"]:
         targets += [
             "results/tables/taming_table1.md",

@@ -50,19 +50,43 @@ else:
 
 
 rule contaminate_dataset:
-    """expert-random-X (the TD3BC++ paper's ER settings): the expert dataset's final X% replaced by random data."""
+    """expert-random-X / expert-cloned-X (the TD3BC++ paper's ER and EC settings): the expert dataset's final X% replaced."""
     input:
         expert=dataset_dir("{env}", "expert"),
-        contaminant=dataset_dir("{env}", "random"),
+        contaminant=dataset_dir("{env}", "{contaminant}"),
     output:
-        dataset=directory("resources/minari/offrl/{env}/expert-random-{percent}-v0"),
-        summary="resources/datasets/{env}-expert-random-{percent}.json",
+        dataset=directory("resources/minari/offrl/{env}/expert-{contaminant}-{percent}-v0"),
+        summary="resources/datasets/{env}-expert-{contaminant}-{percent}.json",
     resources:
         mem_mb=4000,
     log:
-        "logs/datasets/{env}-expert-random-{percent}.log",
+        "logs/datasets/{env}-expert-{contaminant}-{percent}.log",
     conda:
         "../../envs/offrl.yaml"
     shell:
-        "python -m offrl contaminate --env {wildcards.env} --percent {wildcards.percent} --contaminant random"
-        " --root resources/minari --summary {output.summary} > {log} 2>&1"
+        "python -m offrl contaminate --env {wildcards.env} --percent {wildcards.percent}"
+        " --contaminant {wildcards.contaminant} --root resources/minari --summary {output.summary} > {log} 2>&1"
+
+
+rule cloned_policy:
+    """BC on the first transitions of the expert dataset: the behaviour policy of the cloned kind."""
+    input:
+        expert=dataset_dir("{env}", "expert"),
+    output:
+        actor="resources/behaviour/{env}/cloned.pt",
+        manifest="resources/behaviour/{env}/cloned.json",
+    params:
+        fraction=DATASETS["cloned"]["fraction"],
+        steps=DATASETS["cloned"]["steps"],
+        seed=DATASETS["cloned"]["seed"],
+    threads: 1
+    log:
+        "logs/behaviour/{env}-cloned.log",
+    benchmark:
+        "logs/benchmarks/behaviour/{env}-cloned.tsv"
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl --threads {threads} clone --env {wildcards.env} --expert-dir {input.expert}"
+        " --fraction {params.fraction} --steps {params.steps} --seed {params.seed}"
+        " --out {output.actor} --manifest {output.manifest} --quiet > {log} 2>&1"

@@ -27,7 +27,7 @@ def generate(env: str, kind: str, behaviour_dir: str | Path | None, size: int, s
     behaviour = Path(behaviour_dir) if behaviour_dir is not None else None
     if kind == "random":
         return rollout(env, None, size, seed, progress=progress)
-    if kind in ("medium", "expert"):
+    if kind in ("medium", "expert", "cloned"):
         policy = NumpyActor(load_actor(behaviour / f"{kind}.pt"))
         return rollout(env, policy, size, seed, noise=noise, progress=progress)
     if kind == "medium-replay":

@@ -1,7 +1,7 @@
 """Contaminated datasets (TD3BC++ paper, appendix A.1): expert data with a share of other data spliced in.
 
 ``expert-random-X``: load the expert dataset and replace its final X% of transitions with the
-first X% of the random dataset. The contaminant count is ``round(X/100 · N)`` for an expert
+first X% of the random dataset; ``expert-cloned-X`` likewise with the cloned dataset. The contaminant count is ``round(X/100 · N)`` for an expert
 dataset of N transitions, so the total stays N. An episode cut by either splice ends as a
 truncation (timeout), never as a fake terminal.
 """
@@ -15,11 +15,12 @@ import numpy as np
 from offrl.data.dataset import Dataset
 
 
-CONTAMINATED_KIND = re.compile(r"expert-(random)-([1-9][0-9]?)")
+CONTAMINANTS = ("random", "cloned")
+CONTAMINATED_KIND = re.compile(r"expert-(random|cloned)-([1-9][0-9]?)")
 
 
 def parse_contaminated(kind: str) -> tuple[str, int] | None:
-    """``"expert-random-30"`` -> ``("random", 30)``; None for any other kind."""
+    """``"expert-random-30"`` -> ``("random", 30)``, ``"expert-cloned-10"`` -> ``("cloned", 10)``; None for any other kind."""
     match = CONTAMINATED_KIND.fullmatch(kind)
     return (match.group(1), int(match.group(2))) if match else None
 

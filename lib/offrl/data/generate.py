@@ -5,6 +5,8 @@
   action noise (``noise``; D4RL rolled out stochastic SAC policies, ours are deterministic).
 - ``medium-replay``: the online TD3 replay buffer up to the medium checkpoint.
 - ``medium-expert``: the union of the medium and expert datasets, medium first.
+- ``cloned``: rollouts of a BC policy trained on a small slice of the expert dataset (our
+  MuJoCo analogue of D4RL's Adroit "cloned" data, whose BC policy imitated human demos).
 
 Rollouts stop at exactly ``size`` transitions; the episode cut there ends as a timeout.
 """
@@ -19,7 +21,7 @@ import numpy as np
 from offrl.data.dataset import Dataset, DatasetError
 from offrl.envs import make_env
 
-KINDS = ("random", "medium", "medium-replay", "medium-expert", "expert")
+KINDS = ("random", "medium", "medium-replay", "medium-expert", "expert", "cloned")
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
