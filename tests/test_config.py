@@ -181,6 +181,7 @@ def test_taming_sweeps_name_their_variants_and_reuse_presets():
     assert sweeps["fig5"] == ["td3bc", "td3bc_gp", "td3bc_gp_policy_actions"]
     assert sweeps["fig11"] == ["td3bc_pp_gp0p1", "td3bc_pp"]
     assert sweeps["fig7"] == ["td3bc_a1", "td3bc_gp_a1_gp1", "td3bc", "td3bc_gp"]
+    assert sweeps["fig7_grid"] == [("td3bc_a1", 1.0, 0.0), ("td3bc_gp_a1_gp1", 1.0, 1.0), ("td3bc", 2.5, 0.0), ("td3bc_gp", 2.5, 1.0)]
     assert sweeps["variants"] == {
         "td3bc_gp_policy_actions": {"preset": "td3bc_gp", "options": {"gp_actions": "policy"}},
         "td3bc_pp_gp0p1": {"preset": "td3bc_pp", "options": {"gradient_penalty": 0.1}},

@@ -40,9 +40,10 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
                 f"behaviour.source is 'shipped' but no shipped behaviour policies exist for {missing}; "
                 f"shipped envs: {available}. Set behaviour.source: train, or choose envs from the shipped ones."
             )
-    _check_algorithms(config)
+    variants = all_variants(config)
+    _check_algorithms(config, variants)
     offline = config.get("offline")
-    if offline and any(preset_of(config, algo) in GUIDED_ALGORITHMS for algo in offline["algorithms"]):
+    if offline and any(preset_of(variants, algo) in GUIDED_ALGORITHMS for algo in offline["algorithms"]):
         _check_safety_experts(config["guided"]["safety_expert"], envs, shipped_dir)
     if offline and offline["steps"] % offline["eval_every"]:
         raise ConfigError(f"offline.steps ({offline['steps']}) must be a multiple of offline.eval_every ({offline['eval_every']})")
@@ -74,7 +75,7 @@ def number_tag(value: float) -> str:
     return f"{value:g}".replace(".", "p").replace("-", "m")
 
 
-def taming_sweeps(taming: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+def taming_sweeps(taming: dict[str, Any]) -> dict[str, Any]:
     """The TD3BC++ paper's sweeps as variants: per figure, its algorithm names and the variants they need.
 
     Figure 5: TD3+BC with the gradient penalty on uniform (``td3bc_gp`` itself), dataset or
@@ -93,15 +94,16 @@ def taming_sweeps(taming: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
     fig5 = ["td3bc"] + [
         name("td3bc_gp", {"gp_actions": actions}, {"gp_actions": "uniform"}, f"{actions}_actions") for actions in taming["gp_action_sampling"]
     ]
-    fig7 = []
+    fig7_grid = []  # (name, α, λ_GP) per point
     for alpha in taming["alpha_grid"]:
         for weight in taming["alpha_grid_gp_weights"]:
             preset = "td3bc_gp" if weight > 0 else "td3bc"
             options = {"alpha": alpha, "gradient_penalty": weight} if weight > 0 else {"alpha": alpha}
             default = {"alpha": 2.5, "gradient_penalty": 1.0}
-            fig7.append(name(preset, options, default, f"a{number_tag(alpha)}" + (f"_gp{number_tag(weight)}" if weight > 0 else "")))
+            tag = f"a{number_tag(alpha)}" + (f"_gp{number_tag(weight)}" if weight > 0 else "")
+            fig7_grid.append((name(preset, options, default, tag), alpha, weight))
     fig11 = [name("td3bc_pp", {"gradient_penalty": w}, {"gradient_penalty": 1.0}, f"gp{number_tag(w)}") for w in taming["gp_weights"]]
-    return {"variants": variants, "fig5": fig5, "fig7": fig7, "fig11": fig11}
+    return {"variants": variants, "fig5": fig5, "fig7": [point[0] for point in fig7_grid], "fig7_grid": fig7_grid, "fig11": fig11}
 
 
 def all_variants(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -110,16 +112,15 @@ def all_variants(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {**generated, **config.get("variants", {})}
 
 
-def preset_of(config: dict[str, Any], algorithm: str) -> str:
-    """The preset behind an algorithm name: the name itself, or a variant's preset."""
-    variant = all_variants(config).get(algorithm)
+def preset_of(variants: dict[str, dict[str, Any]], algorithm: str) -> str:
+    """The preset behind an algorithm name: a variant's preset (``variants`` as from :func:`all_variants`), or the name itself."""
+    variant = variants.get(algorithm)
     return variant["preset"] if variant else algorithm
 
 
-def _check_algorithms(config: dict[str, Any]) -> None:
+def _check_algorithms(config: dict[str, Any], variants: dict[str, dict[str, Any]]) -> None:
     from offrl.algos.presets import PRESETS, check_options
 
-    variants = all_variants(config)
     clashes = sorted(set(variants) & set(PRESETS))
     if clashes:
         raise ConfigError(f"variants {clashes} have the names of presets; choose other names")

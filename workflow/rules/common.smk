@@ -82,7 +82,7 @@ def dataset_input(wildcards):
 def train_inputs(wildcards):
     """The dataset, and for Guided TD3+BC the env's safety expert and the dataset's SimHash index."""
     inputs = dataset_input(wildcards)
-    if preset_of(config, wildcards.algo) in GUIDED_ALGORITHMS:
+    if preset_of(VARIANTS, wildcards.algo) in GUIDED_ALGORITHMS:
         env = wildcards.dataset.split("-", 1)[0]
         inputs["guide_expert"] = f"resources/safety_expert/{env}/expert.pt"
         inputs["guide_index"] = f"results/index/{wildcards.dataset}/simhash.npz"
@@ -116,7 +116,7 @@ def contamination_targets():
 
 def guided_targets():
     """Guided TD3+BC's Table 1 and Figure 1, when the run trains the guided preset."""
-    if not any(preset_of(config, algo) in GUIDED_ALGORITHMS for algo in ALGORITHMS):
+    if not any(preset_of(VARIANTS, algo) in GUIDED_ALGORITHMS for algo in ALGORITHMS):
         return []
     return ["results/tables/guided_table1.md", "results/figures/guided_fig1.png"]
 
@@ -133,24 +133,19 @@ def taming_datasets(kinds=("expert", "medium-expert"), contaminated=True):
     return [f"{env}-{kind}" for env in TAMING["envs"] for kind in [*kinds, *extra]]
 
 
-def taming_contaminated_runs():
-    """Run directories of Figure 4: the figure's algorithms on the contaminated datasets."""
-    return [run_dir(a, d, s) for a in TAMING["figure_algorithms"] for d in taming_datasets(kinds=()) for s in SEED_GROUPS]
-
-
-def taming_contaminated(keep):
+def taming_contaminated(keep=lambda percent: True):
     """The study's expert-random-X datasets whose X passes ``keep``, or all of them if none does."""
     chosen = [p for p in CONTAMINATION if keep(p)] or CONTAMINATION
     return [f"{env}-expert-random-{p}" for env in TAMING["envs"] for p in chosen]
+
+
+def taming_contaminated_runs():
+    """Run directories of Figure 4: the figure's algorithms on the contaminated datasets."""
+    return [run_dir(a, d, s) for a in TAMING["figure_algorithms"] for d in taming_contaminated() for s in SEED_GROUPS]
 
 
 # The paper's sweeps: Figure 5 on ER1-ER5, Figure 11 on expert-medium and ER3-ER7, Figure 7 on every ER.
 TAMING_SWEEPS = taming_sweeps(TAMING)
 TAMING_FIG5_DATASETS = taming_contaminated(lambda p: p <= 50)
 TAMING_FIG11_DATASETS = [f"{env}-medium-expert" for env in TAMING["envs"]] + taming_contaminated(lambda p: p >= 30)
-TAMING_FIG7_GRID = [
-    f"{name}:{alpha}:{weight}"
-    for name, (alpha, weight) in zip(
-        TAMING_SWEEPS["fig7"], [(a, w) for a in TAMING["alpha_grid"] for w in TAMING["alpha_grid_gp_weights"]]
-    )
-]
+TAMING_FIG7_GRID = [f"{name}:{alpha}:{weight}" for name, alpha, weight in TAMING_SWEEPS["fig7_grid"]]

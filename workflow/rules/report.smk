@@ -190,7 +190,7 @@ rule taming_fig4:
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING["figure_algorithms"],
-        datasets=lambda wildcards: taming_datasets(kinds=()),
+        datasets=lambda wildcards: taming_contaminated(),
         runs=lambda wildcards: taming_contaminated_runs(),
     log:
         "logs/report/taming_fig4.log",
@@ -225,14 +225,14 @@ rule taming_table8:
 rule taming_fig8:
     """Figure 8 of the TD3BC++ paper: ablation of the two plugins (+GP, +CR, both) on the contaminated datasets."""
     input:
-        lambda wildcards: evaluations(TAMING["ablation_algorithms"], taming_datasets(kinds=())),
+        lambda wildcards: evaluations(TAMING["ablation_algorithms"], taming_contaminated()),
     output:
         png=report("results/figures/taming_fig8.png", caption="../report/taming_fig8.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig8.pdf",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING["ablation_algorithms"],
-        datasets=lambda wildcards: taming_datasets(kinds=()),
+        datasets=lambda wildcards: taming_contaminated(),
         last=OFFLINE["final_evaluations"],
     log:
         "logs/report/taming_fig8.log",
@@ -285,14 +285,14 @@ rule taming_fig5:
 rule taming_fig7:
     """Figure 7 of the TD3BC++ paper: score against α for several λ_GP (the penalty relaxes the need for the BC term)."""
     input:
-        evaluations(TAMING_SWEEPS["fig7"], taming_datasets(kinds=())),
+        evaluations(TAMING_SWEEPS["fig7"], taming_contaminated()),
     output:
         png=report("results/figures/taming_fig7.png", caption="../report/taming_fig7.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig7.pdf",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         grid=TAMING_FIG7_GRID,
-        datasets=taming_datasets(kinds=()),
+        datasets=taming_contaminated(),
         last=OFFLINE["final_evaluations"],
     log:
         "logs/report/taming_fig7.log",

@@ -19,7 +19,7 @@ rule train_offline:
         eval_every=OFFLINE["eval_every"],
         log_every=OFFLINE["log_every"],
         device=OFFLINE["device"],
-        preset=lambda wildcards: preset_of(config, wildcards.algo),
+        preset=lambda wildcards: preset_of(VARIANTS, wildcards.algo),
         options=train_options,
     threads: OFFLINE["threads"]
     resources:
