@@ -38,6 +38,19 @@ def final_scores(evaluations: pd.DataFrame, last: int = 10, metric: str = "norma
     return final
 
 
+def seed_scores(final: pd.DataFrame, algorithm: str, dataset: str, metric: str = "normalized_score") -> np.ndarray:
+    """The per-seed final scores of one algorithm on one dataset; an error naming both when there are none."""
+    scores = final.loc[(final["algorithm"] == algorithm) & (final["dataset"] == dataset), metric].to_numpy()
+    if len(scores) == 0:
+        raise ValueError(f"no final scores for {algorithm} on {dataset}")
+    return scores
+
+
+def _mean_std(scores: np.ndarray) -> dict[str, float]:
+    """Mean and sample std over seeds (std 0 for one seed, as in the score tables)."""
+    return {"mean": float(scores.mean()), "std": float(scores.std(ddof=1)) if len(scores) > 1 else 0.0}
+
+
 def score_table(
     final: pd.DataFrame,
     algorithms: Sequence[str],
@@ -112,11 +125,8 @@ def plot_contamination_curves(final: pd.DataFrame, stem: str | Path, algorithms:
         for percent in [0, *percents]:
             dataset = f"{env}-expert" if percent == 0 else f"{env}-expert-random-{percent}"
             for algorithm in algorithms:
-                scores = final[(final["algorithm"] == algorithm) & (final["dataset"] == dataset)]["normalized_score"]
-                if scores.empty:
-                    raise ValueError(f"no final scores for {algorithm} on {dataset}")
-                rows.append({"env": env, "percent": percent, "algorithm": algorithm, "mean": scores.mean(),
-                             "std": scores.std(ddof=1) if len(scores) > 1 else 0.0, "seeds": len(scores)})
+                scores = seed_scores(final, algorithm, dataset)
+                rows.append({"env": env, "percent": percent, "algorithm": algorithm, **_mean_std(scores), "seeds": len(scores)})
     data = pd.DataFrame(rows)
     fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.4), squeeze=False)
     for ax, env in zip(axes[0], envs):
@@ -192,7 +202,7 @@ def plot_final_boxes(final: pd.DataFrame, stem: str | Path, algorithms: Sequence
 
     cells = {(a, d): final[(final["algorithm"] == a) & (final["dataset"] == d)]["normalized_score"].to_numpy() for a in algorithms for d in datasets}
     missing = [f"{a} on {d}" for (a, d), scores in cells.items() if len(scores) == 0]
-    if missing:
+    if missing:  # every missing cell at once, so one rerun fixes them all
         raise ValueError(f"no final scores for {missing}")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     width = len(algorithms) + 1  # a gap between datasets
@@ -259,11 +269,8 @@ def plot_alpha_grid(final: pd.DataFrame, stem: str | Path, grid: Sequence[tuple[
     rows = []
     for dataset in datasets:
         for algorithm, alpha, weight in grid:
-            scores = final[(final["algorithm"] == algorithm) & (final["dataset"] == dataset)]["normalized_score"]
-            if scores.empty:
-                raise ValueError(f"no final scores for {algorithm} on {dataset}")
-            rows.append({"dataset": dataset, "algorithm": algorithm, "alpha": alpha, "gradient_penalty": weight,
-                         "mean": scores.mean(), "std": scores.std(ddof=1) if len(scores) > 1 else 0.0})
+            scores = seed_scores(final, algorithm, dataset)
+            rows.append({"dataset": dataset, "algorithm": algorithm, "alpha": alpha, "gradient_penalty": weight, **_mean_std(scores)})
     data = pd.DataFrame(rows)
     fig, axes = plt.subplots(1, len(datasets), figsize=(3.8 * len(datasets), 3.3), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
