@@ -8,8 +8,12 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _behaviour(args: argparse.Namespace) -> None:
@@ -149,10 +153,17 @@ def _evaluate(args: argparse.Namespace) -> None:
     os.replace(tmp, args.out)
 
 
-def _score_table(args: argparse.Namespace) -> None:
-    from offrl.report.scores import final_scores, load_evaluations, write_score_table
+def _final_scores(args: argparse.Namespace) -> pd.DataFrame:
+    """The final scores (mean of the last ``--last`` evaluations) of the evaluation files given."""
+    from offrl.report.scores import final_scores, load_evaluations
 
-    final = final_scores(load_evaluations(args.evaluations), args.last)
+    return final_scores(load_evaluations(args.evaluations), args.last)
+
+
+def _score_table(args: argparse.Namespace) -> None:
+    from offrl.report.scores import write_score_table
+
+    final = _final_scores(args)
     gains = dict(pair.split(":", 1) for pair in args.gain)
     print(write_score_table(final, args.algorithms, args.datasets, args.table, gains).to_string())
 
@@ -165,9 +176,9 @@ def _divergence_figure(args: argparse.Namespace) -> None:
 
 
 def _box_figure(args: argparse.Namespace) -> None:
-    from offrl.report.scores import final_scores, load_evaluations, plot_final_boxes
+    from offrl.report.scores import plot_final_boxes
 
-    final = final_scores(load_evaluations(args.evaluations), args.last)
+    final = _final_scores(args)
     plot_final_boxes(final, args.figure, args.algorithms, args.datasets, args.title)
 
 
@@ -178,17 +189,17 @@ def _q_figure(args: argparse.Namespace) -> None:
 
 
 def _alpha_figure(args: argparse.Namespace) -> None:
-    from offrl.report.scores import final_scores, load_evaluations, plot_alpha_grid
+    from offrl.report.scores import plot_alpha_grid
 
     grid = [(name, float(alpha), float(weight)) for name, alpha, weight in (point.split(":") for point in args.grid)]
-    final = final_scores(load_evaluations(args.evaluations), args.last)
+    final = _final_scores(args)
     print(plot_alpha_grid(final, args.figure, grid, args.datasets).to_string())
 
 
 def _contamination_figure(args: argparse.Namespace) -> None:
-    from offrl.report.scores import final_scores, load_evaluations, plot_contamination_curves
+    from offrl.report.scores import plot_contamination_curves
 
-    final = final_scores(load_evaluations(args.evaluations), args.last)
+    final = _final_scores(args)
     print(plot_contamination_curves(final, args.figure, args.algorithms, args.envs, args.percents).to_string())
 
 
@@ -252,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="offrl", description=__doc__)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     sub = parser.add_subparsers(dest="command", required=True)
+    # The inputs of every command that reports final scores.
+    final_inputs = argparse.ArgumentParser(add_help=False)
+    final_inputs.add_argument("--last", type=int, default=10, help="final score = the mean of this many last evaluations")
+    final_inputs.add_argument("evaluations", nargs="+", help="evaluation.csv files of runs")
 
     p = sub.add_parser("behaviour", help="train TD3 online; write expert and medium actors, replay buffer, manifest")
     p.add_argument("--env", required=True, help="hopper, walker2d or halfcheetah")
@@ -344,14 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("score-table", help="final scores (mean of the last N evaluations), mean ± std over seeds")
+    p = sub.add_parser("score-table", parents=[final_inputs], help="final scores (mean of the last N evaluations), mean ± std over seeds")
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--datasets", nargs="+", required=True)
-    p.add_argument("--last", type=int, default=10)
     p.add_argument("--table", required=True, help="output stem: STEM.csv, STEM.md, STEM.tex")
     p.add_argument("--gain", action="append", default=[], metavar="ALGO:BASELINE",
                    help="show ALGO's Total gain in %% over BASELINE's, e.g. td3bc_pp:td3bc (repeatable)")
-    p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_score_table)
 
     p = sub.add_parser("divergence-figure", help="policy-to-data divergence on expert vs contaminant pairs, and the score (TD3BC++ Figure 4)")
@@ -361,13 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run directories (each with train_log.csv and evaluation.csv)")
     p.set_defaults(func=_divergence_figure)
 
-    p = sub.add_parser("box-figure", help="final scores as box plots over seeds, per dataset and algorithm")
+    p = sub.add_parser("box-figure", parents=[final_inputs], help="final scores as box plots over seeds, per dataset and algorithm")
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--datasets", nargs="+", required=True)
-    p.add_argument("--last", type=int, default=10)
     p.add_argument("--title", default="")
     p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
-    p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_box_figure)
 
     p = sub.add_parser("q-figure", help="Q of expert vs contaminant dataset actions at a few snapshots (TD3BC++ Figure 6)")
@@ -376,21 +387,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("snapshots", nargs="+", help="snapshots.pt of runs on an expert-random-X dataset")
     p.set_defaults(func=_q_figure)
 
-    p = sub.add_parser("alpha-figure", help="final score against α, one line per λ_GP (TD3BC++ Figure 7)")
+    p = sub.add_parser("alpha-figure", parents=[final_inputs], help="final score against α, one line per λ_GP (TD3BC++ Figure 7)")
     p.add_argument("--grid", nargs="+", required=True, metavar="ALGO:ALPHA:LAMBDA", help="each grid point's algorithm, α and λ_GP")
     p.add_argument("--datasets", nargs="+", required=True)
-    p.add_argument("--last", type=int, default=10)
     p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
-    p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_alpha_figure)
 
-    p = sub.add_parser("contamination-figure", help="final score vs % random data (TD3BC++ Figure 3)")
+    p = sub.add_parser("contamination-figure", parents=[final_inputs], help="final score vs % random data (TD3BC++ Figure 3)")
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--envs", nargs="+", required=True)
     p.add_argument("--percents", nargs="+", type=int, required=True, help="contamination percents; 0 (the expert dataset) is added")
-    p.add_argument("--last", type=int, default=10)
     p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv")
-    p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_contamination_figure)
 
     p = sub.add_parser("learning-curves", help="normalised score over training, mean and ±1 sd band over seeds")

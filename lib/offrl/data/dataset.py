@@ -209,12 +209,17 @@ def write_minari(dataset: Dataset, root: str | Path, dataset_id: str, env: str, 
     return final
 
 
+def _data_dir(path: Path) -> Path:
+    """Where a Minari dataset keeps metadata.json: ``path/data``, or ``path`` itself when given that."""
+    return path / "data" if (path / "data").is_dir() else path
+
+
 def load_dataset(path: str | Path) -> Dataset:
     """Load a Minari dataset directory (the one holding ``data/``) as a :class:`Dataset`."""
     import minari
 
     path = Path(path)
-    data_dir = path / "data" if (path / "data").is_dir() else path
+    data_dir = _data_dir(path)
     if not (data_dir / "metadata.json").is_file():
         raise DatasetError(f"no Minari dataset at {path} (expected {data_dir / 'metadata.json'}); build it with snakemake or check the path")
     try:
@@ -238,8 +243,7 @@ def load_dataset(path: str | Path) -> Dataset:
 
 def dataset_provenance(path: str | Path) -> dict[str, Any]:
     """The provenance offrl wrote into a Minari dataset's description (empty for datasets from elsewhere)."""
-    path = Path(path)
-    data_dir = path / "data" if (path / "data").is_dir() else path
+    data_dir = _data_dir(Path(path))
     try:
         description = json.loads((data_dir / "metadata.json").read_text()).get("description") or "{}"
         provenance = json.loads(description)
