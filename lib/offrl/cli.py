@@ -282,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_behaviour)
 
+    from offrl.data.contaminate import CONTAMINANTS
     from offrl.data.generate import KINDS
 
     p = sub.add_parser("collect", help="generate one D4RL-protocol dataset as a Minari dataset, with a JSON summary")
@@ -311,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("contaminate", help="expert-random-X / expert-cloned-X: the expert dataset with its final X%% replaced by random or cloned transitions")
     p.add_argument("--env", required=True)
     p.add_argument("--percent", type=int, required=True, help="share of contaminant transitions, 1..99")
-    p.add_argument("--contaminant", choices=("random", "cloned"), default="random", help="the dataset kind spliced in")
+    p.add_argument("--contaminant", choices=CONTAMINANTS, default="random", help="the dataset kind spliced in")
     p.add_argument("--root", required=True, help="Minari root holding the expert and contaminant datasets; the result goes there too")
     p.add_argument("--summary", required=True, help="JSON summary (.json)")
     p.set_defaults(func=_contaminate)

@@ -16,7 +16,7 @@ from offrl.data.dataset import Dataset
 
 
 CONTAMINANTS = ("random", "cloned")
-CONTAMINATED_KIND = re.compile(r"expert-(random|cloned)-([1-9][0-9]?)")
+CONTAMINATED_KIND = re.compile(rf"expert-({'|'.join(CONTAMINANTS)})-([1-9][0-9]?)")
 
 
 def parse_contaminated(kind: str) -> tuple[str, int] | None:
