@@ -1,3 +1,4 @@
+import pytest
 import numpy as np
 import torch
 
@@ -41,3 +42,24 @@ def test_exported_snapshot_acts_on_raw_states_as_the_run_did_on_normalised_ones(
     expected = actor(((raw - mean) / std).expand(2, -1, -1)).detach()[1].numpy()  # member 1 on normalised states
     exported = NumpyActor(load_actor(tmp_path / "cloned.pt"))
     np.testing.assert_allclose(exported(raw.numpy()), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("hidden", [(5,), (7, 6), (4, 5, 3)])
+def test_action_gradient_equals_autograds_double_backward(hidden):
+    # Values and the weights' gradients of a penalty on ∇ₐQ, against autograd's create_graph route.
+    torch.manual_seed(0)
+    critic = QEnsemble(3, 4, 2, hidden)
+    obs, act = torch.randn(3, 32, 4), torch.rand(3, 32, 2) * 2 - 1
+
+    act_leaf = act.clone().requires_grad_(True)
+    (reference,) = torch.autograd.grad(critic(obs, act_leaf).sum(), act_leaf, create_graph=True)
+    reference_grads = torch.autograd.grad(reference.norm(dim=-1).square().sum(), list(critic.parameters()), allow_unused=True)
+
+    grad = critic.action_gradient(obs, act)
+    grads = torch.autograd.grad(grad.norm(dim=-1).square().sum(), list(critic.parameters()), allow_unused=True)
+    assert torch.allclose(grad, reference, atol=1e-6)
+    for ours, theirs in zip(grads, reference_grads):
+        # Biases of the last layer do not enter ∇ₐQ: both give no gradient (or zeros) there.
+        ours = torch.zeros(1) if ours is None else ours
+        theirs = torch.zeros(1) if theirs is None else theirs
+        assert torch.allclose(ours, theirs, atol=1e-5)

@@ -170,7 +170,7 @@ def test_gradient_penalty_joins_the_critic_loss_every_n_steps(algo_and_batch):
     assert loss.item() == pytest.approx(plain.item() + 0.5 * 1.0, rel=1e-6)
     assert logs["gradient_penalty"].item() == pytest.approx(1.0)
     algo.critic.zero_grad()
-    algo.gradient_penalty(batch).sum().backward()  # double backprop: the penalty trains the critic
+    algo.gradient_penalty(batch).sum().backward()  # the penalty trains the critic
     assert algo.critic.mlp.layers[1].weight.grad.abs().sum() > 0
 
 

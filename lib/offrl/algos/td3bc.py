@@ -15,16 +15,13 @@ Guided TD3+BC (Verma et al., eq. 2) is an option: with a safety expert π_T and 
 index, the critic target becomes y − (1 − conf(s))·‖a − π_T(s)‖², the squared norm summed
 over action dimensions (the paper does not say; we sum). conf ≡ 1 is plain TD3+BC.
 
-TD3BC++ (the "Taming policy constrained offline RL" paper) adds two plugins, both options:
-
-    gradient penalty (eq. 8, appendix listing): every ``gp_every`` = 5 critic steps, the batch's
-        states repeated ``gp_repeats`` = 16 times with actions from ``gp_actions`` (uniform in
-        the action box by default, or the dataset's or the policy's), and for each critic
-        λ_GP·mean(ReLU(‖∇ₐQᵢ(s, a)‖₂ − k)²), k = ``gp_threshold`` = 1, added to the critic loss;
-    critic-weighted constraint relaxation (eqs. 10, 12): the BC term of each sample weighted by
-        W(s, a) = min-max normalised Q(s, a) over the minibatch (``relaxation="minmax"``), or by
-        the raw Q as the appendix listing does (``relaxation="raw_q"``); Q is the mean of the two
-        critics and W is detached.
+TD3BC++ (the "Taming policy constrained offline RL" paper) adds the two plugins of
+:mod:`offrl.algos.plugins`, both options: a gradient penalty λ_GP·Σᵢ mean(ReLU(‖∇ₐQᵢ‖₂ − k)²)
+added to the critic loss every ``gp_every`` = 5 critic steps, on the batch's states repeated
+``gp_repeats`` = 16 times with ``gp_actions`` (uniform in the action box, or the dataset's or the
+policy's); and critic-weighted constraint relaxation, each sample's BC term weighted by
+W(s, a) = min-max normalised mean-of-critics Q over the minibatch (``relaxation="minmax"``,
+eqs. 10, 12) or the raw Q (``"raw_q"``, the appendix listing), detached.
 
 Every tensor carries a leading member dimension: ``S`` seeds train together as ``S`` actors
 and ``2S`` critics (member ``q·S + s`` is critic ``q`` of seed ``s``), each seed with its own
@@ -39,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from offrl.algos.plugins import GP_ACTIONS, RELAXATIONS, gradient_penalty, penalty_inputs, relaxation_weight
 from offrl.data import Dataset
 from offrl.nets import DeterministicActor, QEnsemble, adam, reinit_member, soft_update
 from offrl.policies import NumpyActor, load_actor
@@ -78,10 +76,6 @@ class TD3BCConfig:
             raise ValueError(f"gp_actions must be one of {GP_ACTIONS}, got {self.gp_actions!r}")
         if self.relaxation not in RELAXATIONS:
             raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {self.relaxation!r}")
-
-
-GP_ACTIONS = ("uniform", "dataset", "policy")
-RELAXATIONS = (None, "minmax", "raw_q")
 
 
 class TD3BC:
@@ -145,20 +139,9 @@ class TD3BC:
     def gradient_penalty(self, batch: Batch) -> torch.Tensor:
         """(S,): Σᵢ mean over repeated states of ReLU(‖∇ₐQᵢ(s, a)‖₂ − k)², for both critics i."""
         c = self.config
-        obs = batch.obs.repeat(1, c.gp_repeats, 1)
-        if c.gp_actions == "uniform":
-            shape = (obs.shape[1], batch.actions.shape[2])
-            actions = torch.stack([torch.rand(shape, generator=g, device=obs.device) for g in self.generators]) * 2.0 - 1.0
-        elif c.gp_actions == "dataset":
-            actions = batch.actions.repeat(1, c.gp_repeats, 1)
-        else:
-            with torch.no_grad():
-                actions = self.actor(obs)
-        actions = actions.repeat(2, 1, 1).requires_grad_(True)
-        q = self.critic(obs.repeat(2, 1, 1), actions)
-        (grad,) = torch.autograd.grad(q.sum(), actions, create_graph=True)
-        excess = torch.relu(grad.norm(dim=-1) - c.gp_threshold).square()  # (2S, 16B)
-        return excess.mean(dim=1).view(2, self.seeds).sum(dim=0)
+        obs, actions = penalty_inputs(batch.obs, batch.actions, c.gp_repeats, c.gp_actions, self.generators, self.actor)
+        per_critic = gradient_penalty(self.critic, obs.repeat(2, 1, 1), actions.repeat(2, 1, 1), c.gp_threshold)
+        return per_critic.view(2, self.seeds).sum(dim=0)
 
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         pi = self.actor(batch.obs)
@@ -182,12 +165,7 @@ class TD3BC:
     def relaxation_weight(self, batch: Batch) -> torch.Tensor:
         """(S, B): W(s, a) from the mean of both critics at the dataset's (s, a); no gradient flows through it."""
         q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1).mean(dim=0)
-        if self.config.relaxation == "raw_q":
-            return q
-        low, high = q.min(dim=1, keepdim=True).values, q.max(dim=1, keepdim=True).values
-        spread = high - low
-        # Every Q equal: nothing to tell the actions apart, so no relaxation (W = 1).
-        return torch.where(spread > 0, (q - low) / spread.clamp_min(1e-12), torch.ones_like(q))
+        return relaxation_weight(q, self.config.relaxation)
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.updates += 1  # counts from 1, as total_it in the reference: the actor and the penalty run on its multiples
