@@ -50,6 +50,7 @@ def with_change(path, value):
         (("datasets", "size"), "100k", ["'100k' is not of type 'integer'", "size"]),
         (("behaviour", "source"), "download", ["'download' is not one of ['shipped', 'train']", "source"]),
         (("datasets", "sizes"), 10, ["Additional properties are not allowed ('sizes' was unexpected)"]),
+        (("taming", "artefacts"), ["table1", "fig9"], ["'fig9' is not one of", "'table1', 'table8', 'fig3'", "artefacts"]),
     ],
 )
 def test_bad_config_names_field_and_allowed_values(path, value, expected):
@@ -152,11 +153,22 @@ def test_taming_study_needs_its_envs_and_contaminated_datasets():
         check_config(config, REPO / "resources" / "shipped")
 
 
+def test_figure6_dataset_is_checked_only_when_figure6_is_built():
+    config = load()
+    config["taming"]["q_histogram_dataset"] = "walker2d-expert-random-50"  # not among the default's [30, 70]
+    config["taming"]["artefacts"] = ["table1", "fig3"]
+    validate(config, SCHEMA)
+    check_config(config, REPO / "resources" / "shipped")
+    config["taming"]["artefacts"].append("fig6")
+    with pytest.raises(ConfigError, match="taming.q_histogram_dataset 'walker2d-expert-random-50' is not one of"):
+        check_config(config, REPO / "resources" / "shipped")
+
+
 def test_unknown_algorithm_names_the_presets_and_variants():
     config = with_change(("offline", "algorithms"), ["td3bc", "cql9"])
     config["variants"] = {"td3bc_a1": {"preset": "td3bc", "options": {"alpha": 1.0}}}
     validate(config, SCHEMA)
-    with pytest.raises(ConfigError, match=r"offline.algorithms: unknown algorithm\(s\) \['cql9'\]; allowed: presets \[.*'td3bc_pp'.*\] and variants \['td3bc_a1'\]"):
+    with pytest.raises(ConfigError, match=r"offline.algorithms: unknown algorithm\(s\) \['cql9'\]; allowed: presets \[.*'td3bc_pp'.*\] and variants \[.*'td3bc_a1'.*\]"):
         check_config(config, REPO / "resources" / "shipped")
 
 

@@ -96,21 +96,19 @@ def train_options(wildcards, input):
     return json.dumps(options, sort_keys=True)
 
 
+# The TD3BC++ study's artefacts by their config name (taming.artefacts).
+TAMING_ARTEFACTS = {
+    "table1": "results/tables/taming_table1.md",
+    "table8": "results/tables/taming_table8.md",
+    **{fig: f"results/figures/taming_{fig}.png" for fig in ("fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig11")},
+}
+
+
 def contamination_targets():
     """Table 3 of the TD3BC++ paper when the config asks for contaminated datasets; its study's tables and figures with taming.envs."""
     targets = ["results/tables/contamination.md"] if CONTAMINATION or CLONED_CONTAMINATION else []
     if config["taming"]["envs"]:
-        targets += [
-            "results/tables/taming_table1.md",
-            "results/tables/taming_table8.md",
-            "results/figures/taming_fig3.png",
-            "results/figures/taming_fig4.png",
-            "results/figures/taming_fig5.png",
-            "results/figures/taming_fig6.png",
-            "results/figures/taming_fig7.png",
-            "results/figures/taming_fig8.png",
-            "results/figures/taming_fig11.png",
-        ]
+        targets += [TAMING_ARTEFACTS[name] for name in config["taming"]["artefacts"]]
     return targets
 
 
