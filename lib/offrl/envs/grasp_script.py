@@ -1,0 +1,167 @@
+"""The scripted grasp policy that makes SAFER's offline data, and the collector that labels it.
+
+The paper runs PARROT's scripted grasping policy with actuation noise (section 5.1). Ours
+reads the state observation and goes through six phases: align over the object, open to fit
+the narrowest gap, descend, close, lift, hold. Two deliberate failure modes give the data its
+unsafe and unsuccessful parts: ``drift`` slides towards the tight wall while descending
+(violations, often still a success), ``miss`` closes above the object (safe, unsuccessful).
+
+Every transition is labelled with ω (``violations``), its trajectory's success and its window
+Λ of the ``window`` previous states, oldest first, zero rows before the episode start. The
+current state is not in its own window: Algorithm 1 appends s_k to Λ after acting on it (the
+paper's text writes Λ = [s_t, …, s_{t−w}] instead; ``include_current`` picks that reading).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from offrl.data import Dataset
+from offrl.envs.grasp import LIFT_MARGIN, OPENING_RANGE, STEP_DISTANCE, GraspTask, SafeGraspEnv
+
+FAILURE_MODES = ("none", "drift", "miss")
+PHASES = ("align", "descend", "close", "lift")  # lift ends in hold: the lift target is kept
+MAX_SPEED = 0.8  # of the action range: nominal commands stay off the clip at ±1
+CLOSE_COMMAND = -0.8
+CLOSE_STEPS = 3  # steps with the gripper still while the fingers squeeze
+ALIGNED = 0.002  # metres of horizontal error at which the descent starts
+DRIFT_PER_STEP = 0.004  # metres the aim slides towards the tight wall per descending step
+
+
+class ScriptedGrasp:
+    """One episode's controller: ``act(observation)`` until the episode ends, then a new one."""
+
+    def __init__(self, mode: str = "none", noise: float = 0.1, rng: np.random.Generator | None = None) -> None:
+        if mode not in FAILURE_MODES:
+            raise ValueError(f"mode = {mode!r}; allowed: {', '.join(FAILURE_MODES)}")
+        if noise < 0:
+            raise ValueError(f"noise = {noise}: the actuation noise's standard deviation must be ≥ 0")
+        self.mode, self.noise = mode, noise
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.phase, self.phase_steps = "align", 0
+        self.grasp_xy: np.ndarray | None = None
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        gripper, obj = observation[0:3], observation[4:7]
+        centre, half_width, wall_height = observation[11:13], observation[13], observation[14]
+        size = observation[15:18]
+        tight_side = np.sign(centre[0] - obj[0]) or 1.0  # the near wall is on the side away from the centre
+        clearance = half_width - size[0] - abs(obj[0] - centre[0])
+        opening = size[0] + clearance / 2  # each finger in the middle of the narrowest gap
+        open_command = 2 * (opening - OPENING_RANGE[0]) / (OPENING_RANGE[1] - OPENING_RANGE[0]) - 1
+        hover = wall_height + 0.02
+        grasp_height = obj[2] - size[2] + 0.003
+        if self.mode == "miss":
+            grasp_height = obj[2] + size[2] + 0.01  # closes on air above the object
+
+        self.phase_steps += 1
+        aim, grip = np.array([obj[0], obj[1], hover]), open_command
+        if self.phase == "align":
+            if np.abs(gripper[:2] - obj[:2]).max() < ALIGNED and abs(observation[3] - opening) < 0.003:
+                self._enter("descend")
+        if self.phase == "descend":
+            aim[2] = grasp_height
+            if self.mode == "drift":
+                aim[0] += tight_side * DRIFT_PER_STEP * self.phase_steps
+            if abs(gripper[2] - grasp_height) < 0.003:
+                self.grasp_xy = gripper[:2].copy()
+                self._enter("close")
+        if self.phase == "close":
+            aim, grip = np.array([*self.grasp_xy, grasp_height]), CLOSE_COMMAND
+            if self.phase_steps > CLOSE_STEPS:
+                self._enter("lift")
+        if self.phase == "lift":
+            # Straight up from where it closed: aiming at the object again would drag it sideways.
+            aim, grip = np.array([*self.grasp_xy, wall_height + 2 * size[2] + 2 * LIFT_MARGIN]), CLOSE_COMMAND
+        motion = np.clip((aim - gripper) / STEP_DISTANCE, -MAX_SPEED, MAX_SPEED)
+        action = np.append(motion, grip) + self.noise * self.rng.standard_normal(4)
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+    def _enter(self, phase: str) -> None:
+        self.phase, self.phase_steps = phase, 1
+
+
+@dataclass
+class GraspRollouts:
+    """Scripted episodes, with SAFER's labels beside the transitions (row i labels transition i)."""
+
+    transitions: Dataset
+    violations: np.ndarray  # (N,) bool: ω(s, a)
+    success: np.ndarray  # (N,) bool: the transition's episode ended in success
+    windows: np.ndarray  # (N, window, obs_dim) float32: Λ
+    task_ids: np.ndarray  # (N,) int64: index into the collected task list
+    modes: np.ndarray  # (N,) int64: index into FAILURE_MODES
+
+
+def state_windows(observations: np.ndarray, episode_ids: np.ndarray, window: int, include_current: bool = False) -> np.ndarray:
+    """Λ for every row: the ``window`` states before it in its episode, oldest first, zero-padded."""
+    if window < 1:
+        raise ValueError(f"window = {window}: must be at least 1")
+    n = len(observations)
+    starts = np.flatnonzero(np.diff(episode_ids, prepend=-1))
+    episode_start = starts[np.cumsum(np.diff(episode_ids, prepend=-1) != 0) - 1]  # each row's episode's first row
+    last = np.arange(n) if include_current else np.arange(n) - 1
+    rows = last[:, None] - np.arange(window - 1, -1, -1)[None, :]  # (N, window), oldest first
+    valid = rows >= episode_start[:, None]
+    out = np.where(valid[..., None], observations[np.clip(rows, 0, None)], 0)
+    return out.astype(np.float32)
+
+
+def collect(
+    tasks: Sequence[GraspTask],
+    episodes_per_task: int,
+    seed: int,
+    noise: float = 0.1,
+    mode_probabilities: dict[str, float] | None = None,
+    window: int = 16,
+) -> GraspRollouts:
+    """Run the scripted policy ``episodes_per_task`` times on every task, failure modes drawn per episode."""
+    probabilities = mode_probabilities if mode_probabilities is not None else {"none": 0.6, "drift": 0.2, "miss": 0.2}
+    unknown = set(probabilities) - set(FAILURE_MODES)
+    if unknown:
+        raise ValueError(f"mode_probabilities has {sorted(unknown)}; allowed: {', '.join(FAILURE_MODES)}")
+    weights = np.array([probabilities.get(mode, 0.0) for mode in FAILURE_MODES])
+    if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0):
+        raise ValueError(f"mode_probabilities = {probabilities}: must be ≥ 0 and sum to 1")
+    rng = np.random.default_rng(seed)
+    columns: dict[str, list] = {k: [] for k in ("obs", "act", "rew", "next", "term", "trunc", "ep", "viol", "succ", "task", "mode")}
+    episode = 0
+    for task_id, task in enumerate(tasks):
+        env = SafeGraspEnv(task)
+        for _ in range(episodes_per_task):
+            mode = int(rng.choice(len(FAILURE_MODES), p=weights))
+            policy = ScriptedGrasp(FAILURE_MODES[mode], noise, rng)
+            observation, _ = env.reset(seed=int(rng.integers(2**31)))
+            start = len(columns["obs"])
+            done = False
+            while not done:
+                action = policy.act(observation)
+                next_observation, reward, terminated, truncated, info = env.step(action)
+                for key, value in zip(
+                    ("obs", "act", "rew", "next", "term", "trunc", "ep", "viol", "task", "mode"),
+                    (observation, action, reward, next_observation, terminated, truncated, episode, info["violation"], task_id, mode),
+                ):
+                    columns[key].append(value)
+                observation, done = next_observation, terminated or truncated
+            columns["succ"].extend([bool(terminated)] * (len(columns["obs"]) - start))
+            episode += 1
+    transitions = Dataset(
+        observations=np.array(columns["obs"], np.float32),
+        actions=np.array(columns["act"], np.float32),
+        rewards=np.array(columns["rew"], np.float32),
+        next_observations=np.array(columns["next"], np.float32),
+        terminals=np.array(columns["term"], bool),
+        timeouts=np.array(columns["trunc"], bool),
+        episode_ids=np.array(columns["ep"], np.int64),
+    )
+    return GraspRollouts(
+        transitions=transitions,
+        violations=np.array(columns["viol"], bool),
+        success=np.array(columns["succ"], bool),
+        windows=state_windows(transitions.observations, transitions.episode_ids, window),
+        task_ids=np.array(columns["task"], np.int64),
+        modes=np.array(columns["mode"], np.int64),
+    )
