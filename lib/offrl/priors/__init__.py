@@ -1,0 +1,15 @@
+"""Behavioural priors for SAFER and PARROT: the flow, the safety variable, the safety bound."""
+
+from offrl.priors.assurance import safety_bound, unsafe_fraction_within
+from offrl.priors.context import SafetyContextEncoder, kl_to_standard_normal, sample_context
+from offrl.priors.flow import ConditionalRealNVP, standard_normal_log_prob
+
+__all__ = [
+    "ConditionalRealNVP",
+    "SafetyContextEncoder",
+    "kl_to_standard_normal",
+    "safety_bound",
+    "sample_context",
+    "standard_normal_log_prob",
+    "unsafe_fraction_within",
+]
