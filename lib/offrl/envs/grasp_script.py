@@ -28,7 +28,7 @@ MAX_SPEED = 0.8  # of the action range: nominal commands stay off the clip at ±
 CLOSE_COMMAND = -0.8
 CLOSE_STEPS = 3  # steps with the gripper still while the fingers squeeze
 ALIGNED = 0.002  # metres of horizontal error at which the descent starts
-DRIFT_PER_STEP = 0.004  # metres the aim slides towards the tight wall per descending step
+DRIFT_PER_STEP = 0.002  # metres the aim slides towards the tight wall per descending step
 
 
 class ScriptedGrasp:
@@ -48,7 +48,7 @@ class ScriptedGrasp:
         gripper, obj = observation[0:3], observation[4:7]
         centre, half_width, wall_height = observation[11:13], observation[13], observation[14]
         size = observation[15:18]
-        tight_side = np.sign(centre[0] - obj[0]) or 1.0  # the near wall is on the side away from the centre
+        tight_side = np.sign(obj[0] - centre[0]) or 1.0  # the near wall is on the side away from the centre
         clearance = half_width - size[0] - abs(obj[0] - centre[0])
         opening = size[0] + clearance / 2  # each finger in the middle of the narrowest gap
         open_command = 2 * (opening - OPENING_RANGE[0]) / (OPENING_RANGE[1] - OPENING_RANGE[0]) - 1
