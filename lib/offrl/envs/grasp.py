@@ -190,18 +190,16 @@ class SafeGraspEnv(gym.Env):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
 
-        geom_id = lambda name: mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, name)  # noqa: E731
-        gripper = [geom_id(n) for n in ("palm", "finger_left", "finger_right")]
-        walls = [geom_id(f"wall_{n}") for n in ("west", "east", "south", "north")]
+        gripper = [self.model.geom(name).id for name in ("palm", "finger_left", "finger_right")]
+        walls = [self.model.geom(f"wall_{side}").id for side in ("west", "east", "south", "north")]
         # Symmetric lookup table over geom pairs: one fancy-index per substep finds violations.
         self._violating_pair = np.zeros((self.model.ngeom, self.model.ngeom), bool)
         self._violating_pair[np.ix_(gripper, walls)] = self._violating_pair[np.ix_(walls, gripper)] = True
-        self._object_geom = geom_id("object")
-        self._finger_geoms = (geom_id("finger_left"), geom_id("finger_right"))
-        qpos_address = lambda name: int(self.model.jnt_qposadr[mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, name)])  # noqa: E731
-        self._slide_qpos = [qpos_address(n) for n in "xyz"]
-        self._finger_qpos = [qpos_address("finger_left"), qpos_address("finger_right")]
-        self._object_qpos = qpos_address("object")
+        self._object_geom = self.model.geom("object").id
+        self._finger_geoms = (gripper[1], gripper[2])
+        self._slide_qpos = [int(self.model.joint(axis).qposadr[0]) for axis in "xyz"]
+        self._finger_qpos = [int(self.model.joint(f"finger_{side}").qposadr[0]) for side in ("left", "right")]
+        self._object_qpos = int(self.model.joint("object").qposadr[0])
         half = task.container_width / 2
         self._task_features = np.array([*task.position, half, task.wall_height, *task.object_size], np.float32)
         self._steps = 0
@@ -210,8 +208,8 @@ class SafeGraspEnv(gym.Env):
         super().reset(seed=seed)
         mujoco.mj_resetData(self.model, self.data)
         # Start open, fingertips 2-4 cm above the wall top, within 3 cm of the container centre.
-        start = np.array([*self.task.position, 0.0]) + self.np_random.uniform(-0.03, 0.03, 3) * [1, 1, 0]
-        start[2] = self.task.wall_height + self.np_random.uniform(0.02, 0.04)
+        xy = np.array(self.task.position) + self.np_random.uniform(-0.03, 0.03, 2)
+        start = np.array([*xy, self.task.wall_height + self.np_random.uniform(0.02, 0.04)])
         self.data.qpos[self._slide_qpos] = start
         self.data.qpos[self._finger_qpos] = OPENING_RANGE[1]
         self.data.ctrl[:] = [*start, OPENING_RANGE[1]]
