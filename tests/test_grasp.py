@@ -35,8 +35,8 @@ def test_scripted_policy_succeeds_safely_on_an_easy_task():
 
 def test_failure_modes_give_unsafe_and_unsuccessful_trajectories():
     tasks = make_tasks(0, 2)
-    _, unsafe = episode_outcomes("drift", tasks, 5, noise=0.05)
-    assert unsafe.mean() >= 0.5
+    success, unsafe = episode_outcomes("drift", tasks, 5, noise=0.05)
+    assert unsafe.mean() >= 0.5 and (success & unsafe).any()  # touching a wall need not spoil the grasp
     success, _ = episode_outcomes("miss", tasks, 5, noise=0.05)
     assert not success.any()
 

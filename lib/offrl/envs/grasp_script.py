@@ -1,10 +1,11 @@
 """The scripted grasp policy that makes SAFER's offline data, and the collector that labels it.
 
 The paper runs PARROT's scripted grasping policy with actuation noise (section 5.1). Ours
-reads the state observation and goes through six phases: align over the object, open to fit
-the narrowest gap, descend, close, lift, hold. Two deliberate failure modes give the data its
-unsafe and unsuccessful parts: ``drift`` slides towards the tight wall while descending
-(violations, often still a success), ``miss`` closes above the object (safe, unsuccessful).
+reads the state observation and goes through four phases: align (opening the fingers to fit
+the narrowest gap on the way), descend, close, and lift, which ends holding the object still.
+Two deliberate failure modes give the data its unsafe and unsuccessful parts: ``drift`` slides
+towards the tight wall while descending (violations, mostly still a success), ``miss`` closes
+above the object (safe, unsuccessful).
 
 Every transition is labelled with ω (``violations``), its trajectory's success and its window
 Λ of the ``window`` previous states, oldest first, zero rows before the episode start. The
@@ -23,7 +24,6 @@ from offrl.data import Dataset
 from offrl.envs.grasp import LIFT_MARGIN, OPENING_RANGE, STEP_DISTANCE, GraspTask, SafeGraspEnv
 
 FAILURE_MODES = ("none", "drift", "miss")
-PHASES = ("align", "descend", "close", "lift")  # lift ends in hold: the lift target is kept
 MAX_SPEED = 0.8  # of the action range: nominal commands stay off the clip at ±1
 CLOSE_COMMAND = -0.8
 CLOSE_STEPS = 3  # steps with the gripper still while the fingers squeeze
