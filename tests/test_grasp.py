@@ -1,5 +1,8 @@
+import warnings
+
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
 from offrl.envs.grasp import OBS_DIM, GraspTask, SafeGraspEnv, make_tasks
 from offrl.envs.grasp_script import FAILURE_MODES, ScriptedGrasp, collect, state_windows
@@ -10,6 +13,12 @@ ROOMY = GraspTask(container_width=0.2, wall_height=0.05, object_size=(0.015, 0.0
 
 def drive(env: SafeGraspEnv, action: list[float], steps: int) -> list[bool]:
     return [env.step(np.array(action, np.float32))[4]["violation"] for _ in range(steps)]
+
+
+def test_env_follows_the_gymnasium_api():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the checker warns that the observation box is unbounded, as positions are
+        check_env(SafeGraspEnv(ROOMY), skip_render_check=True)
 
 
 def test_violation_fires_against_a_wall_and_not_in_free_space():
