@@ -7,6 +7,8 @@ import torch
 from offrl.priors import (
     ConditionalRealNVP,
     SafetyContextEncoder,
+    bounded_latent,
+    gaussian_latent,
     kl_to_standard_normal,
     safety_bound,
     sample_context,
@@ -125,9 +127,20 @@ def test_safety_bound_on_separated_data_keeps_every_safe_action():
     assert 0.9 < bound <= np.abs(z_safe).max() and unsafe_fraction_within(z_safe, z_unsafe, bound) == 0.0
 
 
+def test_policy_actions_map_to_the_latent_space():
+    u = 2 * torch.rand(100_000, 1, generator=torch.Generator().manual_seed(0)) - 1
+    z = gaussian_latent(u)  # PARROT: uniform actions become the flow's N(0, 1) base
+    assert z.mean().item() == pytest.approx(0.0, abs=0.02) and z.std().item() == pytest.approx(1.0, abs=0.02)
+    assert torch.isfinite(gaussian_latent(torch.tensor([-1.0, 1.0]))).all()
+    assert gaussian_latent(torch.tensor([0.6827])).item() == pytest.approx(1.0, abs=1e-3)  # P(|z| < 1) = 0.6827
+    torch.testing.assert_close(bounded_latent(torch.tensor([-1.0, 0.5]), 2.0), torch.tensor([-2.0, 1.0]))  # SAFER: the box (−η, η)
+
+
 def test_bad_inputs_name_the_field():
     with pytest.raises(ValueError, match="max_unsafe_fraction = 1.5"):
         safety_bound(np.zeros((2, 2)), np.zeros((2, 2)), 1.5, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="bound = 0"):
+        bounded_latent(torch.zeros(1), 0)
     with pytest.raises(ValueError, match="action_dim = 1"):
         ConditionalRealNVP(1, 3)
     assert standard_normal_log_prob(torch.zeros(1, 2)).item() == pytest.approx(-math.log(2 * math.pi))

@@ -3,10 +3,13 @@
 from offrl.priors.assurance import safety_bound, unsafe_fraction_within
 from offrl.priors.context import SafetyContextEncoder, kl_to_standard_normal, sample_context
 from offrl.priors.flow import ConditionalRealNVP, standard_normal_log_prob
+from offrl.priors.latent import bounded_latent, gaussian_latent
 
 __all__ = [
     "ConditionalRealNVP",
     "SafetyContextEncoder",
+    "bounded_latent",
+    "gaussian_latent",
     "kl_to_standard_normal",
     "safety_bound",
     "sample_context",
