@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from offrl.envs.grasp import OBS_DIM, GraspTask, SafeGraspEnv, make_tasks
+from offrl.envs.grasp import OBS_DIM, OBSERVATION_LAYOUT, OPENING_RANGE, GraspTask, SafeGraspEnv, make_tasks
 from offrl.envs.grasp_script import FAILURE_MODES, ScriptedGrasp, collect, state_windows
 
 # A wide container with the object in a corner: the middle is free space down to the floor.
@@ -19,6 +19,19 @@ def test_env_follows_the_gymnasium_api():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the checker warns that the observation box is unbounded, as positions are
         check_env(SafeGraspEnv(ROOMY), skip_render_check=True)
+
+
+def test_observation_layout_reads_the_task_back():
+    observation, _ = SafeGraspEnv(ROOMY).reset(seed=0)
+
+    def field(name: str) -> np.ndarray:
+        return observation[OBSERVATION_LAYOUT[name]]
+
+    np.testing.assert_allclose(field("object_position"), [0.07, 0.07, 0.02], atol=1e-6)
+    np.testing.assert_allclose(field("object_size"), ROOMY.object_size, rtol=1e-6)
+    assert field("container_half_width") == pytest.approx(0.1) and field("wall_height") == pytest.approx(0.05)
+    assert field("finger_opening") == pytest.approx(OPENING_RANGE[1])  # episodes start open
+    assert field("gripper_position")[2] > ROOMY.wall_height  # and above the walls
 
 
 def test_violation_fires_against_a_wall_and_not_in_free_space():

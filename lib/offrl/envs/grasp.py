@@ -10,6 +10,9 @@ Where it departs from the paper, and why:
 - State observations (below) instead of 48×48 pixel images, so no CNN encoder is needed.
 - The container floor is not a violation: fingers may rest on it while they close. Only the
   four walls are.
+- The paper evaluates on 6 of its 40 data tasks, the more complex ones. ``make_tasks(...,
+  hard=True)`` draws separate, tighter tasks instead; collect data on them too to match the
+  paper, or leave them out to ask the prior to generalise.
 
 The action is 4-D in [−1, 1]: Δx, Δy, Δz of up to ``STEP_DISTANCE`` metres per step added to
 the slide actuators' targets, and an absolute finger opening (−1 closed, +1 fully open).
@@ -37,6 +40,18 @@ STEP_DISTANCE = 0.01  # metres of gripper travel per step at |action| = 1
 SUBSTEPS = 10  # physics steps of TIMESTEP per environment step (40 ms of simulated time)
 TIMESTEP = 0.004
 MAX_EPISODE_STEPS = 50
+
+# Where each quantity sits in the observation vector: a slice for vectors, an index for scalars.
+OBSERVATION_LAYOUT: dict[str, slice | int] = {
+    "gripper_position": slice(0, 3),
+    "finger_opening": 3,
+    "object_position": slice(4, 7),
+    "object_quaternion": slice(7, 11),
+    "container_centre": slice(11, 13),
+    "container_half_width": 13,
+    "wall_height": 14,
+    "object_size": slice(15, 18),
+}
 OBS_DIM = 18
 
 FINGER_HALF_THICKNESS = 0.005  # along x, the closing axis
@@ -104,7 +119,7 @@ def make_tasks(seed: int, n: int, hard: bool = False) -> list[GraspTask]:
         width = 2 * (size[0] + clearance) + extra
         # The object sits off centre towards a random side wall, which sets the clearance there.
         offset_x = rng.choice([-1.0, 1.0]) * extra / 2
-        offset_y = rng.uniform(-1, 1) * max(0.0, width / 2 - size[1] - 0.02)
+        offset_y = rng.uniform(-1, 1) * max(0.0, width / 2 - size[1] - 0.02)  # 2 cm from the y walls at least
         tasks.append(
             GraspTask(
                 container_width=float(width),
@@ -242,7 +257,7 @@ class SafeGraspEnv(gym.Env):
         return bool(self._violating_pair[pairs[:, 0], pairs[:, 1]].any())
 
     def _holds_object_above_walls(self) -> bool:
-        object_bottom = self.data.qpos[self._object_qpos + 2] - self.task.object_size[2]
+        object_bottom = self.data.qpos[self._object_qpos + 2] - self.task.object_size[2]  # as if upright
         if object_bottom < self.task.wall_height + LIFT_MARGIN:
             return False
         touching = {int(g) for pair in self._contact_pairs() if self._object_geom in pair for g in pair}

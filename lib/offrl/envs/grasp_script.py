@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from offrl.data import Dataset
-from offrl.envs.grasp import LIFT_MARGIN, OPENING_RANGE, STEP_DISTANCE, GraspTask, SafeGraspEnv
+from offrl.envs.grasp import LIFT_MARGIN, OBSERVATION_LAYOUT, OPENING_RANGE, STEP_DISTANCE, GraspTask, SafeGraspEnv
 
 FAILURE_MODES = ("none", "drift", "miss")
 MAX_SPEED = 0.8  # of the action range: nominal commands stay off the clip at ±1
@@ -45,22 +45,23 @@ class ScriptedGrasp:
         self.grasp_xy: np.ndarray | None = None
 
     def act(self, observation: np.ndarray) -> np.ndarray:
-        gripper, obj = observation[0:3], observation[4:7]
-        centre, half_width, wall_height = observation[11:13], observation[13], observation[14]
-        size = observation[15:18]
+        gripper, opening_now, obj, centre, half_width, wall_height, size = (
+            observation[OBSERVATION_LAYOUT[name]]
+            for name in ("gripper_position", "finger_opening", "object_position", "container_centre", "container_half_width", "wall_height", "object_size")
+        )
         tight_side = np.sign(obj[0] - centre[0]) or 1.0  # the near wall is on the side away from the centre
         clearance = half_width - size[0] - abs(obj[0] - centre[0])
         opening = size[0] + clearance / 2  # each finger in the middle of the narrowest gap
         open_command = 2 * (opening - OPENING_RANGE[0]) / (OPENING_RANGE[1] - OPENING_RANGE[0]) - 1
-        hover = wall_height + 0.02
-        grasp_height = obj[2] - size[2] + 0.003
+        hover = wall_height + 0.02  # fingertips 2 cm over the walls while aligning
+        grasp_height = obj[2] - size[2] + 0.003  # fingertips 3 mm above the floor
         if self.mode == "miss":
-            grasp_height = obj[2] + size[2] + 0.01  # closes on air above the object
+            grasp_height = obj[2] + size[2] + 0.01  # closes on air, 1 cm above the object
 
         self.phase_steps += 1
         aim, grip = np.array([obj[0], obj[1], hover]), open_command
         if self.phase == "align":
-            if np.abs(gripper[:2] - obj[:2]).max() < ALIGNED and abs(observation[3] - opening) < 0.003:
+            if np.abs(gripper[:2] - obj[:2]).max() < ALIGNED and abs(opening_now - opening) < 0.003:
                 self._enter("descend")
         if self.phase == "descend":
             aim[2] = grasp_height
@@ -100,10 +101,10 @@ def state_windows(observations: np.ndarray, episode_ids: np.ndarray, window: int
     """Λ for every row: the ``window`` states before it in its episode, oldest first, zero-padded."""
     if window < 1:
         raise ValueError(f"window = {window}: must be at least 1")
-    n = len(observations)
-    starts = np.flatnonzero(np.diff(episode_ids, prepend=-1))
-    episode_start = starts[np.cumsum(np.diff(episode_ids, prepend=-1) != 0) - 1]  # each row's episode's first row
-    last = np.arange(n) if include_current else np.arange(n) - 1
+    row = np.arange(len(observations))
+    first_of_episode = np.r_[True, episode_ids[1:] != episode_ids[:-1]]
+    episode_start = np.maximum.accumulate(np.where(first_of_episode, row, 0))
+    last = row if include_current else row - 1
     rows = last[:, None] - np.arange(window - 1, -1, -1)[None, :]  # (N, window), oldest first
     valid = rows >= episode_start[:, None]
     out = np.where(valid[..., None], observations[np.clip(rows, 0, None)], 0)
@@ -127,41 +128,43 @@ def collect(
     if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0):
         raise ValueError(f"mode_probabilities = {probabilities}: must be ≥ 0 and sum to 1")
     rng = np.random.default_rng(seed)
-    columns: dict[str, list] = {k: [] for k in ("obs", "act", "rew", "next", "term", "trunc", "ep", "viol", "succ", "task", "mode")}
-    episode = 0
+    observations, actions, rewards, next_observations, terminals, timeouts, violations = [], [], [], [], [], [], []
+    episode_ids, success, task_ids, modes = [], [], [], []
     for task_id, task in enumerate(tasks):
         env = SafeGraspEnv(task)
         for _ in range(episodes_per_task):
             mode = int(rng.choice(len(FAILURE_MODES), p=weights))
             policy = ScriptedGrasp(FAILURE_MODES[mode], noise, rng)
             observation, _ = env.reset(seed=int(rng.integers(2**31)))
-            start = len(columns["obs"])
-            done = False
+            length, done = 0, False
             while not done:
                 action = policy.act(observation)
                 next_observation, reward, terminated, truncated, info = env.step(action)
-                for key, value in zip(
-                    ("obs", "act", "rew", "next", "term", "trunc", "ep", "viol", "task", "mode"),
-                    (observation, action, reward, next_observation, terminated, truncated, episode, info["violation"], task_id, mode),
-                ):
-                    columns[key].append(value)
-                observation, done = next_observation, terminated or truncated
-            columns["succ"].extend([bool(terminated)] * (len(columns["obs"]) - start))
-            episode += 1
+                observations.append(observation)
+                actions.append(action)
+                rewards.append(reward)
+                next_observations.append(next_observation)
+                terminals.append(terminated)
+                timeouts.append(truncated)
+                violations.append(info["violation"])
+                observation, done, length = next_observation, terminated or truncated, length + 1
+            episode = episode_ids[-1] + 1 if episode_ids else 0
+            for labels, value in ((episode_ids, episode), (success, terminated), (task_ids, task_id), (modes, mode)):
+                labels.extend([value] * length)
     transitions = Dataset(
-        observations=np.array(columns["obs"], np.float32),
-        actions=np.array(columns["act"], np.float32),
-        rewards=np.array(columns["rew"], np.float32),
-        next_observations=np.array(columns["next"], np.float32),
-        terminals=np.array(columns["term"], bool),
-        timeouts=np.array(columns["trunc"], bool),
-        episode_ids=np.array(columns["ep"], np.int64),
+        observations=np.array(observations, np.float32),
+        actions=np.array(actions, np.float32),
+        rewards=np.array(rewards, np.float32),
+        next_observations=np.array(next_observations, np.float32),
+        terminals=np.array(terminals, bool),
+        timeouts=np.array(timeouts, bool),
+        episode_ids=np.array(episode_ids, np.int64),
     )
     return GraspRollouts(
         transitions=transitions,
-        violations=np.array(columns["viol"], bool),
-        success=np.array(columns["succ"], bool),
+        violations=np.array(violations, bool),
+        success=np.array(success, bool),
         windows=state_windows(transitions.observations, transitions.episode_ids, window),
-        task_ids=np.array(columns["task"], np.int64),
-        modes=np.array(columns["mode"], np.int64),
+        task_ids=np.array(task_ids, np.int64),
+        modes=np.array(modes, np.int64),
     )
