@@ -92,13 +92,17 @@ class GraspRollouts:
     transitions: Dataset
     violations: np.ndarray  # (N,) bool: ω(s, a)
     success: np.ndarray  # (N,) bool: the transition's episode ended in success
-    windows: np.ndarray  # (N, window, obs_dim) float32: Λ
+    windows: np.ndarray  # (N, window, obs_dim) float32: Λ; 1.2 GB at the paper's 1M steps and w = 16
     task_ids: np.ndarray  # (N,) int64: index into the collected task list
     modes: np.ndarray  # (N,) int64: index into FAILURE_MODES
 
 
 def state_windows(observations: np.ndarray, episode_ids: np.ndarray, window: int, include_current: bool = False) -> np.ndarray:
-    """Λ for every row: the ``window`` states before it in its episode, oldest first, zero-padded."""
+    """Λ for every row: the ``window`` states before it in its episode, oldest first, zero-padded.
+
+    Where all windows at once do not fit in memory, a trainer can call this on whole episodes
+    (a window never reaches outside its own episode).
+    """
     if window < 1:
         raise ValueError(f"window = {window}: must be at least 1")
     row = np.arange(len(observations))
