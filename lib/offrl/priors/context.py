@@ -28,7 +28,7 @@ class SafetyContextEncoder(nn.Module):
         self.window, self.context_dim = window, context_dim
         self.embed = nn.Linear(state_dim, model_dim)
         # Learned positions: the zero-padded start of an episode must look different from its end.
-        self.position = nn.Parameter(0.02 * torch.randn(window, model_dim))
+        self.position_embedding = nn.Parameter(0.02 * torch.randn(window, model_dim))
         block = nn.TransformerEncoderLayer(model_dim, heads, dim_feedforward=2 * model_dim, dropout=0.0, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(block, layers, norm=nn.LayerNorm(model_dim), enable_nested_tensor=False)
         self.head = nn.Linear(model_dim, 2 * context_dim)
@@ -36,7 +36,7 @@ class SafetyContextEncoder(nn.Module):
     def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if windows.shape[-2] != self.window:
             raise ValueError(f"windows have {windows.shape[-2]} states; this encoder takes window = {self.window}")
-        tokens = self.encoder(self.embed(windows) + self.position)
+        tokens = self.encoder(self.embed(windows) + self.position_embedding)
         mean, log_var = self.head(tokens.mean(dim=-2)).chunk(2, dim=-1)
         return mean, log_var
 

@@ -10,6 +10,9 @@ log p(a | condition) = log N(f⁻¹(a)) + log|det ∂f⁻¹/∂a| is exact.
 ``forward`` maps z → a (acting), ``inverse`` maps a → z (likelihood, Algorithm 3); each
 returns the log|det| of its own Jacobian. The last layer of every coupling MLP starts at
 zero, so an untrained flow is the identity.
+
+Unlike ``offrl.nets`` there is no leading member dimension: the safety variable's transformer
+has no batched-ensemble form, so seeds of a prior train in separate processes.
 """
 
 from __future__ import annotations
