@@ -103,4 +103,8 @@ def test_bad_inputs_name_the_field_and_allowed_values():
         collect(make_tasks(0, 1), 1, seed=0, mode_probabilities={"slip": 1.0})
     with pytest.raises(ValueError, match="n = 0"):
         make_tasks(0, 0)
+    with pytest.raises(ValueError, match="episodes_per_task = 0"):
+        collect(make_tasks(0, 1), 0, seed=0)
+    with pytest.raises(ValueError, match="max_episode_steps = 0"):
+        SafeGraspEnv(ROOMY, max_episode_steps=0)
     assert FAILURE_MODES == ("none", "drift", "miss")

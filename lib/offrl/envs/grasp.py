@@ -198,6 +198,8 @@ class SafeGraspEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, task: GraspTask, max_episode_steps: int = MAX_EPISODE_STEPS) -> None:
+        if max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps = {max_episode_steps}: must be at least 1")
         self.task = task
         self.max_episode_steps = max_episode_steps
         self.model = mujoco.MjModel.from_xml_string(_mjcf(task))

@@ -124,6 +124,8 @@ def collect(
     window: int = 16,
 ) -> GraspRollouts:
     """Run the scripted policy ``episodes_per_task`` times on every task, failure modes drawn per episode."""
+    if episodes_per_task < 1:
+        raise ValueError(f"episodes_per_task = {episodes_per_task}: must be at least 1")
     probabilities = mode_probabilities if mode_probabilities is not None else {"none": 0.6, "drift": 0.2, "miss": 0.2}
     unknown = set(probabilities) - set(FAILURE_MODES)
     if unknown:
