@@ -127,6 +127,8 @@ def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_
     with tempfile.TemporaryDirectory() as tmp:
         algo = build(algorithm, OBS_DIM, ACT_DIM, generators, dev, _run_files(algorithm, dataset, Path(tmp)))
         extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
+    if hasattr(algo, "plan"):
+        algo.plan(steps)  # BEAR: its 10% warm-up falls within the untimed steps below
     data = TensorData(dataset, dev, normalize=True, extras=extras)
     warmup = max(10, steps // 10)
     for _ in range(warmup):

@@ -88,11 +88,11 @@ def evaluate_snapshots(path: str | Path, episodes: int, progress: bool = False) 
     import torch
     from tqdm import tqdm
 
-    from offrl.nets import DeterministicActor
+    from offrl.policies import snapshot_policy
 
     run = torch.load(path, map_location="cpu", weights_only=True)
     seeds = list(run["seeds"])
-    actor = DeterministicActor(len(seeds), run["obs_dim"], run["act_dim"], tuple(run["hidden"])).eval()
+    actor = snapshot_policy(run).eval()
     mean, std = run["obs_mean"], run["obs_std"]
     env_seeds = [s for seed in seeds for s in eval_env_seeds(seed, episodes)]
 
@@ -104,6 +104,8 @@ def evaluate_snapshots(path: str | Path, episodes: int, progress: bool = False) 
     frames = []
     for step in tqdm(sorted(run["actors"]), desc=f"evaluate {path}", disable=not progress):
         actor.load_state_dict(run["actors"][step])
+        if hasattr(actor, "reseed"):
+            actor.reseed(step)  # a sampling policy (BCQ's) restarts its noise: the same snapshot, the same episodes
         scores = evaluate_policy(policy, run["env"], len(env_seeds), seed=env_seeds)
         scores.insert(0, "step", step)
         scores.insert(1, "seed", np.repeat(seeds, episodes))

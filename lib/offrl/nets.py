@@ -12,7 +12,11 @@ import math
 from collections.abc import Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+# log σ of the tanh-Gaussian actor is clamped here, as CORL's SAC-N and CleanRL's SAC do.
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
 class EnsembleLinear(nn.Module):
@@ -56,6 +60,14 @@ class EnsembleMLP(nn.Module):
         return self.layers[-1](x, members)
 
 
+def seeded_normal(generators: list[torch.Generator], shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """``(S, *shape)`` standard normal noise, member ``s`` drawn from ``generators[s]``.
+
+    A seed's noise then does not depend on which other seeds share its ensemble.
+    """
+    return torch.stack([torch.randn(shape, generator=g, device=device) for g in generators])
+
+
 class DeterministicActor(nn.Module):
     """TD3's actor: ``max_action · tanh(MLP(s))`` for every member."""
 
@@ -63,9 +75,96 @@ class DeterministicActor(nn.Module):
         super().__init__()
         self.mlp = EnsembleMLP(members, obs_dim, act_dim, hidden)
         self.max_action = max_action
+        # The constructor's arguments besides ``members``: enough to rebuild it for evaluation (offrl.policies).
+        self.spec = {"obs_dim": obs_dim, "act_dim": act_dim, "hidden": list(hidden), "max_action": max_action}
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.max_action * torch.tanh(self.mlp(obs))
+
+
+def tanh_gaussian_log_prob(pre_tanh: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log π(a | s) of a = tanh(u), u ~ N(mean, exp(log_std)²), summed over the last (action) dimension.
+
+    The change of variables subtracts log(1 − tanh²u) = 2·(log 2 − u − softplus(−2u)) per
+    dimension: the same value, without the log of a number that rounds to 0 when |u| is large.
+    """
+    gaussian = -0.5 * ((pre_tanh - mean) / log_std.exp()).square() - log_std - 0.5 * math.log(2 * math.pi)
+    log_det = 2.0 * (math.log(2.0) - pre_tanh - F.softplus(-2.0 * pre_tanh))
+    return (gaussian - log_det).sum(dim=-1)
+
+
+class TanhGaussianActor(nn.Module):
+    """SAC's and BEAR's actor: a = tanh(u), u ~ N(μ(s), σ(s)²), for every member.
+
+    ``forward`` is the deterministic policy tanh(μ(s)) used for evaluation (the convention of
+    TD3+BC's and d3rlpy's evaluations of stochastic actors); ``sample`` is the stochastic one.
+    """
+
+    def __init__(self, members: int, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256)) -> None:
+        super().__init__()
+        self.mlp = EnsembleMLP(members, obs_dim, 2 * act_dim, hidden)
+        self.spec = {"obs_dim": obs_dim, "act_dim": act_dim, "hidden": list(hidden)}
+
+    def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """μ(s) and the clamped log σ(s), each ``(M, B, act_dim)``."""
+        mean, log_std = self.mlp(obs).chunk(2, dim=-1)
+        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.distribution(obs)[0])
+
+    def sample(self, obs: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reparameterised a = tanh(μ + σ·noise): the action, its pre-tanh value u, and log π(a | s) ``(M, B)``."""
+        mean, log_std = self.distribution(obs)
+        pre_tanh = mean + log_std.exp() * noise
+        return torch.tanh(pre_tanh), pre_tanh, tanh_gaussian_log_prob(pre_tanh, mean, log_std)
+
+
+class EnsembleVAE(nn.Module):
+    """The conditional VAE of BCQ and BEAR, a model of the behaviour policy, for every member.
+
+    Encoder q(z | s, a) = N(μ, σ²) with log σ clamped to [−4, 15], decoder a = tanh(D(s, z));
+    loss: mean (D(s, z) − a)² + ½·KL(q ‖ N(0, I)), both as sfujim/BCQ and aviralkumar2907/BEAR.
+    """
+
+    def __init__(self, members: int, obs_dim: int, act_dim: int, latent_dim: int, hidden: tuple[int, ...] = (750, 750)) -> None:
+        super().__init__()
+        self.encoder = EnsembleMLP(members, obs_dim + act_dim, 2 * latent_dim, hidden)
+        self.decoder = EnsembleMLP(members, obs_dim + latent_dim, act_dim, hidden)
+        self.latent_dim = latent_dim
+
+    def loss(self, obs: torch.Tensor, act: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(M,)`` each: the VAE loss and its reconstruction part; ``noise`` is z's standard normal draw."""
+        mean, log_std = self.encoder(torch.cat([obs, act], dim=-1)).chunk(2, dim=-1)
+        log_std = log_std.clamp(-4.0, 15.0)
+        recon = self.decode(obs, mean + log_std.exp() * noise)
+        recon_loss = (recon - act).square().mean(dim=(1, 2))
+        kl = -0.5 * (1.0 + 2.0 * log_std - mean.square() - (2.0 * log_std).exp()).mean(dim=(1, 2))
+        return recon_loss + 0.5 * kl, recon_loss
+
+    def decode_raw(self, obs: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        """The decoder's output before tanh (BEAR measures the MMD there, where tanh does not saturate)."""
+        return self.decoder(torch.cat([obs, latent], dim=-1))
+
+    def decode(self, obs: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.decode_raw(obs, latent))
+
+
+def clipped_latent(generators: list[torch.Generator], shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Latent draws for sampling from the VAE: N(0, I) clipped to ±0.5, as BCQ and BEAR decode."""
+    return seeded_normal(generators, shape, device).clamp(-0.5, 0.5)
+
+
+class Perturbation(nn.Module):
+    """BCQ's perturbation model ξ: a + Φ·tanh(MLP(s, a)), clipped to the action box."""
+
+    def __init__(self, members: int, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (400, 300), phi: float = 0.05) -> None:
+        super().__init__()
+        self.mlp = EnsembleMLP(members, obs_dim + act_dim, act_dim, hidden)
+        self.phi = phi
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        return (act + self.phi * torch.tanh(self.mlp(torch.cat([obs, act], dim=-1)))).clamp(-1.0, 1.0)
 
 
 class QEnsemble(nn.Module):
@@ -97,6 +196,40 @@ class QEnsemble(nn.Module):
         for layer, mask in zip(reversed(layers[1:-1]), reversed(masks[:-1])):
             grad = torch.bmm(grad, layer.weight.transpose(1, 2)) * mask
         return torch.bmm(grad, layers[0].weight[:, obs.shape[-1]:].transpose(1, 2))
+
+
+class BCQPolicy(nn.Module):
+    """BCQ's policy (Fujimoto et al. 2019): among ``samples`` VAE actions, each perturbed by ξ, the argmax of Q₁.
+
+    Holds the VAE, the perturbation model and both critics (members ``q·M + m``), so one
+    state dict is the whole policy. The latent draws come from ``generator``, which
+    :meth:`reseed` restarts: an evaluation of a snapshot is then reproducible.
+    """
+
+    def __init__(self, members: int, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (400, 300),
+                 vae_hidden: tuple[int, ...] = (750, 750), latent_dim: int = 2, phi: float = 0.05, samples: int = 10) -> None:
+        super().__init__()
+        self.vae = EnsembleVAE(members, obs_dim, act_dim, latent_dim, tuple(vae_hidden))
+        self.perturbation = Perturbation(members, obs_dim, act_dim, tuple(hidden), phi)
+        self.critic = QEnsemble(2 * members, obs_dim, act_dim, tuple(hidden))
+        self.members, self.samples = members, samples
+        self.spec = {"obs_dim": obs_dim, "act_dim": act_dim, "hidden": list(hidden), "vae_hidden": list(vae_hidden),
+                     "latent_dim": latent_dim, "phi": phi, "samples": samples}
+        self.generator: torch.Generator | None = None
+
+    def reseed(self, seed: int) -> None:
+        self.generator = torch.Generator(device=self.critic.mlp.layers[0].weight.device).manual_seed(seed)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.generator is None:
+            self.reseed(0)
+        members, batch, n = obs.shape[0], obs.shape[1], self.samples
+        repeated = obs.repeat_interleave(n, dim=1)  # (M, B·n, obs): each state n times in a row
+        latent = torch.randn((members, batch * n, self.vae.latent_dim), generator=self.generator, device=obs.device).clamp(-0.5, 0.5)
+        actions = self.perturbation(repeated, self.vae.decode(repeated, latent))
+        q1 = self.critic(repeated, actions, members=slice(0, members)).view(members, batch, n)
+        best = q1.argmax(dim=2)[..., None, None].expand(-1, -1, 1, actions.shape[-1])
+        return actions.view(members, batch, n, -1).gather(2, best).squeeze(2)
 
 
 def reinit_member(module: nn.Module, member: int, generator: torch.Generator) -> None:

@@ -1,4 +1,5 @@
-"""Saving, loading and running trained actors (behaviour policies, safety experts)."""
+"""Saving, loading and running trained actors (behaviour policies, safety experts), and the
+evaluation policies a training run snapshots."""
 
 from __future__ import annotations
 
@@ -7,8 +8,40 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from offrl.nets import DeterministicActor
+from offrl.nets import BCQPolicy, DeterministicActor, TanhGaussianActor
+
+# Every kind of evaluation policy an algorithm may snapshot (its ``actor``): a module mapping
+# states ``(M, B, obs_dim)`` to actions, rebuilt from ``members`` and its ``spec``.
+POLICIES: dict[str, type[nn.Module]] = {
+    "deterministic": DeterministicActor,  # TD3+BC, BC
+    "tanh_gaussian": TanhGaussianActor,  # SAC, BEAR: evaluated deterministically, tanh(μ(s))
+    "bcq": BCQPolicy,  # BCQ: the best of perturbed VAE samples by Q₁
+}
+
+
+def policy_spec(policy: nn.Module) -> dict[str, Any]:
+    """What rebuilds ``policy`` for evaluation: its kind and its constructor's arguments besides ``members``."""
+    kind = next((kind for kind, cls in POLICIES.items() if type(policy) is cls), None)
+    if kind is None:
+        raise ValueError(f"{type(policy).__name__} is not an evaluation policy; kinds: {sorted(POLICIES)}")
+    return {"kind": kind, **policy.spec}
+
+
+def build_policy(spec: dict[str, Any], members: int) -> nn.Module:
+    """An evaluation policy of ``members`` members from a :func:`policy_spec`."""
+    options = dict(spec)
+    kind = options.pop("kind")
+    if kind not in POLICIES:
+        raise ValueError(f"unknown policy kind {kind!r}; allowed: {sorted(POLICIES)}")
+    return POLICIES[kind](members, **options)
+
+
+def snapshot_policy(run: dict[str, Any]) -> nn.Module:
+    """The evaluation policy a run's snapshots load into (runs written before policy kinds hold deterministic actors)."""
+    spec = run.get("policy") or {"kind": "deterministic", "obs_dim": run["obs_dim"], "act_dim": run["act_dim"], "hidden": run["hidden"]}
+    return build_policy(spec, len(run["seeds"]))
 
 
 def save_actor(actor: DeterministicActor, path: str | Path, member: int = 0, **meta: Any) -> None:
@@ -38,7 +71,9 @@ def export_snapshot(snapshots: str | Path, path: str | Path, step: int | None = 
     """
     run = torch.load(snapshots, map_location="cpu", weights_only=True)
     step = max(run["actors"]) if step is None else step
-    actor = DeterministicActor(len(run["seeds"]), run["obs_dim"], run["act_dim"], tuple(run["hidden"]))
+    actor = snapshot_policy(run)
+    if not isinstance(actor, DeterministicActor):
+        raise ValueError(f"{snapshots} holds {policy_spec(actor)['kind']} policies; only deterministic actors can be exported")
     actor.load_state_dict(run["actors"][step])
     first = actor.mlp.layers[0]
     with torch.no_grad():

@@ -6,9 +6,11 @@ where the algorithm asks, logs losses and Q statistics, keeps a policy snapshot 
 stopped, and stops at the first NaN or infinite loss with its step.
 
 An algorithm is a class with ``normalize_states``, ``update(batch) -> {name: (S,) tensor}``,
-``policy(obs)``, ``actor`` and ``state_dict``/``load_state_dict``; it may define
+``policy(obs)``, ``actor`` (its evaluation policy, one of :data:`offrl.policies.POLICIES`,
+whose state is what a snapshot keeps) and ``state_dict``/``load_state_dict``; it may define
 ``per_transition(dataset) -> {name: array}`` for values it needs alongside each transition
-(they arrive in ``Batch.extras``). See ``offrl.algos``.
+(they arrive in ``Batch.extras``), and ``plan(total_steps)`` for phases that are a share of
+the run (BEAR's warm-up). See ``offrl.algos``.
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     outputs, which Snakemake deletes before a job) is where the run saves and resumes.
     """
     from offrl.algos.presets import build, training_data
+    from offrl.policies import policy_spec
 
     full_dataset, dataset = dataset, training_data(config.algorithm, dataset)
     out_dir = Path(out_dir)
@@ -155,6 +158,8 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     generators = [torch.Generator(device=device).manual_seed(seed) for seed in config.seeds]
     algo = build(config.algorithm, dataset.observations.shape[1], dataset.actions.shape[1], generators, device, config.options)
     extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
+    if hasattr(algo, "plan"):
+        algo.plan(config.steps)
     data = TensorData(dataset, device, normalize=algo.normalize_states, extras=extras)
     # Measured on the whole dataset, also for presets that train on part of it.
     probe = None
@@ -216,7 +221,6 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     bar.close()
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    actor_layers = list(algo.actor.mlp.layers)
     _atomic_save(
         {
             "algorithm": config.algorithm,
@@ -224,9 +228,8 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
             "seeds": config.seeds,
             "obs_mean": torch.from_numpy(data.obs_mean),
             "obs_std": torch.from_numpy(data.obs_std),
-            "obs_dim": actor_layers[0].in_features,
-            "act_dim": actor_layers[-1].out_features,
-            "hidden": [layer.out_features for layer in actor_layers[:-1]],
+            # The evaluation policy's kind and sizes (offrl.policies.snapshot_policy rebuilds it).
+            "policy": policy_spec(algo.actor),
             "actors": snapshots,
             # Contaminated datasets: Q(s, a) on the probe's expert and contaminant pairs at every snapshot.
             "probe_q": probe_q,

@@ -38,7 +38,7 @@ import torch
 
 from offrl.algos.plugins import GP_ACTIONS, RELAXATIONS, gradient_penalty, penalty_inputs, relaxation_weight
 from offrl.data import Dataset
-from offrl.nets import DeterministicActor, QEnsemble, adam, reinit_member, soft_update
+from offrl.nets import DeterministicActor, QEnsemble, adam, reinit_member, seeded_normal, soft_update
 from offrl.policies import NumpyActor, load_actor
 from offrl.simhash import SimHashIndex
 from offrl.train import Batch
@@ -111,7 +111,7 @@ class TD3BC:
     def target_noise(self, shape: torch.Size, device: torch.device) -> torch.Tensor:
         """Target policy smoothing noise, each seed's slice from its own generator."""
         c = self.config
-        noise = torch.stack([torch.randn(shape[1:], generator=g, device=device) for g in self.generators])
+        noise = seeded_normal(self.generators, shape[1:], device)
         return (noise * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
 
     def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
