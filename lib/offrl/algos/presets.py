@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -28,6 +29,11 @@ PRESETS: dict[str, Preset] = {
     # The TD3BC++ paper's naive baselines: the top 10% of trajectories by return.
     "bc_10pct": Preset("bc", top_episodes=0.1),
     "td3bc_10pct": Preset("td3bc", top_episodes=0.1),
+    # The BEAR blog: naive offline SAC, BEAR-QL and BCQ; BEAR++ is BEAR-QL with both TD3BC++ plugins (λ_GP = 1, Table 7).
+    "sac": Preset("sac"),
+    "bear": Preset("bear"),
+    "bear_pp": Preset("bear", {"gradient_penalty": 1.0, "relaxation": "minmax"}),
+    "bcq": Preset("bcq"),
 }
 
 
@@ -37,16 +43,23 @@ def training_data(preset: str, dataset: Any) -> Any:
     return dataset if fraction is None else dataset.top_episodes(fraction)
 
 
+# Each algorithm module of offrl.algos and its (algorithm class, config class), imported on use.
+ALGORITHMS: dict[str, tuple[str, str]] = {
+    "bc": ("BC", "BCConfig"),
+    "td3bc": ("TD3BC", "TD3BCConfig"),
+    "sac": ("SAC", "SACConfig"),
+    "bear": ("BEAR", "BEARConfig"),
+    "bcq": ("BCQ", "BCQConfig"),
+}
+
+
 def _classes(preset: str) -> tuple[type, type]:
     if preset not in PRESETS:
         raise ValueError(f"unknown algorithm {preset!r}; allowed: {', '.join(sorted(PRESETS))}")
-    if PRESETS[preset].algorithm == "td3bc":
-        from offrl.algos.td3bc import TD3BC, TD3BCConfig
-
-        return TD3BC, TD3BCConfig
-    from offrl.algos.bc import BC, BCConfig
-
-    return BC, BCConfig
+    algorithm = PRESETS[preset].algorithm
+    module = importlib.import_module(f"offrl.algos.{algorithm}")
+    cls, config_cls = ALGORITHMS[algorithm]
+    return getattr(module, cls), getattr(module, config_cls)
 
 
 def check_options(preset: str, options: dict[str, Any]) -> None:

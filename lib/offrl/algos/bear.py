@@ -1,0 +1,236 @@
+"""BEAR-QL (Kumar et al. 2019, "Stabilizing Off-Policy Q-Learning via Bootstrapping Error Reduction") and BEAR++.
+
+Reference version: the authors' code, aviralkumar2907/BEAR (``algos.py``, and its README's
+MuJoCo command): Laplacian kernel with σ = 10 (their Hopper and HalfCheetah value; 20 for
+Walker2d), n = 5 sampled actions per state, ε = 0.05 (the threshold hard-coded in
+``algos.py``), log α clamped to [−5, 10] (``lagrange_thresh`` = 10), K = 2 Q-functions,
+``version`` 0 (the actor ascends the minimum over the ensemble), 10 sampled next actions,
+400×300 actor and critics, 750×750 VAE, learning rates 1e-3 (Adam's default there).
+
+    VAE:    the behaviour model β, mean (D(s, z) − a)² + ½·KL (offrl.nets.EnsembleVAE)
+    critic: Σₖ mean_B (Qₖ(s, a) − y)²,
+            y = r + γ·(1 − done)·maxⱼ [λ·minₖ Q′ₖ(s′, a′ⱼ) + (1 − λ)·maxₖ Q′ₖ(s′, a′ⱼ)],  a′ⱼ ~ π′(· | s′), j ≤ 10, λ = 0.75
+    actor:  mean_B [−minₖ meanⱼ Qₖ(s, ãⱼ) + α·MMD(s)],  ãⱼ ~ π(· | s) with its noise clipped to ±0.5, j ≤ n;
+            during the warm-up mean_B α·MMD(s) alone
+    α:      log α ascends mean_B α·(MMD(s) − ε), then is clamped to [−5, 10]
+
+    MMD(s) = √(mean k(x, x′) + mean k(y, y′) − 2·mean k(x, y) + 1e-6), x the actor's n pre-tanh
+    samples at s, y the VAE's (pre-tanh too: tanh would flatten the gradient where it saturates);
+    k(x, y) = exp(−‖x − y‖₁ / 2σ) (laplacian) or exp(−‖x − y‖² / 2σ) (gaussian; σ not squared, as there).
+
+Left out of the reference: the bootstrap masks on the critic loss and the ensemble-std term
+λ·√((1 − δ)/δ)·std Q of the actor loss. The reference's warm-up is 20 of its 200
+evaluation epochs; ``warmup_fraction`` = 0.1 keeps that share of training at any scale.
+Evaluation uses tanh(μ(s)) (see offrl.nets.TanhGaussianActor), not the reference's
+argmax-Q over 10 samples.
+
+BEAR++ (the TD3BC++ paper, eq. 11) is two options composed from offrl.algos.plugins, the
+functions TD3BC++ uses: the gradient penalty on the critic ensemble every ``gp_every`` steps,
+and the constraint MMD(s)·W(s, β(s)) with W from the mean critic Q at the VAE's actions.
+
+Members: ``S`` actors and VAEs, ``K·S`` critics (member ``k·S + s`` is critic ``k`` of seed
+``s``), one log α per seed.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from offrl.algos.plugins import GP_ACTIONS, RELAXATIONS, gradient_penalty, penalty_inputs, relaxation_weight
+from offrl.nets import EnsembleVAE, QEnsemble, TanhGaussianActor, adam, clipped_latent, reinit_member, seeded_normal, soft_update
+from offrl.train import Batch
+
+KERNELS = ("laplacian", "gaussian")
+
+
+def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str = "laplacian", sigma: float = 10.0) -> torch.Tensor:
+    """Sampled MMD between the sets ``x`` and ``y``, each ``(..., n, d)``: one value per leading index."""
+    def mean_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        diff = a.unsqueeze(-2) - b.unsqueeze(-3)  # (..., n, n, d)
+        distance = diff.abs().sum(-1) if kernel == "laplacian" else diff.square().sum(-1)
+        return torch.exp(-distance / (2.0 * sigma)).mean(dim=(-2, -1))
+
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    return (mean_kernel(x, x) + mean_kernel(y, y) - 2.0 * mean_kernel(x, y) + 1e-6).sqrt()
+
+
+@dataclass
+class BEARConfig:
+    discount: float = 0.99
+    tau: float = 0.005
+    num_qs: int = 2
+    lmbda: float = 0.75  # weight of the minimum in the target's min/max mix
+    target_samples: int = 10
+    kernel: str = "laplacian"
+    sigma: float = 10.0
+    mmd_samples: int = 5
+    epsilon: float = 0.05
+    log_alpha_max: float = 10.0
+    warmup_fraction: float = 0.1
+    actor_lr: float = 1e-3
+    critic_lr: float = 1e-3
+    vae_lr: float = 1e-3
+    alpha_lr: float = 1e-3
+    hidden: tuple[int, ...] = (400, 300)
+    vae_hidden: tuple[int, ...] = (750, 750)
+    # BEAR++: gradient penalty weight λ_GP (0: off) and its schedule and action sampling.
+    gradient_penalty: float = 0.0
+    gp_every: int = 5
+    gp_repeats: int = 16
+    gp_threshold: float = 1.0
+    gp_actions: str = "uniform"
+    # BEAR++: weight W(s, β(s)) of each state's MMD; None (BEAR-QL), "minmax" (eq. 10) or "raw_q".
+    relaxation: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
+        if self.gp_actions not in GP_ACTIONS:
+            raise ValueError(f"gp_actions must be one of {GP_ACTIONS}, got {self.gp_actions!r}")
+        if self.relaxation not in RELAXATIONS:
+            raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {self.relaxation!r}")
+        if not 0.0 <= self.warmup_fraction <= 1.0:
+            raise ValueError(f"warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
+
+
+class BEAR:
+    normalize_states = False  # raw states, as the reference
+
+    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: BEARConfig, device: torch.device) -> None:
+        self.config = c = config
+        self.seeds = seeds = len(generators)
+        self.generators = generators
+        self.act_dim, self.latent_dim = act_dim, 2 * act_dim
+        self.actor = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(c.hidden)).to(device)
+        self.critic = QEnsemble(c.num_qs * seeds, obs_dim, act_dim, tuple(c.hidden)).to(device)
+        self.vae = EnsembleVAE(seeds, obs_dim, act_dim, self.latent_dim, tuple(c.vae_hidden)).to(device)
+        for s, generator in enumerate(generators):
+            for module, member in ((self.actor, s), (self.vae, s), *((self.critic, k * seeds + s) for k in range(c.num_qs))):
+                reinit_member(module, member, generator)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.zeros(seeds, device=device))  # α = 1 at the start; the reference draws log α from N(0, 1)
+        self.actor_opt = adam(self.actor.parameters(), c.actor_lr)
+        self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
+        self.vae_opt = adam(self.vae.parameters(), c.vae_lr)
+        self.alpha_opt = adam([self.log_alpha], c.alpha_lr)
+        self.updates = 0
+        self.warmup_steps = 0
+
+    def plan(self, total_steps: int) -> None:
+        """Told the run's length by the training loop: the warm-up is its first ``warmup_fraction``."""
+        self.warmup_steps = round(self.config.warmup_fraction * total_steps)
+
+    def ensemble(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(K, S, N): every Q-function of every seed at the pairs ``(S, N, ·)``."""
+        k = self.config.num_qs
+        return critic(obs.repeat(k, 1, 1), actions.repeat(k, 1, 1)).view(k, self.seeds, -1)
+
+    def vae_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        noise = seeded_normal(self.generators, (batch.obs.shape[1], self.latent_dim), batch.obs.device)
+        per_seed, recon = self.vae.loss(batch.obs, batch.actions, noise)
+        return per_seed.sum(), {"vae_loss": per_seed.detach(), "vae_recon": recon.detach()}
+
+    def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        c = self.config
+        n, batch_size = c.target_samples, batch.obs.shape[1]
+        with torch.no_grad():
+            next_obs = batch.next_obs.repeat_interleave(n, dim=1)  # each next state n times in a row
+            noise = seeded_normal(self.generators, (batch_size * n, self.act_dim), next_obs.device)
+            next_action, _, _ = self.actor_target.sample(next_obs, noise)
+            next_q = self.ensemble(self.critic_target, next_obs, next_action)
+            mixed = c.lmbda * next_q.min(dim=0).values + (1.0 - c.lmbda) * next_q.max(dim=0).values
+            target = batch.rewards + c.discount * batch.not_done * mixed.view(self.seeds, batch_size, n).max(dim=2).values
+        q = self.ensemble(self.critic, batch.obs, batch.actions)
+        per_seed = (q - target).square().mean(dim=2).sum(dim=0)
+        logs = {}
+        if c.gradient_penalty > 0 and self.updates % c.gp_every == 0:
+            obs, actions = penalty_inputs(batch.obs, batch.actions, c.gp_repeats, c.gp_actions, self.generators, self.actor)
+            penalty = gradient_penalty(self.critic, obs.repeat(c.num_qs, 1, 1), actions.repeat(c.num_qs, 1, 1), c.gp_threshold)
+            penalty = penalty.view(c.num_qs, self.seeds).sum(dim=0)
+            per_seed = per_seed + c.gradient_penalty * penalty
+            logs["gradient_penalty"] = penalty.detach()
+        return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach(), **logs}
+
+    def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss, the constraint per state (S, B) for the multiplier, and logs."""
+        c = self.config
+        n, batch_size = c.mmd_samples, batch.obs.shape[1]
+        obs = batch.obs.repeat_interleave(n, dim=1)  # (S, B·n, obs)
+        with torch.no_grad():
+            behaviour_raw = self.vae.decode_raw(obs, clipped_latent(self.generators, (batch_size * n, self.latent_dim), obs.device))
+        noise = seeded_normal(self.generators, (batch_size * n, self.act_dim), obs.device).clamp(-0.5, 0.5)
+        action, policy_raw, _ = self.actor.sample(obs, noise)
+        distance = mmd(policy_raw.view(self.seeds, batch_size, n, -1), behaviour_raw.view(self.seeds, batch_size, n, -1), c.kernel, c.sigma)
+        logs = {"mmd": distance.mean(dim=1).detach()}
+        constraint = distance
+        if c.relaxation is not None:
+            weight = self.relaxation_weight(obs, torch.tanh(behaviour_raw))
+            constraint = weight * distance
+            logs["relaxation_weight_mean"] = weight.mean(dim=1)
+        alpha = self.log_alpha.exp().detach()[:, None]
+        if self.updates <= self.warmup_steps:
+            per_seed = (alpha * constraint).mean(dim=1)
+        else:
+            q = self.ensemble(self.critic, obs, action).view(c.num_qs, self.seeds, batch_size, n).mean(dim=3).min(dim=0).values
+            per_seed = (-q + alpha * constraint).mean(dim=1)
+        return per_seed.sum(), constraint.detach(), {"actor_loss": per_seed.detach(), **logs}
+
+    @torch.no_grad()
+    def relaxation_weight(self, obs: torch.Tensor, behaviour_actions: torch.Tensor) -> torch.Tensor:
+        """(S, B): W(s, β(s)) from the mean of the critics over the VAE's n actions at s; no gradient flows through it."""
+        q = self.ensemble(self.critic, obs, behaviour_actions).mean(dim=0).view(self.seeds, -1, self.config.mmd_samples).mean(dim=2)
+        return relaxation_weight(q, self.config.relaxation)
+
+    def lagrange_loss(self, constraint: torch.Tensor) -> torch.Tensor:
+        """Descending it raises α where the constraint (S, B) exceeds ε on average, lowers it where below."""
+        return -(self.log_alpha.exp()[:, None] * (constraint - self.config.epsilon)).mean(dim=1).sum()
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        self.updates += 1
+        loss, logs = self.vae_loss(batch)
+        self.vae_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.vae_opt.step()
+
+        loss, critic_logs = self.critic_loss(batch)
+        self.critic_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_opt.step()
+
+        self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
+        loss, constraint, actor_logs = self.actor_loss(batch)
+        self.actor_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.actor_opt.step()
+        self.critic.requires_grad_(True)
+
+        loss = self.lagrange_loss(constraint)
+        self.alpha_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.alpha_opt.step()
+        with torch.no_grad():
+            self.log_alpha.clamp_(-5.0, self.config.log_alpha_max)
+
+        soft_update(self.critic_target, self.critic, self.config.tau)
+        soft_update(self.actor_target, self.actor, self.config.tau)
+        return logs | critic_logs | actor_logs | {"alpha": self.log_alpha.exp().detach()}
+
+    def policy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(obs)
+
+    def state_dict(self) -> dict:
+        names = ("actor", "critic", "vae", "actor_target", "critic_target", "actor_opt", "critic_opt", "vae_opt", "alpha_opt")
+        return {name: getattr(self, name).state_dict() for name in names} | {"log_alpha": self.log_alpha.detach().clone(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in ("actor", "critic", "vae", "actor_target", "critic_target", "actor_opt", "critic_opt", "vae_opt", "alpha_opt"):
+            getattr(self, name).load_state_dict(state[name])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        self.updates = state["updates"]

@@ -1,0 +1,123 @@
+"""Soft Actor-Critic (Haarnoja et al. 2018) trained naively on a fixed dataset: the BEAR blog's Figure 1.
+
+    critic:      Σᵢ mean_B (Qᵢ(s, a) − y)²,
+                 y = r + γ·(1 − done)·(min(Q₁′, Q₂′)(s′, a′) − α·log π(a′ | s′)),  a′ ~ π(· | s′)
+    actor:       mean_B (α·log π(ã | s) − min(Q₁, Q₂)(s, ã)),  ã ~ π(· | s) reparameterised
+    temperature: −mean_B log α·(log π(ã | s) + H̄),  target entropy H̄ = −act_dim
+
+with the tanh-Gaussian actor of :class:`offrl.nets.TanhGaussianActor`, one update of each per
+step and τ = 0.005 target updates; sizes and learning rates of the SAC paper (256×256, 3e-4).
+Nothing keeps π near the data, so Q at actions the data never shows can grow without bound:
+``q_mean`` (Q₁ on the batch's own pairs) is logged at every step to show it. Large finite
+values are the finding and are kept; only NaN/inf stops the run (offrl.train).
+
+Members: ``S`` actors, ``2S`` critics (member ``q·S + s`` is critic ``q`` of seed ``s``), one
+temperature per seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from offrl.nets import QEnsemble, TanhGaussianActor, adam, reinit_member, seeded_normal, soft_update
+from offrl.train import Batch
+
+
+@dataclass
+class SACConfig:
+    discount: float = 0.99
+    tau: float = 0.005
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    alpha_lr: float = 3e-4
+    initial_alpha: float = 1.0
+    hidden: tuple[int, ...] = (256, 256)
+
+
+class SAC:
+    normalize_states = False  # raw states, as the online algorithm (and the blog's baseline)
+
+    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: SACConfig, device: torch.device) -> None:
+        self.config = config
+        self.seeds = seeds = len(generators)
+        self.generators = generators
+        self.actor = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
+        self.critic = QEnsemble(2 * seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
+        for s, generator in enumerate(generators):
+            for module, member in ((self.actor, s), (self.critic, s), (self.critic, seeds + s)):
+                reinit_member(module, member, generator)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.full((seeds,), math.log(config.initial_alpha), device=device))
+        self.target_entropy = -float(act_dim)
+        self.actor_opt = adam(self.actor.parameters(), config.actor_lr)
+        self.critic_opt = adam(self.critic.parameters(), config.critic_lr)
+        self.alpha_opt = adam([self.log_alpha], config.alpha_lr)
+
+    def noise(self, obs: torch.Tensor) -> torch.Tensor:
+        """The actor's standard normal draws for a batch of states, each seed's from its own generator."""
+        return seeded_normal(self.generators, (obs.shape[1], self.actor.spec["act_dim"]), obs.device)
+
+    def twin_min(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(S, B): min(Q₁, Q₂) of each seed."""
+        return critic(obs.repeat(2, 1, 1), actions.repeat(2, 1, 1)).view(2, self.seeds, -1).min(dim=0).values
+
+    def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        alpha = self.log_alpha.exp().detach()[:, None]
+        with torch.no_grad():
+            next_action, _, next_log_prob = self.actor.sample(batch.next_obs, self.noise(batch.next_obs))
+            soft_value = self.twin_min(self.critic_target, batch.next_obs, next_action) - alpha * next_log_prob
+            target = batch.rewards + self.config.discount * batch.not_done * soft_value
+        q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
+        per_seed = (q - target).square().mean(dim=2).sum(dim=0)
+        return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach()}
+
+    def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss, log π(ã | s) of the sampled actions (S, B) for the temperature, and logs."""
+        alpha = self.log_alpha.exp().detach()[:, None]
+        action, _, log_prob = self.actor.sample(batch.obs, self.noise(batch.obs))
+        per_seed = (alpha * log_prob - self.twin_min(self.critic, batch.obs, action)).mean(dim=1)
+        return per_seed.sum(), log_prob.detach(), {"actor_loss": per_seed.detach(), "entropy": -log_prob.mean(dim=1).detach()}
+
+    def temperature_loss(self, log_prob: torch.Tensor) -> torch.Tensor:
+        """α rises while the policy's entropy is below the target, falls while above."""
+        return -(self.log_alpha[:, None] * (log_prob + self.target_entropy)).mean(dim=1).sum()
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        loss, logs = self.critic_loss(batch)
+        self.critic_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_opt.step()
+
+        self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
+        loss, log_prob, actor_logs = self.actor_loss(batch)
+        self.actor_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.actor_opt.step()
+        self.critic.requires_grad_(True)
+
+        loss = self.temperature_loss(log_prob)
+        self.alpha_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.alpha_opt.step()
+
+        soft_update(self.critic_target, self.critic, self.config.tau)
+        return logs | actor_logs | {"alpha": self.log_alpha.exp().detach()}
+
+    def policy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(obs)
+
+    def state_dict(self) -> dict:
+        return {name: getattr(self, name).state_dict() for name in ("actor", "critic", "critic_target", "actor_opt", "critic_opt", "alpha_opt")} | {
+            "log_alpha": self.log_alpha.detach().clone()
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in ("actor", "critic", "critic_target", "actor_opt", "critic_opt", "alpha_opt"):
+            getattr(self, name).load_state_dict(state[name])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])

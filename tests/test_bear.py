@@ -1,0 +1,123 @@
+"""BEAR-QL and BEAR++: the MMD by hand, the Lagrange multiplier, the warm-up, the plugins reused."""
+
+import math
+
+import pytest
+import torch
+
+import offrl.algos.bear as bear_module
+from offrl.algos.bear import BEAR, BEARConfig, mmd
+from offrl.train import Batch
+
+SMALL = {"hidden": (16, 16), "vae_hidden": (16, 16)}
+
+
+def test_mmd_of_a_set_with_itself_is_zero_and_grows_with_a_shift():
+    x = torch.randn(4, 5, 3, generator=torch.Generator().manual_seed(0))
+    for kernel in ("laplacian", "gaussian"):
+        same = mmd(x, x, kernel, sigma=1.0)
+        assert same.shape == (4,) and torch.allclose(same, torch.full((4,), 1e-3))  # √1e-6, the estimate's guard
+        near, far = mmd(x, x + 0.5, kernel, sigma=1.0), mmd(x, x + 2.0, kernel, sigma=1.0)
+        assert (same < near).all() and (near < far).all()
+
+
+@pytest.mark.parametrize("kernel, expected", [("laplacian", 0.6232463), ("gaussian", 0.7031689)])
+def test_mmd_of_two_tiny_sets_by_hand(kernel, expected):
+    # x = {0, 1}, y = {1, 3}, σ = 1; k(d) = exp(−|d|/2) or exp(−d²/2):
+    # laplacian: mean k(x, x′) = (2 + 2e^{-1/2})/4, mean k(y, y′) = (2 + 2e^{-1})/4,
+    #            mean k(x, y) = (e^{-1/2} + e^{-3/2} + 1 + e^{-1})/4;  MMD² = 0.3884349 (+1e-6)
+    k = (lambda d: math.exp(-abs(d) / 2)) if kernel == "laplacian" else (lambda d: math.exp(-d * d / 2))
+    mean_k = lambda a, b: sum(k(i - j) for i in a for j in b) / 4  # noqa: E731
+    by_hand = math.sqrt(mean_k([0, 1], [0, 1]) + mean_k([1, 3], [1, 3]) - 2 * mean_k([0, 1], [1, 3]) + 1e-6)
+    assert by_hand == pytest.approx(expected, abs=1e-6)
+    value = mmd(torch.tensor([[0.0], [1.0]]), torch.tensor([[1.0], [3.0]]), kernel, sigma=1.0)
+    assert value.item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_unknown_kernel_is_named():
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        BEARConfig(kernel="rbf")
+
+
+def algo(seeds=(0,), **options) -> BEAR:
+    return BEAR(3, 2, [torch.Generator().manual_seed(s) for s in seeds], BEARConfig(**{**SMALL, **options}), torch.device("cpu"))
+
+
+def batch(members: int = 1, seed: int = 1) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    obs, actions = torch.randn(1, 16, 3, generator=g), torch.rand(1, 16, 2, generator=g) * 2 - 1
+    rewards, next_obs = torch.randn(1, 16, generator=g), torch.randn(1, 16, 3, generator=g)
+    grow = lambda x: x.expand(members, *x.shape[1:]).clone()  # noqa: E731
+    return Batch(grow(obs), grow(actions), grow(rewards), grow(next_obs), torch.ones(members, 16))
+
+
+@pytest.mark.parametrize("constraint, rises", [(1.0, True), (0.0, False)])
+def test_lagrange_multiplier_rises_when_the_constraint_is_violated(constraint, rises):
+    bear = algo(epsilon=0.05)
+    before = bear.log_alpha.item()
+    loss = bear.lagrange_loss(torch.full((1, 16), constraint))
+    bear.alpha_opt.zero_grad()
+    loss.backward()
+    bear.alpha_opt.step()
+    assert (bear.log_alpha.item() > before) == rises
+
+
+def test_multiplier_stays_within_its_clamp():
+    bear = algo(log_alpha_max=0.0, epsilon=-1.0)  # every MMD exceeds ε: α wants to rise, the clamp holds it at e⁰
+    for _ in range(3):
+        logs = bear.update(batch())
+    assert bear.log_alpha.item() == 0.0 and logs["alpha"].item() == 1.0
+
+
+def test_warmup_minimises_the_constraint_alone_then_adds_q():
+    bear = algo(warmup_fraction=0.5)
+    bear.plan(4)
+    assert bear.warmup_steps == 2
+    bear.updates = 2  # the warm-up's last step
+    loss, constraint, _ = bear.actor_loss(batch())
+    assert loss.item() == pytest.approx((bear.log_alpha.exp() * constraint).mean().item(), rel=1e-6)
+    bear.updates = 3
+    loss, constraint, _ = bear.actor_loss(batch())
+    assert loss.item() != pytest.approx((bear.log_alpha.exp() * constraint).mean().item(), rel=1e-3)
+
+
+def test_bear_pp_composes_the_td3bc_plugins(monkeypatch):
+    calls = []
+
+    def spy(name):
+        original = getattr(bear_module, name)
+
+        def wrapped(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(bear_module, name, wrapped)
+
+    for name in ("penalty_inputs", "gradient_penalty", "relaxation_weight"):
+        spy(name)
+    bear = algo(gradient_penalty=1.0, gp_every=1, relaxation="minmax")
+    logs = bear.update(batch())
+    assert calls.count("penalty_inputs") == calls.count("gradient_penalty") == calls.count("relaxation_weight") == 1
+    assert {"gradient_penalty", "relaxation_weight_mean", "mmd"} <= set(logs)
+    obs = batch().obs.repeat_interleave(bear.config.mmd_samples, dim=1)
+    weight = bear.relaxation_weight(obs, torch.zeros(1, obs.shape[1], 2))
+    assert weight.shape == (1, 16) and not weight.requires_grad  # W(s, β(s)) carries no gradient
+    assert ((weight >= 0) & (weight <= 1)).all()
+
+
+def test_a_seed_does_not_depend_on_its_group():
+    def run(seeds):
+        bear = algo(seeds)
+        bear.plan(4)
+        for _ in range(4):
+            logs = bear.update(batch(len(seeds)))
+        return bear, logs
+
+    alone, logs = run((5,))
+    grouped, _ = run((9, 5))
+    assert {"vae_loss", "critic_loss", "q_mean", "actor_loss", "mmd", "alpha"} <= set(logs)
+    for net in ("actor", "vae"):
+        for pa, pg in zip(getattr(alone, net).parameters(), getattr(grouped, net).parameters()):
+            torch.testing.assert_close(pa[0], pg[1])
+    for pa, pg in zip(alone.critic.parameters(), grouped.critic.parameters()):
+        torch.testing.assert_close(pa[[0, 1]], pg[[1, 3]])  # critic k of seed s is member k·S + s
