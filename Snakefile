@@ -38,4 +38,5 @@ rule all:
         "results/figures/simhash_conf_hist.png",
         guided_targets(),
         contamination_targets(),
+        bear_blog_targets(),
     default_target: True

@@ -200,3 +200,18 @@ def test_taming_sweeps_name_their_variants_and_reuse_presets():
         "td3bc_a1": {"preset": "td3bc", "options": {"alpha": 1.0}},
         "td3bc_gp_a1_gp1": {"preset": "td3bc_gp", "options": {"alpha": 1.0, "gradient_penalty": 1.0}},
     }
+
+
+def test_bear_blog_needs_its_envs_sizes_and_known_algorithms():
+    config = load()
+    config["bear_blog"] = {"envs": ["hopper"], "figure1_envs": ["halfcheetah"]}
+    validate(config, SCHEMA)
+    assert config["bear_blog"]["algorithms"] == ["bear", "bc", "bcq", "sac"] and config["bear_blog"]["figure1_sizes"] == [10000, 100000]
+    with pytest.raises(ConfigError, match=r"bear_blog.figure1_envs \['halfcheetah'\] are not in envs"):
+        check_config(config, REPO / "resources" / "shipped")
+    config["bear_blog"]["figure1_envs"], config["bear_blog"]["figure1_sizes"] = ["hopper"], [10000, 10**9]
+    with pytest.raises(ConfigError, match=r"bear_blog.figure1_sizes \[1000000000\] exceed datasets.size"):
+        check_config(config, REPO / "resources" / "shipped")
+    config["bear_blog"]["figure1_sizes"], config["bear_blog"]["algorithms"] = [10000], ["bear", "cql"]
+    with pytest.raises(ConfigError, match=r"bear_blog.algorithms: unknown algorithm\(s\) \['cql'\]"):
+        check_config(config, REPO / "resources" / "shipped")

@@ -71,3 +71,14 @@ def test_ten_percent_presets_train_on_the_best_episodes():
     data = Dataset.concatenate(parts)
     assert training_data("td3bc", data) is data
     assert training_data("bc_10pct", data).rewards.tolist() == [18, 18, 19, 19]
+
+
+def test_expert_first_n_names_parse_and_split():
+    from offrl.cli import _split_dataset
+    from offrl.data.contaminate import parse_subset
+
+    assert parse_subset("expert-first10000") == 10000
+    assert parse_subset("expert-first0") is None and parse_subset("medium-first10") is None
+    assert _split_dataset("halfcheetah-expert-first100000") == ("halfcheetah", "expert-first100000")
+    with pytest.raises(ValueError, match="expert-firstN"):
+        _split_dataset("hopper-expert-last10")

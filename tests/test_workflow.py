@@ -36,6 +36,8 @@ def test_dry_run_builds_the_dag(configfile, tmp_path):
     result = snakemake("all", "-n", "--configfile", str(REPO / configfile), "--directory", str(tmp_path))
     rules = ("collect_dataset", "dataset_table", "train_offline", "evaluate_run", "d4rl_table", "d4rl_curves",
              "simhash_index", "simhash_figure", "guided_table1", "guided_fig1")
+    if configfile != "config/config.yaml":  # the default scale's config leaves the BEAR blog out
+        rules += ("subset_dataset", "bear_fig1", "bear_curves")
     for rule in rules:
         assert rule in result.stdout
 
@@ -161,7 +163,7 @@ def test_variant_runs_its_preset_with_its_options(tmp_path):
     import yaml
 
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
-    config["variants"] = {"td3bc_pp_gp01": {"preset": "td3bc_pp", "options": {"gradient_penalty": 0.1}}}
+    config["variants"]["td3bc_pp_gp01"] = {"preset": "td3bc_pp", "options": {"gradient_penalty": 0.1}}
     config["offline"]["algorithms"] = ["td3bc", "td3bc_pp_gp01"]
     config["offline"]["seeds_per_job"] = 2  # seeds 0, 1, 2 in two jobs: groups 0-1 and 2
     (tmp_path / "variant.yaml").write_text(yaml.safe_dump(config))
@@ -173,3 +175,32 @@ def test_variant_runs_its_preset_with_its_options(tmp_path):
     assert "--algo td3bc_pp_gp01" in result.stdout  # the evaluation is labelled with the variant's name
     everything = snakemake("all", "-n", "-p", "--configfile", str(tmp_path / "variant.yaml"), "--directory", str(tmp_path))
     assert "--seeds 0 1 " in everything.stdout and "--seeds 2 " in everything.stdout
+
+
+def test_smoke_pipeline_builds_the_bear_blog_figures(smoke_run):
+    workdir, _ = smoke_run
+    figure1 = pd.read_csv(workdir / "results" / "figures" / "bear_fig1.csv")
+    assert set(figure1["algorithm"]) == {"sac", "bear_small"}
+    assert set(figure1["dataset"]) == {"hopper-expert-first1000", "hopper-expert-first2000"}
+    assert np.isfinite(figure1["q_mean"].dropna()).all() and np.isfinite(figure1["return"].dropna()).all()
+    subset = json.loads((workdir / "resources" / "datasets" / "hopper-expert-first1000.json").read_text())
+    assert subset["transitions"] == 1000 and subset["source"] == "subset"
+    for name in ("bear_fig1", "bear_curves"):
+        assert (workdir / "results" / "figures" / f"{name}.png").stat().st_size > 10_000, name
+    for algorithm in ("bear_small", "bcq_small", "sac"):
+        evaluation = pd.read_csv(workdir / "results" / "runs" / algorithm / "hopper-random" / "seed0-1-2" / "evaluation.csv")
+        assert set(evaluation["seed"]) == {0, 1, 2} and np.isfinite(evaluation["normalized_score"]).all()
+
+
+def test_bear_joins_taming_table1_by_configuration(tmp_path):
+    import yaml
+
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["taming"]["algorithms"] = ["td3bc", "td3bc_pp", "bear", "bear_pp"]
+    config["taming"]["figure_algorithms"] = ["td3bc", "bear", "bear_pp"]
+    (tmp_path / "bear.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake("results/tables/taming_table1.md", "results/figures/taming_fig3.png", "-n", "-p",
+                       "--configfile", str(tmp_path / "bear.yaml"), "--directory", str(tmp_path))
+    assert "--gain td3bc_pp:td3bc --gain bear_pp:bear" in result.stdout
+    assert "train --algo bear --dataset hopper-expert-random-30" in result.stdout
+    assert "train --algo bear_pp --dataset hopper-medium-expert" in result.stdout

@@ -57,6 +57,17 @@ def _contaminate(args: argparse.Namespace) -> None:
     print(json.dumps(summary))
 
 
+def _subset(args: argparse.Namespace) -> None:
+    from offrl.data.build import minari_id, write_with_summary
+    from offrl.data.contaminate import truncate
+    from offrl.data.dataset import load_dataset
+
+    dataset = truncate(load_dataset(f"{args.root}/{minari_id(args.env, 'expert')}"), args.size)
+    provenance = {"source": "subset", "subset_of": "expert", "first": args.size, "command": _command_line()}
+    summary = write_with_summary(dataset, args.env, f"expert-first{args.size}", args.root, args.summary, provenance)
+    print(json.dumps(summary))
+
+
 def _clone(args: argparse.Namespace) -> None:
     import tempfile
 
@@ -130,14 +141,15 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _split_dataset(name: str) -> tuple[str, str]:
-    from offrl.data.contaminate import parse_contaminated
+    from offrl.data.contaminate import parse_contaminated, parse_subset
     from offrl.data.generate import KINDS
     from offrl.envs import ENV_SPECS
 
     env, _, kind = name.partition("-")
-    if env not in ENV_SPECS or (kind not in KINDS and parse_contaminated(kind) is None):
+    if env not in ENV_SPECS or (kind not in KINDS and parse_contaminated(kind) is None and parse_subset(kind) is None):
         raise ValueError(
-            f"dataset {name!r} is not <env>-<kind> with env in {sorted(ENV_SPECS)} and kind in {list(KINDS)} or expert-random-X / expert-cloned-X (X in 1..99)"
+            f"dataset {name!r} is not <env>-<kind> with env in {sorted(ENV_SPECS)} and kind in {list(KINDS)},"
+            " expert-random-X / expert-cloned-X (X in 1..99) or expert-firstN"
         )
     return env, kind
 
@@ -206,7 +218,14 @@ def _contamination_figure(args: argparse.Namespace) -> None:
 def _learning_curves(args: argparse.Namespace) -> None:
     from offrl.report.scores import load_evaluations, plot_learning_curves
 
-    plot_learning_curves(load_evaluations(args.evaluations), args.figure, args.algorithms, args.datasets)
+    plot_learning_curves(load_evaluations(args.evaluations), args.figure, args.algorithms, args.datasets, args.columns)
+
+
+def _return_q_figure(args: argparse.Namespace) -> None:
+    from offrl.report.scores import load_run_logs, plot_return_and_q
+
+    logs, evaluations = load_run_logs(args.runs)
+    plot_return_and_q(logs, evaluations, args.figure, args.algorithms, args.datasets)
 
 
 def _safety_figure(args: argparse.Namespace) -> None:
@@ -317,6 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", required=True, help="JSON summary (.json)")
     p.set_defaults(func=_contaminate)
 
+    p = sub.add_parser("subset", help="expert-firstN: the expert dataset's first N transitions (BEAR blog Figure 1)")
+    p.add_argument("--env", required=True)
+    p.add_argument("--size", type=int, required=True, help="transitions kept, from the start")
+    p.add_argument("--root", default="resources/minari")
+    p.add_argument("--summary", required=True)
+    p.set_defaults(func=_subset)
+
     p = sub.add_parser("download", help="fetch a remote Minari dataset into the local root, with a JSON summary")
     p.add_argument("--remote-id", required=True, help="e.g. mujoco/hopper/expert-v0")
     p.add_argument("--env", required=True)
@@ -404,9 +430,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("learning-curves", help="normalised score over training, mean and ±1 sd band over seeds")
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--columns", type=int, default=5, help="panels per row")
     p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
     p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_learning_curves)
+
+    p = sub.add_parser("return-q-figure", help="return and mean Q over training, per dataset (BEAR blog Figure 1)")
+    p.add_argument("--algorithms", nargs="+", required=True)
+    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv")
+    p.add_argument("runs", nargs="+", help="run directories (each with train_log.csv and evaluation.csv)")
+    p.set_defaults(func=_return_q_figure)
 
     p = sub.add_parser("safety-figure", help="% change of falls + unsafe-height events and of Σ|a| over all evaluations, method vs baseline")
     p.add_argument("--baseline", required=True, help="algorithm the change is relative to, e.g. td3bc")

@@ -63,6 +63,7 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
         missing = [algo for algo in taming["figure_algorithms"] if algo not in taming["algorithms"]]
         if missing:
             raise ConfigError(f"taming.figure_algorithms {missing} are not in taming.algorithms {taming['algorithms']}")
+    _check_bear_blog(config)
     datasets = config["datasets"]
     if datasets["source"] == "minari":
         ids = datasets.get("minari_ids", {})
@@ -131,10 +132,24 @@ def _check_algorithms(config: dict[str, Any], variants: dict[str, dict[str, Any]
         except ValueError as error:
             raise ConfigError(f"variants.{name}: {error}") from None
     allowed = f"presets {sorted(PRESETS)} and variants {sorted(variants)}"
-    for section, key in (("offline", "algorithms"), ("taming", "algorithms"), ("taming", "figure_algorithms"), ("taming", "ablation_algorithms")):
+    lists = (("offline", "algorithms"), ("taming", "algorithms"), ("taming", "figure_algorithms"), ("taming", "ablation_algorithms"),
+             ("bear_blog", "algorithms"), ("bear_blog", "figure1_algorithms"))
+    for section, key in lists:
         unknown = [name for name in config.get(section, {}).get(key, []) if name not in PRESETS and name not in variants]
         if unknown:
             raise ConfigError(f"{section}.{key}: unknown algorithm(s) {unknown}; allowed: {allowed}")
+
+
+def _check_bear_blog(config: dict[str, Any]) -> None:
+    blog = config.get("bear_blog", {})
+    for key in ("envs", "figure1_envs"):
+        outside = [env for env in blog.get(key, []) if env not in config["envs"]]
+        if outside:
+            raise ConfigError(f"bear_blog.{key} {outside} are not in envs {config['envs']}")
+    if blog.get("figure1_envs") and config["datasets"]["source"] == "local":
+        too_big = [n for n in blog["figure1_sizes"] if n > config["datasets"]["size"]]
+        if too_big:
+            raise ConfigError(f"bear_blog.figure1_sizes {too_big} exceed datasets.size ({config['datasets']['size']}), the expert dataset's transitions")
 
 
 def _check_safety_experts(safety: dict[str, Any], envs: list[str], shipped_dir: str | Path) -> None:

@@ -10,6 +10,7 @@ wildcard_constraints:
     kind="random|medium-replay|medium-expert|medium|expert|cloned",
     percent="[1-9][0-9]?",
     contaminant="random|cloned",
+    size="[1-9][0-9]*",
 
 
 def dataset_summaries():
@@ -56,7 +57,7 @@ VARIANTS = all_variants(config)
 
 wildcard_constraints:
     algo="|".join(sorted([*PRESETS, *VARIANTS], key=len, reverse=True)),
-    dataset="(hopper|walker2d|halfcheetah)-(random|medium-replay|medium-expert|medium|expert|cloned|expert-(random|cloned)-[1-9][0-9]?)",
+    dataset="(hopper|walker2d|halfcheetah)-(random|medium-replay|medium-expert|medium|expert|cloned|expert-(random|cloned)-[1-9][0-9]?|expert-first[1-9][0-9]*)",
     seeds="[0-9]+(-[0-9]+)*",
 
 
@@ -122,7 +123,7 @@ def guided_targets():
 # TD3BC++ paper (Taming policy constrained offline RL): the datasets and runs of its Table 1 and figures.
 TAMING = config["taming"]
 # Each "++" method's Total is shown with its gain over the method it extends.
-PLUS_PLUS = {"td3bc_pp": "td3bc"}
+PLUS_PLUS = {"td3bc_pp": "td3bc", "bear_pp": "bear"}
 
 
 def taming_datasets(kinds=("expert", "medium-expert"), contaminated=True):
@@ -147,3 +148,16 @@ TAMING_SWEEPS = taming_sweeps(TAMING)
 TAMING_FIG5_DATASETS = taming_contaminated(lambda p: p <= 50)
 TAMING_FIG11_DATASETS = [f"{env}-medium-expert" for env in TAMING["envs"]] + taming_contaminated(lambda p: p >= 30)
 TAMING_FIG7_GRID = [f"{name}:{alpha}:{weight}" for name, alpha, weight in TAMING_SWEEPS["fig7_grid"]]
+
+
+# The BEAR blog: Figure 1 (expert data of several sizes) and Figures 7-9 (medium, expert, random).
+BEAR_BLOG = config["bear_blog"]
+BEAR_BLOG_DATASETS = [f"{env}-{kind}" for env in BEAR_BLOG["envs"] for kind in ("medium", "expert", "random")]
+BEAR_FIG1_DATASETS = [f"{env}-expert-first{size}" for env in BEAR_BLOG["figure1_envs"] for size in BEAR_BLOG["figure1_sizes"]]
+BEAR_FIG1_RUNS = [run_dir(a, d, s) for a in BEAR_BLOG["figure1_algorithms"] for d in BEAR_FIG1_DATASETS for s in SEED_GROUPS]
+
+
+def bear_blog_targets():
+    """The blog's figures the config asks for: Figure 1 with figure1_envs, Figures 7-9 with envs."""
+    targets = ["results/figures/bear_fig1.png"] if BEAR_FIG1_DATASETS else []
+    return targets + (["results/figures/bear_curves.png"] if BEAR_BLOG_DATASETS else [])

@@ -68,6 +68,24 @@ rule contaminate_dataset:
         " --contaminant {wildcards.contaminant} --root resources/minari --summary {output.summary} > {log} 2>&1"
 
 
+rule subset_dataset:
+    """expert-firstN: the expert dataset's first N transitions (the BEAR blog's Figure 1 trains on two sizes)."""
+    input:
+        expert=dataset_dir("{env}", "expert"),
+    output:
+        dataset=directory("resources/minari/offrl/{env}/expert-first{size}-v0"),
+        summary="resources/datasets/{env}-expert-first{size}.json",
+    resources:
+        mem_mb=4000,
+    log:
+        "logs/datasets/{env}-expert-first{size}.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl subset --env {wildcards.env} --size {wildcards.size}"
+        " --root resources/minari --summary {output.summary} > {log} 2>&1"
+
+
 rule cloned_policy:
     """BC on the first transitions of the expert dataset: the behaviour policy of the cloned kind."""
     input:

@@ -322,3 +322,49 @@ rule taming_fig11:
     shell:
         "python -m offrl box-figure --algorithms {params.algorithms} --datasets {params.datasets}"
         " --last {params.last} --title 'TD3BC++ over the gradient-penalty weight' --figure {params.stem} {input} > {log} 2>&1"
+
+
+# The BEAR blog (Kumar, BAIR 2019): Figure 1 and Figures 7-9.
+
+
+rule bear_fig1:
+    """Figure 1 of the BEAR blog: naive offline SAC on expert data of several sizes, return and Q over training, beside BEAR and TD3+BC."""
+    input:
+        logs=[f"{run}/train_log.csv" for run in BEAR_FIG1_RUNS],
+        evaluations=[f"{run}/evaluation.csv" for run in BEAR_FIG1_RUNS],
+    output:
+        png=report("results/figures/bear_fig1.png", caption="../report/bear_fig1.rst", category="BEAR"),
+        pdf="results/figures/bear_fig1.pdf",
+        csv="results/figures/bear_fig1.csv",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        algorithms=BEAR_BLOG["figure1_algorithms"],
+        datasets=BEAR_FIG1_DATASETS,
+        runs=BEAR_FIG1_RUNS,
+    log:
+        "logs/report/bear_fig1.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl return-q-figure --algorithms {params.algorithms} --datasets {params.datasets}"
+        " --figure {params.stem} {params.runs} > {log} 2>&1"
+
+
+rule bear_curves:
+    """Figures 7-9 of the BEAR blog: BEAR against BC, BCQ and naive SAC on medium, expert and random data; one row per env."""
+    input:
+        evaluations(BEAR_BLOG["algorithms"], BEAR_BLOG_DATASETS),
+    output:
+        png=report("results/figures/bear_curves.png", caption="../report/bear_curves.rst", category="BEAR"),
+        pdf="results/figures/bear_curves.pdf",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        algorithms=BEAR_BLOG["algorithms"],
+        datasets=BEAR_BLOG_DATASETS,
+    log:
+        "logs/report/bear_curves.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl learning-curves --algorithms {params.algorithms} --datasets {params.datasets}"
+        " --columns 3 --figure {params.stem} {input} > {log} 2>&1"

@@ -4,6 +4,9 @@
 first X% of the random dataset; ``expert-cloned-X`` likewise with the cloned dataset. The contaminant count is ``round(X/100 · N)`` for an expert
 dataset of N transitions, so the total stays N. An episode cut by either splice ends as a
 truncation (timeout), never as a fake terminal.
+
+``expert-firstN``: the expert dataset's first N transitions alone (the BEAR blog's Figure 1
+trains on expert data of two sizes), cut the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +20,15 @@ from offrl.data.dataset import Dataset
 
 CONTAMINANTS = ("random", "cloned")
 CONTAMINATED_KIND = re.compile(rf"expert-({'|'.join(CONTAMINANTS)})-([1-9][0-9]?)")
+
+
+SUBSET_KIND = re.compile(r"expert-first([1-9][0-9]*)")
+
+
+def parse_subset(kind: str) -> int | None:
+    """``"expert-first10000"`` -> ``10000``; None for any other kind."""
+    match = SUBSET_KIND.fullmatch(kind)
+    return int(match.group(1)) if match else None
 
 
 def parse_contaminated(kind: str) -> tuple[str, int] | None:

@@ -90,7 +90,7 @@ def write_score_table(final: pd.DataFrame, algorithms: Sequence[str], datasets: 
     return display
 
 
-def plot_learning_curves(evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str]) -> None:
+def plot_learning_curves(evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str], columns: int = 5) -> None:
     """Normalised score vs training step, one panel per dataset: mean over seeds and a ±1 sd band."""
     import matplotlib
 
@@ -101,7 +101,7 @@ def plot_learning_curves(evaluations: pd.DataFrame, stem: str | Path, algorithms
     data = data[data["algorithm"].isin(algorithms) & data["dataset"].isin(datasets)]
     grid = sns.relplot(
         data=data, x="step", y="normalized_score", hue="algorithm", hue_order=list(algorithms),
-        col="dataset", col_order=list(datasets), col_wrap=min(5, len(datasets)), kind="line",
+        col="dataset", col_order=list(datasets), col_wrap=min(columns, len(datasets)), kind="line",
         errorbar="sd", height=2.6, aspect=1.2, facet_kws={"sharey": False},
     )
     grid.set_titles("{col_name}")
@@ -191,6 +191,50 @@ def plot_divergence(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | P
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, stem)
+
+def plot_return_and_q(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str]) -> pd.DataFrame:
+    """The BEAR blog's Figure 1: top, the return over training; bottom, the mean Q on the batch's pairs.
+
+    One column per dataset, one colour per algorithm; means over seeds. Q is drawn on a
+    symmetric log axis (log |Q| with its sign): a diverging Q grows by orders of magnitude,
+    and a Q that turns negative still shows. Writes the plotted numbers to STEM.csv.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import ticker
+
+    if "q_mean" not in logs.columns:
+        raise ValueError("training logs lack q_mean: Figure 1 needs actor-critic runs")
+    q = logs.groupby(["algorithm", "dataset", "step"], as_index=False)["q_mean"].mean()
+    returns = curves(evaluations, "return").groupby(["algorithm", "dataset", "step"], as_index=False)["return"].mean()
+    fig, axes = plt.subplots(2, len(datasets), figsize=(3.8 * len(datasets), 5.6), squeeze=False, sharex="col")
+    colours = dict(zip(algorithms, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for col, dataset in enumerate(datasets):
+        top, bottom = axes[0][col], axes[1][col]
+        for algorithm in algorithms:
+            score = returns[(returns["algorithm"] == algorithm) & (returns["dataset"] == dataset)]
+            value = q[(q["algorithm"] == algorithm) & (q["dataset"] == dataset)]
+            if score.empty or value.empty:
+                raise ValueError(f"no evaluation or Q log for {algorithm} on {dataset}")
+            top.plot(score["step"], score["return"], color=colours[algorithm], label=algorithm)
+            bottom.plot(value["step"], value["q_mean"], color=colours[algorithm], label=algorithm)
+        bottom.set_yscale("symlog", linthresh=1.0)
+        bottom.yaxis.set_major_locator(ticker.SymmetricalLogLocator(base=10, linthresh=1.0, subs=[1, 2, 5]))
+        bottom.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        top.set_title(dataset, fontsize=9)
+        bottom.set_xlabel("training step")
+    axes[0][0].set_ylabel("average return")
+    axes[1][0].set_ylabel("mean Q (symlog)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, stem)
+    data = returns.merge(q, on=["algorithm", "dataset", "step"], how="outer")
+    data = data[data["algorithm"].isin(algorithms) & data["dataset"].isin(datasets)]
+    data.to_csv(Path(stem).with_suffix(".csv"), index=False)
+    return data
+
 
 def plot_final_boxes(final: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str], title: str = "") -> None:
     """Final scores as box plots over seeds: one group per dataset, one box per algorithm (TD3BC++ Figures 5, 8, 11)."""
