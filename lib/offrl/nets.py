@@ -251,6 +251,13 @@ def adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, fused=True)
 
 
+def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimiser step on ``loss``: clear the gradients, backpropagate, update."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """Polyak averaging, target ← (1 − τ)·target + τ·source, in one fused op per tensor list."""
     with torch.no_grad():

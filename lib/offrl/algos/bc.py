@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from offrl.nets import DeterministicActor, adam, reinit_member
+from offrl.nets import DeterministicActor, adam, gradient_step, reinit_member
 from offrl.train import Batch
 
 
@@ -36,9 +36,7 @@ class BC:
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         loss, logs = self.actor_loss(batch)
-        self.actor_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.actor_opt.step()
+        gradient_step(self.actor_opt, loss)
         return logs
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from offrl.nets import BCQPolicy, QEnsemble, adam, clipped_latent, reinit_member, seeded_normal, soft_update
+from offrl.nets import BCQPolicy, QEnsemble, adam, clipped_latent, gradient_step, reinit_member, seeded_normal, soft_update
 from offrl.train import Batch
 
 
@@ -96,20 +96,14 @@ class BCQ:
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         loss, logs = self.vae_loss(batch)
-        self.vae_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.vae_opt.step()
+        gradient_step(self.vae_opt, loss)
 
         loss, critic_logs = self.critic_loss(batch)
-        self.critic_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic_opt.step()
+        gradient_step(self.critic_opt, loss)
 
         self.critic.requires_grad_(False)  # the perturbation step needs ∂Q/∂a only
         loss, actor_logs = self.actor_loss(batch)
-        self.actor_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.actor_opt.step()
+        gradient_step(self.actor_opt, loss)
         self.critic.requires_grad_(True)
 
         soft_update(self.critic_target, self.critic, self.config.tau)

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from offrl.algos.plugins import GP_ACTIONS, RELAXATIONS, gradient_penalty, penalty_inputs, relaxation_weight
-from offrl.nets import EnsembleVAE, QEnsemble, TanhGaussianActor, adam, clipped_latent, reinit_member, seeded_normal, soft_update
+from offrl.nets import EnsembleVAE, QEnsemble, TanhGaussianActor, adam, clipped_latent, gradient_step, reinit_member, seeded_normal, soft_update
 from offrl.train import Batch
 
 KERNELS = ("laplacian", "gaussian")
@@ -194,26 +194,18 @@ class BEAR:
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.updates += 1
         loss, logs = self.vae_loss(batch)
-        self.vae_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.vae_opt.step()
+        gradient_step(self.vae_opt, loss)
 
         loss, critic_logs = self.critic_loss(batch)
-        self.critic_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic_opt.step()
+        gradient_step(self.critic_opt, loss)
 
         self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
         loss, constraint, actor_logs = self.actor_loss(batch)
-        self.actor_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.actor_opt.step()
+        gradient_step(self.actor_opt, loss)
         self.critic.requires_grad_(True)
 
         loss = self.lagrange_loss(constraint)
-        self.alpha_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.alpha_opt.step()
+        gradient_step(self.alpha_opt, loss)
         with torch.no_grad():
             self.log_alpha.clamp_(-5.0, self.config.log_alpha_max)
 

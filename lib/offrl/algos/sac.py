@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from offrl.nets import QEnsemble, TanhGaussianActor, adam, reinit_member, seeded_normal, soft_update
+from offrl.nets import QEnsemble, TanhGaussianActor, adam, gradient_step, reinit_member, seeded_normal, soft_update
 from offrl.train import Batch
 
 
@@ -89,21 +89,15 @@ class SAC:
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         loss, logs = self.critic_loss(batch)
-        self.critic_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic_opt.step()
+        gradient_step(self.critic_opt, loss)
 
         self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
         loss, log_prob, actor_logs = self.actor_loss(batch)
-        self.actor_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.actor_opt.step()
+        gradient_step(self.actor_opt, loss)
         self.critic.requires_grad_(True)
 
         loss = self.temperature_loss(log_prob)
-        self.alpha_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.alpha_opt.step()
+        gradient_step(self.alpha_opt, loss)
 
         soft_update(self.critic_target, self.critic, self.config.tau)
         return logs | actor_logs | {"alpha": self.log_alpha.exp().detach()}

@@ -38,7 +38,7 @@ import torch
 
 from offrl.algos.plugins import GP_ACTIONS, RELAXATIONS, gradient_penalty, penalty_inputs, relaxation_weight
 from offrl.data import Dataset
-from offrl.nets import DeterministicActor, QEnsemble, adam, reinit_member, seeded_normal, soft_update
+from offrl.nets import DeterministicActor, QEnsemble, adam, gradient_step, reinit_member, seeded_normal, soft_update
 from offrl.policies import NumpyActor, load_actor
 from offrl.simhash import SimHashIndex
 from offrl.train import Batch
@@ -170,16 +170,12 @@ class TD3BC:
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.updates += 1  # counts from 1, as total_it in the reference: the actor and the penalty run on its multiples
         loss, logs = self.critic_loss(batch)
-        self.critic_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic_opt.step()
+        gradient_step(self.critic_opt, loss)
 
         if self.updates % self.config.policy_freq == 0:
             self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
             loss, actor_logs = self.actor_loss(batch)
-            self.actor_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.actor_opt.step()
+            gradient_step(self.actor_opt, loss)
             self.critic.requires_grad_(True)
             logs |= actor_logs
             soft_update(self.critic_target, self.critic, self.config.tau)
