@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from offrl.algos.plugins import GP_ACTIONS, RELAXATIONS, gradient_penalty, penalty_inputs, relaxation_weight
+from offrl.algos.plugins import PluginOptions, gradient_penalty, penalty_inputs, relaxation_weight
 from offrl.nets import EnsembleVAE, QEnsemble, TanhGaussianActor, adam, clipped_latent, gradient_step, reinit_member, seeded_normal, soft_update
 from offrl.train import Batch
 
@@ -60,7 +60,7 @@ def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str = "laplacian", sigma: floa
 
 
 @dataclass
-class BEARConfig:
+class BEARConfig(PluginOptions):  # and the TD3BC++ plugins' options (off by default)
     discount: float = 0.99
     tau: float = 0.005
     num_qs: int = 2
@@ -78,22 +78,11 @@ class BEARConfig:
     alpha_lr: float = 1e-3
     hidden: tuple[int, ...] = (400, 300)
     vae_hidden: tuple[int, ...] = (750, 750)
-    # BEAR++: gradient penalty weight λ_GP (0: off) and its schedule and action sampling.
-    gradient_penalty: float = 0.0
-    gp_every: int = 5
-    gp_repeats: int = 16
-    gp_threshold: float = 1.0
-    gp_actions: str = "uniform"
-    # BEAR++: weight W(s, β(s)) of each state's MMD; None (BEAR-QL), "minmax" (eq. 10) or "raw_q".
-    relaxation: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
-        if self.gp_actions not in GP_ACTIONS:
-            raise ValueError(f"gp_actions must be one of {GP_ACTIONS}, got {self.gp_actions!r}")
-        if self.relaxation not in RELAXATIONS:
-            raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {self.relaxation!r}")
         if not 0.0 <= self.warmup_fraction <= 1.0:
             raise ValueError(f"warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
 

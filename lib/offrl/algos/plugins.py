@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -19,6 +20,26 @@ from offrl.nets import QEnsemble
 
 GP_ACTIONS = ("uniform", "dataset", "policy")
 RELAXATIONS = (None, "minmax", "raw_q")
+
+
+@dataclass
+class PluginOptions:
+    """The plugins' options, shared by the configs of the algorithms that take them (all off by default)."""
+
+    # Gradient penalty weight λ_GP (0: off), its schedule (every N critic steps), repeats, k and action sampling.
+    gradient_penalty: float = 0.0
+    gp_every: int = 5
+    gp_repeats: int = 16
+    gp_threshold: float = 1.0
+    gp_actions: str = "uniform"
+    # Weight of each sample's constraint term: None (off), "minmax" (eq. 10) or "raw_q" (the appendix listing).
+    relaxation: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.gp_actions not in GP_ACTIONS:
+            raise ValueError(f"gp_actions must be one of {GP_ACTIONS}, got {self.gp_actions!r}")
+        if self.relaxation not in RELAXATIONS:
+            raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {self.relaxation!r}")
 
 
 def penalty_inputs(obs: torch.Tensor, dataset_actions: torch.Tensor, repeats: int, sampling: str,

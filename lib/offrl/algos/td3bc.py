@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from offrl.algos.plugins import GP_ACTIONS, RELAXATIONS, gradient_penalty, penalty_inputs, relaxation_weight
+from offrl.algos.plugins import PluginOptions, gradient_penalty, penalty_inputs, relaxation_weight
 from offrl.data import Dataset
 from offrl.nets import DeterministicActor, QEnsemble, adam, gradient_step, reinit_member, seeded_normal, soft_update
 from offrl.policies import NumpyActor, load_actor
@@ -45,7 +45,7 @@ from offrl.train import Batch
 
 
 @dataclass
-class TD3BCConfig:
+class TD3BCConfig(PluginOptions):  # and the TD3BC++ plugins' options (off by default)
     alpha: float = 2.5
     discount: float = 0.99
     tau: float = 0.005
@@ -60,22 +60,11 @@ class TD3BCConfig:
     # Guided TD3+BC: the safety expert's actor (.pt) and the dataset's SimHash index (.npz).
     guide_expert: str | None = None
     guide_index: str | None = None
-    # TD3BC++: gradient penalty weight λ_GP (0: off) and its schedule and action sampling.
-    gradient_penalty: float = 0.0
-    gp_every: int = 5
-    gp_repeats: int = 16
-    gp_threshold: float = 1.0
-    gp_actions: str = "uniform"
-    # TD3BC++: weight of each sample's BC term; None (plain TD3+BC), "minmax" (eq. 10) or "raw_q" (listing).
-    relaxation: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if (self.guide_expert is None) != (self.guide_index is None):
             raise ValueError("Guided TD3+BC needs both guide_expert and guide_index")
-        if self.gp_actions not in GP_ACTIONS:
-            raise ValueError(f"gp_actions must be one of {GP_ACTIONS}, got {self.gp_actions!r}")
-        if self.relaxation not in RELAXATIONS:
-            raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {self.relaxation!r}")
 
 
 class TD3BC:
