@@ -4,14 +4,18 @@ from offrl.priors.assurance import safety_bound, unsafe_fraction_within
 from offrl.priors.context import SafetyContextEncoder, kl_to_standard_normal, sample_context
 from offrl.priors.flow import ConditionalRealNVP, standard_normal_log_prob
 from offrl.priors.latent import bounded_latent, gaussian_latent
+from offrl.priors.model import SkillPrior, load_prior, save_prior
 
 __all__ = [
     "ConditionalRealNVP",
     "SafetyContextEncoder",
+    "SkillPrior",
     "bounded_latent",
     "gaussian_latent",
     "kl_to_standard_normal",
+    "load_prior",
     "safety_bound",
+    "save_prior",
     "sample_context",
     "standard_normal_log_prob",
     "unsafe_fraction_within",
