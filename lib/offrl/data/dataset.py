@@ -165,46 +165,67 @@ def _minari_root(root: Path) -> Iterator[None]:
             os.environ["MINARI_DATASETS_PATH"] = previous
 
 
-def write_minari(dataset: Dataset, root: str | Path, dataset_id: str, env: str, metadata: dict[str, Any] | None = None) -> Path:
+def write_minari(dataset: Dataset, root: str | Path, dataset_id: str, env: str | None, metadata: dict[str, Any] | None = None,
+                 step_labels: dict[str, np.ndarray] | None = None) -> Path:
     """Write ``dataset`` as the Minari dataset ``dataset_id`` under ``root``; return its directory.
+
+    ``env`` names a locomotion task of :mod:`offrl.envs` (its spec and reference scores go into
+    the dataset); ``None`` for data from elsewhere (the safe-grasp family, whose tasks are many),
+    with the observation and action boxes taken from the data. ``step_labels`` are per-transition
+    arrays stored as Minari step infos (read back with :func:`load_step_labels`).
 
     The dataset is built in a hidden sibling directory and moved into place at the end, so
     a crash never leaves a directory that looks like a complete dataset.
     """
+    import gymnasium as gym
     import minari
     from minari.data_collector import EpisodeBuffer
 
     from offrl.envs import env_spec, make_env
 
     dataset.validate()
-    spec = env_spec(env)
     root = Path(root).resolve()  # Minari joins relative roots twice
     final = root / dataset_id
     if final.exists():
         raise DatasetError(f"{final} already exists; delete it to write the dataset again")
     staging = root / f".partial-{uuid.uuid4().hex}"
-    buffers = [EpisodeBuffer(id=i, **ep) for i, ep in enumerate(dataset.episodes())]
-    gym_env = make_env(env)
+    labels = {name: np.asarray(values) for name, values in (step_labels or {}).items()}
+    for name, values in labels.items():
+        if len(values) != len(dataset):
+            raise DatasetError(f"step label {name!r} has {len(values)} rows, the dataset has {len(dataset)}")
+    buffers = []
+    for i, (episode, rows) in enumerate(zip(dataset.episodes(), dataset.episode_slices())):
+        # Minari's infos line up with observations: the reset's first, then step t's at t + 1.
+        infos = {name: np.concatenate([np.zeros(1, values.dtype), values[rows]]) for name, values in labels.items()}
+        buffers.append(EpisodeBuffer(id=i, **episode, infos=infos or None))
+    if env is None:
+        described: dict[str, Any] = {
+            "observation_space": gym.spaces.Box(-np.inf, np.inf, dataset.observations.shape[1:], np.float32),
+            "action_space": gym.spaces.Box(-1.0, 1.0, dataset.actions.shape[1:], np.float32),
+        }
+        gym_env = None
+    else:
+        spec = env_spec(env)
+        gym_env = make_env(env)
+        described = {"env": gym_env.spec, "eval_env": gym_env.spec, "ref_min_score": spec.ref_min_score, "ref_max_score": spec.ref_max_score}
     try:
         with _minari_root(staging), warnings.catch_warnings():
             # Minari asks for a code permalink and an e-mail address; the metadata carries the provenance.
-            warnings.filterwarnings("ignore", message=".*(code_permalink|author_email).*", category=UserWarning)
+            warnings.filterwarnings("ignore", message=".*(code_permalink|author_email|eval_env|env_spec).*", category=UserWarning)
             minari.create_dataset_from_buffers(
                 dataset_id=dataset_id,
                 buffer=buffers,
-                env=gym_env.spec,
-                eval_env=gym_env.spec,
                 algorithm_name=(metadata or {}).get("algorithm", "offrl"),
                 author="offrl",
-                ref_min_score=spec.ref_min_score,
-                ref_max_score=spec.ref_max_score,
                 description=json.dumps(metadata or {}, sort_keys=True),
                 data_format="hdf5",
+                **described,
             )
         final.parent.mkdir(parents=True, exist_ok=True)
         (staging / dataset_id).rename(final)
     finally:
-        gym_env.close()
+        if gym_env is not None:
+            gym_env.close()
         shutil.rmtree(staging, ignore_errors=True)
     return final
 
@@ -239,6 +260,20 @@ def load_dataset(path: str | Path) -> Dataset:
     dataset = Dataset.from_episodes(episodes)
     dataset.validate()
     return dataset
+
+
+def load_step_labels(path: str | Path) -> dict[str, np.ndarray]:
+    """The per-transition labels :func:`write_minari` stored as step infos, in dataset row order."""
+    import minari
+
+    data_dir = _data_dir(Path(path))
+    try:
+        per_episode = [ep.infos for ep in minari.MinariDataset(data_dir).iterate_episodes()]
+    except Exception as err:  # as in load_dataset
+        raise DatasetError(f"cannot read the Minari dataset at {path}: {type(err).__name__}: {err}") from err
+    if not per_episode or not per_episode[0]:
+        raise DatasetError(f"the dataset at {path} has no step labels")
+    return {name: np.concatenate([infos[name][1:] for infos in per_episode]) for name in per_episode[0]}
 
 
 def dataset_provenance(path: str | Path) -> dict[str, Any]:

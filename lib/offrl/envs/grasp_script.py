@@ -17,10 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from offrl.data import Dataset
+from offrl.data import Dataset, DatasetError, load_dataset
+from offrl.data.dataset import load_step_labels, write_minari
 from offrl.envs.grasp import LIFT_MARGIN, OBSERVATION_LAYOUT, OPENING_RANGE, STEP_DISTANCE, GraspTask, SafeGraspEnv
 
 FAILURE_MODES = ("none", "drift", "miss")
@@ -173,4 +176,29 @@ def collect(
         windows=state_windows(transitions.observations, transitions.episode_ids, window),
         task_ids=np.array(task_ids, np.int64),
         modes=np.array(modes, np.int64),
+    )
+
+
+LABELS = ("violations", "success", "task_ids", "modes")
+
+
+def write_rollouts(rollouts: GraspRollouts, root: str | Path, dataset_id: str, metadata: dict[str, Any]) -> Path:
+    """Store the transitions as a Minari dataset, SAFER's labels as its step infos; Λ is rebuilt on load."""
+    return write_minari(rollouts.transitions, root, dataset_id, None, metadata, step_labels={name: getattr(rollouts, name) for name in LABELS})
+
+
+def load_rollouts(path: str | Path, window: int) -> GraspRollouts:
+    """A dataset written by :func:`write_rollouts`, with the windows Λ of ``window`` previous states."""
+    transitions = load_dataset(path)
+    labels = load_step_labels(path)
+    missing = [name for name in LABELS if name not in labels]
+    if missing:
+        raise DatasetError(f"the dataset at {path} lacks the grasp labels {missing}: write it with `python -m offrl grasp-data`")
+    return GraspRollouts(
+        transitions=transitions,
+        violations=labels["violations"].astype(bool),
+        success=labels["success"].astype(bool),
+        windows=state_windows(transitions.observations, transitions.episode_ids, window),
+        task_ids=labels["task_ids"].astype(np.int64),
+        modes=labels["modes"].astype(np.int64),
     )
