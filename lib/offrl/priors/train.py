@@ -1,0 +1,188 @@
+"""Offline training of a skill prior: PARROT's maximum likelihood and SAFER's contrastive objective.
+
+SAFER (eq. 5, Algorithm 2) minimises, over a batch of safe and a batch of unsafe (s, a, Λ),
+
+    NLL = −( mean log p_φ(a_safe | s, c_safe) − λ · mean log p_φ(a_unsafe | s, c_unsafe)
+             − mean KL(q_ρ(c | Λ_safe) ‖ N(0, I)) − mean KL(q_ρ(c | Λ_unsafe) ‖ N(0, I)) ),
+
+c drawn by reparameterisation. −λ·log p(a_unsafe) is unbounded below: the paper clips
+gradients and "freezes this term if it starts to diverge". Here a row's unsafe term is
+frozen once its log-likelihood is below ``unsafe_floor`` (it is pushed no further; the
+share of frozen rows is logged), and the gradient norm is clipped to ``grad_clip``.
+
+The kinds differ only in their options (:data:`PRIOR_KINDS`): PARROT has no safety variable
+and no unsafe term; Contextual PARROT adds the safety variable; SAFER without c keeps the
+unsafe term and drops the variable. Every kind's safe data are the same: the (s, a) of
+trajectories that succeeded without a single violation (PARROT's data, appendix D); the
+unsafe data are the pairs with ω(s, a) = 1.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from offrl.envs.grasp_script import GraspRollouts
+from offrl.priors.model import SkillPrior, save_prior
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass
+class PriorConfig:
+    kind: str = "safer"
+    steps: int = 500_000  # appendix C
+    batch_size: int = 256
+    optimizer: str = "sgd"  # SGD with momentum diverged less often than Adam (appendix C)
+    lr: float = 1e-4
+    momentum: float = 0.9
+    grad_clip: float = 1.0
+    unsafe_weight: float = 1e-4  # λ; the paper tuned {1e-4, 1e-5}
+    unsafe_floor: float = -20.0  # log p(a_unsafe) below which a row's unsafe term is frozen
+    context_dim: int = 8
+    window: int = 16
+    layers: int = 3
+    hidden: tuple[int, ...] = (256, 256)
+    encoder_dim: int = 32
+    encoder_layers: int = 1
+    seed: int = 0
+    log_every: int = 500
+
+    def __post_init__(self) -> None:
+        self.hidden = tuple(self.hidden)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer = {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+        for name in ("steps", "batch_size", "window", "layers", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} = {getattr(self, name)}: must be at least 1")
+        for name in ("lr", "grad_clip"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} = {getattr(self, name)}: must be positive")
+        if self.unsafe_weight < 0 or self.context_dim < 0:
+            raise ValueError(f"unsafe_weight = {self.unsafe_weight}, context_dim = {self.context_dim}: both must be ≥ 0")
+
+
+# Each kind's departures from PriorConfig's SAFER defaults.
+PRIOR_KINDS: dict[str, dict[str, Any]] = {
+    "parrot": {"context_dim": 0, "unsafe_weight": 0.0, "optimizer": "adam"},  # appendix D: Adam, lr 1e-4, 3 bijectors
+    "contextual_parrot": {"unsafe_weight": 0.0, "optimizer": "adam"},
+    "safer": {},
+    "safer_no_context": {"context_dim": 0},
+}
+
+
+def prior_config(kind: str, **options: Any) -> PriorConfig:
+    """The kind's configuration with ``options`` (any :class:`PriorConfig` field) on top."""
+    if kind not in PRIOR_KINDS:
+        raise ValueError(f"prior kind {kind!r}; allowed: {', '.join(PRIOR_KINDS)}")
+    known = {f.name for f in fields(PriorConfig)} - {"kind"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown prior option(s) {unknown}; allowed: {', '.join(sorted(known))}")
+    return replace(PriorConfig(kind=kind), **{**PRIOR_KINDS[kind], **options})
+
+
+def safe_rows(data: GraspRollouts) -> np.ndarray:
+    """Rows of trajectories that succeeded with no violation anywhere in them."""
+    episode_ids = data.transitions.episode_ids
+    violated = np.zeros(episode_ids[-1] + 1, bool)
+    np.logical_or.at(violated, episode_ids, data.violations)
+    return np.flatnonzero(data.success & ~violated[episode_ids])
+
+
+@dataclass
+class _Part:
+    """One of the two datasets as tensors, sampled with its own generator."""
+
+    states: torch.Tensor
+    actions: torch.Tensor
+    windows: torch.Tensor
+    generator: torch.Generator = field(repr=False)
+
+    def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index = torch.randint(len(self.states), (batch_size,), generator=self.generator)
+        return self.states[index], self.actions[index], self.windows[index]
+
+
+def _part(data: GraspRollouts, rows: np.ndarray, seed: int) -> _Part:
+    t = torch.as_tensor
+    return _Part(t(data.transitions.observations[rows]), t(data.transitions.actions[rows]), t(data.windows[rows]), torch.Generator().manual_seed(seed))
+
+
+def train_prior(data: GraspRollouts, config: PriorConfig, out_dir: str | Path, progress: bool = True, command: str = "") -> dict[str, Any]:
+    """Train one prior on the labelled grasp data; write ``prior.pt``, ``train_log.csv`` and ``config.json``."""
+    c = config
+    if data.windows.shape[1] != c.window:
+        raise ValueError(f"the data's windows hold {data.windows.shape[1]} states; the config asks for window = {c.window}")
+    safe, unsafe = safe_rows(data), np.flatnonzero(data.violations)
+    if len(safe) == 0 or (c.unsafe_weight > 0 and len(unsafe) == 0):
+        raise ValueError(f"{len(safe)} safe and {len(unsafe)} unsafe rows: {c.kind} needs both (collect more data or more failure modes)")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    torch.manual_seed(c.seed)
+    prior = SkillPrior(data.transitions.observations.shape[1], data.transitions.actions.shape[1], c.context_dim, c.window, c.layers, c.hidden, c.encoder_dim, c.encoder_layers)
+    prior.set_state_statistics(data.transitions.observations)
+    if c.optimizer == "adam":
+        optimizer: torch.optim.Optimizer = torch.optim.Adam(prior.parameters(), lr=c.lr)
+    else:
+        optimizer = torch.optim.SGD(prior.parameters(), lr=c.lr, momentum=c.momentum)
+    safe_part, unsafe_part = _part(data, safe, c.seed), _part(data, unsafe, c.seed + 1)
+    context_noise = torch.Generator().manual_seed(c.seed + 2)
+    contrastive = c.unsafe_weight > 0
+
+    rows: list[dict[str, float]] = []
+    totals: dict[str, float] = {}
+    bar = tqdm(range(1, c.steps + 1), desc=f"prior {c.kind}", disable=not progress, mininterval=5.0)
+    for step in bar:
+        states, actions, windows = safe_part.sample(c.batch_size)
+        log_p_safe, kl_safe = prior.log_prob(states, actions, windows, context_noise)
+        loss = -log_p_safe.mean() + kl_safe.mean()
+        logs = {"log_p_safe": log_p_safe.mean(), "kl_safe": kl_safe.mean()}
+        if contrastive:
+            states, actions, windows = unsafe_part.sample(c.batch_size)
+            log_p_unsafe, kl_unsafe = prior.log_prob(states, actions, windows, context_noise)
+            loss = loss + c.unsafe_weight * log_p_unsafe.clamp(min=c.unsafe_floor).mean() + kl_unsafe.mean()
+            logs |= {"log_p_unsafe": log_p_unsafe.mean(), "kl_unsafe": kl_unsafe.mean(), "frozen_unsafe": (log_p_unsafe < c.unsafe_floor).float().mean()}
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(prior.parameters(), c.grad_clip)
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"the {c.kind} prior's loss is {loss.item()} at step {step}")
+        optimizer.step()
+        for name, value in (logs | {"loss": loss, "grad_norm": grad_norm}).items():
+            totals[name] = totals.get(name, 0.0) + value.item()
+        if step % c.log_every == 0 or step == c.steps:
+            count = step - (rows[-1]["step"] if rows else 0)
+            rows.append({"step": step, **{name: total / count for name, total in totals.items()}, "wall_s": round(time.time() - started, 1)})
+            totals = {}
+            bar.set_postfix(loss=f"{rows[-1]['loss']:.2f}")
+    bar.close()
+
+    record = {
+        "kind": c.kind,
+        "command": command,
+        "config": asdict(c),
+        "safe_rows": int(len(safe)),
+        "unsafe_rows": int(len(unsafe)),
+        "wall_time_s": round(time.time() - started, 1),
+        "torch": torch.__version__,
+    }
+    # Outputs appear only complete: each is written under a temporary name and renamed.
+    for name, write in (
+        ("prior.pt", lambda path: save_prior(prior, path, kind=c.kind)),
+        ("config.json", lambda path: path.write_text(json.dumps(record, indent=2) + "\n")),
+        ("train_log.csv", lambda path: pd.DataFrame(rows).to_csv(path, index=False)),
+    ):
+        partial = out_dir / f".{name}.partial"
+        write(partial)
+        partial.rename(out_dir / name)
+    return record
