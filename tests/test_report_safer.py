@@ -90,6 +90,9 @@ def test_zero_episodes_give_nan_not_zero(tmp_path):
     data = plot_ablation(logs.assign(method="safer"), [1], tmp_path / "fig8", methods=["safer"])
     rates = data[data["metric"] == "success_rate"].set_index("step")
     assert rates.loc[1000, "mean"] == pytest.approx(50.0) and np.isnan(rates.loc[2000, "mean"]) and rates.loc[2000, "seeds"] == 0
+    curves = plot_violation_curves(logs, ["safer"], [1], tmp_path / "fig6", cumulative=True)  # all-zero violations
+    assert curves["mean"].tolist() == [0.0, 0.0] and curves["std"].tolist() == [0.0, 0.0]
+    assert (tmp_path / "fig6.png").is_file() and (tmp_path / "fig8.png").is_file()
 
 
 def test_violation_curves_are_the_running_sums(tmp_path):
@@ -101,6 +104,8 @@ def test_violation_curves_are_the_running_sums(tmp_path):
     assert safer.loc[5000, "std"] == pytest.approx(np.std([6, 0], ddof=1))
     per_window = plot_violation_curves(logs, ["parrot", "safer"], [1], tmp_path / "fig7", cumulative=False)
     assert per_window[per_window["method"] == "parrot"]["mean"].tolist() == [2.0] * 5
+    with pytest.raises(ValueError, match=r"no downstream runs for \['sac on task 1', 'sac on task 2', 'safer on task 2'\]"):
+        plot_violation_curves(logs, ["sac", "safer"], [1, 2], tmp_path / "x", cumulative=True)
     for stem in ("fig6", "fig7"):
         assert (tmp_path / f"{stem}.png").stat().st_size > 10_000
         assert pd.read_csv(tmp_path / f"{stem}.csv").shape == (10, 6)

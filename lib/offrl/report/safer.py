@@ -61,6 +61,16 @@ def _read_csv(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
     return data
 
 
+def _require_runs(frame: pd.DataFrame, methods: Sequence[str], tasks: Sequence[int]) -> pd.DataFrame:
+    """The rows of ``methods`` on ``tasks``; every missing (method, task) named at once, so one rerun fixes them all."""
+    frame = frame[frame["method"].isin(methods) & frame["task"].isin(tasks)]
+    present = set(zip(frame["method"], frame["task"]))
+    missing = [f"{m} on task {t}" for m in methods for t in tasks if (m, t) not in present]
+    if missing:
+        raise ValueError(f"no downstream runs for {missing}")
+    return frame
+
+
 def load_downstream(paths_by_run: Mapping[tuple[str, int], Sequence[str | Path]]) -> pd.DataFrame:
     """Concatenate the downstream ``log.csv`` files; keys are (method, task), values that run's seed groups' logs.
 
@@ -132,10 +142,7 @@ def safer_table1(summary: pd.DataFrame, methods: Sequence[str], tasks: Sequence[
     blocks stacked, each under a header row naming it; bold: the best of each task column,
     highest success rate and fewest violations).
     """
-    summary = summary[summary["method"].isin(methods) & summary["task"].isin(tasks)]
-    missing = [f"{m} on task {t}" for m in methods for t in tasks if not ((summary["method"] == m) & (summary["task"] == t)).any()]
-    if missing:
-        raise ValueError(f"no downstream runs for {missing}")
+    summary = _require_runs(summary, methods, tasks)
     violations_title = f"Total Number of Safety Violations (Out of {_steps_label(summary['steps'])} Steps)"
     columns = [task_name(t) for t in tasks]
     numbers, blocks, masks = {}, [], []
@@ -294,7 +301,7 @@ def plot_bound_tradeoff(
 
 def violation_curves(logs: pd.DataFrame, methods: Sequence[str], tasks: Sequence[int], cumulative: bool) -> pd.DataFrame:
     """Per (method, task, step): mean, std and seeds of the violations per window, or of their running sum."""
-    logs = logs[logs["method"].isin(methods) & logs["task"].isin(tasks)].sort_values(["method", "task", "seed", "step"])
+    logs = _require_runs(logs, methods, tasks).sort_values(["method", "task", "seed", "step"])
     values = logs.groupby(["method", "task", "seed"])["violations"].cumsum() if cumulative else logs["violations"]
     return _seed_stats(logs.assign(value=values), ["method", "task", "step"], "value")
 
@@ -314,9 +321,6 @@ def plot_violation_curves(logs: pd.DataFrame, methods: Sequence[str], tasks: Seq
     Mean over seeds and a ±1 SD band per method.
     """
     data = violation_curves(logs, methods, tasks, cumulative)
-    missing = [f"{m} on task {t}" for m in methods for t in tasks if data[(data["method"] == m) & (data["task"] == t)].empty]
-    if missing:
-        raise ValueError(f"no downstream logs for {missing}")
     fig, axes = _curve_panels(len(tasks))
     colours = _colours(methods)
     for ax, task in zip(axes[0], tasks):
@@ -337,10 +341,7 @@ def plot_ablation(logs: pd.DataFrame, tasks: Sequence[int], stem: str | Path, me
     One column per task; mean over seeds and a ±1 SD band. A window where no episode ended has
     no success rate: a gap in the line.
     """
-    logs = logs[logs["method"].isin(methods) & logs["task"].isin(tasks)]
-    missing = [f"{m} on task {t}" for m in methods for t in tasks if logs[(logs["method"] == m) & (logs["task"] == t)].empty]
-    if missing:
-        raise ValueError(f"no downstream logs for {missing}")
+    logs = _require_runs(logs, methods, tasks)
     logs = logs.assign(success_rate=success_percent(logs["successes"], logs["episodes"]))
     keys = ["method", "task", "step"]
     data = pd.concat(
