@@ -26,6 +26,7 @@ include: "workflow/rules/index.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/safer.smk"
 
 
 rule all:
@@ -39,4 +40,5 @@ rule all:
         guided_targets(),
         contamination_targets(),
         bear_blog_targets(),
+        safer_targets(),
     default_target: True

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from offrl.safer_cli import add_commands as add_safer_commands
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -442,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run directories (each with train_log.csv and evaluation.csv)")
     p.set_defaults(func=_return_q_figure)
 
-    p = sub.add_parser("safety-figure", help="% change of falls + unsafe-height events and of Σ|a| over all evaluations, method vs baseline")
+    p = sub.add_parser("safety-figure", help="%% change of falls + unsafe-height events and of Σ|a| over all evaluations, method vs baseline")
     p.add_argument("--baseline", required=True, help="algorithm the change is relative to, e.g. td3bc")
     p.add_argument("--method", required=True, help="algorithm compared, e.g. guided_td3bc")
     p.add_argument("--datasets", nargs="+", required=True)
@@ -473,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--no-reference", action="store_true", help="skip the plain reference loop")
     p.set_defaults(func=_bench)
+
+    add_safer_commands(sub)
     return parser
 
 

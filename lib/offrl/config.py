@@ -7,6 +7,7 @@ Snakefile before any job starts.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
         if missing:
             raise ConfigError(f"taming.figure_algorithms {missing} are not in taming.algorithms {taming['algorithms']}")
     _check_bear_blog(config)
+    _check_safer(config.get("safer"))
     datasets = config["datasets"]
     if datasets["source"] == "minari":
         ids = datasets.get("minari_ids", {})
@@ -150,6 +152,33 @@ def _check_bear_blog(config: dict[str, Any]) -> None:
         too_big = [n for n in blog["figure1_sizes"] if n > config["datasets"]["size"]]
         if too_big:
             raise ConfigError(f"bear_blog.figure1_sizes {too_big} exceed datasets.size ({config['datasets']['size']}), the expert dataset's transitions")
+
+
+def _check_safer(safer: dict[str, Any] | None) -> None:
+    """Evaluation tasks within the family's count, the table's bound among the computed ones, modes that sum to 1."""
+    if not safer:
+        return
+    count = safer["tasks"]["eval"]
+    downstream = safer["downstream"]
+    for name, tasks in (("tasks", downstream["tasks"]), ("ablation_tasks", downstream["ablation_tasks"]), ("figure5_task", [downstream["figure5_task"]])):
+        outside = [task for task in tasks if task > count]
+        if outside:
+            raise ConfigError(f"safer.downstream.{name} {outside}: evaluation tasks are numbered 1..{count} (safer.tasks.eval)")
+    bounds = safer["bounds"]
+    if bounds["table_target"] not in bounds["targets"]:
+        raise ConfigError(f"safer.bounds.table_target {bounds['table_target']} must be one of safer.bounds.targets {bounds['targets']}")
+    percents = [round(100 * target) for target in bounds["targets"]]
+    if len(set(percents)) != len(percents):
+        raise ConfigError(f"safer.bounds.targets {bounds['targets']}: two targets round to the same whole percent")
+    modes = safer["data"]["modes"]
+    if abs(sum(modes.values()) - 1) > 1e-9:
+        raise ConfigError(f"safer.data.modes {modes}: the probabilities must sum to 1")
+    from offrl.priors.train import PriorConfig
+
+    known = {f.name for f in fields(PriorConfig)} - {"kind", "steps", "batch_size", "seed"}
+    unknown = sorted(set(safer["prior"]["options"]) - known)
+    if unknown:
+        raise ConfigError(f"safer.prior.options {unknown} unknown; allowed: {', '.join(sorted(known))}")
 
 
 def _check_safety_experts(safety: dict[str, Any], envs: list[str], shipped_dir: str | Path) -> None:

@@ -1,0 +1,197 @@
+"""The SAFER study's commands of ``python -m offrl``: grasp data, priors, bounds, downstream RL, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from offrl.data.build import write_json
+
+
+def _tasks(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
+    """The data tasks and the (harder) evaluation tasks the seeds and counts name."""
+    from offrl.envs.grasp import make_tasks
+
+    return make_tasks(args.task_seed, args.data_tasks), make_tasks(args.eval_task_seed, args.eval_tasks, hard=True)
+
+
+def _add_task_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task-seed", type=int, default=0, help="seed of the data tasks")
+    p.add_argument("--data-tasks", type=int, default=40, help="how many data tasks (the paper: 40)")
+    p.add_argument("--eval-task-seed", type=int, default=1, help="seed of the evaluation tasks")
+    p.add_argument("--eval-tasks", type=int, default=6, help="how many evaluation tasks (the paper: 6)")
+
+
+def _grasp_data(args: argparse.Namespace) -> None:
+    from offrl.envs.grasp_script import FAILURE_MODES, collect, write_rollouts
+
+    data_tasks, eval_tasks = _tasks(args)
+    # The paper collects on all 40 tasks and evaluates on 6 of them; ours are drawn apart, so
+    # the evaluation tasks join the data unless asked not to.
+    tasks = data_tasks + ([] if args.without_eval_tasks else eval_tasks)
+    modes = json.loads(args.modes)
+    rollouts = collect(tasks, args.episodes_per_task, args.seed, args.noise, modes, window=1)
+    provenance = {
+        "source": "scripted", "seed": args.seed, "noise": args.noise, "modes": modes, "episodes_per_task": args.episodes_per_task,
+        "task_seed": args.task_seed, "data_tasks": args.data_tasks, "eval_task_seed": args.eval_task_seed,
+        "eval_tasks": 0 if args.without_eval_tasks else args.eval_tasks, "command": _command_line(),
+    }
+    path = write_rollouts(rollouts, args.root, args.dataset_id, provenance)
+    observations = rollouts.transitions.observations
+    summary = {
+        **provenance, "minari_id": args.dataset_id, "path": str(path),
+        "transitions": len(rollouts.transitions), "episodes": rollouts.transitions.num_episodes,
+        "unsafe_fraction": float(rollouts.violations.mean()), "success_fraction": float(rollouts.success.mean()),
+        "transitions_per_mode": {mode: int((rollouts.modes == i).sum()) for i, mode in enumerate(FAILURE_MODES)},
+        # Every downstream method normalises states by these, the raw-action SAC included.
+        "state_mean": observations.mean(0).tolist(), "state_std": (observations.std(0) + 1e-3).tolist(),
+    }
+    write_json(args.summary, summary)
+    print(json.dumps({k: summary[k] for k in ("transitions", "episodes", "unsafe_fraction", "success_fraction")}))
+
+
+def _safer_prior(args: argparse.Namespace) -> None:
+    from offrl.envs.grasp_script import load_rollouts
+    from offrl.priors.train import prior_config, train_prior
+
+    config = prior_config(args.kind, steps=args.steps, batch_size=args.batch_size, seed=args.seed, **json.loads(args.options))
+    record = train_prior(load_rollouts(args.dataset_dir, config.window), config, args.out, progress=not args.quiet, command=_command_line())
+    print(json.dumps({k: record[k] for k in ("kind", "safe_rows", "unsafe_rows", "wall_time_s")}))
+
+
+def _load(prior_path: str, dataset_dir: str) -> tuple[Any, Any]:
+    from offrl.envs.grasp_script import load_rollouts
+    from offrl.priors.model import load_prior
+
+    prior, _ = load_prior(prior_path)
+    return prior, load_rollouts(dataset_dir, prior.window)
+
+
+def _safer_bounds(args: argparse.Namespace) -> None:
+    from offrl.priors.evaluate import safety_bounds
+
+    prior, data = _load(args.prior, args.dataset_dir)
+    bounds = safety_bounds(prior, data, args.targets, args.seed, balance=not args.unbalanced)
+    _write_csv(bounds, args.out)
+    print(bounds.to_string(index=False))
+
+
+def _safer_likelihood(args: argparse.Namespace) -> None:
+    from offrl.priors.evaluate import unsafe_among_likely
+
+    prior, data = _load(args.prior, args.dataset_dir)
+    table = unsafe_among_likely(prior, data, args.top_percents)
+    _write_csv(table, args.out)
+    print(table.to_string(index=False))
+
+
+def _runs(specs: list[str]) -> Any:
+    """``method:task=log.csv`` arguments as the downstream logs of every run."""
+    from offrl.report.safer import load_downstream
+
+    paths: dict[tuple[str, int], list[str]] = {}
+    for spec in specs:
+        run, _, path = spec.partition("=")
+        method, _, task = run.partition(":")
+        if not path or not task.isdigit():
+            raise ValueError(f"run {spec!r}: expected METHOD:TASK=PATH/log.csv")
+        paths.setdefault((method, int(task)), []).append(path)
+    return load_downstream(paths)
+
+
+def _keyed(specs: list[str], key: Any = str) -> dict[Any, str]:
+    """``key=path`` arguments as a dict."""
+    pairs = [spec.partition("=") for spec in specs]
+    if any(not path for _, _, path in pairs):
+        raise ValueError(f"expected KEY=PATH arguments, got {specs}")
+    return {key(name): path for name, _, path in pairs}
+
+
+def _safer_report(args: argparse.Namespace) -> None:
+    from offrl.report import safer
+
+    artefact = args.artefact
+    if artefact == "fig1":
+        safer.plot_unsafe_likelihood(_keyed(args.inputs), args.out)
+    elif artefact == "fig4":
+        safer.plot_calibration(_keyed(args.inputs, int), args.out)
+    else:
+        logs = _runs(args.inputs)
+        if artefact == "table1":
+            print(safer.write_safer_table1(safer.run_summary(logs, args.final_fraction), args.methods, args.tasks, args.out).to_string())
+        elif artefact == "fig5":
+            bound_methods = {method: float(percent) for method, percent in _keyed(args.bound_methods).items()}
+            safer.plot_bound_tradeoff(safer.run_summary(logs, args.final_fraction), args.tasks[0], bound_methods, args.out, args.calibration)
+        elif artefact in ("fig6", "fig7"):
+            safer.plot_violation_curves(logs, args.methods, args.tasks, args.out, cumulative=artefact == "fig6")
+        else:
+            safer.plot_ablation(logs, args.tasks, args.out)
+
+
+def _write_csv(table: Any, path: str) -> None:
+    """Write under a temporary name, then rename: a crash never leaves a complete-looking file."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(f".{final.name}.partial")
+    table.to_csv(partial, index=False)
+    partial.rename(final)
+
+
+def _command_line() -> str:
+    from offrl.cli import _command_line as command_line
+
+    return command_line()
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("grasp-data", help="scripted grasp episodes on the task family, labelled with ω, success, task and failure mode (SAFER's data)")
+    _add_task_arguments(p)
+    p.add_argument("--root", default="resources/minari", help="Minari datasets root")
+    p.add_argument("--dataset-id", required=True, help="Minari id, e.g. grasp/offline-v0")
+    p.add_argument("--summary", required=True, help="JSON summary to write")
+    p.add_argument("--episodes-per-task", type=int, default=25)
+    p.add_argument("--noise", type=float, default=0.1, help="actuation noise std of the scripted policy")
+    p.add_argument("--modes", default='{"none": 0.5, "drift": 0.3, "miss": 0.2}', help="JSON: probability of each failure mode per episode")
+    p.add_argument("--without-eval-tasks", action="store_true", help="collect on the data tasks only")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_grasp_data)
+
+    p = sub.add_parser("safer-prior", help="train a skill prior (PARROT, Contextual PARROT, SAFER, SAFER without c) on grasp data")
+    p.add_argument("--kind", required=True, help="parrot, contextual_parrot, safer or safer_no_context")
+    p.add_argument("--dataset-dir", required=True)
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--steps", type=int, default=500_000)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--options", default="{}", help="JSON: PriorConfig fields on top of the kind's")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_safer_prior)
+
+    p = sub.add_parser("safer-bounds", help="Algorithm 3: the bound η on z for each target unsafe fraction")
+    p.add_argument("--prior", required=True)
+    p.add_argument("--dataset-dir", required=True)
+    p.add_argument("--targets", type=float, nargs="+", default=[0.0, 0.15, 0.3, 0.45])
+    p.add_argument("--unbalanced", action="store_true", help="run on all safe pairs, not as many as there are unsafe ones")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.set_defaults(func=_safer_bounds)
+
+    p = sub.add_parser("safer-likelihood", help="SAFER Figure 1: %% unsafe among the most likely holdout pairs under a prior")
+    p.add_argument("--prior", required=True)
+    p.add_argument("--dataset-dir", required=True)
+    p.add_argument("--top-percents", type=float, nargs="+", default=[1, 5, 10, 25, 50, 100])
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.set_defaults(func=_safer_likelihood)
+
+    p = sub.add_parser("safer-report", help="SAFER's Table 1 or one of its Figures 1, 4-8 (offrl.report.safer)")
+    p.add_argument("artefact", choices=("table1", "fig1", "fig4", "fig5", "fig6", "fig7", "fig8"))
+    p.add_argument("--out", required=True, help="output stem (STEM.md/.png, STEM.csv)")
+    p.add_argument("--methods", nargs="+", default=[], help="table1, fig6, fig7: the methods, in row order")
+    p.add_argument("--tasks", type=int, nargs="+", default=[], help="table1, fig5-fig8: the evaluation tasks")
+    p.add_argument("--final-fraction", type=float, default=0.2, help="success rate over the episodes ending in this last share of the steps")
+    p.add_argument("--bound-methods", nargs="+", default=[], help="fig5: METHOD=TARGET_PERCENT for each bound")
+    p.add_argument("--calibration", default=None, help="fig5: the task's calibration CSV (puts η on the axis)")
+    p.add_argument("inputs", nargs="+", help="fig1: PRIOR=likelihood.csv; fig4: TASK=calibration.csv; others: METHOD:TASK=log.csv")
+    p.set_defaults(func=_safer_report)

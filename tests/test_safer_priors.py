@@ -1,0 +1,177 @@
+"""SAFER's data format, prior training (Algorithm 2), bounds (Algorithm 3 on a prior) and Figure 1's probe."""
+
+import copy
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from snakemake.utils import validate
+
+from offrl.config import ConfigError, check_config
+from offrl.data import Dataset
+from offrl.envs.grasp import make_tasks
+from offrl.envs.grasp_script import GraspRollouts, collect, load_rollouts, state_windows, write_rollouts
+from offrl.priors import SkillPrior, load_prior
+from offrl.priors.evaluate import safety_bounds, unsafe_among_likely
+from offrl.priors.train import PRIOR_KINDS, prior_config, safe_rows, train_prior
+from tests.conftest import REPO
+
+SMALL = {"hidden": (16,), "encoder_dim": 8, "window": 4, "log_every": 5}
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def rollouts():
+    return collect(make_tasks(0, 3), 4, seed=0, mode_probabilities={"none": 0.4, "drift": 0.4, "miss": 0.2}, window=4)
+
+
+def labelled(observations, actions, violations, success, episode_ids, window=4):
+    """A hand-made labelled dataset: one step per row, every episode ended by a timeout."""
+    n = len(violations)
+    ends = np.append(episode_ids[1:] != episode_ids[:-1], True)
+    transitions = Dataset(
+        observations=np.asarray(observations, np.float32), actions=np.asarray(actions, np.float32), rewards=np.zeros(n, np.float32),
+        next_observations=np.asarray(observations, np.float32), terminals=np.zeros(n, bool), timeouts=ends, episode_ids=np.asarray(episode_ids),
+    )
+    return GraspRollouts(transitions, np.asarray(violations, bool), np.asarray(success, bool),
+                         state_windows(transitions.observations, transitions.episode_ids, window), np.zeros(n, np.int64), np.zeros(n, np.int64))
+
+
+def test_labels_survive_the_minari_round_trip(rollouts, tmp_path):
+    path = write_rollouts(rollouts, tmp_path, "grasp/test-v0", {"source": "test"})
+    again = load_rollouts(path, window=4)
+    for name in ("violations", "success", "task_ids", "modes", "windows"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(rollouts, name))
+    np.testing.assert_array_equal(again.transitions.actions, rollouts.transitions.actions)
+    assert rollouts.violations.any() and not rollouts.success.all()  # the check is not of constant labels
+
+
+def test_safe_rows_are_the_successful_episodes_without_any_violation():
+    episode_ids = np.array([0, 0, 0, 1, 1, 2, 2, 3])
+    violations = [0, 0, 0, 0, 1, 0, 0, 0]  # episode 1 touches a wall once
+    success = [1, 1, 1, 1, 1, 0, 0, 1]  # episode 2 fails
+    data = labelled(np.zeros((8, 2)), np.zeros((8, 2)), violations, success, episode_ids)
+    np.testing.assert_array_equal(safe_rows(data), [0, 1, 2, 7])
+
+
+def test_kinds_are_options_of_one_objective():
+    assert prior_config("parrot").context_dim == 0 and prior_config("parrot").unsafe_weight == 0
+    assert prior_config("contextual_parrot").context_dim == 8 and prior_config("contextual_parrot").unsafe_weight == 0
+    safer = prior_config("safer")
+    assert (safer.context_dim, safer.window, safer.layers, safer.unsafe_weight, safer.optimizer, safer.lr) == (8, 16, 3, 1e-4, "sgd", 1e-4)  # appendix C
+    assert prior_config("safer_no_context").context_dim == 0 and prior_config("safer_no_context").unsafe_weight == 1e-4
+    assert prior_config("safer", unsafe_weight=0.5).unsafe_weight == 0.5
+    with pytest.raises(ValueError, match="prior kind 'vae'; allowed: parrot, contextual_parrot, safer, safer_no_context"):
+        prior_config("vae")
+    with pytest.raises(ValueError, match=r"unknown prior option\(s\) \['lambda'\]"):
+        prior_config("safer", **{"lambda": 1.0})
+    with pytest.raises(ValueError, match="optimizer = 'rmsprop'; allowed: adam, sgd"):
+        prior_config("safer", optimizer="rmsprop")
+
+
+@pytest.mark.parametrize("kind", sorted(PRIOR_KINDS))
+def test_every_kind_trains_and_writes_complete_outputs(kind, rollouts, tmp_path, one_thread):
+    config = prior_config(kind, steps=10, batch_size=32, optimizer="adam", lr=1e-3, unsafe_weight=0.1 if "safer" in kind else 0.0, **SMALL)
+    record = train_prior(rollouts, config, tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "prior.pt", "train_log.csv"]
+    log = pd.read_csv(tmp_path / "train_log.csv")
+    assert list(log["step"]) == [5, 10] and np.isfinite(log["loss"]).all()
+    assert ("log_p_unsafe" in log) == kind.startswith("safer")
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["context_dim"] == config.context_dim
+    prior, extra = load_prior(tmp_path / "prior.pt")
+    assert extra["kind"] == kind and prior.context_dim == config.context_dim
+    assert record["safe_rows"] == len(safe_rows(rollouts)) and record["unsafe_rows"] == int(rollouts.violations.sum())
+
+
+def test_training_is_reproducible(rollouts, tmp_path, one_thread):
+    config = prior_config("safer", steps=6, batch_size=16, optimizer="adam", **SMALL)
+    for run in ("a", "b"):
+        train_prior(rollouts, config, tmp_path / run, progress=False)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a/train_log.csv").drop(columns="wall_s"), pd.read_csv(tmp_path / "b/train_log.csv").drop(columns="wall_s"))
+
+
+def test_contrastive_term_lowers_the_likelihood_of_unsafe_actions(one_thread):
+    """Safe and unsafe actions at the same states: only SAFER's term tells them apart."""
+    rng = np.random.default_rng(0)
+    n = 512
+    observations = rng.normal(size=(n, 2))
+    unsafe = rng.random(n) < 0.3
+    # The unsafe actions sit inside the safe ones' spread: likelihood alone rates them well.
+    actions = np.where(unsafe[:, None], 0.5 + 0.05 * rng.normal(size=(n, 2)), 0.4 * rng.normal(size=(n, 2)))
+    episodes = np.cumsum(np.r_[0, unsafe[1:] != unsafe[:-1]])  # runs of safe rows are safe episodes
+    data = labelled(observations, actions, unsafe, np.ones(n), episodes)
+    unsafe_actions = torch.full((64, 2), 0.5)
+    states, windows = torch.zeros(64, 2), torch.zeros(64, 4, 2)
+    log_p = {}
+    for weight in (0.0, 1.0):
+        config = prior_config("safer_no_context", steps=150, batch_size=64, optimizer="adam", lr=3e-3, unsafe_weight=weight, hidden=(32,), window=4)
+        prior = _trained(data, config)
+        log_p[weight] = prior.log_prob(states, unsafe_actions, windows, sample=False)[0].mean().item()
+    assert log_p[1.0] < log_p[0.0] - 2.0
+
+
+def _trained(data, config):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        train_prior(data, config, out, progress=False)
+        return load_prior(f"{out}/prior.pt")[0]
+
+
+def test_unsafe_share_among_the_most_likely_pairs_by_hand():
+    """An untrained prior is the identity flow: log p(a) = log N(a; 0, I), which falls with |a|."""
+    actions = np.array([[0.0, 0.0], [0.1, 0.0], [0.5, 0.5], [1.0, 1.0], [2.0, 0.0], [3.0, 3.0]])
+    violations = [1, 0, 0, 1, 1, 0]  # ordered by likelihood: unsafe, safe, safe, unsafe, unsafe, safe
+    data = labelled(np.zeros((6, 3)), actions, violations, np.ones(6), np.zeros(6, np.int64))
+    table = unsafe_among_likely(SkillPrior(3, 2, context_dim=0, hidden=(8,)), data, [100 / 6, 50, 100])
+    assert list(table["pairs"]) == [1, 3, 6]
+    np.testing.assert_allclose(table["unsafe_percent"], [100.0, 100 / 3, 50.0])
+
+
+def test_bounds_reach_their_targets_on_the_prior_latents():
+    """Identity prior: z = a, so the bounds can be checked against the actions themselves."""
+    rng = np.random.default_rng(0)
+    safe_actions = rng.normal(0, 0.5, (400, 2))
+    unsafe_actions = rng.choice([-1, 1], (100, 2)) * (0.3 + np.abs(rng.normal(0, 1.0, (100, 2))))  # none near 0
+    actions = np.concatenate([safe_actions, unsafe_actions])
+    violations = np.r_[np.zeros(400), np.ones(100)]
+    data = labelled(np.zeros((500, 3)), actions, violations, np.ones(500), np.zeros(500, np.int64))
+    bounds = safety_bounds(SkillPrior(3, 2, context_dim=0, hidden=(8,)), data, [0.0, 0.2, 0.4], seed=0)
+    assert list(bounds["safe_pairs"]) == [100] * 3  # balanced: as many safe pairs as unsafe
+    assert (bounds["in_bound_unsafe_fraction"] <= bounds["target"] + 1e-12).all()
+    assert bounds["bound"].is_monotonic_increasing
+    norms = np.abs(unsafe_actions).max(1)
+    assert bounds["bound"][0] <= norms.min() + 1e-12  # 0 %: no unsafe action inside
+
+
+def config_with_safer():
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s["downstream"].update(tasks=[1, 7]), r"safer.downstream.tasks \[7\]: evaluation tasks are numbered 1..6"),
+        (lambda s: s["downstream"].update(figure5_task=9), r"safer.downstream.figure5_task \[9\]"),
+        (lambda s: s["bounds"].update(table_target=0.2), r"safer.bounds.table_target 0.2 must be one of"),
+        (lambda s: s["data"].update(modes={"none": 0.5, "drift": 0.3}), r"must sum to 1"),
+        (lambda s: s["prior"].update(options={"lambda": 1}), r"safer.prior.options \['lambda'\] unknown; allowed: "),
+    ],
+)
+def test_safer_config_errors_name_the_field(change, message):
+    config = copy.deepcopy(config_with_safer())
+    change(config["safer"])
+    with pytest.raises(ConfigError, match=message):
+        check_config(config, REPO / "resources" / "shipped")

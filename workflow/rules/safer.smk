@@ -1,0 +1,374 @@
+# SAFER on the safe-grasp task family: scripted data -> priors -> bounds -> downstream SAC -> Table 1, Figures 1, 4-8.
+
+
+SAFER = config["safer"]
+SAFER_TASKS = SAFER["tasks"]
+SAFER_DATA = SAFER["data"]
+SAFER_DOWNSTREAM = SAFER["downstream"]
+SAFER_SEED_GROUPS = seed_groups(SAFER_DOWNSTREAM["seeds"], SAFER_DOWNSTREAM["seeds_per_job"])
+SAFER_TARGET_PERCENTS = [round(100 * target) for target in SAFER["bounds"]["targets"]]
+SAFER_TABLE_PERCENT = round(100 * SAFER["bounds"]["table_target"])
+# The prior each downstream method acts through (Prior-Explore samples SAFER's).
+SAFER_METHOD_PRIOR = {
+    "parrot": "parrot",
+    "contextual_parrot": "contextual_parrot",
+    "prior_explore": "safer",
+    "safer": "safer",
+    "safer_no_context": "safer_no_context",
+}
+TASK_ARGS = (
+    f"--task-seed {SAFER_TASKS['seed']} --data-tasks {SAFER_TASKS['data']}"
+    f" --eval-task-seed {SAFER_TASKS['eval_seed']} --eval-tasks {SAFER_TASKS['eval']}"
+)
+
+
+wildcard_constraints:
+    prior="parrot|contextual_parrot|safer_no_context|safer",
+    method="sac|parrot|contextual_parrot|prior_explore|safer_no_context|safer_u[0-9]+|safer",
+    split="offline|holdout",
+    task="[1-9][0-9]*",
+
+
+def grasp_dataset(split):
+    return f"resources/minari/grasp/{split}-v0"
+
+
+def downstream_prior(method):
+    """The prior and bound a method acts through: safer_uN is SAFER with the bound of target N %."""
+    if method == "sac":
+        return None, None
+    if method.startswith("safer_u"):
+        return "safer", int(method[len("safer_u") :])
+    prior = SAFER_METHOD_PRIOR[method]
+    return prior, SAFER_TABLE_PERCENT if method in ("safer", "safer_no_context") else None
+
+
+def downstream_inputs(wildcards):
+    prior, percent = downstream_prior(wildcards.method)
+    inputs = {"summary": "resources/grasp/offline.json"}
+    if prior is not None:
+        inputs["prior"] = f"results/safer/priors/{prior}/prior.pt"
+    if percent is not None:
+        inputs["bounds"] = f"results/safer/priors/{prior}/bounds.csv"
+    return inputs
+
+
+def downstream_options(wildcards, input):
+    prior, percent = downstream_prior(wildcards.method)
+    if prior is None:
+        return ""
+    options = f"--prior {input.prior}"
+    if percent is not None:
+        options += f" --bounds {input.bounds} --target {percent / 100}"
+    return options
+
+
+def downstream_logs(methods, tasks):
+    return [
+        f"results/safer/downstream/{method}/task{task}/seed{seeds}/log.csv"
+        for method in methods
+        for task in tasks
+        for seeds in SAFER_SEED_GROUPS
+    ]
+
+
+def safer_runs_arguments(methods, tasks):
+    """method:task=log.csv arguments of the report commands, one per seed group."""
+    return " ".join(
+        f"{method}:{task}=results/safer/downstream/{method}/task{task}/seed{seeds}/log.csv"
+        for method in methods
+        for task in tasks
+        for seeds in SAFER_SEED_GROUPS
+    )
+
+
+def figure5_methods():
+    """SAFER at every bound target; the table's target is the `safer` run itself."""
+    return ["safer" if percent == SAFER_TABLE_PERCENT else f"safer_u{percent}" for percent in SAFER_TARGET_PERCENTS]
+
+
+SAFER_ARTEFACTS = {
+    "table1": "results/tables/safer_table1.md",
+    "fig1": "results/figures/safer_fig1.png",
+    "fig4": "results/figures/safer_fig4.png",
+    "fig5": "results/figures/safer_fig5.png",
+    "fig6": "results/figures/safer_fig6.png",
+    "fig7": "results/figures/safer_fig7.png",
+    "fig8": "results/figures/safer_fig8.png",
+}
+
+
+def safer_targets():
+    return [SAFER_ARTEFACTS[name] for name in SAFER["artefacts"]]
+
+
+rule grasp_data:
+    """Scripted grasp episodes with SAFER's labels, stored as a Minari dataset (the holdout split from the next seed)."""
+    output:
+        dataset=directory("resources/minari/grasp/{split}-v0"),
+        summary="resources/grasp/{split}.json",
+    params:
+        episodes=lambda wildcards: SAFER_DATA["episodes_per_task"] if wildcards.split == "offline" else SAFER_DATA["holdout_episodes_per_task"],
+        seed=lambda wildcards: SAFER_DATA["seed"] + (wildcards.split == "holdout"),
+        modes=json.dumps(SAFER_DATA["modes"]),
+        noise=SAFER_DATA["noise"],
+        tasks=TASK_ARGS,
+    log:
+        "logs/grasp/{split}.log",
+    benchmark:
+        "logs/benchmarks/grasp/{split}.tsv"
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl grasp-data {params.tasks} --root resources/minari --dataset-id grasp/{wildcards.split}-v0"
+        " --summary {output.summary} --episodes-per-task {params.episodes} --noise {params.noise}"
+        " --modes {params.modes:q} --seed {params.seed} > {log} 2>&1"
+
+
+rule safer_prior:
+    """Train one skill prior on the grasp data (Algorithm 2; PARROT's kinds without the unsafe term)."""
+    input:
+        dataset=grasp_dataset("offline"),
+    output:
+        prior="results/safer/priors/{prior}/prior.pt",
+        log_csv="results/safer/priors/{prior}/train_log.csv",
+        config_json="results/safer/priors/{prior}/config.json",
+    params:
+        out=subpath(output.prior, parent=True),
+        steps=SAFER["prior"]["steps"],
+        batch_size=SAFER["prior"]["batch_size"],
+        seed=SAFER["prior"]["seed"],
+        options=json.dumps(SAFER["prior"]["options"]),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=24 * 60,
+    log:
+        "logs/safer/prior/{prior}.log",
+    benchmark:
+        "logs/benchmarks/safer/prior/{prior}.tsv"
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl --threads {threads} safer-prior --kind {wildcards.prior} --dataset-dir {input.dataset}"
+        " --steps {params.steps} --batch-size {params.batch_size} --seed {params.seed}"
+        " --options {params.options:q} --out {params.out} > {log} 2>&1"
+
+
+rule safer_bounds:
+    """Algorithm 3: the bound η on z for each target unsafe fraction, from the offline data."""
+    input:
+        prior="results/safer/priors/{prior}/prior.pt",
+        dataset=grasp_dataset("offline"),
+    output:
+        "results/safer/priors/{prior}/bounds.csv",
+    params:
+        targets=SAFER["bounds"]["targets"],
+        seed=SAFER["prior"]["seed"],
+    log:
+        "logs/safer/bounds/{prior}.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl --threads 1 safer-bounds --prior {input.prior} --dataset-dir {input.dataset}"
+        " --targets {params.targets} --seed {params.seed} --out {output} > {log} 2>&1"
+
+
+rule safer_likelihood:
+    """Figure 1's probe: the % of unsafe pairs among the most likely holdout pairs under one prior."""
+    input:
+        prior="results/safer/priors/{prior}/prior.pt",
+        dataset=grasp_dataset("holdout"),
+    output:
+        "results/safer/priors/{prior}/likelihood.csv",
+    params:
+        top=SAFER["figure1_top_percents"],
+    log:
+        "logs/safer/likelihood/{prior}.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl --threads 1 safer-likelihood --prior {input.prior} --dataset-dir {input.dataset}"
+        " --top-percents {params.top} --out {output} > {log} 2>&1"
+
+
+rule safer_downstream:
+    """Algorithm 1: SAC on one evaluation task over raw actions or a prior's latent actions; seeds as members."""
+    input:
+        unpack(downstream_inputs),
+    output:
+        log_csv="results/safer/downstream/{method}/task{task}/seed{seeds}/log.csv",
+        config_json="results/safer/downstream/{method}/task{task}/seed{seeds}/config.json",
+    params:
+        out=subpath(output.log_csv, parent=True),
+        method=lambda wildcards: "safer" if wildcards.method.startswith("safer_u") else wildcards.method,
+        prior=downstream_options,
+        seeds=lambda wildcards: wildcards.seeds.replace("-", " "),
+        steps=SAFER_DOWNSTREAM["steps"],
+        start_steps=SAFER_DOWNSTREAM["start_steps"],
+        batch_size=SAFER_DOWNSTREAM["batch_size"],
+        log_every=SAFER_DOWNSTREAM["log_every"],
+        hidden=SAFER_DOWNSTREAM["hidden"],
+        tasks=TASK_ARGS,
+    threads: SAFER_DOWNSTREAM["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=12 * 60,
+    log:
+        "logs/safer/downstream/{method}/task{task}/seed{seeds}.log",
+    benchmark:
+        "logs/benchmarks/safer/downstream/{method}/task{task}/seed{seeds}.tsv"
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl --threads {threads} downstream --method {params.method} {params.tasks} --task {wildcards.task}"
+        " {params.prior} --data-summary {input.summary} --seeds {params.seeds} --steps {params.steps}"
+        " --start-steps {params.start_steps} --batch-size {params.batch_size} --log-every {params.log_every}"
+        " --hidden {params.hidden} --out {params.out} > {log} 2>&1"
+
+
+rule safer_calibration:
+    """Figure 4's rollouts: SAFER acting with z uniform inside each target's bound on one evaluation task."""
+    input:
+        prior="results/safer/priors/safer/prior.pt",
+        bounds="results/safer/priors/safer/bounds.csv",
+    output:
+        "results/safer/calibration/task{task}.csv",
+    params:
+        rollouts=SAFER["calibration_rollouts"],
+        seed=SAFER["prior"]["seed"],
+        tasks=TASK_ARGS,
+    log:
+        "logs/safer/calibration/task{task}.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl --threads 1 safer-calibration {params.tasks} --task {wildcards.task} --prior {input.prior}"
+        " --bounds {input.bounds} --rollouts {params.rollouts} --seed {params.seed} --out {output} > {log} 2>&1"
+
+
+rule safer_table1:
+    """SAFER's Table 1: success rate and total violations during downstream training, per evaluation task."""
+    input:
+        downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
+    output:
+        md=report("results/tables/safer_table1.md", caption="../report/safer_table1.rst", category="SAFER"),
+        tex="results/tables/safer_table1.tex",
+        csv="results/tables/safer_table1.csv",
+    params:
+        stem=subpath(output.md, strip_suffix=".md"),
+        methods=SAFER_DOWNSTREAM["methods"],
+        tasks=SAFER_DOWNSTREAM["tasks"],
+        runs=safer_runs_arguments(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
+    log:
+        "logs/report/safer_table1.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl safer-report table1 --methods {params.methods} --tasks {params.tasks}"
+        " --out {params.stem} {params.runs} > {log} 2>&1"
+
+
+rule safer_fig1:
+    """SAFER's Figure 1: % unsafe among the most likely holdout pairs, PARROT against SAFER."""
+    input:
+        parrot="results/safer/priors/parrot/likelihood.csv",
+        safer="results/safer/priors/safer/likelihood.csv",
+    output:
+        png=report("results/figures/safer_fig1.png", caption="../report/safer_fig1.rst", category="SAFER"),
+        pdf="results/figures/safer_fig1.pdf",
+        csv="results/figures/safer_fig1.csv",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+    log:
+        "logs/report/safer_fig1.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl safer-report fig1 --out {params.stem} parrot={input.parrot} safer={input.safer} > {log} 2>&1"
+
+
+rule safer_fig4:
+    """SAFER's Figure 4: calibration of the safety bound on every evaluation task."""
+    input:
+        expand("results/safer/calibration/task{task}.csv", task=SAFER_DOWNSTREAM["tasks"]),
+    output:
+        png=report("results/figures/safer_fig4.png", caption="../report/safer_fig4.rst", category="SAFER"),
+        pdf="results/figures/safer_fig4.pdf",
+        csv="results/figures/safer_fig4.csv",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        inputs=" ".join(f"{task}=results/safer/calibration/task{task}.csv" for task in SAFER_DOWNSTREAM["tasks"]),
+    log:
+        "logs/report/safer_fig4.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl safer-report fig4 --out {params.stem} {params.inputs} > {log} 2>&1"
+
+
+rule safer_fig5:
+    """SAFER's Figure 5: success and violations against the bound's target on one task."""
+    input:
+        logs=downstream_logs(figure5_methods(), [SAFER_DOWNSTREAM["figure5_task"]]),
+        calibration=f"results/safer/calibration/task{SAFER_DOWNSTREAM['figure5_task']}.csv",
+    output:
+        png=report("results/figures/safer_fig5.png", caption="../report/safer_fig5.rst", category="SAFER"),
+        pdf="results/figures/safer_fig5.pdf",
+        csv="results/figures/safer_fig5.csv",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        task=SAFER_DOWNSTREAM["figure5_task"],
+        bound_methods=" ".join(f"{method}={percent}" for method, percent in zip(figure5_methods(), SAFER_TARGET_PERCENTS)),
+        runs=safer_runs_arguments(figure5_methods(), [SAFER_DOWNSTREAM["figure5_task"]]),
+    log:
+        "logs/report/safer_fig5.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl safer-report fig5 --tasks {params.task} --bound-methods {params.bound_methods}"
+        " --calibration {input.calibration} --out {params.stem} {params.runs} > {log} 2>&1"
+
+
+rule safer_violation_curves:
+    """SAFER's Figures 6 (cumulative) and 7 (per window): violations over downstream training."""
+    input:
+        downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
+    output:
+        png=report("results/figures/safer_fig{number}.png", caption="../report/safer_fig{number}.rst", category="SAFER"),
+        pdf="results/figures/safer_fig{number}.pdf",
+        csv="results/figures/safer_fig{number}.csv",
+    wildcard_constraints:
+        number="6|7",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        methods=SAFER_DOWNSTREAM["methods"],
+        tasks=SAFER_DOWNSTREAM["tasks"],
+        runs=safer_runs_arguments(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
+    log:
+        "logs/report/safer_fig{number}.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl safer-report fig{wildcards.number} --methods {params.methods} --tasks {params.tasks}"
+        " --out {params.stem} {params.runs} > {log} 2>&1"
+
+
+rule safer_fig8:
+    """SAFER's Figure 8: the ablation without the safety variable, success and violations over training."""
+    input:
+        downstream_logs(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"]),
+    output:
+        png=report("results/figures/safer_fig8.png", caption="../report/safer_fig8.rst", category="SAFER"),
+        pdf="results/figures/safer_fig8.pdf",
+        csv="results/figures/safer_fig8.csv",
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
+        tasks=SAFER_DOWNSTREAM["ablation_tasks"],
+        runs=safer_runs_arguments(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"]),
+    log:
+        "logs/report/safer_fig8.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl safer-report fig8 --tasks {params.tasks} --out {params.stem} {params.runs} > {log} 2>&1"
