@@ -7,7 +7,8 @@ SAC's actor outputs u ∈ [−1, 1]^4 (tanh-squashed). How u becomes the execute
 - ``safer``, ``safer_no_context``: z = η·u inside the safety bound's box, a = f_φ(z; s[, E[c | Λ]]).
 - ``prior_explore``: SAC on raw actions; with probability δ (``explore_probability``, 0.9 after
   Singh et al.) the prior's own action a = f_φ(z; s, E[c | Λ]) with z ~ N(0, I) is executed
-  instead. SAC is off-policy, so the replay buffer stores the executed action.
+  instead, from the first step on (the uniform start steps included). SAC is off-policy, so
+  the replay buffer stores the executed action.
 
 Every other method stores u, the action SAC chose (the paper's (s_k, z_k, s_{k+1}, r_k), with
 u the bijective pre-image of z). Λ is the rolling window of the ``prior.window`` states before
@@ -21,7 +22,6 @@ members) per environment step once ``start_steps`` uniform-random steps have bee
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -185,13 +185,14 @@ def run_downstream(
     out_dir: str | Path,
     progress: bool = True,
     command: str = "",
-) -> dict[str, Any]:
+) -> dict[int, dict[str, Any]]:
     """Train SAC on ``task`` with ``config.method`` for every seed at once; write ``config.json`` and ``log.csv``.
 
     ``state_statistics`` (mean, std) normalise SAC's states; with a prior they must be None or
     equal to the prior's own, so every method's SAC sees the same inputs. ``log.csv`` has one
-    row per seed and window of ``log_every`` steps (columns ``LOG_COLUMNS``). Returns per seed
-    the total violations and the success rate over the episodes that ended in the last 20% of steps.
+    row per seed and window of ``log_every`` steps (columns ``LOG_COLUMNS``). Returns, keyed by
+    seed, the total violations and the success rate (NaN if none ended) over the episodes that
+    ended in the last 20% of steps, with their number.
     """
     c = config
     check_prior(c.method, prior)
