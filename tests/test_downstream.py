@@ -196,3 +196,35 @@ def test_prior_explore_executes_and_stores_the_priors_actions(recorded_envs, sto
     assert prior_actions.shape == executed.shape == (60, 2, 4)
     np.testing.assert_array_equal(executed, prior_actions)
     np.testing.assert_array_equal(np.stack([actions for _, actions, *_ in stored]), prior_actions)
+
+
+def test_success_ends_without_bootstrap_and_truncation_bootstraps(stored, monkeypatch, tmp_path):
+    class EverySecondEpisodeSucceeds(SafeGraspEnv):
+        """Episodes 1, 3, … end in success at their third step; the others run to the time limit."""
+
+        episode = -1
+
+        def reset(self, **kwargs):
+            self.episode, self.steps = self.episode + 1, 0
+            return super().reset(**kwargs)
+
+        def step(self, action):
+            obs, reward, terminated, truncated, info = super().step(action)
+            self.steps += 1
+            if self.episode % 2 and self.steps == 3:
+                return obs, 1.0, True, False, info | {"success": True}
+            return obs, reward, terminated, truncated, info
+
+    monkeypatch.setattr(downstream, "SafeGraspEnv", EverySecondEpisodeSucceeds)
+    mean, std = np.zeros(OBS_DIM, np.float32), np.ones(OBS_DIM, np.float32)
+    c = config("sac", total_steps=25, start_steps=25, log_every=25, max_episode_steps=5)
+    summary = run_downstream(TASK, c, None, [0], (mean, std), tmp_path, progress=False)
+    not_done = np.array([transition[4][0] for transition in stored])
+    ends = [4, 7, 12, 15, 20, 23]  # 5 + 3 + 5 + 3 + 5 + 3 steps, then 1 of a seventh episode
+    np.testing.assert_array_equal(np.flatnonzero(not_done == 0), [7, 15, 23])
+    for end in ends:  # every episode's last next state is not the following transition's state: a reset came between
+        assert not np.array_equal(stored[end][3], stored[end + 1][0])
+    log = pd.read_csv(tmp_path / "log.csv")
+    assert log[["episodes", "successes", "return_mean"]].values.tolist() == [[6, 3, -3.0]]
+    # The last 20%, steps 21-25: episodes end at steps 21 (time limit) and 24 (success).
+    assert summary[0]["late_episodes"] == 2 and summary[0]["success_rate"] == 0.5
