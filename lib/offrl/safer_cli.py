@@ -87,6 +87,56 @@ def _safer_likelihood(args: argparse.Namespace) -> None:
     print(table.to_string(index=False))
 
 
+def _eval_task(args: argparse.Namespace) -> Any:
+    """Evaluation task ``args.task``, numbered from 1 as in the paper's tables."""
+    eval_tasks = _tasks(args)[1]
+    if not 1 <= args.task <= len(eval_tasks):
+        raise ValueError(f"--task {args.task}: evaluation tasks are numbered 1..{len(eval_tasks)} (--eval-tasks)")
+    return eval_tasks[args.task - 1]
+
+
+def _bound(bounds_csv: str, target: float) -> float:
+    import pandas as pd
+
+    bounds = pd.read_csv(bounds_csv)
+    match = bounds[(bounds["target"] - target).abs() < 1e-9]
+    if match.empty:
+        raise ValueError(f"--target {target}: {bounds_csv} has bounds for targets {bounds['target'].tolist()} only")
+    return float(match["bound"].iloc[0])
+
+
+def _downstream(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from offrl.algos.sac import SACConfig
+    from offrl.downstream import DownstreamConfig, run_downstream
+    from offrl.priors.model import load_prior
+
+    if (args.bounds is None) != (args.target is None):
+        raise ValueError("--bounds and --target go together: the bound is the bounds file's row for the target")
+    prior = load_prior(args.prior)[0] if args.prior else None
+    config = DownstreamConfig(
+        method=args.method, total_steps=args.steps, start_steps=args.start_steps, batch_size=args.batch_size, log_every=args.log_every,
+        bound=_bound(args.bounds, args.target) if args.bounds else None, sac=SACConfig(hidden=tuple(args.hidden)),
+    )
+    summary = json.loads(Path(args.data_summary).read_text())
+    statistics = None if prior is not None else (np.array(summary["state_mean"]), np.array(summary["state_std"]))
+    result = run_downstream(_eval_task(args), config, prior, args.seeds, statistics, args.out, progress=not args.quiet, command=_command_line())
+    print(json.dumps(result))
+
+
+def _safer_calibration(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from offrl.priors.evaluate import calibration_rollouts
+    from offrl.priors.model import load_prior
+
+    prior, _ = load_prior(args.prior)
+    table = calibration_rollouts(_eval_task(args), prior, pd.read_csv(args.bounds), args.rollouts, args.seed)
+    _write_csv(table, args.out)
+    print(table.groupby("target")[["unsafe_fraction", "success"]].mean().to_string())
+
+
 def _runs(specs: list[str]) -> Any:
     """``method:task=log.csv`` arguments as the downstream logs of every run."""
     from offrl.report.safer import load_downstream
@@ -184,6 +234,34 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-percents", type=float, nargs="+", default=[1, 5, 10, 25, 50, 100])
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_safer_likelihood)
+
+    p = sub.add_parser("downstream", help="Algorithm 1: SAC on one evaluation grasp task, over raw actions or a prior's latent actions")
+    _add_task_arguments(p)
+    p.add_argument("--task", type=int, required=True, help="evaluation task, 1..--eval-tasks")
+    p.add_argument("--method", required=True, help="sac, parrot, contextual_parrot, prior_explore, safer or safer_no_context")
+    p.add_argument("--prior", default=None, help="prior.pt (every method but sac)")
+    p.add_argument("--bounds", default=None, help="bounds.csv of the prior (safer, safer_no_context)")
+    p.add_argument("--target", type=float, default=None, help="which bound: its maximum unsafe fraction")
+    p.add_argument("--data-summary", required=True, help="the grasp data's JSON summary (state statistics)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--steps", type=int, default=50_000)
+    p.add_argument("--start-steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--log-every", type=int, default=1000)
+    p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_downstream)
+
+    p = sub.add_parser("safer-calibration", help="SAFER Figure 4: rollouts with z uniform inside each bound on one evaluation task")
+    _add_task_arguments(p)
+    p.add_argument("--task", type=int, required=True, help="evaluation task, 1..--eval-tasks")
+    p.add_argument("--prior", required=True)
+    p.add_argument("--bounds", required=True, help="bounds.csv of the prior")
+    p.add_argument("--rollouts", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.set_defaults(func=_safer_calibration)
 
     p = sub.add_parser("safer-report", help="SAFER's Table 1 or one of its Figures 1, 4-8 (offrl.report.safer)")
     p.add_argument("artefact", choices=("table1", "fig1", "fig4", "fig5", "fig6", "fig7", "fig8"))

@@ -1,4 +1,4 @@
-"""What a trained prior says about labelled data: the safety bounds (Algorithm 3) and Figure 1.
+"""What a trained prior says: the safety bounds (Algorithm 3), Figure 1's probe, Figure 4's rollouts.
 
 Both read the data through the prior with c fixed to its posterior mean E[c | Λ], as
 Algorithms 1 and 3 do at inference time.
@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from offrl.envs.grasp import GraspTask, SafeGraspEnv
 from offrl.envs.grasp_script import GraspRollouts
 from offrl.priors.assurance import safety_bound, unsafe_fraction_within
 from offrl.priors.model import SkillPrior
@@ -73,4 +74,37 @@ def unsafe_among_likely(prior: SkillPrior, data: GraspRollouts, top_percents: Se
             raise ValueError(f"top_percent = {top}: must be in (0, 100]")
         pairs = max(1, int(round(len(order) * top / 100)))
         rows.append({"top_percent": float(top), "unsafe_percent": 100.0 * float(data.violations[order[:pairs]].mean()), "pairs": pairs})
+    return pd.DataFrame(rows)
+
+
+def calibration_rollouts(task: GraspTask, prior: SkillPrior, bounds: pd.DataFrame, rollouts: int, seed: int) -> pd.DataFrame:
+    """Figure 4: episodes acting a = f(z; s, E[c | Λ]) with z uniform in (−η, η)^d, for each bound's η.
+
+    One row per (target, rollout): ``steps``, ``unsafe_steps`` (ω = 1), ``unsafe_fraction`` and
+    ``success``. The same environment seeds serve every bound, so bounds differ in z alone.
+    """
+    from offrl.downstream import RollingWindow, prior_action
+
+    if rollouts < 1:
+        raise ValueError(f"rollouts = {rollouts}: must be at least 1")
+    env = SafeGraspEnv(task)
+    action_dim = env.action_space.shape[0]
+    rows = []
+    for target, bound in zip(bounds["target"], bounds["bound"]):
+        rng = np.random.default_rng(seed)
+        for rollout in range(rollouts):
+            observation, _ = env.reset(seed=seed * 10_000 + rollout)
+            window = RollingWindow(1, prior.window, observation.shape[0])
+            steps = unsafe = 0
+            done = success = False
+            while not done:
+                latent = torch.as_tensor(rng.uniform(-bound, bound, (1, action_dim)), dtype=torch.float32)
+                windows = torch.from_numpy(window.states) if prior.context_dim else None
+                action = prior_action(prior, latent, torch.from_numpy(observation[None]), windows)[0].numpy()
+                window.push(observation[None])
+                observation, _, terminated, truncated, info = env.step(action)
+                steps, unsafe, success = steps + 1, unsafe + info["violation"], info["success"]
+                done = terminated or truncated
+            rows.append({"target": float(target), "bound": float(bound), "rollout": rollout, "steps": steps,
+                         "unsafe_steps": unsafe, "unsafe_fraction": unsafe / steps, "success": bool(success)})
     return pd.DataFrame(rows)
