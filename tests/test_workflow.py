@@ -204,3 +204,23 @@ def test_bear_joins_taming_table1_by_configuration(tmp_path):
     assert "--gain td3bc_pp:td3bc --gain bear_pp:bear" in result.stdout
     assert "train --algo bear --dataset hopper-expert-random-30" in result.stdout
     assert "train --algo bear_pp --dataset hopper-medium-expert" in result.stdout
+
+
+def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
+    workdir, _ = smoke_run
+    results = workdir / "results"
+    table = pd.read_csv(results / "tables" / "safer_table1.csv", header=[0, 1], index_col=[0, 1])
+    assert set(table.index.get_level_values(1)) == {"sac", "parrot", "contextual_parrot", "prior_explore", "safer"}
+    assert np.isfinite(table.xs("mean", axis=1, level=0).to_numpy(dtype=float)).all()
+    for number in (1, 4, 5, 6, 7, 8):
+        assert (results / "figures" / f"safer_fig{number}.png").stat().st_size > 10_000
+        data = pd.read_csv(results / "figures" / f"safer_fig{number}.csv")
+        assert len(data) and np.isfinite(data.select_dtypes("number").drop(columns=["std"], errors="ignore").to_numpy()).all()
+    calibration = pd.read_csv(results / "safer" / "calibration" / "task1.csv")
+    assert sorted(calibration["target"].unique()) == [0.0, 0.15, 0.3, 0.45]
+    bounds = pd.read_csv(results / "safer" / "priors" / "safer" / "bounds.csv")
+    assert bounds["bound"].is_monotonic_increasing and (bounds["in_bound_unsafe_fraction"] <= bounds["target"] + 1e-12).all()
+    log = pd.read_csv(results / "safer" / "downstream" / "safer_u0" / "task1" / "seed0-1" / "log.csv")
+    assert set(log["seed"]) == {0, 1} and log["step"].max() == 300
+    summary = json.loads((workdir / "resources" / "grasp" / "offline.json").read_text())
+    assert summary["unsafe_fraction"] > 0 and 0 < summary["success_fraction"] < 1
