@@ -2,10 +2,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from offrl.data import Dataset
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny networks: on a machine shared with training jobs, extra threads only wait on each other (up to 30× slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

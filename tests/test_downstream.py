@@ -18,13 +18,7 @@ WINDOW = 4
 TINY = SACConfig(hidden=(32, 32))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks: extra threads only fight over the shared cores (several times slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: extra threads only fight over the cores
 
 
 def tiny_prior(context_dim: int = 8) -> SkillPrior:

@@ -55,15 +55,6 @@ def test_log_prob_of_an_untrained_flow_is_the_standard_normal():
     torch.testing.assert_close(flow.sample(condition, torch.Generator().manual_seed(1)), torch.randn(10, 4, generator=torch.Generator().manual_seed(1)))
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny matrices: on a machine shared with training jobs, extra threads only wait on each other (30× slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_flow_training_raises_likelihood_of_its_data(one_thread):
     torch.manual_seed(0)
     flow = ConditionalRealNVP(2, 1, layers=4, hidden=(32,))

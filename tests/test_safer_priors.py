@@ -19,15 +19,8 @@ from offrl.priors.evaluate import safety_bounds, unsafe_among_likely
 from offrl.priors.train import PRIOR_KINDS, prior_config, safe_rows, train_prior
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 SMALL = {"hidden": (16,), "encoder_dim": 8, "window": 4, "log_every": 5}
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +73,7 @@ def test_kinds_are_options_of_one_objective():
 
 
 @pytest.mark.parametrize("kind", sorted(PRIOR_KINDS))
-def test_every_kind_trains_and_writes_complete_outputs(kind, rollouts, tmp_path, one_thread):
+def test_every_kind_trains_and_writes_complete_outputs(kind, rollouts, tmp_path):
     config = prior_config(kind, steps=10, batch_size=32, optimizer="adam", lr=1e-3, unsafe_weight=0.1 if "safer" in kind else 0.0, **SMALL)
     record = train_prior(rollouts, config, tmp_path, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "prior.pt", "train_log.csv"]
@@ -93,14 +86,14 @@ def test_every_kind_trains_and_writes_complete_outputs(kind, rollouts, tmp_path,
     assert record["safe_rows"] == len(safe_rows(rollouts)) and record["unsafe_rows"] == int(rollouts.violations.sum())
 
 
-def test_training_is_reproducible(rollouts, tmp_path, one_thread):
+def test_training_is_reproducible(rollouts, tmp_path):
     config = prior_config("safer", steps=6, batch_size=16, optimizer="adam", **SMALL)
     for run in ("a", "b"):
         train_prior(rollouts, config, tmp_path / run, progress=False)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a/train_log.csv").drop(columns="wall_s"), pd.read_csv(tmp_path / "b/train_log.csv").drop(columns="wall_s"))
 
 
-def test_contrastive_term_lowers_the_likelihood_of_unsafe_actions(one_thread):
+def test_contrastive_term_lowers_the_likelihood_of_unsafe_actions():
     """Safe and unsafe actions at the same states: only SAFER's term tells them apart."""
     rng = np.random.default_rng(0)
     n = 512
@@ -175,3 +168,14 @@ def test_safer_config_errors_name_the_field(change, message):
     change(config["safer"])
     with pytest.raises(ConfigError, match=message):
         check_config(config, REPO / "resources" / "shipped")
+
+
+def test_an_unreachable_target_keeps_the_last_bound_that_held_safe_data():
+    """An unsafe action at the origin of z: no bound holds safe data without it."""
+    actions = np.array([[0.0, 0.0], [0.5, 0.1], [0.2, -0.6], [0.9, 0.3], [1.5, 1.5], [-2.0, 0.1]])
+    violations = np.array([1, 0, 0, 0, 1, 1])
+    data = labelled(np.zeros((6, 3)), actions, violations, np.ones(6), np.zeros(6, np.int64))
+    bounds = safety_bounds(SkillPrior(3, 2, context_dim=0, hidden=(8,)), data, [0.0, 0.5], seed=0)
+    assert list(bounds["reached"]) == [False, True]
+    unreachable = bounds.iloc[0]
+    assert unreachable["bound"] > 0 and unreachable["in_bound_unsafe_fraction"] > 0

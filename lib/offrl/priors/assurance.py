@@ -13,6 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 
+class UnreachableTarget(RuntimeError):
+    """No bound holds safe data with at most the target share of unsafe data; ``bound`` is the last one that held safe data."""
+
+    def __init__(self, message: str, bound: float) -> None:
+        super().__init__(message)
+        self.bound = bound
+
+
 def unsafe_fraction_within(z_safe: np.ndarray, z_unsafe: np.ndarray, bound: float) -> float:
     """The fraction of unsafe rows among the rows of ``z_safe`` and ``z_unsafe`` inside (−bound, bound)."""
     safe = int((np.abs(z_safe).max(-1) < bound).sum())
@@ -47,14 +55,18 @@ def safety_bound(
         return int(np.searchsorted(norms_safe, bound, side="left")), int(np.searchsorted(norms_unsafe, bound, side="left"))
 
     in_safe, in_unsafe = in_bound(bound)
+    last_with_safe = bound
     for _ in range(max_iterations):
         total = in_safe + in_unsafe
         draws = ((norms_safe, in_safe, int(total * (1 - max_unsafe_fraction))), (norms_unsafe, in_unsafe, int(total * max_unsafe_fraction)))
         maxima = [norms[int(n * rng.random() ** (1 / k))] for norms, n, k in draws if n and k]
         if not maxima:
-            raise RuntimeError(f"no in-bound data left at η = {bound}: no bound reaches max_unsafe_fraction = {max_unsafe_fraction}")
+            # An unsafe z lies nearer the origin than every safe z still in bound.
+            raise UnreachableTarget(f"no safe data left in bound at η = {bound}: no bound reaches max_unsafe_fraction = {max_unsafe_fraction}", last_with_safe)
         bound = float(max(maxima))
         in_safe, in_unsafe = in_bound(bound)
+        if in_safe:
+            last_with_safe = bound
         if in_unsafe <= max_unsafe_fraction * (in_safe + in_unsafe):
             return bound
     raise RuntimeError(f"Algorithm 3 did not reach max_unsafe_fraction = {max_unsafe_fraction} in {max_iterations} rounds")

@@ -14,7 +14,7 @@ import torch
 
 from offrl.envs.grasp import GraspTask, SafeGraspEnv
 from offrl.envs.grasp_script import GraspRollouts
-from offrl.priors.assurance import safety_bound, unsafe_fraction_within
+from offrl.priors.assurance import UnreachableTarget, safety_bound, unsafe_fraction_within
 from offrl.priors.model import SkillPrior
 
 CHUNK = 8192  # rows per forward pass: the windows of a whole dataset at once would not fit
@@ -42,7 +42,9 @@ def safety_bounds(prior: SkillPrior, data: GraspRollouts, targets: Sequence[floa
     ``balance`` runs it on as many safe as unsafe pairs (a fixed random subset of the safe
     ones): the data's own share of unsafe pairs (about a tenth) is below most targets, and
     Algorithm 3 would stop at once with η holding every pair. Columns: ``target``, ``bound``,
-    ``in_bound_unsafe_fraction`` (on the pairs it ran on), ``safe_pairs``, ``unsafe_pairs``.
+    ``reached``, ``in_bound_unsafe_fraction`` (on the pairs it ran on), ``safe_pairs``,
+    ``unsafe_pairs``. A target no bound reaches (an unsafe z nearer the origin than any safe one
+    left: possible for 0 %) keeps the last bound that still held safe data, ``reached`` False.
     """
     rng = np.random.default_rng(seed)
     safe, unsafe = np.flatnonzero(~data.violations), np.flatnonzero(data.violations)
@@ -53,10 +55,14 @@ def safety_bounds(prior: SkillPrior, data: GraspRollouts, targets: Sequence[floa
     z_safe, z_unsafe = _per_row(prior, data, safe, latent=True), _per_row(prior, data, unsafe, latent=True)
     rows = []
     for target in targets:
-        bound = safety_bound(z_safe, z_unsafe, target, rng)
+        try:
+            bound, reached = safety_bound(z_safe, z_unsafe, target, rng), True
+        except UnreachableTarget as unreachable:
+            bound, reached = unreachable.bound, False
         rows.append({
             "target": float(target),
             "bound": bound,
+            "reached": reached,
             "in_bound_unsafe_fraction": unsafe_fraction_within(z_safe, z_unsafe, bound),
             "safe_pairs": len(safe),
             "unsafe_pairs": len(unsafe),
