@@ -117,7 +117,7 @@ def _downstream(args: argparse.Namespace) -> None:
     prior = load_prior(args.prior)[0] if args.prior else None
     config = DownstreamConfig(
         method=args.method, total_steps=args.steps, start_steps=args.start_steps, batch_size=args.batch_size, log_every=args.log_every,
-        bound=_bound(args.bounds, args.target) if args.bounds else None, sac=SACConfig(hidden=tuple(args.hidden)),
+        bound=_bound(args.bounds, args.target) if args.bounds else None, sac=SACConfig(hidden=tuple(args.hidden), initial_alpha=args.initial_alpha),
     )
     summary = json.loads(Path(args.data_summary).read_text())
     statistics = None if prior is not None else (np.array(summary["state_mean"]), np.array(summary["state_std"]))
@@ -249,6 +249,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--log-every", type=int, default=1000)
     p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
+    p.add_argument("--initial-alpha", type=float, default=0.1, help="SAC's initial temperature")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_downstream)

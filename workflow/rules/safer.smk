@@ -109,6 +109,7 @@ rule safer_downstream:
         batch_size=SAFER_DOWNSTREAM["batch_size"],
         log_every=SAFER_DOWNSTREAM["log_every"],
         hidden=SAFER_DOWNSTREAM["hidden"],
+        initial_alpha=SAFER_DOWNSTREAM["initial_alpha"],
         tasks=TASK_ARGS,
     threads: SAFER_DOWNSTREAM["threads"]
     resources:
@@ -124,7 +125,7 @@ rule safer_downstream:
         "python -m offrl --threads {threads} downstream --method {params.method} {params.tasks} --task {wildcards.task}"
         " {params.prior} --data-summary {input.summary} --seeds {params.seeds} --steps {params.steps}"
         " --start-steps {params.start_steps} --batch-size {params.batch_size} --log-every {params.log_every}"
-        " --hidden {params.hidden} --out {params.out} > {log} 2>&1"
+        " --hidden {params.hidden} --initial-alpha {params.initial_alpha} --out {params.out} > {log} 2>&1"
 
 
 rule safer_calibration:
