@@ -15,7 +15,7 @@ from offrl.data import Dataset
 from offrl.envs.grasp import make_tasks
 from offrl.envs.grasp_script import GraspRollouts, collect, load_rollouts, state_windows, write_rollouts
 from offrl.priors import SkillPrior, load_prior
-from offrl.priors.evaluate import safety_bounds, unsafe_among_likely
+from offrl.priors.evaluate import calibration_rollouts, safety_bounds, unsafe_among_likely
 from offrl.priors.train import PRIOR_KINDS, prior_config, safe_rows, train_prior
 from tests.conftest import REPO
 
@@ -179,3 +179,28 @@ def test_an_unreachable_target_keeps_the_last_bound_that_held_safe_data():
     assert list(bounds["reached"]) == [False, True]
     unreachable = bounds.iloc[0]
     assert unreachable["bound"] > 0 and unreachable["in_bound_unsafe_fraction"] > 0
+
+
+def test_calibration_rollouts_count_every_step_of_each_bound():
+    prior = SkillPrior(18, 4, context_dim=2, window=4, hidden=(8,), encoder_dim=8)
+    bounds = pd.DataFrame({"target": [0.0, 0.3], "bound": [0.05, 3.0]})
+    table = calibration_rollouts(make_tasks(1, 1, hard=True)[0], prior, bounds, rollouts=2, seed=0)
+    assert list(table["target"]) == [0.0, 0.0, 0.3, 0.3] and list(table["rollout"]) == [0, 1, 0, 1]
+    assert ((table["unsafe_steps"] <= table["steps"]) & (table["steps"] <= 50)).all()
+    np.testing.assert_allclose(table["unsafe_fraction"], table["unsafe_steps"] / table["steps"])
+    again = calibration_rollouts(make_tasks(1, 1, hard=True)[0], prior, bounds, rollouts=2, seed=0)
+    pd.testing.assert_frame_equal(table, again)
+
+
+def test_the_downstream_command_names_a_missing_bound(tmp_path, capsys):
+    from offrl.cli import main
+
+    bounds = tmp_path / "bounds.csv"
+    pd.DataFrame({"target": [0.0, 0.15], "bound": [0.2, 2.0]}).to_csv(bounds, index=False)
+    common = ["downstream", "--task", "1", "--method", "safer", "--data-summary", "x.json", "--out", str(tmp_path / "run")]
+    with pytest.raises(SystemExit):
+        main([*common, "--bounds", str(bounds), "--target", "0.3"])
+    assert "--target 0.3: " in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*common, "--method", "sac", "--task", "7"])  # the last of a repeated option wins
+    assert "--task 7: evaluation tasks are numbered 1..6" in capsys.readouterr().err

@@ -114,6 +114,7 @@ def _downstream(args: argparse.Namespace) -> None:
 
     if (args.bounds is None) != (args.target is None):
         raise ValueError("--bounds and --target go together: the bound is the bounds file's row for the target")
+    task = _eval_task(args)
     prior = load_prior(args.prior)[0] if args.prior else None
     config = DownstreamConfig(
         method=args.method, total_steps=args.steps, start_steps=args.start_steps, batch_size=args.batch_size, log_every=args.log_every,
@@ -121,7 +122,7 @@ def _downstream(args: argparse.Namespace) -> None:
     )
     summary = json.loads(Path(args.data_summary).read_text())
     statistics = None if prior is not None else (np.array(summary["state_mean"]), np.array(summary["state_std"]))
-    result = run_downstream(_eval_task(args), config, prior, args.seeds, statistics, args.out, progress=not args.quiet, command=_command_line())
+    result = run_downstream(task, config, prior, args.seeds, statistics, args.out, progress=not args.quiet, command=_command_line())
     print(json.dumps(result))
 
 
