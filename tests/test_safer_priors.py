@@ -64,6 +64,15 @@ def test_kinds_are_options_of_one_objective():
     assert (safer.context_dim, safer.window, safer.layers, safer.unsafe_weight, safer.optimizer, safer.lr) == (8, 16, 3, 1e-4, "sgd", 1e-4)  # appendix C
     assert prior_config("safer_no_context").context_dim == 0 and prior_config("safer_no_context").unsafe_weight == 1e-4
     assert prior_config("safer", unsafe_weight=0.5).unsafe_weight == 0.5
+    # Options shared by every kind (safer.prior.options) leave each kind itself.
+    shared = {"unsafe_weight": 0.01, "context_dim": 4, "optimizer": "adam"}
+    assert [(c.context_dim, c.unsafe_weight, c.optimizer) for c in (prior_config(kind, **shared) for kind in PRIOR_KINDS)] == [
+        (0, 0.0, "adam"), (4, 0.0, "adam"), (4, 0.01, "adam"), (0, 0.01, "adam")
+    ]
+    with pytest.raises(ValueError, match="unsafe_weight = 0: safer's contrastive term needs λ > 0"):
+        prior_config("safer", unsafe_weight=0)
+    with pytest.raises(ValueError, match="context_dim = 0: contextual_parrot has a safety variable"):
+        prior_config("contextual_parrot", context_dim=0)
     with pytest.raises(ValueError, match="prior kind 'vae'; allowed: parrot, contextual_parrot, safer, safer_no_context"):
         prior_config("vae")
     with pytest.raises(ValueError, match=r"unknown prior option\(s\) \['lambda'\]"):
@@ -74,7 +83,7 @@ def test_kinds_are_options_of_one_objective():
 
 @pytest.mark.parametrize("kind", sorted(PRIOR_KINDS))
 def test_every_kind_trains_and_writes_complete_outputs(kind, rollouts, tmp_path):
-    config = prior_config(kind, steps=10, batch_size=32, optimizer="adam", lr=1e-3, unsafe_weight=0.1 if "safer" in kind else 0.0, **SMALL)
+    config = prior_config(kind, steps=10, batch_size=32, optimizer="adam", lr=1e-3, unsafe_weight=0.1, **SMALL)
     record = train_prior(rollouts, config, tmp_path, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "prior.pt", "train_log.csv"]
     log = pd.read_csv(tmp_path / "train_log.csv")
@@ -106,11 +115,11 @@ def test_contrastive_term_lowers_the_likelihood_of_unsafe_actions():
     unsafe_actions = torch.full((64, 2), 0.5)
     states, windows = torch.zeros(64, 2), torch.zeros(64, 4, 2)
     log_p = {}
-    for weight in (0.0, 1.0):
-        config = prior_config("safer_no_context", steps=150, batch_size=64, optimizer="adam", lr=3e-3, unsafe_weight=weight, hidden=(32,), window=4)
+    for kind in ("parrot", "safer_no_context"):
+        config = prior_config(kind, steps=150, batch_size=64, optimizer="adam", lr=3e-3, unsafe_weight=1.0, hidden=(32,), window=4)
         prior = _trained(data, config)
-        log_p[weight] = prior.log_prob(states, unsafe_actions, windows, sample=False)[0].mean().item()
-    assert log_p[1.0] < log_p[0.0] - 2.0
+        log_p[kind] = prior.log_prob(states, unsafe_actions, windows, sample=False)[0].mean().item()
+    assert log_p["safer_no_context"] < log_p["parrot"] - 2.0
 
 
 def _trained(data, config):
@@ -161,6 +170,7 @@ def config_with_safer():
         (lambda s: s["bounds"].update(table_target=0.2), r"safer.bounds.table_target 0.2 must be one of"),
         (lambda s: s["data"].update(modes={"none": 0.5, "drift": 0.3}), r"must sum to 1"),
         (lambda s: s["prior"].update(options={"lambda": 1}), r"safer.prior.options \['lambda'\] unknown; allowed: "),
+        (lambda s: s["prior"].update(options={"optimizer": "rmsprop"}), r"safer.prior.options: optimizer = 'rmsprop'; allowed: adam, sgd"),
     ],
 )
 def test_safer_config_errors_name_the_field(change, message):

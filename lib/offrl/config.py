@@ -173,12 +173,17 @@ def _check_safer(safer: dict[str, Any] | None) -> None:
     modes = safer["data"]["modes"]
     if abs(sum(modes.values()) - 1) > 1e-9:
         raise ConfigError(f"safer.data.modes {modes}: the probabilities must sum to 1")
-    from offrl.priors.train import PriorConfig
+    from offrl.priors.train import PRIOR_KINDS, PriorConfig, prior_config
 
     known = {f.name for f in fields(PriorConfig)} - {"kind", "steps", "batch_size", "seed"}
     unknown = sorted(set(safer["prior"]["options"]) - known)
     if unknown:
         raise ConfigError(f"safer.prior.options {unknown} unknown; allowed: {', '.join(sorted(known))}")
+    for kind in PRIOR_KINDS:
+        try:
+            prior_config(kind, **safer["prior"]["options"])
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"safer.prior.options: {err}") from err
 
 
 def _check_safety_experts(safety: dict[str, Any], envs: list[str], shipped_dir: str | Path) -> None:

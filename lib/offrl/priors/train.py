@@ -10,7 +10,7 @@ gradients and "freezes this term if it starts to diverge". Here a row's unsafe t
 frozen once its log-likelihood is below ``unsafe_floor`` (it is pushed no further; the
 share of frozen rows is logged), and the gradient norm is clipped to ``grad_clip``.
 
-The kinds differ only in their options (:data:`PRIOR_KINDS`): PARROT has no safety variable
+The kinds (:data:`PRIOR_KINDS`) switch the two parts on and off: PARROT has no safety variable
 and no unsafe term; Contextual PARROT adds the safety variable; SAFER without c keeps the
 unsafe term and drops the variable. Every kind's safe data are the same: the (s, a) of
 trajectories that succeeded without a single violation (PARROT's data, appendix D); the
@@ -70,24 +70,43 @@ class PriorConfig:
             raise ValueError(f"unsafe_weight = {self.unsafe_weight}, context_dim = {self.context_dim}: both must be ≥ 0")
 
 
-# Each kind's departures from PriorConfig's SAFER defaults.
-PRIOR_KINDS: dict[str, dict[str, Any]] = {
-    "parrot": {"context_dim": 0, "unsafe_weight": 0.0, "optimizer": "adam"},  # appendix D: Adam, lr 1e-4, 3 bijectors
-    "contextual_parrot": {"unsafe_weight": 0.0, "optimizer": "adam"},
-    "safer": {},
-    "safer_no_context": {"context_dim": 0},
+@dataclass(frozen=True)
+class PriorKind:
+    """What makes a kind itself; no option changes it."""
+
+    safety_variable: bool  # conditions the flow on c ~ q_ρ(c | Λ)
+    contrastive: bool  # the −λ·log p(a_unsafe) term
+    optimizer: str  # the paper's choice for the kind, unless an option says otherwise
+
+
+PRIOR_KINDS: dict[str, PriorKind] = {
+    "parrot": PriorKind(safety_variable=False, contrastive=False, optimizer="adam"),  # appendix D: Adam, lr 1e-4, 3 bijectors
+    "contextual_parrot": PriorKind(safety_variable=True, contrastive=False, optimizer="adam"),
+    "safer": PriorKind(safety_variable=True, contrastive=True, optimizer="sgd"),
+    "safer_no_context": PriorKind(safety_variable=False, contrastive=True, optimizer="sgd"),
 }
 
 
 def prior_config(kind: str, **options: Any) -> PriorConfig:
-    """The kind's configuration with ``options`` (any :class:`PriorConfig` field) on top."""
+    """The kind's configuration with ``options`` (any :class:`PriorConfig` field) on top.
+
+    Options shared by every kind leave each kind itself: ``context_dim`` sizes c only where the
+    kind has one (else 0), ``unsafe_weight`` is λ only for the contrastive kinds (else 0).
+    """
     if kind not in PRIOR_KINDS:
         raise ValueError(f"prior kind {kind!r}; allowed: {', '.join(PRIOR_KINDS)}")
     known = {f.name for f in fields(PriorConfig)} - {"kind"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(f"unknown prior option(s) {unknown}; allowed: {', '.join(sorted(known))}")
-    return replace(PriorConfig(kind=kind), **{**PRIOR_KINDS[kind], **options})
+    structure = PRIOR_KINDS[kind]
+    config = replace(PriorConfig(kind=kind, optimizer=structure.optimizer), **options)
+    if structure.safety_variable and config.context_dim < 1:
+        raise ValueError(f"context_dim = {config.context_dim}: {kind} has a safety variable, of at least 1 component")
+    if structure.contrastive and not config.unsafe_weight > 0:
+        raise ValueError(f"unsafe_weight = {config.unsafe_weight}: {kind}'s contrastive term needs λ > 0")
+    return replace(config, context_dim=config.context_dim if structure.safety_variable else 0,
+                   unsafe_weight=config.unsafe_weight if structure.contrastive else 0.0)
 
 
 def safe_rows(data: GraspRollouts) -> np.ndarray:
