@@ -231,28 +231,39 @@ rule safer_fig5:
         " --calibration {input.calibration} --out {params.stem} {params.runs} > {log} 2>&1"
 
 
-rule safer_violation_curves:
-    """SAFER's Figures 6 (cumulative) and 7 (per window): violations over downstream training."""
+rule safer_fig6:
+    """SAFER's Figure 6: cumulative violations over downstream training."""
     input:
         downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
     output:
-        png=report("results/figures/safer_fig{number}.png", caption="../report/safer_fig{number}.rst", category="SAFER"),
-        pdf="results/figures/safer_fig{number}.pdf",
-        csv="results/figures/safer_fig{number}.csv",
-    wildcard_constraints:
-        number="6|7",
+        png=report("results/figures/safer_fig6.png", caption="../report/safer_fig6.rst", category="SAFER"),
+        pdf="results/figures/safer_fig6.pdf",
+        csv="results/figures/safer_fig6.csv",
     params:
+        artefact="fig6",
         stem=subpath(output.png, strip_suffix=".png"),
         methods=SAFER_DOWNSTREAM["methods"],
         tasks=SAFER_DOWNSTREAM["tasks"],
         runs=safer_runs_arguments(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
     log:
-        "logs/report/safer_fig{number}.log",
+        "logs/report/safer_fig6.log",
     conda:
         "../../envs/offrl.yaml"
     shell:
-        "python -m offrl safer-report fig{wildcards.number} --methods {params.methods} --tasks {params.tasks}"
+        "python -m offrl safer-report {params.artefact} --methods {params.methods} --tasks {params.tasks}"
         " --out {params.stem} {params.runs} > {log} 2>&1"
+
+
+use rule safer_fig6 as safer_fig7 with:
+    output:
+        png=report("results/figures/safer_fig7.png", caption="../report/safer_fig7.rst", category="SAFER"),
+        pdf="results/figures/safer_fig7.pdf",
+        csv="results/figures/safer_fig7.csv",
+    params:
+        artefact="fig7",  # violations per window instead of their running sum
+        stem=subpath(output.png, strip_suffix=".png"),
+    log:
+        "logs/report/safer_fig7.log",
 
 
 rule safer_fig8:
