@@ -173,6 +173,8 @@ def _safer_report(args: argparse.Namespace) -> None:
         if artefact == "table1":
             print(safer.write_safer_table1(safer.run_summary(logs, args.final_fraction), args.methods, args.tasks, args.out).to_string())
         elif artefact == "fig5":
+            if len(args.tasks) != 1:
+                raise ValueError(f"fig5 is drawn for one task; --tasks gave {args.tasks}")
             bound_methods = {method: float(percent) for method, percent in _keyed(args.bound_methods).items()}
             safer.plot_bound_tradeoff(safer.run_summary(logs, args.final_fraction), args.tasks[0], bound_methods, args.out, args.calibration)
         elif artefact in ("fig6", "fig7"):

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from offrl.downstream import RollingWindow, prior_action
 from offrl.envs.grasp import GraspTask, SafeGraspEnv
 from offrl.envs.grasp_script import GraspRollouts
 from offrl.priors.assurance import UnreachableTarget, safety_bound, unsafe_fraction_within
@@ -89,8 +90,6 @@ def calibration_rollouts(task: GraspTask, prior: SkillPrior, bounds: pd.DataFram
     One row per (target, rollout): ``steps``, ``unsafe_steps`` (ω = 1), ``unsafe_fraction`` and
     ``success``. The same environment seeds serve every bound, so bounds differ in z alone.
     """
-    from offrl.downstream import RollingWindow, prior_action
-
     if rollouts < 1:
         raise ValueError(f"rollouts = {rollouts}: must be at least 1")
     env = SafeGraspEnv(task)
