@@ -142,6 +142,12 @@ class EnsembleVAE(nn.Module):
         kl = -0.5 * (1.0 + 2.0 * log_std - mean.square() - (2.0 * log_std).exp()).mean(dim=(1, 2))
         return recon_loss + 0.5 * kl, recon_loss
 
+    def training_loss(self, obs: torch.Tensor, act: torch.Tensor, generators: list[torch.Generator]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss summed over members, each member's z drawn from its own generator, and its logs."""
+        noise = seeded_normal(generators, (obs.shape[1], self.latent_dim), obs.device)
+        per_member, recon = self.loss(obs, act, noise)
+        return per_member.sum(), {"vae_loss": per_member.detach(), "vae_recon": recon.detach()}
+
     def decode_raw(self, obs: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
         """The decoder's output before tanh (BEAR measures the MMD there, where tanh does not saturate)."""
         return self.decoder(torch.cat([obs, latent], dim=-1))

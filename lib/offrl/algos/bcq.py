@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
-from offrl.nets import BCQPolicy, QEnsemble, adam, clipped_latent, gradient_step, reinit_member, seeded_normal, soft_update
-from offrl.train import Batch
+from offrl.nets import BCQPolicy, QEnsemble, adam, clipped_latent, gradient_step, reinit_member, soft_update
+from offrl.train import Batch, Checkpointed
 
 
 @dataclass
@@ -43,7 +43,8 @@ class BCQConfig:
     vae_hidden: tuple[int, ...] = (750, 750)
 
 
-class BCQ:
+class BCQ(Checkpointed):
+    checkpointed = ("actor", "perturbation_target", "critic_target", "actor_opt", "critic_opt", "vae_opt")
     normalize_states = False  # raw states, as the reference
 
     def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: BCQConfig, device: torch.device) -> None:
@@ -70,11 +71,6 @@ class BCQ:
         """Actions G(s) sampled from the VAE, each seed's latents from its own generator."""
         return self.vae.decode(obs, clipped_latent(self.generators, (obs.shape[1], self.latent_dim), obs.device))
 
-    def vae_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        noise = seeded_normal(self.generators, (batch.obs.shape[1], self.latent_dim), batch.obs.device)
-        per_seed, recon = self.vae.loss(batch.obs, batch.actions, noise)
-        return per_seed.sum(), {"vae_loss": per_seed.detach(), "vae_recon": recon.detach()}
-
     def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.config
         n, batch_size = c.target_samples, batch.obs.shape[1]
@@ -95,7 +91,7 @@ class BCQ:
         return per_seed.sum(), {"actor_loss": per_seed.detach()}
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        loss, logs = self.vae_loss(batch)
+        loss, logs = self.vae.training_loss(batch.obs, batch.actions, self.generators)
         gradient_step(self.vae_opt, loss)
 
         loss, critic_logs = self.critic_loss(batch)
@@ -112,11 +108,3 @@ class BCQ:
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs)
-
-    def state_dict(self) -> dict:
-        names = ("actor", "perturbation_target", "critic_target", "actor_opt", "critic_opt", "vae_opt")
-        return {name: getattr(self, name).state_dict() for name in names}
-
-    def load_state_dict(self, state: dict) -> None:
-        for name in ("actor", "perturbation_target", "critic_target", "actor_opt", "critic_opt", "vae_opt"):
-            getattr(self, name).load_state_dict(state[name])

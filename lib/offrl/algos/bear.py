@@ -42,7 +42,7 @@ from torch import nn
 
 from offrl.algos.plugins import PluginOptions, gradient_penalty, penalty_inputs, relaxation_weight
 from offrl.nets import EnsembleVAE, QEnsemble, TanhGaussianActor, adam, clipped_latent, gradient_step, reinit_member, seeded_normal, soft_update
-from offrl.train import Batch
+from offrl.train import Batch, Checkpointed
 
 KERNELS = ("laplacian", "gaussian")
 
@@ -87,7 +87,9 @@ class BEARConfig(PluginOptions):  # and the TD3BC++ plugins' options (off by def
             raise ValueError(f"warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
 
 
-class BEAR:
+class BEAR(Checkpointed):
+    checkpointed = ("actor", "critic", "vae", "actor_target", "critic_target", "actor_opt", "critic_opt", "vae_opt", "alpha_opt")
+    checkpointed_values = ("log_alpha", "updates")
     normalize_states = False  # raw states, as the reference
 
     def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: BEARConfig, device: torch.device) -> None:
@@ -119,11 +121,6 @@ class BEAR:
         """(K, S, N): every Q-function of every seed at the pairs ``(S, N, ·)``."""
         k = self.config.num_qs
         return critic(obs.repeat(k, 1, 1), actions.repeat(k, 1, 1)).view(k, self.seeds, -1)
-
-    def vae_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        noise = seeded_normal(self.generators, (batch.obs.shape[1], self.latent_dim), batch.obs.device)
-        per_seed, recon = self.vae.loss(batch.obs, batch.actions, noise)
-        return per_seed.sum(), {"vae_loss": per_seed.detach(), "vae_recon": recon.detach()}
 
     def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.config
@@ -182,7 +179,7 @@ class BEAR:
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.updates += 1
-        loss, logs = self.vae_loss(batch)
+        loss, logs = self.vae.training_loss(batch.obs, batch.actions, self.generators)
         gradient_step(self.vae_opt, loss)
 
         loss, critic_logs = self.critic_loss(batch)
@@ -204,14 +201,3 @@ class BEAR:
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs)
-
-    def state_dict(self) -> dict:
-        names = ("actor", "critic", "vae", "actor_target", "critic_target", "actor_opt", "critic_opt", "vae_opt", "alpha_opt")
-        return {name: getattr(self, name).state_dict() for name in names} | {"log_alpha": self.log_alpha.detach().clone(), "updates": self.updates}
-
-    def load_state_dict(self, state: dict) -> None:
-        for name in ("actor", "critic", "vae", "actor_target", "critic_target", "actor_opt", "critic_opt", "vae_opt", "alpha_opt"):
-            getattr(self, name).load_state_dict(state[name])
-        with torch.no_grad():
-            self.log_alpha.copy_(state["log_alpha"])
-        self.updates = state["updates"]
