@@ -7,7 +7,8 @@ stopped, and stops at the first NaN or infinite loss with its step.
 
 An algorithm is a class with ``normalize_states``, ``update(batch) -> {name: (S,) tensor}``,
 ``policy(obs)``, ``actor`` (its evaluation policy, one of :data:`offrl.policies.POLICIES`,
-whose state is what a snapshot keeps) and ``state_dict``/``load_state_dict``; it may define
+whose state is what a snapshot keeps) and ``state_dict``/``load_state_dict`` (which
+:class:`Checkpointed` writes from the names of its parts); it may define
 ``per_transition(dataset) -> {name: array}`` for values it needs alongside each transition
 (they arrive in ``Batch.extras``), and ``plan(total_steps)`` for phases that are a share of
 the run (BEAR's warm-up). See ``offrl.algos``.
@@ -45,6 +46,34 @@ class Batch:
     next_obs: torch.Tensor
     not_done: torch.Tensor
     extras: dict[str, torch.Tensor] = field(default_factory=dict)  # per-transition values an algorithm asked for
+
+
+class Checkpointed:
+    """``state_dict``/``load_state_dict`` of an algorithm, written once.
+
+    ``checkpointed`` names its modules and optimisers; ``checkpointed_values`` its other state:
+    tensors (copied in place, so optimisers keep pointing at them) and plain numbers.
+    """
+
+    checkpointed: tuple[str, ...] = ()
+    checkpointed_values: tuple[str, ...] = ()
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {name: getattr(self, name).state_dict() for name in self.checkpointed}
+        for name in self.checkpointed_values:
+            value = getattr(self, name)
+            state[name] = value.detach().clone() if isinstance(value, torch.Tensor) else value
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in self.checkpointed:
+            getattr(self, name).load_state_dict(state[name])
+        for name in self.checkpointed_values:
+            if isinstance(getattr(self, name), torch.Tensor):
+                with torch.no_grad():
+                    getattr(self, name).copy_(state[name])
+            else:
+                setattr(self, name, state[name])
 
 
 class DivergenceProbe:

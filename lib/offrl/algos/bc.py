@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from offrl.nets import DeterministicActor, adam, gradient_step, reinit_member
-from offrl.train import Batch
+from offrl.train import Batch, Checkpointed
 
 
 @dataclass
@@ -20,7 +20,8 @@ class BCConfig:
     hidden: tuple[int, ...] = (256, 256)
 
 
-class BC:
+class BC(Checkpointed):
+    checkpointed = ("actor", "actor_opt")
     normalize_states = True
 
     def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: BCConfig, device: torch.device) -> None:
@@ -41,10 +42,3 @@ class BC:
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs)
-
-    def state_dict(self) -> dict:
-        return {"actor": self.actor.state_dict(), "actor_opt": self.actor_opt.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.actor.load_state_dict(state["actor"])
-        self.actor_opt.load_state_dict(state["actor_opt"])

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from offrl.nets import QEnsemble, TanhGaussianActor, adam, gradient_step, reinit_member, seeded_normal, soft_update
-from offrl.train import Batch
+from offrl.train import Batch, Checkpointed
 
 
 @dataclass
@@ -39,7 +39,9 @@ class SACConfig:
     hidden: tuple[int, ...] = (256, 256)
 
 
-class SAC:
+class SAC(Checkpointed):
+    checkpointed = ("actor", "critic", "critic_target", "actor_opt", "critic_opt", "alpha_opt")
+    checkpointed_values = ("log_alpha",)
     normalize_states = False  # raw states, as the online algorithm (and the blog's baseline)
 
     def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: SACConfig, device: torch.device) -> None:
@@ -104,14 +106,3 @@ class SAC:
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs)
-
-    def state_dict(self) -> dict:
-        return {name: getattr(self, name).state_dict() for name in ("actor", "critic", "critic_target", "actor_opt", "critic_opt", "alpha_opt")} | {
-            "log_alpha": self.log_alpha.detach().clone()
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        for name in ("actor", "critic", "critic_target", "actor_opt", "critic_opt", "alpha_opt"):
-            getattr(self, name).load_state_dict(state[name])
-        with torch.no_grad():
-            self.log_alpha.copy_(state["log_alpha"])

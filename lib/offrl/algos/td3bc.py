@@ -41,7 +41,7 @@ from offrl.data import Dataset
 from offrl.nets import DeterministicActor, QEnsemble, adam, gradient_step, reinit_member, seeded_normal, soft_update
 from offrl.policies import NumpyActor, load_actor
 from offrl.simhash import SimHashIndex
-from offrl.train import Batch
+from offrl.train import Batch, Checkpointed
 
 
 @dataclass
@@ -67,7 +67,9 @@ class TD3BCConfig(PluginOptions):  # and the TD3BC++ plugins' options (off by de
             raise ValueError("Guided TD3+BC needs both guide_expert and guide_index")
 
 
-class TD3BC:
+class TD3BC(Checkpointed):
+    checkpointed = ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")
+    checkpointed_values = ("updates",)
     normalize_states = True
 
     def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: TD3BCConfig, device: torch.device) -> None:
@@ -177,14 +179,3 @@ class TD3BC:
     def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(S, B): each seed's first critic at (s, a)."""
         return self.critic(obs, actions, members=slice(0, self.seeds))
-
-    def state_dict(self) -> dict:
-        return {
-            name: getattr(self, name).state_dict()
-            for name in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")
-        } | {"updates": self.updates}
-
-    def load_state_dict(self, state: dict) -> None:
-        for name in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"):
-            getattr(self, name).load_state_dict(state[name])
-        self.updates = state["updates"]
