@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from offrl.files import write_atomically
 from offrl.safer_cli import add_commands as add_safer_commands
 
 if TYPE_CHECKING:
@@ -162,9 +162,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     scores = evaluate_snapshots(args.snapshots, args.episodes, progress=not args.quiet)
     scores.insert(0, "algorithm", args.algo)
     scores.insert(1, "dataset", args.dataset)
-    tmp = f"{args.out}.tmp"
-    scores.to_csv(tmp, index=False)
-    os.replace(tmp, args.out)
+    write_atomically(args.out, lambda tmp: scores.to_csv(tmp, index=False))
 
 
 def _final_scores(args: argparse.Namespace) -> pd.DataFrame:
@@ -246,10 +244,7 @@ def _index(args: argparse.Namespace) -> None:
     from offrl.simhash import SimHashIndex
 
     index = SimHashIndex.build(load_dataset(args.dataset_dir).observations, k=args.k, seed=args.seed)
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    tmp = f"{args.out}.tmp.npz"
-    index.save(tmp)
-    os.replace(tmp, args.out)
+    write_atomically(args.out, index.save)
     summary = index.summary()
     write_json(args.summary, summary)
     print(json.dumps({k: summary[k] for k in ("k", "states", "buckets", "fraction_alone", "conf_mean")}))

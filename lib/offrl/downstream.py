@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from tqdm import tqdm
 
 from offrl.algos.sac import SAC, SACConfig
 from offrl.envs.grasp import MAX_EPISODE_STEPS, OBS_DIM, GraspTask, SafeGraspEnv
+from offrl.files import write_atomically
 from offrl.priors.latent import bounded_latent, gaussian_latent
 from offrl.priors.model import SkillPrior
 from offrl.train import Batch
@@ -162,12 +162,6 @@ def _seed_streams(seed: int) -> tuple[int, torch.Generator, np.random.Generator]
     env_seq, torch_seq, rng_seq = np.random.SeedSequence(seed).spawn(3)
     generator = torch.Generator().manual_seed(int(torch_seq.generate_state(1)[0]))
     return int(env_seq.generate_state(1)[0]), generator, np.random.default_rng(rng_seq)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _csv_text(rows: list[dict[str, Any]]) -> str:
@@ -303,6 +297,6 @@ def run_downstream(
         "torch": torch.__version__,
         "wall_time_s": round(time.time() - started, 1),
     }
-    _write_atomic(out_dir / "config.json", json.dumps(record, indent=2) + "\n")
-    _write_atomic(out_dir / "log.csv", _csv_text(rows))  # last: its presence means the run finished
+    write_atomically(out_dir / "config.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
+    write_atomically(out_dir / "log.csv", lambda tmp: tmp.write_text(_csv_text(rows)))  # last: its presence means the run finished
     return summary

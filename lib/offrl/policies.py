@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from offrl.files import write_atomically
 from offrl.nets import BCQPolicy, DeterministicActor, TanhGaussianActor
 
 # Every kind of evaluation policy an algorithm may snapshot (its ``actor``): a module mapping
@@ -56,11 +57,7 @@ def save_actor(actor: DeterministicActor, path: str | Path, member: int = 0, **m
         "max_action": actor.max_action,
         "meta": meta,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    write_atomically(path, lambda tmp: torch.save(payload, tmp))
 
 
 def export_snapshot(snapshots: str | Path, path: str | Path, step: int | None = None, member: int = 0, **meta: Any) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from offrl.data.build import write_json
+from offrl.files import write_atomically
 
 
 def _tasks(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
@@ -184,12 +185,7 @@ def _safer_report(args: argparse.Namespace) -> None:
 
 
 def _write_csv(table: Any, path: str) -> None:
-    """Write under a temporary name, then rename: a crash never leaves a complete-looking file."""
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    partial = final.with_name(f".{final.name}.partial")
-    table.to_csv(partial, index=False)
-    partial.rename(final)
+    write_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
 def _command_line() -> str:

@@ -17,7 +17,6 @@ the run (BEAR's warm-up). See ``offrl.algos``.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from tqdm import tqdm
 
 from offrl.data import Dataset
 from offrl.device import choose_device
+from offrl.files import write_atomically
 
 
 class NonFiniteError(RuntimeError):
@@ -166,9 +166,7 @@ class TrainConfig:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    write_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint: str | Path | None = None, progress: bool = True) -> dict[str, Any]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from offrl.data.dataset import Dataset, DatasetError, load_dataset, write_minari
 from offrl.data.generate import KINDS, replay_dataset, rollout
+from offrl.files import write_atomically
 from offrl.policies import NumpyActor, load_actor
 
 
@@ -47,11 +47,7 @@ def write_with_summary(dataset: Dataset, env: str, kind: str, root: str | Path, 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:
     """Write JSON through a temporary file, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n"))
 
 
 def load_summary(path: str | Path) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from offrl.envs.grasp_script import GraspRollouts
+from offrl.files import write_atomically
 from offrl.priors.model import SkillPrior, save_prior
 
 OPTIMIZERS = ("adam", "sgd")
@@ -195,13 +196,7 @@ def train_prior(data: GraspRollouts, config: PriorConfig, out_dir: str | Path, p
         "wall_time_s": round(time.time() - started, 1),
         "torch": torch.__version__,
     }
-    # Outputs appear only complete: each is written under a temporary name and renamed.
-    for name, write in (
-        ("prior.pt", lambda path: save_prior(prior, path, kind=c.kind)),
-        ("config.json", lambda path: path.write_text(json.dumps(record, indent=2) + "\n")),
-        ("train_log.csv", lambda path: pd.DataFrame(rows).to_csv(path, index=False)),
-    ):
-        partial = out_dir / f".{name}.partial"
-        write(partial)
-        partial.rename(out_dir / name)
+    write_atomically(out_dir / "prior.pt", lambda tmp: save_prior(prior, tmp, kind=c.kind))
+    write_atomically(out_dir / "config.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
+    write_atomically(out_dir / "train_log.csv", lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
     return record
