@@ -30,6 +30,7 @@ def _behaviour(args: argparse.Namespace) -> None:
         ctrl_cost_weight=args.ctrl_cost_weight,
         expert_only=args.expert_only,
         seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
     )
     manifest = train_online(args.env, config, args.out, progress=not args.quiet, command=_command_line())
     print(json.dumps({k: manifest[k] for k in ("env", "expert", "medium") if k in manifest}))
@@ -294,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expert-checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--ctrl-cost-weight", type=float, default=None, help="the env's control-cost weight (safety expert)")
     p.add_argument("--expert-only", action="store_true", help="write only the expert actor (safety expert): no medium actor, no replay buffer")
+    p.add_argument("--checkpoint-every", type=int, default=50_000,
+                   help="save OUT/checkpoint.pt every this many steps and resume from it (0: never); a rerun with a smaller "
+                        "--total-steps finalises a run stopped early")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_behaviour)
