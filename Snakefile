@@ -27,6 +27,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/safer.smk"
+include: "workflow/rules/findings.smk"
 
 
 rule all:
@@ -41,4 +42,5 @@ rule all:
         contamination_targets(),
         bear_blog_targets(),
         safer_targets(),
+        "results/findings.md",
     default_target: True

@@ -225,3 +225,15 @@ def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
     assert set(log["seed"]) == {0, 1} and log["step"].max() == 300
     summary = json.loads((workdir / "resources" / "grasp" / "offline.json").read_text())
     assert summary["unsafe_fraction"] > 0 and 0 < summary["success_fraction"] < 1
+
+
+def test_smoke_findings_report_every_configured_study(smoke_run):
+    workdir, _ = smoke_run
+    payload = json.loads((workdir / "results" / "findings.json").read_text())
+    studies = {f["study"] for f in payload["findings"]}
+    assert {"Guided TD3+BC", "SAFER"} <= studies
+    for finding in payload["findings"]:
+        assert finding["verdict"] in ("holds", "reversed", "inconclusive", "not measured")
+        if finding["verdict"] != "not measured":
+            assert finding["low"] <= finding["estimate"] <= finding["high"] or finding["low"] == finding["high"]
+    assert "# Findings at the test scale" in (workdir / "results" / "findings.md").read_text()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from offrl.files import write_atomically
+from offrl.findings_cli import add_commands as add_findings_commands
 from offrl.safer_cli import add_commands as add_safer_commands
 
 if TYPE_CHECKING:
@@ -476,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_bench)
 
     add_safer_commands(sub)
+    add_findings_commands(sub)
     return parser
 
 
