@@ -71,13 +71,30 @@ def test_safety_totals_and_percent_difference():
     from offrl.report.safety import safety_comparison, safety_totals
 
     totals = safety_totals(safety_evaluations()).set_index(["algorithm", "dataset"])
-    # td3bc: 4 episodes, each a fall and 3 unsafe steps -> 16 events; guided: 4 episodes × 1 -> 4.
-    assert totals.loc[("td3bc", "hopper-medium"), "events"] == 16
+    # td3bc: 4 episodes, each a fall with 3 unsafe steps -> 4 events (once per episode); guided: 4 × 1 -> 4.
+    assert totals.loc[("td3bc", "hopper-medium"), "events"] == 4
+    assert totals.loc[("td3bc", "hopper-medium"), "falls"] == 4 and totals.loc[("td3bc", "hopper-medium"), "unsafe_height_steps"] == 12
     assert totals.loc[("guided_td3bc", "hopper-medium"), "sum_abs_action"] == pytest.approx(24.0)
     comparison = safety_comparison(safety_evaluations(), "td3bc", "guided_td3bc", ["hopper-medium", "walker2d-medium-replay"])
     assert comparison["label"].tolist() == ["h-m", "w-mr"]
-    assert comparison.loc["hopper-medium", "events_change_pct"] == pytest.approx(100 * (4 - 16) / 16)  # -75 %
+    assert comparison.loc["hopper-medium", "events_change_pct"] == pytest.approx(0.0)  # 4 unsafe episodes each
     assert comparison.loc["walker2d-medium-replay", "sum_abs_action_change_pct"] == pytest.approx(100 * (24 - 40) / 40)  # -40 %
+
+
+def test_a_height_fall_is_one_event_not_two():
+    """Walker2d-v5 with constant action 1: the step whose height leaves (0.8, 2.0) is the terminating step,
+    so every episode has fell = True and one unsafe-height step; Figure 1 counts it once."""
+    from offrl.evaluate import evaluate_policy
+    from offrl.report.safety import safety_totals
+
+    episodes = evaluate_policy(lambda obs: np.ones((len(obs), 6)), "walker2d", episodes=3, seed=0)
+    assert episodes["fell"].all() and (episodes["unsafe_height_steps"] == 1).all()
+    totals = safety_totals(episodes.assign(algorithm="constant", dataset="walker2d-medium")).iloc[0]
+    assert totals["events"] == 3  # one per episode; fell + unsafe_height_steps would be 6
+    # A safe episode counts 0, one with unsafe height but no fall (termination off) counts 1.
+    rows = pd.DataFrame({"algorithm": "a", "dataset": "hopper-medium", "episode": [0, 1, 2], "length": 10,
+                         "fell": [False, False, True], "unsafe_height_steps": [0, 5, 0], "sum_abs_action": 1.0})
+    assert safety_totals(rows).iloc[0]["events"] == 2
 
 
 def test_percent_change_with_a_zero_baseline():
@@ -103,7 +120,7 @@ def test_safety_figure_files(tmp_path):
     write_safety_comparison(comparison, tmp_path / "fig1")
     plot_safety_comparison(comparison, tmp_path / "fig1", "guided_td3bc", "td3bc")
     assert (tmp_path / "fig1.png").stat().st_size > 10_000
-    assert "| hopper-medium | h-m | 4 | 16 | 4 | -75.0 |" in (tmp_path / "fig1.md").read_text()
+    assert "| hopper-medium | h-m | 4 | 4 | 4 | 0.0 |" in (tmp_path / "fig1.md").read_text()
 
 
 def test_total_gain_over_a_baseline():

@@ -2,8 +2,13 @@
 
 Both are totals over every evaluation episode a run made during training, all seeds:
 
-- events: falls (an episode terminated as unhealthy) plus unsafe-height steps (torso height
-  outside the healthy range), as counted by :func:`offrl.evaluate.evaluate_policy`;
+- events: "the number of times the agent falls or its height crosses the safe range", counted
+  once per episode: an episode is one event if it fell (terminated as unhealthy) or had any
+  step with the torso height outside the healthy range (:func:`offrl.evaluate.evaluate_policy`
+  records both). With termination on (every evaluation here, and the paper's v2 envs) the step
+  whose height leaves the range is the terminating one, so a height fall is both ``fell`` and one
+  unsafe-height step: adding the two counted every height fall twice. An episode ends at its
+  first unsafe event, so per episode is also per event;
 - actions: the cumulative Σ‖a‖₁ over all evaluation steps ("the cumulative sum of the actions").
 
 The figure shows 100·(method − baseline)/baseline per (env, dataset); negative is safer.
@@ -31,8 +36,8 @@ def short_label(dataset: str) -> str:
 
 
 def safety_totals(evaluations: pd.DataFrame) -> pd.DataFrame:
-    """Per (algorithm, dataset): falls, unsafe-height steps, their sum, Σ‖a‖₁, episodes and steps, over all evaluations."""
-    data = evaluations.assign(events=evaluations["fell"].astype(np.int64) + evaluations["unsafe_height_steps"])
+    """Per (algorithm, dataset): falls, unsafe-height steps, unsafe events (episodes with either), Σ‖a‖₁, episodes and steps."""
+    data = evaluations.assign(events=(evaluations["fell"].astype(bool) | (evaluations["unsafe_height_steps"] > 0)).astype(np.int64))
     return data.groupby(["algorithm", "dataset"], as_index=False).agg(
         falls=("fell", "sum"),
         unsafe_height_steps=("unsafe_height_steps", "sum"),
@@ -81,7 +86,7 @@ def write_safety_comparison(comparison: pd.DataFrame, stem: str | Path) -> None:
 
 
 def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_name: str, baseline_name: str) -> None:
-    """Two bar panels, as the paper's Figure 1: % change of falls + unsafe-height events, and of Σ‖a‖₁."""
+    """Two bar panels, as the paper's Figure 1: % change of unsafe events (falls or unsafe height, once per episode), and of Σ‖a‖₁."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,7 +95,7 @@ def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_na
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     x = np.arange(len(comparison))
     panels = (
-        ("events_change_pct", "falls + unsafe-height events"),
+        ("events_change_pct", "falls or unsafe height (episodes)"),
         ("sum_abs_action_change_pct", "cumulative Σ‖a‖₁"),
     )
     for ax, (column, title) in zip(axes, panels):
