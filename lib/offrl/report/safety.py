@@ -55,20 +55,23 @@ def percent_change(method: float, baseline: float) -> float:
     return 100.0 * (method - baseline) / baseline
 
 
-def safety_comparison(evaluations: pd.DataFrame, baseline: str, method: str, datasets: Sequence[str]) -> pd.DataFrame:
-    """One row per dataset: both algorithms' totals and the percent change of events and of Σ‖a‖₁."""
+def safety_comparison(evaluations: pd.DataFrame, baseline: str, method: str, datasets: Sequence[str], extension: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per dataset: both algorithms' totals and the percent change of events and of Σ‖a‖₁.
+
+    ``extension`` datasets (beyond the paper's grid) follow, their labels marked with a "*".
+    """
     totals = safety_totals(evaluations).set_index(["algorithm", "dataset"])
-    missing = [f"{algo} on {d}" for algo in (baseline, method) for d in datasets if (algo, d) not in totals.index]
+    missing = [f"{algo} on {d}" for algo in (baseline, method) for d in [*datasets, *extension] if (algo, d) not in totals.index]
     if missing:
         raise ValueError(f"no evaluations for {missing}")
     rows = []
-    for dataset in datasets:
+    for dataset in [*datasets, *extension]:
         b, m = totals.loc[(baseline, dataset)], totals.loc[(method, dataset)]
         if b["episodes"] != m["episodes"]:
             raise ValueError(f"{dataset}: {baseline} has {b['episodes']} evaluation episodes, {method} {m['episodes']}; totals would not compare")
         rows.append({
             "dataset": dataset,
-            "label": short_label(dataset),
+            "label": short_label(dataset) + ("*" if dataset in extension else ""),
             "episodes": int(b["episodes"]),
             f"events_{baseline}": int(b["events"]),
             f"events_{method}": int(m["events"]),
@@ -107,6 +110,7 @@ def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_na
         ax.set_xticks(x, comparison["label"], rotation=45)
         ax.set_ylabel("% difference")
         ax.set_title(title)
-    fig.suptitle(f"{method_name} vs {baseline_name}, over all evaluation episodes of training (negative: fewer)", fontsize=10)
+    extension = " (* an extension beyond the paper's envs)" if comparison["label"].str.endswith("*").any() else ""
+    fig.suptitle(f"{method_name} vs {baseline_name}, over all evaluation episodes of training (negative: fewer){extension}", fontsize=10)
     fig.tight_layout()
     save_figure(fig, stem)
