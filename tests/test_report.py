@@ -97,6 +97,13 @@ def test_a_height_fall_is_one_event_not_two():
     assert safety_totals(rows).iloc[0]["events"] == 2
 
 
+def test_safety_extension_datasets_follow_marked():
+    from offrl.report.safety import safety_comparison
+
+    comparison = safety_comparison(safety_evaluations(), "td3bc", "guided_td3bc", ["walker2d-medium-replay"], extension=["hopper-medium"])
+    assert comparison["label"].tolist() == ["w-mr", "h-m*"]
+
+
 def test_percent_change_with_a_zero_baseline():
     from offrl.report.safety import percent_change
 

@@ -25,6 +25,8 @@ class Preset:
 # and 40 warm-up epochs of 1000 steps: 40k of the paper scale's 1M steps, kept as that share at any scale.
 BEAR_D4RL = {"actor_lr": 1e-4, "critic_lr": 3e-4, "hidden": (256, 256), "kernel": "laplacian", "sigma": 20.0, "warmup_fraction": 0.04}
 BEAR_D4RL_ENVS = {"halfcheetah": {"kernel": "gaussian"}}
+# aviralkumar2907/BEAR's README commands: Laplacian σ = 10 for Hopper (BEARConfig's default, HalfCheetah's too), Gaussian σ = 20 for Walker2d.
+BEAR_README_ENVS = {"walker2d": {"kernel": "gaussian", "sigma": 20.0}}
 
 
 PRESETS: dict[str, Preset] = {
@@ -41,9 +43,8 @@ PRESETS: dict[str, Preset] = {
     "td3bc_10pct": Preset("td3bc", top_episodes=0.1),
     # The BEAR blog: naive offline SAC, BEAR-QL and BCQ; BEAR++ is BEAR-QL with both TD3BC++ plugins (λ_GP = 1, Table 7).
     "sac": Preset("sac"),
-    # aviralkumar2907/BEAR's README commands: Laplacian σ = 10 (Hopper, and HalfCheetah), Gaussian σ = 20 for Walker2d.
-    "bear": Preset("bear", env_options={"walker2d": {"kernel": "gaussian", "sigma": 20.0}}),
-    "bear_pp": Preset("bear", {"gradient_penalty": 1.0, "relaxation": "minmax"}, env_options={"walker2d": {"kernel": "gaussian", "sigma": 20.0}}),
+    "bear": Preset("bear", env_options=BEAR_README_ENVS),
+    "bear_pp": Preset("bear", {"gradient_penalty": 1.0, "relaxation": "minmax"}, env_options=BEAR_README_ENVS),
     # The TD3BC++ study's BEAR-QL and BEAR++ (d4rl_evaluations' settings, above).
     "bear_d4rl": Preset("bear", BEAR_D4RL, env_options=BEAR_D4RL_ENVS),
     "bear_pp_d4rl": Preset("bear", {**BEAR_D4RL, "gradient_penalty": 1.0, "relaxation": "minmax"}, env_options=BEAR_D4RL_ENVS),
