@@ -6,12 +6,17 @@ from pathlib import Path
 from snakemake.utils import min_version, validate
 
 from offrl.algos.presets import PRESETS
-from offrl.config import GUIDED_ALGORITHMS, all_variants, check_config, preset_of, seed_groups, taming_sweeps
+from offrl.config import GUIDED_ALGORITHMS, all_variants, batch_size, check_config, preset_of, seed_groups, taming_sweeps
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# A scale's config file is the whole config (with the schema's defaults): the default scale's
+# file is loaded only when no --configfile is given, as Snakemake would deep-merge the two.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
@@ -32,6 +37,7 @@ include: "workflow/rules/findings.smk"
 
 rule all:
     input:
+        "results/config.yaml",
         dataset_summaries(),
         "results/tables/datasets.md",
         "results/tables/d4rl.md",

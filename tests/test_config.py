@@ -132,6 +132,19 @@ def test_trained_safety_expert_needs_a_weight_per_env():
         check_config(config, REPO / "resources" / "shipped")
 
 
+def test_guided_study_envs_and_seeds_are_checked():
+    config = load()
+    validate(config, SCHEMA)
+    assert config["guided"]["envs"] == ["hopper", "walker2d"] and config["guided"]["seeds"] == [0, 1, 2]  # the paper's
+    for change, expected in (({"envs": ["hopper", "halfcheetah"]}, r"guided.envs \['halfcheetah'\] are not in envs"),
+                             ({"extension_envs": ["walker2d"]}, r"guided.extension_envs \['walker2d'\] are also in guided.envs"),
+                             ({"seeds": [0, 7]}, r"guided.seeds \[7\] are not in offline.seeds")):
+        changed = copy.deepcopy(config)
+        changed["guided"].update(change)
+        with pytest.raises(ConfigError, match=expected):
+            check_config(changed, REPO / "resources" / "shipped")
+
+
 def test_safety_expert_defaults_are_the_papers():
     config = load()
     del config["guided"]["safety_expert"]
@@ -214,4 +227,17 @@ def test_bear_blog_needs_its_envs_sizes_and_known_algorithms():
         check_config(config, REPO / "resources" / "shipped")
     config["bear_blog"]["figure1_sizes"], config["bear_blog"]["algorithms"] = [10000], ["bear", "cql"]
     with pytest.raises(ConfigError, match=r"bear_blog.algorithms: unknown algorithm\(s\) \['cql'\]"):
+        check_config(config, REPO / "resources" / "shipped")
+
+
+def test_batch_size_per_algorithm():
+    from offrl.config import batch_size
+
+    offline = {"batch_size": 256, "batch_sizes": {"bear": 100, "bcq": 100, "bear_small": 32}}
+    variants = {"bear_small": {"preset": "bear"}, "bear_wide": {"preset": "bear"}, "bcq_small": {"preset": "bcq"}}
+    assert [batch_size(offline, variants, name) for name in ("td3bc", "bear", "bear_small", "bear_wide", "bcq_small")] == [256, 100, 32, 100, 100]
+    config = load()
+    config["offline"]["batch_sizes"] = {"bearx": 100}
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"offline.batch_sizes: unknown algorithm\(s\) \['bearx'\]"):
         check_config(config, REPO / "resources" / "shipped")

@@ -42,6 +42,37 @@ def test_dry_run_builds_the_dag(configfile, tmp_path):
         assert rule in result.stdout
 
 
+def test_paper_scale_config_is_its_file_and_the_schema_defaults(tmp_path):
+    """--configfile config/paper.yaml is the whole config: no default-scale key of config/config.yaml leaks in."""
+    import yaml
+    from snakemake.utils import validate
+
+    snakemake("results/config.yaml", "--cores", "1", "--configfile", str(REPO / "config" / "paper.yaml"), "--directory", str(tmp_path))
+    resolved = yaml.safe_load((tmp_path / "results" / "config.yaml").read_text())
+    expected = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    validate(expected, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # fills the schema's defaults
+    assert resolved == expected
+    # The keys that leaked from config/config.yaml before: every TD3BC++ artefact, SAFER's priors with
+    # the PriorConfig defaults (appendix C: SGD + momentum, lr 1e-4, λ = 1e-4), 256-wide downstream SAC, no bear_256.
+    assert resolved["taming"]["artefacts"] == ["table1", "table8", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig11"]
+    assert resolved["safer"]["prior"]["options"] == {} and resolved["safer"]["downstream"]["hidden"] == [256, 256]
+    from offrl.priors.train import prior_config
+
+    safer = prior_config("safer", **resolved["safer"]["prior"]["options"])
+    assert (safer.optimizer, safer.lr, safer.unsafe_weight) == ("sgd", 1e-4, 1e-4)
+    assert resolved["variants"] == {} and resolved["scale"] == "paper"
+
+
+def test_default_scale_loads_its_own_file_without_a_configfile(tmp_path):
+    import yaml
+
+    (tmp_path / "config").mkdir()
+    shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
+    snakemake("results/config.yaml", "--cores", "1", "--directory", str(tmp_path))
+    resolved = yaml.safe_load((tmp_path / "results" / "config.yaml").read_text())
+    assert resolved["scale"] == "default" and "bear_256" in resolved["variants"]
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     """The .test scale, run once in a fresh directory."""

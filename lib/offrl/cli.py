@@ -174,12 +174,29 @@ def _final_scores(args: argparse.Namespace) -> pd.DataFrame:
     return final_scores(load_evaluations(args.evaluations), args.last)
 
 
-def _score_table(args: argparse.Namespace) -> None:
-    from offrl.report.scores import write_score_table
+def _study_evaluations(args: argparse.Namespace) -> pd.DataFrame:
+    """The evaluation files given, cut to ``--seeds`` when a study uses fewer seeds than the runs have."""
+    from offrl.report.scores import load_evaluations
 
-    final = _final_scores(args)
+    evaluations = load_evaluations(args.evaluations)
+    if args.seeds is None:
+        return evaluations
+    missing = sorted(set(args.seeds) - set(evaluations["seed"]))
+    if missing:
+        raise ValueError(f"--seeds {missing} have no evaluations; the files hold seeds {sorted(set(evaluations['seed']))}")
+    return evaluations[evaluations["seed"].isin(args.seeds)]
+
+
+def _score_table(args: argparse.Namespace) -> None:
+    from offrl.report.scores import final_episodes, final_scores, write_score_table
+
+    evaluations = _study_evaluations(args)
+    final = final_scores(evaluations, args.last)
+    episodes = final_episodes(evaluations, args.last) if args.spread == "pooled" else None
     gains = dict(pair.split(":", 1) for pair in args.gain)
-    print(write_score_table(final, args.algorithms, args.datasets, args.table, gains).to_string())
+    display = write_score_table(final, args.algorithms, args.datasets, args.table, gains, spread=args.spread,
+                                total_spread=args.total_spread, episodes=episodes, extension=args.extension_datasets)
+    print(display.to_string())
 
 
 def _divergence_figure(args: argparse.Namespace) -> None:
@@ -232,9 +249,8 @@ def _return_q_figure(args: argparse.Namespace) -> None:
 
 def _safety_figure(args: argparse.Namespace) -> None:
     from offrl.report.safety import plot_safety_comparison, safety_comparison, write_safety_comparison
-    from offrl.report.scores import load_evaluations
 
-    comparison = safety_comparison(load_evaluations(args.evaluations), args.baseline, args.method, args.datasets)
+    comparison = safety_comparison(_study_evaluations(args), args.baseline, args.method, args.datasets, args.extension_datasets)
     write_safety_comparison(comparison, args.table)
     plot_safety_comparison(comparison, args.figure, args.method, args.baseline)
     print(comparison.to_string())
@@ -394,6 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", required=True, help="output stem: STEM.csv, STEM.md, STEM.tex")
     p.add_argument("--gain", action="append", default=[], metavar="ALGO:BASELINE",
                    help="show ALGO's Total gain in %% over BASELINE's, e.g. td3bc_pp:td3bc (repeatable)")
+    p.add_argument("--spread", choices=["seeds", "pooled"], default="seeds",
+                   help="a cell's ±: std of the per-seed final scores (ours, the Guided paper's), or over every final episode, evaluation and seed (TD3BC++)")
+    p.add_argument("--total-spread", choices=["quadrature", "sum"], default="quadrature",
+                   help="the Total's ±: √Σ of the rows' variances (ours), or Σ of the rows' stds (both papers)")
+    p.add_argument("--extension-datasets", nargs="*", default=[], help="rows below the Total, marked (extension), not summed")
+    p.add_argument("--seeds", nargs="+", type=int, help="only these seeds' evaluations (default: all in the files)")
     p.set_defaults(func=_score_table)
 
     p = sub.add_parser("divergence-figure", help="policy-to-data divergence on expert vs contaminant pairs, and the score (TD3BC++ Figure 4)")
@@ -448,6 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", required=True, help="algorithm the change is relative to, e.g. td3bc")
     p.add_argument("--method", required=True, help="algorithm compared, e.g. guided_td3bc")
     p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--extension-datasets", nargs="*", default=[], help="bars after the paper's, labelled as an extension")
+    p.add_argument("--seeds", nargs="+", type=int, help="only these seeds' evaluations (default: all in the files)")
     p.add_argument("--table", required=True, help="output stem of the totals: STEM.csv, STEM.md, STEM.tex")
     p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
     p.add_argument("evaluations", nargs="+")

@@ -46,6 +46,7 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
     offline = config.get("offline")
     if offline and any(preset_of(variants, algo) in GUIDED_ALGORITHMS for algo in offline["algorithms"]):
         _check_safety_experts(config["guided"]["safety_expert"], envs, shipped_dir)
+        _check_guided_study(config["guided"], envs, offline["seeds"])
     if offline and offline["steps"] % offline["eval_every"]:
         raise ConfigError(f"offline.steps ({offline['steps']}) must be a multiple of offline.eval_every ({offline['eval_every']})")
     if offline and offline["eval_every"] % offline["log_every"]:
@@ -122,6 +123,12 @@ def preset_of(variants: dict[str, dict[str, Any]], algorithm: str) -> str:
     return variant["preset"] if variant else algorithm
 
 
+def batch_size(offline: dict[str, Any], variants: dict[str, dict[str, Any]], algorithm: str) -> int:
+    """An algorithm's minibatch size: its own in ``offline.batch_sizes``, else its preset's there, else ``offline.batch_size``."""
+    sizes = offline.get("batch_sizes", {})
+    return sizes.get(algorithm, sizes.get(preset_of(variants, algorithm), offline["batch_size"]))
+
+
 def _check_algorithms(config: dict[str, Any], variants: dict[str, dict[str, Any]]) -> None:
     from offrl.algos.presets import PRESETS, check_options
 
@@ -134,8 +141,11 @@ def _check_algorithms(config: dict[str, Any], variants: dict[str, dict[str, Any]
         except ValueError as error:
             raise ConfigError(f"variants.{name}: {error}") from None
     allowed = f"presets {sorted(PRESETS)} and variants {sorted(variants)}"
-    lists = (("offline", "algorithms"), ("taming", "algorithms"), ("taming", "figure_algorithms"), ("taming", "ablation_algorithms"),
+    lists = (("offline", "algorithms"), ("taming", "algorithms"), ("taming", "figure_algorithms"), ("taming", "ablation_algorithms"), ("taming", "table8_algorithms"),
              ("bear_blog", "algorithms"), ("bear_blog", "figure1_algorithms"))
+    sized = [name for name in config.get("offline", {}).get("batch_sizes", {}) if name not in PRESETS and name not in variants]
+    if sized:
+        raise ConfigError(f"offline.batch_sizes: unknown algorithm(s) {sized}; allowed: {allowed}")
     for section, key in lists:
         unknown = [name for name in config.get(section, {}).get(key, []) if name not in PRESETS and name not in variants]
         if unknown:
@@ -184,6 +194,20 @@ def _check_safer(safer: dict[str, Any] | None) -> None:
             prior_config(kind, **safer["prior"]["options"])
         except (TypeError, ValueError) as err:
             raise ConfigError(f"safer.prior.options: {err}") from err
+
+
+def _check_guided_study(guided: dict[str, Any], envs: list[str], seeds: list[int]) -> None:
+    """The Guided TD3+BC study's envs among the run's, its extension apart from them, its seeds among the trained ones."""
+    for key in ("envs", "extension_envs"):
+        outside = [env for env in guided[key] if env not in envs]
+        if outside:
+            raise ConfigError(f"guided.{key} {outside} are not in envs {envs}")
+    both = sorted(set(guided["envs"]) & set(guided["extension_envs"]))
+    if both:
+        raise ConfigError(f"guided.extension_envs {both} are also in guided.envs; an env is either the paper's or an extension")
+    untrained = [seed for seed in guided["seeds"] if seed not in seeds]
+    if untrained:
+        raise ConfigError(f"guided.seeds {untrained} are not in offline.seeds {seeds}; the study reads the offline runs' seeds")
 
 
 def _check_safety_experts(safety: dict[str, Any], envs: list[str], shipped_dir: str | Path) -> None:

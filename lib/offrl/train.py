@@ -183,7 +183,7 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     out_dir = Path(out_dir)
     device = choose_device(config.device)
     generators = [torch.Generator(device=device).manual_seed(seed) for seed in config.seeds]
-    algo = build(config.algorithm, dataset.observations.shape[1], dataset.actions.shape[1], generators, device, config.options)
+    algo = build(config.algorithm, dataset.observations.shape[1], dataset.actions.shape[1], generators, device, config.options, env=config.env)
     extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
     if hasattr(algo, "plan"):
         algo.plan(config.steps)
@@ -264,7 +264,7 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
         out_dir / "snapshots.pt",
     )
     pd.DataFrame(rows).to_csv(out_dir / "train_log.csv", index=False)
-    record = {"config": asdict(config), "device": str(device), "torch": torch.__version__, "wall_time_s": round(time.time() - started, 1),
+    record = {"config": asdict(config), "algorithm_config": asdict(algo.config), "device": str(device), "torch": torch.__version__, "wall_time_s": round(time.time() - started, 1),
               "resumed_from_step": start}
     (out_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
     if checkpoint and checkpoint.is_file():

@@ -113,6 +113,12 @@ def contamination_targets():
     return targets
 
 
+# Guided TD3+BC's study: its envs (the Total's rows), extension envs (rows after the Total) and seeds.
+GUIDED = config["guided"]
+GUIDED_DATASETS = [f"{env}-{kind}" for env in GUIDED["envs"] for kind in KINDS]
+GUIDED_EXTENSION_DATASETS = [f"{env}-{kind}" for env in GUIDED["extension_envs"] for kind in KINDS]
+
+
 def guided_targets():
     """Guided TD3+BC's Table 1 and Figure 1, when the run trains the guided preset."""
     if not any(preset_of(VARIANTS, algo) in GUIDED_ALGORITHMS for algo in ALGORITHMS):
@@ -123,7 +129,7 @@ def guided_targets():
 # TD3BC++ paper (Taming policy constrained offline RL): the datasets and runs of its Table 1 and figures.
 TAMING = config["taming"]
 # Each "++" method's Total is shown with its gain over the method it extends.
-PLUS_PLUS = {"td3bc_pp": "td3bc", "bear_pp": "bear"}
+PLUS_PLUS = {"td3bc_pp": "td3bc", "bear_pp": "bear", "bear_pp_d4rl": "bear_d4rl"}
 
 
 def taming_datasets(kinds=("expert", "medium-expert"), contaminated=True):
@@ -147,6 +153,8 @@ def taming_contaminated_runs():
 TAMING_SWEEPS = taming_sweeps(TAMING)
 TAMING_FIG5_DATASETS = taming_contaminated(lambda p: p <= 50)
 TAMING_FIG11_DATASETS = [f"{env}-medium-expert" for env in TAMING["envs"]] + taming_contaminated(lambda p: p >= 30)
+# Figure 8 (the ablation) on expert-medium, ER1, ER3 and ER5, the settings the paper discusses.
+TAMING_FIG8_DATASETS = [f"{env}-medium-expert" for env in TAMING["envs"]] + taming_contaminated(lambda p: p <= 50)
 TAMING_FIG7_GRID = [f"{name}:{alpha}:{weight}" for name, alpha, weight in TAMING_SWEEPS["fig7_grid"]]
 
 

@@ -15,7 +15,7 @@ rule train_offline:
         checkpoint="results/checkpoints/{algo}/{dataset}/seed{seeds}.pt",
         seeds=lambda wildcards: wildcards.seeds.replace("-", " "),
         steps=OFFLINE["steps"],
-        batch_size=OFFLINE["batch_size"],
+        batch_size=lambda wildcards: batch_size(OFFLINE, VARIANTS, wildcards.algo),
         eval_every=OFFLINE["eval_every"],
         log_every=OFFLINE["log_every"],
         device=OFFLINE["device"],
