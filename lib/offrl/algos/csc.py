@@ -59,12 +59,12 @@ from offrl.train import Batch
 
 @dataclass
 class CSCConfig:
-    threshold: float = 0.1  # χ: the tolerated discounted probability of a violation
-    cql_weight: float = 0.05  # α_C
+    threshold: float = 0.1  # χ: the tolerated (discounted) probability of a violation
+    cql_weight: float = 0.05  # α_C; small, as Q_C lies in [0, 1] where CQL's α of 5-10 meets returns in the hundreds
     candidates: int = 10  # K
-    dual_lr: float = 1e-4  # η_λ, per gradient step
+    dual_lr: float = 1e-4  # η_λ per gradient step: at the widest gap λ/(1 − γ) grows by about 9 per 1000 steps
     initial_lambda: float = 0.0
-    cost_episodes: int = 10  # M: ended episodes behind V̂_C
+    cost_episodes: int = 10  # M: ended episodes behind V̂_C (500 steps of 50-step episodes)
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold <= 1:
