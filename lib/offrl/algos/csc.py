@@ -17,6 +17,11 @@ executes only actions it deems safe, and trades reward against cost with a dual 
                   episodes that had a violation (χ before any has ended)
     critic, temperature: SAC's (offrl.algos.sac); Q̄_C is Q_C's Polyak-averaged target (τ).
 
+The paper's text was not at hand here: this follows the slides (the constrained problem, "use
+the CQL update rule to guarantee that the probability of an accident is overestimated", shown
+there with CQL(H)'s log-sum-exp) and the paper's Eq. 2 and Algorithm 1 as we recall them, with
+the regulariser's expectation over π (CQL's first form) rather than the slides' log-sum-exp.
+
 Departures from the paper, and why:
 
 - The task learner is SAC (off-policy, one update per environment step, entropy with a learned
@@ -26,10 +31,10 @@ Departures from the paper, and why:
   episodes end at a failure. Only the cost critic treats a violation as absorbing, the (1 − c)
   in y_C, so Q_C stays the discounted probability of the next violation, in [0, 1] but for
   the conservative term.
-- The rejection threshold is χ itself: an executed action whose over-estimated Q_C is at most
-  χ keeps the probability of a violation from that state under χ, a per-state form of the
-  constraint. The paper's Algorithm 1 tightens the threshold with the last epoch's failures
-  (ε = (1 − γ)(χ − V̂_C), as we recall it: its text was not at hand to check).
+- The rejection threshold is χ itself: executing only actions whose over-estimated Q_C is at
+  most χ bounds the estimated probability of a violation from every visited state by χ, a
+  per-state form of the constraint. The paper's Algorithm 1, as we recall it, tightens the
+  threshold with the last epoch's failures, ε = (1 − γ)(χ − V̂_C).
 - The paper resamples until an action passes; here at most K candidates, drawn at once (the
   first that passes is the one sequential resampling would have stopped at), and the
   least-cost one when none passes.
