@@ -99,6 +99,14 @@ def test_schema_variant_presets_are_the_presets():
     assert sorted(schema["properties"]["variants"]["additionalProperties"]["properties"]["preset"]["enum"]) == sorted(PRESETS)
 
 
+def test_schema_downstream_methods_are_the_methods():
+    from offrl.downstream import METHODS
+
+    schema = yaml.safe_load(open(SCHEMA))
+    methods = schema["properties"]["safer"]["properties"]["downstream"]["properties"]["methods"]["items"]["enum"]
+    assert sorted(methods) == sorted(METHODS)
+
+
 def test_steps_must_be_a_multiple_of_eval_every():
     config = with_change(("offline", "steps"), 1500)
     config["behaviour"]["source"] = "train"

@@ -241,7 +241,7 @@ def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
     workdir, _ = smoke_run
     results = workdir / "results"
     table = pd.read_csv(results / "tables" / "safer_table1.csv", header=[0, 1], index_col=[0, 1])
-    assert set(table.index.get_level_values(1)) == {"sac", "parrot", "contextual_parrot", "prior_explore", "safer"}
+    assert set(table.index.get_level_values(1)) == {"sac", "parrot", "contextual_parrot", "prior_explore", "safer", "csc"}
     assert np.isfinite(table.xs("mean", axis=1, level=0).to_numpy(dtype=float)).all()
     for number in (1, 4, 5, 6, 7, 8):
         assert (results / "figures" / f"safer_fig{number}.png").stat().st_size > 10_000
@@ -254,6 +254,8 @@ def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
     assert bounds["bound"].is_monotonic_increasing and (reached["in_bound_unsafe_fraction"] <= reached["target"] + 1e-12).all()
     log = pd.read_csv(results / "safer" / "downstream" / "safer_u0" / "task1" / "seed0-1" / "log.csv")
     assert set(log["seed"]) == {0, 1} and log["step"].max() == 300
+    fig6 = pd.read_csv(results / "figures" / "safer_fig6.csv")
+    assert "csc" in set(fig6["method"])  # Conservative Safety Critics beside SAFER in the violation curves
     summary = json.loads((workdir / "resources" / "grasp" / "offline.json").read_text())
     assert summary["unsafe_fraction"] > 0 and 0 < summary["success_fraction"] < 1
 

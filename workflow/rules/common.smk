@@ -198,7 +198,7 @@ TASK_ARGS = (
 
 wildcard_constraints:
     prior="parrot|contextual_parrot|safer_no_context|safer",
-    method="sac|parrot|contextual_parrot|prior_explore|safer_no_context|safer_u[0-9]+|safer",
+    method="sac|csc|parrot|contextual_parrot|prior_explore|safer_no_context|safer_u[0-9]+|safer",
     split="offline|holdout",
     task="[1-9][0-9]*",
 
@@ -208,8 +208,8 @@ def grasp_dataset(split):
 
 
 def downstream_prior(method):
-    """The prior and bound a method acts through: safer_uN is SAFER with the bound of target N %."""
-    if method == "sac":
+    """The prior and bound a method acts through: safer_uN is SAFER with the bound of target N %; sac and csc act on raw actions."""
+    if method in ("sac", "csc"):
         return None, None
     if method.startswith("safer_u"):
         return "safer", int(method[len("safer_u") :])

@@ -33,6 +33,7 @@ METHOD_NAMES = {
     "prior_explore": "Prior Explore",
     "safer": "SAFER",
     "safer_no_context": "SAFER w/o c",
+    "csc": "CSC",
     "safer_u0": "SAFER (≤0% unsafe)",
     "safer_u15": "SAFER (≤15% unsafe)",
     "safer_u30": "SAFER (≤30% unsafe)",
