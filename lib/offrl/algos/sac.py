@@ -106,3 +106,7 @@ class SAC(Checkpointed):
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs)
+
+    def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(S, B): each seed's min(Q₁, Q₂) at (s, a), the value its actor maximises."""
+        return self.twin_min(self.critic, obs, actions)
