@@ -40,5 +40,6 @@ rule all:
         guided_targets(),
         contamination_targets(),
         bear_blog_targets(),
+        q_diagnostic_targets(),
         safer_targets(),
     default_target: True

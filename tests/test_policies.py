@@ -32,6 +32,7 @@ def test_snapshot_round_trip(algorithm, tiny_dataset, tmp_path):
     assert (diagnostic["length"].to_numpy() == first["length"].to_numpy()).all()
     q_columns = diagnostic[["q_dataset_initial", "q_initial", "q_along"]]
     assert q_columns.isna().all().all() if algorithm == "bc" else np.isfinite(q_columns.to_numpy()).all()
+    assert set(diagnostic["critic"]) == {"none" if algorithm == "bc" else "kept"}
     assert (diagnostic["q_dataset_initial"].groupby([diagnostic["step"], diagnostic["seed"]]).nunique() == (0 if algorithm == "bc" else 1)).all()
     if kind != "deterministic":
         with pytest.raises(ValueError, match="only deterministic actors can be exported"):

@@ -8,7 +8,7 @@ import torch
 
 from offrl.algos.presets import build
 from offrl.qdiagnostic import Rollouts, comparable_steps, critic_modules, discounted_returns, rollout_rows, tail_horizon
-from offrl.report.overestimation import NO_Q, overestimation_table, per_snapshot, plot_overestimation
+from offrl.report.overestimation import NO_Q, NOT_KEPT, overestimation_table, per_snapshot, plot_overestimation
 
 
 def test_discounted_returns_by_hand():
@@ -79,10 +79,10 @@ def diagnostics_by_hand() -> pd.DataFrame:
         for seed in (0, 1):
             for episode in (0, 1):
                 ret = 10.0 + episode  # mean return from s₀: 10.5
-                rows.append({"algorithm": "sac", "dataset": "d", "step": step, "seed": seed, "episode": episode,
+                rows.append({"algorithm": "sac", "dataset": "d", "step": step, "seed": seed, "episode": episode, "critic": "kept",
                              "q_dataset_initial": 100.0 * step + seed, "return_initial": ret, "initial_comparable": True,
                              "q_along": 50.0 + episode, "return_along": 5.0, "comparable_steps": 1 + episode})
-                rows.append({"algorithm": "bc", "dataset": "d", "step": step, "seed": seed, "episode": episode,
+                rows.append({"algorithm": "bc", "dataset": "d", "step": step, "seed": seed, "episode": episode, "critic": "none",
                              "q_dataset_initial": np.nan, "return_initial": ret + 1, "initial_comparable": episode == 0,
                              "q_along": np.nan, "return_along": 5.0, "comparable_steps": 3})
     return pd.DataFrame(rows)
@@ -102,10 +102,13 @@ def test_overestimation_table_by_hand():
     data, display = overestimation_table(diagnostics_by_hand(), ["sac", "bc"], ["d"], last=1)
     sac = data.loc["sac"]
     # Last snapshot: gaps 200 − 10.5 and 201 − 10.5 → mean 190, population std 0.5.
-    assert (sac["q_mean"], sac["gap_mean"], sac["gap_std"], sac["has_q"]) == (200.5, 190.0, 0.5, True)
+    assert (sac["q_mean"], sac["gap_mean"], sac["gap_std"], sac["critic"]) == (200.5, 190.0, 0.5, "kept")
     assert display.loc["sac", "Q − return"] == "190.0 ± 0.5"
     assert display.loc["bc", "Q − return"] == NO_Q and display.loc["bc", "discounted return"] == "11.0 ± 0.0"
-    assert not data.loc["bc", "has_q"]
+    assert data.loc["bc", "critic"] == "none"
+    legacy = diagnostics_by_hand().assign(critic=lambda d: d["critic"].where(d["algorithm"] == "bc", "not kept"))
+    legacy.loc[legacy["algorithm"] == "sac", ["q_dataset_initial", "q_along"]] = np.nan
+    assert overestimation_table(legacy, ["sac"], ["d"], last=1)[1].loc["sac", "Q − return"] == NOT_KEPT
     averaged, _ = overestimation_table(diagnostics_by_hand(), ["sac"], ["d"], last=2)
     assert averaged.loc["sac", "gap_mean"] == 140.0  # snapshots 1 and 2: q 150.5 on average
     with pytest.raises(ValueError, match="no Q diagnostic for"):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from offrl.envs import env_spec, make_env, normalized_score
-from offrl.qdiagnostic import DEFAULT_TAIL, Rollouts, SnapshotQ, dataset_initial_q, rollout_rows
+from offrl.qdiagnostic import CRITIC_KEPT, CRITIC_NOT_KEPT, DEFAULT_TAIL, Rollouts, SnapshotQ, critic_status, dataset_initial_q, rollout_rows
 
 BatchPolicy = Callable[[np.ndarray], np.ndarray]
 """Maps a batch of observations ``(n, obs_dim)`` to actions ``(n, act_dim)``."""
@@ -110,8 +110,9 @@ def evaluate_snapshots(path: str | Path, episodes: int, progress: bool = False,
     actor = snapshot_policy(run).eval()
     mean, std = run["obs_mean"], run["obs_std"]
     env_seeds = [s for seed in seeds for s in eval_env_seeds(seed, episodes)]
-    q = SnapshotQ(run) if run.get("critics") else None
-    if q is None and "critics" not in run:
+    critic = critic_status(run)
+    q = SnapshotQ(run) if critic == CRITIC_KEPT else None
+    if critic == CRITIC_NOT_KEPT:
         print(f"{path} predates the Q diagnostic (no critics kept): its Q columns are empty; retrain to fill them")
     discount = q.discount if q is not None else NO_CRITIC_DISCOUNT
     initial_states = run.get("initial_states")
@@ -139,6 +140,7 @@ def evaluate_snapshots(path: str | Path, episodes: int, progress: bool = False,
         diagnostic.insert(1, "seed", np.repeat(seeds, episodes))
         # After the rollouts, so a sampling policy's episodes are those of the scores.
         per_member = dataset_initial_q(q, actor, initial_states, mean, std, len(seeds)) if q is not None else np.full(len(seeds), np.nan)
-        diagnostic.insert(3, "q_dataset_initial", np.repeat(per_member, episodes))
+        diagnostic.insert(3, "critic", critic)
+        diagnostic.insert(4, "q_dataset_initial", np.repeat(per_member, episodes))
         diagnostics.append(diagnostic)
     return pd.concat(frames, ignore_index=True), pd.concat(diagnostics, ignore_index=True)

@@ -154,6 +154,17 @@ class Rollouts:
                 np.array([r[i] for r in self.rewards[:n]]))
 
 
+# What the ``critic`` column of the diagnostic says about a run's Q.
+CRITIC_KEPT, NO_CRITIC, CRITIC_NOT_KEPT = "kept", "none", "not kept"
+
+
+def critic_status(run: dict[str, Any]) -> str:
+    """``kept``: its snapshots hold the critic; ``none``: the algorithm has no Q (BC); ``not kept``: a run from before the diagnostic."""
+    if "critics" not in run:
+        return CRITIC_NOT_KEPT
+    return CRITIC_KEPT if run["critics"] else NO_CRITIC
+
+
 def rollout_rows(rollouts: Rollouts, q: SnapshotQ | None, obs_mean: torch.Tensor, obs_std: torch.Tensor, members: int,
                  discount: float, tail: float) -> pd.DataFrame:
     """One row per episode (sub-env ``s·E + e`` is episode ``e`` of member ``s``): Q against the return from s₀ and along the episode.

@@ -163,6 +163,16 @@ def bear_blog_targets():
     return targets + (["results/figures/bear_curves.png"] if BEAR_BLOG_DATASETS else [])
 
 
+# The slides' Q diagnostic: learned Q minus the actual return, on these runs (shared with the other studies where they coincide).
+Q_DIAGNOSTIC = config["q_diagnostic"]
+Q_DIAGNOSTIC_RUNS = [run_dir(a, d, s) for a in Q_DIAGNOSTIC["algorithms"] for d in Q_DIAGNOSTIC["datasets"] for s in SEED_GROUPS]
+
+
+def q_diagnostic_targets():
+    """The diagnostic's table and figure, when q_diagnostic.datasets names any."""
+    return ["results/tables/q_overestimation.md", "results/figures/q_overestimation.png"] if Q_DIAGNOSTIC_RUNS else []
+
+
 # SAFER (workflow/rules/safer.smk): the grasp study's targets and inputs.
 
 

@@ -9,7 +9,8 @@ per evaluation episode. Per run, snapshot and seed:
 - ``gap`` = q − return: above 0 the critic overestimates its policy, below it underestimates;
 - ``gap_along``: mean over every comparable step of every episode of Q(s_t, π(s_t)) − G_t.
 
-An algorithm without a critic (BC) has NaN Q and gaps, and the table says so.
+An algorithm without a critic (BC) has NaN Q and gaps, and the table says so; so does a run
+trained before its snapshots kept the critic (``critic`` = ``not kept``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from offrl.report.figures import save_figure
 from offrl.report.tables import write_table
 
 NO_Q = "no Q-function"
+NOT_KEPT = "critic not kept: retrain"
 
 
 def load_diagnostics(paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -40,7 +42,7 @@ def per_snapshot(diagnostics: pd.DataFrame) -> pd.DataFrame:
         gap_sum=(diagnostics["q_along"] - diagnostics["return_along"]) * diagnostics["comparable_steps"],
     )
     grouped = d.groupby(["algorithm", "dataset", "step", "seed"], sort=True)
-    out = grouped.agg(q=("q_dataset_initial", "first"), ret=("initial", "mean"), gap_sum=("gap_sum", lambda x: x.sum(min_count=1)),
+    out = grouped.agg(critic=("critic", "first"), q=("q_dataset_initial", "first"), ret=("initial", "mean"), gap_sum=("gap_sum", lambda x: x.sum(min_count=1)),
                       steps=("comparable_steps", "sum")).reset_index()
     out = out.rename(columns={"ret": "return"})
     out["gap"] = out["q"] - out["return"]
@@ -51,7 +53,8 @@ def per_snapshot(diagnostics: pd.DataFrame) -> pd.DataFrame:
 def overestimation_table(diagnostics: pd.DataFrame, algorithms: Sequence[str], datasets: Sequence[str], last: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per dataset and algorithm, the mean of the last ``last`` snapshots per seed, then mean ± std over seeds.
 
-    Returns the numbers and their display (``NO_Q`` where the algorithm has no critic).
+    Returns the numbers and their display (``NO_Q`` where the algorithm has no critic, ``NOT_KEPT``
+    where its run did not keep it).
     """
     snapshots = per_snapshot(diagnostics)
     missing = [f"{a} on {d}" for d in datasets for a in algorithms
@@ -64,12 +67,14 @@ def overestimation_table(diagnostics: pd.DataFrame, algorithms: Sequence[str], d
             run = snapshots[(snapshots["algorithm"] == algorithm) & (snapshots["dataset"] == dataset)]
             final = run[run["step"].isin(sorted(run["step"].unique())[-last:])]
             seeds = final.groupby("seed")[["q", "return", "gap", "gap_along"]].mean()
-            row = {"algorithm": algorithm, "dataset": dataset, "has_q": bool(seeds["q"].notna().all()), "seeds": len(seeds)}
+            critic = final["critic"].iloc[0]
+            row = {"algorithm": algorithm, "dataset": dataset, "critic": critic, "seeds": len(seeds)}
             for column in ("q", "return", "gap", "gap_along"):
                 row[f"{column}_mean"] = seeds[column].mean()
                 row[f"{column}_std"] = seeds[column].std(ddof=0)
             rows.append(row)
-            cell = lambda c: f"{row[c + '_mean']:.1f} ± {row[c + '_std']:.1f}" if row["has_q"] or c == "return" else NO_Q  # noqa: E731
+            absent = {"none": NO_Q, "not kept": NOT_KEPT}.get(critic)
+            cell = lambda c: absent if absent and c != "return" else f"{row[c + '_mean']:.1f} ± {row[c + '_std']:.1f}"  # noqa: E731
             shown.append({"algorithm": algorithm, "dataset": dataset, "Q(s₀, π(s₀))": cell("q"), "discounted return": cell("return"),
                           "Q − return": cell("gap"), "Q − G along rollouts": cell("gap_along")})
     data = pd.DataFrame(rows).set_index("algorithm")
