@@ -221,7 +221,7 @@ def test_q_diagnostic_needs_known_algorithms_and_buildable_datasets():
     config = load()
     del config["q_diagnostic"]
     validate(config, SCHEMA)
-    assert config["q_diagnostic"] == {"algorithms": ["sac", "bear", "td3bc", "bc"], "datasets": [], "tail": 0.01}
+    assert config["q_diagnostic"] == {"algorithms": ["sac", "bear", "td3bc", "bc"], "datasets": [], "tail": 0.01, "snapshots": 20}
     config["q_diagnostic"]["datasets"] = ["halfcheetah-expert-first1000"]
     with pytest.raises(ConfigError, match=r"q_diagnostic.datasets \['halfcheetah-expert-first1000'\] are not on envs"):
         check_config(config, REPO / "resources" / "shipped")

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from offrl.algos.presets import build
+from offrl.evaluate import evaluate_snapshots
 from offrl.qdiagnostic import Rollouts, comparable_steps, critic_modules, discounted_returns, rollout_rows, tail_horizon
+from offrl.train import TrainConfig, critic_steps, train
 from offrl.report.overestimation import NO_Q, NOT_KEPT, overestimation_table, per_snapshot, plot_overestimation
 
 
@@ -121,3 +123,25 @@ def test_overestimation_figure_from_tiny_input(tmp_path):
     written = pd.read_csv(tmp_path / "fig.csv")
     assert set(written["algorithm"]) == {"sac", "bc"} and len(written) == len(curves) == 4
     assert written.query("algorithm == 'sac' and step == 2")["gap_mean"].item() == 190.0
+
+
+def test_critic_steps_keep_the_last_snapshot_and_every_kth_before_it():
+    config = TrainConfig(algorithm="sac", env="hopper", dataset="d", seeds=[0], steps=1000, eval_every=100, log_every=100, critic_snapshots=20)
+    assert critic_steps(config) == set(range(100, 1001, 100))  # ten snapshots, all kept
+    config.critic_snapshots = 3  # k = ⌈10 / 3⌉ = 4
+    assert critic_steps(config) == {1000, 600, 200}
+    config.critic_snapshots = 1
+    assert critic_steps(config) == {1000}
+
+
+def test_a_run_keeps_its_critic_where_asked_and_the_evaluation_follows(tiny_dataset, tmp_path, one_thread):
+    config = TrainConfig(algorithm="sac", env="hopper", dataset="hopper-random", seeds=[0, 1], steps=4, eval_every=1,
+                         log_every=1, batch_size=4, device="cpu", options={"hidden": [8, 8]}, critic_snapshots=2)
+    train(tiny_dataset, config, tmp_path, progress=False)
+    run = torch.load(tmp_path / "snapshots.pt", weights_only=True)
+    assert sorted(run["actors"]) == [1, 2, 3, 4] and sorted(run["critics"]) == [2, 4] and set(run["critics"][4]) == {"critic"}
+    assert run["initial_states"].shape == (2, 11)  # the tiny dataset's two episode starts
+    assert torch.equal(run["initial_states"][1], torch.as_tensor(tiny_dataset.observations[3]))
+    scores, diagnostic = evaluate_snapshots(tmp_path / "snapshots.pt", episodes=1)
+    assert sorted(scores["step"].unique()) == [1, 2, 3, 4] and sorted(diagnostic["step"].unique()) == [2, 4]
+    assert (diagnostic["discount"] == 0.99).all() and np.isfinite(diagnostic["q_dataset_initial"]).all()

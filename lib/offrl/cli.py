@@ -136,6 +136,7 @@ def _train(args: argparse.Namespace) -> None:
         log_every=args.log_every,
         device=args.device,
         options=json.loads(args.options),
+        critic_snapshots=args.critic_snapshots,
         contaminant_from=provenance.get("expert_transitions") if provenance.get("source") == "contaminated" else None,
     )
     record = train(load_dataset(path), config, args.out, checkpoint=args.checkpoint, progress=not args.quiet)
@@ -385,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--options", default="{}", help="JSON object of algorithm options, e.g. '{\"alpha\": 2.5}'")
     p.add_argument("--out", required=True, help="run directory: snapshots.pt, train_log.csv, config.json")
     p.add_argument("--checkpoint", default=None, help="resume file, kept outside --out")
+    p.add_argument("--critic-snapshots", type=int, default=20,
+                   help="the Q diagnostic: at most this many snapshots keep the critic (the last and every k-th before it)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
 

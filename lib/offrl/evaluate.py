@@ -97,8 +97,8 @@ def evaluate_snapshots(path: str | Path, episodes: int, progress: bool = False,
     """Evaluate every snapshot of a training run (all its seeds at once).
 
     Returns the scores, one row per episode, and the slides' Q diagnostic of the same episodes
-    (:mod:`offrl.qdiagnostic`), one row per episode: Q columns NaN for a run without a critic,
-    whose returns are discounted with γ = 0.99.
+    (:mod:`offrl.qdiagnostic`), one row per episode of every snapshot that kept the critic
+    (every snapshot of a run without one, its Q columns NaN and its returns discounted with γ = 0.99).
     """
     import torch
     from tqdm import tqdm
@@ -134,6 +134,8 @@ def evaluate_snapshots(path: str | Path, episodes: int, progress: bool = False,
         scores["episode"] = np.tile(np.arange(episodes), len(seeds))
         frames.append(scores)
         if q is not None:
+            if step not in q.critics:
+                continue  # the run kept the critic at fewer snapshots (offrl.train.critic_steps)
             q.load(step)
         diagnostic = rollout_rows(rollouts, q, mean, std, len(seeds), discount, tail)
         diagnostic.insert(0, "step", step)

@@ -14,7 +14,7 @@ The protocol: an algorithm with a critic defines ``q_values(obs, actions) -> (S,
 value of each pair for each of its ``S`` members, on states as it trains on them (normalised
 where it normalises): the Q its actor maximises. An algorithm without one (BC) has no Q; its
 rows carry the return alone. γ is the algorithm's own ``config.discount``. The training loop
-keeps, at every snapshot, the state of the modules ``q_values`` reads (:func:`critic_modules`),
+keeps, at its snapshots (``TrainConfig.critic_snapshots`` of them at most), the state of the modules ``q_values`` reads (:func:`critic_modules`),
 and the evaluation rebuilds the algorithm around them (:class:`SnapshotQ`).
 
 Truncated tails. Q estimates the return of an unbounded episode; an episode cut by the time

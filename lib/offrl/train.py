@@ -12,8 +12,8 @@ whose state is what a snapshot keeps) and ``state_dict``/``load_state_dict`` (wh
 ``per_transition(dataset) -> {name: array}`` for values it needs alongside each transition
 (they arrive in ``Batch.extras``), and ``plan(total_steps)`` for phases that are a share of
 the run (BEAR's warm-up). An algorithm with a critic defines ``q_values(obs, actions) -> (S, n)``
-(the Q its actor maximises); every snapshot then also keeps the modules it reads, for the
-slides' Q diagnostic at evaluation (:mod:`offrl.qdiagnostic`). See ``offrl.algos``.
+(the Q its actor maximises); snapshots (``critic_snapshots`` of them at most) then also keep
+the modules it reads, for the slides' Q diagnostic at evaluation (:mod:`offrl.qdiagnostic`). See ``offrl.algos``.
 """
 
 from __future__ import annotations
@@ -157,8 +157,12 @@ class TrainConfig:
     # Contaminated datasets: transitions from this index on are the contaminant's. The log then
     # follows the policy's divergence from the dataset's actions on each part (TD3BC++ Figure 4).
     contaminant_from: int | None = None
+    # The Q diagnostic: at most this many snapshots keep the critic (every k-th, counted back from the last).
+    critic_snapshots: int = 20
 
     def __post_init__(self) -> None:
+        if self.critic_snapshots < 1:
+            raise ValueError(f"critic_snapshots must be at least 1, got {self.critic_snapshots}")
         if self.steps % self.eval_every:
             raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every ({self.eval_every})")
         if not self.seeds:
@@ -166,6 +170,13 @@ class TrainConfig:
         if (self.checkpoint_every or self.eval_every) % self.log_every:
             # A checkpoint must fall on a log row, or a resumed run would lose the partial log interval.
             raise ValueError(f"log_every ({self.log_every}) must divide the checkpoint interval ({self.checkpoint_every or self.eval_every})")
+
+
+def critic_steps(config: TrainConfig) -> set[int]:
+    """The snapshot steps that keep the critic: the last and every k-th before it, k = ⌈snapshots / critic_snapshots⌉."""
+    snapshots = config.steps // config.eval_every
+    stride = -(-snapshots // config.critic_snapshots)
+    return {config.steps - i * stride * config.eval_every for i in range((snapshots - 1) // stride + 1)}
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -193,6 +204,7 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     data = TensorData(dataset, device, normalize=algo.normalize_states, extras=extras)
     obs_dim, act_dim = dataset.observations.shape[1], dataset.actions.shape[1]
     critic_names = critic_modules(algo, obs_dim, act_dim, device)
+    keep_critic = critic_steps(config) if critic_names else set()
     # Measured on the whole dataset, also for presets that train on part of it.
     probe = None
     if config.contaminant_from is not None:
@@ -202,13 +214,13 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     checkpoint = Path(checkpoint) if checkpoint else None
     if checkpoint and checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state["config"] == asdict(config):
+        if state["config"] == asdict(config) and "critics" in state:
             algo.load_state_dict(state["algorithm"])
             for g, g_state in zip(generators, state["generators"]):
                 g.set_state(g_state)
             start, rows, snapshots, critics, probe_q = state["step"], state["log"], state["snapshots"], state["critics"], state["probe_q"]
         else:
-            print(f"checkpoint {checkpoint} belongs to another configuration; starting afresh")
+            print(f"checkpoint {checkpoint} belongs to another configuration or version; starting afresh")
 
     checkpoint_every = config.checkpoint_every or config.eval_every
     sums: dict[str, torch.Tensor] = {}
@@ -241,7 +253,7 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
             sums, counts = {}, {}
         if step % config.eval_every == 0:
             snapshots[step] = {k: v.detach().cpu().clone() for k, v in algo.actor.state_dict().items()}
-            if critic_names:
+            if step in keep_critic:
                 critics[step] = module_states(algo, critic_names)
             if probe is not None and hasattr(algo, "q_values"):
                 probe_q[step] = probe.q_values(algo, len(config.seeds))
