@@ -47,6 +47,7 @@ rule all:
         guided_targets(),
         contamination_targets(),
         bear_blog_targets(),
+        q_diagnostic_targets(),
         safer_targets(),
         "results/findings.md",
     default_target: True

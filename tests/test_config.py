@@ -249,3 +249,22 @@ def test_batch_size_per_algorithm():
     validate(config, SCHEMA)
     with pytest.raises(ConfigError, match=r"offline.batch_sizes: unknown algorithm\(s\) \['bearx'\]"):
         check_config(config, REPO / "resources" / "shipped")
+
+
+def test_q_diagnostic_needs_known_algorithms_and_buildable_datasets():
+    config = load()
+    del config["q_diagnostic"]
+    validate(config, SCHEMA)
+    assert config["q_diagnostic"] == {"algorithms": ["sac", "bear", "td3bc", "bc"], "datasets": [], "tail": 0.01, "snapshots": 20}
+    config["q_diagnostic"]["datasets"] = ["halfcheetah-expert-first1000"]
+    with pytest.raises(ConfigError, match=r"q_diagnostic.datasets \['halfcheetah-expert-first1000'\] are not on envs"):
+        check_config(config, REPO / "resources" / "shipped")
+    config["q_diagnostic"]["datasets"] = ["hopper-expert-first1000000000", "hopper-medium"]
+    with pytest.raises(ConfigError, match=r"q_diagnostic.datasets \['hopper-expert-first1000000000'\] keep more transitions than datasets.size"):
+        check_config(config, REPO / "resources" / "shipped")
+    config["q_diagnostic"]["datasets"], config["q_diagnostic"]["algorithms"] = ["hopper-medium"], ["sac", "cqlx"]
+    with pytest.raises(ConfigError, match=r"q_diagnostic.algorithms: unknown algorithm\(s\) \['cqlx'\]"):
+        check_config(config, REPO / "resources" / "shipped")
+    for bad in ({"datasets": ["hopper-mediocre"]}, {"tail": 1.0}):
+        with pytest.raises(Exception, match="q_diagnostic|mediocre|1.0"):
+            validate({**load(), "q_diagnostic": bad}, SCHEMA)

@@ -38,6 +38,7 @@ def test_dry_run_builds_the_dag(configfile, tmp_path):
              "simhash_index", "simhash_figure", "guided_table1", "guided_fig1")
     if configfile != "config/config.yaml":  # the default scale's config leaves the BEAR blog out
         rules += ("subset_dataset", "bear_fig1", "bear_curves")
+    rules += ("q_overestimation",)
     for rule in rules:
         assert rule in result.stdout
 
@@ -221,6 +222,21 @@ def test_smoke_pipeline_builds_the_bear_blog_figures(smoke_run):
     for algorithm in ("bear_small", "bcq_small", "sac"):
         evaluation = pd.read_csv(workdir / "results" / "runs" / algorithm / "hopper-random" / "seed0-1-2" / "evaluation.csv")
         assert set(evaluation["seed"]) == {0, 1, 2} and np.isfinite(evaluation["normalized_score"]).all()
+
+
+def test_smoke_pipeline_builds_the_q_overestimation_table_and_figure(smoke_run):
+    workdir, _ = smoke_run
+    table = pd.read_csv(workdir / "results" / "tables" / "q_overestimation.csv", index_col=0)
+    assert list(table.index) == ["sac", "bear_small", "td3bc", "bc"] and set(table["dataset"]) == {"hopper-expert-first1000"}
+    with_q = table.loc[["sac", "bear_small", "td3bc"]]
+    assert (with_q["critic"] == "kept").all() and np.isfinite(with_q[["q_mean", "return_mean", "gap_mean", "gap_along_mean"]].to_numpy()).all()
+    assert table.loc["bc", "critic"] == "none" and np.isnan(table.loc["bc", "gap_mean"]) and np.isfinite(table.loc["bc", "return_mean"])
+    assert "no Q-function" in (workdir / "results" / "tables" / "q_overestimation.md").read_text()
+    assert (workdir / "results" / "figures" / "q_overestimation.png").stat().st_size > 10_000
+    # Every evaluation writes the per-episode diagnostic beside its scores, the same episodes.
+    run = workdir / "results" / "runs" / "sac" / "hopper-expert-first1000" / "seed0-1-2"
+    scores, diagnostic = pd.read_csv(run / "evaluation.csv"), pd.read_csv(run / "q_diagnostic.csv")
+    assert (scores["length"].to_numpy() == diagnostic["length"].to_numpy()).all()
 
 
 def test_bear_joins_taming_table1_by_configuration(tmp_path):

@@ -138,6 +138,7 @@ def _train(args: argparse.Namespace) -> None:
         log_every=args.log_every,
         device=args.device,
         options=json.loads(args.options),
+        critic_snapshots=args.critic_snapshots,
         contaminant_from=provenance.get("expert_transitions") if provenance.get("source") == "contaminated" else None,
     )
     record = train(load_dataset(path), config, args.out, checkpoint=args.checkpoint, progress=not args.quiet)
@@ -161,10 +162,24 @@ def _split_dataset(name: str) -> tuple[str, str]:
 def _evaluate(args: argparse.Namespace) -> None:
     from offrl.evaluate import evaluate_snapshots
 
-    scores = evaluate_snapshots(args.snapshots, args.episodes, progress=not args.quiet)
-    scores.insert(0, "algorithm", args.algo)
-    scores.insert(1, "dataset", args.dataset)
-    write_atomically(args.out, lambda tmp: scores.to_csv(tmp, index=False))
+    if not 0.0 < args.q_tail < 1.0:
+        raise ValueError(f"--q-tail must be in (0, 1), got {args.q_tail}")
+    scores, diagnostic = evaluate_snapshots(args.snapshots, args.episodes, progress=not args.quiet, tail=args.q_tail)
+    for frame, path in ((scores, args.out), (diagnostic, args.q_out)):
+        if path is None:
+            continue
+        frame.insert(0, "algorithm", args.algo)
+        frame.insert(1, "dataset", args.dataset)
+        write_atomically(path, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
+
+
+def _q_overestimation(args: argparse.Namespace) -> None:
+    from offrl.report.overestimation import load_diagnostics, plot_overestimation, write_overestimation_table
+
+    diagnostics = load_diagnostics(args.diagnostics)
+    table = write_overestimation_table(diagnostics, args.algorithms, args.datasets, args.last, args.table)
+    plot_overestimation(diagnostics, args.figure, args.algorithms, args.datasets)
+    print(table.to_string())
 
 
 def _final_scores(args: argparse.Namespace) -> pd.DataFrame:
@@ -392,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--options", default="{}", help="JSON object of algorithm options, e.g. '{\"alpha\": 2.5}'")
     p.add_argument("--out", required=True, help="run directory: snapshots.pt, train_log.csv, config.json")
     p.add_argument("--checkpoint", default=None, help="resume file, kept outside --out")
+    p.add_argument("--critic-snapshots", type=int, default=20,
+                   help="the Q diagnostic: at most this many snapshots keep the critic (the last and every k-th before it)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
 
@@ -401,8 +418,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algo", required=True)
     p.add_argument("--dataset", required=True)
     p.add_argument("--out", required=True, help="CSV, one row per episode")
+    p.add_argument("--q-out", default=None, help="CSV of the slides' Q diagnostic, one row per episode (offrl.qdiagnostic)")
+    p.add_argument("--q-tail", type=float, default=0.01,
+                   help="a truncated episode's steps count in the Q diagnostic while the missing return weighs at most this (γ^(T−t) ≤ tail)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("q-overestimation", help="learned Q minus the actual discounted return: table and figure over training (the slides)")
+    p.add_argument("--algorithms", nargs="+", required=True)
+    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--last", type=int, default=10, help="the table averages each seed's last N snapshots")
+    p.add_argument("--table", required=True, help="output stem: STEM.csv, STEM.md, STEM.tex")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv")
+    p.add_argument("diagnostics", nargs="+", help="q_diagnostic.csv files of the evaluation jobs")
+    p.set_defaults(func=_q_overestimation)
 
     p = sub.add_parser("score-table", parents=[final_inputs], help="final scores (mean of the last N evaluations), mean ± std over seeds")
     p.add_argument("--algorithms", nargs="+", required=True)

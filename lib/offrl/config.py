@@ -66,6 +66,7 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
         if missing:
             raise ConfigError(f"taming.figure_algorithms {missing} are not in taming.algorithms {taming['algorithms']}")
     _check_bear_blog(config)
+    _check_q_diagnostic(config)
     _check_safer(config.get("safer"))
     datasets = config["datasets"]
     if datasets["source"] == "minari":
@@ -141,8 +142,8 @@ def _check_algorithms(config: dict[str, Any], variants: dict[str, dict[str, Any]
         except ValueError as error:
             raise ConfigError(f"variants.{name}: {error}") from None
     allowed = f"presets {sorted(PRESETS)} and variants {sorted(variants)}"
-    lists = (("offline", "algorithms"), ("taming", "algorithms"), ("taming", "figure_algorithms"), ("taming", "ablation_algorithms"), ("taming", "table8_algorithms"),
-             ("bear_blog", "algorithms"), ("bear_blog", "figure1_algorithms"))
+    lists = (("offline", "algorithms"), ("taming", "algorithms"), ("taming", "figure_algorithms"), ("taming", "ablation_algorithms"),
+             ("taming", "table8_algorithms"), ("bear_blog", "algorithms"), ("bear_blog", "figure1_algorithms"), ("q_diagnostic", "algorithms"))
     sized = [name for name in config.get("offline", {}).get("batch_sizes", {}) if name not in PRESETS and name not in variants]
     if sized:
         raise ConfigError(f"offline.batch_sizes: unknown algorithm(s) {sized}; allowed: {allowed}")
@@ -162,6 +163,19 @@ def _check_bear_blog(config: dict[str, Any]) -> None:
         too_big = [n for n in blog["figure1_sizes"] if n > config["datasets"]["size"]]
         if too_big:
             raise ConfigError(f"bear_blog.figure1_sizes {too_big} exceed datasets.size ({config['datasets']['size']}), the expert dataset's transitions")
+
+
+def _check_q_diagnostic(config: dict[str, Any]) -> None:
+    """The diagnostic's datasets on the config's envs, expert subsets no larger than the expert dataset."""
+    datasets = config.get("q_diagnostic", {}).get("datasets", [])
+    outside = [name for name in datasets if name.split("-", 1)[0] not in config["envs"]]
+    if outside:
+        raise ConfigError(f"q_diagnostic.datasets {outside} are not on envs {config['envs']}")
+    if config["datasets"]["source"] == "local":
+        sizes = {name: int(name.rsplit("first", 1)[1]) for name in datasets if "-expert-first" in name}
+        too_big = [name for name, size in sizes.items() if size > config["datasets"]["size"]]
+        if too_big:
+            raise ConfigError(f"q_diagnostic.datasets {too_big} keep more transitions than datasets.size ({config['datasets']['size']})")
 
 
 def _check_safer(safer: dict[str, Any] | None) -> None:

@@ -2,13 +2,15 @@
 
 
 rule evaluate_run:
-    """Every snapshot of a run, every seed, OFFLINE['eval_episodes'] episodes each."""
+    """Every snapshot of a run, every seed, OFFLINE['eval_episodes'] episodes each; and the slides' Q diagnostic of the same episodes."""
     input:
         snapshots="results/runs/{algo}/{dataset}/seed{seeds}/snapshots.pt",
     output:
-        "results/runs/{algo}/{dataset}/seed{seeds}/evaluation.csv",
+        scores="results/runs/{algo}/{dataset}/seed{seeds}/evaluation.csv",
+        q_diagnostic="results/runs/{algo}/{dataset}/seed{seeds}/q_diagnostic.csv",
     params:
         episodes=OFFLINE["eval_episodes"],
+        q_tail=Q_DIAGNOSTIC["tail"],
     threads: 1
     resources:
         mem_mb=2000,
@@ -20,4 +22,5 @@ rule evaluate_run:
         "../../envs/offrl.yaml"
     shell:
         "python -m offrl --threads 1 evaluate --snapshots {input.snapshots} --episodes {params.episodes}"
-        " --algo {wildcards.algo} --dataset {wildcards.dataset} --out {output} --quiet > {log} 2>&1"
+        " --algo {wildcards.algo} --dataset {wildcards.dataset} --out {output.scores}"
+        " --q-out {output.q_diagnostic} --q-tail {params.q_tail} --quiet > {log} 2>&1"

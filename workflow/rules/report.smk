@@ -392,3 +392,35 @@ rule resolved_config:
         from offrl.files import write_atomically
 
         write_atomically(output[0], lambda tmp: Path(tmp).write_text(yaml.safe_dump(params.config, sort_keys=False, allow_unicode=True)))
+
+
+# The lecture slides' diagnostic: learned Q minus the actual return of the evaluated policy.
+
+
+rule q_overestimation:
+    """Learned Q against the discounted return of the evaluated policy, at the dataset's initial states and along the rollouts; table and curves."""
+    input:
+        [f"{run}/q_diagnostic.csv" for run in Q_DIAGNOSTIC_RUNS],
+    output:
+        csv="results/tables/q_overestimation.csv",
+        md=report("results/tables/q_overestimation.md", caption="../report/q_overestimation_table.rst", category="Q diagnostic"),
+        tex="results/tables/q_overestimation.tex",
+        png=report("results/figures/q_overestimation.png", caption="../report/q_overestimation.rst", category="Q diagnostic"),
+        pdf="results/figures/q_overestimation.pdf",
+        curves="results/figures/q_overestimation.csv",
+    params:
+        table=subpath(output.csv, strip_suffix=".csv"),
+        figure=subpath(output.png, strip_suffix=".png"),
+        algorithms=Q_DIAGNOSTIC["algorithms"],
+        datasets=Q_DIAGNOSTIC["datasets"],
+        last=OFFLINE["final_evaluations"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    log:
+        "logs/report/q_overestimation.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl q-overestimation --algorithms {params.algorithms} --datasets {params.datasets} --last {params.last}"
+        " --table {params.table} --figure {params.figure} {input} > {log} 2>&1"

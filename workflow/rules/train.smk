@@ -21,6 +21,7 @@ rule train_offline:
         device=OFFLINE["device"],
         preset=lambda wildcards: preset_of(VARIANTS, wildcards.algo),
         options=train_options,
+        critic_snapshots=Q_DIAGNOSTIC["snapshots"],
     threads: OFFLINE["threads"]
     resources:
         gpu=0 if OFFLINE["device"] == "cpu" else 1,
@@ -37,4 +38,4 @@ rule train_offline:
         " --dataset-dir {input.dataset} --seeds {params.seeds} --steps {params.steps}"
         " --batch-size {params.batch_size} --eval-every {params.eval_every} --log-every {params.log_every}"
         " --device {params.device} --options {params.options:q} --out {params.out}"
-        " --checkpoint {params.checkpoint} > {log} 2>&1"
+        " --checkpoint {params.checkpoint} --critic-snapshots {params.critic_snapshots} > {log} 2>&1"

@@ -212,3 +212,7 @@ class BEAR(Checkpointed):
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs)
+
+    def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(S, B): each seed's minimum over its K critics at (s, a), the value its actor maximises."""
+        return self.ensemble(self.critic, obs, actions).min(dim=0).values

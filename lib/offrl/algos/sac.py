@@ -114,3 +114,7 @@ class SAC(Checkpointed):
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         """Actions a ~ π(· | s) to execute while collecting data online, ``(S, B, act_dim)``."""
         return self.actor.sample(obs, self.noise(obs))[0]
+
+    def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(S, B): each seed's min(Q₁, Q₂) at (s, a), the value its actor maximises."""
+        return self.twin_min(self.critic, obs, actions)
