@@ -2,6 +2,7 @@
 
 from dataclasses import asdict
 
+import numpy as np
 import pytest
 import torch
 
@@ -113,3 +114,109 @@ def test_a_damaged_or_unsafe_checkpoint_is_an_error_naming_the_fix(checkpointed_
     checkpoint.write_bytes(b"\0" * 64)
     with pytest.raises(UnreadableFileError, match="cannot read the checkpoint .*damaged.*; delete it to start the run afresh$"):
         train(data, config, tmp_path / "out", checkpoint=checkpoint, progress=False)
+
+
+# Bad data: a Minari dataset written by offrl, then damaged in its HDF5 file as a download or a bug might.
+
+@pytest.fixture(scope="module")
+def good_dataset(tmp_path_factory):
+    from offrl.data.build import write_with_summary
+
+    root = tmp_path_factory.mktemp("minari")
+    write_with_summary(rollout("hopper", None, 60, seed=0), "hopper", "random", root, root / "s.json", {"source": "test"})
+    return root / "offrl" / "hopper" / "random-v0"
+
+
+def damaged(good_dataset, tmp_path, damage):
+    """A copy of the dataset with ``damage(hdf5_file)`` applied."""
+    import shutil
+
+    import h5py
+
+    path = tmp_path / "random-v0"
+    shutil.copytree(good_dataset, path)
+    with h5py.File(path / "data" / "main_data.hdf5", "r+") as f:
+        damage(f)
+    return path
+
+
+def set_value(field, index, value):
+    def damage(f):
+        f[f"episode_1/{field}"][index] = value
+    return damage
+
+
+def replace(field, make):
+    def damage(f):
+        values = f[f"episode_1/{field}"][()]
+        del f[f"episode_1/{field}"]
+        f[f"episode_1/{field}"] = make(values)
+    return damage
+
+
+PREFIX = r"^dataset offrl/hopper/random-v0 at \S+random-v0: "
+
+
+@pytest.mark.parametrize("damage, message", [
+    (set_value("observations", (4, 2), np.nan), r"field observations, episode 1, step 4: \[.*nan.*\] is not finite \(NaN or infinite\)$"),
+    (set_value("actions", (3, 0), np.inf), r"field actions, episode 1, step 3: \[.*inf.*\] is not finite"),
+    (set_value("rewards", 5, -np.inf), r"field rewards, episode 1, step 5: -inf is not finite"),
+    (set_value("actions", (2, 1), 1.5), r"field actions, episode 1, step 2: \[.*1\.5.*\] is outside the action box \[\[-1\.0, -1\.0, -1\.0\], \[1\.0, 1\.0, 1\.0\]\]$"),
+    (replace("actions", lambda a: a[:, :2]), r"field actions, episode 1: shape \(\d+, 2\), expected \(\d+, 3\) \(\d+ steps\)$"),
+    (replace("observations", lambda o: o[:-2]), r"field observations, episode 1: shape \(\d+, 11\), expected \(\d+, 11\)"),
+    (replace("rewards", lambda r: np.stack([r, r], axis=1)), r"field rewards, episode 1: shape \(\d+, 2\), expected \(\d+,\)"),
+    (replace("terminations", lambda t: np.where(np.arange(len(t)) == 3, 2, t.astype(np.int8))), r"field terminations, episode 1, step 3: 2 is not a boolean flag"),
+    (replace("truncations", lambda t: np.where(np.arange(len(t)) == 1, 0.5, t.astype(np.float32))), r"field truncations, episode 1, step 1: 0\.5 is not a boolean flag"),
+])
+def test_bad_data_is_refused_naming_dataset_field_episode_and_step(good_dataset, tmp_path, damage, message):
+    from offrl.data import DatasetError, load_dataset
+
+    with pytest.raises(DatasetError, match=PREFIX + message) as raised:
+        load_dataset(damaged(good_dataset, tmp_path, damage))
+    assert "\n" not in str(raised.value)
+
+
+def test_flags_stored_as_zeros_and_ones_load(good_dataset, tmp_path):
+    from offrl.data import load_dataset
+
+    path = damaged(good_dataset, tmp_path, replace("terminations", lambda t: t.astype(np.float64)))
+    assert np.array_equal(load_dataset(path).terminals, load_dataset(good_dataset).terminals)
+
+
+def test_an_empty_dataset_is_refused():
+    from offrl.data import DatasetError
+    from offrl.data.dataset import check_episodes
+
+    with pytest.raises(DatasetError, match=r"^dataset x: the dataset is empty \(0 episodes, no transitions\)$"):
+        check_episodes([], "dataset x")
+    no_steps = {"observations": np.zeros((1, 11)), "actions": np.zeros((0, 3)), "rewards": np.zeros(0),
+                "terminations": np.zeros(0, bool), "truncations": np.zeros(0, bool)}
+    with pytest.raises(DatasetError, match=r"the dataset is empty \(1 episodes, no transitions\)"):
+        check_episodes([no_steps], "dataset x")
+
+
+def test_the_train_command_refuses_bad_data_in_one_line_before_training(good_dataset, tmp_path, capsys):
+    from offrl.cli import main
+
+    path = damaged(good_dataset, tmp_path, set_value("observations", (4, 2), np.nan))
+    with pytest.raises(SystemExit) as exited:
+        main(["--threads", "1", "train", "--algo", "td3bc", "--dataset", "hopper-random", "--dataset-dir", str(path), "--steps", "10",
+              "--eval-every", "10", "--log-every", "10", "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and not (tmp_path / "run").exists()
+    assert err.count("\n") == 1 and err.startswith("offrl train: error: dataset offrl/hopper/random-v0 at ")
+    assert "field observations, episode 1, step 4" in err
+
+
+def test_a_damaged_shipped_policy_is_one_line(tmp_path, capsys):
+    from offrl.cli import main
+
+    behaviour = tmp_path / "behaviour"
+    behaviour.mkdir()
+    (behaviour / "expert.pt").write_bytes(b"PK\x03\x04 truncated download")
+    with pytest.raises(SystemExit):
+        main(["--threads", "1", "collect", "--env", "hopper", "--kind", "expert", "--behaviour", str(behaviour), "--size", "10",
+              "--root", str(tmp_path / "minari"), "--summary", str(tmp_path / "s.json"), "--quiet"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"offrl collect: error: cannot read the actor checkpoint {behaviour / 'expert.pt'}: it is damaged or not a torch file (")
