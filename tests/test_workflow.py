@@ -225,3 +225,9 @@ def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
     assert set(log["seed"]) == {0, 1} and log["step"].max() == 300
     summary = json.loads((workdir / "resources" / "grasp" / "offline.json").read_text())
     assert summary["unsafe_fraction"] > 0 and 0 < summary["success_fraction"] < 1
+
+
+def test_the_gpu_command_without_a_target_runs_all(tmp_path):
+    result = snakemake("-n", "--cores", "8", "--resources", "gpu=2", "--configfile", str(REPO / ".test/config/config.yaml"),
+                       "--directory", str(tmp_path))
+    assert "train_offline" in result.stdout and "safer_table1" in result.stdout
