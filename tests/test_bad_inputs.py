@@ -220,3 +220,37 @@ def test_a_damaged_shipped_policy_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith(f"offrl collect: error: cannot read the actor checkpoint {behaviour / 'expert.pt'}: it is damaged or not a torch file (")
+
+
+def test_a_dataset_the_disk_cannot_hold_is_refused_in_one_line(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from offrl.data import DatasetError
+    from offrl.data.dataset import write_minari
+
+    data = rollout("hopper", None, 100, seed=0)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 50_000, 50_000))
+    with pytest.raises(DatasetError, match=r"^No space left on device for the dataset under \S+: it needs about 1\.\d MB, 0\.1 MB are free$"):
+        write_minari(data, tmp_path / "minari", "offrl/hopper/random-v0", "hopper")
+    assert not (tmp_path / "minari").exists()
+
+
+def test_staging_left_by_a_dead_writer_on_this_host_is_removed(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    from offrl.data.dataset import write_minari
+
+    host = socket.gethostname()
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # its pid is free now
+    left = {name: tmp_path / name for name in (f".partial-{host}-{dead.pid}-abc123", f".partial-{host}-{os.getpid()}-def456",
+                                               f".partial-{host}x-{dead.pid}-abc123", f".partial-{host}-{dead.pid}-x-y")}
+    for path in left.values():
+        path.mkdir()
+    write_minari(rollout("hopper", None, 100, seed=0), tmp_path, "offrl/hopper/random-v0", "hopper")
+    kept = sorted(p.name for p in tmp_path.glob(".partial-*"))
+    assert kept == sorted(list(left)[1:])  # only the dead writer's own staging went; the live one, another host's and a stranger stay

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -188,7 +189,9 @@ def write_minari(dataset: Dataset, root: str | Path, dataset_id: str, env: str |
     final = root / dataset_id
     if final.exists():
         raise DatasetError(f"{final} already exists; delete it to write the dataset again")
-    staging = root / f".partial-{uuid.uuid4().hex}"
+    _check_free_space(dataset, root)
+    _remove_dead_staging(root)
+    staging = root / f".partial-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
     labels = {name: np.asarray(values) for name, values in (step_labels or {}).items()}
     for name, values in labels.items():
         if len(values) != len(dataset):
@@ -228,6 +231,31 @@ def write_minari(dataset: Dataset, root: str | Path, dataset_id: str, env: str |
             gym_env.close()
         shutil.rmtree(staging, ignore_errors=True)
     return final
+
+
+def _check_free_space(dataset: Dataset, root: Path) -> None:
+    """Refuse in one line a dataset the file system cannot hold: HDF5 crashes (a segfault) on a full disk."""
+    needed = sum(getattr(dataset, f.name).nbytes for f in fields(dataset)) + 1_000_000  # HDF5 stores the arrays uncompressed
+    existing = next(parent for parent in (root, *root.parents) if parent.exists())
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+        raise DatasetError(f"No space left on device for the dataset under {root}: it needs about {needed / 1e6:.1f} MB, "
+                           f"{free / 1e6:.1f} MB are free")
+
+
+def _remove_dead_staging(root: Path) -> None:
+    """Delete staging directories of writers on this host that died (kill -9, a crash): they would fill the disk."""
+    prefix = f".partial-{socket.gethostname()}-"
+    for staging in root.glob(f"{prefix}*"):
+        pid, _, token = staging.name.removeprefix(prefix).partition("-")
+        if not (pid.isdigit() and token.isalnum()):  # another host whose name starts with this one's
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(staging, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
 
 
 def _data_dir(path: Path) -> Path:
