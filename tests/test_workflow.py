@@ -286,3 +286,9 @@ def test_smoke_findings_report_every_configured_study(smoke_run):
         if finding["verdict"] != "not measured":
             assert finding["low"] <= finding["estimate"] <= finding["high"] or finding["low"] == finding["high"]
     assert "# Findings at the test scale" in (workdir / "results" / "findings.md").read_text()
+
+
+def test_the_gpu_command_without_a_target_runs_all(tmp_path):
+    result = snakemake("-n", "--cores", "8", "--resources", "gpu=2", "--configfile", str(REPO / ".test/config/config.yaml"),
+                       "--directory", str(tmp_path))
+    assert "train_offline" in result.stdout and "safer_table1" in result.stdout

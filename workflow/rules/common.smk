@@ -322,3 +322,13 @@ def findings_studies():
             + safer_runs_arguments(methods, tasks),
         }
     return studies
+
+
+# A local run on a GPU box needs no --resources: at most one training job per GPU torch sees
+# (each claims its own, offrl.device). Given by the user (--resources gpu=N), a cluster
+# executor, or no GPU here (training then runs on the CPUs): left as it is.
+if workflow.local_exec and "gpu" not in workflow.global_resources:
+    import torch
+
+    if torch.cuda.device_count():
+        workflow.register_resource("gpu", torch.cuda.device_count())
