@@ -305,6 +305,12 @@ def findings_studies():
             "inputs": [f"{run}/{name}" for run in runs for name in ("evaluation.csv", "train_log.csv")],
             "args": "--taming-datasets " + " ".join(datasets) + " --taming-runs " + " ".join(runs),
         }
+    if Q_DIAGNOSTIC_RUNS and "sac" in Q_DIAGNOSTIC["algorithms"]:
+        inputs = [f"{run}/q_diagnostic.csv" for run in Q_DIAGNOSTIC_RUNS]
+        studies["bear_blog"] = {
+            "inputs": inputs,
+            "args": "--q-datasets " + " ".join(Q_DIAGNOSTIC["datasets"]) + " --q-diagnostics " + " ".join(inputs),
+        }
     if "table1" in SAFER["artefacts"]:
         methods, tasks = SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]
         priors = ["parrot", "safer"]
