@@ -23,6 +23,8 @@ def _findings(args: argparse.Namespace) -> None:
     found = []
     if args.guided_evaluations:
         evaluations = load_evaluations(args.guided_evaluations)
+        if args.guided_seeds:
+            evaluations = evaluations[evaluations["seed"].isin(args.guided_seeds)]
         mixed = [d for d in args.guided_datasets if d.split("-", 1)[1] in args.guided_mixed_kinds]
         found += checks.guided_findings(evaluations, args.guided_datasets, mixed, args.last)
     if args.taming_runs:
@@ -61,6 +63,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--last", type=int, default=10, help="final score = the mean of this many last evaluations")
     p.add_argument("--guided-evaluations", nargs="*", default=[], help="evaluation.csv of TD3+BC and Guided TD3+BC runs")
     p.add_argument("--guided-datasets", nargs="*", default=[], help="the datasets of Guided TD3+BC's Table 1")
+    p.add_argument("--guided-seeds", type=int, nargs="*", default=[], help="the study's seeds (default: every seed in the files)")
     p.add_argument("--guided-mixed-kinds", nargs="*", default=["medium-replay", "medium-expert"],
                    help="dataset kinds that mix policies (Figure 1's safety claims are checked on these)")
     p.add_argument("--taming-runs", nargs="*", default=[], help="run directories of TD3+BC and TD3BC++ on expert and expert-random-X data")

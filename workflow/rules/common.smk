@@ -293,10 +293,12 @@ def findings_studies():
     """The studies this configuration builds, with the inputs and flags of each one's checks."""
     studies = {}
     if guided_targets():
-        inputs = evaluations(GUIDED_COMPARISON, DATASET_NAMES)
+        inputs = evaluations(GUIDED_COMPARISON, GUIDED_DATASETS)
         studies["guided"] = {
             "inputs": inputs,
-            "args": "--guided-datasets " + " ".join(DATASET_NAMES) + " --guided-evaluations " + " ".join(inputs),
+            "args": f"--guided-datasets {' '.join(GUIDED_DATASETS)} --guided-seeds {' '.join(map(str, GUIDED['seeds']))}"
+            + " --guided-evaluations "
+            + " ".join(inputs),
         }
     if TAMING["envs"] and {"td3bc", "td3bc_pp"} <= set(TAMING["algorithms"]):
         datasets = taming_datasets(kinds=("expert",))
