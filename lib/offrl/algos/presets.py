@@ -34,6 +34,10 @@ PRESETS: dict[str, Preset] = {
     "bear": Preset("bear"),
     "bear_pp": Preset("bear", {"gradient_penalty": 1.0, "relaxation": "minmax"}),
     "bcq": Preset("bcq"),
+    # TD3BC++'s other baselines: CQL(H) and CQL(ρ) (Kumar et al. 2020) and IQL (Kostrikov et al. 2021).
+    "cql": Preset("cql"),
+    "cql_rho": Preset("cql", {"regularizer": "rho"}),
+    "iql": Preset("iql"),
 }
 
 
@@ -50,6 +54,8 @@ ALGORITHMS: dict[str, tuple[str, str]] = {
     "sac": ("SAC", "SACConfig"),
     "bear": ("BEAR", "BEARConfig"),
     "bcq": ("BCQ", "BCQConfig"),
+    "cql": ("CQL", "CQLConfig"),
+    "iql": ("IQL", "IQLConfig"),
 }
 
 
