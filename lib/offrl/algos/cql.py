@@ -17,7 +17,7 @@ over 3N sampled actions per state (N = 10): N uniform in [−1, 1]^A, N from π(
              the same logsumexp without the densities (cⱼ = 0) and with the dataset's action among
              the samples (the authors' ``min_q_version=2``, "CQL(rho)" in their launcher).
 
-Lagrange variant (``lagrange_gap`` τ set, the paper's eq. 30): the critic's term becomes α′·(w·gapᵢ − τ)
+Lagrange variant (``lagrange_gap`` τ set, the paper's "CQL-Lagrange"): the critic's term becomes α′·(w·gapᵢ − τ)
 with α′ = exp(log α′) clamped to [0, 10⁶]; log α′ ascends α′·(w·mean_i gapᵢ − τ) (Adam, the critic's
 learning rate), so α′ grows while the gap exceeds τ.
 
