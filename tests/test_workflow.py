@@ -225,3 +225,12 @@ def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
     assert set(log["seed"]) == {0, 1} and log["step"].max() == 300
     summary = json.loads((workdir / "resources" / "grasp" / "offline.json").read_text())
     assert summary["unsafe_fraction"] > 0 and 0 < summary["success_fraction"] < 1
+
+
+def test_paper_table1_and_figure3_have_cql_and_iql(tmp_path):
+    result = snakemake("results/tables/taming_table1.md", "results/figures/taming_fig3.png", "-n", "-p",
+                       "--configfile", str(REPO / "config" / "paper.yaml"), "--directory", str(tmp_path))
+    for algorithm in ("cql", "iql"):
+        assert f"train --algo {algorithm} --dataset walker2d-expert-random-70" in result.stdout
+    table, figure = (next(line for line in result.stdout.splitlines() if command in line) for command in ("score-table", "contamination-figure"))
+    assert " cql " in table and " iql " in table and " cql " in figure and " iql " in figure
