@@ -233,8 +233,8 @@ def test_bear_blog_needs_its_envs_sizes_and_known_algorithms():
     config["bear_blog"]["figure1_envs"], config["bear_blog"]["figure1_sizes"] = ["hopper"], [10000, 10**9]
     with pytest.raises(ConfigError, match=r"bear_blog.figure1_sizes \[1000000000\] exceed datasets.size"):
         check_config(config, REPO / "resources" / "shipped")
-    config["bear_blog"]["figure1_sizes"], config["bear_blog"]["algorithms"] = [10000], ["bear", "cql"]
-    with pytest.raises(ConfigError, match=r"bear_blog.algorithms: unknown algorithm\(s\) \['cql'\]"):
+    config["bear_blog"]["figure1_sizes"], config["bear_blog"]["algorithms"] = [10000], ["bear", "awac"]
+    with pytest.raises(ConfigError, match=r"bear_blog.algorithms: unknown algorithm\(s\) \['awac'\]"):
         check_config(config, REPO / "resources" / "shipped")
 
 
