@@ -34,6 +34,11 @@ PRESETS: dict[str, Preset] = {
     "bear": Preset("bear"),
     "bear_pp": Preset("bear", {"gradient_penalty": 1.0, "relaxation": "minmax"}),
     "bcq": Preset("bcq"),
+    # Baselines of TD3BC++'s Table 1 (Fisher-BRC, UWAC) and of the lecture slides (BRAC-p, BRAC-v).
+    "fisher_brc": Preset("fisher_brc"),
+    "uwac": Preset("uwac"),
+    "brac_p": Preset("brac", {"value_penalty": False}),
+    "brac_v": Preset("brac", {"value_penalty": True}),
 }
 
 
@@ -50,6 +55,9 @@ ALGORITHMS: dict[str, tuple[str, str]] = {
     "sac": ("SAC", "SACConfig"),
     "bear": ("BEAR", "BEARConfig"),
     "bcq": ("BCQ", "BCQConfig"),
+    "fisher_brc": ("FisherBRC", "FisherBRCConfig"),
+    "uwac": ("UWAC", "UWACConfig"),
+    "brac": ("BRAC", "BRACConfig"),
 }
 
 
