@@ -162,7 +162,7 @@ class TanhGaussianMixture(nn.Module):
         self.mlp = EnsembleMLP(members, obs_dim, 3 * act_dim * components, hidden)
         self.act_dim, self.components = act_dim, components
 
-    def parameters_at(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def components_at(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits, means and clamped log σ, each ``(M, B, act_dim, components)``."""
         shape = (*obs.shape[:2], self.act_dim, self.components)
         logits, mean, log_std = (x.reshape(shape) for x in self.mlp(obs).chunk(3, dim=-1))
@@ -170,7 +170,7 @@ class TanhGaussianMixture(nn.Module):
 
     def log_prob(self, obs: torch.Tensor, actions: torch.Tensor, clip: float = 1e-6) -> torch.Tensor:
         """log μ(a | s) ``(M, B)``, the actions clipped to ±(1 − ``clip``) as the reference does."""
-        logits, mean, log_std = self.parameters_at(obs)
+        logits, mean, log_std = self.components_at(obs)
         pre_tanh = torch.atanh(actions.clamp(clip - 1.0, 1.0 - clip)).unsqueeze(-1)  # (M, B, act_dim, 1)
         per_dimension = torch.logsumexp(logits.log_softmax(dim=-1) + tanh_gaussian_log_density(pre_tanh, mean, log_std), dim=-1)
         return per_dimension.sum(dim=-1)
@@ -181,7 +181,7 @@ class TanhGaussianMixture(nn.Module):
 
         Not reparameterised (tfp's mixture sample is not either), hence no gradient.
         """
-        logits, mean, log_std = self.parameters_at(obs)
+        logits, mean, log_std = self.components_at(obs)
         below = (logits.softmax(dim=-1).cumsum(dim=-1) < uniform.unsqueeze(-1)).sum(dim=-1, keepdim=True)
         component = below.clamp_max(self.components - 1)  # rounding may leave the last cumulative sum just under 1
         pick = lambda x: x.gather(-1, component).squeeze(-1)  # noqa: E731
