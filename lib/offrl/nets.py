@@ -70,8 +70,12 @@ class EnsembleMLP(nn.Module):
         """
         masks = []
         for layer in self.layers[:-1]:
-            uniform = torch.stack([torch.rand((heads, rows, layer.out_features), generator=g, device=device) for g in generators])
-            masks.append((uniform.transpose(0, 1).reshape(-1, rows, layer.out_features) >= rate) / (1.0 - rate))
+            # Drawn in place (no stacked copy, no bool-to-float conversion): these tensors are the
+            # largest of a UWAC step, rows = 100 passes × 2560 next pairs.
+            mask = torch.empty((heads, len(generators), rows, layer.out_features), device=device)
+            for s, generator in enumerate(generators):
+                mask[:, s].uniform_(generator=generator)  # the values torch.rand((heads, rows, width), generator) draws
+            masks.append(mask.ge_(rate).mul_(1.0 / (1.0 - rate)).view(-1, rows, layer.out_features))
         return masks
 
 
