@@ -174,7 +174,8 @@ def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):
     table = pd.read_csv(workdir / "results" / "tables" / "taming_table1.csv", header=[0, 1], index_col=0)
     settings = ["expert", "medium-expert", "expert-random-30"]
     assert list(table.index) == [f"hopper-{s}" for s in settings] + ["Total"]
-    assert list(dict.fromkeys(table.columns.get_level_values(1))) == ["bc_10pct", "td3bc", "td3bc_pp", "cql_small", "cql_rho_small", "iql"]
+    assert list(dict.fromkeys(table.columns.get_level_values(1))) == [
+        "bc_10pct", "td3bc", "td3bc_pp", "cql_small", "cql_rho_small", "iql", "fisher_brc_small", "uwac_small", "brac_p_small", "brac_v_small"]
     assert np.isfinite(table.to_numpy(dtype=float)).all()
     assert "% vs td3bc)" in (workdir / "results" / "tables" / "taming_table1.md").read_text()
     curve = pd.read_csv(workdir / "results" / "figures" / "taming_fig3.csv")

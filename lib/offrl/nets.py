@@ -53,11 +53,30 @@ class EnsembleMLP(nn.Module):
         self.layers = nn.ModuleList(EnsembleLinear(members, i, o) for i, o in zip(sizes[:-1], sizes[1:]))
         self.members = members
 
-    def forward(self, x: torch.Tensor, members: slice | None = None) -> torch.Tensor:
-        """``members`` runs only those members (e.g. ``slice(0, 1)`` for TD3's Q1)."""
-        for layer in self.layers[:-1]:
+    def forward(self, x: torch.Tensor, members: slice | None = None, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``members`` runs only those members (e.g. ``slice(0, 1)`` for TD3's Q1); ``masks``, one per
+        hidden layer, multiply its activations (dropout with masks the caller draws, see :func:`dropout_masks`)."""
+        for i, layer in enumerate(self.layers[:-1]):
             x = layer(x, members).relu_()  # in place: baddbmm's backward does not need its output
+            if masks is not None:
+                x = x * masks[i]
         return self.layers[-1](x, members)
+
+    def dropout_masks(self, generators: list[torch.Generator], heads: int, rows: int, rate: float, device: torch.device) -> list[torch.Tensor]:
+        """Inverted-dropout masks (kept units scaled by 1/(1 − rate)), one per hidden layer, ``(heads·S, rows, width)``.
+
+        Member ``h·S + s`` (head h of seed s) draws from ``generators[s]``, so a seed's masks do
+        not depend on which other seeds share the ensemble.
+        """
+        masks = []
+        for layer in self.layers[:-1]:
+            # Drawn in place (no stacked copy, no bool-to-float conversion): these tensors are the
+            # largest of a UWAC step, rows = 100 passes × 2560 next pairs.
+            mask = torch.empty((heads, len(generators), rows, layer.out_features), device=device)
+            for s, generator in enumerate(generators):
+                mask[:, s].uniform_(generator=generator)  # the values torch.rand((heads, rows, width), generator) draws
+            masks.append(mask.ge_(rate).mul_(1.0 / (1.0 - rate)).view(-1, rows, layer.out_features))
+        return masks
 
 
 def seeded_normal(generators: list[torch.Generator], shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
@@ -82,15 +101,19 @@ class DeterministicActor(nn.Module):
         return self.max_action * torch.tanh(self.mlp(obs))
 
 
-def tanh_gaussian_log_prob(pre_tanh: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
-    """log π(a | s) of a = tanh(u), u ~ N(mean, exp(log_std)²), summed over the last (action) dimension.
+def tanh_gaussian_log_density(pre_tanh: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """Elementwise log density of a = tanh(u), u ~ N(mean, exp(log_std)²), at u = ``pre_tanh``.
 
-    The change of variables subtracts log(1 − tanh²u) = 2·(log 2 − u − softplus(−2u)) per
-    dimension: the same value, without the log of a number that rounds to 0 when |u| is large.
+    The change of variables subtracts log(1 − tanh²u) = 2·(log 2 − u − softplus(−2u)): the
+    same value, without the log of a number that rounds to 0 when |u| is large.
     """
     gaussian = -0.5 * ((pre_tanh - mean) / log_std.exp()).square() - log_std - 0.5 * math.log(2 * math.pi)
-    log_det = 2.0 * (math.log(2.0) - pre_tanh - F.softplus(-2.0 * pre_tanh))
-    return (gaussian - log_det).sum(dim=-1)
+    return gaussian - 2.0 * (math.log(2.0) - pre_tanh - F.softplus(-2.0 * pre_tanh))
+
+
+def tanh_gaussian_log_prob(pre_tanh: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log π(a | s) of a = tanh(u), u ~ N(mean, exp(log_std)²), summed over the last (action) dimension."""
+    return tanh_gaussian_log_density(pre_tanh, mean, log_std).sum(dim=-1)
 
 
 class TanhGaussianActor(nn.Module):
@@ -118,6 +141,61 @@ class TanhGaussianActor(nn.Module):
         mean, log_std = self.distribution(obs)
         pre_tanh = mean + log_std.exp() * noise
         return torch.tanh(pre_tanh), pre_tanh, tanh_gaussian_log_prob(pre_tanh, mean, log_std)
+
+    def log_prob(self, obs: torch.Tensor, actions: torch.Tensor, clip: float) -> torch.Tensor:
+        """log π(a | s) ``(M, B)`` of given actions, clipped to ±(1 − ``clip``) so that atanh stays finite."""
+        mean, log_std = self.distribution(obs)
+        return tanh_gaussian_log_prob(torch.atanh(actions.clamp(clip - 1.0, 1.0 - clip)), mean, log_std)
+
+    def entropy_estimate(self, obs: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+        """−log π(ã | s) ``(M, B)`` for one reparameterised ã ~ π(· | s) per state, member s's noise from ``generators[s]``."""
+        return -self.sample(obs, seeded_normal(generators, (obs.shape[1], self.spec["act_dim"]), obs.device))[2]
+
+
+class TanhGaussianMixture(nn.Module):
+    """Fisher-BRC's behaviour model: per action dimension a mixture of ``components`` tanh-Gaussians.
+
+    As google-research ``fisher_brc`` (``MixtureGuassianPolicy``): the network outputs logits,
+    means and log σ (clamped to [−20, 2]) for every (dimension, component); each dimension
+    is its own mixture (tfp's ``MixtureSameFamily`` over a batch of dimensions, then
+    ``Independent``), so log μ(a | s) = Σ_d log Σ_k softmax(logits_d)_k · tanhN(a_d; m_dk, σ_dk).
+    """
+
+    def __init__(self, members: int, obs_dim: int, act_dim: int, components: int = 5, hidden: tuple[int, ...] = (256, 256)) -> None:
+        super().__init__()
+        self.mlp = EnsembleMLP(members, obs_dim, 3 * act_dim * components, hidden)
+        self.act_dim, self.components = act_dim, components
+
+    def components_at(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits, means and clamped log σ, each ``(M, B, act_dim, components)``."""
+        shape = (*obs.shape[:2], self.act_dim, self.components)
+        logits, mean, log_std = (x.reshape(shape) for x in self.mlp(obs).chunk(3, dim=-1))
+        return logits, mean, log_std.clamp(-20.0, LOG_STD_MAX)
+
+    def log_prob(self, obs: torch.Tensor, actions: torch.Tensor, clip: float = 1e-6) -> torch.Tensor:
+        """log μ(a | s) ``(M, B)``, the actions clipped to ±(1 − ``clip``) as the reference does."""
+        logits, mean, log_std = self.components_at(obs)
+        pre_tanh = torch.atanh(actions.clamp(clip - 1.0, 1.0 - clip)).unsqueeze(-1)  # (M, B, act_dim, 1)
+        per_dimension = torch.logsumexp(logits.log_softmax(dim=-1) + tanh_gaussian_log_density(pre_tanh, mean, log_std), dim=-1)
+        return per_dimension.sum(dim=-1)
+
+    @torch.no_grad()
+    def sample(self, obs: torch.Tensor, uniform: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Actions ``(M, B, act_dim)``: each dimension's component chosen by ``uniform`` (inverse CDF), then tanh(m + σ·noise).
+
+        Not reparameterised (tfp's mixture sample is not either), hence no gradient.
+        """
+        logits, mean, log_std = self.components_at(obs)
+        below = (logits.softmax(dim=-1).cumsum(dim=-1) < uniform.unsqueeze(-1)).sum(dim=-1, keepdim=True)
+        component = below.clamp_max(self.components - 1)  # rounding may leave the last cumulative sum just under 1
+        pick = lambda x: x.gather(-1, component).squeeze(-1)  # noqa: E731
+        return torch.tanh(pick(mean) + pick(log_std).exp() * noise)
+
+    def entropy_estimate(self, obs: torch.Tensor, generators: list[torch.Generator], clip: float = 1e-6) -> torch.Tensor:
+        """−log μ(ã | s) ``(M, B)`` for one ã ~ μ(· | s) per state (the sample carries no gradient, as the reference's)."""
+        shape = (obs.shape[1], self.act_dim)
+        uniform = torch.stack([torch.rand(shape, generator=g, device=obs.device) for g in generators])
+        return -self.log_prob(obs, self.sample(obs, uniform, seeded_normal(generators, shape, obs.device)), clip)
 
 
 class EnsembleVAE(nn.Module):
@@ -180,8 +258,8 @@ class QEnsemble(nn.Module):
         super().__init__()
         self.mlp = EnsembleMLP(members, obs_dim + act_dim, 1, hidden)
 
-    def forward(self, obs: torch.Tensor, act: torch.Tensor, members: slice | None = None) -> torch.Tensor:
-        return self.mlp(torch.cat([obs, act], dim=-1), members).squeeze(-1)
+    def forward(self, obs: torch.Tensor, act: torch.Tensor, members: slice | None = None, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
+        return self.mlp(torch.cat([obs, act], dim=-1), members, masks).squeeze(-1)
 
     def action_gradient(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """∇ₐQ(s, a) of every member, ``(M, B, act_dim)``, differentiable with respect to the weights.

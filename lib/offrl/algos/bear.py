@@ -8,10 +8,11 @@ Walker2d's command uses a Gaussian kernel with σ = 20), n = 5 sampled actions p
 400×300 actor and critics, 750×750 VAE, learning rates 1e-3 (Adam's default there).
 
     VAE:    the behaviour model β, mean (D(s, z) − a)² + ½·KL (offrl.nets.EnsembleVAE)
-    critic: Σₖ mean_B (Qₖ(s, a) − y)²,
+    critic: Σₖ mean_B w·(Qₖ(s, a) − y)²,
             y = r + γ·(1 − done)·maxⱼ [λ·minₖ Q′ₖ(s′, a′ⱼ) + (1 − λ)·maxₖ Q′ₖ(s′, a′ⱼ)],  a′ⱼ ~ π′(· | s′), j ≤ 10, λ = 0.75
-    actor:  mean_B [−minₖ meanⱼ Qₖ(s, ãⱼ) + α·MMD(s)],  ãⱼ ~ π(· | s) with its noise clipped to ±0.5, j ≤ n;
+    actor:  mean_B [−w·minₖ meanⱼ Qₖ(s, ãⱼ) + α·MMD(s)],  ãⱼ ~ π(· | s) with its noise clipped to ±0.5, j ≤ n;
             during the warm-up mean_B α·MMD(s) alone
+            (w ≡ 1 here; UWAC, offrl.algos.uwac, overrides ``target_values`` and ``actor_value`` to weigh by uncertainty)
     α:      log α ascends mean_B α·(MMD(s) − ε), then is clamped to [−5, 10]
 
     MMD(s) = √(mean k(x, x′) + mean k(y, y′) − 2·mean k(x, y) + 1e-6), x the actor's n pre-tanh
@@ -139,11 +140,12 @@ class BEAR(Checkpointed):
             next_obs = batch.next_obs.repeat_interleave(n, dim=1)  # each next state n times in a row
             noise = seeded_normal(self.generators, (batch_size * n, self.act_dim), next_obs.device)
             next_action, _, _ = self.actor_target.sample(next_obs, noise)
-            next_q = self.ensemble(self.critic_target, next_obs, next_action)
+            next_q, next_weight = self.target_values(next_obs, next_action)
             mixed = c.lmbda * next_q.min(dim=0).values + (1.0 - c.lmbda) * next_q.max(dim=0).values
             target = batch.rewards + c.discount * batch.not_done * mixed.view(self.seeds, batch_size, n).max(dim=2).values
+            weight = next_weight.view(self.seeds, batch_size, n).min(dim=2).values  # each transition: its least trusted next pair's
         q = self.ensemble(self.critic, batch.obs, batch.actions)
-        per_seed = (q - target).square().mean(dim=2).sum(dim=0)
+        per_seed = (weight * (q - target).square()).mean(dim=2).sum(dim=0)
         logs = {}
         if c.gradient_penalty > 0 and self.updates % c.gp_every == 0:
             obs, actions = penalty_inputs(batch.obs, batch.actions, c.gp_repeats, c.gp_actions, self.generators, self.actor)
@@ -152,6 +154,16 @@ class BEAR(Checkpointed):
             per_seed = per_seed + c.gradient_penalty * penalty
             logs["gradient_penalty"] = penalty.detach()
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach(), **logs}
+
+    def target_values(self, next_obs: torch.Tensor, next_action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(K, S, N) the target critics at the sampled next pairs, and (S, N) each pair's weight in the critic loss (1: BEAR weighs none)."""
+        return self.ensemble(self.critic_target, next_obs, next_action), torch.ones(next_obs.shape[:2], device=next_obs.device)
+
+    def actor_value(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(S, B) the value the actor ascends, minₖ meanⱼ Qₖ(s, ãⱼ) over the n samples ``(S, B·n, ·)``, and its weight (1)."""
+        c = self.config
+        q = self.ensemble(self.critic, obs, action).view(c.num_qs, self.seeds, -1, c.mmd_samples).mean(dim=3).min(dim=0).values
+        return q, torch.ones_like(q)
 
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """The loss, the constraint per state (S, B) for the multiplier, and logs."""
@@ -174,8 +186,8 @@ class BEAR(Checkpointed):
         if self.updates <= self.warmup_steps:
             per_seed = (alpha * constraint).mean(dim=1)
         else:
-            q = self.ensemble(self.critic, obs, action).view(c.num_qs, self.seeds, batch_size, n).mean(dim=3).min(dim=0).values
-            per_seed = (-q + alpha * constraint).mean(dim=1)
+            q, weight = self.actor_value(obs, action)
+            per_seed = (-weight * q + alpha * constraint).mean(dim=1)
         return per_seed.sum(), constraint.detach(), {"actor_loss": per_seed.detach(), **logs}
 
     @torch.no_grad()

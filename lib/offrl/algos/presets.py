@@ -49,10 +49,15 @@ PRESETS: dict[str, Preset] = {
     "bear_d4rl": Preset("bear", BEAR_D4RL, env_options=BEAR_D4RL_ENVS),
     "bear_pp_d4rl": Preset("bear", {**BEAR_D4RL, "gradient_penalty": 1.0, "relaxation": "minmax"}, env_options=BEAR_D4RL_ENVS),
     "bcq": Preset("bcq"),
-    # TD3BC++'s other baselines: CQL(H) and CQL(ρ) (Kumar et al. 2020) and IQL (Kostrikov et al. 2021).
+    # TD3BC++'s other baselines: CQL(H) and CQL(ρ) (Kumar et al. 2020) and IQL (Kostrikov et al. 2021),
+    # Fisher-BRC and UWAC; the lecture slides' BRAC-p and BRAC-v.
     "cql": Preset("cql"),
     "cql_rho": Preset("cql", {"regularizer": "rho"}),
     "iql": Preset("iql"),
+    "fisher_brc": Preset("fisher_brc"),
+    "uwac": Preset("uwac"),
+    "brac_p": Preset("brac", {"value_penalty": False}),
+    "brac_v": Preset("brac", {"value_penalty": True}),
 }
 
 
@@ -71,6 +76,9 @@ ALGORITHMS: dict[str, tuple[str, str]] = {
     "bcq": ("BCQ", "BCQConfig"),
     "cql": ("CQL", "CQLConfig"),
     "iql": ("IQL", "IQLConfig"),
+    "fisher_brc": ("FisherBRC", "FisherBRCConfig"),
+    "uwac": ("UWAC", "UWACConfig"),
+    "brac": ("BRAC", "BRACConfig"),
 }
 
 
