@@ -9,6 +9,8 @@ rule evaluate_run:
         "results/runs/{algo}/{dataset}/seed{seeds}/evaluation.csv",
     params:
         episodes=OFFLINE["eval_episodes"],
+        # The run's algorithm name may be a variant of this config: the command checks names against it.
+        variants=lambda wildcards: json.dumps({wildcards.algo: VARIANTS[wildcards.algo]} if wildcards.algo in VARIANTS else {}),
     threads: 1
     resources:
         mem_mb=2000,
@@ -20,4 +22,4 @@ rule evaluate_run:
         "../../envs/offrl.yaml"
     shell:
         "python -m offrl --threads 1 evaluate --snapshots {input.snapshots} --episodes {params.episodes}"
-        " --algo {wildcards.algo} --dataset {wildcards.dataset} --out {output} --quiet > {log} 2>&1"
+        " --algo {wildcards.algo} --variants {params.variants:q} --dataset {wildcards.dataset} --out {output} --quiet > {log} 2>&1"
