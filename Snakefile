@@ -1,12 +1,13 @@
 # offrl: safety-aware offline RL, from raw data to the papers' tables and figures.
 # Rules only wire files together; every rule runs `python -m offrl <command>` (lib/offrl).
 import json
+import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 from offrl.algos.presets import PRESETS
-from offrl.config import GUIDED_ALGORITHMS, all_variants, check_config, preset_of, seed_groups, taming_sweeps
+from offrl.config import GUIDED_ALGORITHMS, ConfigError, all_variants, check_config, preset_of, seed_groups, taming_sweeps, validate_config
 
 min_version("9.0")
 
@@ -14,9 +15,13 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
 SHIPPED = Path(workflow.basedir) / "resources" / "shipped"
-check_config(config, shipped_dir=SHIPPED)
+try:
+    # The schema (names, types, ranges; fills in defaults), then the checks across fields: one line per problem.
+    validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+    check_config(config, shipped_dir=SHIPPED)
+except ConfigError as error:
+    sys.exit(f"config error (config/README.md lists every key):\n{error}")
 
 
 include: "workflow/rules/common.smk"
