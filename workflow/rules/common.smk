@@ -1,6 +1,16 @@
 # Shared wildcard constraints and target lists.
 
 
+def reported(path, caption, category):
+    """``report(path, ...)`` when the file exists, else the plain path.
+
+    `snakemake --report` fails on a file marked for the report that does not exist. The Snakefile
+    is read again for every call, so marking only what exists lets the report of a partial run
+    build; workflow/report/workflow.rst lists the artefacts still missing.
+    """
+    return report(path, caption=caption, category=category) if os.path.exists(path) else path
+
+
 ENVS = config["envs"]
 KINDS = config["datasets"]["kinds"]
 
