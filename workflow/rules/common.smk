@@ -57,6 +57,9 @@ def collect_inputs(wildcards):
 
 
 OFFLINE = config["offline"]
+# `--resources gpu=N` as given (None when not given). With gpu=0 a training job on device "auto" asks no GPU and runs on the CPU.
+GPUS_GIVEN = getattr(workflow.global_resources.get("gpu"), "value", workflow.global_resources.get("gpu"))
+TRAIN_DEVICE = "cpu" if OFFLINE["device"] == "auto" and GPUS_GIVEN == 0 else OFFLINE["device"]
 ALGORITHMS = OFFLINE["algorithms"]
 SEED_GROUPS = seed_groups(OFFLINE["seeds"], OFFLINE["seeds_per_job"])
 DATASET_NAMES = [f"{env}-{kind}" for env in ENVS for kind in KINDS]
