@@ -492,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("divergence-figure", help="policy-to-data divergence on expert vs contaminant pairs, and the score (TD3BC++ Figure 4)")
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--datasets", nargs="+", required=True)
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
     p.add_argument("runs", nargs="+", help="run directories (each with train_log.csv and evaluation.csv)")
     p.set_defaults(func=_divergence_figure)
 
@@ -500,19 +500,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--datasets", nargs="+", required=True)
     p.add_argument("--title", default="")
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
     p.set_defaults(func=_box_figure)
 
     p = add("q-figure", help="Q of expert vs contaminant dataset actions at a few snapshots (TD3BC++ Figure 6)")
     p.add_argument("--algorithms", nargs="+", required=True, help="the algorithm of each snapshots file, in order")
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
     p.add_argument("snapshots", nargs="+", help="snapshots.pt of runs on an expert-random-X dataset")
     p.set_defaults(func=_q_figure)
 
     p = add("alpha-figure", parents=[final_inputs], help="final score against α, one line per λ_GP (TD3BC++ Figure 7)")
     p.add_argument("--grid", nargs="+", required=True, metavar="ALGO:ALPHA:LAMBDA", help="each grid point's algorithm, α and λ_GP")
     p.add_argument("--datasets", nargs="+", required=True)
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
     p.set_defaults(func=_alpha_figure)
 
     p = add("contamination-figure", parents=[final_inputs], help="final score vs %% random data (TD3BC++ Figure 3)")
@@ -526,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--datasets", nargs="+", required=True)
     p.add_argument("--columns", type=int, default=5, help="panels per row")
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
     p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_learning_curves)
 
@@ -542,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, help="algorithm compared, e.g. guided_td3bc")
     p.add_argument("--datasets", nargs="+", required=True)
     p.add_argument("--table", required=True, help="output stem of the totals: STEM.csv, STEM.md, STEM.tex")
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
     p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_safety_figure)
 
@@ -556,8 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("conf-figure", help="bucket sizes and conf(s) distribution of SimHash indexes")
     p.add_argument("--names", nargs="+", required=True)
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
-    p.add_argument("--histograms", help="output stem of the per-dataset conf(s) histograms: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
+    p.add_argument("--histograms", help="output stem of the per-dataset conf(s) histograms: STEM.png, STEM.pdf, STEM.csv")
     p.add_argument("indexes", nargs="+")
     p.set_defaults(func=_conf_figure)
 

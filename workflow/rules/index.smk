@@ -29,8 +29,10 @@ rule simhash_figure:
     output:
         png=reported("results/figures/simhash_conf.png", caption="../report/simhash_conf.rst", category="Guided TD3+BC"),
         pdf="results/figures/simhash_conf.pdf",
+        csv="results/figures/simhash_conf.csv",
         histograms=reported("results/figures/simhash_conf_hist.png", caption="../report/simhash_conf_hist.rst", category="Guided TD3+BC"),
         histograms_pdf="results/figures/simhash_conf_hist.pdf",
+        histograms_csv="results/figures/simhash_conf_hist.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         histograms=subpath(output.histograms, strip_suffix=".png"),

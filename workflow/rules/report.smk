@@ -48,6 +48,7 @@ rule d4rl_curves:
     output:
         png=reported("results/figures/d4rl_curves.png", caption="../report/d4rl_curves.rst", category="D4RL"),
         pdf="results/figures/d4rl_curves.pdf",
+        csv="results/figures/d4rl_curves.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=ALGORITHMS,
@@ -94,9 +95,9 @@ rule guided_fig1:
     output:
         png=reported("results/figures/guided_fig1.png", caption="../report/guided_fig1.rst", category="Guided TD3+BC"),
         pdf="results/figures/guided_fig1.pdf",
-        csv="results/tables/guided_fig1.csv",
-        md="results/tables/guided_fig1.md",
-        tex="results/tables/guided_fig1.tex",
+        csv="results/figures/guided_fig1.csv",
+        md="results/figures/guided_fig1.md",
+        tex="results/figures/guided_fig1.tex",
     params:
         figure=subpath(output.png, strip_suffix=".png"),
         table=subpath(output.csv, strip_suffix=".csv"),
@@ -187,6 +188,7 @@ rule taming_fig4:
     output:
         png=reported("results/figures/taming_fig4.png", caption="../report/taming_fig4.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig4.pdf",
+        csv="results/figures/taming_fig4.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING["figure_algorithms"],
@@ -229,6 +231,7 @@ rule taming_fig8:
     output:
         png=reported("results/figures/taming_fig8.png", caption="../report/taming_fig8.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig8.pdf",
+        csv="results/figures/taming_fig8.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING["ablation_algorithms"],
@@ -250,6 +253,7 @@ rule taming_fig6:
     output:
         png=reported("results/figures/taming_fig6.png", caption="../report/taming_fig6.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig6.pdf",
+        csv="results/figures/taming_fig6.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=[algo for algo in ["td3bc", "td3bc_gp"] for _ in SEED_GROUPS],
@@ -268,6 +272,7 @@ rule taming_fig5:
     output:
         png=reported("results/figures/taming_fig5.png", caption="../report/taming_fig5.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig5.pdf",
+        csv="results/figures/taming_fig5.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING_SWEEPS["fig5"],
@@ -289,6 +294,7 @@ rule taming_fig7:
     output:
         png=reported("results/figures/taming_fig7.png", caption="../report/taming_fig7.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig7.pdf",
+        csv="results/figures/taming_fig7.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         grid=TAMING_FIG7_GRID,
@@ -310,6 +316,7 @@ rule taming_fig11:
     output:
         png=reported("results/figures/taming_fig11.png", caption="../report/taming_fig11.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig11.pdf",
+        csv="results/figures/taming_fig11.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING_SWEEPS["fig11"],
@@ -357,6 +364,7 @@ rule bear_curves:
     output:
         png=reported("results/figures/bear_curves.png", caption="../report/bear_curves.rst", category="BEAR"),
         pdf="results/figures/bear_curves.pdf",
+        csv="results/figures/bear_curves.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=BEAR_BLOG["algorithms"],
