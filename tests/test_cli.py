@@ -58,8 +58,9 @@ def run(argv, capsys) -> str:
         (["collect", "--env", "ant", "--kind", "expert", "--size", "10", "--root", "r", "--summary", "s"], "argument --env: invalid choice: 'ant'"),
         (["bench", "td3bx", "--configfile", str(REPO / ".test/config/config.yaml")], "--algo td3bx: unknown; allowed: presets bc, "),
         (["evaluate", "--snapshots", "s.pt", "--algo", "td3bx", "--dataset", "hopper-medium", "--out", "e.csv"], "--algo td3bx: unknown"),
-        (["evaluate", "--snapshots", "s.pt", "--algo", "td3bc", "--dataset", "hopper-mediocre", "--out", "e.csv"],
-         "dataset 'hopper-mediocre' is not <env>-<kind>"),
+        (["evaluate", "--snapshots", "s.pt", "--algo", "td3bc", "--dataset", "ant-medium", "--out", "e.csv"],
+         "dataset 'ant-medium' is not <env>-<kind>"),
+        (["train", "--algo", "td3bc", "--dataset", "hopper-mine", "--out", "o"], "(any label with --dataset-dir)"),
     ],
 )
 def test_names_are_checked_against_their_real_choices(argv, expected, capsys):

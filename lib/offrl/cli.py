@@ -123,7 +123,7 @@ def _train(args: argparse.Namespace) -> None:
     from offrl.data.dataset import dataset_provenance
     from offrl.train import TrainConfig, train
 
-    env, kind = _split_dataset(args.dataset)
+    env, kind = _split_dataset(args.dataset, own_data=args.dataset_dir is not None)
     preset, variant_options = _resolve_algorithm(args.algo, args)
     _check_intervals(args)
     path = args.dataset_dir or f"{args.root}/{minari_id(env, kind)}"
@@ -174,16 +174,19 @@ def _resolve_algorithm(name: str, args: argparse.Namespace) -> tuple[str, dict]:
     return variants[name]["preset"], dict(variants[name].get("options", {}))
 
 
-def _split_dataset(name: str) -> tuple[str, str]:
+def _split_dataset(name: str, own_data: bool = False) -> tuple[str, str]:
+    """``<env>-<kind>``; with ``own_data`` (a dataset directory given) the kind is a free label, the env still one of ours."""
     from offrl.data.contaminate import parse_contaminated, parse_subset
     from offrl.data.generate import KINDS
     from offrl.envs import ENV_SPECS
 
     env, _, kind = name.partition("-")
+    if own_data and env in ENV_SPECS and kind:
+        return env, kind
     if env not in ENV_SPECS or (kind not in KINDS and parse_contaminated(kind) is None and parse_subset(kind) is None):
         raise ValueError(
             f"dataset {name!r} is not <env>-<kind> with env in {sorted(ENV_SPECS)} and kind in {list(KINDS)},"
-            " expert-random-X / expert-cloned-X (X in 1..99) or expert-firstN"
+            " expert-random-X / expert-cloned-X (X in 1..99) or expert-firstN (any label with --dataset-dir)"
         )
     return env, kind
 
@@ -192,7 +195,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from offrl.evaluate import evaluate_snapshots
 
     _resolve_algorithm(args.algo, args)
-    _split_dataset(args.dataset)
+    _split_dataset(args.dataset, own_data=True)  # a label: the snapshots know their env
     scores = evaluate_snapshots(args.snapshots, args.episodes, progress=not args.quiet)
     scores.insert(0, "algorithm", args.algo)
     scores.insert(1, "dataset", args.dataset)
@@ -459,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", help="train an offline algorithm on one dataset, several seeds at once")
     p.add_argument("--algo", required=True, help=algorithm_help)
     _algorithm_options(p)
-    p.add_argument("--dataset", required=True, help="<env>-<kind>, e.g. hopper-medium")
+    p.add_argument("--dataset", required=True, help="<env>-<kind>, e.g. hopper-medium (with --dataset-dir: <env>-<any label>)")
     p.add_argument("--root", default="resources/minari", help="Minari datasets root")
     p.add_argument("--dataset-dir", default=None, help="the Minari dataset directory (default: found under --root)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds, trained at once as ensemble members")
@@ -477,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--algo", required=True, help=f"the run's algorithm (written in each row): {algorithm_help}")
     _algorithm_options(p)
-    p.add_argument("--dataset", required=True, help="the run's dataset, <env>-<kind>")
+    p.add_argument("--dataset", required=True, help="the run's dataset (written in each row), <env>-<label>")
     p.add_argument("--out", required=True, help="CSV, one row per episode")
     p.set_defaults(func=_evaluate)
 
