@@ -340,13 +340,16 @@ def _global_options(in_command: bool) -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_argument_group("global options (before or after the command)")
-    unset = argparse.SUPPRESS if in_command else None
-    group.add_argument("--threads", type=int, default=unset if in_command else DEFAULT_THREADS, metavar="N",
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if in_command else value
+
+    group.add_argument("--threads", type=int, default=default(DEFAULT_THREADS), metavar="N",
                        help=f"torch CPU threads (default: {DEFAULT_THREADS}, i.e. min(2, this machine's cores); "
                             "Snakemake passes each rule's threads, 1 per training job by default)")
-    group.add_argument("--device", default=unset if in_command else "auto",
+    group.add_argument("--device", default=default("auto"),
                        help="train and bench: auto (a free GPU, else the CPU), cpu, cuda (a free GPU) or cuda:<index> (default: auto)")
-    group.add_argument("--quiet", action="store_true", default=unset if in_command else False, help="no progress bar")
+    group.add_argument("--quiet", action="store_true", default=default(False), help="no progress bar")
     return parser
 
 
