@@ -8,12 +8,17 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from offrl.algos.presets import PRESETS
-from offrl.config import GUIDED_ALGORITHMS, ConfigError, all_variants, check_config, preset_of, seed_groups, taming_sweeps, validate_config
+from offrl.config import GUIDED_ALGORITHMS, ConfigError, all_variants, batch_size, check_config, preset_of, seed_groups, taming_sweeps, validate_config
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# A scale's config file is the whole config (with the schema's defaults): the default scale's
+# file is loaded only when no --configfile is given, as Snakemake would deep-merge the two.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
 
 
 SHIPPED = Path(workflow.basedir) / "resources" / "shipped"
@@ -36,6 +41,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/safer.smk"
+include: "workflow/rules/findings.smk"
 
 
 # What `all` builds beyond the datasets: the tables and figures `snakemake --report` gathers.
@@ -48,7 +54,9 @@ ARTEFACTS = [
     *guided_targets(),
     *contamination_targets(),
     *bear_blog_targets(),
+    *q_diagnostic_targets(),
     *safer_targets(),
+    "results/findings.md",
 ]
 # The report's front page lists the artefacts not built yet (workflow/report/workflow.rst).
 config["report_missing"] = [path for path in ARTEFACTS if not os.path.exists(path)]
@@ -56,6 +64,7 @@ config["report_missing"] = [path for path in ARTEFACTS if not os.path.exists(pat
 
 rule all:
     input:
+        "results/config.yaml",
         dataset_summaries(),
         ARTEFACTS,
     default_target: True

@@ -121,3 +121,26 @@ def test_a_seed_does_not_depend_on_its_group():
             torch.testing.assert_close(pa[0], pg[1])
     for pa, pg in zip(alone.critic.parameters(), grouped.critic.parameters()):
         torch.testing.assert_close(pa[[0, 1]], pg[[1, 3]])  # critic k of seed s is member k·S + s
+
+
+def test_mmd_constraint_met_is_logged_per_step():
+    never = algo(epsilon=-1.0)  # no MMD is below ε
+    assert never.actor_loss(batch())[2]["mmd_constraint_met"].tolist() == [0.0]
+    always = algo(epsilon=100.0)
+    assert always.actor_loss(batch())[2]["mmd_constraint_met"].tolist() == [1.0]
+    assert "mmd_constraint_met" in always.update(batch())
+
+
+def test_bear_presets_take_their_references_per_env_kernels():
+    from offrl.algos.presets import build, preset_options
+
+    assert preset_options("bear", "hopper") == {}  # the config's defaults: Laplacian σ = 10
+    assert preset_options("bear", "walker2d") == {"kernel": "gaussian", "sigma": 20.0}
+    d4rl = preset_options("bear_d4rl", "hopper")
+    assert (d4rl["kernel"], d4rl["sigma"], d4rl["actor_lr"], d4rl["critic_lr"], d4rl["warmup_fraction"]) == ("laplacian", 20.0, 1e-4, 3e-4, 0.04)
+    assert preset_options("bear_d4rl", "halfcheetah")["kernel"] == "gaussian"
+    assert preset_options("bear_pp_d4rl", "halfcheetah", {"sigma": 5.0})["sigma"] == 5.0  # a run's options win
+    built = build("bear_pp_d4rl", 3, 2, [torch.Generator().manual_seed(0)], torch.device("cpu"), {"vae_hidden": (8,)}, env="walker2d")
+    assert (built.config.kernel, built.config.sigma, built.config.gradient_penalty, built.config.hidden) == ("laplacian", 20.0, 1.0, (256, 256))
+    built.plan(1_000_000)
+    assert built.warmup_steps == 40_000  # d4rl_evaluations' 40 epochs of 1000 steps

@@ -133,12 +133,12 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
 
 
 def test_an_overlay_file_overrides_nested_keys_in_snakemake(tmp_path):
-    # The documented way to change a nested key: the target first, then --configfile with an overlay.
+    # The documented way to change a nested key: the target first, then --configfile with the scale's file and an overlay.
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.yaml").write_text((REPO / ".test" / "config" / "config.yaml").read_text())
     (tmp_path / "overlay.yaml").write_text("offline: {seeds: [0, 1, 2, 3], seeds_per_job: 2}\n")
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "results/tables/d4rl.md", "-n", "--configfile", "overlay.yaml",
+        [sys.executable, "-m", "snakemake", "results/tables/d4rl.md", "-n", "--configfile", "config/config.yaml", "overlay.yaml",
          "--directory", str(tmp_path), "-s", str(REPO / "Snakefile")],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
@@ -151,6 +151,14 @@ def test_schema_variant_presets_are_the_presets():
 
     schema = yaml.safe_load(open(SCHEMA))
     assert sorted(schema["properties"]["variants"]["additionalProperties"]["properties"]["preset"]["enum"]) == sorted(PRESETS)
+
+
+def test_schema_downstream_methods_are_the_methods():
+    from offrl.downstream import METHODS
+
+    schema = yaml.safe_load(open(SCHEMA))
+    methods = schema["properties"]["safer"]["properties"]["downstream"]["properties"]["methods"]["items"]["enum"]
+    assert sorted(methods) == sorted(METHODS)
 
 
 def test_steps_must_be_a_multiple_of_eval_every():
@@ -184,6 +192,19 @@ def test_trained_safety_expert_needs_a_weight_per_env():
     validate(config, SCHEMA)
     with pytest.raises(ConfigError, match=r"ctrl_cost_weight has no weight for \['walker2d'\]"):
         check_config(config, REPO / "resources" / "shipped")
+
+
+def test_guided_study_envs_and_seeds_are_checked():
+    config = load()
+    validate(config, SCHEMA)
+    assert config["guided"]["envs"] == ["hopper", "walker2d"] and config["guided"]["seeds"] == [0, 1, 2]  # the paper's
+    for change, expected in (({"envs": ["hopper", "halfcheetah"]}, r"guided.envs \['halfcheetah'\] are not in envs"),
+                             ({"extension_envs": ["walker2d"]}, r"guided.extension_envs \['walker2d'\] are also in guided.envs"),
+                             ({"seeds": [0, 7]}, r"guided.seeds \[7\] are not in offline.seeds")):
+        changed = copy.deepcopy(config)
+        changed["guided"].update(change)
+        with pytest.raises(ConfigError, match=expected):
+            check_config(changed, REPO / "resources" / "shipped")
 
 
 def test_safety_expert_defaults_are_the_papers():
@@ -269,3 +290,35 @@ def test_bear_blog_needs_its_envs_sizes_and_known_algorithms():
     config["bear_blog"]["figure1_sizes"], config["bear_blog"]["algorithms"] = [10000], ["bear", "cql"]
     with pytest.raises(ConfigError, match=r"bear_blog.algorithms: unknown algorithm\(s\) \['cql'\]"):
         check_config(config, REPO / "resources" / "shipped")
+
+
+def test_batch_size_per_algorithm():
+    from offrl.config import batch_size
+
+    offline = {"batch_size": 256, "batch_sizes": {"bear": 100, "bcq": 100, "bear_small": 32}}
+    variants = {"bear_small": {"preset": "bear"}, "bear_wide": {"preset": "bear"}, "bcq_small": {"preset": "bcq"}}
+    assert [batch_size(offline, variants, name) for name in ("td3bc", "bear", "bear_small", "bear_wide", "bcq_small")] == [256, 100, 32, 100, 100]
+    config = load()
+    config["offline"]["batch_sizes"] = {"bearx": 100}
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match=r"offline.batch_sizes: unknown algorithm\(s\) \['bearx'\]"):
+        check_config(config, REPO / "resources" / "shipped")
+
+
+def test_q_diagnostic_needs_known_algorithms_and_buildable_datasets():
+    config = load()
+    del config["q_diagnostic"]
+    validate(config, SCHEMA)
+    assert config["q_diagnostic"] == {"algorithms": ["sac", "bear", "td3bc", "bc"], "datasets": [], "tail": 0.01, "snapshots": 20}
+    config["q_diagnostic"]["datasets"] = ["halfcheetah-expert-first1000"]
+    with pytest.raises(ConfigError, match=r"q_diagnostic.datasets \['halfcheetah-expert-first1000'\] are not on envs"):
+        check_config(config, REPO / "resources" / "shipped")
+    config["q_diagnostic"]["datasets"] = ["hopper-expert-first1000000000", "hopper-medium"]
+    with pytest.raises(ConfigError, match=r"q_diagnostic.datasets \['hopper-expert-first1000000000'\] keep more transitions than datasets.size"):
+        check_config(config, REPO / "resources" / "shipped")
+    config["q_diagnostic"]["datasets"], config["q_diagnostic"]["algorithms"] = ["hopper-medium"], ["sac", "cqlx"]
+    with pytest.raises(ConfigError, match=r"q_diagnostic.algorithms: unknown algorithm\(s\) \['cqlx'\]"):
+        check_config(config, REPO / "resources" / "shipped")
+    for bad in ({"datasets": ["hopper-mediocre"]}, {"tail": 1.0}):
+        with pytest.raises(Exception, match="q_diagnostic|mediocre|1.0"):
+            validate({**load(), "q_diagnostic": bad}, SCHEMA)

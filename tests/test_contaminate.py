@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from offrl.data import Dataset
-from offrl.data.contaminate import contaminate
+from offrl.data.contaminate import contaminant_count, contaminate
 
 
 def episodes_dataset(lengths: list[int], ends: list[str], value: float) -> Dataset:
@@ -30,8 +30,24 @@ def test_contaminant_share_is_exact(percent):
     data, mask = contaminate(expert, random, percent)
     data.validate()
     assert len(data) == 1037
-    assert mask.sum() == round(percent / 100 * 1037) == (data.rewards == 0).sum()
+    assert mask.sum() == int(percent / 100 * 1037) == (data.rewards == 0).sum()
     assert (data.rewards[~mask] == 1).all() and not mask[: len(data) - mask.sum()].any()
+
+
+# The TD3BC++ paper's Table 3: (total, expert, random) transitions of expert-random-X per env and X.
+TABLE3 = {
+    "hopper": {10: (999_034, 899_131, 99_903), 30: (999_034, 699_324, 299_710), 50: (999_034, 499_517, 499_517), 70: (999_034, 299_711, 699_323)},
+    "walker2d": {10: (999_304, 899_374, 99_930), 30: (999_304, 699_513, 299_791), 50: (999_304, 499_652, 499_652), 70: (999_304, 299_792, 699_512)},
+    "halfcheetah": {10: (998_999, 899_100, 99_899), 30: (998_999, 699_300, 299_699), 50: (998_999, 499_500, 499_499), 70: (998_999, 299_700, 699_299)},
+}
+
+
+@pytest.mark.parametrize("env", sorted(TABLE3))
+def test_contaminant_counts_are_table3s(env):
+    # floor(X·N): round() was off by one in 5 of these 12 (Hopper and Walker2d ER7, HalfCheetah ER1/3/5).
+    for percent, (total, expert, random) in TABLE3[env].items():
+        assert contaminant_count(total, percent) == random
+        assert total - contaminant_count(total, percent) == expert
 
 
 def test_cut_episodes_end_as_timeouts_not_terminals():

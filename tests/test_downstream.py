@@ -8,7 +8,7 @@ import torch
 
 from offrl import downstream
 from offrl.algos.sac import SACConfig
-from offrl.downstream import METHODS, DownstreamConfig, policy_action, run_downstream
+from offrl.downstream import METHODS, RAW_METHODS, DownstreamConfig, policy_action, run_downstream
 from offrl.envs.grasp import OBS_DIM, SafeGraspEnv, make_tasks
 from offrl.envs.grasp_script import state_windows
 from offrl.priors.model import SkillPrior
@@ -95,9 +95,9 @@ def test_each_method_maps_u_as_specified(method):
     u[0] = torch.tensor([0.9, -0.9, 0.999, -0.2])  # η·u and erfinv leave the box here: the clip matters
     states = torch.randn(3, OBS_DIM)
     windows = torch.randn(3, WINDOW, OBS_DIM)
-    prior = None if method == "sac" else tiny_prior(0 if method in ("parrot", "safer_no_context") else 8)
+    prior = None if method in RAW_METHODS else tiny_prior(0 if method in ("parrot", "safer_no_context") else 8)
     action = policy_action(config(method, bound=2.0 if method.startswith("safer") else None), prior, u, states, windows)
-    if method in ("sac", "prior_explore"):
+    if method in (*RAW_METHODS, "prior_explore"):
         expected = u
     elif method.startswith("safer"):
         expected = (2.0 * u).clamp(-1, 1)
@@ -158,7 +158,7 @@ def test_same_seeds_same_log_and_consistent_counts(tmp_path):
 
 @pytest.fixture
 def stored(monkeypatch):
-    """Every transition run_downstream adds to its replay buffer: (obs, actions, rewards, next_obs, not_done)."""
+    """Every transition run_downstream adds to its replay buffer: (obs, actions, rewards, next_obs, not_done, costs)."""
     added = []
     add = downstream.MemberReplay.add
 
@@ -176,7 +176,7 @@ def test_sac_sees_states_normalised_by_the_given_statistics(stored, tmp_path):
     first_state = SafeGraspEnv(TASK).reset(seed=downstream._seed_streams(0)[0])[0]
     np.testing.assert_allclose(stored[0][0][0], (first_state - mean) / std, rtol=1e-6)
     # Within an episode (50 steps: no reset among the first 49), each next state is the following state.
-    for (_, _, _, next_obs, _), (obs, *_) in zip(stored[:48], stored[1:49]):
+    for (_, _, _, next_obs, *_), (obs, *_) in zip(stored[:48], stored[1:49]):
         np.testing.assert_array_equal(next_obs, obs)
     with pytest.raises(ValueError, match="state_statistics differ"):
         run_downstream(TASK, config("safer"), tiny_prior(), [0], (mean, std), tmp_path, progress=False)
@@ -222,3 +222,16 @@ def test_success_ends_without_bootstrap_and_truncation_bootstraps(stored, monkey
     assert log[["episodes", "successes", "return_mean"]].values.tolist() == [[6, 3, -3.0]]
     # The last 20%, steps 21-25: episodes end at steps 21 (time limit) and 24 (success).
     assert summary[0]["late_episodes"] == 2 and summary[0]["success_rate"] == 0.5
+
+
+def test_csc_executes_and_stores_its_raw_actions_with_their_violations(recorded_envs, stored, tmp_path):
+    mean, std = np.zeros(OBS_DIM, np.float32), np.ones(OBS_DIM, np.float32)
+    with pytest.raises(ValueError, match="method 'csc' acts on raw actions"):
+        run_downstream(TASK, config("csc"), tiny_prior(), [0], None, tmp_path, progress=False)
+    summary = run_downstream(TASK, config("csc", max_episode_steps=10), None, [0, 1], (mean, std), tmp_path, progress=False)
+    executed = np.stack([np.stack(env.actions) for env in recorded_envs], axis=1)
+    np.testing.assert_array_equal(np.stack([actions for _, actions, *_ in stored]), executed)
+    costs = np.stack([transition[5] for transition in stored])  # the buffer's ω, what the cost critic learns from
+    assert costs.sum(axis=0).tolist() == [summary[0]["violations"], summary[1]["violations"]]
+    record = json.loads((tmp_path / "config.json").read_text())
+    assert DownstreamConfig(**record["config"]) == config("csc", max_episode_steps=10)

@@ -104,7 +104,7 @@ def test_score_table_shows_paper_names_spread_and_ids(tmp_path):
     scores.write_score_table(final, ["td3bc", "td3bc_pp"], DATASETS, tmp_path / "table", gains={"td3bc_pp": "td3bc"})
     markdown = (tmp_path / "table.md").read_text()
     assert "| dataset | TD3+BC | TD3BC++ |" in markdown and "vs TD3+BC)" in markdown
-    assert "Final normalised score, mean ± s.d. over 2 seeds" in markdown and "ids: TD3+BC = td3bc, TD3BC++ = td3bc_pp" in markdown
+    assert "Final normalised score: mean over 2 seeds ± sample std of the per-seed final scores" in markdown and "ids: TD3+BC = td3bc, TD3BC++ = td3bc_pp" in markdown
     assert list(pd.read_csv(tmp_path / "table.csv", header=[0, 1], index_col=0).columns.get_level_values(1)[:2]) == ["td3bc", "td3bc_pp"]
 
 

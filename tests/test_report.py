@@ -71,13 +71,37 @@ def test_safety_totals_and_percent_difference():
     from offrl.report.safety import safety_comparison, safety_totals
 
     totals = safety_totals(safety_evaluations()).set_index(["algorithm", "dataset"])
-    # td3bc: 4 episodes, each a fall and 3 unsafe steps -> 16 events; guided: 4 episodes × 1 -> 4.
-    assert totals.loc[("td3bc", "hopper-medium"), "events"] == 16
+    # td3bc: 4 episodes, each a fall with 3 unsafe steps -> 4 events (once per episode); guided: 4 × 1 -> 4.
+    assert totals.loc[("td3bc", "hopper-medium"), "events"] == 4
+    assert totals.loc[("td3bc", "hopper-medium"), "falls"] == 4 and totals.loc[("td3bc", "hopper-medium"), "unsafe_height_steps"] == 12
     assert totals.loc[("guided_td3bc", "hopper-medium"), "sum_abs_action"] == pytest.approx(24.0)
     comparison = safety_comparison(safety_evaluations(), "td3bc", "guided_td3bc", ["hopper-medium", "walker2d-medium-replay"])
     assert comparison["label"].tolist() == ["h-m", "w-mr"]
-    assert comparison.loc["hopper-medium", "events_change_pct"] == pytest.approx(100 * (4 - 16) / 16)  # -75 %
+    assert comparison.loc["hopper-medium", "events_change_pct"] == pytest.approx(0.0)  # 4 unsafe episodes each
     assert comparison.loc["walker2d-medium-replay", "sum_abs_action_change_pct"] == pytest.approx(100 * (24 - 40) / 40)  # -40 %
+
+
+def test_a_height_fall_is_one_event_not_two():
+    """Walker2d-v5 with constant action 1: the step whose height leaves (0.8, 2.0) is the terminating step,
+    so every episode has fell = True and one unsafe-height step; Figure 1 counts it once."""
+    from offrl.evaluate import evaluate_policy
+    from offrl.report.safety import safety_totals
+
+    episodes = evaluate_policy(lambda obs: np.ones((len(obs), 6)), "walker2d", episodes=3, seed=0)
+    assert episodes["fell"].all() and (episodes["unsafe_height_steps"] == 1).all()
+    totals = safety_totals(episodes.assign(algorithm="constant", dataset="walker2d-medium")).iloc[0]
+    assert totals["events"] == 3  # one per episode; fell + unsafe_height_steps would be 6
+    # A safe episode counts 0, one with unsafe height but no fall (termination off) counts 1.
+    rows = pd.DataFrame({"algorithm": "a", "dataset": "hopper-medium", "episode": [0, 1, 2], "length": 10,
+                         "fell": [False, False, True], "unsafe_height_steps": [0, 5, 0], "sum_abs_action": 1.0})
+    assert safety_totals(rows).iloc[0]["events"] == 2
+
+
+def test_safety_extension_datasets_follow_marked():
+    from offrl.report.safety import safety_comparison
+
+    comparison = safety_comparison(safety_evaluations(), "td3bc", "guided_td3bc", ["walker2d-medium-replay"], extension=["hopper-medium"])
+    assert comparison["label"].tolist() == ["w-mr", "h-m*"]
 
 
 def test_percent_change_with_a_zero_baseline():
@@ -103,7 +127,7 @@ def test_safety_figure_files(tmp_path):
     write_safety_comparison(comparison, tmp_path / "fig1")
     plot_safety_comparison(comparison, tmp_path / "fig1", "guided_td3bc", "td3bc")
     assert (tmp_path / "fig1.png").stat().st_size > 10_000
-    assert "| hopper-medium | h-m | 4 | 16 | 4 | -75.0 |" in (tmp_path / "fig1.md").read_text()
+    assert "| hopper-medium | h-m | 4 | 4 | 4 | 0.0 |" in (tmp_path / "fig1.md").read_text()
 
 
 def test_total_gain_over_a_baseline():
@@ -146,3 +170,48 @@ def test_alpha_grid_numbers(tmp_path):
     data = plot_alpha_grid(final, tmp_path / "fig7", [("a", 1.0, 0.0), ("b", 2.5, 0.0)], ["hopper-medium"])
     assert data["mean"].tolist() == pytest.approx([25.5, 51.0]) and data["alpha"].tolist() == [1.0, 2.5]
     assert (tmp_path / "fig7.png").stat().st_size > 10_000
+
+
+def test_pooled_spread_and_summed_total_by_hand():
+    """TD3BC++'s ±: the std over every final episode, evaluation and seed; both papers' Total ± is Σ of the row stds."""
+    from offrl.report.scores import final_episodes
+
+    data = evaluations()
+    final, episodes = final_scores(data, last=2), final_episodes(data, last=2)
+    # a on hopper-medium, last two evaluations (steps 300, 400), two episodes each:
+    # seed 0: 19, 21, 29, 31; seed 1: 20, 22, 30, 32 -> mean 25.5, squared deviations sum to 210, sample std √(210/7) = √30.
+    cell = episodes[(episodes["algorithm"] == "a") & (episodes["dataset"] == "hopper-medium")]
+    assert sorted(cell["normalized_score"]) == [19, 20, 21, 22, 29, 30, 31, 32]
+    numbers, display, _ = score_table(final, ["a", "b"], ["hopper-medium", "hopper-expert"], spread="pooled", total_spread="sum", episodes=episodes)
+    assert numbers.loc["hopper-medium", ("std", "a")] == pytest.approx(np.sqrt(30))
+    assert numbers.loc["Total", ("std", "a")] == pytest.approx(2 * np.sqrt(30))  # Σ, not √Σvar
+    assert display.loc["hopper-medium", "a"] == "25.5 ± 5.5" and display.loc["Total", "a"] == "51.0 ± 11.0"
+    # The means do not depend on the spread; ours (per-seed std, √Σvar) stays the default.
+    ours, _, _ = score_table(final, ["a", "b"], ["hopper-medium", "hopper-expert"])
+    assert ours.loc["Total", ("mean", "a")] == numbers.loc["Total", ("mean", "a")] == pytest.approx(51.0)
+    summed, _, _ = score_table(final, ["a", "b"], ["hopper-medium", "hopper-expert"], total_spread="sum")
+    assert summed.loc["Total", ("std", "a")] == pytest.approx(2 * np.sqrt(0.5))  # the Guided paper's Table 1
+    with pytest.raises(ValueError, match="final episodes"):
+        score_table(final, ["a"], ["hopper-medium"], spread="pooled")
+    with pytest.raises(ValueError, match="spread must be one of"):
+        score_table(final, ["a"], ["hopper-medium"], spread="episodes")
+
+
+def test_extension_rows_are_below_the_total_and_not_in_it():
+    final = final_scores(evaluations(), last=2)
+    numbers, display, bold = score_table(final, ["a", "b"], ["hopper-medium"], extension=["hopper-expert"])
+    assert list(display.index) == ["hopper-medium", "Total", "hopper-expert (extension)"]
+    assert numbers.loc["Total", ("mean", "a")] == pytest.approx(25.5)  # hopper-medium alone
+    assert display.loc["hopper-expert (extension)", "b"] == "51.0 ± 1.4" and bold.loc["hopper-expert (extension)"].tolist() == [False, True]
+
+
+def test_score_table_command_keeps_a_studys_seeds(tmp_path):
+    from offrl.cli import main
+
+    data = evaluations()
+    data.to_csv(tmp_path / "evaluation.csv", index=False)
+    main(["score-table", "--algorithms", "a", "--datasets", "hopper-medium", "--last", "2", "--seeds", "1",
+          "--total-spread", "sum", "--table", str(tmp_path / "t"), str(tmp_path / "evaluation.csv")])
+    assert "| hopper-medium | **26.0 ± 0.0** |" in (tmp_path / "t.md").read_text()  # seed 1 alone: (21 + 31) / 2
+    with pytest.raises(SystemExit):
+        main(["score-table", "--algorithms", "a", "--datasets", "hopper-medium", "--seeds", "7", "--table", str(tmp_path / "u"), str(tmp_path / "evaluation.csv")])

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -59,3 +60,56 @@ def test_safety_expert_is_scored_on_the_unmodified_task(tmp_path):
     assert manifest["expert"]["eval_return_mean"] == pytest.approx(plain["return"].mean())
     # The penalty is (0.1 − 0.001)·Σa² on top of Gymnasium's own 0.001·Σa².
     assert penalised["return"].sum() == pytest.approx(plain["return"].sum() - 0.099 * plain["sum_sq_action"].sum(), rel=1e-6)
+
+
+def _crash_at_evaluation(monkeypatch, step: int) -> None:
+    """Make the evaluation at ``step`` raise, as a kill would stop the run there."""
+    import offrl.algos.td3 as td3
+
+    evaluate = td3.evaluate_policy
+
+    def crash(*args, seed, **kwargs):
+        if seed == 10_000 + step:
+            raise KeyboardInterrupt
+        return evaluate(*args, seed=seed, **kwargs)
+
+    monkeypatch.setattr(td3, "evaluate_policy", crash)
+
+
+def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
+    """A crash after a checkpoint, then a rerun: the same evaluations and the same expert as an uninterrupted run."""
+    torch.set_num_threads(1)
+    config = TD3Config(total_steps=1200, start_steps=500, eval_every=400, eval_episodes=1, seed=5, checkpoint_every=600)
+    whole = train_online("hopper", config, tmp_path / "whole", progress=False)
+    assert not (tmp_path / "whole" / "checkpoint.pt").exists()  # a finished run removes its checkpoint
+
+    with monkeypatch.context() as patch:
+        _crash_at_evaluation(patch, 800)
+        with pytest.raises(KeyboardInterrupt):
+            train_online("hopper", config, tmp_path / "resumed", progress=False)
+    assert (tmp_path / "resumed" / "checkpoint.pt").is_file() and not (tmp_path / "resumed" / "manifest.json").exists()
+    resumed = train_online("hopper", config, tmp_path / "resumed", progress=False)
+
+    read = lambda run: np.loadtxt(tmp_path / run / "evaluations.csv", delimiter=",", skiprows=1, usecols=(0, 1, 3, 4))
+    np.testing.assert_array_equal(read("whole"), read("resumed"))
+    assert resumed["expert"] == whole["expert"] and resumed["medium"] == whole["medium"]
+    for name in ("expert.pt", "medium.pt"):
+        a, b = torch.load(tmp_path / "whole" / name, weights_only=True), torch.load(tmp_path / "resumed" / name, weights_only=True)
+        for key in a["state_dict"]:
+            assert torch.equal(a["state_dict"][key], b["state_dict"][key])
+    replay = lambda run: np.load(tmp_path / run / "replay_medium.npz")["observations"]
+    np.testing.assert_array_equal(replay("whole"), replay("resumed"))
+
+
+def test_rerun_with_fewer_steps_finalises_a_stopped_run(tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    config = TD3Config(total_steps=2000, start_steps=500, eval_every=400, eval_episodes=1, seed=5, checkpoint_every=800)
+    with monkeypatch.context() as patch:
+        _crash_at_evaluation(patch, 1200)
+        with pytest.raises(KeyboardInterrupt):
+            train_online("hopper", config, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="past total_steps"):
+        train_online("hopper", TD3Config(**{**config.__dict__, "total_steps": 400}), tmp_path, progress=False)
+    manifest = train_online("hopper", TD3Config(**{**config.__dict__, "total_steps": 800}), tmp_path, progress=False)
+    assert [row["step"] for row in pd.read_csv(tmp_path / "evaluations.csv").to_dict("records")] == [400, 800]
+    assert manifest["expert"]["step"] in (400, 800) and not (tmp_path / "checkpoint.pt").exists()

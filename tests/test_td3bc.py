@@ -129,6 +129,31 @@ def test_guided_target_with_full_confidence_is_plain_td3bc(algo_and_batch):
     assert guided.item() == pytest.approx(algo.critic_loss(plain)[0].item(), rel=1e-7)
 
 
+def test_actor_guidance_by_hand(algo_and_batch):
+    """The actor-side reading: w·mean_B (1 − conf(s))·‖π(s) − π_T(s)‖² added to TD3+BC's actor loss."""
+    algo, plain = algo_and_batch
+    conf, expert = [0.25, 1.0], [0.9, 0.4]
+    pi = [math.tanh(s) for s in S]
+    q = [s + p for s, p in zip(S, pi)]
+    lmbda = 2.5 / (sum(abs(x) for x in q) / 2)
+    bc = sum((p - a) ** 2 for p, a in zip(pi, A)) / 2
+    guidance = ((1 - conf[0]) * (pi[0] - expert[0]) ** 2 + (1 - conf[1]) * (pi[1] - expert[1]) ** 2) / 2
+    assert guidance == pytest.approx(0.75 * (math.tanh(0.5) - 0.9) ** 2 / 2)  # the fully confident state adds 0
+    off, _ = algo.actor_loss(guided_batch(conf, expert))
+    assert off.item() == pytest.approx(-lmbda * sum(q) / 2 + bc, rel=1e-6)  # the default: eq. 2 alone
+    algo.config.actor_guidance = 2.0
+    loss, logs = algo.actor_loss(guided_batch(conf, expert))
+    assert loss.item() == pytest.approx(-lmbda * sum(q) / 2 + bc + 2.0 * guidance, rel=1e-6)
+    assert logs["actor_guidance"].item() == pytest.approx(guidance, rel=1e-5)
+
+
+def test_actor_guidance_needs_the_guide():
+    with pytest.raises(ValueError, match="actor_guidance needs"):
+        TD3BCConfig(actor_guidance=1.0)
+    with pytest.raises(ValueError, match="actor_guidance must be"):
+        TD3BCConfig(actor_guidance=-1.0, guide_expert="e.pt", guide_index="i.npz")
+
+
 def test_guidance_needs_both_files():
     with pytest.raises(ValueError, match="needs both guide_expert and guide_index"):
         TD3BCConfig(guide_expert="expert.pt")

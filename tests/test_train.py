@@ -51,6 +51,10 @@ def test_killed_run_resumes_to_identical_numbers(dataset_dir, tmp_path):
     for step in a["actors"]:
         for name, tensor in a["actors"][step].items():
             assert torch.equal(tensor, b["actors"][step][name]), (step, name)
+    assert sorted(a["critics"]) == sorted(b["critics"]) == list(range(100, 401, 100))  # the Q diagnostic's critics too
+    for step, modules in a["critics"].items():
+        for name, tensor in modules["critic"].items():
+            assert torch.equal(tensor, b["critics"][step]["critic"][name]), (step, name)
     pd.testing.assert_frame_equal(pd.read_csv(straight / "train_log.csv"), pd.read_csv(resumed / "train_log.csv"))
     assert not checkpoint.exists()  # a finished run removes its checkpoint
 

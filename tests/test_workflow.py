@@ -38,8 +38,40 @@ def test_dry_run_builds_the_dag(configfile, tmp_path):
              "simhash_index", "simhash_figure", "guided_table1", "guided_fig1")
     if configfile != "config/config.yaml":  # the default scale's config leaves the BEAR blog out
         rules += ("subset_dataset", "bear_fig1", "bear_curves")
+    rules += ("q_overestimation",)
     for rule in rules:
         assert rule in result.stdout
+
+
+def test_paper_scale_config_is_its_file_and_the_schema_defaults(tmp_path):
+    """--configfile config/paper.yaml is the whole config: no default-scale key of config/config.yaml leaks in."""
+    import yaml
+    from snakemake.utils import validate
+
+    snakemake("results/config.yaml", "--cores", "1", "--configfile", str(REPO / "config" / "paper.yaml"), "--directory", str(tmp_path))
+    resolved = yaml.safe_load((tmp_path / "results" / "config.yaml").read_text())
+    expected = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    validate(expected, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # fills the schema's defaults
+    assert resolved == expected
+    # The keys that leaked from config/config.yaml before: every TD3BC++ artefact, SAFER's priors with
+    # the PriorConfig defaults (appendix C: SGD + momentum, lr 1e-4, λ = 1e-4), 256-wide downstream SAC, no bear_256.
+    assert resolved["taming"]["artefacts"] == ["table1", "table8", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig11"]
+    assert resolved["safer"]["prior"]["options"] == {} and resolved["safer"]["downstream"]["hidden"] == [256, 256]
+    from offrl.priors.train import prior_config
+
+    safer = prior_config("safer", **resolved["safer"]["prior"]["options"])
+    assert (safer.optimizer, safer.lr, safer.unsafe_weight) == ("sgd", 1e-4, 1e-4)
+    assert resolved["variants"] == {} and resolved["scale"] == "paper"
+
+
+def test_default_scale_loads_its_own_file_without_a_configfile(tmp_path):
+    import yaml
+
+    (tmp_path / "config").mkdir()
+    shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
+    snakemake("results/config.yaml", "--cores", "1", "--directory", str(tmp_path))
+    resolved = yaml.safe_load((tmp_path / "results" / "config.yaml").read_text())
+    assert resolved["scale"] == "default" and "bear_256" in resolved["variants"]
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +224,21 @@ def test_smoke_pipeline_builds_the_bear_blog_figures(smoke_run):
         assert set(evaluation["seed"]) == {0, 1, 2} and np.isfinite(evaluation["normalized_score"]).all()
 
 
+def test_smoke_pipeline_builds_the_q_overestimation_table_and_figure(smoke_run):
+    workdir, _ = smoke_run
+    table = pd.read_csv(workdir / "results" / "tables" / "q_overestimation.csv", index_col=0)
+    assert list(table.index) == ["sac", "bear_small", "td3bc", "bc"] and set(table["dataset"]) == {"hopper-expert-first1000"}
+    with_q = table.loc[["sac", "bear_small", "td3bc"]]
+    assert (with_q["critic"] == "kept").all() and np.isfinite(with_q[["q_mean", "return_mean", "gap_mean", "gap_along_mean"]].to_numpy()).all()
+    assert table.loc["bc", "critic"] == "none" and np.isnan(table.loc["bc", "gap_mean"]) and np.isfinite(table.loc["bc", "return_mean"])
+    assert "no Q-function" in (workdir / "results" / "tables" / "q_overestimation.md").read_text()
+    assert (workdir / "results" / "figures" / "q_overestimation.png").stat().st_size > 10_000
+    # Every evaluation writes the per-episode diagnostic beside its scores, the same episodes.
+    run = workdir / "results" / "runs" / "sac" / "hopper-expert-first1000" / "seed0-1-2"
+    scores, diagnostic = pd.read_csv(run / "evaluation.csv"), pd.read_csv(run / "q_diagnostic.csv")
+    assert (scores["length"].to_numpy() == diagnostic["length"].to_numpy()).all()
+
+
 def test_bear_joins_taming_table1_by_configuration(tmp_path):
     import yaml
 
@@ -210,7 +257,7 @@ def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
     workdir, _ = smoke_run
     results = workdir / "results"
     table = pd.read_csv(results / "tables" / "safer_table1.csv", header=[0, 1], index_col=[0, 1])
-    assert set(table.index.get_level_values(1)) == {"sac", "parrot", "contextual_parrot", "prior_explore", "safer"}
+    assert set(table.index.get_level_values(1)) == {"sac", "parrot", "contextual_parrot", "prior_explore", "safer", "csc"}
     assert np.isfinite(table.xs("mean", axis=1, level=0).to_numpy(dtype=float)).all()
     for number in (1, 4, 5, 6, 7, 8):
         assert (results / "figures" / f"safer_fig{number}.png").stat().st_size > 10_000
@@ -223,8 +270,22 @@ def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
     assert bounds["bound"].is_monotonic_increasing and (reached["in_bound_unsafe_fraction"] <= reached["target"] + 1e-12).all()
     log = pd.read_csv(results / "safer" / "downstream" / "safer_u0" / "task1" / "seed0-1" / "log.csv")
     assert set(log["seed"]) == {0, 1} and log["step"].max() == 300
+    fig6 = pd.read_csv(results / "figures" / "safer_fig6.csv")
+    assert "csc" in set(fig6["method"])  # Conservative Safety Critics beside SAFER in the violation curves
     summary = json.loads((workdir / "resources" / "grasp" / "offline.json").read_text())
     assert summary["unsafe_fraction"] > 0 and 0 < summary["success_fraction"] < 1
+
+
+def test_smoke_findings_report_every_configured_study(smoke_run):
+    workdir, _ = smoke_run
+    payload = json.loads((workdir / "results" / "findings.json").read_text())
+    studies = {f["study"] for f in payload["findings"]}
+    assert {"Guided TD3+BC", "SAFER"} <= studies
+    for finding in payload["findings"]:
+        assert finding["verdict"] in ("holds", "reversed", "inconclusive", "not measured")
+        if finding["verdict"] != "not measured":
+            assert finding["low"] <= finding["estimate"] <= finding["high"] or finding["low"] == finding["high"]
+    assert "# Findings at the test scale" in (workdir / "results" / "findings.md").read_text()
 
 
 @pytest.mark.slow

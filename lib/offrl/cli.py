@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from offrl.files import write_atomically
+from offrl.findings_cli import add_commands as add_findings_commands
 from offrl.safer_cli import add_commands as add_safer_commands
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ def _behaviour(args: argparse.Namespace) -> None:
         ctrl_cost_weight=args.ctrl_cost_weight,
         expert_only=args.expert_only,
         seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
     )
     manifest = train_online(args.env, config, args.out, progress=not args.quiet, command=_command_line())
     print(json.dumps({k: manifest[k] for k in ("env", "expert", "medium") if k in manifest}))
@@ -139,6 +141,7 @@ def _train(args: argparse.Namespace) -> None:
         log_every=args.log_every,
         device=args.device,
         options={**variant_options, **json.loads(args.options)},
+        critic_snapshots=args.critic_snapshots,
         contaminant_from=provenance.get("expert_transitions") if provenance.get("source") == "contaminated" else None,
     )
     record = train(load_dataset(path), config, args.out, checkpoint=args.checkpoint, progress=not args.quiet)
@@ -196,10 +199,24 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     _resolve_algorithm(args.algo, args)
     _split_dataset(args.dataset, own_data=True)  # a label: the snapshots know their env
-    scores = evaluate_snapshots(args.snapshots, args.episodes, progress=not args.quiet)
-    scores.insert(0, "algorithm", args.algo)
-    scores.insert(1, "dataset", args.dataset)
-    write_atomically(args.out, lambda tmp: scores.to_csv(tmp, index=False))
+    if not 0.0 < args.q_tail < 1.0:
+        raise ValueError(f"--q-tail must be in (0, 1), got {args.q_tail}")
+    scores, diagnostic = evaluate_snapshots(args.snapshots, args.episodes, progress=not args.quiet, tail=args.q_tail)
+    for frame, path in ((scores, args.out), (diagnostic, args.q_out)):
+        if path is None:
+            continue
+        frame.insert(0, "algorithm", args.algo)
+        frame.insert(1, "dataset", args.dataset)
+        write_atomically(path, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
+
+
+def _q_overestimation(args: argparse.Namespace) -> None:
+    from offrl.report.overestimation import load_diagnostics, plot_overestimation, write_overestimation_table
+
+    diagnostics = load_diagnostics(args.diagnostics)
+    table = write_overestimation_table(diagnostics, args.algorithms, args.datasets, args.last, args.table)
+    plot_overestimation(diagnostics, args.figure, args.algorithms, args.datasets)
+    print(table.to_string())
 
 
 def _final_scores(args: argparse.Namespace) -> pd.DataFrame:
@@ -209,12 +226,29 @@ def _final_scores(args: argparse.Namespace) -> pd.DataFrame:
     return final_scores(load_evaluations(args.evaluations), args.last)
 
 
-def _score_table(args: argparse.Namespace) -> None:
-    from offrl.report.scores import write_score_table
+def _study_evaluations(args: argparse.Namespace) -> pd.DataFrame:
+    """The evaluation files given, cut to ``--seeds`` when a study uses fewer seeds than the runs have."""
+    from offrl.report.scores import load_evaluations
 
-    final = _final_scores(args)
+    evaluations = load_evaluations(args.evaluations)
+    if args.seeds is None:
+        return evaluations
+    missing = sorted(set(args.seeds) - set(evaluations["seed"]))
+    if missing:
+        raise ValueError(f"--seeds {missing} have no evaluations; the files hold seeds {sorted(set(evaluations['seed']))}")
+    return evaluations[evaluations["seed"].isin(args.seeds)]
+
+
+def _score_table(args: argparse.Namespace) -> None:
+    from offrl.report.scores import final_episodes, final_scores, write_score_table
+
+    evaluations = _study_evaluations(args)
+    final = final_scores(evaluations, args.last)
+    episodes = final_episodes(evaluations, args.last) if args.spread == "pooled" else None
     gains = dict(pair.split(":", 1) for pair in args.gain)
-    print(write_score_table(final, args.algorithms, args.datasets, args.table, gains).to_string())
+    display = write_score_table(final, args.algorithms, args.datasets, args.table, gains, spread=args.spread,
+                                total_spread=args.total_spread, episodes=episodes, extension=args.extension_datasets)
+    print(display.to_string())
 
 
 def _divergence_figure(args: argparse.Namespace) -> None:
@@ -267,9 +301,8 @@ def _return_q_figure(args: argparse.Namespace) -> None:
 
 def _safety_figure(args: argparse.Namespace) -> None:
     from offrl.report.safety import plot_safety_comparison, safety_comparison, write_safety_comparison
-    from offrl.report.scores import load_evaluations
 
-    comparison = safety_comparison(load_evaluations(args.evaluations), args.baseline, args.method, args.datasets)
+    comparison = safety_comparison(_study_evaluations(args), args.baseline, args.method, args.datasets, args.extension_datasets)
     write_safety_comparison(comparison, args.table)
     plot_safety_comparison(comparison, args.figure, args.method, args.baseline)
     print(comparison.to_string())
@@ -407,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expert-checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--ctrl-cost-weight", type=float, default=None, help="the env's control-cost weight (safety expert)")
     p.add_argument("--expert-only", action="store_true", help="write only the expert actor (safety expert): no medium actor, no replay buffer")
+    p.add_argument("--checkpoint-every", type=int, default=50_000,
+                   help="save OUT/checkpoint.pt every this many steps and resume from it (0: never); a rerun with a smaller "
+                        "--total-steps finalises a run stopped early")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_behaviour)
 
@@ -476,6 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--options", default="{}", help="JSON object of algorithm options, e.g. '{\"alpha\": 2.5}'")
     p.add_argument("--out", required=True, help="run directory: snapshots.pt, train_log.csv, config.json")
     p.add_argument("--checkpoint", default=None, help="resume file, kept outside --out")
+    p.add_argument("--critic-snapshots", type=int, default=20,
+                   help="the Q diagnostic: at most this many snapshots keep the critic (the last and every k-th before it)")
     p.set_defaults(func=_train)
 
     p = add("evaluate", help="evaluate every snapshot of a run in vectorised envs")
@@ -485,7 +523,19 @@ def build_parser() -> argparse.ArgumentParser:
     _algorithm_options(p)
     p.add_argument("--dataset", required=True, help="the run's dataset (written in each row), <env>-<label>")
     p.add_argument("--out", required=True, help="CSV, one row per episode")
+    p.add_argument("--q-out", default=None, help="CSV of the slides' Q diagnostic, one row per episode (offrl.qdiagnostic)")
+    p.add_argument("--q-tail", type=float, default=0.01,
+                   help="a truncated episode's steps count in the Q diagnostic while the missing return weighs at most this (γ^(T−t) ≤ tail)")
     p.set_defaults(func=_evaluate)
+
+    p = add("q-overestimation", help="learned Q minus the actual discounted return: table and figure over training (the slides)")
+    p.add_argument("--algorithms", nargs="+", required=True)
+    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--last", type=int, default=10, help="the table averages each seed's last N snapshots")
+    p.add_argument("--table", required=True, help="output stem: STEM.csv, STEM.md, STEM.tex")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv")
+    p.add_argument("diagnostics", nargs="+", help="q_diagnostic.csv files of the evaluation jobs")
+    p.set_defaults(func=_q_overestimation)
 
     p = add("score-table", parents=[final_inputs], help="final scores (mean of the last N evaluations), mean ± std over seeds")
     p.add_argument("--algorithms", nargs="+", required=True)
@@ -493,6 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", required=True, help="output stem: STEM.csv, STEM.md, STEM.tex")
     p.add_argument("--gain", action="append", default=[], metavar="ALGO:BASELINE",
                    help="show ALGO's Total gain in %% over BASELINE's, e.g. td3bc_pp:td3bc (repeatable)")
+    p.add_argument("--spread", choices=["seeds", "pooled"], default="seeds",
+                   help="a cell's ±: std of the per-seed final scores (ours, the Guided paper's), or over every final episode, evaluation and seed (TD3BC++)")
+    p.add_argument("--total-spread", choices=["quadrature", "sum"], default="quadrature",
+                   help="the Total's ±: √Σ of the rows' variances (ours), or Σ of the rows' stds (both papers)")
+    p.add_argument("--extension-datasets", nargs="*", default=[], help="rows below the Total, marked (extension), not summed")
+    p.add_argument("--seeds", nargs="+", type=int, help="only these seeds' evaluations (default: all in the files)")
     p.set_defaults(func=_score_table)
 
     p = add("divergence-figure", help="policy-to-data divergence on expert vs contaminant pairs, and the score (TD3BC++ Figure 4)")
@@ -547,6 +603,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", required=True, help="algorithm the change is relative to, e.g. td3bc")
     p.add_argument("--method", required=True, help="algorithm compared, e.g. guided_td3bc")
     p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--extension-datasets", nargs="*", default=[], help="bars after the paper's, labelled as an extension")
+    p.add_argument("--seeds", nargs="+", type=int, help="only these seeds' evaluations (default: all in the files)")
     p.add_argument("--table", required=True, help="output stem of the totals: STEM.csv, STEM.md, STEM.tex")
     p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
     p.add_argument("evaluations", nargs="+")
@@ -576,6 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_bench)
 
     add_safer_commands(add, prior_kinds=sorted(PRIOR_KINDS), methods=list(METHODS))
+    add_findings_commands(add)
     _show_defaults(parser)
     return parser
 

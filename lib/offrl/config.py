@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 # Snakemake's --config hands a nested value (`offline={steps: 5000}`) over as text; an overlay file does not.
 NESTED_CONFIG_HINT = (
     "for nested keys write an overlay YAML (e.g. `offline: {steps: 5000}`) and give it after the target: "
-    "`snakemake all --cores 2 --configfile my.yaml` (config/README.md)"
+    "`snakemake all --cores 2 --configfile config/config.yaml my.yaml` (config/README.md)"
 )
 
 
@@ -141,6 +141,7 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
     offline = config.get("offline")
     if offline and any(preset_of(variants, algo) in GUIDED_ALGORITHMS for algo in offline["algorithms"]):
         _check_safety_experts(config["guided"]["safety_expert"], envs, shipped_dir)
+        _check_guided_study(config["guided"], envs, offline["seeds"])
     if offline and offline["steps"] % offline["eval_every"]:
         raise ConfigError(f"offline.steps ({offline['steps']}) must be a multiple of offline.eval_every ({offline['eval_every']})")
     if offline and offline["eval_every"] % offline["log_every"]:
@@ -160,6 +161,7 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
         if missing:
             raise ConfigError(f"taming.figure_algorithms {missing} are not in taming.algorithms {taming['algorithms']}")
     _check_bear_blog(config)
+    _check_q_diagnostic(config)
     _check_safer(config.get("safer"))
     datasets = config["datasets"]
     if datasets["source"] == "minari":
@@ -217,6 +219,12 @@ def preset_of(variants: dict[str, dict[str, Any]], algorithm: str) -> str:
     return variant["preset"] if variant else algorithm
 
 
+def batch_size(offline: dict[str, Any], variants: dict[str, dict[str, Any]], algorithm: str) -> int:
+    """An algorithm's minibatch size: its own in ``offline.batch_sizes``, else its preset's there, else ``offline.batch_size``."""
+    sizes = offline.get("batch_sizes", {})
+    return sizes.get(algorithm, sizes.get(preset_of(variants, algorithm), offline["batch_size"]))
+
+
 def _check_algorithms(config: dict[str, Any], variants: dict[str, dict[str, Any]]) -> None:
     from offrl.algos.presets import PRESETS, check_options
 
@@ -230,7 +238,10 @@ def _check_algorithms(config: dict[str, Any], variants: dict[str, dict[str, Any]
             raise ConfigError(f"variants.{name}: {error}") from None
     allowed = f"presets {sorted(PRESETS)} and variants {sorted(variants)}"
     lists = (("offline", "algorithms"), ("taming", "algorithms"), ("taming", "figure_algorithms"), ("taming", "ablation_algorithms"),
-             ("bear_blog", "algorithms"), ("bear_blog", "figure1_algorithms"))
+             ("taming", "table8_algorithms"), ("bear_blog", "algorithms"), ("bear_blog", "figure1_algorithms"), ("q_diagnostic", "algorithms"))
+    sized = [name for name in config.get("offline", {}).get("batch_sizes", {}) if name not in PRESETS and name not in variants]
+    if sized:
+        raise ConfigError(f"offline.batch_sizes: unknown algorithm(s) {sized}; allowed: {allowed}")
     for section, key in lists:
         unknown = [name for name in config.get(section, {}).get(key, []) if name not in PRESETS and name not in variants]
         if unknown:
@@ -247,6 +258,19 @@ def _check_bear_blog(config: dict[str, Any]) -> None:
         too_big = [n for n in blog["figure1_sizes"] if n > config["datasets"]["size"]]
         if too_big:
             raise ConfigError(f"bear_blog.figure1_sizes {too_big} exceed datasets.size ({config['datasets']['size']}), the expert dataset's transitions")
+
+
+def _check_q_diagnostic(config: dict[str, Any]) -> None:
+    """The diagnostic's datasets on the config's envs, expert subsets no larger than the expert dataset."""
+    datasets = config.get("q_diagnostic", {}).get("datasets", [])
+    outside = [name for name in datasets if name.split("-", 1)[0] not in config["envs"]]
+    if outside:
+        raise ConfigError(f"q_diagnostic.datasets {outside} are not on envs {config['envs']}")
+    if config["datasets"]["source"] == "local":
+        sizes = {name: int(name.rsplit("first", 1)[1]) for name in datasets if "-expert-first" in name}
+        too_big = [name for name, size in sizes.items() if size > config["datasets"]["size"]]
+        if too_big:
+            raise ConfigError(f"q_diagnostic.datasets {too_big} keep more transitions than datasets.size ({config['datasets']['size']})")
 
 
 def _check_safer(safer: dict[str, Any] | None) -> None:
@@ -279,6 +303,20 @@ def _check_safer(safer: dict[str, Any] | None) -> None:
             prior_config(kind, **safer["prior"]["options"])
         except (TypeError, ValueError) as err:
             raise ConfigError(f"safer.prior.options: {err}") from err
+
+
+def _check_guided_study(guided: dict[str, Any], envs: list[str], seeds: list[int]) -> None:
+    """The Guided TD3+BC study's envs among the run's, its extension apart from them, its seeds among the trained ones."""
+    for key in ("envs", "extension_envs"):
+        outside = [env for env in guided[key] if env not in envs]
+        if outside:
+            raise ConfigError(f"guided.{key} {outside} are not in envs {envs}")
+    both = sorted(set(guided["envs"]) & set(guided["extension_envs"]))
+    if both:
+        raise ConfigError(f"guided.extension_envs {both} are also in guided.envs; an env is either the paper's or an extension")
+    untrained = [seed for seed in guided["seeds"] if seed not in seeds]
+    if untrained:
+        raise ConfigError(f"guided.seeds {untrained} are not in offline.seeds {seeds}; the study reads the offline runs' seeds")
 
 
 def _check_safety_experts(safety: dict[str, Any], envs: list[str], shipped_dir: str | Path) -> None:

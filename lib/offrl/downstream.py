@@ -3,6 +3,8 @@
 SAC's actor outputs u ∈ [−1, 1]^4 (tanh-squashed). How u becomes the executed action a:
 
 - ``sac``: a = u, no prior (appendix D's baseline and ablation).
+- ``csc``: a = u, no prior; SAC constrained by Conservative Safety Critics (``offrl.algos.csc``),
+  whose u is the first of K draws from π its cost critic deems safe.
 - ``parrot``, ``contextual_parrot``: z = Φ⁻¹((u + 1)/2), a = f_φ(z; s[, E[c | Λ]]).
 - ``safer``, ``safer_no_context``: z = η·u inside the safety bound's box, a = f_φ(z; s[, E[c | Λ]]).
 - ``prior_explore``: SAC on raw actions; with probability δ (``explore_probability``, 0.9 after
@@ -33,6 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from offrl.algos.csc import CSC, CSCConfig
 from offrl.algos.sac import SAC, SACConfig
 from offrl.envs.grasp import MAX_EPISODE_STEPS, OBS_DIM, GraspTask, SafeGraspEnv
 from offrl.files import write_atomically
@@ -40,7 +43,8 @@ from offrl.priors.latent import bounded_latent, gaussian_latent
 from offrl.priors.model import SkillPrior
 from offrl.train import Batch
 
-METHODS = ("sac", "parrot", "contextual_parrot", "prior_explore", "safer", "safer_no_context")
+METHODS = ("sac", "parrot", "contextual_parrot", "prior_explore", "safer", "safer_no_context", "csc")
+RAW_METHODS = ("sac", "csc")  # no prior: u is the executed action
 BOUNDED_METHODS = ("safer", "safer_no_context")  # z = η·u: these need the bound η
 GAUSSIAN_METHODS = ("parrot", "contextual_parrot")  # z = Φ⁻¹((u + 1)/2)
 # Which prior each method is meant for; a mismatch would silently run a different experiment.
@@ -61,11 +65,14 @@ class DownstreamConfig:
     explore_probability: float = 0.9  # δ of Prior-Explore
     bound: float | None = None  # η of safer and safer_no_context; None for every other method
     sac: SACConfig = field(default_factory=SACConfig)
+    csc: CSCConfig = field(default_factory=CSCConfig)  # read by method csc only
     max_episode_steps: int = MAX_EPISODE_STEPS
 
     def __post_init__(self) -> None:
         if isinstance(self.sac, dict):  # as read back from config.json
             self.sac = SACConfig(**{**self.sac, "hidden": tuple(self.sac.get("hidden", SACConfig.hidden))})
+        if isinstance(self.csc, dict):
+            self.csc = CSCConfig(**self.csc)
         if self.method not in METHODS:
             raise ValueError(f"method = {self.method!r}; allowed: {', '.join(METHODS)}")
         if self.method in BOUNDED_METHODS:
@@ -85,13 +92,13 @@ class DownstreamConfig:
 
 
 def check_prior(method: str, prior: SkillPrior | None) -> None:
-    """Raise ValueError where ``prior`` does not fit ``method`` (sac takes none; the others need one)."""
-    if method == "sac":
+    """Raise ValueError where ``prior`` does not fit ``method`` (sac and csc take none; the others need one)."""
+    if method in RAW_METHODS:
         if prior is not None:
-            raise ValueError("method 'sac' acts on raw actions: prior must be None")
+            raise ValueError(f"method {method!r} acts on raw actions: prior must be None")
         return
     if prior is None:
-        raise ValueError(f"method {method!r} needs a skill prior; only 'sac' runs without one")
+        raise ValueError(f"method {method!r} needs a skill prior; only {', '.join(RAW_METHODS)} run without one")
     if prior.flow.action_dim != ACT_DIM or prior.spec["state_dim"] != OBS_DIM:
         raise ValueError(f"the prior maps {prior.flow.action_dim}-D actions of {prior.spec['state_dim']}-D states; the grasp task has {ACT_DIM} and {OBS_DIM}")
     if method in NEEDS_CONTEXT and not prior.context_dim:
@@ -127,7 +134,7 @@ def policy_action(config: DownstreamConfig, prior: SkillPrior | None, u: torch.T
 
     For prior_explore this is u itself; the prior's substitution happens in :func:`run_downstream`.
     """
-    if config.method in ("sac", "prior_explore"):
+    if config.method in (*RAW_METHODS, "prior_explore"):
         return u
     assert prior is not None  # check_prior
     latent = bounded_latent(u, config.bound) if config.method in BOUNDED_METHODS else gaussian_latent(u)
@@ -143,18 +150,22 @@ class MemberReplay:
         self.rewards = np.zeros((seeds, capacity), np.float32)
         self.next_obs = np.zeros((seeds, capacity, obs_dim), np.float32)
         self.not_done = np.zeros((seeds, capacity), np.float32)
+        self.costs = np.zeros((seeds, capacity), np.float32)  # ω of the step
         self.size = 0
 
-    def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray, not_done: np.ndarray) -> None:
+    def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray, not_done: np.ndarray,
+            costs: np.ndarray) -> None:
         i = self.size
         self.obs[:, i], self.actions[:, i], self.rewards[:, i], self.next_obs[:, i], self.not_done[:, i] = obs, actions, rewards, next_obs, not_done
+        self.costs[:, i] = costs
         self.size += 1
 
     def sample(self, rngs: list[np.random.Generator], batch_size: int) -> Batch:
-        """``batch_size`` transitions per seed, each seed's indices from its own generator."""
+        """``batch_size`` transitions per seed, each seed's indices from its own generator; the costs ω in ``extras``."""
         idx = np.stack([rng.integers(0, self.size, batch_size) for rng in rngs])
         member = np.arange(len(rngs))[:, None]
-        return Batch(*(torch.from_numpy(a[member, idx]) for a in (self.obs, self.actions, self.rewards, self.next_obs, self.not_done)))
+        return Batch(*(torch.from_numpy(a[member, idx]) for a in (self.obs, self.actions, self.rewards, self.next_obs, self.not_done)),
+                     extras={"costs": torch.from_numpy(self.costs[member, idx])})
 
 
 def _seed_streams(seed: int) -> tuple[int, torch.Generator, np.random.Generator]:
@@ -199,7 +210,7 @@ def run_downstream(
         state_statistics = prior_statistics
         prior.eval()
     elif state_statistics is None:
-        raise ValueError("method 'sac' has no prior to take state statistics from: pass state_statistics = (mean, std)")
+        raise ValueError(f"method {c.method!r} has no prior to take state statistics from: pass state_statistics = (mean, std)")
     mean, std = (np.asarray(x, np.float32) for x in state_statistics)
 
     out_dir = Path(out_dir)
@@ -208,7 +219,9 @@ def run_downstream(
     S = len(seeds)
     streams = [_seed_streams(seed) for seed in seeds]
     rngs = [rng for _, _, rng in streams]
-    agent = SAC(OBS_DIM, ACT_DIM, [generator for _, generator, _ in streams], c.sac, torch.device("cpu"))
+    generators = [generator for _, generator, _ in streams]
+    cpu = torch.device("cpu")
+    agent = CSC(OBS_DIM, ACT_DIM, generators, c.sac, c.csc, cpu) if c.method == "csc" else SAC(OBS_DIM, ACT_DIM, generators, c.sac, cpu)
     buffer = MemberReplay(S, c.total_steps, OBS_DIM, ACT_DIM)
     envs = [SafeGraspEnv(task, c.max_episode_steps) for _ in seeds]
     obs = np.stack([env.reset(seed=env_seed)[0] for env, (env_seed, _, _) in zip(envs, streams)])
@@ -232,7 +245,7 @@ def run_downstream(
         else:
             with torch.no_grad():
                 batch_obs = torch.from_numpy(normalised)[:, None]
-                u = agent.actor.sample(batch_obs, agent.noise(batch_obs))[0][:, 0]
+                u = agent.explore(batch_obs)[:, 0]
         action = policy_action(c, prior, u, states, windows)
         stored = u
         if c.method == "prior_explore":
@@ -246,15 +259,18 @@ def run_downstream(
 
         next_obs, following = np.empty_like(obs), np.empty_like(obs)
         rewards, not_done = np.empty(S, np.float32), np.empty(S, np.float32)
+        costs, ended = np.empty(S, np.float32), np.zeros(S, bool)
         if window is not None:
             window.push(obs)
         for s, env in enumerate(envs):
             next_obs[s], rewards[s], terminated, truncated, info = env.step(action_np[s])
             not_done[s] = 0.0 if terminated else 1.0  # truncation at the time limit bootstraps
+            costs[s] = info["violation"]
             violations[s] += info["violation"]
             episode_return[s] += rewards[s]
             following[s] = next_obs[s]
             if terminated or truncated:
+                ended[s] = True
                 episodes[s] += 1
                 successes[s] += info["success"]
                 returns_sum[s] += episode_return[s]
@@ -265,7 +281,9 @@ def run_downstream(
                 following[s] = env.reset()[0]
                 if window is not None:
                     window.clear(s)
-        buffer.add(normalised, stored.numpy(), rewards, (next_obs - mean) / std, not_done)
+        buffer.add(normalised, stored.numpy(), rewards, (next_obs - mean) / std, not_done, costs)
+        if isinstance(agent, CSC):
+            agent.observe(costs, ended)
         obs = following
 
         if step >= c.start_steps:

@@ -239,7 +239,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser], prior_kinds: list[
     _add_task_arguments(p)
     p.add_argument("--task", type=int, required=True, help="evaluation task, 1..--eval-tasks")
     p.add_argument("--method", required=True, choices=methods)
-    p.add_argument("--prior", default=None, help="prior.pt (every method but sac)")
+    p.add_argument("--prior", default=None, help="prior.pt (every method but sac and csc)")
     p.add_argument("--bounds", default=None, help="bounds.csv of the prior (safer, safer_no_context)")
     p.add_argument("--target", type=float, default=None, help="which bound: its maximum unsafe fraction")
     p.add_argument("--data-summary", required=True, help="the grasp data's JSON summary (state statistics)")

@@ -11,7 +11,9 @@ whose state is what a snapshot keeps) and ``state_dict``/``load_state_dict`` (wh
 :class:`Checkpointed` writes from the names of its parts); it may define
 ``per_transition(dataset) -> {name: array}`` for values it needs alongside each transition
 (they arrive in ``Batch.extras``), and ``plan(total_steps)`` for phases that are a share of
-the run (BEAR's warm-up). See ``offrl.algos``.
+the run (BEAR's warm-up). An algorithm with a critic defines ``q_values(obs, actions) -> (S, n)``
+(the Q its actor maximises); snapshots (``critic_snapshots`` of them at most) then also keep
+the modules it reads, for the slides' Q diagnostic at evaluation (:mod:`offrl.qdiagnostic`). See ``offrl.algos``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from tqdm import tqdm
 from offrl.data import Dataset
 from offrl.device import choose_device
 from offrl.files import write_atomically
+from offrl.qdiagnostic import critic_modules, module_states
 
 
 class NonFiniteError(RuntimeError):
@@ -154,8 +157,12 @@ class TrainConfig:
     # Contaminated datasets: transitions from this index on are the contaminant's. The log then
     # follows the policy's divergence from the dataset's actions on each part (TD3BC++ Figure 4).
     contaminant_from: int | None = None
+    # The Q diagnostic: at most this many snapshots keep the critic (every k-th, counted back from the last).
+    critic_snapshots: int = 20
 
     def __post_init__(self) -> None:
+        if self.critic_snapshots < 1:
+            raise ValueError(f"critic_snapshots must be at least 1, got {self.critic_snapshots}")
         if self.steps % self.eval_every:
             raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every ({self.eval_every})")
         if not self.seeds:
@@ -163,6 +170,13 @@ class TrainConfig:
         if (self.checkpoint_every or self.eval_every) % self.log_every:
             # A checkpoint must fall on a log row, or a resumed run would lose the partial log interval.
             raise ValueError(f"log_every ({self.log_every}) must divide the checkpoint interval ({self.checkpoint_every or self.eval_every})")
+
+
+def critic_steps(config: TrainConfig) -> set[int]:
+    """The snapshot steps that keep the critic: the last and every k-th before it, k = ⌈snapshots / critic_snapshots⌉."""
+    snapshots = config.steps // config.eval_every
+    stride = -(-snapshots // config.critic_snapshots)
+    return {config.steps - i * stride * config.eval_every for i in range((snapshots - 1) // stride + 1)}
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -183,27 +197,30 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     out_dir = Path(out_dir)
     device = choose_device(config.device)
     generators = [torch.Generator(device=device).manual_seed(seed) for seed in config.seeds]
-    algo = build(config.algorithm, dataset.observations.shape[1], dataset.actions.shape[1], generators, device, config.options)
+    algo = build(config.algorithm, dataset.observations.shape[1], dataset.actions.shape[1], generators, device, config.options, env=config.env)
     extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
     if hasattr(algo, "plan"):
         algo.plan(config.steps)
     data = TensorData(dataset, device, normalize=algo.normalize_states, extras=extras)
+    obs_dim, act_dim = dataset.observations.shape[1], dataset.actions.shape[1]
+    critic_names = critic_modules(algo, obs_dim, act_dim, device)
+    keep_critic = critic_steps(config) if critic_names else set()
     # Measured on the whole dataset, also for presets that train on part of it.
     probe = None
     if config.contaminant_from is not None:
         probe = DivergenceProbe(full_dataset, config.contaminant_from, data.obs_mean, data.obs_std, device)
 
-    start, rows, snapshots, probe_q = 0, [], {}, {}
+    start, rows, snapshots, critics, probe_q = 0, [], {}, {}, {}
     checkpoint = Path(checkpoint) if checkpoint else None
     if checkpoint and checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state["config"] == asdict(config):
+        if state["config"] == asdict(config) and "critics" in state:
             algo.load_state_dict(state["algorithm"])
             for g, g_state in zip(generators, state["generators"]):
                 g.set_state(g_state)
-            start, rows, snapshots, probe_q = state["step"], state["log"], state["snapshots"], state["probe_q"]
+            start, rows, snapshots, critics, probe_q = state["step"], state["log"], state["snapshots"], state["critics"], state["probe_q"]
         else:
-            print(f"checkpoint {checkpoint} belongs to another configuration; starting afresh")
+            print(f"checkpoint {checkpoint} belongs to another configuration or version; starting afresh")
 
     checkpoint_every = config.checkpoint_every or config.eval_every
     sums: dict[str, torch.Tensor] = {}
@@ -236,13 +253,16 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
             sums, counts = {}, {}
         if step % config.eval_every == 0:
             snapshots[step] = {k: v.detach().cpu().clone() for k, v in algo.actor.state_dict().items()}
+            if step in keep_critic:
+                critics[step] = module_states(algo, critic_names)
             if probe is not None and hasattr(algo, "q_values"):
                 probe_q[step] = probe.q_values(algo, len(config.seeds))
         if checkpoint and step % checkpoint_every == 0 and step < config.steps:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             _atomic_save(
                 {"config": asdict(config), "step": step, "algorithm": algo.state_dict(),
-                 "generators": [g.get_state() for g in generators], "log": rows, "snapshots": snapshots, "probe_q": probe_q},
+                 "generators": [g.get_state() for g in generators], "log": rows, "snapshots": snapshots, "critics": critics,
+                 "probe_q": probe_q},
                 checkpoint,
             )
     bar.close()
@@ -258,13 +278,20 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
             # The evaluation policy's kind and sizes (offrl.policies.snapshot_policy rebuilds it).
             "policy": policy_spec(algo.actor),
             "actors": snapshots,
+            # The Q diagnostic (offrl.qdiagnostic): what rebuilds the algorithm, the state of the modules its
+            # q_values reads at every snapshot (empty without a critic), and the dataset's initial states.
+            "obs_dim": obs_dim,
+            "act_dim": act_dim,
+            "options": config.options,
+            "critics": critics,
+            "initial_states": torch.as_tensor(full_dataset.observations[[s.start for s in full_dataset.episode_slices()]], dtype=torch.float32),
             # Contaminated datasets: Q(s, a) on the probe's expert and contaminant pairs at every snapshot.
             "probe_q": probe_q,
         },
         out_dir / "snapshots.pt",
     )
     pd.DataFrame(rows).to_csv(out_dir / "train_log.csv", index=False)
-    record = {"config": asdict(config), "device": str(device), "torch": torch.__version__, "wall_time_s": round(time.time() - started, 1),
+    record = {"config": asdict(config), "algorithm_config": asdict(algo.config), "device": str(device), "torch": torch.__version__, "wall_time_s": round(time.time() - started, 1),
               "resumed_from_step": start}
     (out_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
     if checkpoint and checkpoint.is_file():

@@ -126,6 +126,12 @@ def contamination_targets():
     return targets
 
 
+# Guided TD3+BC's study: its envs (the Total's rows), extension envs (rows after the Total) and seeds.
+GUIDED = config["guided"]
+GUIDED_DATASETS = [f"{env}-{kind}" for env in GUIDED["envs"] for kind in KINDS]
+GUIDED_EXTENSION_DATASETS = [f"{env}-{kind}" for env in GUIDED["extension_envs"] for kind in KINDS]
+
+
 def guided_targets():
     """Guided TD3+BC's Table 1 and Figure 1, when the run trains the guided preset."""
     if not any(preset_of(VARIANTS, algo) in GUIDED_ALGORITHMS for algo in ALGORITHMS):
@@ -136,7 +142,7 @@ def guided_targets():
 # TD3BC++ paper (Taming policy constrained offline RL): the datasets and runs of its Table 1 and figures.
 TAMING = config["taming"]
 # Each "++" method's Total is shown with its gain over the method it extends.
-PLUS_PLUS = {"td3bc_pp": "td3bc", "bear_pp": "bear"}
+PLUS_PLUS = {"td3bc_pp": "td3bc", "bear_pp": "bear", "bear_pp_d4rl": "bear_d4rl"}
 
 
 def taming_datasets(kinds=("expert", "medium-expert"), contaminated=True):
@@ -160,6 +166,8 @@ def taming_contaminated_runs():
 TAMING_SWEEPS = taming_sweeps(TAMING)
 TAMING_FIG5_DATASETS = taming_contaminated(lambda p: p <= 50)
 TAMING_FIG11_DATASETS = [f"{env}-medium-expert" for env in TAMING["envs"]] + taming_contaminated(lambda p: p >= 30)
+# Figure 8 (the ablation) on expert-medium, ER1, ER3 and ER5, the settings the paper discusses.
+TAMING_FIG8_DATASETS = [f"{env}-medium-expert" for env in TAMING["envs"]] + taming_contaminated(lambda p: p <= 50)
 TAMING_FIG7_GRID = [f"{name}:{alpha}:{weight}" for name, alpha, weight in TAMING_SWEEPS["fig7_grid"]]
 
 
@@ -174,6 +182,16 @@ def bear_blog_targets():
     """The blog's figures the config asks for: Figure 1 with figure1_envs, Figures 7-9 with envs."""
     targets = ["results/figures/bear_fig1.png"] if BEAR_FIG1_DATASETS else []
     return targets + (["results/figures/bear_curves.png"] if BEAR_BLOG_DATASETS else [])
+
+
+# The slides' Q diagnostic: learned Q minus the actual return, on these runs (shared with the other studies where they coincide).
+Q_DIAGNOSTIC = config["q_diagnostic"]
+Q_DIAGNOSTIC_RUNS = [run_dir(a, d, s) for a in Q_DIAGNOSTIC["algorithms"] for d in Q_DIAGNOSTIC["datasets"] for s in SEED_GROUPS]
+
+
+def q_diagnostic_targets():
+    """The diagnostic's table and figure, when q_diagnostic.datasets names any."""
+    return ["results/tables/q_overestimation.md", "results/figures/q_overestimation.png"] if Q_DIAGNOSTIC_RUNS else []
 
 
 # SAFER (workflow/rules/safer.smk): the grasp study's targets and inputs.
@@ -203,7 +221,7 @@ TASK_ARGS = (
 
 wildcard_constraints:
     prior="parrot|contextual_parrot|safer_no_context|safer",
-    method="sac|parrot|contextual_parrot|prior_explore|safer_no_context|safer_u[0-9]+|safer",
+    method="sac|csc|parrot|contextual_parrot|prior_explore|safer_no_context|safer_u[0-9]+|safer",
     split="offline|holdout",
     task="[1-9][0-9]*",
 
@@ -213,8 +231,8 @@ def grasp_dataset(split):
 
 
 def downstream_prior(method):
-    """The prior and bound a method acts through: safer_uN is SAFER with the bound of target N %."""
-    if method == "sac":
+    """The prior and bound a method acts through: safer_uN is SAFER with the bound of target N %; sac and csc act on raw actions."""
+    if method in ("sac", "csc"):
         return None, None
     if method.startswith("safer_u"):
         return "safer", int(method[len("safer_u") :])
@@ -279,3 +297,41 @@ SAFER_ARTEFACTS = {
 
 def safer_targets():
     return [SAFER_ARTEFACTS[name] for name in SAFER["artefacts"]]
+
+
+# The findings report (workflow/rules/findings.smk): the studies it checks and their inputs.
+
+
+def findings_studies():
+    """The studies this configuration builds, with the inputs and flags of each one's checks."""
+    studies = {}
+    if guided_targets():
+        inputs = evaluations(GUIDED_COMPARISON, DATASET_NAMES)
+        studies["guided"] = {
+            "inputs": inputs,
+            "args": "--guided-datasets " + " ".join(DATASET_NAMES) + " --guided-evaluations " + " ".join(inputs),
+        }
+    if TAMING["envs"] and {"td3bc", "td3bc_pp"} <= set(TAMING["algorithms"]):
+        datasets = taming_datasets(kinds=("expert",))
+        runs = [run_dir(a, d, s) for a in ("td3bc", "td3bc_pp") for d in datasets for s in SEED_GROUPS]
+        studies["taming"] = {
+            "inputs": [f"{run}/{name}" for run in runs for name in ("evaluation.csv", "train_log.csv")],
+            "args": "--taming-datasets " + " ".join(datasets) + " --taming-runs " + " ".join(runs),
+        }
+    if "table1" in SAFER["artefacts"]:
+        methods, tasks = SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]
+        priors = ["parrot", "safer"]
+        calibration = {task: f"results/safer/calibration/task{task}.csv" for task in SAFER_EVAL_TASKS}
+        studies["safer"] = {
+            "inputs": downstream_logs(methods, tasks)
+            + [f"results/safer/priors/{prior}/likelihood.csv" for prior in priors]
+            + list(calibration.values()),
+            "args": f"--safer-tasks {' '.join(map(str, tasks))} --safer-target {SAFER['bounds']['table_target']}"
+            + " --safer-likelihood "
+            + " ".join(f"{prior}=results/safer/priors/{prior}/likelihood.csv" for prior in priors)
+            + " --safer-calibration "
+            + " ".join(f"{task}={path}" for task, path in calibration.items())
+            + " --safer-runs "
+            + safer_runs_arguments(methods, tasks),
+        }
+    return studies

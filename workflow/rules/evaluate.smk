@@ -2,13 +2,15 @@
 
 
 rule evaluate_run:
-    """Every snapshot of a run, every seed, OFFLINE['eval_episodes'] episodes each."""
+    """Every snapshot of a run, every seed, OFFLINE['eval_episodes'] episodes each; and the slides' Q diagnostic of the same episodes."""
     input:
         snapshots="results/runs/{algo}/{dataset}/seed{seeds}/snapshots.pt",
     output:
-        "results/runs/{algo}/{dataset}/seed{seeds}/evaluation.csv",
+        scores="results/runs/{algo}/{dataset}/seed{seeds}/evaluation.csv",
+        q_diagnostic="results/runs/{algo}/{dataset}/seed{seeds}/q_diagnostic.csv",
     params:
         episodes=OFFLINE["eval_episodes"],
+        q_tail=Q_DIAGNOSTIC["tail"],
         # The run's algorithm name may be a variant of this config: the command checks names against it.
         variants=lambda wildcards: json.dumps({wildcards.algo: VARIANTS[wildcards.algo]} if wildcards.algo in VARIANTS else {}),
     threads: 1
@@ -22,4 +24,5 @@ rule evaluate_run:
         "../../envs/offrl.yaml"
     shell:
         "python -m offrl --threads 1 evaluate --snapshots {input.snapshots} --episodes {params.episodes}"
-        " --algo {wildcards.algo} --variants {params.variants:q} --dataset {wildcards.dataset} --out {output} --quiet > {log} 2>&1"
+        " --algo {wildcards.algo} --variants {params.variants:q} --dataset {wildcards.dataset} --out {output.scores}"
+        " --q-out {output.q_diagnostic} --q-tail {params.q_tail} --quiet > {log} 2>&1"

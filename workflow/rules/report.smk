@@ -67,9 +67,9 @@ GUIDED_COMPARISON = ["td3bc", "guided_td3bc"]
 
 
 rule guided_table1:
-    """Table 1 of the Guided TD3+BC paper: final normalised scores, mean ± std over seeds."""
+    """Table 1 of the Guided TD3+BC paper: final normalised scores of its seeds, mean ± std over seeds, the Total's ± the sum of the rows'."""
     input:
-        evaluations(GUIDED_COMPARISON, DATASET_NAMES),
+        evaluations(GUIDED_COMPARISON, GUIDED_DATASETS + GUIDED_EXTENSION_DATASETS),
     output:
         csv="results/tables/guided_table1.csv",
         md=reported("results/tables/guided_table1.md", caption="../report/guided_table1.rst", category="Guided TD3+BC"),
@@ -77,7 +77,9 @@ rule guided_table1:
     params:
         stem=subpath(output.csv, strip_suffix=".csv"),
         algorithms=GUIDED_COMPARISON,
-        datasets=DATASET_NAMES,
+        datasets=GUIDED_DATASETS,
+        extension=GUIDED_EXTENSION_DATASETS,
+        seeds=GUIDED["seeds"],
         last=OFFLINE["final_evaluations"],
     log:
         "logs/report/guided_table1.log",
@@ -85,13 +87,14 @@ rule guided_table1:
         "../../envs/offrl.yaml"
     shell:
         "python -m offrl score-table --algorithms {params.algorithms} --datasets {params.datasets}"
+        " --extension-datasets {params.extension} --seeds {params.seeds} --total-spread sum"
         " --last {params.last} --table {params.stem} {input} > {log} 2>&1"
 
 
 rule guided_fig1:
     """Figure 1 of the Guided TD3+BC paper: % change of unsafe events and of Σ|a| over all evaluations."""
     input:
-        evaluations(GUIDED_COMPARISON, DATASET_NAMES),
+        evaluations(GUIDED_COMPARISON, GUIDED_DATASETS + GUIDED_EXTENSION_DATASETS),
     output:
         png=reported("results/figures/guided_fig1.png", caption="../report/guided_fig1.rst", category="Guided TD3+BC"),
         pdf="results/figures/guided_fig1.pdf",
@@ -103,14 +106,17 @@ rule guided_fig1:
         table=subpath(output.csv, strip_suffix=".csv"),
         baseline=GUIDED_COMPARISON[0],
         method=GUIDED_COMPARISON[1],
-        datasets=DATASET_NAMES,
+        datasets=GUIDED_DATASETS,
+        extension=GUIDED_EXTENSION_DATASETS,
+        seeds=GUIDED["seeds"],
     log:
         "logs/report/guided_fig1.log",
     conda:
         "../../envs/offrl.yaml"
     shell:
         "python -m offrl safety-figure --baseline {params.baseline} --method {params.method}"
-        " --datasets {params.datasets} --table {params.table} --figure {params.figure} {input} > {log} 2>&1"
+        " --datasets {params.datasets} --extension-datasets {params.extension} --seeds {params.seeds}"
+        " --table {params.table} --figure {params.figure} {input} > {log} 2>&1"
 
 
 rule contamination_table:
@@ -135,7 +141,7 @@ rule contamination_table:
 
 
 rule taming_table1:
-    """Table 1 (gym) of the TD3BC++ paper: expert, expert-medium and ER-X datasets, final scores."""
+    """Table 1 (gym) of the TD3BC++ paper: expert, expert-medium and ER-X datasets, final scores; ± over every final episode, evaluation and seed, the Total's the sum of the rows'."""
     input:
         lambda wildcards: evaluations(TAMING["algorithms"], taming_datasets()),
     output:
@@ -154,7 +160,7 @@ rule taming_table1:
         "../../envs/offrl.yaml"
     shell:
         "python -m offrl score-table --algorithms {params.algorithms} --datasets {params.datasets}"
-        " --last {params.last} {params.gains} --table {params.stem} {input} > {log} 2>&1"
+        " --spread pooled --total-spread sum --last {params.last} {params.gains} --table {params.stem} {input} > {log} 2>&1"
 
 
 rule taming_fig3:
@@ -204,30 +210,32 @@ rule taming_fig4:
 
 
 rule taming_table8:
-    """Table 8 of the TD3BC++ paper: TD3+BC and TD3BC++ on D4RL's original dataset kinds."""
+    """Table 8 of the TD3BC++ paper: BEAR, TD3+BC and their ++ versions on D4RL's original dataset kinds."""
     input:
-        lambda wildcards: evaluations(["td3bc", "td3bc_pp"], taming_datasets(kinds=KINDS, contaminated=False)),
+        lambda wildcards: evaluations(TAMING["table8_algorithms"], taming_datasets(kinds=KINDS, contaminated=False)),
     output:
         csv="results/tables/taming_table8.csv",
         md=reported("results/tables/taming_table8.md", caption="../report/taming_table8.rst", category="TD3BC++"),
         tex="results/tables/taming_table8.tex",
     params:
         stem=subpath(output.csv, strip_suffix=".csv"),
+        algorithms=TAMING["table8_algorithms"],
         datasets=lambda wildcards: taming_datasets(kinds=KINDS, contaminated=False),
         last=OFFLINE["final_evaluations"],
+        gains=" ".join(f"--gain {a}:{b}" for a, b in PLUS_PLUS.items() if a in TAMING["table8_algorithms"] and b in TAMING["table8_algorithms"]),
     log:
         "logs/report/taming_table8.log",
     conda:
         "../../envs/offrl.yaml"
     shell:
-        "python -m offrl score-table --algorithms td3bc td3bc_pp --datasets {params.datasets}"
-        " --last {params.last} --gain td3bc_pp:td3bc --table {params.stem} {input} > {log} 2>&1"
+        "python -m offrl score-table --algorithms {params.algorithms} --datasets {params.datasets}"
+        " --spread pooled --total-spread sum --last {params.last} {params.gains} --table {params.stem} {input} > {log} 2>&1"
 
 
 rule taming_fig8:
-    """Figure 8 of the TD3BC++ paper: ablation of the two plugins (+GP, +CR, both) on the contaminated datasets."""
+    """Figure 8 of the TD3BC++ paper: ablation of the two plugins (+GP, +CR, both) on expert-medium, ER1, ER3 and ER5."""
     input:
-        lambda wildcards: evaluations(TAMING["ablation_algorithms"], taming_contaminated()),
+        evaluations(TAMING["ablation_algorithms"], TAMING_FIG8_DATASETS),
     output:
         png=reported("results/figures/taming_fig8.png", caption="../report/taming_fig8.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig8.pdf",
@@ -235,7 +243,7 @@ rule taming_fig8:
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING["ablation_algorithms"],
-        datasets=lambda wildcards: taming_contaminated(),
+        datasets=TAMING_FIG8_DATASETS,
         last=OFFLINE["final_evaluations"],
     log:
         "logs/report/taming_fig8.log",
@@ -376,3 +384,51 @@ rule bear_curves:
     shell:
         "python -m offrl learning-curves --algorithms {params.algorithms} --datasets {params.datasets}"
         " --columns 3 --figure {params.stem} {input} > {log} 2>&1"
+
+
+rule resolved_config:
+    """The run's whole configuration: its scale's file with the schema's defaults filled in."""
+    output:
+        "results/config.yaml",
+    params:
+        config=config,
+    log:
+        "logs/report/resolved_config.log",
+    run:
+        import yaml
+
+        from offrl.files import write_atomically
+
+        write_atomically(output[0], lambda tmp: Path(tmp).write_text(yaml.safe_dump(params.config, sort_keys=False, allow_unicode=True)))
+
+
+# The lecture slides' diagnostic: learned Q minus the actual return of the evaluated policy.
+
+
+rule q_overestimation:
+    """Learned Q against the discounted return of the evaluated policy, at the dataset's initial states and along the rollouts; table and curves."""
+    input:
+        [f"{run}/q_diagnostic.csv" for run in Q_DIAGNOSTIC_RUNS],
+    output:
+        csv="results/tables/q_overestimation.csv",
+        md=reported("results/tables/q_overestimation.md", caption="../report/q_overestimation_table.rst", category="Q diagnostic"),
+        tex="results/tables/q_overestimation.tex",
+        png=reported("results/figures/q_overestimation.png", caption="../report/q_overestimation.rst", category="Q diagnostic"),
+        pdf="results/figures/q_overestimation.pdf",
+        curves="results/figures/q_overestimation.csv",
+    params:
+        table=subpath(output.csv, strip_suffix=".csv"),
+        figure=subpath(output.png, strip_suffix=".png"),
+        algorithms=Q_DIAGNOSTIC["algorithms"],
+        datasets=Q_DIAGNOSTIC["datasets"],
+        last=OFFLINE["final_evaluations"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    log:
+        "logs/report/q_overestimation.log",
+    conda:
+        "../../envs/offrl.yaml"
+    shell:
+        "python -m offrl q-overestimation --algorithms {params.algorithms} --datasets {params.datasets} --last {params.last}"
+        " --table {params.table} --figure {params.figure} {input} > {log} 2>&1"

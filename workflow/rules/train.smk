@@ -15,12 +15,13 @@ rule train_offline:
         checkpoint="results/checkpoints/{algo}/{dataset}/seed{seeds}.pt",
         seeds=lambda wildcards: wildcards.seeds.replace("-", " "),
         steps=OFFLINE["steps"],
-        batch_size=OFFLINE["batch_size"],
+        batch_size=lambda wildcards: batch_size(OFFLINE, VARIANTS, wildcards.algo),
         eval_every=OFFLINE["eval_every"],
         log_every=OFFLINE["log_every"],
         device=TRAIN_DEVICE,
         preset=lambda wildcards: preset_of(VARIANTS, wildcards.algo),
         options=train_options,
+        critic_snapshots=Q_DIAGNOSTIC["snapshots"],
     threads: OFFLINE["threads"]
     resources:
         gpu=0 if TRAIN_DEVICE == "cpu" else 1,
@@ -37,4 +38,4 @@ rule train_offline:
         " --dataset-dir {input.dataset} --seeds {params.seeds} --steps {params.steps}"
         " --batch-size {params.batch_size} --eval-every {params.eval_every} --log-every {params.log_every}"
         " --device {params.device} --options {params.options:q} --out {params.out}"
-        " --checkpoint {params.checkpoint} > {log} 2>&1"
+        " --checkpoint {params.checkpoint} --critic-snapshots {params.critic_snapshots} > {log} 2>&1"

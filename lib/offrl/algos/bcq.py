@@ -108,3 +108,7 @@ class BCQ(Checkpointed):
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs)
+
+    def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(S, B): each seed's Q₁ at (s, a), by which its policy picks among the perturbed samples."""
+        return self.critic(obs, actions, members=slice(0, self.seeds))

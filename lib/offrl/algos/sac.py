@@ -68,6 +68,10 @@ class SAC(Checkpointed):
         """(S, B): min(Q₁, Q₂) of each seed."""
         return critic(obs.repeat(2, 1, 1), actions.repeat(2, 1, 1)).view(2, self.seeds, -1).min(dim=0).values
 
+    def action_value(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(S, B): what the actor maximises besides its entropy, min(Q₁, Q₂); a constrained variant adds its penalty."""
+        return self.twin_min(self.critic, obs, actions)
+
     def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         alpha = self.log_alpha.exp().detach()[:, None]
         with torch.no_grad():
@@ -82,7 +86,7 @@ class SAC(Checkpointed):
         """The loss, log π(ã | s) of the sampled actions (S, B) for the temperature, and logs."""
         alpha = self.log_alpha.exp().detach()[:, None]
         action, _, log_prob = self.actor.sample(batch.obs, self.noise(batch.obs))
-        per_seed = (alpha * log_prob - self.twin_min(self.critic, batch.obs, action)).mean(dim=1)
+        per_seed = (alpha * log_prob - self.action_value(batch.obs, action)).mean(dim=1)
         return per_seed.sum(), log_prob.detach(), {"actor_loss": per_seed.detach(), "entropy": -log_prob.mean(dim=1).detach()}
 
     def temperature_loss(self, log_prob: torch.Tensor) -> torch.Tensor:
@@ -106,3 +110,11 @@ class SAC(Checkpointed):
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs)
+
+    def explore(self, obs: torch.Tensor) -> torch.Tensor:
+        """Actions a ~ π(· | s) to execute while collecting data online, ``(S, B, act_dim)``."""
+        return self.actor.sample(obs, self.noise(obs))[0]
+
+    def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(S, B): each seed's min(Q₁, Q₂) at (s, a), the value its actor maximises."""
+        return self.twin_min(self.critic, obs, actions)

@@ -14,20 +14,22 @@ are measured on the unmodified task, comparable with a plain expert's.
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
+import pandas as pd
 import torch
 from tqdm import tqdm
 
 from offrl.algos.td3bc import TD3BC, TD3BCConfig
 from offrl.envs import make_env, normalized_score
 from offrl.evaluate import evaluate_policy
+from offrl.files import write_atomically
 from offrl.policies import NumpyActor, save_actor
 from offrl.train import Batch
 
@@ -55,6 +57,9 @@ class TD3Config:
     expert_only: bool = False
     seed: int = 0
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Save everything needed to resume (learner, replay buffer, env and RNG states, evaluations)
+    # every this many steps; 0 never.
+    checkpoint_every: int = 50_000
 
     def __post_init__(self) -> None:
         if self.agent.behavior_cloning:
@@ -67,6 +72,8 @@ class TD3Config:
 
 class ReplayBuffer:
     """Every transition of the online run, in order, so the medium-replay dataset can be cut from it."""
+
+    FIELDS = ("obs", "next_obs", "actions", "rewards", "terminals", "timeouts")
 
     def __init__(self, capacity: int, obs_dim: int, act_dim: int) -> None:
         self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
@@ -82,6 +89,19 @@ class ReplayBuffer:
         self.obs[i], self.actions[i], self.rewards[i], self.next_obs[i] = obs, act, rew, next_obs
         self.terminals[i], self.timeouts[i] = terminal, timeout
         self.size += 1
+
+    def state(self) -> dict[str, Any]:
+        """The filled part as tensors (loadable with ``torch.load(weights_only=True)``)."""
+        n = self.size
+        return {name: torch.from_numpy(getattr(self, name)[:n].copy()) for name in self.FIELDS}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        n = len(state["rewards"])
+        if n > len(self.rewards):
+            raise ValueError(f"the checkpoint holds {n} transitions, more than total_steps ({len(self.rewards)})")
+        for name in self.FIELDS:
+            getattr(self, name)[:n] = state[name].numpy()
+        self.size = n
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
         """A minibatch for a single-member learner: every tensor gets a leading member axis of 1."""
@@ -99,15 +119,15 @@ class ReplayBuffer:
         timeouts = self.timeouts[:end].copy()
         if end > 0 and not (self.terminals[end - 1] or timeouts[end - 1]):
             timeouts[end - 1] = True
-        np.savez_compressed(
-            path,
-            observations=self.obs[:end],
-            actions=self.actions[:end],
-            rewards=self.rewards[:end],
-            next_observations=self.next_obs[:end],
-            terminals=self.terminals[:end],
-            timeouts=timeouts,
-        )
+        arrays = {
+            "observations": self.obs[:end],
+            "actions": self.actions[:end],
+            "rewards": self.rewards[:end],
+            "next_observations": self.next_obs[:end],
+            "terminals": self.terminals[:end],
+            "timeouts": timeouts,
+        }
+        write_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
 def select_checkpoints(scores: list[float], expert_checkpoint: str, medium_fraction: float) -> tuple[int, int, float]:
@@ -122,7 +142,39 @@ def select_checkpoints(scores: list[float], expert_checkpoint: str, medium_fract
     return expert, medium, target
 
 
-def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: bool = True, command: str = "") -> dict[str, Any]:
+def _env_state(env: Any) -> dict[str, Any]:
+    """What continues an episode exactly: MuJoCo's qpos/qvel, the time limit's clock and the env's RNGs."""
+    base = env.unwrapped
+    return {
+        "qpos": torch.from_numpy(base.data.qpos.copy()),
+        "qvel": torch.from_numpy(base.data.qvel.copy()),
+        "elapsed_steps": _time_limit(env)._elapsed_steps,
+        "np_random": base.np_random.bit_generator.state,
+        "action_space": env.action_space.np_random.bit_generator.state,
+    }
+
+
+def _restore_env(env: Any, state: dict[str, Any]) -> None:
+    base = env.unwrapped
+    base.set_state(state["qpos"].numpy(), state["qvel"].numpy())
+    _time_limit(env)._elapsed_steps = state["elapsed_steps"]
+    base.np_random.bit_generator.state = state["np_random"]
+    env.action_space.np_random.bit_generator.state = state["action_space"]
+
+
+def _time_limit(env: Any) -> gym.wrappers.TimeLimit:
+    while not isinstance(env, gym.wrappers.TimeLimit):
+        env = env.env
+    return env
+
+
+def _resumable_config(config: TD3Config) -> dict[str, Any]:
+    """The configuration a checkpoint must match: all but ``total_steps``, so a run can be stopped early or extended."""
+    return {k: v for k, v in asdict(config).items() if k != "total_steps"}
+
+
+def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: bool = True, command: str = "",
+                 checkpoint: str | Path | None = None) -> dict[str, Any]:
     """Train TD3 online and write the behaviour-policy artefacts to ``out_dir``.
 
     Writes ``expert.pt``, ``medium.pt``, ``replay_medium.npz`` (every transition up to the
@@ -130,11 +182,17 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
     With ``expert_only`` (safety experts) the medium actor and the replay buffer are skipped.
     The expert's score in the manifest comes from a fresh evaluation on seeds used nowhere
     else, not from the evaluation that selected it.
+
+    ``checkpoint`` (default ``out_dir/checkpoint.pt``) is saved every ``checkpoint_every`` steps
+    and resumed from when it matches the configuration except ``total_steps``: a resumed run
+    gives the same numbers as an uninterrupted one, and rerunning with a smaller ``total_steps``
+    (no less than the checkpoint's step) finalises a run that was stopped early.
     """
     c = config
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    started = time.time()
+    checkpoint = Path(checkpoint) if checkpoint else out_dir / "checkpoint.pt"
+    started, wall_before = time.time(), 0.0
     torch.manual_seed(c.seed)
     rng = np.random.default_rng(c.seed)
     env_kwargs = dict(c.env_kwargs)
@@ -143,15 +201,33 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
     train_env = make_env(env, **env_kwargs)
     obs_dim = train_env.observation_space.shape[0]
     act_dim = train_env.action_space.shape[0]
-    agent = TD3BC(obs_dim, act_dim, [torch.Generator().manual_seed(c.seed)], c.agent, torch.device("cpu"))
-    buffer = ReplayBuffer(c.total_steps, obs_dim, act_dim)
+    generator = torch.Generator().manual_seed(c.seed)
+    agent = TD3BC(obs_dim, act_dim, [generator], c.agent, torch.device("cpu"))
 
     evaluations: list[dict[str, float]] = []
     snapshots: list[dict[str, torch.Tensor]] = []  # the actor at every evaluation, to pick expert and medium after
     obs, _ = train_env.reset(seed=c.seed)
     train_env.action_space.seed(c.seed)
+    start = 0
+    state = torch.load(checkpoint, weights_only=True) if c.checkpoint_every and checkpoint.is_file() else None
+    if state is not None and state["config"] != _resumable_config(c):
+        print(f"checkpoint {checkpoint} belongs to another configuration; starting afresh")
+        state = None
+    elif state is not None and state["step"] > c.total_steps:
+        raise ValueError(f"checkpoint {checkpoint} is at step {state['step']}, past total_steps ({c.total_steps}): raise --total-steps")
+    buffer = ReplayBuffer(c.total_steps, obs_dim, act_dim)
+    if state is not None:
+        start, evaluations, snapshots, wall_before = state["step"], state["evaluations"], state["snapshots"], state["wall_s"]
+        agent.load_state_dict(state["agent"])
+        generator.set_state(state["generator"])
+        rng.bit_generator.state = state["rng"]
+        buffer.restore(state["buffer"])
+        _restore_env(train_env, state["env"])
+        obs = state["obs"].numpy()
+        print(f"resumed from {checkpoint} at step {start}")
     policy = NumpyActor(agent.actor)
-    bar = tqdm(range(1, c.total_steps + 1), desc=f"TD3 {env}", disable=not progress, mininterval=5.0)
+    bar = tqdm(range(start + 1, c.total_steps + 1), initial=start, total=c.total_steps, desc=f"TD3 {env}",
+               disable=not progress, mininterval=5.0)
     for step in bar:
         if step <= c.start_steps:
             action = train_env.action_space.sample()
@@ -177,17 +253,22 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
                 "return_std": float(scores["return"].std(ddof=0)),
                 "normalized_score": float(scores["normalized_score"].mean()),
                 "sum_sq_action_per_step": float(scores["sum_sq_action"].sum() / scores["length"].sum()),
-                "wall_s": round(time.time() - started, 1),
+                "wall_s": round(wall_before + time.time() - started, 1),
             }
             evaluations.append(row)
             snapshots.append({k: v.clone() for k, v in agent.actor.state_dict().items()})
             bar.set_postfix(ret=f"{row['return_mean']:.0f}", norm=f"{row['normalized_score']:.1f}")
+        if c.checkpoint_every and step % c.checkpoint_every == 0 and step < c.total_steps:
+            state = {
+                "config": _resumable_config(c), "step": step, "agent": agent.state_dict(), "generator": generator.get_state(),
+                "rng": rng.bit_generator.state, "buffer": buffer.state(), "env": _env_state(train_env),
+                "obs": torch.from_numpy(np.asarray(obs).copy()), "evaluations": evaluations, "snapshots": snapshots,
+                "wall_s": wall_before + time.time() - started,
+            }
+            write_atomically(checkpoint, lambda tmp: torch.save(state, tmp))
     bar.close()
 
-    with open(out_dir / "evaluations.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(evaluations[0]))
-        writer.writeheader()
-        writer.writerows(evaluations)
+    write_atomically(out_dir / "evaluations.csv", lambda tmp: pd.DataFrame(evaluations).to_csv(tmp, index=False))
 
     expert_idx, medium_idx, medium_target = select_checkpoints([e["normalized_score"] for e in evaluations], c.expert_checkpoint, c.medium_fraction)
 
@@ -219,7 +300,8 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
         buffer.save(out_dir / "replay_medium.npz", end=medium_step)
         manifest["medium"] = {**finalise(medium_idx, "medium"), "target_normalized_score": medium_target}
         manifest["replay_medium_transitions"] = medium_step
-    manifest["wall_time_s"] = round(time.time() - started, 1)
+    manifest["wall_time_s"] = round(wall_before + time.time() - started, 1)
     manifest["torch"] = torch.__version__
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_atomically(out_dir / "manifest.json", lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
+    checkpoint.unlink(missing_ok=True)
     return manifest

@@ -14,6 +14,13 @@ over batch and action dimensions (``F.mse_loss`` in the reference), not a summed
 Guided TD3+BC (Verma et al., eq. 2) is an option: with a safety expert π_T and a SimHash
 index, the critic target becomes y − (1 − conf(s))·‖a − π_T(s)‖², the squared norm summed
 over action dimensions (the paper does not say; we sum). conf ≡ 1 is plain TD3+BC.
+Section 3 also says "we include a regularization term to push the offline policy towards the
+safety expert in states with poor confidence". The paper gives no such term and ends its method
+with eq. 2 ("This completes the description of our framework"), after calling what eq. 2 does
+"the push towards the safety expert": we read the sentence as describing eq. 2, so the default
+is eq. 2 alone. The actor-side reading is the option ``actor_guidance`` = w > 0, which adds
+w·mean_B (1 − conf(s))·‖π(s) − π_T(s)‖² (summed over action dimensions, as in the target) to
+the actor loss.
 
 TD3BC++ (the "Taming policy constrained offline RL" paper) adds the two plugins of
 :mod:`offrl.algos.plugins`, both options: a gradient penalty λ_GP·Σᵢ mean(ReLU(‖∇ₐQᵢ‖₂ − k)²)
@@ -60,11 +67,17 @@ class TD3BCConfig(PluginOptions):  # and the TD3BC++ plugins' options (off by de
     # Guided TD3+BC: the safety expert's actor (.pt) and the dataset's SimHash index (.npz).
     guide_expert: str | None = None
     guide_index: str | None = None
+    # Guided TD3+BC, the actor-side reading of section 3: weight of (1 − conf(s))·‖π(s) − π_T(s)‖² in the actor loss; 0 = eq. 2 alone.
+    actor_guidance: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if (self.guide_expert is None) != (self.guide_index is None):
             raise ValueError("Guided TD3+BC needs both guide_expert and guide_index")
+        if self.actor_guidance < 0:
+            raise ValueError(f"actor_guidance must be ≥ 0, got {self.actor_guidance}")
+        if self.actor_guidance > 0 and self.guide_expert is None:
+            raise ValueError("actor_guidance needs Guided TD3+BC's guide_expert and guide_index")
 
 
 class TD3BC(Checkpointed):
@@ -150,6 +163,12 @@ class TD3BC(Checkpointed):
         else:
             bc = squared_error.mean(dim=1)
         per_seed = -(lmbda * q1).mean(dim=1) + bc
+        if self.config.actor_guidance > 0:
+            # The actor-side reading of Guided TD3+BC: towards π_T where the data is thin.
+            distance = (pi - batch.extras["expert_action"]).square().sum(dim=2)  # (S, B)
+            guidance = ((1.0 - batch.extras["conf"]) * distance).mean(dim=1)
+            per_seed = per_seed + self.config.actor_guidance * guidance
+            logs["actor_guidance"] = guidance.detach()
         return per_seed.sum(), {"actor_loss": per_seed.detach(), "bc_mse": squared_error.mean(dim=1).detach(), "lambda": lmbda[:, 0], **logs}
 
     @torch.no_grad()

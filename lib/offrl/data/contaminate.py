@@ -1,8 +1,9 @@
 """Contaminated datasets (TD3BC++ paper, appendix A.1): expert data with a share of other data spliced in.
 
 ``expert-random-X``: load the expert dataset and replace its final X% of transitions with the
-first X% of the random dataset; ``expert-cloned-X`` likewise with the cloned dataset. The contaminant count is ``round(X/100 · N)`` for an expert
-dataset of N transitions, so the total stays N. An episode cut by either splice ends as a
+first X% of the random dataset; ``expert-cloned-X`` likewise with the cloned dataset. The contaminant count is ``floor(X/100 · N)`` for an expert
+dataset of N transitions (:func:`contaminant_count`; the paper's Table 3 counts, e.g. Hopper's
+ER7 699,323 of 999,034), so the total stays N. An episode cut by either splice ends as a
 truncation (timeout), never as a fake terminal.
 
 ``expert-firstN``: the expert dataset's first N transitions alone (the BEAR blog's Figure 1
@@ -49,6 +50,11 @@ def truncate(dataset: Dataset, size: int) -> Dataset:
     return part
 
 
+def contaminant_count(n: int, percent: int) -> int:
+    """Transitions of an ``expert-<contaminant>-percent`` dataset of ``n`` that are the contaminant's: floor(percent/100 · n), in integers."""
+    return percent * n // 100
+
+
 def contaminate(expert: Dataset, contaminant: Dataset, percent: int) -> tuple[Dataset, np.ndarray]:
     """Replace the final ``percent``% of ``expert`` with the first as many transitions of ``contaminant``.
 
@@ -58,7 +64,7 @@ def contaminate(expert: Dataset, contaminant: Dataset, percent: int) -> tuple[Da
     if not 1 <= percent <= 99:
         raise ValueError(f"contamination percent must be in 1..99, got {percent}")
     n = len(expert)
-    contaminated = int(round(percent / 100 * n))
+    contaminated = contaminant_count(n, percent)
     if contaminated > len(contaminant):
         raise ValueError(f"{percent}% of {n} transitions is {contaminated}, but the contaminant has only {len(contaminant)}")
     parts = [truncate(expert, n - contaminated), truncate(contaminant, contaminated)]

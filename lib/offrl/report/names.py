@@ -26,6 +26,7 @@ PAPER_NAMES = {
     "prior_explore": "Prior Explore",
     "safer": "SAFER",
     "safer_no_context": "SAFER w/o c",
+    "csc": "CSC",
 }
 ENV_NAMES = {"hopper": "Hopper", "walker2d": "Walker2d", "halfcheetah": "HalfCheetah"}
 

@@ -2,8 +2,13 @@
 
 Both are totals over every evaluation episode a run made during training, all seeds:
 
-- events: falls (an episode terminated as unhealthy) plus unsafe-height steps (torso height
-  outside the healthy range), as counted by :func:`offrl.evaluate.evaluate_policy`;
+- events: "the number of times the agent falls or its height crosses the safe range", counted
+  once per episode: an episode is one event if it fell (terminated as unhealthy) or had any
+  step with the torso height outside the healthy range (:func:`offrl.evaluate.evaluate_policy`
+  records both). With termination on (every evaluation here, and the paper's v2 envs) the step
+  whose height leaves the range is the terminating one, so a height fall is both ``fell`` and one
+  unsafe-height step: adding the two counted every height fall twice. An episode ends at its
+  first unsafe event, so per episode is also per event;
 - actions: the cumulative Σ‖a‖₁ over all evaluation steps ("the cumulative sum of the actions").
 
 The figure shows 100·(method − baseline)/baseline per (env, dataset); negative is safer.
@@ -32,8 +37,8 @@ def short_label(dataset: str) -> str:
 
 
 def safety_totals(evaluations: pd.DataFrame) -> pd.DataFrame:
-    """Per (algorithm, dataset): falls, unsafe-height steps, their sum, Σ‖a‖₁, episodes and steps, over all evaluations."""
-    data = evaluations.assign(events=evaluations["fell"].astype(np.int64) + evaluations["unsafe_height_steps"])
+    """Per (algorithm, dataset): falls, unsafe-height steps, unsafe events (episodes with either), Σ‖a‖₁, episodes and steps."""
+    data = evaluations.assign(events=(evaluations["fell"].astype(bool) | (evaluations["unsafe_height_steps"] > 0)).astype(np.int64))
     return data.groupby(["algorithm", "dataset"], as_index=False).agg(
         falls=("fell", "sum"),
         unsafe_height_steps=("unsafe_height_steps", "sum"),
@@ -51,20 +56,23 @@ def percent_change(method: float, baseline: float) -> float:
     return 100.0 * (method - baseline) / baseline
 
 
-def safety_comparison(evaluations: pd.DataFrame, baseline: str, method: str, datasets: Sequence[str]) -> pd.DataFrame:
-    """One row per dataset: both algorithms' totals and the percent change of events and of Σ‖a‖₁."""
+def safety_comparison(evaluations: pd.DataFrame, baseline: str, method: str, datasets: Sequence[str], extension: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per dataset: both algorithms' totals and the percent change of events and of Σ‖a‖₁.
+
+    ``extension`` datasets (beyond the paper's grid) follow, their labels marked with a "*".
+    """
     totals = safety_totals(evaluations).set_index(["algorithm", "dataset"])
-    missing = [f"{algo} on {d}" for algo in (baseline, method) for d in datasets if (algo, d) not in totals.index]
+    missing = [f"{algo} on {d}" for algo in (baseline, method) for d in [*datasets, *extension] if (algo, d) not in totals.index]
     if missing:
         raise ValueError(f"no evaluations for {missing}")
     rows = []
-    for dataset in datasets:
+    for dataset in [*datasets, *extension]:
         b, m = totals.loc[(baseline, dataset)], totals.loc[(method, dataset)]
         if b["episodes"] != m["episodes"]:
             raise ValueError(f"{dataset}: {baseline} has {b['episodes']} evaluation episodes, {method} {m['episodes']}; totals would not compare")
         rows.append({
             "dataset": dataset,
-            "label": short_label(dataset),
+            "label": short_label(dataset) + ("*" if dataset in extension else ""),
             "episodes": int(b["episodes"]),
             f"events_{baseline}": int(b["events"]),
             f"events_{method}": int(m["events"]),
@@ -83,7 +91,7 @@ def write_safety_comparison(comparison: pd.DataFrame, stem: str | Path) -> None:
 
 
 def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_name: str, baseline_name: str) -> None:
-    """Two bar panels, as the paper's Figure 1: % change of falls + unsafe-height events, and of Σ‖a‖₁."""
+    """Two bar panels, as the paper's Figure 1: % change of unsafe events (falls or unsafe height, once per episode), and of Σ‖a‖₁."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,7 +100,7 @@ def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_na
     fig, axes = plt.subplots(1, 2, figsize=(max(11.0, 1.1 * len(comparison)), 3.8))
     x = np.arange(len(comparison))
     panels = (
-        ("events_change_pct", "falls + unsafe-height events"),
+        ("events_change_pct", "falls or unsafe height (episodes)"),
         ("sum_abs_action_change_pct", "cumulative Σ‖a‖₁"),
     )
     for ax, (column, title) in zip(axes, panels):
@@ -101,10 +109,12 @@ def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_na
         for i in np.flatnonzero(np.isnan(values)):
             ax.annotate("n/a", (x[i], 0), ha="center", va="bottom", fontsize=7)  # baseline total was 0
         ax.axhline(0.0, color="black", linewidth=0.8)
-        ax.set_xticks(x, [dataset_name(d).replace(" ", "\n", 1) for d in comparison.index], rotation=0, fontsize=7)
+        ax.set_xticks(x, [dataset_name(d).replace(" ", "\n", 1) + ("*" if label.endswith("*") else "")
+                          for d, label in zip(comparison.index, comparison["label"])], rotation=0, fontsize=7)
         ax.set_ylabel("% difference (bars: totals over all seeds)")
         ax.set_title(title, fontsize=10)
     method, baseline = paper_name(method_name), paper_name(baseline_name)
-    fig.suptitle(f"{method} vs {baseline}: % change over all evaluation episodes of training (green: fewer)", fontsize=10)
+    extension = " (* an extension beyond the paper's envs)" if comparison["label"].str.endswith("*").any() else ""
+    fig.suptitle(f"{method} vs {baseline}: % change over all evaluation episodes of training (green: fewer){extension}", fontsize=10)
     fig.tight_layout()
     save_figure(fig, stem, id_footnote([method_name, baseline_name]))

@@ -39,6 +39,13 @@ def final_scores(evaluations: pd.DataFrame, last: int = 10, metric: str = "norma
     return final
 
 
+def final_episodes(evaluations: pd.DataFrame, last: int = 10, metric: str = "normalized_score") -> pd.DataFrame:
+    """Every episode of each (algorithm, dataset, seed)'s last ``last`` evaluations: the TD3BC++ paper's "final 500 episodes"."""
+    steps = evaluations[["algorithm", "dataset", "seed", "step"]].drop_duplicates().sort_values("step")
+    kept = steps.groupby(["algorithm", "dataset", "seed"]).tail(last)
+    return evaluations.merge(kept, on=["algorithm", "dataset", "seed", "step"])[["algorithm", "dataset", "seed", "step", metric]]
+
+
 def seed_scores(final: pd.DataFrame, algorithm: str, dataset: str, metric: str = "normalized_score") -> np.ndarray:
     """The per-seed final scores of one algorithm on one dataset; an error naming both when there are none."""
     scores = final.loc[(final["algorithm"] == algorithm) & (final["dataset"] == dataset), metric].to_numpy()
@@ -52,47 +59,83 @@ def _mean_std(scores: np.ndarray) -> dict[str, float]:
     return {"mean": float(scores.mean()), "std": float(scores.std(ddof=1)) if len(scores) > 1 else 0.0}
 
 
+# The ± of a score table's cells, and of its Total row.
+SPREADS = {
+    "seeds": "sample std of the per-seed final scores (ours; the Guided TD3+BC paper's)",
+    "pooled": "sample std over every final episode of every final evaluation and seed (the TD3BC++ paper's 500 episodes)",
+}
+TOTAL_SPREADS = {
+    "quadrature": "√Σ of the rows' variances, rows independent (ours)",
+    "sum": "Σ of the rows' stds (both papers' Total rows)",
+}
+
+
 def score_table(
     final: pd.DataFrame,
     algorithms: Sequence[str],
     datasets: Sequence[str],
     metric: str = "normalized_score",
     gains: dict[str, str] | None = None,
+    spread: str = "seeds",
+    total_spread: str = "quadrature",
+    episodes: pd.DataFrame | None = None,
+    extension: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Datasets × algorithms, mean ± std over seeds, a Total row; and which cells are a row's best.
+    """Datasets × algorithms, mean ± spread, a Total row; and which cells are a row's best.
 
-    ``gains`` maps an algorithm to its baseline: its Total shows the gain over the baseline's
-    Total in % as well, as the TD3BC++ paper's Table 1 does ("1918.5 (+21.6%)").
+    The mean of a cell is the mean of its per-seed final scores. Its ± is ``spread`` (see
+    ``SPREADS``; ``pooled`` needs ``episodes``, as from :func:`final_episodes`), the Total's
+    ``total_spread`` (``TOTAL_SPREADS``). ``gains`` maps an algorithm to its baseline: its
+    Total shows the gain over the baseline's Total in % as well, as the TD3BC++ paper's Table 1
+    does ("1918.5 (+21.6%)"). ``extension`` datasets are rows below the Total, marked
+    "(extension)" and left out of it: results beyond a paper's grid.
     Returns (numbers: mean and std columns per algorithm, display strings, bold mask).
     """
-    stats = final.groupby(["dataset", "algorithm"])[metric].agg(["mean", "std", "count"]).reset_index()
-    stats["std"] = stats["std"].fillna(0.0)  # one seed: no spread
-    mean = stats.pivot(index="dataset", columns="algorithm", values="mean").reindex(index=datasets, columns=algorithms)
-    std = stats.pivot(index="dataset", columns="algorithm", values="std").reindex(index=datasets, columns=algorithms)
+    if spread not in SPREADS or total_spread not in TOTAL_SPREADS:
+        raise ValueError(f"spread must be one of {list(SPREADS)} and total_spread one of {list(TOTAL_SPREADS)}, got {spread!r}, {total_spread!r}")
+    rows = [*datasets, *extension]
+    mean = final.groupby(["dataset", "algorithm"])[metric].mean().unstack().reindex(index=rows, columns=algorithms)
     if mean.isna().any().any():
-        missing = [f"{a} on {d}" for d in datasets for a in algorithms if pd.isna(mean.loc[d, a])]
+        missing = [f"{a} on {d}" for d in rows for a in algorithms if pd.isna(mean.loc[d, a])]
         raise ValueError(f"no scores for {missing}")
-    mean.loc["Total"] = mean.sum()
-    std.loc["Total"] = np.sqrt((std**2).sum())  # spread of the total, seeds treated as independent
+    if spread == "pooled":
+        if episodes is None:
+            raise ValueError("the pooled spread needs the final episodes (final_episodes)")
+        spread_of = episodes.groupby(["dataset", "algorithm"])[metric].std()
+    else:
+        spread_of = final.groupby(["dataset", "algorithm"])[metric].std()
+    std = spread_of.fillna(0.0).unstack().reindex(index=rows, columns=algorithms)  # one seed or episode: no spread
+    main, extra = list(datasets), list(extension)
+    total_mean = mean.loc[main].sum()
+    total_std = std.loc[main].sum() if total_spread == "sum" else np.sqrt((std.loc[main] ** 2).sum())
+    mean = pd.concat([mean.loc[main], total_mean.to_frame("Total").T, mean.loc[extra]])
+    std = pd.concat([std.loc[main], total_std.to_frame("Total").T, std.loc[extra]])
     display = mean.map(lambda v: f"{v:.1f}") + " ± " + std.map(lambda v: f"{v:.1f}")
     for algorithm, baseline in (gains or {}).items():
         if algorithm in mean.columns and baseline in mean.columns:
             gain = 100.0 * (mean.loc["Total", algorithm] - mean.loc["Total", baseline]) / abs(mean.loc["Total", baseline])
             display.loc["Total", algorithm] += f" ({gain:+.1f}% vs {baseline})"
     bold = mean.eq(mean.max(axis=1), axis=0)
+    labels = {d: f"{d} (extension)" for d in extra}
+    mean, std, display, bold = (frame.rename(index=labels) for frame in (mean, std, display, bold))
     numbers = pd.concat({"mean": mean, "std": std}, axis=1)
     numbers.index.name = display.index.name = "dataset"
     return numbers, display, bold
 
 
-def write_score_table(final: pd.DataFrame, algorithms: Sequence[str], datasets: Sequence[str], stem: str | Path, gains: dict[str, str] | None = None) -> pd.DataFrame:
-    """The score table as STEM.csv (ids, numbers) and STEM.md/.tex (the papers' names, a note on the spread and the ids)."""
-    numbers, display, bold = score_table(final, algorithms, datasets, gains=gains)
+def write_score_table(final: pd.DataFrame, algorithms: Sequence[str], datasets: Sequence[str], stem: str | Path, gains: dict[str, str] | None = None,
+                      spread: str = "seeds", total_spread: str = "quadrature", episodes: pd.DataFrame | None = None,
+                      extension: Sequence[str] = ()) -> pd.DataFrame:
+    """:func:`score_table` written to ``stem.csv`` (ids, numbers) and ``stem.md``/``.tex`` (the papers' names, a footnote
+    saying what ± is and which id each name stands for); returns the displayed table."""
+    numbers, display, bold = score_table(final, algorithms, datasets, gains=gains, spread=spread, total_spread=total_spread,
+                                         episodes=episodes, extension=extension)
     for baseline in set((gains or {}).values()):
         display = display.map(lambda cell, b=baseline: cell.replace(f"% vs {b})", f"% vs {paper_name(b)})"))
     display = display.rename(columns=paper_name)
-    counts = final[final["algorithm"].isin(algorithms) & final["dataset"].isin(datasets)].groupby(["algorithm", "dataset"]).size()
-    note = f"Final normalised score, {spread_label(counts)}; Total: sum of the means, s.d. as of independent seeds. {id_footnote(algorithms)}"
+    counts = final[final["algorithm"].isin(algorithms) & final["dataset"].isin([*datasets, *extension])].groupby(["algorithm", "dataset"]).size()
+    note = (f"Final normalised score: mean over {spread_label(counts, '').strip().removeprefix('over ')} ± {SPREADS[spread]}; "
+            f"Total ± {TOTAL_SPREADS[total_spread]}. {id_footnote(algorithms)}")
     write_table(numbers, display, stem, bold, footnote=note.strip())
     return display
 

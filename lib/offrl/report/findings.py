@@ -1,0 +1,288 @@
+"""The papers' headline findings as checks: a measured effect, its 95 % interval over seeds, a verdict.
+
+Every check turns one claim into a signed effect whose sign the paper predicts, and a
+stratified bootstrap over seeds (:mod:`offrl.stats`) gives its interval. The verdict is
+computed, never written: ``holds`` when the whole interval lies on the paper's side of 0,
+``reversed`` when it lies wholly on the other side, ``inconclusive`` otherwise. A claim whose
+artefact this scale does not build is listed as ``not measured``, with what would measure it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from offrl.files import write_atomically
+from offrl.report.safety import safety_totals
+from offrl.report.scores import curves, final_scores
+from offrl.stats import Interval, stratified_bootstrap, verdict
+
+NOT_MEASURED = "not measured"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One paper claim as measured here."""
+
+    study: str
+    claim: str
+    source: str  # where the paper shows it
+    effect: str  # what the number is, with its unit and the sign the claim predicts
+    estimate: float | None
+    low: float | None
+    high: float | None
+    verdict: str
+    detail: str = ""
+
+
+def measured(study: str, claim: str, source: str, effect: str, interval: Interval, direction: int, detail: str = "") -> Finding:
+    return Finding(study, claim, source, effect, interval.estimate, interval.low, interval.high, verdict(interval, direction), detail)
+
+
+def not_measured(study: str, claim: str, source: str, why: str) -> Finding:
+    return Finding(study, claim, source, "", None, None, None, NOT_MEASURED, why)
+
+
+def _cells(table: pd.DataFrame, keys: Sequence[str], value: str) -> dict[tuple, np.ndarray]:
+    """Per-seed values of ``value`` for each combination of ``keys`` (the bootstrap's strata)."""
+    return {key: group[value].to_numpy(dtype=float) for key, group in table.groupby(list(keys))}
+
+
+def _require(cells: Mapping[tuple, np.ndarray], wanted: Sequence[tuple], what: str) -> None:
+    missing = [" on ".join(map(str, key)) for key in wanted if key not in cells]
+    if missing:
+        raise ValueError(f"{what}: no runs for {missing}")
+
+
+def mean_difference(cells: Mapping[tuple, np.ndarray], method: str, baseline: str, datasets: Sequence[str], what: str,
+                    seed: int = 0) -> Interval:
+    """Σ over datasets of (method's mean over seeds − baseline's), with each (algorithm, dataset) a stratum."""
+    keys = [(a, d) for d in datasets for a in (method, baseline)]
+    _require(cells, keys, what)
+    n = len(datasets)
+
+    def total_gap(strata: Sequence[np.ndarray]) -> float:
+        return float(sum(strata[2 * i].mean() - strata[2 * i + 1].mean() for i in range(n)))
+
+    return stratified_bootstrap([cells[k] for k in keys], total_gap, seed=seed)
+
+
+def percent_change_of_totals(cells: Mapping[tuple, np.ndarray], method: str, baseline: str, datasets: Sequence[str], what: str,
+                             seed: int = 0) -> Interval:
+    """100·(Σ method − Σ baseline)/Σ baseline of per-seed totals summed over seeds and datasets."""
+    keys = [(a, d) for d in datasets for a in (method, baseline)]
+    _require(cells, keys, what)
+
+    def change(strata: Sequence[np.ndarray]) -> float:
+        ours = sum(float(s.sum()) for s in strata[0::2])
+        theirs = sum(float(s.sum()) for s in strata[1::2])
+        return 100.0 * (ours - theirs) / theirs if theirs else 0.0
+
+    return stratified_bootstrap([cells[k] for k in keys], change, seed=seed)
+
+
+# Guided TD3+BC (seed 000): Table 1 and Figure 1.
+
+
+def guided_findings(evaluations: pd.DataFrame, datasets: Sequence[str], mixed: Sequence[str], last: int,
+                    baseline: str = "td3bc", method: str = "guided_td3bc") -> list[Finding]:
+    study = "Guided TD3+BC"
+    final = final_scores(evaluations, last)
+    total = mean_difference(_cells(final, ["algorithm", "dataset"], "normalized_score"), method, baseline, datasets, study)
+    findings = [measured(
+        study, "Guided TD3+BC scores at least as high as TD3+BC in the Total", "Table 1",
+        f"Total normalised score, {method} − {baseline} (> 0 holds)", total, +1,
+        f"{len(datasets)} datasets, final score = mean of the last {last} evaluations",
+    )]
+    per_seed = pd.concat(
+        [safety_totals(evaluations[evaluations["seed"] == seed]).assign(seed=seed) for seed in sorted(evaluations["seed"].unique())],
+        ignore_index=True,
+    )
+    for column, what in (("events", "unsafe events (falls or height crossings)"), ("sum_abs_action", "Σ‖a‖₁")):
+        change = percent_change_of_totals(_cells(per_seed, ["algorithm", "dataset"], column), method, baseline, mixed, study)
+        findings.append(measured(
+            study, f"fewer {what} than TD3+BC on the mixed datasets", "Figure 1",
+            f"% change of {what} over all evaluations, {method} vs {baseline} (< 0 holds)", change, -1,
+            "datasets: " + ", ".join(mixed),
+        ))
+    return findings
+
+
+# TD3BC++ (seed 003): Figures 3 and 4, Table 1.
+
+
+def _share(dataset: str) -> int:
+    """The random share of a TD3BC++ dataset: 0 for expert, X for expert-random-X."""
+    if dataset.endswith("-expert"):
+        return 0
+    if "-expert-random-" in dataset:
+        return int(dataset.rsplit("-", 1)[1])
+    raise ValueError(f"{dataset} is neither an expert nor an expert-random-X dataset")
+
+
+def peak_minus_final(evaluations: pd.DataFrame, last: int) -> pd.DataFrame:
+    """Per (algorithm, dataset, seed): the best evaluation's score minus the final score (the mean of the last ``last``)."""
+    per_step = curves(evaluations).sort_values("step")
+    grouped = per_step.groupby(["algorithm", "dataset", "seed"])["normalized_score"]
+    drop = grouped.max() - grouped.apply(lambda s: s.tail(last).mean())
+    return drop.rename("drop").reset_index()
+
+
+def taming_findings(evaluations: pd.DataFrame, logs: pd.DataFrame | None, env_datasets: Sequence[str], last: int,
+                    collapse_from: int = 50, margin: float = 5.0, baseline: str = "td3bc", method: str = "td3bc_pp") -> list[Finding]:
+    """``env_datasets``: the expert and expert-random-X datasets of the study's envs."""
+    study = "TD3BC++"
+    final = final_scores(evaluations, last)
+    cells = _cells(final, ["algorithm", "dataset"], "normalized_score")
+    shares = {d: _share(d) for d in env_datasets}
+    ordered = sorted(env_datasets, key=lambda d: (d.split("-")[0], shares[d]))
+    keys = [(baseline, d) for d in ordered]
+    _require(cells, keys, study)
+    x = np.array([shares[d] for d in ordered], dtype=float)
+
+    def slope(strata: Sequence[np.ndarray]) -> float:
+        y = np.array([s.mean() for s in strata])
+        return float(np.polyfit(x, y, 1)[0] * 10.0)
+
+    findings = [measured(
+        study, "TD3+BC's final score falls as the share of random data grows", "Figure 3",
+        f"{baseline}'s final score per +10 % random data, least-squares slope (< 0 holds)",
+        stratified_bootstrap([cells[k] for k in keys], slope), -1, "shares: " + ", ".join(f"{shares[d]} %" for d in ordered),
+    )]
+    heavy = [d for d in ordered if shares[d] >= collapse_from]
+    er = f"ER{collapse_from // 10}+ (≥ {collapse_from} % random)"
+    if not heavy:
+        reason = f"no expert-random-X dataset with X ≥ {collapse_from} at this scale (datasets.contamination)"
+        return findings + [not_measured(study, f"TD3+BC peaks early and then falls on {er}", "Figure 3", reason),
+                           not_measured(study, f"TD3BC++ ends higher than TD3+BC on {er}", "Table 1", reason)]
+    drops = _cells(peak_minus_final(evaluations, last), ["algorithm", "dataset"], "drop")
+    _require(drops, [(baseline, d) for d in heavy], study)
+    drop = stratified_bootstrap([drops[(baseline, d)] for d in heavy], lambda s: float(np.mean([v.mean() for v in s])) - margin)
+    findings.append(measured(
+        study, f"TD3+BC peaks early and then falls on {er}", "Figure 3",
+        f"{baseline}'s best evaluation − final score, mean over datasets, minus a {margin:g}-point noise margin (> 0 holds)",
+        drop, +1, "datasets: " + ", ".join(heavy),
+    ))
+    gap = mean_difference(cells, method, baseline, heavy, study)
+    findings.append(measured(
+        study, f"TD3BC++ ends higher than TD3+BC on {er}", "Table 1",
+        f"Σ final normalised score over those datasets, {method} − {baseline} (> 0 holds)", gap, +1, "datasets: " + ", ".join(heavy),
+    ))
+    if logs is None or "divergence_contaminant_p75" not in logs:
+        findings.append(not_measured(study, "CR moves the policy away from contaminant actions only", "Figure 4",
+                                     "no divergence logs (train_log.csv of the contaminated runs)"))
+        return findings
+    contaminated = [d for d in ordered if shares[d] > 0]
+    end = logs[logs["dataset"].isin(contaminated)]
+    end = end[end["step"] == end.groupby(["algorithm", "dataset", "seed"])["step"].transform("max")]
+    end = end.assign(ratio=np.log(end["divergence_contaminant_p75"] / end["divergence_expert_p75"]))
+    gap = mean_difference(_cells(end, ["algorithm", "dataset"], "ratio"), method, baseline, contaminated, study)
+    findings.append(measured(
+        study, "CR moves the policy away from contaminant actions only", "Figure 4",
+        f"Σ over datasets of log(divergence on contaminant / on expert pairs) at the end, {method} − {baseline} (> 0 holds)",
+        gap, +1, "75th percentile of ‖π(s) − a‖²; datasets: " + ", ".join(contaminated),
+    ))
+    return findings
+
+
+# SAFER (seed 002): Table 1, Figure 1, Figure 4.
+
+
+def safer_findings(summary: pd.DataFrame, tasks: Sequence[int], likelihood: Mapping[str, pd.DataFrame] | None,
+                   calibration: pd.DataFrame | None, table_target: float | None, others: Sequence[str] = ("parrot", "contextual_parrot", "prior_explore"),
+                   method: str = "safer", success_margin: float = 10.0) -> list[Finding]:
+    """``summary``: :func:`offrl.report.safer.run_summary`; ``likelihood``: Figure 1's CSV per prior;
+    ``calibration``: Figure 4's rollouts (columns target, unsafe_fraction, task)."""
+    study = "SAFER"
+    findings = []
+    violations = _cells(summary, ["method", "task"], "total_violations")
+    success = _cells(summary.dropna(subset=["success_rate"]), ["method", "task"], "success_rate")
+    for other in others:
+        if not any(key[0] == other for key in violations):
+            continue
+        change = percent_change_of_totals(violations, method, other, tasks, study)
+        gap = mean_difference(success, method, other, tasks, study)
+        similar = abs(gap.estimate) <= success_margin * len(tasks)
+        findings.append(measured(
+            study, f"SAFER has fewer safety violations than {other} at similar success", "Table 1",
+            f"% change of total violations, {method} vs {other} (< 0 holds)", change, -1,
+            f"success, Σ over tasks of {method} − {other}: {gap.estimate:+.1f} points [{gap.low:+.1f}, {gap.high:+.1f}]"
+            + ("" if similar else f" — not similar (beyond ±{success_margin:g} per task)"),
+        ))
+    if likelihood and {"parrot", method} <= set(likelihood):
+        findings.append(_likelihood_finding(study, likelihood["parrot"], likelihood[method], method))
+    else:
+        findings.append(not_measured(study, "SAFER's likely actions hold fewer unsafe pairs than PARROT's", "Figure 1",
+                                     "Figure 1's likelihood probe of both priors"))
+    if calibration is not None and table_target is not None:
+        rows = calibration[np.isclose(calibration["target"], table_target)]
+        if rows.empty:
+            raise ValueError(f"{study}: no calibration rollouts at the target {table_target}")
+        excess = stratified_bootstrap([g["unsafe_fraction"].to_numpy() * 100 for _, g in rows.groupby("task")],
+                                      lambda s: float(np.mean(np.concatenate(s))) - 100 * table_target)
+        findings.append(measured(
+            study, f"actions inside the {100 * table_target:g} % bound are unsafe at most {100 * table_target:g} % of the time",
+            "Figure 4", "unsafe % of rollout steps minus the target % (< 0 holds)", excess, -1,
+            f"{len(rows)} rollouts on {rows['task'].nunique()} tasks, z drawn inside the bound",
+        ))
+    return findings
+
+
+def _likelihood_finding(study: str, parrot: pd.DataFrame, safer: pd.DataFrame, method: str) -> Finding:
+    """Unsafe share among the top-X % likely pairs, summed over X: the two priors' sets as Bernoulli strata."""
+    tops = sorted(set(parrot["top_percent"]) & set(safer["top_percent"]))
+    if not tops:
+        raise ValueError(f"{study}: the likelihood probes share no top-% level")
+
+    def pairs(frame: pd.DataFrame, top: float) -> np.ndarray:
+        row = frame[frame["top_percent"] == top].iloc[0]
+        n = int(row["pairs"])
+        unsafe = int(round(row["unsafe_percent"] * n / 100))
+        return np.r_[np.ones(unsafe), np.zeros(n - unsafe)] * 100
+
+    strata = [p for top in tops for p in (pairs(safer, top), pairs(parrot, top))]
+    interval = stratified_bootstrap(strata, lambda s: float(sum(s[i].mean() - s[i + 1].mean() for i in range(0, len(s), 2))))
+    return measured(
+        study, "SAFER's likely actions hold fewer unsafe pairs than PARROT's", "Figure 1",
+        f"Σ over top-X % levels of the unsafe share (points), {method} − parrot (< 0 holds)", interval, -1,
+        "levels: " + ", ".join(f"{t:g} %" for t in tops) + "; interval over holdout pairs (one prior per kind)",
+    )
+
+
+# Output.
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:+.3g}"
+
+
+def findings_table(findings: Sequence[Finding]) -> pd.DataFrame:
+    return pd.DataFrame([asdict(f) for f in findings])
+
+
+def write_findings(findings: Sequence[Finding], stem: str | Path, scale: str = "") -> pd.DataFrame:
+    """``stem``.md (a table per study, verdict first) and ``stem``.json (every field, machine-readable)."""
+    stem = Path(stem)
+    table = findings_table(findings)
+    counts = table["verdict"].value_counts()
+    lines = [f"# Findings{f' at the {scale} scale' if scale else ''}", "",
+             "Each claim is a signed effect with a 95 % stratified-bootstrap interval over seeds; the verdict is computed: "
+             "holds (interval on the paper's side of 0), reversed (wholly on the other side), inconclusive (it straddles 0).", "",
+             "Summary: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("holds", "reversed", "inconclusive", NOT_MEASURED)), ""]
+    for study, group in table.groupby("study", sort=False):
+        lines += [f"## {study}", "", "| verdict | claim | source | effect | estimate | 95 % CI | detail |", "| --- | --- | --- | --- | ---: | --- | --- |"]
+        for f in group.itertuples():
+            ci = "" if f.low is None or pd.isna(f.low) else f"[{_number(f.low)}, {_number(f.high)}]"
+            estimate = "" if f.estimate is None or pd.isna(f.estimate) else _number(f.estimate)
+            lines.append(f"| **{f.verdict}** | {f.claim} | {f.source} | {f.effect} | {estimate} | {ci} | {f.detail} |")
+        lines.append("")
+    write_atomically(stem.with_suffix(".md"), lambda tmp: tmp.write_text("\n".join(lines)))
+    payload = {"scale": scale, "findings": [asdict(f) for f in findings]}
+    write_atomically(stem.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(payload, indent=2) + "\n"))
+    return table
+

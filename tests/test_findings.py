@@ -1,0 +1,138 @@
+"""The findings' statistics and checks on hand-made data, with hand-computed answers."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from offrl.report.findings import guided_findings, safer_findings, taming_findings, write_findings
+from offrl.stats import Interval, iqm, stratified_bootstrap, verdict
+
+
+def test_iqm_is_the_mean_of_the_middle_half():
+    assert iqm(np.array([100.0, 1, 2, 3, 4, 5, 6, -50])) == pytest.approx((2 + 3 + 4 + 5) / 4)
+    assert iqm(np.array([7.0])) == 7.0
+    with pytest.raises(ValueError):
+        iqm(np.array([]))
+
+
+def test_stratified_bootstrap_resamples_within_strata():
+    # One-run strata cannot vary: the interval is the point.
+    point = stratified_bootstrap([np.array([1.0]), np.array([3.0])], lambda s: s[0].mean() + s[1].mean())
+    assert point == Interval(4.0, 4.0, 4.0)
+    # A stratum's resampled mean stays within its own values: [0, 1] and [10, 11] never mix.
+    interval = stratified_bootstrap([np.array([0.0, 1.0]), np.array([10.0, 11.0])], lambda s: s[1].mean() - s[0].mean(), repetitions=500)
+    assert interval.estimate == 10.0 and 9.0 <= interval.low <= interval.high <= 11.0
+    # Percentile interval of a mean of 0..9 (n = 10): close to the normal approximation ±1.96·σ/√n.
+    values = np.arange(10.0)
+    ci = stratified_bootstrap([values], lambda s: s[0].mean(), repetitions=4000, seed=1)
+    half = 1.96 * values.std() / np.sqrt(10)
+    assert ci.low == pytest.approx(4.5 - half, abs=0.25) and ci.high == pytest.approx(4.5 + half, abs=0.25)
+    assert stratified_bootstrap([values], lambda s: s[0].mean(), seed=3) == stratified_bootstrap([values], lambda s: s[0].mean(), seed=3)
+
+
+def test_verdicts():
+    assert verdict(Interval(2, 1, 3)) == "holds"
+    assert verdict(Interval(-2, -3, -1)) == "reversed"
+    assert verdict(Interval(0.5, -1, 2)) == "inconclusive"
+    assert verdict(Interval(-2, -3, -1), direction=-1) == "holds"
+    assert verdict(Interval(2, 1, 3), direction=-1) == "reversed"
+
+
+def _evaluations(scores, steps=(1000, 2000), extra=None):
+    """One row per (algorithm, dataset, seed, step) episode; ``scores[(algo, dataset)]`` is per seed, per step."""
+    rows = []
+    for (algo, dataset), per_seed in scores.items():
+        for seed, per_step in enumerate(per_seed):
+            for step, score in zip(steps, per_step):
+                rows.append({"algorithm": algo, "dataset": dataset, "seed": seed, "step": step, "episode": 0,
+                             "normalized_score": score, "fell": False, "unsafe_height_steps": 0, "sum_abs_action": 10.0, "length": 100,
+                             **(extra(algo, dataset, seed) if extra else {})})
+    return pd.DataFrame(rows)
+
+
+def test_guided_total_and_safety_with_hand_computed_effects():
+    datasets = ["hopper-medium", "hopper-medium-replay"]
+    scores = {("td3bc", d): [[0, 40], [0, 50]] for d in datasets} | {("guided_td3bc", d): [[0, 60], [0, 70]] for d in datasets}
+    # The guided runs fall in no episode, the baseline's in every one.
+    extra = lambda algo, dataset, seed: {"fell": algo == "td3bc", "sum_abs_action": 5.0 if algo == "guided_td3bc" else 10.0}
+    findings = guided_findings(_evaluations(scores, extra=extra), datasets, mixed=["hopper-medium-replay"], last=1)
+    total, events, actions = findings
+    assert total.estimate == pytest.approx(2 * 20) and total.verdict == "holds"
+    assert events.estimate == pytest.approx(-100.0) and events.verdict == "holds"
+    assert actions.estimate == pytest.approx(-50.0) and actions.verdict == "holds"
+    # Only seed 0 falls: a resample of seed 1 alone shows no change, so the interval reaches 0.
+    extra = lambda algo, dataset, seed: {"fell": algo == "td3bc" and seed == 0}
+    events = guided_findings(_evaluations(scores, extra=extra), datasets, mixed=["hopper-medium-replay"], last=1)[1]
+    assert events.estimate == pytest.approx(-100.0) and events.high == 0.0 and events.verdict == "inconclusive"
+
+
+def test_guided_reversed_when_the_baseline_is_better():
+    datasets = ["walker2d-expert"]
+    scores = {("td3bc", datasets[0]): [[0, 80], [0, 82], [0, 81]], ("guided_td3bc", datasets[0]): [[0, 10], [0, 12], [0, 11]]}
+    total = guided_findings(_evaluations(scores), datasets, mixed=datasets, last=1)[0]
+    assert total.estimate == pytest.approx(-70.0) and total.verdict == "reversed"
+
+
+def test_taming_slope_collapse_and_repair():
+    datasets = ["walker2d-expert", "walker2d-expert-random-30", "walker2d-expert-random-70"]
+    steps = (1000, 2000, 3000)
+    scores = {
+        ("td3bc", datasets[0]): [[90, 100, 100], [90, 100, 100]],
+        ("td3bc", datasets[1]): [[90, 80, 80], [90, 80, 80]],
+        ("td3bc", datasets[2]): [[90, 40, 30], [90, 40, 30]],
+        ("td3bc_pp", datasets[0]): [[90, 100, 100], [90, 100, 100]],
+        ("td3bc_pp", datasets[1]): [[90, 95, 95], [90, 95, 95]],
+        ("td3bc_pp", datasets[2]): [[90, 90, 90], [90, 92, 92]],
+    }
+    findings = taming_findings(_evaluations(scores, steps), None, datasets, last=1)
+    slope, collapse, repair, divergence = findings
+    # Least squares of (0, 100), (30, 80), (70, 30) per 10 %: hand-computed −1.0 per 1 % → −10.0.
+    x, y = np.array([0, 30, 70.0]), np.array([100, 80, 30.0])
+    assert slope.estimate == pytest.approx(10 * np.polyfit(x, y, 1)[0]) and slope.verdict == "holds"
+    assert collapse.estimate == pytest.approx((90 - 30) - 5.0) and collapse.verdict == "holds"
+    assert repair.estimate == pytest.approx(91 - 30) and repair.verdict == "holds"
+    assert divergence.verdict == "not measured"
+
+
+def test_taming_without_heavy_contamination_is_not_measured():
+    datasets = ["hopper-expert", "hopper-expert-random-30"]
+    scores = {("td3bc", d): [[50, 50]] for d in datasets}
+    findings = taming_findings(_evaluations(scores), None, datasets, last=1)
+    assert [f.verdict for f in findings[1:]] == ["not measured", "not measured"]
+    assert "X ≥ 50" in findings[1].detail
+
+
+def test_safer_violations_likelihood_and_calibration():
+    summary = pd.DataFrame([
+        {"method": m, "task": t, "seed": s, "success_rate": 100.0, "total_violations": v}
+        for m, v in (("safer", 100), ("parrot", 400)) for t in (2, 5) for s in range(3)
+    ])
+    likelihood = {
+        "parrot": pd.DataFrame({"top_percent": [10.0], "unsafe_percent": [20.0], "pairs": [100]}),
+        "safer": pd.DataFrame({"top_percent": [10.0], "unsafe_percent": [5.0], "pairs": [100]}),
+    }
+    calibration = pd.DataFrame({"task": [1, 1, 2, 2], "target": [0.15] * 4, "unsafe_fraction": [0.1, 0.2, 0.3, 0.4]})
+    violations, fig1, calibrated = safer_findings(summary, [2, 5], likelihood, calibration, table_target=0.15)
+    assert violations.estimate == pytest.approx(-75.0) and violations.verdict == "holds"
+    assert "+0.0 points" in violations.detail
+    assert fig1.estimate == pytest.approx(-15.0) and fig1.verdict == "holds"
+    assert calibrated.estimate == pytest.approx(25.0 - 15.0)
+
+
+def test_missing_runs_are_named():
+    scores = {("td3bc", "hopper-medium"): [[1, 2]]}
+    with pytest.raises(ValueError, match="guided_td3bc on hopper-medium"):
+        guided_findings(_evaluations(scores), ["hopper-medium"], ["hopper-medium"], last=1)
+
+
+def test_write_findings_markdown_and_json(tmp_path):
+    datasets = ["walker2d-expert"]
+    scores = {("td3bc", datasets[0]): [[0, 80], [0, 82]], ("guided_td3bc", datasets[0]): [[0, 10], [0, 12]]}
+    findings = guided_findings(_evaluations(scores), datasets, mixed=datasets, last=1)
+    write_findings(findings, tmp_path / "findings", scale="test")
+    text = (tmp_path / "findings.md").read_text()
+    assert "# Findings at the test scale" in text and "| **reversed** |" in text and "## Guided TD3+BC" in text
+    payload = json.loads((tmp_path / "findings.json").read_text())
+    assert payload["findings"][0]["verdict"] == "reversed" and payload["findings"][0]["estimate"] == pytest.approx(-70.0)
