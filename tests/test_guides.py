@@ -58,8 +58,9 @@ def test_the_add_an_algorithm_guide_makes_a_working_preset(bc_l1, tmp_path, one_
     config = TrainConfig(algorithm=bc_l1, env="hopper", dataset="hopper-random", seeds=[0, 1], steps=40, eval_every=20, log_every=20,
                          batch_size=32, device="cpu")
     train(rollout("hopper", None, 300, seed=0), config, tmp_path / "run", progress=False)
-    scores = evaluate_snapshots(tmp_path / "run" / "snapshots.pt", 1, progress=False)
+    scores, diagnostic = evaluate_snapshots(tmp_path / "run" / "snapshots.pt", 1, progress=False)
     assert sorted(scores["step"].unique()) == [20, 40] and np.isfinite(scores["normalized_score"]).all()
+    assert set(diagnostic["critic"]) == {"none"}  # no critic: the Q diagnostic has the return alone
     # Step 5: the overlay names it, and the pipeline's config checks accept it.
     overlay = tmp_path / "my.yaml"
     overlay.write_text(code_blocks("add-an-algorithm.md", "yaml")[0])
