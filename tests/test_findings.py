@@ -136,3 +136,19 @@ def test_write_findings_markdown_and_json(tmp_path):
     assert "# Findings at the test scale" in text and "| **reversed** |" in text and "## Guided TD3+BC" in text
     payload = json.loads((tmp_path / "findings.json").read_text())
     assert payload["findings"][0]["verdict"] == "reversed" and payload["findings"][0]["estimate"] == pytest.approx(-70.0)
+
+
+def test_bear_blog_ratio_of_q_to_the_achieved_return():
+    """Per seed, Q(s₀, π(s₀)) / G over the last snapshots: SAC 10× (diverged), BEAR 1.2× (bounded)."""
+    from offrl.report.findings import bear_blog_findings
+
+    rows = []
+    for algorithm, q in (("sac", 1000.0), ("bear", 120.0)):
+        for seed in (0, 1):
+            for step, scale in ((1000, 0.5), (2000, 1.0)):  # the first snapshot is not among the last 1
+                rows.append({"algorithm": algorithm, "dataset": "hopper-expert-first10000", "step": step, "seed": seed, "critic": "kept",
+                             "q_dataset_initial": q * scale, "return_initial": 100.0, "initial_comparable": True,
+                             "q_along": 0.0, "return_along": 0.0, "comparable_steps": 1})
+    naive, bounded = bear_blog_findings(pd.DataFrame(rows), ["hopper-expert-first10000"], last=1)
+    assert naive.estimate == pytest.approx(10.0 - 2.0) and naive.verdict == "holds"
+    assert bounded.estimate == pytest.approx(2.0 - 1.2) and bounded.verdict == "holds" and "bear" in bounded.claim

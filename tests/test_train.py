@@ -41,7 +41,7 @@ def test_killed_run_resumes_to_identical_numbers(dataset_dir, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     assert not (resumed / "snapshots.pt").exists()
-    kept = torch.load(checkpoint, weights_only=False)["step"]
+    kept = torch.load(checkpoint, weights_only=True)["step"]
     assert 0 < kept < 400
     subprocess.run(train_command(dataset_dir, resumed, checkpoint), check=True, timeout=900)
 

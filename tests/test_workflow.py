@@ -174,7 +174,7 @@ def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):
     table = pd.read_csv(workdir / "results" / "tables" / "taming_table1.csv", header=[0, 1], index_col=0)
     settings = ["expert", "medium-expert", "expert-random-30"]
     assert list(table.index) == [f"hopper-{s}" for s in settings] + ["Total"]
-    assert set(table.columns.get_level_values(1)) == {"bc_10pct", "td3bc", "td3bc_pp"}
+    assert list(dict.fromkeys(table.columns.get_level_values(1))) == ["bc_10pct", "td3bc", "td3bc_pp", "cql_small", "cql_rho_small", "iql"]
     assert np.isfinite(table.to_numpy(dtype=float)).all()
     assert "% vs td3bc)" in (workdir / "results" / "tables" / "taming_table1.md").read_text()
     curve = pd.read_csv(workdir / "results" / "figures" / "taming_fig3.csv")
@@ -286,6 +286,21 @@ def test_smoke_findings_report_every_configured_study(smoke_run):
         if finding["verdict"] != "not measured":
             assert finding["low"] <= finding["estimate"] <= finding["high"] or finding["low"] == finding["high"]
     assert "# Findings at the test scale" in (workdir / "results" / "findings.md").read_text()
+
+
+def test_the_gpu_command_without_a_target_runs_all(tmp_path):
+    result = snakemake("-n", "--cores", "8", "--resources", "gpu=2", "--configfile", str(REPO / ".test/config/config.yaml"),
+                       "--directory", str(tmp_path))
+    assert "train_offline" in result.stdout and "safer_table1" in result.stdout
+
+
+def test_paper_table1_and_figure3_have_cql_and_iql(tmp_path):
+    result = snakemake("results/tables/taming_table1.md", "results/figures/taming_fig3.png", "-n", "-p",
+                       "--configfile", str(REPO / "config" / "paper.yaml"), "--directory", str(tmp_path))
+    for algorithm in ("cql", "iql"):
+        assert f"train --algo {algorithm} --dataset walker2d-expert-random-70" in result.stdout
+    table, figure = (next(line for line in result.stdout.splitlines() if command in line) for command in ("score-table", "contamination-figure"))
+    assert " cql " in table and " iql " in table and " cql " in figure and " iql " in figure
 
 
 @pytest.mark.slow

@@ -103,9 +103,10 @@ def evaluate_snapshots(path: str | Path, episodes: int, progress: bool = False,
     import torch
     from tqdm import tqdm
 
+    from offrl.files import load_tensors
     from offrl.policies import snapshot_policy
 
-    run = torch.load(path, map_location="cpu", weights_only=True)
+    run = load_tensors(path, "training snapshots")
     seeds = list(run["seeds"])
     actor = snapshot_policy(run).eval()
     mean, std = run["obs_mean"], run["obs_std"]

@@ -24,11 +24,17 @@ def _findings(args: argparse.Namespace) -> None:
     found = []
     if args.guided_evaluations:
         evaluations = load_evaluations(args.guided_evaluations)
+        if args.guided_seeds:
+            evaluations = evaluations[evaluations["seed"].isin(args.guided_seeds)]
         mixed = [d for d in args.guided_datasets if d.split("-", 1)[1] in args.guided_mixed_kinds]
         found += checks.guided_findings(evaluations, args.guided_datasets, mixed, args.last)
     if args.taming_runs:
         logs, evaluations = load_run_logs(args.taming_runs)
         found += checks.taming_findings(evaluations, logs, args.taming_datasets, args.last, args.collapse_from, args.collapse_margin)
+    if args.q_diagnostics:
+        from offrl.report.overestimation import load_diagnostics
+
+        found += checks.bear_blog_findings(load_diagnostics(args.q_diagnostics), args.q_datasets, args.last)
     if args.safer_runs:
         from offrl.report import safer
 
@@ -47,7 +53,7 @@ def _findings(args: argparse.Namespace) -> None:
                                      for task, path in _keyed(args.safer_calibration, "--safer-calibration").items()])
         found += checks.safer_findings(summary, args.safer_tasks, likelihood, calibration, args.safer_target)
     if not found:
-        raise ValueError("no study's inputs given: pass --guided-evaluations, --taming-runs or --safer-runs")
+        raise ValueError("no study's inputs given: pass --guided-evaluations, --taming-runs, --q-diagnostics or --safer-runs")
     print(checks.write_findings(found, args.out, args.scale)[["study", "claim", "estimate", "low", "high", "verdict"]].to_string())
 
 
@@ -59,12 +65,15 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--last", type=int, default=10, help="final score = the mean of this many last evaluations")
     p.add_argument("--guided-evaluations", nargs="*", default=[], help="evaluation.csv of TD3+BC and Guided TD3+BC runs")
     p.add_argument("--guided-datasets", nargs="*", default=[], help="the datasets of Guided TD3+BC's Table 1")
+    p.add_argument("--guided-seeds", type=int, nargs="*", default=[], help="the study's seeds (default: every seed in the files)")
     p.add_argument("--guided-mixed-kinds", nargs="*", default=["medium-replay", "medium-expert"],
                    help="dataset kinds that mix policies (Figure 1's safety claims are checked on these)")
     p.add_argument("--taming-runs", nargs="*", default=[], help="run directories of TD3+BC and TD3BC++ on expert and expert-random-X data")
     p.add_argument("--taming-datasets", nargs="*", default=[], help="those expert and expert-random-X datasets")
     p.add_argument("--collapse-from", type=int, default=50, help="the random share (%%) from which TD3+BC is claimed to collapse")
     p.add_argument("--collapse-margin", type=float, default=5.0, help="normalised points a peak must exceed the final score by")
+    p.add_argument("--q-diagnostics", nargs="*", default=[], help="q_diagnostic.csv of naive SAC, BEAR and TD3+BC runs (BEAR blog)")
+    p.add_argument("--q-datasets", nargs="*", default=[], help="the datasets of those runs")
     p.add_argument("--safer-runs", nargs="*", default=[], help="METHOD:TASK=log.csv of the downstream runs")
     p.add_argument("--safer-tasks", type=int, nargs="*", default=[], help="the downstream tasks of SAFER's Table 1")
     p.add_argument("--safer-likelihood", nargs="*", default=[], help="PRIOR=likelihood.csv (Figure 1's probe)")

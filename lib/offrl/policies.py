@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from offrl.files import write_atomically
+from offrl.files import load_tensors, write_atomically
 from offrl.nets import BCQPolicy, DeterministicActor, TanhGaussianActor
 
 # Every kind of evaluation policy an algorithm may snapshot (its ``actor``): a module mapping
@@ -66,7 +66,7 @@ def export_snapshot(snapshots: str | Path, path: str | Path, step: int | None = 
     The run's state normalisation (x − mean)/std is folded into the first layer:
     W′ = W / std (per input row), b′ = b − (mean / std)·W, so rollouts need no statistics.
     """
-    run = torch.load(snapshots, map_location="cpu", weights_only=True)
+    run = load_tensors(snapshots, "training snapshots")
     step = max(run["actors"]) if step is None else step
     actor = snapshot_policy(run)
     if not isinstance(actor, DeterministicActor):
@@ -82,10 +82,7 @@ def export_snapshot(snapshots: str | Path, path: str | Path, step: int | None = 
 
 def load_actor(path: str | Path) -> DeterministicActor:
     """Load a single-member actor written by :func:`save_actor`."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"actor checkpoint not found: {path}")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = load_tensors(path, "actor checkpoint")
     actor = DeterministicActor(1, payload["obs_dim"], payload["act_dim"], tuple(payload["hidden"]), payload["max_action"])
     actor.load_state_dict(payload["state_dict"])
     return actor.eval()

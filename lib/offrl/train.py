@@ -19,6 +19,7 @@ the modules it reads, for the slides' Q diagnostic at evaluation (:mod:`offrl.qd
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from tqdm import tqdm
 
 from offrl.data import Dataset
 from offrl.device import choose_device
-from offrl.files import write_atomically
+from offrl.files import UnreadableFileError, load_tensors, write_atomically
 from offrl.qdiagnostic import critic_modules, module_states
 
 
@@ -183,6 +184,39 @@ def _atomic_save(obj: Any, path: Path) -> None:
     write_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
+# Raise it whenever what a checkpoint holds changes meaning: checkpoints of another format are ignored.
+CHECKPOINT_FORMAT = 3  # 3: snapshots of the critics (the Q diagnostic)
+
+
+def _tensor_shapes(state: dict[str, Any]) -> dict[str, dict[str, tuple[int, ...]]]:
+    """The names and shapes of the networks in an algorithm's state (optimiser states carry no top-level tensors)."""
+    return {part: {k: tuple(v.shape) for k, v in value.items() if isinstance(v, torch.Tensor)}
+            for part, value in state.items() if isinstance(value, dict)}
+
+
+def _resumable(checkpoint: Path, config: TrainConfig, algo: Any, device: torch.device) -> dict[str, Any] | None:
+    """The checkpoint's state if this run can resume from it; ``None``, with a message saying why, if not.
+
+    A damaged checkpoint, or one carrying pickled objects, is an error: it never runs code
+    (:func:`offrl.files.load_tensors`), and deleting it is the user's call.
+    """
+    try:
+        state = load_tensors(checkpoint, "checkpoint", map_location=device)
+    except UnreadableFileError as err:
+        raise UnreadableFileError(f"{err}; delete it to start the run afresh") from err
+    found = state.get("format") if isinstance(state, dict) else None
+    if found != CHECKPOINT_FORMAT:
+        reason = f"was written by another version of offrl (checkpoint format {found}, this code writes {CHECKPOINT_FORMAT})"
+    elif state.get("config") != asdict(config):
+        reason = "belongs to another configuration"
+    elif _tensor_shapes(state["algorithm"]) != _tensor_shapes(algo.state_dict()):
+        reason = f"holds other networks than {config.algorithm} builds now"
+    else:
+        return state
+    print(f"checkpoint {checkpoint} {reason}: ignoring it, starting afresh", file=sys.stderr)
+    return None
+
+
 def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
     """Train ``config.algorithm`` on ``dataset`` for every seed at once; write the run to ``out_dir``.
 
@@ -213,14 +247,12 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     start, rows, snapshots, critics, probe_q = 0, [], {}, {}, {}
     checkpoint = Path(checkpoint) if checkpoint else None
     if checkpoint and checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state["config"] == asdict(config) and "critics" in state:
+        state = _resumable(checkpoint, config, algo, device)
+        if state is not None:
             algo.load_state_dict(state["algorithm"])
             for g, g_state in zip(generators, state["generators"]):
                 g.set_state(g_state)
             start, rows, snapshots, critics, probe_q = state["step"], state["log"], state["snapshots"], state["critics"], state["probe_q"]
-        else:
-            print(f"checkpoint {checkpoint} belongs to another configuration or version; starting afresh")
 
     checkpoint_every = config.checkpoint_every or config.eval_every
     sums: dict[str, torch.Tensor] = {}
@@ -260,7 +292,7 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
         if checkpoint and step % checkpoint_every == 0 and step < config.steps:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             _atomic_save(
-                {"config": asdict(config), "step": step, "algorithm": algo.state_dict(),
+                {"format": CHECKPOINT_FORMAT, "config": asdict(config), "step": step, "algorithm": algo.state_dict(),
                  "generators": [g.get_state() for g in generators], "log": rows, "snapshots": snapshots, "critics": critics,
                  "probe_q": probe_q},
                 checkpoint,

@@ -306,10 +306,12 @@ def findings_studies():
     """The studies this configuration builds, with the inputs and flags of each one's checks."""
     studies = {}
     if guided_targets():
-        inputs = evaluations(GUIDED_COMPARISON, DATASET_NAMES)
+        inputs = evaluations(GUIDED_COMPARISON, GUIDED_DATASETS)
         studies["guided"] = {
             "inputs": inputs,
-            "args": "--guided-datasets " + " ".join(DATASET_NAMES) + " --guided-evaluations " + " ".join(inputs),
+            "args": f"--guided-datasets {' '.join(GUIDED_DATASETS)} --guided-seeds {' '.join(map(str, GUIDED['seeds']))}"
+            + " --guided-evaluations "
+            + " ".join(inputs),
         }
     if TAMING["envs"] and {"td3bc", "td3bc_pp"} <= set(TAMING["algorithms"]):
         datasets = taming_datasets(kinds=("expert",))
@@ -317,6 +319,12 @@ def findings_studies():
         studies["taming"] = {
             "inputs": [f"{run}/{name}" for run in runs for name in ("evaluation.csv", "train_log.csv")],
             "args": "--taming-datasets " + " ".join(datasets) + " --taming-runs " + " ".join(runs),
+        }
+    if Q_DIAGNOSTIC_RUNS and "sac" in Q_DIAGNOSTIC["algorithms"]:
+        inputs = [f"{run}/q_diagnostic.csv" for run in Q_DIAGNOSTIC_RUNS]
+        studies["bear_blog"] = {
+            "inputs": inputs,
+            "args": "--q-datasets " + " ".join(Q_DIAGNOSTIC["datasets"]) + " --q-diagnostics " + " ".join(inputs),
         }
     if "table1" in SAFER["artefacts"]:
         methods, tasks = SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]
@@ -335,3 +343,13 @@ def findings_studies():
             + safer_runs_arguments(methods, tasks),
         }
     return studies
+
+
+# A local run on a GPU box needs no --resources: at most one training job per GPU torch sees
+# (each claims its own, offrl.device). Given by the user (--resources gpu=N), a cluster
+# executor, or no GPU here (training then runs on the CPUs): left as it is.
+if workflow.local_exec and "gpu" not in workflow.global_resources:
+    import torch
+
+    if torch.cuda.device_count():
+        workflow.register_resource("gpu", torch.cuda.device_count())

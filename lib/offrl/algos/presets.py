@@ -49,6 +49,10 @@ PRESETS: dict[str, Preset] = {
     "bear_d4rl": Preset("bear", BEAR_D4RL, env_options=BEAR_D4RL_ENVS),
     "bear_pp_d4rl": Preset("bear", {**BEAR_D4RL, "gradient_penalty": 1.0, "relaxation": "minmax"}, env_options=BEAR_D4RL_ENVS),
     "bcq": Preset("bcq"),
+    # TD3BC++'s other baselines: CQL(H) and CQL(ρ) (Kumar et al. 2020) and IQL (Kostrikov et al. 2021).
+    "cql": Preset("cql"),
+    "cql_rho": Preset("cql", {"regularizer": "rho"}),
+    "iql": Preset("iql"),
 }
 
 
@@ -65,6 +69,8 @@ ALGORITHMS: dict[str, tuple[str, str]] = {
     "sac": ("SAC", "SACConfig"),
     "bear": ("BEAR", "BEARConfig"),
     "bcq": ("BCQ", "BCQConfig"),
+    "cql": ("CQL", "CQLConfig"),
+    "iql": ("IQL", "IQLConfig"),
 }
 
 

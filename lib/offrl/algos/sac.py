@@ -2,6 +2,7 @@
 
     critic:      Σᵢ mean_B (Qᵢ(s, a) − y)²,
                  y = r + γ·(1 − done)·(min(Q₁′, Q₂′)(s′, a′) − α·log π(a′ | s′)),  a′ ~ π(· | s′)
+                 (without the −α·log π term when ``backup_entropy`` is False, as CQL trains)
     actor:       mean_B (α·log π(ã | s) − min(Q₁, Q₂)(s, ã)),  ã ~ π(· | s) reparameterised
     temperature: −mean_B log α·(log π(ã | s) + H̄),  target entropy H̄ = −act_dim
 
@@ -37,6 +38,8 @@ class SACConfig:
     alpha_lr: float = 3e-4
     initial_alpha: float = 1.0
     hidden: tuple[int, ...] = (256, 256)
+    # False: the target leaves out −α·log π(a′ | s′) (CQL's "deterministic backup").
+    backup_entropy: bool = True
 
 
 class SAC(Checkpointed):
@@ -72,14 +75,19 @@ class SAC(Checkpointed):
         """(S, B): what the actor maximises besides its entropy, min(Q₁, Q₂); a constrained variant adds its penalty."""
         return self.twin_min(self.critic, obs, actions)
 
-    def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        alpha = self.log_alpha.exp().detach()[:, None]
+    def td_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(S,): Σᵢ mean_B (Qᵢ(s, a) − y)², and Q at the batch's pairs (2, S, B)."""
         with torch.no_grad():
             next_action, _, next_log_prob = self.actor.sample(batch.next_obs, self.noise(batch.next_obs))
-            soft_value = self.twin_min(self.critic_target, batch.next_obs, next_action) - alpha * next_log_prob
-            target = batch.rewards + self.config.discount * batch.not_done * soft_value
+            next_value = self.twin_min(self.critic_target, batch.next_obs, next_action)
+            if self.config.backup_entropy:
+                next_value = next_value - self.log_alpha.exp()[:, None] * next_log_prob
+            target = batch.rewards + self.config.discount * batch.not_done * next_value
         q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
-        per_seed = (q - target).square().mean(dim=2).sum(dim=0)
+        return (q - target).square().mean(dim=2).sum(dim=0), q
+
+    def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        per_seed, q = self.td_loss(batch)
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach()}
 
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
@@ -96,7 +104,10 @@ class SAC(Checkpointed):
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         loss, logs = self.critic_loss(batch)
         gradient_step(self.critic_opt, loss)
+        return logs | self.actor_update(batch)
 
+    def actor_update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The actor's and the temperature's steps, then the target critics' Polyak update."""
         self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
         loss, log_prob, actor_logs = self.actor_loss(batch)
         gradient_step(self.actor_opt, loss)
@@ -106,7 +117,7 @@ class SAC(Checkpointed):
         gradient_step(self.alpha_opt, loss)
 
         soft_update(self.critic_target, self.critic, self.config.tau)
-        return logs | actor_logs | {"alpha": self.log_alpha.exp().detach()}
+        return actor_logs | {"alpha": self.log_alpha.exp().detach()}
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs)

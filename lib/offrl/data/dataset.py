@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -189,7 +190,9 @@ def write_minari(dataset: Dataset, root: str | Path, dataset_id: str, env: str |
     final = root / dataset_id
     if final.exists():
         raise DatasetError(f"{final} already exists; delete it to write the dataset again")
-    staging = root / f".partial-{uuid.uuid4().hex}"
+    _check_free_space(dataset, root)
+    _remove_dead_staging(root)
+    staging = root / f".partial-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
     labels = {name: np.asarray(values) for name, values in (step_labels or {}).items()}
     for name, values in labels.items():
         if len(values) != len(dataset):
@@ -231,6 +234,31 @@ def write_minari(dataset: Dataset, root: str | Path, dataset_id: str, env: str |
     return final
 
 
+def _check_free_space(dataset: Dataset, root: Path) -> None:
+    """Refuse in one line a dataset the file system cannot hold: HDF5 crashes (a segfault) on a full disk."""
+    needed = sum(getattr(dataset, f.name).nbytes for f in fields(dataset)) + 1_000_000  # HDF5 stores the arrays uncompressed
+    existing = next(parent for parent in (root, *root.parents) if parent.exists())
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+        raise DatasetError(f"No space left on device for the dataset under {root}: it needs about {needed / 1e6:.1f} MB, "
+                           f"{free / 1e6:.1f} MB are free")
+
+
+def _remove_dead_staging(root: Path) -> None:
+    """Delete staging directories of writers on this host that died (kill -9, a crash): they would fill the disk."""
+    prefix = f".partial-{socket.gethostname()}-"
+    for staging in root.glob(f"{prefix}*"):
+        pid, _, token = staging.name.removeprefix(prefix).partition("-")
+        if not (pid.isdigit() and token.isalnum()):  # another host whose name starts with this one's
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(staging, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 def _data_dir(path: Path) -> Path:
     """Where a Minari dataset keeps metadata.json: ``path/data``, or ``path`` itself when given that."""
     return path / "data" if (path / "data").is_dir() else path
@@ -268,11 +296,68 @@ def load_dataset(path: str | Path) -> Dataset:
             }
             for ep in minari_dataset.iterate_episodes()
         ]
+        action_space, observation_space = minari_dataset.action_space, minari_dataset.observation_space
+        name = minari_dataset.spec.dataset_id
     except Exception as err:  # h5py, json and Minari raise many types for a damaged file
         raise DatasetError(f"cannot read the Minari dataset at {path}: {type(err).__name__}: {err}") from err
+    check_episodes(episodes, f"dataset {name} at {path}", getattr(observation_space, "shape", None),
+                   getattr(action_space, "low", None), getattr(action_space, "high", None))
     dataset = Dataset.from_episodes(episodes)
     dataset.validate()
     return dataset
+
+
+ACTION_BOX_TOLERANCE = 1e-5  # float32 rounding of actions clipped to the box
+
+
+def check_episodes(episodes: list[dict[str, np.ndarray]], name: str, obs_shape: tuple[int, ...] | None = None,
+                   action_low: np.ndarray | None = None, action_high: np.ndarray | None = None) -> None:
+    """Refuse data no algorithm should train on, naming ``name``, the field, the episode and the step.
+
+    Episodes are in Minari's layout (see :meth:`Dataset.episodes`). Checked: at least one
+    transition; every field's shape (T + 1 observations, T of the rest, the spaces' shapes);
+    finite observations, actions and rewards; actions inside [``action_low``, ``action_high``];
+    terminal and truncation flags that are booleans (or 0/1).
+    """
+    if not episodes or not sum(len(ep["actions"]) for ep in episodes):
+        raise DatasetError(f"{name}: the dataset is empty ({len(episodes)} episodes, no transitions)")
+    act_shape = None if action_low is None else np.shape(action_low)
+    first = {key: np.shape(value)[1:] for key, value in episodes[0].items() if key in ("observations", "actions")}
+    for i, ep in enumerate(episodes):
+        where = lambda field, step=None: f"{name}: field {field}, episode {i}" + ("" if step is None else f", step {step}")  # noqa: E731
+        steps = len(ep["actions"])
+        expected = {
+            "observations": (steps + 1, *(obs_shape if obs_shape is not None else first["observations"])),
+            "actions": (steps, *(act_shape if act_shape is not None else first["actions"])),
+            "rewards": (steps,), "terminations": (steps,), "truncations": (steps,),
+        }
+        for field, shape in expected.items():
+            if np.shape(ep[field]) != shape:
+                raise DatasetError(f"{where(field)}: shape {np.shape(ep[field])}, expected {shape} ({steps} steps)")
+        for field in ("observations", "actions", "rewards"):
+            values = np.asarray(ep[field])
+            if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
+                raise DatasetError(f"{where(field)}: values of type {values.dtype}, expected real numbers")
+            bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+            if bad.any():
+                step = int(np.flatnonzero(bad)[0])
+                raise DatasetError(f"{where(field, step)}: {values[step].tolist()} is not finite (NaN or infinite)")
+        if action_low is not None and action_high is not None:
+            actions = np.asarray(ep["actions"]).reshape(steps, -1)
+            low, high = np.ravel(action_low), np.ravel(action_high)
+            outside = ((actions < low - ACTION_BOX_TOLERANCE) | (actions > high + ACTION_BOX_TOLERANCE)).any(axis=1)
+            if outside.any():
+                step = int(np.flatnonzero(outside)[0])
+                raise DatasetError(f"{where('actions', step)}: {actions[step].tolist()} is outside the action box "
+                                   f"[{low.tolist()}, {high.tolist()}]")
+        for field in ("terminations", "truncations"):
+            flags = np.asarray(ep[field])
+            if flags.dtype != bool:
+                numeric = np.issubdtype(flags.dtype, np.number)
+                bad = ~np.isin(flags, (0, 1)) if numeric else np.ones(len(flags), bool)
+                if bad.any():
+                    step = int(np.flatnonzero(bad)[0])
+                    raise DatasetError(f"{where(field, step)}: {flags[step].item()!r} is not a boolean flag (True/False or 1/0)")
 
 
 def load_step_labels(path: str | Path) -> dict[str, np.ndarray]:

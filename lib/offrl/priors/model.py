@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from offrl.files import load_tensors
 from offrl.priors.context import SafetyContextEncoder, kl_to_standard_normal, sample_context
 from offrl.priors.flow import ConditionalRealNVP
 
@@ -101,12 +102,13 @@ class SkillPrior(nn.Module):
 
 
 def save_prior(prior: SkillPrior, path: str | Path, **extra: Any) -> None:
+    """``extra``: plain values only (numbers, strings, lists, dicts, tensors), so the file loads without running code."""
     torch.save({"spec": prior.spec, "state": prior.state_dict(), **extra}, path)
 
 
 def load_prior(path: str | Path, device: torch.device | str = "cpu") -> tuple[SkillPrior, dict[str, Any]]:
     """The prior saved at ``path``, in eval mode, and whatever else was saved beside it."""
-    saved = torch.load(path, map_location=device, weights_only=False)
+    saved = load_tensors(path, "SAFER prior", map_location=device)
     spec = saved.pop("spec")
     prior = SkillPrior(**{**spec, "hidden": tuple(spec["hidden"])})
     prior.load_state_dict(saved.pop("state"))

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from offrl.files import write_atomically
+from offrl.qdiagnostic import CRITIC_KEPT
+from offrl.report.overestimation import per_snapshot
 from offrl.report.safety import safety_totals
 from offrl.report.scores import curves, final_scores
 from offrl.stats import Interval, stratified_bootstrap, verdict
@@ -187,6 +189,43 @@ def taming_findings(evaluations: pd.DataFrame, logs: pd.DataFrame | None, env_da
         f"Σ over datasets of log(divergence on contaminant / on expert pairs) at the end, {method} − {baseline} (> 0 holds)",
         gap, +1, "75th percentile of ‖π(s) − a‖²; datasets: " + ", ".join(contaminated),
     ))
+    return findings
+
+
+# The BEAR blog (seed 004) and the slides' diagnostic: naive offline SAC's Q diverges, BEAR's and TD3+BC's do not.
+
+
+def bear_blog_findings(diagnostics: pd.DataFrame, datasets: Sequence[str], last: int, naive: str = "sac",
+                       factor: float = 2.0) -> list[Finding]:
+    """``diagnostics``: the runs' ``q_diagnostic.csv`` rows (:mod:`offrl.qdiagnostic`). The effect is
+    Q(s₀, π(s₀)) / G, the learned value at the dataset's initial states over the evaluated policy's
+    discounted return, per seed over its last ``last`` snapshots; "far beyond" is beyond ``factor``×.
+    Every other algorithm with a critic (BEAR, TD3+BC, CQL, ...) is claimed to stay within it."""
+    study = "BEAR blog"
+    snapshots = per_snapshot(diagnostics)
+    snapshots = snapshots[snapshots["critic"] == CRITIC_KEPT]
+    first_final = snapshots.groupby(["algorithm", "dataset"])["step"].transform(lambda steps: np.sort(steps.unique())[-last:][0])
+    final = snapshots[snapshots["step"] >= first_final]
+    ratio = final.assign(ratio=final["q"] / final["return"]).groupby(["algorithm", "dataset", "seed"], as_index=False)["ratio"].mean()
+    cells = _cells(ratio, ["algorithm", "dataset"], "ratio")
+
+    def mean_ratio(algorithm: str) -> Interval:
+        _require(cells, [(algorithm, d) for d in datasets], study)
+        return stratified_bootstrap([cells[(algorithm, d)] for d in datasets], lambda s: float(np.mean([v.mean() for v in s])))
+
+    def shifted(interval: Interval, by: float, sign: int) -> Interval:
+        return Interval(sign * (interval.estimate - by), *sorted((sign * (interval.low - by), sign * (interval.high - by))))
+
+    where = "datasets: " + ", ".join(datasets) + f"; mean of the last {last} snapshots"
+    findings = [measured(
+        study, f"naive offline SAC's Q grows far beyond the return its policy achieves (> {factor:g}×)", "Figure 1; the slides' table",
+        f"Q(s₀, π(s₀)) / discounted return − {factor:g}, {naive} (> 0 holds)", shifted(mean_ratio(naive), factor, +1), +1, where,
+    )]
+    for algorithm in sorted({key[0] for key in cells} - {naive}):
+        findings.append(measured(
+            study, f"{algorithm}'s Q stays within {factor:g}× the return its policy achieves", "Figure 1; the slides' table",
+            f"{factor:g} − Q(s₀, π(s₀)) / discounted return, {algorithm} (> 0 holds)", shifted(mean_ratio(algorithm), factor, -1), +1, where,
+        ))
     return findings
 
 
