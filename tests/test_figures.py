@@ -16,6 +16,7 @@ import torch  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 from offrl.report import figures, safer, safety, scores, simhash  # noqa: E402
+from offrl.report import names  # noqa: E402
 from offrl.report.names import dataset_name, id_footnote, paper_name, spread_label  # noqa: E402
 from offrl.simhash import SimHashIndex  # noqa: E402
 
@@ -59,6 +60,9 @@ def test_names_are_declared_once_and_variants_show_their_preset():
     assert spread_label([3, 3]) == "mean ± s.d. over 3 seeds" and spread_label([2, 3], "mean") == "mean over 2-3 seeds"
     assert dataset_name("walker2d-medium-replay") == "Walker2d medium-replay"
     assert safer.method_name("contextual_parrot") == "Context PAR."
+    from offrl.algos.presets import PRESETS
+
+    assert all(name in names.PAPER_NAMES for name in PRESETS), "every preset has its paper's name"
 
 
 def test_a_clipped_title_is_found():
