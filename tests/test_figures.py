@@ -63,6 +63,7 @@ def test_names_are_declared_once_and_variants_show_their_preset():
     from offrl.algos.presets import PRESETS
 
     assert all(name in names.PAPER_NAMES for name in PRESETS), "every preset has its paper's name"
+    assert len(set(names.PAPER_NAMES.values())) == len(names.PAPER_NAMES), "no two ids share a name"
 
 
 def test_a_clipped_title_is_found():
