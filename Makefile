@@ -7,6 +7,8 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_VERSION ?= 2.13.0
 CORES ?= $(shell nproc 2>/dev/null || echo 2)
+# The GPUs this machine has (0 without nvidia-smi): Snakemake runs at most that many training jobs at once.
+GPUS ?= $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.offrl-installed
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -23,7 +25,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: setup
-	snakemake all --cores $(CORES)
+	snakemake all --cores $(CORES) --resources gpu=$(GPUS)
 
 test: setup
 	python -m pytest

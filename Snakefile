@@ -1,12 +1,14 @@
 # offrl: safety-aware offline RL, from raw data to the papers' tables and figures.
 # Rules only wire files together; every rule runs `python -m offrl <command>` (lib/offrl).
 import json
+import os
+import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 from offrl.algos.presets import PRESETS
-from offrl.config import GUIDED_ALGORITHMS, all_variants, batch_size, check_config, preset_of, seed_groups, taming_sweeps
+from offrl.config import GUIDED_ALGORITHMS, ConfigError, all_variants, batch_size, check_config, preset_of, seed_groups, taming_sweeps, validate_config
 
 min_version("9.0")
 
@@ -19,9 +21,16 @@ if not workflow.overwrite_configfiles:
 
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
 SHIPPED = Path(workflow.basedir) / "resources" / "shipped"
-check_config(config, shipped_dir=SHIPPED)
+try:
+    # The schema (names, types, ranges; fills in defaults), then the checks across fields: one line per problem.
+    validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+    check_config(config, shipped_dir=SHIPPED)
+except ConfigError as error:
+    sys.exit(f"config error (config/README.md lists every key):\n{error}")
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -35,19 +44,27 @@ include: "workflow/rules/safer.smk"
 include: "workflow/rules/findings.smk"
 
 
+# What `all` builds beyond the datasets: the tables and figures `snakemake --report` gathers.
+ARTEFACTS = [
+    "results/tables/datasets.md",
+    "results/tables/d4rl.md",
+    "results/figures/d4rl_curves.png",
+    "results/figures/simhash_conf.png",
+    "results/figures/simhash_conf_hist.png",
+    *guided_targets(),
+    *contamination_targets(),
+    *bear_blog_targets(),
+    *q_diagnostic_targets(),
+    *safer_targets(),
+    "results/findings.md",
+]
+# The report's front page lists the artefacts not built yet (workflow/report/workflow.rst).
+config["report_missing"] = [path for path in ARTEFACTS if not os.path.exists(path)]
+
+
 rule all:
     input:
         "results/config.yaml",
         dataset_summaries(),
-        "results/tables/datasets.md",
-        "results/tables/d4rl.md",
-        "results/figures/d4rl_curves.png",
-        "results/figures/simhash_conf.png",
-        "results/figures/simhash_conf_hist.png",
-        guided_targets(),
-        contamination_targets(),
-        bear_blog_targets(),
-        q_diagnostic_targets(),
-        safer_targets(),
-        "results/findings.md",
+        ARTEFACTS,
     default_target: True

@@ -13,7 +13,6 @@ import torch
 
 from offrl.data.build import write_with_summary
 from offrl.data.generate import rollout
-from offrl.device import claim_gpu
 from offrl.train import NonFiniteError, TrainConfig, train
 
 
@@ -88,15 +87,6 @@ def test_same_seed_same_numbers(tmp_path):
     train(data, config, tmp_path / "a", progress=False)
     train(data, config, tmp_path / "b", progress=False)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a" / "train_log.csv"), pd.read_csv(tmp_path / "b" / "train_log.csv"))
-
-
-def test_each_job_claims_its_own_gpu(tmp_path):
-    assert claim_gpu(2, directory=tmp_path) == 0
-    assert claim_gpu(2, directory=tmp_path) == 1  # GPU 0's lock is held: the second job gets GPU 1
-    with pytest.raises(RuntimeError, match="all 2 visible GPUs are claimed"):
-        claim_gpu(2, directory=tmp_path)
-    assert claim_gpu(1, names=["7"], directory=tmp_path) == 0  # named by the scheduler's physical id
-    assert (tmp_path / "gpu7.lock").exists()
 
 
 def test_steps_must_be_a_multiple_of_eval_every():

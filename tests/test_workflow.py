@@ -141,7 +141,7 @@ def test_smoke_pipeline_builds_guided_table1_and_figure1(smoke_run):
     assert list(table.index) == [f"hopper-{kind}" for kind in KINDS] + ["Total"]
     assert set(table.columns.get_level_values(1)) == {"td3bc", "guided_td3bc"}
     assert np.isfinite(table.to_numpy(dtype=float)).all()
-    figure1 = pd.read_csv(workdir / "results" / "tables" / "guided_fig1.csv", index_col=0)
+    figure1 = pd.read_csv(workdir / "results" / "figures" / "guided_fig1.csv", index_col=0)
     assert figure1["label"].tolist() == ["h-r", "h-m", "h-mr", "h-me", "h-e"]
     assert np.isfinite(figure1[["events_change_pct", "sum_abs_action_change_pct"]].to_numpy()).all()
     for name in ("guided_fig1", "simhash_conf_hist"):
@@ -302,3 +302,22 @@ def test_paper_table1_and_figure3_have_cql_and_iql(tmp_path):
         assert f"train --algo {algorithm} --dataset walker2d-expert-random-70" in result.stdout
     table, figure = (next(line for line in result.stdout.splitlines() if command in line) for command in ("score-table", "contamination-figure"))
     assert " cql " in table and " iql " in table and " cql " in figure and " iql " in figure
+
+
+@pytest.mark.slow
+def test_report_of_a_partial_run_builds_and_lists_what_is_missing(tmp_path):
+    # One target built: the report holds it and names every artefact of `all` not built yet.
+    shutil.copytree(REPO / ".test" / "config", tmp_path / "config")
+    snakemake("results/tables/datasets.md", "--cores", "2", "--directory", str(tmp_path), cwd=tmp_path)
+    snakemake("--report", str(tmp_path / "report.html"), "--directory", str(tmp_path), cwd=tmp_path)
+    html = (tmp_path / "report.html").read_text(errors="replace")
+    assert "datasets.md" in html
+    for missing in ("results/tables/d4rl.md", "results/figures/d4rl_curves.png", "results/tables/safer_table1.md"):
+        assert missing in html, missing
+
+
+def test_every_figure_has_its_data_beside_it(smoke_run):
+    workdir, _ = smoke_run
+    figures = sorted((workdir / "results" / "figures").glob("*.png"))
+    assert len(figures) > 10
+    assert [png.name for png in figures if not png.with_suffix(".csv").is_file()] == []

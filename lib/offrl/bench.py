@@ -117,15 +117,17 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_size: int = 256, reference: bool = True) -> dict[str, Any]:
-    """Time ``steps`` gradient steps of ``members`` seeds at once (after a warm-up), and the reference loop."""
+def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_size: int = 256, reference: bool = True,
+          options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Time ``steps`` gradient steps of preset ``algorithm`` (with ``options``: a variant) for ``members`` seeds at once
+    (after a warm-up), and the reference loop."""
     from offrl.algos.presets import build
 
     dev = choose_device(device)
     dataset = random_dataset()
     generators = [torch.Generator(device=dev).manual_seed(s) for s in range(members)]
     with tempfile.TemporaryDirectory() as tmp:
-        algo = build(algorithm, OBS_DIM, ACT_DIM, generators, dev, _run_files(algorithm, dataset, Path(tmp)))
+        algo = build(algorithm, OBS_DIM, ACT_DIM, generators, dev, {**(options or {}), **_run_files(algorithm, dataset, Path(tmp))})
         extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
     data = TensorData(dataset, dev, normalize=True, extras=extras)
     warmup = max(10, steps // 10)
@@ -151,7 +153,7 @@ def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_
         "steps_per_s_per_member": round(steps / seconds, 1),
         "steps_per_s_total": round(members * steps / seconds, 1),
     }
-    if reference and algorithm == "td3bc":
+    if reference and algorithm == "td3bc" and not options:
         ref = ReferenceTD3BC(dev)
         gen = torch.Generator(device=dev).manual_seed(0)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -124,11 +125,13 @@ def _train(args: argparse.Namespace) -> None:
     from offrl.data.dataset import dataset_provenance
     from offrl.train import TrainConfig, train
 
-    env, kind = _split_dataset(args.dataset)
+    env, kind = _split_dataset(args.dataset, own_data=args.dataset_dir is not None)
+    preset, variant_options = _resolve_algorithm(args.algo, args)
+    _check_intervals(args)
     path = args.dataset_dir or f"{args.root}/{minari_id(env, kind)}"
     provenance = dataset_provenance(path)
     config = TrainConfig(
-        algorithm=args.algo,
+        algorithm=preset,
         env=env,
         dataset=args.dataset,
         seeds=args.seeds,
@@ -137,7 +140,7 @@ def _train(args: argparse.Namespace) -> None:
         eval_every=args.eval_every,
         log_every=args.log_every,
         device=args.device,
-        options=json.loads(args.options),
+        options={**variant_options, **json.loads(args.options)},
         critic_snapshots=args.critic_snapshots,
         contaminant_from=provenance.get("expert_transitions") if provenance.get("source") == "contaminated" else None,
     )
@@ -145,16 +148,48 @@ def _train(args: argparse.Namespace) -> None:
     print(json.dumps({k: record[k] for k in ("device", "wall_time_s", "resumed_from_step")}))
 
 
-def _split_dataset(name: str) -> tuple[str, str]:
+def _check_intervals(args: argparse.Namespace) -> None:
+    """--steps, --eval-every and --log-every must nest; the error names each flag, and which ones are defaults."""
+
+    def flag(name: str) -> str:
+        value = getattr(args, name)
+        default = " (default)" if value == args.command_parser.get_default(name) else ""
+        return f"--{name.replace('_', '-')} {value}{default}"
+
+    if args.steps % args.eval_every:
+        raise ValueError(f"{flag('steps')} must be a multiple of {flag('eval_every')}")
+    if args.eval_every % args.log_every:
+        raise ValueError(f"{flag('log_every')} must divide {flag('eval_every')}: give --log-every a divisor of {args.eval_every}")
+
+
+def _resolve_algorithm(name: str, args: argparse.Namespace) -> tuple[str, dict]:
+    """An algorithm name's preset and options: a preset itself, or a variant of --configfile / --variants."""
+    from offrl.algos.presets import PRESETS
+    from offrl.config import config_variants
+
+    if name in PRESETS:
+        return name, {}
+    files = args.configfile if args.configfile is not None else [f for f in (DEFAULT_CONFIG,) if os.path.isfile(f)]
+    variants = {**config_variants(files), **json.loads(args.variants)}
+    if name not in variants:
+        source = f"variants of {', '.join(files)}" if files else "variants (none: no --configfile)"
+        raise ValueError(f"--algo {name}: unknown; allowed: presets {', '.join(sorted(PRESETS))}; {source}: {', '.join(sorted(variants)) or '-'}")
+    return variants[name]["preset"], dict(variants[name].get("options", {}))
+
+
+def _split_dataset(name: str, own_data: bool = False) -> tuple[str, str]:
+    """``<env>-<kind>``; with ``own_data`` (a dataset directory given) the kind is a free label, the env still one of ours."""
     from offrl.data.contaminate import parse_contaminated, parse_subset
     from offrl.data.generate import KINDS
     from offrl.envs import ENV_SPECS
 
     env, _, kind = name.partition("-")
+    if own_data and env in ENV_SPECS and kind:
+        return env, kind
     if env not in ENV_SPECS or (kind not in KINDS and parse_contaminated(kind) is None and parse_subset(kind) is None):
         raise ValueError(
             f"dataset {name!r} is not <env>-<kind> with env in {sorted(ENV_SPECS)} and kind in {list(KINDS)},"
-            " expert-random-X / expert-cloned-X (X in 1..99) or expert-firstN"
+            " expert-random-X / expert-cloned-X (X in 1..99) or expert-firstN (any label with --dataset-dir)"
         )
     return env, kind
 
@@ -162,6 +197,8 @@ def _split_dataset(name: str) -> tuple[str, str]:
 def _evaluate(args: argparse.Namespace) -> None:
     from offrl.evaluate import evaluate_snapshots
 
+    _resolve_algorithm(args.algo, args)
+    _split_dataset(args.dataset, own_data=True)  # a label: the snapshots know their env
     if not 0.0 < args.q_tail < 1.0:
         raise ValueError(f"--q-tail must be in (0, 1), got {args.q_tail}")
     scores, diagnostic = evaluate_snapshots(args.snapshots, args.episodes, progress=not args.quiet, tail=args.q_tail)
@@ -296,8 +333,10 @@ def _bench(args: argparse.Namespace) -> None:
 
     # Several algorithms time one after the other in this process, so their ratio is fair on a noisy machine.
     first = None
-    for algorithm in args.algorithms:
-        result = bench(algorithm, args.steps, args.members, args.device, reference=not args.no_reference)
+    for name in args.algorithms:
+        preset, options = _resolve_algorithm(name, args)
+        result = bench(preset, args.steps, args.members, args.device, reference=not args.no_reference, options=options)
+        result["algorithm"] = name
         first = first or result
         if len(args.algorithms) > 1:
             result[f"speed_vs_{first['algorithm']}"] = round(result["steps_per_s_total"] / first["steps_per_s_total"], 2)
@@ -308,17 +347,91 @@ def _command_line() -> str:
     return shlex.join(["python", "-m", "offrl", *sys.argv[1:]])
 
 
+# Default thread count by hand: the networks are small, so more threads mostly wait on each other (on a busy
+# 2-core machine the default of every core ran TD3+BC 40x slower than one thread). Snakemake rules pass their `threads:`.
+DEFAULT_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+# The config whose variants --algo may name when no --configfile is given (relative to where the command runs).
+DEFAULT_CONFIG = "config/config.yaml"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default (required options and off-by-default flags have none to show)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or action.required or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        if not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
+def _global_options(in_command: bool) -> argparse.ArgumentParser:
+    """--threads, --device, --quiet: accepted before the command and after it.
+
+    After the command they default to SUPPRESS, so that a value given before it is not overwritten.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("global options (before or after the command)")
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if in_command else value
+
+    group.add_argument("--threads", type=int, default=default(DEFAULT_THREADS), metavar="N",
+                       help=f"torch CPU threads (default: {DEFAULT_THREADS}, i.e. min(2, this machine's cores); "
+                            "Snakemake passes each rule's threads, 1 per training job by default)")
+    group.add_argument("--device", default=default("auto"),
+                       help="train and bench: auto (a free GPU, else the CPU), cpu, cuda (a free GPU) or cuda:<index> (default: auto)")
+    group.add_argument("--quiet", action="store_true", default=default(False), help="no progress bar")
+    return parser
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Give every command the help formatter, and a help line to options that have none (so their default shows)."""
+    parser.formatter_class = _HelpFormatter
+    for action in parser._actions:
+        if action.help is None and action.default not in (None, False, argparse.SUPPRESS):
+            action.help = "(default: %(default)s)"
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                _show_defaults(command)
+
+
+def _algorithm_options(p: argparse.ArgumentParser) -> None:
+    """Where --algo's variants come from (train, evaluate, bench)."""
+    p.add_argument("--configfile", nargs="+", default=None, metavar="YAML",
+                   help=f"config files whose variants (TD3BC++ sweeps included) the algorithm may name, merged in order"
+                        f" (default: {DEFAULT_CONFIG} where it exists)")
+    p.add_argument("--variants", default="{}", help='JSON of more variants, {name: {"preset": ..., "options": {...}}}')
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="offrl", description=__doc__)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from offrl.algos.presets import PRESETS
+    from offrl.data.contaminate import CONTAMINANTS
+    from offrl.data.generate import KINDS
+    from offrl.downstream import METHODS
+    from offrl.envs import ENV_SPECS
+    from offrl.priors.train import PRIOR_KINDS
+
+    envs = sorted(ENV_SPECS)
+    algorithm_help = f"a preset ({', '.join(sorted(PRESETS))}) or a variant of --configfile / --variants"
+    parser = argparse.ArgumentParser(prog="offrl", description=__doc__, parents=[_global_options(in_command=False)])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    command = sub.add_parser
+
+    def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        """A command that takes the global options too."""
+        p = command(name, parents=[*kwargs.pop("parents", []), _global_options(in_command=True)], **kwargs)
+        p.set_defaults(command_parser=p)
+        return p
+
     # The inputs of every command that reports final scores.
     final_inputs = argparse.ArgumentParser(add_help=False)
     final_inputs.add_argument("--last", type=int, default=10, help="final score = the mean of this many last evaluations")
     final_inputs.add_argument("evaluations", nargs="+", help="evaluation.csv files of runs")
 
-    p = sub.add_parser("behaviour", help="train TD3 online; write expert and medium actors, replay buffer, manifest")
-    p.add_argument("--env", required=True, help="hopper, walker2d or halfcheetah")
+    p = add("behaviour", help="train TD3 online; write expert and medium actors, replay buffer, manifest")
+    p.add_argument("--env", required=True, choices=envs)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--total-steps", type=int, default=1_000_000)
     p.add_argument("--start-steps", type=int, default=25_000)
@@ -331,14 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save OUT/checkpoint.pt every this many steps and resume from it (0: never); a rerun with a smaller "
                         "--total-steps finalises a run stopped early")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_behaviour)
 
-    from offrl.data.contaminate import CONTAMINANTS
-    from offrl.data.generate import KINDS
-
-    p = sub.add_parser("collect", help="generate one D4RL-protocol dataset as a Minari dataset, with a JSON summary")
-    p.add_argument("--env", required=True)
+    p = add("collect", help="generate one D4RL-protocol dataset as a Minari dataset, with a JSON summary")
+    p.add_argument("--env", required=True, choices=envs)
     p.add_argument("--kind", required=True, choices=KINDS)
     p.add_argument("--behaviour", default=None, help="directory of the behaviour policies (expert.pt, medium.pt, replay_medium.npz)")
     p.add_argument("--size", type=int, required=True, help="transitions (medium-replay: at most this many, the most recent)")
@@ -346,11 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, default=0.1, help="std of the Gaussian action noise of policy rollouts")
     p.add_argument("--root", required=True, help="Minari datasets root (MINARI_DATASETS_PATH)")
     p.add_argument("--summary", required=True, help="where to write the JSON summary")
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_collect)
 
-    p = sub.add_parser("clone", help="the cloned behaviour policy: BC on the first transitions of the expert dataset, as a raw-state actor")
-    p.add_argument("--env", required=True)
+    p = add("clone", help="the cloned behaviour policy: BC on the first transitions of the expert dataset, as a raw-state actor")
+    p.add_argument("--env", required=True, choices=envs)
     p.add_argument("--expert-dir", required=True, help="the expert Minari dataset")
     p.add_argument("--fraction", type=float, default=0.01, help="share of the expert dataset's transitions, from its start")
     p.add_argument("--steps", type=int, default=10000, help="BC gradient steps")
@@ -358,73 +466,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="actor file (.pt)")
     p.add_argument("--manifest", required=True, help="what was cloned and how it scores (.json)")
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_clone)
 
-    p = sub.add_parser("contaminate", help="expert-random-X / expert-cloned-X: the expert dataset with its final X%% replaced by random or cloned transitions")
-    p.add_argument("--env", required=True)
+    p = add("contaminate", help="expert-random-X / expert-cloned-X: the expert dataset with its final X%% replaced by random or cloned transitions")
+    p.add_argument("--env", required=True, choices=envs)
     p.add_argument("--percent", type=int, required=True, help="share of contaminant transitions, 1..99")
     p.add_argument("--contaminant", choices=CONTAMINANTS, default="random", help="the dataset kind spliced in")
     p.add_argument("--root", required=True, help="Minari root holding the expert and contaminant datasets; the result goes there too")
     p.add_argument("--summary", required=True, help="JSON summary (.json)")
     p.set_defaults(func=_contaminate)
 
-    p = sub.add_parser("subset", help="expert-firstN: the expert dataset's first N transitions (BEAR blog Figure 1)")
-    p.add_argument("--env", required=True)
+    p = add("subset", help="expert-firstN: the expert dataset's first N transitions (BEAR blog Figure 1)")
+    p.add_argument("--env", required=True, choices=envs)
     p.add_argument("--size", type=int, required=True, help="transitions kept, from the start")
     p.add_argument("--root", default="resources/minari")
     p.add_argument("--summary", required=True)
     p.set_defaults(func=_subset)
 
-    p = sub.add_parser("download", help="fetch a remote Minari dataset into the local root, with a JSON summary")
+    p = add("download", help="fetch a remote Minari dataset into the local root, with a JSON summary")
     p.add_argument("--remote-id", required=True, help="e.g. mujoco/hopper/expert-v0")
-    p.add_argument("--env", required=True)
+    p.add_argument("--env", required=True, choices=envs)
     p.add_argument("--kind", required=True, choices=KINDS)
     p.add_argument("--root", required=True)
     p.add_argument("--summary", required=True)
     p.set_defaults(func=_download)
 
-    p = sub.add_parser("dataset-table", help="table of dataset sizes and returns from their JSON summaries")
+    p = add("dataset-table", help="table of dataset sizes and returns from their JSON summaries")
     p.add_argument("--out", required=True, help="output stem: writes STEM.csv, STEM.md, STEM.tex")
     p.add_argument("--layout", choices=("datasets", "contamination"), default="datasets",
                    help="datasets: sizes and returns; contamination: expert and contaminant transitions (Table 3)")
     p.add_argument("summaries", nargs="+")
     p.set_defaults(func=_dataset_table)
 
-    from offrl.algos.presets import PRESETS
-
-    p = sub.add_parser("train", help="train an offline algorithm on one dataset, several seeds at once")
-    p.add_argument("--algo", required=True, choices=sorted(PRESETS))
-    p.add_argument("--dataset", required=True, help="<env>-<kind>, e.g. hopper-medium")
+    p = add("train", help="train an offline algorithm on one dataset, several seeds at once")
+    p.add_argument("--algo", required=True, help=algorithm_help)
+    _algorithm_options(p)
+    p.add_argument("--dataset", required=True, help="<env>-<kind>, e.g. hopper-medium (with --dataset-dir: <env>-<any label>)")
     p.add_argument("--root", default="resources/minari", help="Minari datasets root")
     p.add_argument("--dataset-dir", default=None, help="the Minari dataset directory (default: found under --root)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--steps", type=int, default=1_000_000)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--eval-every", type=int, default=5000, help="policy snapshot interval")
-    p.add_argument("--log-every", type=int, default=1000)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<index>")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds, trained at once as ensemble members")
+    p.add_argument("--steps", type=int, default=1_000_000, help="gradient steps (the papers: 1M)")
+    p.add_argument("--batch-size", type=int, default=256, help="minibatch per seed")
+    p.add_argument("--eval-every", type=int, default=5000, help="policy snapshot interval; divides --steps")
+    p.add_argument("--log-every", type=int, default=1000, help="train_log.csv row interval; divides --eval-every")
     p.add_argument("--options", default="{}", help="JSON object of algorithm options, e.g. '{\"alpha\": 2.5}'")
     p.add_argument("--out", required=True, help="run directory: snapshots.pt, train_log.csv, config.json")
     p.add_argument("--checkpoint", default=None, help="resume file, kept outside --out")
     p.add_argument("--critic-snapshots", type=int, default=20,
                    help="the Q diagnostic: at most this many snapshots keep the critic (the last and every k-th before it)")
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("evaluate", help="evaluate every snapshot of a run in vectorised envs")
+    p = add("evaluate", help="evaluate every snapshot of a run in vectorised envs")
     p.add_argument("--snapshots", required=True)
     p.add_argument("--episodes", type=int, default=10)
-    p.add_argument("--algo", required=True)
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--algo", required=True, help=f"the run's algorithm (written in each row): {algorithm_help}")
+    _algorithm_options(p)
+    p.add_argument("--dataset", required=True, help="the run's dataset (written in each row), <env>-<label>")
     p.add_argument("--out", required=True, help="CSV, one row per episode")
     p.add_argument("--q-out", default=None, help="CSV of the slides' Q diagnostic, one row per episode (offrl.qdiagnostic)")
     p.add_argument("--q-tail", type=float, default=0.01,
                    help="a truncated episode's steps count in the Q diagnostic while the missing return weighs at most this (γ^(T−t) ≤ tail)")
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("q-overestimation", help="learned Q minus the actual discounted return: table and figure over training (the slides)")
+    p = add("q-overestimation", help="learned Q minus the actual discounted return: table and figure over training (the slides)")
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--datasets", nargs="+", required=True)
     p.add_argument("--last", type=int, default=10, help="the table averages each seed's last N snapshots")
@@ -433,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("diagnostics", nargs="+", help="q_diagnostic.csv files of the evaluation jobs")
     p.set_defaults(func=_q_overestimation)
 
-    p = sub.add_parser("score-table", parents=[final_inputs], help="final scores (mean of the last N evaluations), mean ± std over seeds")
+    p = add("score-table", parents=[final_inputs], help="final scores (mean of the last N evaluations), mean ± std over seeds")
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--datasets", nargs="+", required=True)
     p.add_argument("--table", required=True, help="output stem: STEM.csv, STEM.md, STEM.tex")
@@ -447,66 +551,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", type=int, help="only these seeds' evaluations (default: all in the files)")
     p.set_defaults(func=_score_table)
 
-    p = sub.add_parser("divergence-figure", help="policy-to-data divergence on expert vs contaminant pairs, and the score (TD3BC++ Figure 4)")
+    p = add("divergence-figure", help="policy-to-data divergence on expert vs contaminant pairs, and the score (TD3BC++ Figure 4)")
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--datasets", nargs="+", required=True)
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
     p.add_argument("runs", nargs="+", help="run directories (each with train_log.csv and evaluation.csv)")
     p.set_defaults(func=_divergence_figure)
 
-    p = sub.add_parser("box-figure", parents=[final_inputs], help="final scores as box plots over seeds, per dataset and algorithm")
+    p = add("box-figure", parents=[final_inputs], help="final scores as box plots over seeds, per dataset and algorithm")
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--datasets", nargs="+", required=True)
     p.add_argument("--title", default="")
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
     p.set_defaults(func=_box_figure)
 
-    p = sub.add_parser("q-figure", help="Q of expert vs contaminant dataset actions at a few snapshots (TD3BC++ Figure 6)")
+    p = add("q-figure", help="Q of expert vs contaminant dataset actions at a few snapshots (TD3BC++ Figure 6)")
     p.add_argument("--algorithms", nargs="+", required=True, help="the algorithm of each snapshots file, in order")
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
     p.add_argument("snapshots", nargs="+", help="snapshots.pt of runs on an expert-random-X dataset")
     p.set_defaults(func=_q_figure)
 
-    p = sub.add_parser("alpha-figure", parents=[final_inputs], help="final score against α, one line per λ_GP (TD3BC++ Figure 7)")
+    p = add("alpha-figure", parents=[final_inputs], help="final score against α, one line per λ_GP (TD3BC++ Figure 7)")
     p.add_argument("--grid", nargs="+", required=True, metavar="ALGO:ALPHA:LAMBDA", help="each grid point's algorithm, α and λ_GP")
     p.add_argument("--datasets", nargs="+", required=True)
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
     p.set_defaults(func=_alpha_figure)
 
-    p = sub.add_parser("contamination-figure", parents=[final_inputs], help="final score vs % random data (TD3BC++ Figure 3)")
+    p = add("contamination-figure", parents=[final_inputs], help="final score vs %% random data (TD3BC++ Figure 3)")
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--envs", nargs="+", required=True)
     p.add_argument("--percents", nargs="+", type=int, required=True, help="contamination percents; 0 (the expert dataset) is added")
     p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv")
     p.set_defaults(func=_contamination_figure)
 
-    p = sub.add_parser("learning-curves", help="normalised score over training, mean and ±1 sd band over seeds")
+    p = add("learning-curves", help="normalised score over training, mean and ±1 sd band over seeds")
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--datasets", nargs="+", required=True)
     p.add_argument("--columns", type=int, default=5, help="panels per row")
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
     p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_learning_curves)
 
-    p = sub.add_parser("return-q-figure", help="return and mean Q over training, per dataset (BEAR blog Figure 1)")
+    p = add("return-q-figure", help="return and mean Q over training, per dataset (BEAR blog Figure 1)")
     p.add_argument("--algorithms", nargs="+", required=True)
     p.add_argument("--datasets", nargs="+", required=True)
     p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv")
     p.add_argument("runs", nargs="+", help="run directories (each with train_log.csv and evaluation.csv)")
     p.set_defaults(func=_return_q_figure)
 
-    p = sub.add_parser("safety-figure", help="%% change of falls + unsafe-height events and of Σ|a| over all evaluations, method vs baseline")
+    p = add("safety-figure", help="%% change of falls + unsafe-height events and of Σ|a| over all evaluations, method vs baseline")
     p.add_argument("--baseline", required=True, help="algorithm the change is relative to, e.g. td3bc")
     p.add_argument("--method", required=True, help="algorithm compared, e.g. guided_td3bc")
     p.add_argument("--datasets", nargs="+", required=True)
     p.add_argument("--extension-datasets", nargs="*", default=[], help="bars after the paper's, labelled as an extension")
     p.add_argument("--seeds", nargs="+", type=int, help="only these seeds' evaluations (default: all in the files)")
     p.add_argument("--table", required=True, help="output stem of the totals: STEM.csv, STEM.md, STEM.tex")
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
     p.add_argument("evaluations", nargs="+")
     p.set_defaults(func=_safety_figure)
 
-    p = sub.add_parser("index", help="SimHash index of a dataset's states: exact bucket counts and conf(s)")
+    p = add("index", help="SimHash index of a dataset's states: exact bucket counts and conf(s)")
     p.add_argument("--dataset-dir", required=True)
     p.add_argument("--k", type=int, default=50, help="hash bits")
     p.add_argument("--seed", type=int, default=0, help="seed of the projection matrix A")
@@ -514,23 +618,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", required=True, help="bucket statistics (.json)")
     p.set_defaults(func=_index)
 
-    p = sub.add_parser("conf-figure", help="bucket sizes and conf(s) distribution of SimHash indexes")
+    p = add("conf-figure", help="bucket sizes and conf(s) distribution of SimHash indexes")
     p.add_argument("--names", nargs="+", required=True)
-    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf")
-    p.add_argument("--histograms", help="output stem of the per-dataset conf(s) histograms: STEM.png, STEM.pdf")
+    p.add_argument("--figure", required=True, help="output stem: STEM.png, STEM.pdf, STEM.csv (the plotted numbers)")
+    p.add_argument("--histograms", help="output stem of the per-dataset conf(s) histograms: STEM.png, STEM.pdf, STEM.csv")
     p.add_argument("indexes", nargs="+")
     p.set_defaults(func=_conf_figure)
 
-    p = sub.add_parser("bench", help="gradient steps per second on random Hopper-sized data; one JSON line per algorithm")
-    p.add_argument("algorithms", nargs="+", choices=sorted(PRESETS), metavar="ALGORITHM", help=f"one or more of {sorted(PRESETS)}")
-    p.add_argument("--steps", type=int, default=500)
-    p.add_argument("--members", type=int, default=1)
-    p.add_argument("--device", default="auto")
+    p = add("bench", help="gradient steps per second on random Hopper-sized data; one JSON line per algorithm")
+    p.add_argument("algorithms", nargs="+", metavar="ALGORITHM", help=f"one or more: {algorithm_help}")
+    _algorithm_options(p)
+    p.add_argument("--steps", type=int, default=500, help="timed gradient steps (after a tenth as many untimed)")
+    p.add_argument("--members", type=int, default=1, help="seeds trained at once, as ensemble members")
     p.add_argument("--no-reference", action="store_true", help="skip the plain reference loop")
     p.set_defaults(func=_bench)
 
-    add_safer_commands(sub)
-    add_findings_commands(sub)
+    add_safer_commands(add, prior_kinds=sorted(PRIOR_KINDS), methods=list(METHODS))
+    add_findings_commands(add)
+    _show_defaults(parser)
     return parser
 
 
@@ -538,8 +643,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from offrl.data.dataset import DatasetError
 
     args = build_parser().parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     try:
         args.func(args)
     except (DatasetError, FileNotFoundError, ValueError) as err:

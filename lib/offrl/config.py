@@ -7,6 +7,8 @@ Snakefile before any job starts.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,99 @@ GUIDED_ALGORITHMS = ("guided_td3bc",)
 
 class ConfigError(ValueError):
     """A configuration that cannot run; the message names the field and what it allows."""
+
+
+# Snakemake's --config hands a nested value (`offline={steps: 5000}`) over as text; an overlay file does not.
+NESTED_CONFIG_HINT = (
+    "for nested keys write an overlay YAML (e.g. `offline: {steps: 5000}`) and give it after the target: "
+    "`snakemake all --cores 2 --configfile config/config.yaml my.yaml` (config/README.md)"
+)
+
+
+# The schema of a repository checkout (the package is installed editable from lib/).
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def config_variants(paths: Iterable[str | Path]) -> dict[str, dict[str, Any]]:
+    """The variants (TD3BC++ sweeps included) of config files merged in order, with the schema's defaults filled in.
+
+    The files may be a partial overlay: only the variants are read here, the rest is Snakemake's to check.
+    """
+    config = load_config_files(paths)
+    try:
+        validate_config(config, SCHEMA_PATH)
+    except ConfigError:
+        pass
+    return all_variants(config)
+
+
+def load_config_files(paths: Iterable[str | Path]) -> dict[str, Any]:
+    """YAML config files merged in order, as Snakemake's ``--configfile`` does: later files win, sections merge key by key."""
+    import yaml
+
+    merged: dict[str, Any] = {}
+    for path in paths:
+        _merge(merged, yaml.safe_load(Path(path).read_text()) or {})
+    return merged
+
+
+def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> None:
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
+    """Check ``config`` against the JSON schema and fill in its defaults (as Snakemake's ``validate``).
+
+    Raises :class:`ConfigError` with one line per problem (the field, its value, what is allowed),
+    instead of jsonschema's dump of the schema.
+    """
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def properties_with_defaults(validator: Any, properties: dict[str, Any], instance: Any, subschema: dict[str, Any]) -> Any:
+        if isinstance(instance, dict):
+            for name, spec in properties.items():
+                if "default" in spec:
+                    instance.setdefault(name, copy.deepcopy(spec["default"]))
+        yield from check_properties(validator, properties, instance, subschema)
+
+    validator = jsonschema.validators.extend(base, {"properties": properties_with_defaults})(schema)
+    problems = [_problem(error) for error in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])]
+    if problems:
+        raise ConfigError("\n".join(dict.fromkeys(problems)))
+
+
+def _problem(error: Any) -> str:
+    """One line for a schema violation: ``field = value: allowed: ...``."""
+    field = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    kind, rule, value = error.validator, error.validator_value, error.instance
+    if kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(value) - set(allowed))
+        return f"{field}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
+    if kind == "required":
+        return f"{field}: {error.message}"
+    bounds = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<", "minItems": "at least (items)"}
+    if kind == "enum":
+        allowed = ", ".join(str(option) for option in rule)
+    elif kind == "type":
+        allowed = f"a value of type {rule}"
+    elif kind in bounds:
+        allowed = f"{bounds[kind]} {rule}"
+    else:
+        allowed = error.message
+    line = f"{field} = {value!r}: allowed: {allowed}"
+    if kind == "type" and isinstance(value, str):
+        line += f"; {NESTED_CONFIG_HINT}"
+    return line
 
 
 def shipped_envs(shipped_dir: str | Path, kind: str = "behaviour") -> list[str]:

@@ -5,6 +5,9 @@ use, so every job would land on GPU 0. A job here claims the first GPU whose loc
 can lock (``flock``, released by the OS when the process ends, even on a crash). Where a
 scheduler restricts the visible devices (SLURM sets ``CUDA_VISIBLE_DEVICES``), only those
 are candidates, and locks are named by the physical id so that jobs sharing a node agree.
+A process that already holds a GPU gets the same one again (``bench`` of several algorithms
+claims once per algorithm). The lock directory is per user, so one user's locks never block
+another's jobs with a permission error.
 """
 
 from __future__ import annotations
@@ -17,28 +20,37 @@ from typing import IO
 
 import torch
 
-_held_locks: list[IO[str]] = []  # open lock files; closing one would release its GPU
+_held_locks: dict[Path, IO[str]] = {}  # this process's lock files and their open handles; closing one would release its GPU
 
 
 def lock_dir() -> Path:
-    return Path(os.environ.get("OFFRL_GPU_LOCK_DIR", Path(tempfile.gettempdir()) / "offrl-gpu-locks"))
+    """$OFFRL_GPU_LOCK_DIR, else offrl-gpu-locks-<uid> in the temp directory: one per user and node.
+
+    Not $XDG_RUNTIME_DIR: a batch job can inherit the submitting session's, which need not exist on its node.
+    """
+    return Path(os.environ.get("OFFRL_GPU_LOCK_DIR") or Path(tempfile.gettempdir()) / f"offrl-gpu-locks-{os.getuid()}")
 
 
 def claim_gpu(count: int, names: list[str] | None = None, directory: Path | None = None) -> int:
-    """Lock and return the index of the first free GPU among ``count``; raise if all are taken."""
+    """Lock and return the index of the first free GPU among ``count`` (the one this process holds, if any); raise if all are taken."""
     names = names or [str(i) for i in range(count)]
     directory = directory or lock_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    for index in range(count):
-        handle = open(directory / f"gpu{names[index]}.lock", "w")
+    paths = [(directory / f"gpu{names[index]}.lock").resolve() for index in range(count)]
+    for index, path in enumerate(paths):
+        if path in _held_locks:
+            return index  # flock would refuse a second lock on a file this process has already locked
+    for index, path in enumerate(paths):
+        handle = open(path, "a")  # not "w": that would erase the holder's pid before the lock is tried
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
             continue
+        handle.truncate(0)
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        _held_locks.append(handle)
+        _held_locks[path] = handle
         return index
     raise RuntimeError(
         f"all {count} visible GPUs are claimed by other offrl jobs (locks in {directory}); "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -56,8 +57,9 @@ def _findings(args: argparse.Namespace) -> None:
     print(checks.write_findings(found, args.out, args.scale)[["study", "claim", "estimate", "low", "high", "verdict"]].to_string())
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("findings", help="check each paper's headline claims: effect, 95%% bootstrap CI over seeds, verdict")
+def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The findings command, made by ``add(name, help=...)`` (the CLI's, which adds the global options)."""
+    p = add("findings", help="check each paper's headline claims: effect, 95%% bootstrap CI over seeds, verdict")
     p.add_argument("--out", required=True, help="output stem: STEM.md, STEM.json")
     p.add_argument("--scale", default="", help="the scale's name, for the title")
     p.add_argument("--last", type=int, default=10, help="final score = the mean of this many last evaluations")

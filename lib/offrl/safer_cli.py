@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -194,8 +195,9 @@ def _command_line() -> str:
     return command_line()
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("grasp-data", help="scripted grasp episodes on the task family, labelled with ω, success, task and failure mode (SAFER's data)")
+def add_commands(add: Callable[..., argparse.ArgumentParser], prior_kinds: list[str], methods: list[str]) -> None:
+    """The SAFER commands, each made by ``add(name, help=...)`` (the CLI's, which adds the global options)."""
+    p = add("grasp-data", help="scripted grasp episodes on the task family, labelled with ω, success, task and failure mode (SAFER's data)")
     _add_task_arguments(p)
     p.add_argument("--root", default="resources/minari", help="Minari datasets root")
     p.add_argument("--dataset-id", required=True, help="Minari id, e.g. grasp/offline-v0")
@@ -207,18 +209,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_grasp_data)
 
-    p = sub.add_parser("safer-prior", help="train a skill prior (PARROT, Contextual PARROT, SAFER, SAFER without c) on grasp data")
-    p.add_argument("--kind", required=True, help="parrot, contextual_parrot, safer or safer_no_context")
+    p = add("safer-prior", help="train a skill prior (PARROT, Contextual PARROT, SAFER, SAFER without c) on grasp data")
+    p.add_argument("--kind", required=True, choices=prior_kinds)
     p.add_argument("--dataset-dir", required=True)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--steps", type=int, default=500_000)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--options", default="{}", help="JSON: PriorConfig fields on top of the kind's")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_safer_prior)
 
-    p = sub.add_parser("safer-bounds", help="Algorithm 3: the bound η on z for each target unsafe fraction")
+    p = add("safer-bounds", help="Algorithm 3: the bound η on z for each target unsafe fraction")
     p.add_argument("--prior", required=True)
     p.add_argument("--dataset-dir", required=True)
     p.add_argument("--targets", type=float, nargs="+", default=[0.0, 0.15, 0.3, 0.45])
@@ -227,17 +228,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_safer_bounds)
 
-    p = sub.add_parser("safer-likelihood", help="SAFER Figure 1: %% unsafe among the most likely holdout pairs under a prior")
+    p = add("safer-likelihood", help="SAFER Figure 1: %% unsafe among the most likely holdout pairs under a prior")
     p.add_argument("--prior", required=True)
     p.add_argument("--dataset-dir", required=True)
     p.add_argument("--top-percents", type=float, nargs="+", default=[1, 5, 10, 25, 50, 100])
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_safer_likelihood)
 
-    p = sub.add_parser("downstream", help="Algorithm 1: SAC on one evaluation grasp task, over raw actions or a prior's latent actions")
+    p = add("downstream", help="Algorithm 1: SAC on one evaluation grasp task, over raw actions or a prior's latent actions")
     _add_task_arguments(p)
     p.add_argument("--task", type=int, required=True, help="evaluation task, 1..--eval-tasks")
-    p.add_argument("--method", required=True, help="sac, csc, parrot, contextual_parrot, prior_explore, safer or safer_no_context")
+    p.add_argument("--method", required=True, choices=methods)
     p.add_argument("--prior", default=None, help="prior.pt (every method but sac and csc)")
     p.add_argument("--bounds", default=None, help="bounds.csv of the prior (safer, safer_no_context)")
     p.add_argument("--target", type=float, default=None, help="which bound: its maximum unsafe fraction")
@@ -250,10 +251,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     p.add_argument("--initial-alpha", type=float, default=0.1, help="SAC's initial temperature")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_downstream)
 
-    p = sub.add_parser("safer-calibration", help="SAFER Figure 4: rollouts with z uniform inside each bound on one evaluation task")
+    p = add("safer-calibration", help="SAFER Figure 4: rollouts with z uniform inside each bound on one evaluation task")
     _add_task_arguments(p)
     p.add_argument("--task", type=int, required=True, help="evaluation task, 1..--eval-tasks")
     p.add_argument("--prior", required=True)
@@ -263,7 +263,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_safer_calibration)
 
-    p = sub.add_parser("safer-report", help="SAFER's Table 1 or one of its Figures 1, 4-8 (offrl.report.safer)")
+    p = add("safer-report", help="SAFER's Table 1 or one of its Figures 1, 4-8 (offrl.report.safer)")
     p.add_argument("artefact", choices=("table1", "fig1", "fig4", "fig5", "fig6", "fig7", "fig8"))
     p.add_argument("--out", required=True, help="output stem (STEM.md/.png, STEM.csv)")
     p.add_argument("--methods", nargs="+", default=[], help="table1, fig6, fig7: the methods, in row order")

@@ -1,6 +1,16 @@
 # Shared wildcard constraints and target lists.
 
 
+def reported(path, caption, category):
+    """``report(path, ...)`` when the file exists, else the plain path.
+
+    `snakemake --report` fails on a file marked for the report that does not exist. The Snakefile
+    is read again for every call, so marking only what exists lets the report of a partial run
+    build; workflow/report/workflow.rst lists the artefacts still missing.
+    """
+    return report(path, caption=caption, category=category) if os.path.exists(path) else path
+
+
 ENVS = config["envs"]
 KINDS = config["datasets"]["kinds"]
 
@@ -47,6 +57,9 @@ def collect_inputs(wildcards):
 
 
 OFFLINE = config["offline"]
+# `--resources gpu=N` as given (None when not given). With gpu=0 a training job on device "auto" asks no GPU and runs on the CPU.
+GPUS_GIVEN = getattr(workflow.global_resources.get("gpu"), "value", workflow.global_resources.get("gpu"))
+TRAIN_DEVICE = "cpu" if OFFLINE["device"] == "auto" and GPUS_GIVEN == 0 else OFFLINE["device"]
 ALGORITHMS = OFFLINE["algorithms"]
 SEED_GROUPS = seed_groups(OFFLINE["seeds"], OFFLINE["seeds_per_job"])
 DATASET_NAMES = [f"{env}-{kind}" for env in ENVS for kind in KINDS]

@@ -11,6 +11,8 @@ rule evaluate_run:
     params:
         episodes=OFFLINE["eval_episodes"],
         q_tail=Q_DIAGNOSTIC["tail"],
+        # The run's algorithm name may be a variant of this config: the command checks names against it.
+        variants=lambda wildcards: json.dumps({wildcards.algo: VARIANTS[wildcards.algo]} if wildcards.algo in VARIANTS else {}),
     threads: 1
     resources:
         mem_mb=2000,
@@ -22,5 +24,5 @@ rule evaluate_run:
         "../../envs/offrl.yaml"
     shell:
         "python -m offrl --threads 1 evaluate --snapshots {input.snapshots} --episodes {params.episodes}"
-        " --algo {wildcards.algo} --dataset {wildcards.dataset} --out {output.scores}"
+        " --algo {wildcards.algo} --variants {params.variants:q} --dataset {wildcards.dataset} --out {output.scores}"
         " --q-out {output.q_diagnostic} --q-tail {params.q_tail} --quiet > {log} 2>&1"

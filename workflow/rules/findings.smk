@@ -9,7 +9,7 @@ rule findings:
     input:
         [path for study in FINDINGS_STUDIES.values() for path in study["inputs"]],
     output:
-        md=report("results/findings.md", caption="../report/findings.rst", category="Findings"),
+        md=reported("results/findings.md", caption="../report/findings.rst", category="Findings"),
         json="results/findings.json",
     params:
         stem=subpath(output.md, strip_suffix=".md"),

@@ -27,10 +27,12 @@ rule simhash_figure:
     input:
         expand("results/index/{dataset}/simhash.npz", dataset=DATASET_NAMES),
     output:
-        png=report("results/figures/simhash_conf.png", caption="../report/simhash_conf.rst", category="Guided TD3+BC"),
+        png=reported("results/figures/simhash_conf.png", caption="../report/simhash_conf.rst", category="Guided TD3+BC"),
         pdf="results/figures/simhash_conf.pdf",
-        histograms=report("results/figures/simhash_conf_hist.png", caption="../report/simhash_conf_hist.rst", category="Guided TD3+BC"),
+        csv="results/figures/simhash_conf.csv",
+        histograms=reported("results/figures/simhash_conf_hist.png", caption="../report/simhash_conf_hist.rst", category="Guided TD3+BC"),
         histograms_pdf="results/figures/simhash_conf_hist.pdf",
+        histograms_csv="results/figures/simhash_conf_hist.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         histograms=subpath(output.histograms, strip_suffix=".png"),

@@ -7,7 +7,7 @@ rule dataset_table:
         dataset_summaries(),
     output:
         csv="results/tables/datasets.csv",
-        md=report("results/tables/datasets.md", caption="../report/datasets.rst", category="Datasets"),
+        md=reported("results/tables/datasets.md", caption="../report/datasets.rst", category="Datasets"),
         tex="results/tables/datasets.tex",
     params:
         stem=subpath(output.csv, strip_suffix=".csv"),
@@ -25,7 +25,7 @@ rule d4rl_table:
         evaluations(ALGORITHMS, DATASET_NAMES),
     output:
         csv="results/tables/d4rl.csv",
-        md=report("results/tables/d4rl.md", caption="../report/d4rl_table.rst", category="D4RL"),
+        md=reported("results/tables/d4rl.md", caption="../report/d4rl_table.rst", category="D4RL"),
         tex="results/tables/d4rl.tex",
     params:
         stem=subpath(output.csv, strip_suffix=".csv"),
@@ -46,8 +46,9 @@ rule d4rl_curves:
     input:
         evaluations(ALGORITHMS, DATASET_NAMES),
     output:
-        png=report("results/figures/d4rl_curves.png", caption="../report/d4rl_curves.rst", category="D4RL"),
+        png=reported("results/figures/d4rl_curves.png", caption="../report/d4rl_curves.rst", category="D4RL"),
         pdf="results/figures/d4rl_curves.pdf",
+        csv="results/figures/d4rl_curves.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=ALGORITHMS,
@@ -71,7 +72,7 @@ rule guided_table1:
         evaluations(GUIDED_COMPARISON, GUIDED_DATASETS + GUIDED_EXTENSION_DATASETS),
     output:
         csv="results/tables/guided_table1.csv",
-        md=report("results/tables/guided_table1.md", caption="../report/guided_table1.rst", category="Guided TD3+BC"),
+        md=reported("results/tables/guided_table1.md", caption="../report/guided_table1.rst", category="Guided TD3+BC"),
         tex="results/tables/guided_table1.tex",
     params:
         stem=subpath(output.csv, strip_suffix=".csv"),
@@ -95,11 +96,11 @@ rule guided_fig1:
     input:
         evaluations(GUIDED_COMPARISON, GUIDED_DATASETS + GUIDED_EXTENSION_DATASETS),
     output:
-        png=report("results/figures/guided_fig1.png", caption="../report/guided_fig1.rst", category="Guided TD3+BC"),
+        png=reported("results/figures/guided_fig1.png", caption="../report/guided_fig1.rst", category="Guided TD3+BC"),
         pdf="results/figures/guided_fig1.pdf",
-        csv="results/tables/guided_fig1.csv",
-        md="results/tables/guided_fig1.md",
-        tex="results/tables/guided_fig1.tex",
+        csv="results/figures/guided_fig1.csv",
+        md="results/figures/guided_fig1.md",
+        tex="results/figures/guided_fig1.tex",
     params:
         figure=subpath(output.png, strip_suffix=".png"),
         table=subpath(output.csv, strip_suffix=".csv"),
@@ -124,7 +125,7 @@ rule contamination_table:
         contaminated_summaries(),
     output:
         csv="results/tables/contamination.csv",
-        md=report("results/tables/contamination.md", caption="../report/contamination.rst", category="Datasets"),
+        md=reported("results/tables/contamination.md", caption="../report/contamination.rst", category="Datasets"),
         tex="results/tables/contamination.tex",
     params:
         stem=subpath(output.csv, strip_suffix=".csv"),
@@ -145,7 +146,7 @@ rule taming_table1:
         lambda wildcards: evaluations(TAMING["algorithms"], taming_datasets()),
     output:
         csv="results/tables/taming_table1.csv",
-        md=report("results/tables/taming_table1.md", caption="../report/taming_table1.rst", category="TD3BC++"),
+        md=reported("results/tables/taming_table1.md", caption="../report/taming_table1.rst", category="TD3BC++"),
         tex="results/tables/taming_table1.tex",
     params:
         stem=subpath(output.csv, strip_suffix=".csv"),
@@ -167,7 +168,7 @@ rule taming_fig3:
     input:
         lambda wildcards: evaluations(TAMING["figure_algorithms"], taming_datasets(kinds=("expert",))),
     output:
-        png=report("results/figures/taming_fig3.png", caption="../report/taming_fig3.rst", category="TD3BC++"),
+        png=reported("results/figures/taming_fig3.png", caption="../report/taming_fig3.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig3.pdf",
         csv="results/figures/taming_fig3.csv",
     params:
@@ -191,8 +192,9 @@ rule taming_fig4:
         logs=lambda wildcards: [f"{run}/train_log.csv" for run in taming_contaminated_runs()],
         evaluations=lambda wildcards: [f"{run}/evaluation.csv" for run in taming_contaminated_runs()],
     output:
-        png=report("results/figures/taming_fig4.png", caption="../report/taming_fig4.rst", category="TD3BC++"),
+        png=reported("results/figures/taming_fig4.png", caption="../report/taming_fig4.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig4.pdf",
+        csv="results/figures/taming_fig4.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING["figure_algorithms"],
@@ -213,7 +215,7 @@ rule taming_table8:
         lambda wildcards: evaluations(TAMING["table8_algorithms"], taming_datasets(kinds=KINDS, contaminated=False)),
     output:
         csv="results/tables/taming_table8.csv",
-        md=report("results/tables/taming_table8.md", caption="../report/taming_table8.rst", category="TD3BC++"),
+        md=reported("results/tables/taming_table8.md", caption="../report/taming_table8.rst", category="TD3BC++"),
         tex="results/tables/taming_table8.tex",
     params:
         stem=subpath(output.csv, strip_suffix=".csv"),
@@ -235,8 +237,9 @@ rule taming_fig8:
     input:
         evaluations(TAMING["ablation_algorithms"], TAMING_FIG8_DATASETS),
     output:
-        png=report("results/figures/taming_fig8.png", caption="../report/taming_fig8.rst", category="TD3BC++"),
+        png=reported("results/figures/taming_fig8.png", caption="../report/taming_fig8.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig8.pdf",
+        csv="results/figures/taming_fig8.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING["ablation_algorithms"],
@@ -256,8 +259,9 @@ rule taming_fig6:
     input:
         expand("results/runs/{algo}/{dataset}/seed{seeds}/snapshots.pt", algo=["td3bc", "td3bc_gp"], dataset=TAMING["q_histogram_dataset"], seeds=SEED_GROUPS),
     output:
-        png=report("results/figures/taming_fig6.png", caption="../report/taming_fig6.rst", category="TD3BC++"),
+        png=reported("results/figures/taming_fig6.png", caption="../report/taming_fig6.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig6.pdf",
+        csv="results/figures/taming_fig6.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=[algo for algo in ["td3bc", "td3bc_gp"] for _ in SEED_GROUPS],
@@ -274,8 +278,9 @@ rule taming_fig5:
     input:
         evaluations(TAMING_SWEEPS["fig5"], TAMING_FIG5_DATASETS),
     output:
-        png=report("results/figures/taming_fig5.png", caption="../report/taming_fig5.rst", category="TD3BC++"),
+        png=reported("results/figures/taming_fig5.png", caption="../report/taming_fig5.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig5.pdf",
+        csv="results/figures/taming_fig5.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING_SWEEPS["fig5"],
@@ -295,8 +300,9 @@ rule taming_fig7:
     input:
         evaluations(TAMING_SWEEPS["fig7"], taming_contaminated()),
     output:
-        png=report("results/figures/taming_fig7.png", caption="../report/taming_fig7.rst", category="TD3BC++"),
+        png=reported("results/figures/taming_fig7.png", caption="../report/taming_fig7.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig7.pdf",
+        csv="results/figures/taming_fig7.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         grid=TAMING_FIG7_GRID,
@@ -316,8 +322,9 @@ rule taming_fig11:
     input:
         evaluations(TAMING_SWEEPS["fig11"], TAMING_FIG11_DATASETS),
     output:
-        png=report("results/figures/taming_fig11.png", caption="../report/taming_fig11.rst", category="TD3BC++"),
+        png=reported("results/figures/taming_fig11.png", caption="../report/taming_fig11.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig11.pdf",
+        csv="results/figures/taming_fig11.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING_SWEEPS["fig11"],
@@ -341,7 +348,7 @@ rule bear_fig1:
         logs=[f"{run}/train_log.csv" for run in BEAR_FIG1_RUNS],
         evaluations=[f"{run}/evaluation.csv" for run in BEAR_FIG1_RUNS],
     output:
-        png=report("results/figures/bear_fig1.png", caption="../report/bear_fig1.rst", category="BEAR"),
+        png=reported("results/figures/bear_fig1.png", caption="../report/bear_fig1.rst", category="BEAR"),
         pdf="results/figures/bear_fig1.pdf",
         csv="results/figures/bear_fig1.csv",
     params:
@@ -363,8 +370,9 @@ rule bear_curves:
     input:
         evaluations(BEAR_BLOG["algorithms"], BEAR_BLOG_DATASETS),
     output:
-        png=report("results/figures/bear_curves.png", caption="../report/bear_curves.rst", category="BEAR"),
+        png=reported("results/figures/bear_curves.png", caption="../report/bear_curves.rst", category="BEAR"),
         pdf="results/figures/bear_curves.pdf",
+        csv="results/figures/bear_curves.csv",
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=BEAR_BLOG["algorithms"],
@@ -403,9 +411,9 @@ rule q_overestimation:
         [f"{run}/q_diagnostic.csv" for run in Q_DIAGNOSTIC_RUNS],
     output:
         csv="results/tables/q_overestimation.csv",
-        md=report("results/tables/q_overestimation.md", caption="../report/q_overestimation_table.rst", category="Q diagnostic"),
+        md=reported("results/tables/q_overestimation.md", caption="../report/q_overestimation_table.rst", category="Q diagnostic"),
         tex="results/tables/q_overestimation.tex",
-        png=report("results/figures/q_overestimation.png", caption="../report/q_overestimation.rst", category="Q diagnostic"),
+        png=reported("results/figures/q_overestimation.png", caption="../report/q_overestimation.rst", category="Q diagnostic"),
         pdf="results/figures/q_overestimation.pdf",
         curves="results/figures/q_overestimation.csv",
     params:

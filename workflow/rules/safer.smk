@@ -153,7 +153,7 @@ rule safer_table1:
     input:
         downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
     output:
-        md=report("results/tables/safer_table1.md", caption="../report/safer_table1.rst", category="SAFER"),
+        md=reported("results/tables/safer_table1.md", caption="../report/safer_table1.rst", category="SAFER"),
         tex="results/tables/safer_table1.tex",
         csv="results/tables/safer_table1.csv",
     params:
@@ -176,7 +176,7 @@ rule safer_fig1:
         parrot="results/safer/priors/parrot/likelihood.csv",
         safer="results/safer/priors/safer/likelihood.csv",
     output:
-        png=report("results/figures/safer_fig1.png", caption="../report/safer_fig1.rst", category="SAFER"),
+        png=reported("results/figures/safer_fig1.png", caption="../report/safer_fig1.rst", category="SAFER"),
         pdf="results/figures/safer_fig1.pdf",
         csv="results/figures/safer_fig1.csv",
     params:
@@ -194,7 +194,7 @@ rule safer_fig4:
     input:
         expand("results/safer/calibration/task{task}.csv", task=SAFER_EVAL_TASKS),
     output:
-        png=report("results/figures/safer_fig4.png", caption="../report/safer_fig4.rst", category="SAFER"),
+        png=reported("results/figures/safer_fig4.png", caption="../report/safer_fig4.rst", category="SAFER"),
         pdf="results/figures/safer_fig4.pdf",
         csv="results/figures/safer_fig4.csv",
     params:
@@ -214,7 +214,7 @@ rule safer_fig5:
         logs=downstream_logs(figure5_methods(), [SAFER_DOWNSTREAM["figure5_task"]]),
         calibration=f"results/safer/calibration/task{SAFER_DOWNSTREAM['figure5_task']}.csv",
     output:
-        png=report("results/figures/safer_fig5.png", caption="../report/safer_fig5.rst", category="SAFER"),
+        png=reported("results/figures/safer_fig5.png", caption="../report/safer_fig5.rst", category="SAFER"),
         pdf="results/figures/safer_fig5.pdf",
         csv="results/figures/safer_fig5.csv",
     params:
@@ -236,7 +236,7 @@ rule safer_fig6:
     input:
         downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
     output:
-        png=report("results/figures/safer_fig6.png", caption="../report/safer_fig6.rst", category="SAFER"),
+        png=reported("results/figures/safer_fig6.png", caption="../report/safer_fig6.rst", category="SAFER"),
         pdf="results/figures/safer_fig6.pdf",
         csv="results/figures/safer_fig6.csv",
     params:
@@ -256,7 +256,7 @@ rule safer_fig6:
 
 use rule safer_fig6 as safer_fig7 with:
     output:
-        png=report("results/figures/safer_fig7.png", caption="../report/safer_fig7.rst", category="SAFER"),
+        png=reported("results/figures/safer_fig7.png", caption="../report/safer_fig7.rst", category="SAFER"),
         pdf="results/figures/safer_fig7.pdf",
         csv="results/figures/safer_fig7.csv",
     params:
@@ -271,7 +271,7 @@ rule safer_fig8:
     input:
         downstream_logs(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"]),
     output:
-        png=report("results/figures/safer_fig8.png", caption="../report/safer_fig8.rst", category="SAFER"),
+        png=reported("results/figures/safer_fig8.png", caption="../report/safer_fig8.rst", category="SAFER"),
         pdf="results/figures/safer_fig8.pdf",
         csv="results/figures/safer_fig8.csv",
     params:

@@ -18,13 +18,13 @@ rule train_offline:
         batch_size=lambda wildcards: batch_size(OFFLINE, VARIANTS, wildcards.algo),
         eval_every=OFFLINE["eval_every"],
         log_every=OFFLINE["log_every"],
-        device=OFFLINE["device"],
+        device=TRAIN_DEVICE,
         preset=lambda wildcards: preset_of(VARIANTS, wildcards.algo),
         options=train_options,
         critic_snapshots=Q_DIAGNOSTIC["snapshots"],
     threads: OFFLINE["threads"]
     resources:
-        gpu=0 if OFFLINE["device"] == "cpu" else 1,
+        gpu=0 if TRAIN_DEVICE == "cpu" else 1,
         mem_mb=6000,
         runtime=12 * 60,
     log:

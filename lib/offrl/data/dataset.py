@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import uuid
@@ -263,6 +264,18 @@ def _data_dir(path: Path) -> Path:
     return path / "data" if (path / "data").is_dir() else path
 
 
+def build_hint(path: str | Path) -> str:
+    """How to get a missing dataset: the Snakemake target that builds it, for the paths the pipeline writes."""
+    where = Path(path).as_posix().rstrip("/")
+    if match := re.search(r"offrl/([a-z0-9]+)/([a-z0-9-]+)-v0$", where):
+        target = f"resources/datasets/{match[1]}-{match[2]}.json"
+    elif match := re.search(r"grasp/(offline|holdout)-v0$", where):
+        target = f"resources/grasp/{match[1]}.json"
+    else:
+        return "check the path"
+    return f"build it with `snakemake {target} --cores 2` in the repository root"
+
+
 def load_dataset(path: str | Path) -> Dataset:
     """Load a Minari dataset directory (the one holding ``data/``) as a :class:`Dataset`."""
     import minari
@@ -270,7 +283,7 @@ def load_dataset(path: str | Path) -> Dataset:
     path = Path(path)
     data_dir = _data_dir(path)
     if not (data_dir / "metadata.json").is_file():
-        raise DatasetError(f"no Minari dataset at {path} (expected {data_dir / 'metadata.json'}); build it with snakemake or check the path")
+        raise DatasetError(f"no Minari dataset at {path} (expected {data_dir / 'metadata.json'}); {build_hint(path)}")
     try:
         minari_dataset = minari.MinariDataset(data_dir)
         episodes = [

@@ -23,22 +23,10 @@ import numpy as np
 import pandas as pd
 
 from offrl.report.figures import save_figure
+from offrl.report.names import paper_name, spread_label
 from offrl.report.scores import _mean_std
 from offrl.report.tables import write_table
 
-METHOD_NAMES = {
-    "sac": "SAC",
-    "parrot": "PARROT",
-    "contextual_parrot": "Context PAR.",
-    "prior_explore": "Prior Explore",
-    "safer": "SAFER",
-    "safer_no_context": "SAFER w/o c",
-    "csc": "CSC",
-    "safer_u0": "SAFER (≤0% unsafe)",
-    "safer_u15": "SAFER (≤15% unsafe)",
-    "safer_u30": "SAFER (≤30% unsafe)",
-    "safer_u45": "SAFER (≤45% unsafe)",
-}
 LOG_COLUMNS = ["seed", "step", "episodes", "successes", "violations", "return_mean"]
 CALIBRATION_COLUMNS = ["target", "bound", "rollout", "steps", "unsafe_steps", "unsafe_fraction"]
 LIKELIHOOD_COLUMNS = ["top_percent", "unsafe_percent", "pairs"]
@@ -47,7 +35,7 @@ ABLATION = ("safer", "safer_no_context")
 
 
 def method_name(method: str) -> str:
-    return METHOD_NAMES.get(method, method)
+    return paper_name(method)
 
 
 def task_name(task: int) -> str:
@@ -209,7 +197,7 @@ def plot_unsafe_likelihood(csv_by_prior: Mapping[str, str | Path], stem: str | P
     ax.set_xlabel("top % most likely holdout (s, a) pairs")
     ax.set_ylabel("unsafe pairs (%)")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, title="one prior each, holdout data", title_fontsize=7)
     fig.tight_layout()
     save_figure(fig, stem)
     return _write_data(data, stem)
@@ -238,7 +226,7 @@ def plot_calibration(csv_by_task: Mapping[int, str | Path], stem: str | Path, ji
     for ax, task in zip(axes[0], tasks):
         panel = data[data["task"] == task]
         ax.plot([0, top], [0, top], color="black", linewidth=0.8, linestyle="--", label="y = x")
-        ax.scatter(panel["x"], panel["unsafe_percent"], s=12, alpha=0.6, label="rollout")
+        ax.scatter(panel["x"], panel["unsafe_percent"], s=12, alpha=0.6, label="one rollout (x jittered)")
         etas = panel.groupby("target_percent")["bound"].first()
         ax.set_xticks(etas.index, [f"{t:g}\nη={b:.2g}" for t, b in etas.items()], fontsize=7)
         ax.set_xlim(-2 * jitter, top)
@@ -289,7 +277,9 @@ def plot_bound_tradeoff(
         (axes[0], "success_rate", "success rate (%), end of training", "tab:blue"),
         (axes[1], "total_violations", "total safety violations", "tab:red"),
     ):
-        ax.errorbar(data["target_percent"], data[f"{prefix}_mean"], yerr=data[f"{prefix}_std"], marker="o", capsize=3, color=colour)
+        ax.errorbar(data["target_percent"], data[f"{prefix}_mean"], yerr=data[f"{prefix}_std"], marker="o", capsize=3, color=colour,
+                    label=spread_label(data[f"{prefix}_seeds"]))
+        ax.legend(fontsize=7)
         ax.set_xticks(data["target_percent"], labels, fontsize=7)
         ax.set_xlabel("bound's target: at most X % unsafe")
         ax.set_ylabel(ylabel)
@@ -330,7 +320,7 @@ def plot_violation_curves(logs: pd.DataFrame, methods: Sequence[str], tasks: Seq
         ax.set_title(task_name(task), fontsize=9)
         ax.set_xlabel("environment step")
     axes[0][0].set_ylabel("cumulative safety violations" if cumulative else "safety violations per window")
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=7, title=f"line, band: {spread_label(data['seeds'])}", title_fontsize=6)
     fig.tight_layout()
     save_figure(fig, stem)
     return _write_data(data, stem)
@@ -359,7 +349,7 @@ def plot_ablation(logs: pd.DataFrame, tasks: Sequence[int], stem: str | Path, me
         axes[1][col].set_xlabel("environment step")
     axes[0][0].set_ylabel("success rate per window (%)")
     axes[1][0].set_ylabel("safety violations per window")
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=7, title=f"line, band: {spread_label(data['seeds'])}", title_fontsize=6)
     fig.tight_layout()
     save_figure(fig, stem)
     return _write_data(data, stem)

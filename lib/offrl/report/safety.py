@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from offrl.report.figures import save_figure
+from offrl.report.names import dataset_name, id_footnote, paper_name
 from offrl.report.tables import write_table
 
 ENV_LABELS = {"hopper": "h", "walker2d": "w", "halfcheetah": "hc"}
@@ -30,9 +31,9 @@ KIND_LABELS = {"random": "r", "medium": "m", "medium-replay": "mr", "medium-expe
 
 
 def short_label(dataset: str) -> str:
-    """The paper's labels: ``hopper-medium-replay`` -> ``h-mr``."""
+    """The paper's labels, kept in the table for comparison with it: ``hopper-medium-replay`` -> ``h-mr``."""
     env, kind = dataset.split("-", 1)
-    return f"{ENV_LABELS[env]}-{KIND_LABELS[kind]}"
+    return f"{ENV_LABELS.get(env, env)}-{KIND_LABELS.get(kind, kind)}"
 
 
 def safety_totals(evaluations: pd.DataFrame) -> pd.DataFrame:
@@ -85,7 +86,8 @@ def safety_comparison(evaluations: pd.DataFrame, baseline: str, method: str, dat
 
 def write_safety_comparison(comparison: pd.DataFrame, stem: str | Path) -> None:
     display = comparison.map(lambda v: f"{v:.1f}" if isinstance(v, float) else str(v))
-    write_table(comparison, display, stem)
+    codes = ", ".join(f"{code} = {env}" for env, code in ENV_LABELS.items()) + "; " + ", ".join(f"{code} = {kind}" for kind, code in KIND_LABELS.items())
+    write_table(comparison, display, stem, footnote=f"label: the paper's codes ({codes}). Totals over every evaluation episode of training, all seeds.")
 
 
 def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_name: str, baseline_name: str) -> None:
@@ -95,7 +97,7 @@ def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_na
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(max(11.0, 1.1 * len(comparison)), 3.8))
     x = np.arange(len(comparison))
     panels = (
         ("events_change_pct", "falls or unsafe height (episodes)"),
@@ -107,10 +109,12 @@ def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_na
         for i in np.flatnonzero(np.isnan(values)):
             ax.annotate("n/a", (x[i], 0), ha="center", va="bottom", fontsize=7)  # baseline total was 0
         ax.axhline(0.0, color="black", linewidth=0.8)
-        ax.set_xticks(x, comparison["label"], rotation=45)
-        ax.set_ylabel("% difference")
-        ax.set_title(title)
+        ax.set_xticks(x, [dataset_name(d).replace(" ", "\n", 1) + ("*" if label.endswith("*") else "")
+                          for d, label in zip(comparison.index, comparison["label"])], rotation=0, fontsize=7)
+        ax.set_ylabel("% difference (bars: totals over all seeds)")
+        ax.set_title(title, fontsize=10)
+    method, baseline = paper_name(method_name), paper_name(baseline_name)
     extension = " (* an extension beyond the paper's envs)" if comparison["label"].str.endswith("*").any() else ""
-    fig.suptitle(f"{method_name} vs {baseline_name}, over all evaluation episodes of training (negative: fewer){extension}", fontsize=10)
+    fig.suptitle(f"{method} vs {baseline}: % change over all evaluation episodes of training (green: fewer){extension}", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, stem)
+    save_figure(fig, stem, id_footnote([method_name, baseline_name]))

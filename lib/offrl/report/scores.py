@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from offrl.report.figures import save_figure
+from offrl.report.names import dataset_name, id_footnote, paper_name, spread_label
 from offrl.report.tables import write_table
 
 
@@ -125,30 +126,51 @@ def score_table(
 def write_score_table(final: pd.DataFrame, algorithms: Sequence[str], datasets: Sequence[str], stem: str | Path, gains: dict[str, str] | None = None,
                       spread: str = "seeds", total_spread: str = "quadrature", episodes: pd.DataFrame | None = None,
                       extension: Sequence[str] = ()) -> pd.DataFrame:
-    """:func:`score_table` written to ``stem.csv``, ``stem.md`` and ``stem.tex``; returns the displayed table."""
+    """:func:`score_table` written to ``stem.csv`` (ids, numbers) and ``stem.md``/``.tex`` (the papers' names, a footnote
+    saying what ± is and which id each name stands for); returns the displayed table."""
     numbers, display, bold = score_table(final, algorithms, datasets, gains=gains, spread=spread, total_spread=total_spread,
                                          episodes=episodes, extension=extension)
-    write_table(numbers, display, stem, bold)
+    for baseline in set((gains or {}).values()):
+        display = display.map(lambda cell, b=baseline: cell.replace(f"% vs {b})", f"% vs {paper_name(b)})"))
+    display = display.rename(columns=paper_name)
+    counts = final[final["algorithm"].isin(algorithms) & final["dataset"].isin([*datasets, *extension])].groupby(["algorithm", "dataset"]).size()
+    note = (f"Final normalised score: mean over {spread_label(counts, '').strip().removeprefix('over ')} ± {SPREADS[spread]}; "
+            f"Total ± {TOTAL_SPREADS[total_spread]}. {id_footnote(algorithms)}")
+    write_table(numbers, display, stem, bold, footnote=note.strip())
     return display
 
 
-def plot_learning_curves(evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str], columns: int = 5) -> None:
-    """Normalised score vs training step, one panel per dataset: mean over seeds and a ±1 sd band."""
+def plot_learning_curves(evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str], columns: int = 5) -> pd.DataFrame:
+    """Normalised score vs training step, one panel per dataset: mean over seeds and a ±1 s.d. band; the numbers to STEM.csv."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import seaborn as sns
+    import matplotlib.pyplot as plt
 
     data = curves(evaluations)
     data = data[data["algorithm"].isin(algorithms) & data["dataset"].isin(datasets)]
-    grid = sns.relplot(
-        data=data, x="step", y="normalized_score", hue="algorithm", hue_order=list(algorithms),
-        col="dataset", col_order=list(datasets), col_wrap=min(columns, len(datasets)), kind="line",
-        errorbar="sd", height=2.6, aspect=1.2, facet_kws={"sharey": False},
-    )
-    grid.set_titles("{col_name}")
-    grid.set_axis_labels("training step", "normalised score")
-    save_figure(grid, stem)
+    stats = data.groupby(["algorithm", "dataset", "step"])["normalized_score"].agg(mean="mean", std="std", seeds="count").reset_index()
+    stats["std"] = stats["std"].fillna(0.0)  # one seed: no spread
+    cols = min(columns, len(datasets))
+    rows = -(-len(datasets) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.7 * rows), squeeze=False)
+    colours = dict(zip(algorithms, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for ax, dataset in zip(axes.flat, datasets):
+        for algorithm in algorithms:
+            line = stats[(stats["algorithm"] == algorithm) & (stats["dataset"] == dataset)]
+            ax.plot(line["step"], line["mean"], color=colours[algorithm], label=paper_name(algorithm))
+            ax.fill_between(line["step"], line["mean"] - line["std"], line["mean"] + line["std"], color=colours[algorithm], alpha=0.2, linewidth=0)
+        ax.set_title(dataset_name(dataset), fontsize=9)
+        ax.set_xlabel("training step")
+    for ax in axes.flat[len(datasets):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("normalised score")
+    axes[0][0].legend(fontsize=7, title=f"line, band: {spread_label(stats['seeds'])}", title_fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, stem, id_footnote(algorithms))
+    stats.to_csv(Path(stem).with_suffix(".csv"), index=False)
+    return stats
 
 
 def plot_contamination_curves(final: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], envs: Sequence[str], percents: Sequence[int]) -> pd.DataFrame:
@@ -174,13 +196,13 @@ def plot_contamination_curves(final: pd.DataFrame, stem: str | Path, algorithms:
     for ax, env in zip(axes[0], envs):
         for algorithm in algorithms:
             line = data[(data["env"] == env) & (data["algorithm"] == algorithm)]
-            ax.errorbar(line["percent"], line["mean"], yerr=line["std"], marker="o", capsize=3, label=algorithm)
+            ax.errorbar(line["percent"], line["mean"], yerr=line["std"], marker="o", capsize=3, label=paper_name(algorithm))
         ax.set_xlabel("random transitions (%)")
-        ax.set_ylabel("normalised score")
-        ax.set_title(f"{env}: expert-random-X")
-    axes[0][0].legend(fontsize=8)
+        ax.set_ylabel("final normalised score")
+        ax.set_title(f"{dataset_name(env)}: expert-random-X", fontsize=9)
+    axes[0][0].legend(fontsize=7, title=spread_label(data["seeds"]), title_fontsize=7)
     fig.tight_layout()
-    save_figure(fig, stem)
+    save_figure(fig, stem, id_footnote(algorithms))
     stem = Path(stem)
     data.to_csv(stem.with_suffix(".csv"), index=False)
     return data
@@ -211,6 +233,7 @@ def plot_divergence(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | P
     missing = [c for c in ("divergence_expert_p75", "divergence_contaminant_p75") if c not in logs.columns]
     if missing:
         raise ValueError(f"training logs lack {missing}: train on contaminated datasets (expert-random-X)")
+    seeds = logs.groupby(["algorithm", "dataset"])["seed"].nunique() if "seed" in logs.columns else pd.Series([1])
     logs = logs.groupby(["algorithm", "dataset", "step"], as_index=False)[["divergence_expert_p75", "divergence_contaminant_p75"]].mean()
     scores = curves(evaluations).groupby(["algorithm", "dataset", "step"], as_index=False)["normalized_score"].mean()
     fig, axes = plt.subplots(2, len(datasets), figsize=(3.6 * len(datasets), 5.4), squeeze=False, sharex="col")
@@ -222,17 +245,20 @@ def plot_divergence(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | P
             score = scores[(scores["algorithm"] == algorithm) & (scores["dataset"] == dataset)]
             if log.empty or score.empty:
                 raise ValueError(f"no training log or evaluation for {algorithm} on {dataset}")
-            top.plot(log["step"], log["divergence_expert_p75"], color=colours[algorithm], label=f"{algorithm}: expert")
-            top.plot(log["step"], log["divergence_contaminant_p75"], color=colours[algorithm], linestyle="--", label=f"{algorithm}: contaminant")
-            bottom.plot(score["step"], score["normalized_score"], color=colours[algorithm], label=algorithm)
+            name = paper_name(algorithm)
+            top.plot(log["step"], log["divergence_expert_p75"], color=colours[algorithm], label=f"{name}: expert pairs")
+            top.plot(log["step"], log["divergence_contaminant_p75"], color=colours[algorithm], linestyle="--", label=f"{name}: contaminant pairs")
+            bottom.plot(score["step"], score["normalized_score"], color=colours[algorithm], label=name)
         top.set_yscale("log")
-        top.set_title(dataset, fontsize=9)
+        top.set_title(dataset_name(dataset), fontsize=9)
         bottom.set_xlabel("training step")
     axes[0][0].set_ylabel("p75 of ‖π(s) − a‖²")
     axes[1][0].set_ylabel("normalised score")
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=6, title=spread_label(seeds, "mean"), title_fontsize=6)
     fig.tight_layout()
-    save_figure(fig, stem)
+    save_figure(fig, stem, id_footnote(algorithms))
+    logs[logs["algorithm"].isin(algorithms) & logs["dataset"].isin(datasets)].merge(
+        scores, on=["algorithm", "dataset", "step"], how="outer").to_csv(Path(stem).with_suffix(".csv"), index=False)
 
 def plot_return_and_q(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str]) -> pd.DataFrame:
     """The BEAR blog's Figure 1: top, the return over training; bottom, the mean Q on the batch's pairs.
@@ -249,6 +275,7 @@ def plot_return_and_q(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str |
 
     if "q_mean" not in logs.columns:
         raise ValueError("training logs lack q_mean: Figure 1 needs actor-critic runs")
+    seeds = logs.groupby(["algorithm", "dataset"])["seed"].nunique() if "seed" in logs.columns else pd.Series([1])
     q = logs.groupby(["algorithm", "dataset", "step"], as_index=False)["q_mean"].mean()
     returns = curves(evaluations, "return").groupby(["algorithm", "dataset", "step"], as_index=False)["return"].mean()
     fig, axes = plt.subplots(2, len(datasets), figsize=(3.8 * len(datasets), 5.6), squeeze=False, sharex="col")
@@ -260,26 +287,29 @@ def plot_return_and_q(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str |
             value = q[(q["algorithm"] == algorithm) & (q["dataset"] == dataset)]
             if score.empty or value.empty:
                 raise ValueError(f"no evaluation or Q log for {algorithm} on {dataset}")
-            top.plot(score["step"], score["return"], color=colours[algorithm], label=algorithm)
-            bottom.plot(value["step"], value["q_mean"], color=colours[algorithm], label=algorithm)
+            top.plot(score["step"], score["return"], color=colours[algorithm], label=paper_name(algorithm))
+            bottom.plot(value["step"], value["q_mean"], color=colours[algorithm], label=paper_name(algorithm))
         bottom.set_yscale("symlog", linthresh=1.0)
         bottom.yaxis.set_major_locator(ticker.SymmetricalLogLocator(base=10, linthresh=1.0, subs=[1, 2, 5]))
         bottom.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-        top.set_title(dataset, fontsize=9)
+        top.set_title(dataset_name(dataset), fontsize=9)
         bottom.set_xlabel("training step")
     axes[0][0].set_ylabel("average return")
     axes[1][0].set_ylabel("mean Q (symlog)")
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=7, title=spread_label(seeds, "mean"), title_fontsize=7)
     fig.tight_layout()
-    save_figure(fig, stem)
+    save_figure(fig, stem, id_footnote(algorithms))
     data = returns.merge(q, on=["algorithm", "dataset", "step"], how="outer")
     data = data[data["algorithm"].isin(algorithms) & data["dataset"].isin(datasets)]
     data.to_csv(Path(stem).with_suffix(".csv"), index=False)
     return data
 
 
-def plot_final_boxes(final: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str], title: str = "") -> None:
-    """Final scores as box plots over seeds: one group per dataset, one box per algorithm (TD3BC++ Figures 5, 8, 11)."""
+def plot_final_boxes(final: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str], title: str = "") -> pd.DataFrame:
+    """Final scores as box plots over seeds: one group per dataset, one box per algorithm (TD3BC++ Figures 5, 8, 11).
+
+    Writes the plotted per-seed scores to STEM.csv and returns them.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -292,20 +322,25 @@ def plot_final_boxes(final: pd.DataFrame, stem: str | Path, algorithms: Sequence
         raise ValueError(f"no final scores for {missing}")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     width = len(algorithms) + 1  # a gap between datasets
-    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * len(algorithms) * len(datasets), 3.6))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 + 0.45 * len(algorithms) * len(datasets)), 3.8))
     for j, algorithm in enumerate(algorithms):
         positions = [i * width + j for i in range(len(datasets))]
         boxes = ax.boxplot([cells[(algorithm, d)] for d in datasets], positions=positions, widths=0.8, patch_artist=True,
                            medianprops={"color": "black"})
         for box in boxes["boxes"]:
             box.set_facecolor(colours[j % len(colours)])
-    ax.set_xticks([i * width + (len(algorithms) - 1) / 2 for i in range(len(datasets))], datasets, rotation=20)
+    ax.set_xticks([i * width + (len(algorithms) - 1) / 2 for i in range(len(datasets))], [dataset_name(d) for d in datasets], rotation=20, fontsize=8)
     ax.set_ylabel("normalised score (final)")
     if title:
-        ax.set_title(title)
-    ax.legend([Patch(color=colours[j % len(colours)]) for j in range(len(algorithms))], algorithms, fontsize=7)
+        ax.set_title(title, fontsize=10)
+    seeds = spread_label([len(scores) for scores in cells.values()], "box: quartiles, whiskers 1.5 IQR,")
+    ax.legend([Patch(color=colours[j % len(colours)]) for j in range(len(algorithms))], [paper_name(a) for a in algorithms], fontsize=7,
+              title=seeds, title_fontsize=6)
     fig.tight_layout()
-    save_figure(fig, stem)
+    save_figure(fig, stem, id_footnote(algorithms))
+    plotted = final[final["algorithm"].isin(algorithms) & final["dataset"].isin(datasets)]
+    plotted.to_csv(Path(stem).with_suffix(".csv"), index=False)
+    return plotted
 
 def plot_q_histograms(snapshot_paths: Sequence[str | Path], algorithms: Sequence[str], stem: str | Path, points: int = 3) -> None:
     """TD3BC++ Figure 6: Q(s, a) of expert vs contaminant dataset actions at a few snapshots, one row per algorithm.
@@ -330,17 +365,21 @@ def plot_q_histograms(snapshot_paths: Sequence[str | Path], algorithms: Sequence
     steps = sorted(runs[names[0]][0])
     chosen = [steps[round(i)] for i in np.linspace(0, len(steps) - 1, min(points, len(steps)))]
     fig, axes = plt.subplots(len(names), len(chosen), figsize=(3.2 * len(chosen), 2.4 * len(names)), squeeze=False)
+    rows = []
     for row, algorithm in enumerate(names):
         for col, step in enumerate(chosen):
             ax = axes[row][col]
             for part, colour, alpha in (("contaminant", "tab:orange", 0.5), ("expert", "tab:blue", 0.8)):
                 values = np.concatenate([run[step][part].numpy().ravel() for run in runs[algorithm]])
                 ax.hist(values, bins=50, color=colour, alpha=alpha, label=f"{part} actions", density=True)
-            ax.set_title(f"{algorithm}, step {step}", fontsize=9)
+            ax.set_title(f"{paper_name(algorithm)}, step {step}", fontsize=9)
             ax.set_xlabel("Q(s, a)")
-    axes[0][0].legend(fontsize=7)
+            rows.append({"algorithm": algorithm, "step": step, **{f"{part}_q_{stat}": getattr(np, stat)(np.concatenate(
+                [run[step][part].numpy().ravel() for run in runs[algorithm]])) for part in ("expert", "contaminant") for stat in ("mean", "median", "std")}})
+    axes[0][0].legend(fontsize=7, title=f"density, pooled over {len(runs[names[0]])} run(s)", title_fontsize=6)
     fig.tight_layout()
-    save_figure(fig, stem)
+    save_figure(fig, stem, id_footnote(names))
+    pd.DataFrame(rows).to_csv(Path(stem).with_suffix(".csv"), index=False)
 
 def plot_alpha_grid(final: pd.DataFrame, stem: str | Path, grid: Sequence[tuple[str, float, float]], datasets: Sequence[str]) -> pd.DataFrame:
     """TD3BC++ Figure 7: final score against TD3+BC's α, one line per λ_GP, one panel per dataset.
@@ -356,7 +395,7 @@ def plot_alpha_grid(final: pd.DataFrame, stem: str | Path, grid: Sequence[tuple[
     for dataset in datasets:
         for algorithm, alpha, weight in grid:
             scores = seed_scores(final, algorithm, dataset)
-            rows.append({"dataset": dataset, "algorithm": algorithm, "alpha": alpha, "gradient_penalty": weight, **_mean_std(scores)})
+            rows.append({"dataset": dataset, "algorithm": algorithm, "alpha": alpha, "gradient_penalty": weight, **_mean_std(scores), "seeds": len(scores)})
     data = pd.DataFrame(rows)
     fig, axes = plt.subplots(1, len(datasets), figsize=(3.8 * len(datasets), 3.3), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
@@ -364,9 +403,10 @@ def plot_alpha_grid(final: pd.DataFrame, stem: str | Path, grid: Sequence[tuple[
             line = line.sort_values("alpha")
             ax.errorbar(line["alpha"], line["mean"], yerr=line["std"], marker="o", capsize=3, label=f"λ_GP = {weight:g}")
         ax.set_xlabel("α (0: behaviour cloning)")
-        ax.set_title(dataset, fontsize=9)
+        ax.set_title(dataset_name(dataset), fontsize=9)
     axes[0][0].set_ylabel("normalised score (final)")
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=7, title=f"TD3+BC(+GP), {spread_label(data['seeds'])}", title_fontsize=6)
     fig.tight_layout()
     save_figure(fig, stem)
+    data.to_csv(Path(stem).with_suffix(".csv"), index=False)
     return data

@@ -37,6 +37,9 @@ def plot_conf(index_paths: Sequence[str | Path], names: Sequence[str], stem: str
     right.set_title("min-max normalised count conf(s)")
     fig.tight_layout()
     save_figure(fig, stem)
+    # The curves' numbers: how many states share a code of each size, per dataset.
+    table = pd.concat(sizes).value_counts(["dataset", "states sharing the code"]).rename("states").reset_index()
+    table.sort_values(["dataset", "states sharing the code"]).to_csv(Path(stem).with_suffix(".csv"), index=False)
 
 
 def plot_conf_histograms(index_paths: Sequence[str | Path], names: Sequence[str], stem: str | Path) -> None:
@@ -49,9 +52,12 @@ def plot_conf_histograms(index_paths: Sequence[str | Path], names: Sequence[str]
     cols = min(5, len(names))
     rows = -(-len(names) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.3 * rows), squeeze=False, sharex=True)
+    bins = np.linspace(0.0, 1.0, 21)
+    counts = []
     for ax, path, name in zip(axes.flat, index_paths, names):
         conf = SimHashIndex.load(path).state_conf()
-        ax.hist(conf, bins=np.linspace(0.0, 1.0, 21), color="tab:blue")
+        ax.hist(conf, bins=bins, color="tab:blue")
+        counts.append(pd.DataFrame({"dataset": name, "conf_low": bins[:-1], "conf_high": bins[1:], "states": np.histogram(conf, bins)[0]}))
         ax.set_yscale("log")
         ax.set_title(f"{name}\nmedian conf {np.median(conf):.2f}", fontsize=8)
     for ax in axes.flat[len(names):]:
@@ -62,3 +68,4 @@ def plot_conf_histograms(index_paths: Sequence[str | Path], names: Sequence[str]
         ax.set_ylabel("states")
     fig.tight_layout()
     save_figure(fig, stem)
+    pd.concat(counts, ignore_index=True).to_csv(Path(stem).with_suffix(".csv"), index=False)

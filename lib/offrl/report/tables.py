@@ -46,13 +46,13 @@ def to_latex(table: pd.DataFrame, bold: pd.DataFrame | None = None, caption: str
     return "\n".join(lines) + "\n"
 
 
-def write_table(data: pd.DataFrame, display: pd.DataFrame, stem: str | Path, bold: pd.DataFrame | None = None) -> None:
-    """Write ``data`` (numbers) to ``stem.csv`` and ``display`` (formatted) to ``stem.md`` and ``stem.tex``."""
+def write_table(data: pd.DataFrame, display: pd.DataFrame, stem: str | Path, bold: pd.DataFrame | None = None, footnote: str = "") -> None:
+    """Write ``data`` (numbers) to ``stem.csv`` and ``display`` (formatted) to ``stem.md`` and ``stem.tex``, with ``footnote`` under both."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     data.to_csv(stem.with_suffix(".csv"))
-    stem.with_suffix(".md").write_text(to_markdown(display, bold))
-    stem.with_suffix(".tex").write_text(to_latex(display, bold))
+    stem.with_suffix(".md").write_text(to_markdown(display, bold) + (f"\n{footnote}\n" if footnote else ""))
+    stem.with_suffix(".tex").write_text(to_latex(display, bold, caption=footnote))
 
 
 DATASET_COLUMNS = ["transitions", "episodes", "terminals", "timeouts", "return_mean", "return_min", "return_max", "normalized_score"]

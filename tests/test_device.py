@@ -1,0 +1,51 @@
+"""GPU claims: one GPU per job, the same one again for a process that holds it, locks per user."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from offrl.device import choose_device, claim_gpu, lock_dir
+
+HOLD = "import pathlib, sys; from offrl.device import claim_gpu; print(claim_gpu({count}, directory=pathlib.Path({directory!r})), flush=True); sys.stdin.read()"
+
+
+def other_job(directory, count):
+    """Another process that claims a GPU and holds it until its stdin closes."""
+    return subprocess.Popen([sys.executable, "-c", HOLD.format(count=count, directory=str(directory))], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+
+
+def test_each_job_claims_its_own_gpu_and_a_process_reuses_its_own(tmp_path):
+    assert claim_gpu(2, directory=tmp_path) == 0
+    assert claim_gpu(2, directory=tmp_path) == 0  # this process holds GPU 0: it gets it again (bench of several algorithms)
+    second = other_job(tmp_path, 2)
+    try:
+        assert second.stdout.readline().strip() == "1"  # GPU 0 is held: the other job gets GPU 1
+        third = subprocess.run([sys.executable, "-c", HOLD.format(count=2, directory=str(tmp_path))], input="", capture_output=True, text=True)
+        assert third.returncode != 0 and "all 2 visible GPUs are claimed by other offrl jobs" in third.stderr
+    finally:
+        second.communicate("")
+    assert claim_gpu(1, names=["7"], directory=tmp_path) == 0  # named by the scheduler's physical id
+    assert (tmp_path / "gpu7.lock").read_text() == f"{os.getpid()}\n"
+
+
+def test_choose_device_on_a_fake_two_gpu_machine(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("OFFRL_GPU_LOCK_DIR", str(tmp_path))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert choose_device("cuda") == choose_device("auto") == torch.device("cuda:0")  # one claim, reused
+    assert [p.name for p in tmp_path.iterdir()] == ["gpu3.lock"]
+    assert choose_device("cuda:1") == torch.device("cuda:1") and choose_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        choose_device("gpu")
+
+
+def test_lock_directory_is_per_user(monkeypatch):
+    monkeypatch.delenv("OFFRL_GPU_LOCK_DIR", raising=False)
+    assert lock_dir().name == f"offrl-gpu-locks-{os.getuid()}"
+    monkeypatch.setenv("OFFRL_GPU_LOCK_DIR", "/somewhere/locks")
+    assert str(lock_dir()) == "/somewhere/locks"
