@@ -260,3 +260,28 @@ def test_the_downstream_command_names_a_missing_bound(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*common, "--method", "sac", "--task", "7"])  # the last of a repeated option wins
     assert "--task 7: evaluation tasks are numbered 1..6" in capsys.readouterr().err
+
+
+def test_schema_declares_the_latent_maps_and_the_study_defaults():
+    from offrl.priors.latent import LATENT_MAPS
+
+    schema_path = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    properties = yaml.safe_load(schema_path.read_text())["properties"]["safer"]["properties"]
+    assert properties["latent_map"]["enum"] == list(LATENT_MAPS)
+    config = config_with_safer()
+    assert config["safer"]["latent_map"] == "truncated_normal" and config["safer"]["tasks"]["observe_geometry"] is False
+    config["safer"]["latent_map"] = "cube"
+    with pytest.raises(Exception, match="cube"):
+        validate(config, str(schema_path))
+
+
+@pytest.mark.parametrize("observe, dim", [(False, 11), (True, 18)])
+def test_grasp_data_command_hides_the_geometry_unless_asked(observe, dim, tmp_path):
+    from offrl.cli import main
+
+    summary = tmp_path / "summary.json"
+    main(["grasp-data", "--data-tasks", "1", "--eval-tasks", "1", "--episodes-per-task", "1", "--root", str(tmp_path),
+          "--dataset-id", "grasp/t-v0", "--summary", str(summary), *(["--observe-geometry"] if observe else [])])
+    written = json.loads(summary.read_text())
+    assert written["observe_geometry"] is observe and len(written["state_mean"]) == dim
+    assert load_rollouts(written["path"], window=3).windows.shape[1:] == (3, dim)
