@@ -21,12 +21,11 @@ The observation: gripper position (3, the height is the fingertips'), finger ope
 each finger's distance from the gripper centre), object position (3) and quaternion (4)
 (``MOTION_DIM`` floats); with ``GraspTask.observe_geometry`` also the task's geometry
 (``GEOMETRY``): container centre (2), container inner half-width and wall height (2), object
-half-extents (3) (``OBS_DIM`` floats in all). By default the geometry is hidden: SAFER's
-premise is that what makes an action unsafe is not in the current state, so the safety
-variable c has to infer it from the window Λ of previous states (the paper's pixels show the
-container; our state vector would otherwise spell out the very gap a finger must fit). The
-observed geometry is kept as an ablation. The scripted data policy is privileged: it reads
-:meth:`SafeGraspEnv.full_observation` whatever the agent observes.
+half-extents (3) (``OBS_DIM`` floats in all). By default the geometry is hidden, so what
+makes an action unsafe is not in the current state, SAFER's premise: the safety variable c
+has to infer it from the window Λ of previous states. Observed (an ablation), the state spells
+out the very gap a finger must fit and c can only add motion history. The scripted data
+policy is privileged: it reads :meth:`SafeGraspEnv.full_observation` whatever the agent observes.
 
 ω = 1 when any gripper geom touches a wall during any physics substep of the step, read from
 ``data.contact[:data.ncon]``. Success: the object's bottom is above the wall top and both
