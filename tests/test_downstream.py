@@ -9,11 +9,12 @@ import torch
 from offrl import downstream
 from offrl.algos.sac import SACConfig
 from offrl.downstream import METHODS, RAW_METHODS, DownstreamConfig, policy_action, run_downstream
-from offrl.envs.grasp import OBS_DIM, SafeGraspEnv, make_tasks
+from offrl.envs.grasp import SafeGraspEnv, make_tasks
 from offrl.envs.grasp_script import state_windows
 from offrl.priors.model import SkillPrior
 
 TASK = make_tasks(0, 1, hard=True)[0]
+OBS_DIM = TASK.observation_dim  # the geometry hidden, as in the study
 WINDOW = 4
 TINY = SACConfig(hidden=(32, 32))
 
@@ -88,22 +89,36 @@ def test_acting_windows_are_the_training_windows(recorded_envs, tmp_path):
         np.testing.assert_array_equal(windows[:, s], expected)
 
 
+@pytest.mark.parametrize("latent_map", ["truncated_normal", "box"])
 @pytest.mark.parametrize("method", METHODS)
-def test_each_method_maps_u_as_specified(method):
+def test_each_method_maps_u_as_specified(method, latent_map):
     torch.manual_seed(1)
     u = torch.rand(3, 4) * 2 - 1
     u[0] = torch.tensor([0.9, -0.9, 0.999, -0.2])  # η·u and erfinv leave the box here: the clip matters
     states = torch.randn(3, OBS_DIM)
     windows = torch.randn(3, WINDOW, OBS_DIM)
     prior = None if method in RAW_METHODS else tiny_prior(0 if method in ("parrot", "safer_no_context") else 8)
-    action = policy_action(config(method, bound=2.0 if method.startswith("safer") else None), prior, u, states, windows)
+    bound = 2.0 if method.startswith("safer") else None
+    action = policy_action(config(method, bound=bound, latent_map=latent_map), prior, u, states, windows)
     if method in (*RAW_METHODS, "prior_explore"):
         expected = u
-    elif method.startswith("safer"):
+    elif method.startswith("safer") and latent_map == "box":
         expected = (2.0 * u).clamp(-1, 1)
+    elif method.startswith("safer"):  # Φ⁻¹(Φ(−2) + (u + 1)/2·(Φ(2) − Φ(−2))), Φ(2) = 0.977250
+        p = 0.022750 + (u.double() + 1) / 2 * 0.954500
+        expected = (math.sqrt(2) * torch.erfinv(2 * p - 1)).float().clamp(-1, 1)
     else:
         expected = (math.sqrt(2) * torch.erfinv(u)).clamp(-1, 1)
-    torch.testing.assert_close(action, expected)
+    torch.testing.assert_close(action, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_safer_and_parrot_differ_only_in_the_bound_by_default():
+    """With one prior and a huge η, SAFER's default map acts exactly as PARROT's; the box map does not."""
+    u = torch.rand(5, 4, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    states, prior = torch.randn(5, OBS_DIM), tiny_prior(0)
+    parrot = policy_action(config("parrot"), prior, u, states, None)
+    torch.testing.assert_close(policy_action(config("safer_no_context", bound=1e3), prior, u, states, None), parrot)
+    assert not torch.allclose(policy_action(config("safer_no_context", bound=1e3, latent_map="box"), prior, u, states, None), parrot)
 
 
 @pytest.mark.parametrize(
@@ -117,6 +132,7 @@ def test_each_method_maps_u_as_specified(method):
         (dict(method="sac", start_steps=61), "start_steps = 61"),
         (dict(method="prior_explore", explore_probability=1.5), "explore_probability = 1.5"),
         (dict(method="sac", total_steps=0), "total_steps = 0"),
+        (dict(method="safer", bound=1.0, latent_map="cube"), "latent_map = 'cube'; allowed: truncated_normal, box"),
     ],
 )
 def test_bad_config_names_the_field_and_allowed_values(overrides, message):
@@ -134,6 +150,10 @@ def test_prior_must_fit_the_method(tmp_path):
         run_downstream(TASK, config("safer"), None, [0], None, tmp_path, progress=False)
     with pytest.raises(ValueError, match="pass state_statistics"):
         run_downstream(TASK, config("sac"), None, [0], None, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="the grasp task has 4 and 11"):  # a prior trained with the geometry observed
+        run_downstream(TASK, config("parrot"), SkillPrior(18, 4, context_dim=0, hidden=(16,)), [0], None, tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"state_statistics have shapes \(18,\)"):
+        run_downstream(TASK, config("sac"), None, [0], (np.zeros(18), np.ones(18)), tmp_path, progress=False)
     assert not (tmp_path / "log.csv").exists()
 
 

@@ -8,11 +8,13 @@ from offrl.priors import (
     ConditionalRealNVP,
     SafetyContextEncoder,
     bounded_latent,
+    bounded_map,
     gaussian_latent,
     kl_to_standard_normal,
     safety_bound,
     sample_context,
     standard_normal_log_prob,
+    truncated_gaussian_latent,
     unsafe_fraction_within,
 )
 
@@ -127,7 +129,43 @@ def test_policy_actions_map_to_the_latent_space():
     torch.testing.assert_close(bounded_latent(torch.tensor([-1.0, 0.5]), 2.0), torch.tensor([-2.0, 1.0]))  # SAFER: the box (−η, η)
 
 
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.vectorize(math.erf)(np.asarray(x) / math.sqrt(2)))
+
+
+@pytest.mark.parametrize("bound", [0.5, 1.0, 2.5])
+def test_truncated_normal_map_of_uniform_u_is_the_truncated_prior(bound):
+    """SAFER's default map: for u ~ U[−1, 1], z ~ N(0, 1) truncated to (−η, η), by histogram, CDF and variance."""
+    u = 2 * torch.rand(400_000, 1, generator=torch.Generator().manual_seed(0)) - 1
+    z = truncated_gaussian_latent(u, bound).numpy().ravel()
+    assert np.abs(z).max() <= bound
+    edges = np.linspace(-bound, bound, 21)
+    mass = np.diff(_normal_cdf(edges)) / (_normal_cdf(bound) - _normal_cdf(-bound))  # each bin's truncated-normal probability
+    np.testing.assert_allclose(np.histogram(z, edges)[0] / len(z), mass, atol=0.003)
+    # Var of N(0, 1) truncated to (−η, η): 1 − 2ηφ(η)/(Φ(η) − Φ(−η)).
+    density = math.exp(-bound**2 / 2) / math.sqrt(2 * math.pi)
+    variance = 1 - 2 * bound * density / (_normal_cdf(bound) - _normal_cdf(-bound))
+    assert z.var() == pytest.approx(variance, rel=0.01)
+    box = bounded_latent(u, bound).numpy().ravel()  # the box map: uniform, its variance η²/3, more at the edges
+    assert box.var() == pytest.approx(bound**2 / 3, rel=0.01) and box.var() > z.var()
+
+
+def test_truncated_normal_map_by_hand_and_as_the_bound_grows():
+    # η = 1, u = 0.5: p = Φ(−1) + 0.75·(Φ(1) − Φ(−1)) = 0.158655 + 0.75·0.682689 = 0.670672; Φ⁻¹(0.670672) = 0.44185.
+    assert truncated_gaussian_latent(torch.tensor([0.5]), 1.0).item() == pytest.approx(0.44185, abs=1e-4)
+    assert truncated_gaussian_latent(torch.tensor([0.0]), 1.0).item() == pytest.approx(0.0, abs=1e-7)
+    assert truncated_gaussian_latent(torch.tensor([1.0, -1.0]), 1.0).tolist() == pytest.approx([1.0, -1.0], abs=1e-5)  # the box's faces
+    u = torch.linspace(-1, 1, 101)
+    torch.testing.assert_close(truncated_gaussian_latent(u, math.inf), gaussian_latent(u), atol=1e-6, rtol=0.0)  # η → ∞: PARROT's map (float32 rounding apart)
+    torch.testing.assert_close(truncated_gaussian_latent(u, 8.0), gaussian_latent(u), atol=1e-5, rtol=0.0)
+    assert (truncated_gaussian_latent(u, 0.1) - bounded_latent(u, 0.1)).abs().max() < 2e-4  # a tiny box: the density is flat, both maps agree
+
+
 def test_bad_inputs_name_the_field():
+    with pytest.raises(ValueError, match="latent_map = 'cube'; allowed: truncated_normal, box"):
+        bounded_map("cube")
+    with pytest.raises(ValueError, match="bound = -1"):
+        truncated_gaussian_latent(torch.zeros(1), -1)
     with pytest.raises(ValueError, match="max_unsafe_fraction = 1.5"):
         safety_bound(np.zeros((2, 2)), np.zeros((2, 2)), 1.5, np.random.default_rng(0))
     with pytest.raises(ValueError, match="bound = 0"):

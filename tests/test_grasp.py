@@ -1,28 +1,31 @@
+import dataclasses
 import warnings
 
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from offrl.envs.grasp import OBS_DIM, OBSERVATION_LAYOUT, OPENING_RANGE, GraspTask, SafeGraspEnv, make_tasks
+from offrl.envs.grasp import GEOMETRY, MOTION_DIM, OBS_DIM, OBSERVATION_LAYOUT, OPENING_RANGE, GraspTask, SafeGraspEnv, make_tasks
 from offrl.envs.grasp_script import FAILURE_MODES, ScriptedGrasp, collect, state_windows
 
 # A wide container with the object in a corner: the middle is free space down to the floor.
 ROOMY = GraspTask(container_width=0.2, wall_height=0.05, object_size=(0.015, 0.015, 0.02), object_offset=(0.07, 0.07), position=(0.0, 0.0))
+ROOMY_OBSERVED = dataclasses.replace(ROOMY, observe_geometry=True)
 
 
 def drive(env: SafeGraspEnv, action: list[float], steps: int) -> list[bool]:
     return [env.step(np.array(action, np.float32))[4]["violation"] for _ in range(steps)]
 
 
-def test_env_follows_the_gymnasium_api():
+@pytest.mark.parametrize("task", [ROOMY, ROOMY_OBSERVED])
+def test_env_follows_the_gymnasium_api(task):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the checker warns that the observation box is unbounded, as positions are
-        check_env(SafeGraspEnv(ROOMY), skip_render_check=True)
+        check_env(SafeGraspEnv(task), skip_render_check=True)
 
 
 def test_observation_layout_reads_the_task_back():
-    observation, _ = SafeGraspEnv(ROOMY).reset(seed=0)
+    observation, _ = SafeGraspEnv(ROOMY_OBSERVED).reset(seed=0)
 
     def field(name: str) -> np.ndarray:
         return observation[OBSERVATION_LAYOUT[name]]
@@ -32,6 +35,25 @@ def test_observation_layout_reads_the_task_back():
     assert field("container_half_width") == pytest.approx(0.1) and field("wall_height") == pytest.approx(0.05)
     assert field("finger_opening") == pytest.approx(OPENING_RANGE[1])  # episodes start open
     assert field("gripper_position")[2] > ROOMY.wall_height  # and above the walls
+
+
+def test_hidden_geometry_is_not_in_the_observation():
+    """By default the agent sees motion only: tasks that differ in geometry alone look the same."""
+    assert not ROOMY.observe_geometry and not make_tasks(0, 1)[0].observe_geometry  # the study's default
+    narrower = dataclasses.replace(ROOMY, container_width=0.18, object_size=(0.015, 0.016, 0.02))
+    observations = {}
+    for task in (ROOMY, narrower, ROOMY_OBSERVED):
+        env = SafeGraspEnv(task)
+        first = env.reset(seed=3)[0]
+        steps = [env.step(np.array([0.5, -0.5, -1.0, 0.0], np.float32))[0] for _ in range(3)]
+        observations[task] = np.stack([first, *steps])
+        assert observations[task].shape == (4, task.observation_dim) and env.observation_space.shape == (task.observation_dim,)
+        np.testing.assert_array_equal(env.full_observation()[:MOTION_DIM], observations[task][-1][:MOTION_DIM])
+    assert ROOMY.observation_dim == MOTION_DIM == 11 and ROOMY_OBSERVED.observation_dim == OBS_DIM == 18
+    # A 2 cm narrower container and a wider object are unseen (contact solver noise apart).
+    np.testing.assert_allclose(observations[ROOMY], observations[narrower], atol=1e-6)
+    np.testing.assert_array_equal(observations[ROOMY], observations[ROOMY_OBSERVED][:, :MOTION_DIM])
+    assert all((np.arange(OBS_DIM)[OBSERVATION_LAYOUT[name]] >= MOTION_DIM).all() for name in GEOMETRY)  # what is cut off is the geometry
 
 
 def test_violation_fires_against_a_wall_and_not_in_free_space():
@@ -70,7 +92,13 @@ def test_collected_labels_are_consistent_and_reproducible():
     np.testing.assert_array_equal(first.violations, second.violations)
     data = first.transitions
     data.validate()
-    assert data.observations.shape[1] == OBS_DIM and first.windows.shape == (len(data), 5, OBS_DIM)
+    assert data.observations.shape[1] == MOTION_DIM and first.windows.shape == (len(data), 5, MOTION_DIM)
+    # The scripted policy reads the hidden geometry all the same: the same episodes as with it observed.
+    observed = collect(make_tasks(1, 2, observe_geometry=True), 3, seed=7, window=5)
+    np.testing.assert_array_equal(observed.transitions.actions, data.actions)
+    np.testing.assert_array_equal(observed.transitions.observations[:, :MOTION_DIM], data.observations)
+    np.testing.assert_array_equal(observed.windows[..., :MOTION_DIM], first.windows)  # Λ: the same states, minus the geometry
+    assert observed.transitions.observations.shape[1] == OBS_DIM
     for s in data.episode_slices():
         assert len(set(first.success[s])) == 1  # the trajectory's outcome on every row
         assert first.success[s][0] == data.terminals[s.stop - 1]  # success is the only termination

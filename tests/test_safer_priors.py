@@ -49,12 +49,13 @@ def test_labels_survive_the_minari_round_trip(rollouts, tmp_path):
     assert rollouts.violations.any() and not rollouts.success.all()  # the check is not of constant labels
 
 
-def test_safe_rows_are_the_successful_episodes_without_any_violation():
-    episode_ids = np.array([0, 0, 0, 1, 1, 2, 2, 3])
-    violations = [0, 0, 0, 0, 1, 0, 0, 0]  # episode 1 touches a wall once
-    success = [1, 1, 1, 1, 1, 0, 0, 1]  # episode 2 fails
-    data = labelled(np.zeros((8, 2)), np.zeros((8, 2)), violations, success, episode_ids)
-    np.testing.assert_array_equal(safe_rows(data), [0, 1, 2, 7])
+def test_safe_rows_are_the_safe_steps_of_successful_episodes():
+    """Appendix B: every (s, a) with ω = 0 from a successful trajectory, not only the trajectories that never touched a wall."""
+    episode_ids = np.array([0, 0, 0, 1, 1, 1, 2, 2, 3])
+    violations = [0, 0, 0, 0, 1, 0, 0, 1, 0]  # episode 1 touches a wall once and still succeeds; episode 2 touches and fails
+    success = [1, 1, 1, 1, 1, 1, 0, 0, 1]
+    data = labelled(np.zeros((9, 2)), np.zeros((9, 2)), violations, success, episode_ids)
+    np.testing.assert_array_equal(safe_rows(data), [0, 1, 2, 3, 5, 8])
 
 
 def test_kinds_are_options_of_one_objective():
@@ -154,6 +155,26 @@ def test_bounds_reach_their_targets_on_the_prior_latents():
     assert bounds["bound"].is_monotonic_increasing
     norms = np.abs(unsafe_actions).max(1)
     assert bounds["bound"][0] <= norms.min() + 1e-12  # 0 %: no unsafe action inside
+    # The same bounds read on the data's own mix, 400 safe to 100 unsafe.
+    assert list(bounds["data_pairs"]) == [500] * 3 and list(bounds["data_unsafe_fraction"]) == [0.2] * 3
+    all_norms = np.abs(actions.astype(np.float32)).max(1)  # z = a, in the flow's float32
+    for row in bounds.itertuples():
+        inside = all_norms < row.bound
+        assert row.data_in_bound_unsafe_fraction == pytest.approx(violations[inside].mean())
+    assert (bounds["data_in_bound_unsafe_fraction"] < bounds["in_bound_unsafe_fraction"] + 1e-12).all()  # fewer unsafe pairs to go round
+
+
+def test_bounds_run_on_algorithm_2s_safe_set():
+    """Safe pairs of failed episodes are not Algorithm 2's safe data, so Algorithm 3 leaves them out too."""
+    # Episode 0 succeeds (three safe pairs, one unsafe); episode 1 fails: its safe pair sits far out in z.
+    actions = np.array([[0.1, 0.0], [0.2, 0.1], [0.3, -0.2], [1.0, 0.2], [5.0, 5.0]])
+    violations = np.array([0, 0, 0, 1, 0])
+    success = np.array([1, 1, 1, 1, 0])
+    data = labelled(np.zeros((5, 3)), actions, violations, success, np.array([0, 0, 0, 0, 1]))
+    bounds = safety_bounds(SkillPrior(3, 2, context_dim=0, hidden=(8,)), data, [0.0], seed=0, balance=False)
+    row = bounds.iloc[0]
+    assert (row["safe_pairs"], row["unsafe_pairs"], row["data_pairs"]) == (3, 1, 5)
+    assert row["reached"] and 0.3 <= row["bound"] <= 1.0  # the failed episode's z = 5 does not hold the bound open
 
 
 def config_with_safer():
@@ -192,14 +213,39 @@ def test_an_unreachable_target_keeps_the_last_bound_that_held_safe_data():
 
 
 def test_calibration_rollouts_count_every_step_of_each_bound():
-    prior = SkillPrior(18, 4, context_dim=2, window=4, hidden=(8,), encoder_dim=8)
+    task = make_tasks(1, 1, hard=True)[0]
+    prior = SkillPrior(task.observation_dim, 4, context_dim=2, window=4, hidden=(8,), encoder_dim=8)
     bounds = pd.DataFrame({"target": [0.0, 0.3], "bound": [0.05, 3.0]})
-    table = calibration_rollouts(make_tasks(1, 1, hard=True)[0], prior, bounds, rollouts=2, seed=0)
+    table = calibration_rollouts(task, prior, bounds, rollouts=2, seed=0)
     assert list(table["target"]) == [0.0, 0.0, 0.3, 0.3] and list(table["rollout"]) == [0, 1, 0, 1]
     assert ((table["unsafe_steps"] <= table["steps"]) & (table["steps"] <= 50)).all()
     np.testing.assert_allclose(table["unsafe_fraction"], table["unsafe_steps"] / table["steps"])
-    again = calibration_rollouts(make_tasks(1, 1, hard=True)[0], prior, bounds, rollouts=2, seed=0)
+    again = calibration_rollouts(task, prior, bounds, rollouts=2, seed=0)
     pd.testing.assert_frame_equal(table, again)
+    with pytest.raises(ValueError, match="latent_map = 'cube'; allowed: truncated_normal, box"):
+        calibration_rollouts(task, prior, bounds, rollouts=1, seed=0, latent_map="cube")
+
+
+@pytest.mark.parametrize("latent_map", ["truncated_normal", "box"])
+def test_calibration_rollouts_draw_z_through_the_latent_map(latent_map, monkeypatch):
+    """Each step's z is the map of the next uniform u of the seeded stream: the truncated prior by default, the box as an option."""
+    from offrl.priors import evaluate
+    from offrl.priors.latent import LATENT_MAPS
+
+    latents = []
+    act = evaluate.prior_action
+
+    def recording(prior, latent, states, windows):
+        latents.append(latent.clone())
+        return act(prior, latent, states, windows)
+
+    monkeypatch.setattr(evaluate, "prior_action", recording)
+    task = make_tasks(1, 1, hard=True)[0]
+    prior = SkillPrior(task.observation_dim, 4, context_dim=0, hidden=(8,))
+    calibration_rollouts(task, prior, pd.DataFrame({"target": [0.15], "bound": [1.5]}), rollouts=1, seed=4, latent_map=latent_map)
+    u = torch.as_tensor(np.random.default_rng(4).uniform(-1.0, 1.0, (len(latents), 4)), dtype=torch.float32)
+    torch.testing.assert_close(torch.cat(latents), LATENT_MAPS[latent_map](u, 1.5))
+    assert torch.cat(latents).abs().max() <= 1.5
 
 
 def test_the_downstream_command_names_a_missing_bound(tmp_path, capsys):
@@ -214,3 +260,28 @@ def test_the_downstream_command_names_a_missing_bound(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*common, "--method", "sac", "--task", "7"])  # the last of a repeated option wins
     assert "--task 7: evaluation tasks are numbered 1..6" in capsys.readouterr().err
+
+
+def test_schema_declares_the_latent_maps_and_the_study_defaults():
+    from offrl.priors.latent import LATENT_MAPS
+
+    schema_path = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    properties = yaml.safe_load(schema_path.read_text())["properties"]["safer"]["properties"]
+    assert properties["latent_map"]["enum"] == list(LATENT_MAPS)
+    config = config_with_safer()
+    assert config["safer"]["latent_map"] == "truncated_normal" and config["safer"]["tasks"]["observe_geometry"] is False
+    config["safer"]["latent_map"] = "cube"
+    with pytest.raises(Exception, match="cube"):
+        validate(config, str(schema_path))
+
+
+@pytest.mark.parametrize("observe, dim", [(False, 11), (True, 18)])
+def test_grasp_data_command_hides_the_geometry_unless_asked(observe, dim, tmp_path):
+    from offrl.cli import main
+
+    summary = tmp_path / "summary.json"
+    main(["grasp-data", "--data-tasks", "1", "--eval-tasks", "1", "--episodes-per-task", "1", "--root", str(tmp_path),
+          "--dataset-id", "grasp/t-v0", "--summary", str(summary), *(["--observe-geometry"] if observe else [])])
+    written = json.loads(summary.read_text())
+    assert written["observe_geometry"] is observe and len(written["state_mean"]) == dim
+    assert load_rollouts(written["path"], window=3).windows.shape[1:] == (3, dim)

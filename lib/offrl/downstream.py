@@ -6,7 +6,10 @@ SAC's actor outputs u ∈ [−1, 1]^4 (tanh-squashed). How u becomes the execute
 - ``csc``: a = u, no prior; SAC constrained by Conservative Safety Critics (``offrl.algos.csc``),
   whose u is the first of K draws from π its cost critic deems safe.
 - ``parrot``, ``contextual_parrot``: z = Φ⁻¹((u + 1)/2), a = f_φ(z; s[, E[c | Λ]]).
-- ``safer``, ``safer_no_context``: z = η·u inside the safety bound's box, a = f_φ(z; s[, E[c | Λ]]).
+- ``safer``, ``safer_no_context``: z inside the safety bound's box (−η, η), a = f_φ(z; s[, E[c | Λ]]),
+  through ``latent_map`` (``offrl.priors.latent``): by default the same Φ⁻¹ map into the prior's
+  N(0, I), truncated to the box, so SAFER and PARROT differ in the prior and the bound only;
+  ``box`` takes z = η·u instead.
 - ``prior_explore``: SAC on raw actions; with probability δ (``explore_probability``, 0.9 after
   Singh et al.) the prior's own action a = f_φ(z; s, E[c | Λ]) with z ~ N(0, I) is executed
   instead, from the first step on (the uniform start steps included). SAC is off-policy, so
@@ -37,15 +40,15 @@ from tqdm import tqdm
 
 from offrl.algos.csc import CSC, CSCConfig
 from offrl.algos.sac import SAC, SACConfig
-from offrl.envs.grasp import MAX_EPISODE_STEPS, OBS_DIM, GraspTask, SafeGraspEnv
+from offrl.envs.grasp import MAX_EPISODE_STEPS, GraspTask, SafeGraspEnv
 from offrl.files import write_atomically
-from offrl.priors.latent import bounded_latent, gaussian_latent
+from offrl.priors.latent import bounded_map, gaussian_latent
 from offrl.priors.model import SkillPrior
 from offrl.train import Batch
 
 METHODS = ("sac", "parrot", "contextual_parrot", "prior_explore", "safer", "safer_no_context", "csc")
 RAW_METHODS = ("sac", "csc")  # no prior: u is the executed action
-BOUNDED_METHODS = ("safer", "safer_no_context")  # z = η·u: these need the bound η
+BOUNDED_METHODS = ("safer", "safer_no_context")  # z inside (−η, η): these need the bound η
 GAUSSIAN_METHODS = ("parrot", "contextual_parrot")  # z = Φ⁻¹((u + 1)/2)
 # Which prior each method is meant for; a mismatch would silently run a different experiment.
 NEEDS_CONTEXT = ("contextual_parrot", "safer")
@@ -64,6 +67,7 @@ class DownstreamConfig:
     log_every: int = 1000
     explore_probability: float = 0.9  # δ of Prior-Explore
     bound: float | None = None  # η of safer and safer_no_context; None for every other method
+    latent_map: str = "truncated_normal"  # u → z inside (−η, η) for safer and safer_no_context (offrl.priors.latent.LATENT_MAPS)
     sac: SACConfig = field(default_factory=SACConfig)
     csc: CSCConfig = field(default_factory=CSCConfig)  # read by method csc only
     max_episode_steps: int = MAX_EPISODE_STEPS
@@ -75,6 +79,7 @@ class DownstreamConfig:
             self.csc = CSCConfig(**self.csc)
         if self.method not in METHODS:
             raise ValueError(f"method = {self.method!r}; allowed: {', '.join(METHODS)}")
+        bounded_map(self.latent_map)  # a name it does not know raises
         if self.method in BOUNDED_METHODS:
             if self.bound is None or not self.bound > 0:
                 raise ValueError(f"bound = {self.bound}: method {self.method!r} needs the safety bound η, a number > 0")
@@ -91,16 +96,17 @@ class DownstreamConfig:
             raise ValueError(f"explore_probability = {self.explore_probability}: must be in [0, 1]")
 
 
-def check_prior(method: str, prior: SkillPrior | None) -> None:
-    """Raise ValueError where ``prior`` does not fit ``method`` (sac and csc take none; the others need one)."""
+def check_prior(method: str, prior: SkillPrior | None, obs_dim: int) -> None:
+    """Raise ValueError where ``prior`` does not fit ``method`` (sac and csc take none; the others need one) or the task's ``obs_dim``."""
     if method in RAW_METHODS:
         if prior is not None:
             raise ValueError(f"method {method!r} acts on raw actions: prior must be None")
         return
     if prior is None:
         raise ValueError(f"method {method!r} needs a skill prior; only {', '.join(RAW_METHODS)} run without one")
-    if prior.flow.action_dim != ACT_DIM or prior.spec["state_dim"] != OBS_DIM:
-        raise ValueError(f"the prior maps {prior.flow.action_dim}-D actions of {prior.spec['state_dim']}-D states; the grasp task has {ACT_DIM} and {OBS_DIM}")
+    if prior.flow.action_dim != ACT_DIM or prior.spec["state_dim"] != obs_dim:
+        raise ValueError(f"the prior maps {prior.flow.action_dim}-D actions of {prior.spec['state_dim']}-D states; the grasp task has {ACT_DIM} and {obs_dim}"
+                         " (is the task's geometry observed in one and hidden in the other? safer.tasks.observe_geometry)")
     if method in NEEDS_CONTEXT and not prior.context_dim:
         raise ValueError(f"method {method!r} needs a prior with a safety variable (context_dim > 0); this one has none")
     if method in NEEDS_NO_CONTEXT and prior.context_dim:
@@ -137,7 +143,7 @@ def policy_action(config: DownstreamConfig, prior: SkillPrior | None, u: torch.T
     if config.method in (*RAW_METHODS, "prior_explore"):
         return u
     assert prior is not None  # check_prior
-    latent = bounded_latent(u, config.bound) if config.method in BOUNDED_METHODS else gaussian_latent(u)
+    latent = bounded_map(config.latent_map)(u, config.bound) if config.method in BOUNDED_METHODS else gaussian_latent(u)
     return prior_action(prior, latent, states, windows)
 
 
@@ -200,7 +206,8 @@ def run_downstream(
     ended in the last 20% of steps, with their number.
     """
     c = config
-    check_prior(c.method, prior)
+    obs_dim = task.observation_dim
+    check_prior(c.method, prior, obs_dim)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds = {seeds}: must be a non-empty list of distinct seeds")
     if prior is not None:
@@ -212,6 +219,8 @@ def run_downstream(
     elif state_statistics is None:
         raise ValueError(f"method {c.method!r} has no prior to take state statistics from: pass state_statistics = (mean, std)")
     mean, std = (np.asarray(x, np.float32) for x in state_statistics)
+    if mean.shape != (obs_dim,) or std.shape != (obs_dim,):
+        raise ValueError(f"state_statistics have shapes {mean.shape}, {std.shape}; the task observes ({obs_dim},) (safer.tasks.observe_geometry)")
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -221,12 +230,12 @@ def run_downstream(
     rngs = [rng for _, _, rng in streams]
     generators = [generator for _, generator, _ in streams]
     cpu = torch.device("cpu")
-    agent = CSC(OBS_DIM, ACT_DIM, generators, c.sac, c.csc, cpu) if c.method == "csc" else SAC(OBS_DIM, ACT_DIM, generators, c.sac, cpu)
-    buffer = MemberReplay(S, c.total_steps, OBS_DIM, ACT_DIM)
+    agent = CSC(obs_dim, ACT_DIM, generators, c.sac, c.csc, cpu) if c.method == "csc" else SAC(obs_dim, ACT_DIM, generators, c.sac, cpu)
+    buffer = MemberReplay(S, c.total_steps, obs_dim, ACT_DIM)
     envs = [SafeGraspEnv(task, c.max_episode_steps) for _ in seeds]
     obs = np.stack([env.reset(seed=env_seed)[0] for env, (env_seed, _, _) in zip(envs, streams)])
     # Only a prior with a safety variable reads Λ.
-    window = RollingWindow(S, prior.window, OBS_DIM) if prior is not None and prior.context_dim else None
+    window = RollingWindow(S, prior.window, obs_dim) if prior is not None and prior.context_dim else None
 
     rows: list[dict[str, Any]] = []
     episodes, successes, violations = np.zeros(S, int), np.zeros(S, int), np.zeros(S, int)

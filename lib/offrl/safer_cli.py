@@ -16,7 +16,8 @@ def _tasks(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
     """The data tasks and the (harder) evaluation tasks the seeds and counts name."""
     from offrl.envs.grasp import make_tasks
 
-    return make_tasks(args.task_seed, args.data_tasks), make_tasks(args.eval_task_seed, args.eval_tasks, hard=True)
+    observe = args.observe_geometry
+    return make_tasks(args.task_seed, args.data_tasks, observe_geometry=observe), make_tasks(args.eval_task_seed, args.eval_tasks, hard=True, observe_geometry=observe)
 
 
 def _add_task_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,6 +25,7 @@ def _add_task_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-tasks", type=int, default=40, help="how many data tasks (the paper: 40)")
     p.add_argument("--eval-task-seed", type=int, default=1, help="seed of the evaluation tasks")
     p.add_argument("--eval-tasks", type=int, default=6, help="how many evaluation tasks (the paper: 6)")
+    p.add_argument("--observe-geometry", action="store_true", help="put the container and object dimensions in the observation (an ablation: hidden by default)")
 
 
 def _grasp_data(args: argparse.Namespace) -> None:
@@ -37,7 +39,7 @@ def _grasp_data(args: argparse.Namespace) -> None:
     rollouts = collect(tasks, args.episodes_per_task, args.seed, args.noise, modes, window=1)
     provenance = {
         "source": "scripted", "seed": args.seed, "noise": args.noise, "modes": modes, "episodes_per_task": args.episodes_per_task,
-        "task_seed": args.task_seed, "data_tasks": args.data_tasks, "eval_task_seed": args.eval_task_seed,
+        "task_seed": args.task_seed, "data_tasks": args.data_tasks, "eval_task_seed": args.eval_task_seed, "observe_geometry": args.observe_geometry,
         "eval_tasks": 0 if args.without_eval_tasks else args.eval_tasks, "command": _command_line(),
     }
     path = write_rollouts(rollouts, args.root, args.dataset_id, provenance)
@@ -120,7 +122,7 @@ def _downstream(args: argparse.Namespace) -> None:
     prior = load_prior(args.prior)[0] if args.prior else None
     config = DownstreamConfig(
         method=args.method, total_steps=args.steps, start_steps=args.start_steps, batch_size=args.batch_size, log_every=args.log_every,
-        bound=_bound(args.bounds, args.target) if args.bounds else None, sac=SACConfig(hidden=tuple(args.hidden), initial_alpha=args.initial_alpha),
+        bound=_bound(args.bounds, args.target) if args.bounds else None, latent_map=args.latent_map, sac=SACConfig(hidden=tuple(args.hidden), initial_alpha=args.initial_alpha),
     )
     summary = json.loads(Path(args.data_summary).read_text())
     statistics = None if prior is not None else (np.array(summary["state_mean"]), np.array(summary["state_std"]))
@@ -135,7 +137,7 @@ def _safer_calibration(args: argparse.Namespace) -> None:
     from offrl.priors.model import load_prior
 
     prior, _ = load_prior(args.prior)
-    table = calibration_rollouts(_eval_task(args), prior, pd.read_csv(args.bounds), args.rollouts, args.seed)
+    table = calibration_rollouts(_eval_task(args), prior, pd.read_csv(args.bounds), args.rollouts, args.seed, args.latent_map)
     _write_csv(table, args.out)
     print(table.groupby("target")[["unsafe_fraction", "success"]].mean().to_string())
 
@@ -242,6 +244,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser], prior_kinds: list[
     p.add_argument("--prior", default=None, help="prior.pt (every method but sac and csc)")
     p.add_argument("--bounds", default=None, help="bounds.csv of the prior (safer, safer_no_context)")
     p.add_argument("--target", type=float, default=None, help="which bound: its maximum unsafe fraction")
+    p.add_argument("--latent-map", default="truncated_normal", help="safer, safer_no_context: u → z, truncated_normal (the prior's N(0, I) truncated to the bound) or box (z = η·u)")
     p.add_argument("--data-summary", required=True, help="the grasp data's JSON summary (state statistics)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--steps", type=int, default=50_000)
@@ -253,12 +256,13 @@ def add_commands(add: Callable[..., argparse.ArgumentParser], prior_kinds: list[
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_downstream)
 
-    p = add("safer-calibration", help="SAFER Figure 4: rollouts with z uniform inside each bound on one evaluation task")
+    p = add("safer-calibration", help="SAFER Figure 4: rollouts with z drawn inside each bound on one evaluation task")
     _add_task_arguments(p)
     p.add_argument("--task", type=int, required=True, help="evaluation task, 1..--eval-tasks")
     p.add_argument("--prior", required=True)
     p.add_argument("--bounds", required=True, help="bounds.csv of the prior")
     p.add_argument("--rollouts", type=int, default=20)
+    p.add_argument("--latent-map", default="truncated_normal", help="z of uniform u: truncated_normal (the prior's N(0, I) truncated to the bound) or box (uniform inside it)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_safer_calibration)

@@ -216,6 +216,7 @@ SAFER_METHOD_PRIOR = {
 TASK_ARGS = (
     f"--task-seed {SAFER_TASKS['seed']} --data-tasks {SAFER_TASKS['data']}"
     f" --eval-task-seed {SAFER_TASKS['eval_seed']} --eval-tasks {SAFER_TASKS['eval']}"
+    + (" --observe-geometry" if SAFER_TASKS["observe_geometry"] else "")
 )
 
 
@@ -256,7 +257,7 @@ def downstream_options(wildcards, input):
         return ""
     options = f"--prior {input.prior}"
     if percent is not None:
-        options += f" --bounds {input.bounds} --target {percent / 100}"
+        options += f" --bounds {input.bounds} --target {percent / 100} --latent-map {SAFER['latent_map']}"
     return options
 
 

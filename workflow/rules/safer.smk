@@ -129,7 +129,7 @@ rule safer_downstream:
 
 
 rule safer_calibration:
-    """Figure 4's rollouts: SAFER acting with z uniform inside each target's bound on one evaluation task."""
+    """Figure 4's rollouts: SAFER acting with z drawn inside each target's bound (safer.latent_map) on one evaluation task."""
     input:
         prior="results/safer/priors/safer/prior.pt",
         bounds="results/safer/priors/safer/bounds.csv",
@@ -137,6 +137,7 @@ rule safer_calibration:
         "results/safer/calibration/task{task}.csv",
     params:
         rollouts=SAFER["calibration_rollouts"],
+        latent_map=SAFER["latent_map"],
         seed=SAFER["prior"]["seed"],
         tasks=TASK_ARGS,
     log:
@@ -145,7 +146,7 @@ rule safer_calibration:
         "../../envs/offrl.yaml"
     shell:
         "python -m offrl --threads 1 safer-calibration {params.tasks} --task {wildcards.task} --prior {input.prior}"
-        " --bounds {input.bounds} --rollouts {params.rollouts} --seed {params.seed} --out {output} > {log} 2>&1"
+        " --bounds {input.bounds} --rollouts {params.rollouts} --latent-map {params.latent_map} --seed {params.seed} --out {output} > {log} 2>&1"
 
 
 rule safer_table1:

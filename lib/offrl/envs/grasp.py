@@ -17,10 +17,15 @@ Where it departs from the paper, and why:
 The action is 4-D in [−1, 1]: Δx, Δy, Δz of up to ``STEP_DISTANCE`` metres per step added to
 the slide actuators' targets, and an absolute finger opening (−1 closed, +1 fully open).
 
-The observation (``OBS_DIM`` floats): gripper position (3, the height is the fingertips'),
-finger opening (1, each finger's distance from the gripper centre), object position (3) and
-quaternion (4), container centre (2), container inner half-width and wall height (2), object
-half-extents (3).
+The observation: gripper position (3, the height is the fingertips'), finger opening (1,
+each finger's distance from the gripper centre), object position (3) and quaternion (4)
+(``MOTION_DIM`` floats); with ``GraspTask.observe_geometry`` also the task's geometry
+(``GEOMETRY``): container centre (2), container inner half-width and wall height (2), object
+half-extents (3) (``OBS_DIM`` floats in all). By default the geometry is hidden, so what
+makes an action unsafe is not in the current state, SAFER's premise: the safety variable c
+has to infer it from the window Λ of previous states. Observed (an ablation), the state spells
+out the very gap a finger must fit and c can only add motion history. The scripted data
+policy is privileged: it reads :meth:`SafeGraspEnv.full_observation` whatever the agent observes.
 
 ω = 1 when any gripper geom touches a wall during any physics substep of the step, read from
 ``data.contact[:data.ncon]``. Success: the object's bottom is above the wall top and both
@@ -52,7 +57,9 @@ OBSERVATION_LAYOUT: dict[str, slice | int] = {
     "wall_height": 14,
     "object_size": slice(15, 18),
 }
-OBS_DIM = 18
+GEOMETRY = ("container_centre", "container_half_width", "wall_height", "object_size")  # the task's, last in the vector
+MOTION_DIM = 11  # gripper, fingers and object: what every variant observes
+OBS_DIM = 18  # with the geometry
 
 FINGER_HALF_THICKNESS = 0.005  # along x, the closing axis
 FINGER_HALF_WIDTH = 0.01  # along y
@@ -71,6 +78,8 @@ class GraspTask:
     half-extents ``object_size`` resting on the floor at ``object_offset`` from the container
     centre, which sits at ``position`` in the world. ``clearance`` is the narrowest gap between
     the object and a wall along the fingers' closing axis (x): a finger has to fit there.
+    ``observe_geometry`` puts the container and object dimensions in the observation (an
+    ablation; hidden by default, see the module docstring).
     """
 
     container_width: float
@@ -78,6 +87,7 @@ class GraspTask:
     object_size: tuple[float, float, float]
     object_offset: tuple[float, float]
     position: tuple[float, float]
+    observe_geometry: bool = False
 
     def __post_init__(self) -> None:
         half = self.container_width / 2
@@ -90,6 +100,10 @@ class GraspTask:
     @property
     def clearance(self) -> float:
         return self.container_width / 2 - self.object_size[0] - abs(self.object_offset[0])
+
+    @property
+    def observation_dim(self) -> int:
+        return OBS_DIM if self.observe_geometry else MOTION_DIM
 
 
 @dataclass(frozen=True)
@@ -105,8 +119,11 @@ EASY = TaskRanges(clearance=(0.03, 0.05), wall_height=(0.03, 0.07), extra_width=
 HARD = TaskRanges(clearance=(0.016, 0.022), wall_height=(0.07, 0.10), extra_width=(0.0, 0.01))
 
 
-def make_tasks(seed: int, n: int, hard: bool = False) -> list[GraspTask]:
-    """``n`` tasks drawn from ``seed``: the paper's 40 data tasks, or (``hard``) its 6 evaluation tasks."""
+def make_tasks(seed: int, n: int, hard: bool = False, observe_geometry: bool = False) -> list[GraspTask]:
+    """``n`` tasks drawn from ``seed``: the paper's 40 data tasks, or (``hard``) its 6 evaluation tasks.
+
+    ``observe_geometry`` changes what the agent observes, not the tasks drawn.
+    """
     if n < 1:
         raise ValueError(f"n = {n}: the number of tasks must be at least 1")
     ranges = HARD if hard else EASY
@@ -127,6 +144,7 @@ def make_tasks(seed: int, n: int, hard: bool = False) -> list[GraspTask]:
                 object_size=tuple(float(s) for s in size),
                 object_offset=(float(offset_x), float(offset_y)),
                 position=(float(rng.uniform(-0.05, 0.05)), float(rng.uniform(-0.05, 0.05))),
+                observe_geometry=observe_geometry,
             )
         )
     return tasks
@@ -205,7 +223,7 @@ class SafeGraspEnv(gym.Env):
         self.model = mujoco.MjModel.from_xml_string(_mjcf(task))
         self.data = mujoco.MjData(self.model)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (task.observation_dim,), np.float32)
 
         gripper = [self.model.geom(name).id for name in ("palm", "finger_left", "finger_right")]
         walls = [self.model.geom(f"wall_{side}").id for side in ("west", "east", "south", "north")]
@@ -265,8 +283,12 @@ class SafeGraspEnv(gym.Env):
         touching = {int(g) for pair in self._contact_pairs() if self._object_geom in pair for g in pair}
         return all(finger in touching for finger in self._finger_geoms)
 
-    def _observation(self) -> np.ndarray:
+    def full_observation(self) -> np.ndarray:
+        """The ``OBS_DIM`` floats with the geometry, whatever the task lets the agent observe (the scripted policy's view)."""
         q = self.data.qpos
         return np.concatenate(
             [q[self._slide_qpos], q[self._finger_qpos[:1]], q[self._object_qpos : self._object_qpos + 7], self._task_features]
         ).astype(np.float32)
+
+    def _observation(self) -> np.ndarray:
+        return self.full_observation()[: self.task.observation_dim]

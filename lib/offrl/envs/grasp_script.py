@@ -1,7 +1,8 @@
 """The scripted grasp policy that makes SAFER's offline data, and the collector that labels it.
 
 The paper runs PARROT's scripted grasping policy with actuation noise (section 5.1). Ours
-reads the state observation and goes through four phases: align (opening the fingers to fit
+reads the full state, the task's geometry included (``SafeGraspEnv.full_observation``: a
+scripted policy is privileged, whatever the agent observes), and goes through four phases: align (opening the fingers to fit
 the narrowest gap on the way), descend, close, and lift, which ends holding the object still.
 Two deliberate failure modes give the data its unsafe and unsuccessful parts: ``drift`` slides
 towards the tight wall while descending (violations, mostly still a success), ``miss`` closes
@@ -35,7 +36,7 @@ DRIFT_PER_STEP = 0.002  # metres the aim slides towards the tight wall per desce
 
 
 class ScriptedGrasp:
-    """One episode's controller: ``act(observation)`` until the episode ends, then a new one."""
+    """One episode's controller: ``act(full_observation)`` (geometry included) until the episode ends, then a new one."""
 
     def __init__(self, mode: str = "none", noise: float = 0.1, rng: np.random.Generator | None = None) -> None:
         if mode not in FAILURE_MODES:
@@ -147,7 +148,7 @@ def collect(
             observation, _ = env.reset(seed=int(rng.integers(2**31)))
             length, done = 0, False
             while not done:
-                action = policy.act(observation)
+                action = policy.act(env.full_observation())
                 next_observation, reward, terminated, truncated, info = env.step(action)
                 observations.append(observation)
                 actions.append(action)

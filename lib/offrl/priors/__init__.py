@@ -3,14 +3,16 @@
 from offrl.priors.assurance import safety_bound, unsafe_fraction_within
 from offrl.priors.context import SafetyContextEncoder, kl_to_standard_normal, sample_context
 from offrl.priors.flow import ConditionalRealNVP, standard_normal_log_prob
-from offrl.priors.latent import bounded_latent, gaussian_latent
+from offrl.priors.latent import LATENT_MAPS, bounded_latent, bounded_map, gaussian_latent, truncated_gaussian_latent
 from offrl.priors.model import SkillPrior, load_prior, save_prior
 
 __all__ = [
+    "LATENT_MAPS",
     "ConditionalRealNVP",
     "SafetyContextEncoder",
     "SkillPrior",
     "bounded_latent",
+    "bounded_map",
     "gaussian_latent",
     "kl_to_standard_normal",
     "load_prior",
@@ -18,5 +20,6 @@ __all__ = [
     "save_prior",
     "sample_context",
     "standard_normal_log_prob",
+    "truncated_gaussian_latent",
     "unsafe_fraction_within",
 ]

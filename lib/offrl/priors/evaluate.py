@@ -16,7 +16,9 @@ from offrl.downstream import RollingWindow, prior_action
 from offrl.envs.grasp import GraspTask, SafeGraspEnv
 from offrl.envs.grasp_script import GraspRollouts
 from offrl.priors.assurance import UnreachableTarget, safety_bound, unsafe_fraction_within
+from offrl.priors.latent import bounded_map
 from offrl.priors.model import SkillPrior
+from offrl.priors.train import safe_rows
 
 CHUNK = 8192  # rows per forward pass: the windows of a whole dataset at once would not fit
 
@@ -38,22 +40,31 @@ def _per_row(prior: SkillPrior, data: GraspRollouts, rows: np.ndarray, latent: b
 
 
 def safety_bounds(prior: SkillPrior, data: GraspRollouts, targets: Sequence[float], seed: int, balance: bool = True) -> pd.DataFrame:
-    """η for each target unsafe fraction u, by Algorithm 3 on the data's safe (ω = 0) and unsafe pairs.
+    """η for each target unsafe fraction u, by Algorithm 3 on Algorithm 2's safe and unsafe pairs.
 
+    The safe pairs are the prior's own safe set (:func:`offrl.priors.train.safe_rows`: ω = 0 in
+    a successful trajectory; not the failed "miss" episodes), the unsafe ones every ω = 1 pair.
     ``balance`` runs it on as many safe as unsafe pairs (a fixed random subset of the safe
     ones): the data's own share of unsafe pairs (about a tenth) is below most targets, and
-    Algorithm 3 would stop at once with η holding every pair. Columns: ``target``, ``bound``,
-    ``reached``, ``in_bound_unsafe_fraction`` (on the pairs it ran on), ``safe_pairs``,
-    ``unsafe_pairs``. A target no bound reaches (an unsafe z nearer the origin than any safe one
-    left: possible for 0 %) keeps the last bound that still held safe data, ``reached`` False.
+    Algorithm 3 would stop at once with η holding every pair. Because that 50/50 mix is not the
+    data's, each bound is also read on the data's own mix, every pair of the dataset.
+
+    Columns: ``target``, ``bound``, ``reached``, ``in_bound_unsafe_fraction`` (among the
+    in-bound pairs Algorithm 3 ran on), ``safe_pairs``, ``unsafe_pairs`` (the pairs it ran on),
+    ``data_in_bound_unsafe_fraction`` (among the in-bound pairs of the whole dataset),
+    ``data_unsafe_fraction`` (the dataset's share of unsafe pairs), ``data_pairs``. A target no
+    bound reaches (an unsafe z nearer the origin than any safe one left: possible for 0 %)
+    keeps the last bound that still held safe data, ``reached`` False.
     """
     rng = np.random.default_rng(seed)
-    safe, unsafe = np.flatnonzero(~data.violations), np.flatnonzero(data.violations)
-    if len(unsafe) == 0:
-        raise ValueError("the data have no unsafe pairs: Algorithm 3 needs both kinds")
+    safe, unsafe = safe_rows(data), np.flatnonzero(data.violations)
+    if len(unsafe) == 0 or len(safe) == 0:
+        raise ValueError(f"{len(safe)} safe and {len(unsafe)} unsafe pairs: Algorithm 3 needs both kinds")
     if balance and len(safe) > len(unsafe):
         safe = np.sort(rng.choice(safe, len(unsafe), replace=False))
-    z_safe, z_unsafe = _per_row(prior, data, safe, latent=True), _per_row(prior, data, unsafe, latent=True)
+    z = _per_row(prior, data, np.arange(len(data.violations)), latent=True)
+    z_safe, z_unsafe = z[safe], z[unsafe]
+    z_data_safe = z[~data.violations]
     rows = []
     for target in targets:
         try:
@@ -67,6 +78,9 @@ def safety_bounds(prior: SkillPrior, data: GraspRollouts, targets: Sequence[floa
             "in_bound_unsafe_fraction": unsafe_fraction_within(z_safe, z_unsafe, bound),
             "safe_pairs": len(safe),
             "unsafe_pairs": len(unsafe),
+            "data_in_bound_unsafe_fraction": unsafe_fraction_within(z_data_safe, z_unsafe, bound),
+            "data_unsafe_fraction": float(data.violations.mean()),
+            "data_pairs": len(z),
         })
     return pd.DataFrame(rows)
 
@@ -84,14 +98,19 @@ def unsafe_among_likely(prior: SkillPrior, data: GraspRollouts, top_percents: Se
     return pd.DataFrame(rows)
 
 
-def calibration_rollouts(task: GraspTask, prior: SkillPrior, bounds: pd.DataFrame, rollouts: int, seed: int) -> pd.DataFrame:
-    """Figure 4: episodes acting a = f(z; s, E[c | Λ]) with z uniform in (−η, η)^d, for each bound's η.
+def calibration_rollouts(task: GraspTask, prior: SkillPrior, bounds: pd.DataFrame, rollouts: int, seed: int,
+                         latent_map: str = "truncated_normal") -> pd.DataFrame:
+    """Figure 4: episodes acting a = f(z; s, E[c | Λ]) with z drawn inside (−η, η)^d, for each bound's η.
 
-    One row per (target, rollout): ``steps``, ``unsafe_steps`` (ω = 1), ``unsafe_fraction`` and
-    ``success``. The same environment seeds serve every bound, so bounds differ in z alone.
+    z is ``latent_map`` (``offrl.priors.latent``) of a uniform u ∈ [−1, 1]^d: by default the
+    prior's own N(0, I) truncated to the bound, which is what SAFER's downstream policy draws
+    from at the start of training; ``box``: uniform inside the bound. One row per (target,
+    rollout): ``steps``, ``unsafe_steps`` (ω = 1), ``unsafe_fraction`` and ``success``. The
+    same environment seeds and the same u serve every bound, so bounds differ in η alone.
     """
     if rollouts < 1:
         raise ValueError(f"rollouts = {rollouts}: must be at least 1")
+    to_latent = bounded_map(latent_map)
     env = SafeGraspEnv(task)
     action_dim = env.action_space.shape[0]
     rows = []
@@ -103,7 +122,7 @@ def calibration_rollouts(task: GraspTask, prior: SkillPrior, bounds: pd.DataFram
             steps = unsafe = 0
             done = success = False
             while not done:
-                latent = torch.as_tensor(rng.uniform(-bound, bound, (1, action_dim)), dtype=torch.float32)
+                latent = to_latent(torch.as_tensor(rng.uniform(-1.0, 1.0, (1, action_dim)), dtype=torch.float32), float(bound))
                 windows = torch.from_numpy(window.states) if prior.context_dim else None
                 action = prior_action(prior, latent, torch.from_numpy(observation[None]), windows)[0].numpy()
                 window.push(observation[None])

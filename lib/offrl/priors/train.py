@@ -12,9 +12,12 @@ share of frozen rows is logged), and the gradient norm is clipped to ``grad_clip
 
 The kinds (:data:`PRIOR_KINDS`) switch the two parts on and off: PARROT has no safety variable
 and no unsafe term; Contextual PARROT adds the safety variable; SAFER without c keeps the
-unsafe term and drops the variable. Every kind's safe data are the same: the (s, a) of
-trajectories that succeeded without a single violation (PARROT's data, appendix D); the
-unsafe data are the pairs with ω(s, a) = 1.
+unsafe term and drops the variable. Every kind's safe data are the same: every (s, a) with
+ω(s, a) = 0 from a trajectory that succeeded (appendix B: "PARROT trained using safe data.
+Meaning, w(s, a) = 0 for each training point. We also limited the data to only those tuples
+in successful trajectories"), so the safe steps of a successful trajectory that touched a wall
+elsewhere count too; the unsafe data are the pairs with ω(s, a) = 1. Algorithm 3 uses the same
+two sets (``offrl.priors.evaluate.safety_bounds``).
 """
 
 from __future__ import annotations
@@ -111,11 +114,8 @@ def prior_config(kind: str, **options: Any) -> PriorConfig:
 
 
 def safe_rows(data: GraspRollouts) -> np.ndarray:
-    """Rows of trajectories that succeeded with no violation anywhere in them."""
-    episode_ids = data.transitions.episode_ids
-    violated = np.zeros(episode_ids[-1] + 1, bool)
-    np.logical_or.at(violated, episode_ids, data.violations)
-    return np.flatnonzero(data.success & ~violated[episode_ids])
+    """Algorithm 2's safe set: the rows with ω(s, a) = 0 of trajectories that succeeded (appendix B)."""
+    return np.flatnonzero(data.success & ~data.violations)
 
 
 @dataclass
