@@ -1,5 +1,6 @@
 # offrl: safety-aware offline RL, from raw data to the papers' tables and figures.
 # Rules only wire files together; every rule runs `python -m offrl <command>` (lib/offrl).
+import copy
 import json
 import os
 import sys

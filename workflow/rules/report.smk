@@ -391,7 +391,8 @@ rule resolved_config:
     output:
         "results/config.yaml",
     params:
-        config=config,
+        # A copy taken here, before the Snakefile adds the report's derived report_missing list.
+        config=copy.deepcopy(config),
     log:
         "logs/report/resolved_config.log",
     run:
