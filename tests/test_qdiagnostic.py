@@ -145,3 +145,11 @@ def test_a_run_keeps_its_critic_where_asked_and_the_evaluation_follows(tiny_data
     scores, diagnostic = evaluate_snapshots(tmp_path / "snapshots.pt", episodes=1)
     assert sorted(scores["step"].unique()) == [1, 2, 3, 4] and sorted(diagnostic["step"].unique()) == [2, 4]
     assert (diagnostic["discount"] == 0.99).all() and np.isfinite(diagnostic["q_dataset_initial"]).all()
+
+
+@pytest.mark.parametrize("preset", ["td3bc", "sac", "bear", "bcq", "cql", "cql_rho", "iql", "fisher_brc", "uwac", "brac_p", "brac_v"])
+def test_every_preset_with_a_critic_names_the_modules_its_q_reads(preset):
+    generators = [torch.Generator().manual_seed(s) for s in (0, 1)]
+    algo = build(preset, 3, 2, generators, torch.device("cpu"), {})
+    names = critic_modules(algo, 3, 2, "cpu")
+    assert names and all(name in algo.checkpointed for name in names)

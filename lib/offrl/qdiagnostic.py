@@ -73,10 +73,11 @@ def critic_modules(algo: Any, obs_dim: int, act_dim: int, device: torch.device |
     """
     if not hasattr(algo, "q_values"):
         return ()
-    members = len(algo.generators)
+    members = algo.seeds
     obs = torch.zeros(members, 2, obs_dim, device=device)
     actions = torch.zeros(members, 2, act_dim, device=device)
-    generator_states = [g.get_state() for g in algo.generators]
+    generators = getattr(algo, "generators", [])  # an algorithm that draws no noise (IQL) keeps none
+    generator_states = [g.get_state() for g in generators]
     names = []
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         for name in algo.checkpointed:
@@ -90,7 +91,7 @@ def critic_modules(algo: Any, obs_dim: int, act_dim: int, device: torch.device |
                 names.append(name)
             for p, value in zip(module.parameters(), saved):
                 p.copy_(value)
-    for g, state in zip(algo.generators, generator_states):
+    for g, state in zip(generators, generator_states):
         g.set_state(state)
     if not names:
         raise ValueError(f"{type(algo).__name__}.q_values reads none of its modules {algo.checkpointed}")

@@ -151,3 +151,7 @@ class BRAC(Checkpointed):
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(obs)
+
+    def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(S, B): each seed's min(Q₁, Q₂) at (s, a), the value its actor maximises (the Q diagnostic)."""
+        return self.twin_min(self.critic, obs, actions)
