@@ -99,9 +99,14 @@ def test_taming_slope_collapse_and_repair():
 def test_taming_without_heavy_contamination_is_not_measured():
     datasets = ["hopper-expert", "hopper-expert-random-30"]
     scores = {("td3bc", d): [[50, 50]] for d in datasets}
-    findings = taming_findings(_evaluations(scores), None, datasets, last=1)
-    assert [f.verdict for f in findings[1:]] == ["not measured", "not measured"]
+    logs = pd.DataFrame([{"algorithm": a, "dataset": datasets[1], "seed": 0, "step": 2000,
+                          "divergence_expert_p75": 1.0, "divergence_contaminant_p75": ratio}
+                         for a, ratio in (("td3bc", 2.0), ("td3bc_pp", 8.0))])
+    findings = taming_findings(_evaluations(scores | {("td3bc_pp", d): [[50, 50]] for d in datasets}), logs, datasets, last=1)
+    assert [f.verdict for f in findings[1:3]] == ["not measured", "not measured"]
     assert "X ≥ 50" in findings[1].detail
+    # Figure 4's check needs no ER5+: log(8/1) − log(2/1) = log 4.
+    assert findings[3].estimate == pytest.approx(np.log(4.0)) and findings[3].verdict == "holds"
 
 
 def test_safer_violations_likelihood_and_calibration():

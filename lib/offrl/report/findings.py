@@ -158,28 +158,29 @@ def taming_findings(evaluations: pd.DataFrame, logs: pd.DataFrame | None, env_da
     )]
     heavy = [d for d in ordered if shares[d] >= collapse_from]
     er = f"ER{collapse_from // 10}+ (≥ {collapse_from} % random)"
-    if not heavy:
+    if heavy:
+        drops = _cells(peak_minus_final(evaluations, last), ["algorithm", "dataset"], "drop")
+        _require(drops, [(baseline, d) for d in heavy], study)
+        drop = stratified_bootstrap([drops[(baseline, d)] for d in heavy], lambda s: float(np.mean([v.mean() for v in s])) - margin)
+        findings.append(measured(
+            study, f"TD3+BC peaks early and then falls on {er}", "Figure 3",
+            f"{baseline}'s best evaluation − final score, mean over datasets, minus a {margin:g}-point noise margin (> 0 holds)",
+            drop, +1, "datasets: " + ", ".join(heavy),
+        ))
+        gap = mean_difference(cells, method, baseline, heavy, study)
+        findings.append(measured(
+            study, f"TD3BC++ ends higher than TD3+BC on {er}", "Table 1",
+            f"Σ final normalised score over those datasets, {method} − {baseline} (> 0 holds)", gap, +1, "datasets: " + ", ".join(heavy),
+        ))
+    else:
         reason = f"no expert-random-X dataset with X ≥ {collapse_from} at this scale (datasets.contamination)"
-        return findings + [not_measured(study, f"TD3+BC peaks early and then falls on {er}", "Figure 3", reason),
-                           not_measured(study, f"TD3BC++ ends higher than TD3+BC on {er}", "Table 1", reason)]
-    drops = _cells(peak_minus_final(evaluations, last), ["algorithm", "dataset"], "drop")
-    _require(drops, [(baseline, d) for d in heavy], study)
-    drop = stratified_bootstrap([drops[(baseline, d)] for d in heavy], lambda s: float(np.mean([v.mean() for v in s])) - margin)
-    findings.append(measured(
-        study, f"TD3+BC peaks early and then falls on {er}", "Figure 3",
-        f"{baseline}'s best evaluation − final score, mean over datasets, minus a {margin:g}-point noise margin (> 0 holds)",
-        drop, +1, "datasets: " + ", ".join(heavy),
-    ))
-    gap = mean_difference(cells, method, baseline, heavy, study)
-    findings.append(measured(
-        study, f"TD3BC++ ends higher than TD3+BC on {er}", "Table 1",
-        f"Σ final normalised score over those datasets, {method} − {baseline} (> 0 holds)", gap, +1, "datasets: " + ", ".join(heavy),
-    ))
-    if logs is None or "divergence_contaminant_p75" not in logs:
+        findings += [not_measured(study, f"TD3+BC peaks early and then falls on {er}", "Figure 3", reason),
+                     not_measured(study, f"TD3BC++ ends higher than TD3+BC on {er}", "Table 1", reason)]
+    contaminated = [d for d in ordered if shares[d] > 0]
+    if logs is None or "divergence_contaminant_p75" not in logs or not contaminated:
         findings.append(not_measured(study, "CR moves the policy away from contaminant actions only", "Figure 4",
                                      "no divergence logs (train_log.csv of the contaminated runs)"))
         return findings
-    contaminated = [d for d in ordered if shares[d] > 0]
     end = logs[logs["dataset"].isin(contaminated)]
     end = end[end["step"] == end.groupby(["algorithm", "dataset", "seed"])["step"].transform("max")]
     end = end.assign(ratio=np.log(end["divergence_contaminant_p75"] / end["divergence_expert_p75"]))
