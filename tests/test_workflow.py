@@ -177,7 +177,7 @@ def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):
     assert list(dict.fromkeys(table.columns.get_level_values(1))) == [
         "bc_10pct", "td3bc", "td3bc_pp", "cql_small", "cql_rho_small", "iql", "fisher_brc_small", "uwac_small", "brac_p_small", "brac_v_small"]
     assert np.isfinite(table.to_numpy(dtype=float)).all()
-    assert "% vs td3bc)" in (workdir / "results" / "tables" / "taming_table1.md").read_text()
+    assert "% vs TD3+BC)" in (workdir / "results" / "tables" / "taming_table1.md").read_text()
     curve = pd.read_csv(workdir / "results" / "figures" / "taming_fig3.csv")
     assert sorted(set(curve["percent"])) == [0, 30] and np.isfinite(curve["mean"]).all()
     assert (workdir / "results" / "figures" / "taming_fig3.png").stat().st_size > 10_000
