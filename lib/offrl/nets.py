@@ -316,6 +316,11 @@ class BCQPolicy(nn.Module):
         return actions.view(members, batch, n, -1).gather(2, best).squeeze(2)
 
 
+def twin_min(critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor, seeds: int) -> torch.Tensor:
+    """(S, B): min(Q₁, Q₂) of each seed, for twin critics stored as 2·S members (Q₁ of every seed, then Q₂)."""
+    return critic(obs.repeat(2, 1, 1), actions.repeat(2, 1, 1)).view(2, seeds, -1).min(dim=0).values
+
+
 def reinit_member(module: nn.Module, member: int, generator: torch.Generator) -> None:
     """Re-draw member ``member`` of every ensemble layer in ``module`` from ``generator``.
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 
 from offrl.algos.behaviour import BehaviourCloning
-from offrl.nets import QEnsemble, TanhGaussianActor, adam, gradient_step, reinit_member, seeded_normal, soft_update
+from offrl.nets import QEnsemble, TanhGaussianActor, adam, gradient_step, reinit_member, seeded_normal, soft_update, twin_min
 from offrl.train import Batch, Checkpointed
 
 CLIP = 1e-3  # actions are clipped to ±(1 − CLIP) inside log μ, as the reference's CLIP_EPS
@@ -100,7 +100,7 @@ class BRAC(Checkpointed):
 
     def twin_min(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(S, B): min(Q₁, Q₂) of each seed."""
-        return critic(obs.repeat(2, 1, 1), actions.repeat(2, 1, 1)).view(2, self.seeds, -1).min(dim=0).values
+        return twin_min(critic, obs, actions, self.seeds)
 
     def divergence(self, obs: torch.Tensor) -> torch.Tensor:
         """(S, B): D̂(s), the KL estimate from ``kl_samples`` actions of π at each state."""

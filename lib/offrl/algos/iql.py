@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from offrl.data import Dataset
-from offrl.nets import LOG_STD_MAX, LOG_STD_MIN, DeterministicActor, EnsembleMLP, QEnsemble, adam, gradient_step, reinit_member, soft_update
+from offrl.nets import LOG_STD_MAX, LOG_STD_MIN, DeterministicActor, EnsembleMLP, QEnsemble, adam, gradient_step, reinit_member, soft_update, twin_min
 from offrl.train import Batch, Checkpointed
 
 ACTORS = ("gaussian", "deterministic")
@@ -136,8 +136,7 @@ class IQL(Checkpointed):
 
     def target_q(self, batch: Batch) -> torch.Tensor:
         """(S, B): min(Q̂₁, Q̂₂) at the dataset's pairs."""
-        q = self.critic_target(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1))
-        return q.view(2, self.seeds, -1).min(dim=0).values
+        return twin_min(self.critic_target, batch.obs, batch.actions, self.seeds)
 
     def state_value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.value(obs).squeeze(-1)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from offrl.nets import QEnsemble, TanhGaussianActor, adam, gradient_step, reinit_member, seeded_normal, soft_update
+from offrl.nets import QEnsemble, TanhGaussianActor, adam, gradient_step, reinit_member, seeded_normal, soft_update, twin_min
 from offrl.train import Batch, Checkpointed
 
 
@@ -69,7 +69,7 @@ class SAC(Checkpointed):
 
     def twin_min(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(S, B): min(Q₁, Q₂) of each seed."""
-        return critic(obs.repeat(2, 1, 1), actions.repeat(2, 1, 1)).view(2, self.seeds, -1).min(dim=0).values
+        return twin_min(critic, obs, actions, self.seeds)
 
     def action_value(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(S, B): what the actor maximises besides its entropy, min(Q₁, Q₂); a constrained variant adds its penalty."""
