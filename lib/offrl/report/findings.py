@@ -193,6 +193,25 @@ def taming_findings(evaluations: pd.DataFrame, logs: pd.DataFrame | None, env_da
     return findings
 
 
+def gp_q_finding(probe: pd.DataFrame, datasets: Sequence[str], method: str = "td3bc_pp") -> Finding:
+    """TD3BC++ Figure 6: with the gradient penalty, Q at the contaminant (random) actions stays below Q at the expert's.
+
+    ``probe``: :func:`offrl.report.scores.load_final_probe_q`. The effect, per seed, is the gap
+    relative to the expert actions' Q, 100·(Q̄_expert − Q̄_contaminant)/|Q̄_expert|, averaged over datasets.
+    """
+    study, claim = "TD3BC++", "GP keeps Q at random actions below Q at the expert's actions"
+    runs = probe[probe["algorithm"] == method]
+    runs = runs.assign(gap=100.0 * (runs["q_expert"] - runs["q_contaminant"]) / runs["q_expert"].abs())
+    cells = _cells(runs, ["dataset"], "gap")
+    present = [d for d in datasets if (d,) in cells]
+    if not present:
+        return not_measured(study, claim, "Figure 6", f"no Q probe of {method} on an expert-random-X dataset (its snapshots.pt)")
+    interval = stratified_bootstrap([cells[(d,)] for d in present], lambda s: float(np.mean([v.mean() for v in s])))
+    return measured(study, claim, "Figure 6",
+                    f"{method}: (Q̄ at expert − Q̄ at contaminant actions)/|Q̄ at expert| at the last snapshot, %, mean over datasets (> 0 holds)",
+                    interval, +1, "datasets: " + ", ".join(present))
+
+
 # The BEAR blog (seed 004) and the slides' diagnostic: naive offline SAC's Q diverges, BEAR's and TD3+BC's do not.
 
 
