@@ -189,3 +189,16 @@ def test_final_probe_q_is_read_per_seed_at_the_last_snapshot(tmp_path):
     torch.save({"algorithm": "bc", "seeds": [0], "probe_q": {}}, plain / "snapshots.pt")
     table = load_final_probe_q([run, plain])
     assert table[["seed", "step", "q_expert", "q_contaminant"]].values.tolist() == [[4, 10, 10.0, 0.0], [7, 10, 10.0, 1.0]]
+
+
+def test_what_would_settle_a_claim_that_does_not_hold(tmp_path):
+    # Half-width (6 − (−2))/2 = 4 around an effect of 2: (4/2)² = 4× the seeds.
+    unsure = findings.Finding("TD3BC++", "c", "Table 1", "e", 2.0, -2.0, 6.0, "inconclusive")
+    assert findings.what_would_settle(unsure).startswith("≈ 4.0× the seeds at this effect size; the paper's protocol: ")
+    reversed_ = findings.Finding("Guided TD3+BC", "c", "Table 1", "e", -3.0, -5.0, -1.0, "reversed")
+    assert findings.what_would_settle(reversed_) == f"the paper's protocol: {findings.PAPER_PROTOCOL['Guided TD3+BC']} (config/paper.yaml)"
+    holds = findings.Finding("SAFER", "c", "Table 1", "e", 3.0, 1.0, 5.0, "holds")
+    assert findings.what_would_settle(holds) == ""
+    write_findings([unsure, holds], tmp_path / "f")
+    assert "≈ 4.0× the seeds" in (tmp_path / "f.md").read_text()
+    assert json.loads((tmp_path / "f.json").read_text())["findings"][1]["what_would_settle"] == ""
