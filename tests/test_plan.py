@@ -74,7 +74,8 @@ def test_units_come_from_each_jobs_command():
     evaluate = _job("evaluate_run", "python -m offrl evaluate --snapshots runs/x/snapshots.pt --episodes 5 > log", inputs=["runs/x/snapshots.pt"])
     gpu = _job("train_offline", "python -m offrl train --algo td3bc_10pct --seeds 0 1 2 3 4 --steps 1000000 --batch-size 256", gpus=1)
     unknown = _job("train_offline", "python -m offrl train --algo cql --seeds 0 --steps 1000 --batch-size 256", gpus=1)
-    downstream = _job("safer_downstream", "python -m offrl downstream --method sac --seeds 0 1 --steps 300", wildcards={"method": "sac"})
+    downstream = _job("safer_downstream", "python -m offrl downstream --method sac --seeds 0 1 --steps 300 --start-steps 100 --batch-size 128",
+                      wildcards={"method": "sac"})
     table = _job("d4rl_table", "python -m offrl score-table a.csv b.csv")
     project([train, evaluate, gpu, unknown, downstream, table], COSTS, measured={})
     # 2000 steps × 3 seeds at td3bc's 100 member-steps/s (the variant's preset), half as long at batch 128
@@ -84,7 +85,7 @@ def test_units_come_from_each_jobs_command():
     assert evaluate.seconds == pytest.approx(4 + 4 * 3 * 5 * 1000 * 1e-4)  # evaluation's own start-up
     assert gpu.seconds == pytest.approx(3 + 1e6 / 250) and "td3bc 250 steps/s" in gpu.figure  # a GPU step trains every seed
     assert unknown.seconds == pytest.approx(3 + 1000 / 90) and "no figure, bear's" in unknown.figure
-    assert downstream.seconds == pytest.approx(3 + 300 * 2 * 0.005)
+    assert downstream.seconds == pytest.approx(3 + (300 - 100) * 2 * 0.005 / 2)  # the learning steps of 2 seeds, at half the batch
     assert table.seconds == 3 and "start-up only" in table.figure
 
 

@@ -8,10 +8,11 @@ depends on the jobs whose outputs are its inputs.
 
 **A job's seconds**: the same job's ``benchmark:`` TSV in a previous run of the same config (in
 ``--directory``), else ``start-up + units × seconds per unit`` from ``benchmarks/costs.yaml``, the
-units read from the job's own command line: training ``steps × seeds`` member-steps (on a CPU scaled
-by batch/256: the figures are at batch 256; on a GPU ``steps``, a step of all seeds at once),
+units read from the job's own command line: training ``steps × seeds`` member-steps (on a GPU ``steps``,
+a step of all seeds at once; CPU figures of rules with a batch are at batch 256, scaled by batch/256),
 evaluation ``steps/eval-every snapshots × seeds × episodes × 1000`` environment steps (every episode
-at full length: falls end them sooner), datasets their transitions, and so on (``UNITS``). Figures are
+at full length: falls end them sooner), datasets their transitions, online learners their steps after
+the random ones (which count in the rule's start-up), and so on (``UNITS``). Figures are
 one thread's; a job's extra threads are assumed not to speed it up. A job holds its threads' cores
 and its GPUs while it runs: CPU-hours are seconds × threads of the jobs on CPUs, GPU-hours seconds ×
 GPUs of the jobs on GPUs (their host threads are held in the wall time, not counted as CPU-hours).
@@ -155,13 +156,13 @@ def _evaluate_units(job: Job, producers: dict[str, Job]) -> tuple[float, str]:
     return snapshots * seeds * episodes * EPISODE_STEPS, f"{snapshots:.0f} snapshots × {seeds} seeds × {episodes:.0f} episodes"
 
 
-def _option_units(name: str, label: str, times: str | None = None) -> Callable[[Job, dict[str, Job]], tuple[float, str]]:
-    """Units = the option ``name`` (× the number of values of ``times``, e.g. seeds)."""
+def _option_units(name: str, label: str, times: str | None = None, less: str | None = None) -> Callable[[Job, dict[str, Job]], tuple[float, str]]:
+    """Units = the option ``name`` (less the option ``less``, e.g. the random steps before learning; × the number of values of ``times``, e.g. seeds)."""
 
     def units(job: Job, _: dict[str, Job]) -> tuple[float, str]:
         o = job.options
         n = len(o[times]) if times else 1
-        value = _number(o, name)
+        value = _number(o, name) - (_number(o, less) if less else 0)
         return value * n, f"{_short(value)} {label}" + (f" × {n} {times}" if times else "")
 
     return units
@@ -179,12 +180,12 @@ UNITS: dict[str, Callable[[Job, dict[str, Job]], tuple[float, str]]] = {
     "train_offline": _train_units,
     "evaluate_run": _evaluate_units,
     "collect_dataset": _option_units("size", "transitions"),
-    "behaviour_policy": _option_units("total-steps", "steps"),
-    "safety_expert": _option_units("total-steps", "steps"),
+    "behaviour_policy": _option_units("total-steps", "learning steps", less="start-steps"),
+    "safety_expert": _option_units("total-steps", "learning steps", less="start-steps"),
     "cloned_policy": _option_units("steps", "BC steps"),
     "grasp_data": _grasp_units,
     "safer_prior": _option_units("steps", "steps"),
-    "safer_downstream": _option_units("steps", "steps", times="seeds"),
+    "safer_downstream": _option_units("steps", "learning steps", times="seeds", less="start-steps"),
 }
 
 
@@ -244,7 +245,10 @@ def project(jobs: list[Job], costs: dict[str, Any], measured: dict[str, float]) 
             if isinstance(figure, dict):
                 name = job.name if job.name in figure else "default"
                 figure = figure[name]
-            work, job.figure = units * figure, f"CPU: {figure * 1e3:.3g} ms per {UNIT_NAMES[job.rule]}" + (" (the rule's default)" if name == "default" else "")
+            batch = _number(job.options, "batch-size") if "batch-size" in job.options else 256
+            work = units * figure * batch / 256
+            job.figure = (f"CPU: {figure * 1e3:.3g} ms per {UNIT_NAMES[job.rule]}" + (" (the rule's default)" if name == "default" else "")
+                          + (f", × {batch:g}/256 batch" if batch != 256 else ""))
         else:
             work, job.figure = 0.0, "start-up only (light jobs: tables, figures, indexes, ...)"
         job.seconds = costs["startup_s"].get(job.rule, costs["startup_s"]["default"]) + work
