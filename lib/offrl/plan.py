@@ -113,8 +113,8 @@ def _print_jobs(snakemake_args: list[str]) -> None:
             main(snakemake_args)
         except SystemExit as exit_:
             code = exit_.code
-    if code:
-        sys.exit(text.getvalue()[-3000:])
+    if code:  # a Snakefile's own sys.exit(message) arrives as the code
+        sys.exit((text.getvalue() + (code if isinstance(code, str) else ""))[-3000:])
     print(json.dumps(jobs))
 
 
