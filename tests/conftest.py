@@ -1,3 +1,8 @@
+import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +12,22 @@ import torch
 from offrl.data import Dataset
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The .test scale, run once per test session in a fresh directory: (its directory, seconds it took).
+
+    The workflow's end-to-end tests and the cost plan's check (tests/test_plan.py) read the same run.
+    """
+    workdir = tmp_path_factory.mktemp("smoke")
+    shutil.copytree(REPO / ".test" / "config", workdir / "config")
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "all", "--cores", "2", "--directory", str(workdir)],
+                            cwd=workdir, env=env, check=False, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir, time.monotonic() - start
 
 
 @pytest.fixture

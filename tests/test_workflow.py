@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import minari
 import numpy as np
@@ -72,16 +71,6 @@ def test_default_scale_loads_its_own_file_without_a_configfile(tmp_path):
     snakemake("results/config.yaml", "--cores", "1", "--directory", str(tmp_path))
     resolved = yaml.safe_load((tmp_path / "results" / "config.yaml").read_text())
     assert resolved["scale"] == "default" and "bear_256" in resolved["variants"]
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """The .test scale, run once in a fresh directory."""
-    workdir = tmp_path_factory.mktemp("smoke")
-    shutil.copytree(REPO / ".test" / "config", workdir / "config")
-    start = time.monotonic()
-    snakemake("all", "--cores", "2", "--directory", str(workdir), cwd=workdir)
-    return workdir, time.monotonic() - start
 
 
 def test_smoke_pipeline_builds_minari_datasets(smoke_run, monkeypatch):

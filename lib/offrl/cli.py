@@ -14,6 +14,7 @@ import torch
 
 from offrl.files import write_atomically
 from offrl.findings_cli import add_commands as add_findings_commands
+from offrl.plan import add_commands as add_plan_commands
 from offrl.safer_cli import add_commands as add_safer_commands
 
 if TYPE_CHECKING:
@@ -635,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_safer_commands(add, prior_kinds=sorted(PRIOR_KINDS), methods=list(METHODS))
     add_findings_commands(add)
+    add_plan_commands(add)
     _show_defaults(parser)
     return parser
 

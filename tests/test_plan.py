@@ -1,0 +1,157 @@
+"""The cost plan: the scheduling simulation against hand-computed wall times, the units read from job
+commands, and the projection of the smoke scale against what a real smoke run's benchmarks recorded."""
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+
+import pandas as pd
+import pytest
+
+from offrl.plan import Job, Task, project, wall_time
+from tests.conftest import REPO
+
+
+def test_independent_jobs_share_the_cores():
+    tasks = [Task(10), Task(10), Task(10)]
+    assert wall_time(tasks, cores=2, gpus=0) == 20  # two at once, then the third
+    assert wall_time(tasks, cores=3, gpus=0) == 10
+
+
+def test_a_job_waits_for_its_inputs_and_the_longest_path_goes_first():
+    # A(5) -> B(5), C(8). On 2 cores: A and C at 0, B at 5: 10. On 1 core: A first (path 10 > 8), then C (8 > B's 5), then B: 18.
+    tasks = [Task(5), Task(5, after=(0,)), Task(8)]
+    assert wall_time(tasks, cores=2, gpus=0) == 10
+    assert wall_time(tasks, cores=1, gpus=0) == 18
+
+
+def test_threads_hold_cores():
+    # A job of 2 threads and two of 1 thread, 10 s each, on 2 cores: never more than 2 threads at once.
+    tasks = [Task(10, threads=2), Task(10), Task(10)]
+    assert wall_time(tasks, cores=2, gpus=0) == 20
+    assert wall_time(tasks, cores=4, gpus=0) == 10
+    # Snakemake runs a job of more threads than the box has on all its cores.
+    assert wall_time([Task(10, threads=4), Task(10)], cores=2, gpus=0) == 20
+
+
+def test_gpu_jobs_queue_for_the_gpus():
+    tasks = [Task(10, gpus=1), Task(10, gpus=1), Task(10)]
+    assert wall_time(tasks, cores=16, gpus=1) == 20  # the CPU job runs beside the first GPU job
+    assert wall_time(tasks, cores=16, gpus=2) == 10
+    with pytest.raises(ValueError, match="needs 1 GPU"):
+        wall_time(tasks, cores=16, gpus=0)
+
+
+def test_a_cluster_runs_at_most_jobs_at_once_whatever_their_threads():
+    tasks = [Task(10, threads=8, gpus=1)] * 4 + [Task(30, after=(0, 1, 2, 3))]
+    assert wall_time(tasks, slots=2) == 50  # 2 × 10 s in two waves, then 30 s
+    assert wall_time(tasks, slots=4) == 40
+
+
+def test_a_ready_job_that_fits_starts_beside_a_blocked_one():
+    # A 2-thread job waits for both cores; the 1-thread job behind it in the queue starts on the free core.
+    tasks = [Task(20), Task(10, threads=2), Task(5)]
+    assert wall_time(tasks, cores=2, gpus=0) == 30  # 0-20: A, 0-5: C; 20-30: B
+
+
+def _job(rule, shell, **kwargs):
+    defaults = {"wildcards": {}, "threads": 1, "gpus": 0, "benchmark": None, "inputs": [], "outputs": []}
+    return Job(rule=rule, shell=shell, **{**defaults, **kwargs})
+
+
+COSTS = {
+    "startup_s": {"default": 3.0, "evaluate_run": 4.0},
+    "train_offline": {"cpu": {"td3bc": 100.0, "bc": 400.0}, "gpu": {"td3bc": 250.0, "bear": 90.0}, "gpu_same_as": {"td3bc_10pct": "td3bc"}},
+    "per_unit": {"evaluate_run": 1e-4, "safer_downstream": {"default": 0.01, "sac": 0.005}},
+}
+
+
+def test_units_come_from_each_jobs_command():
+    train = _job("train_offline", "python -m offrl --threads 1 train --algo td3bc --seeds 0 1 2 --steps 2000 --batch-size 128"
+                 " --eval-every 500 --options '{\"alpha\": 1}' --out x > log 2>&1",
+                 wildcards={"algo": "td3bc_a1"}, outputs=["runs/x/snapshots.pt"])
+    evaluate = _job("evaluate_run", "python -m offrl evaluate --snapshots runs/x/snapshots.pt --episodes 5 > log", inputs=["runs/x/snapshots.pt"])
+    gpu = _job("train_offline", "python -m offrl train --algo td3bc_10pct --seeds 0 1 2 3 4 --steps 1000000 --batch-size 256", gpus=1)
+    unknown = _job("train_offline", "python -m offrl train --algo cql --seeds 0 --steps 1000 --batch-size 256", gpus=1)
+    downstream = _job("safer_downstream", "python -m offrl downstream --method sac --seeds 0 1 --steps 300 --start-steps 100 --batch-size 128",
+                      wildcards={"method": "sac"})
+    table = _job("d4rl_table", "python -m offrl score-table a.csv b.csv")
+    project([train, evaluate, gpu, unknown, downstream, table], COSTS, measured={})
+    # 2000 steps × 3 seeds at td3bc's 100 member-steps/s (the variant's preset), half as long at batch 128
+    assert train.seconds == pytest.approx(3 + 2000 * 3 / 100 * 0.5)
+    assert train.size == "2k steps × 3 seeds" and "td3bc 100 member-steps/s" in train.figure
+    # 2000/500 = 4 snapshots × 3 seeds × 5 episodes × 1000 steps, 1e-4 s each
+    assert evaluate.seconds == pytest.approx(4 + 4 * 3 * 5 * 1000 * 1e-4)  # evaluation's own start-up
+    assert gpu.seconds == pytest.approx(3 + 1e6 / 250) and "td3bc 250 steps/s" in gpu.figure  # a GPU step trains every seed
+    assert unknown.seconds == pytest.approx(3 + 1000 / 90) and "no figure, bear's" in unknown.figure
+    assert downstream.seconds == pytest.approx(3 + (300 - 100) * 2 * 0.005 / 2)  # the learning steps of 2 seeds, at half the batch
+    assert table.seconds == 3 and "start-up only" in table.figure
+
+
+def test_a_measured_job_keeps_its_time():
+    job = _job("train_offline", "python -m offrl train --algo td3bc --seeds 0 --steps 10 --batch-size 256", benchmark="logs/b.tsv")
+    project([job], COSTS, measured={"logs/b.tsv": 42.0})
+    assert job.seconds == 42.0 and job.figure.startswith("measured")
+
+
+def test_an_algorithm_without_a_cpu_figure_is_named():
+    job = _job("train_offline", "python -m offrl train --algo iql --seeds 0 --steps 10 --batch-size 256", wildcards={"algo": "iql"})
+    with pytest.raises(ValueError, match="no figure for iql"):
+        project([job], COSTS, measured={})
+
+
+def _benchmarks(run_dir):
+    """CPU seconds of each job in a run's logs/benchmarks: the smaller of wall and CPU time (what the plan projects)."""
+    seconds = {}
+    for tsv in (run_dir / "logs" / "benchmarks").rglob("*.tsv"):
+        row = pd.read_csv(tsv, sep="\t").iloc[-1]
+        seconds[str(tsv.relative_to(run_dir))] = min(row["s"], row["cpu_time"])
+    return seconds
+
+
+@pytest.mark.slow
+def test_the_smoke_plan_is_within_2x_of_the_smoke_runs_benchmarks(smoke_run, tmp_path):
+    """The plan of the smoke scale, from benchmarks/costs.yaml alone, against the smoke run's measured jobs, per rule and algorithm."""
+    run_dir, _ = smoke_run
+    out = tmp_path / "plan.json"
+    result = subprocess.run([sys.executable, "-m", "offrl", "plan", "--configfile", ".test/config/config.yaml", "--cores", "2",
+                             "--directory", str(tmp_path), "--json", str(out)], cwd=REPO, check=False, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Wall time on one box of 2 cores" in result.stdout
+    plan = json.loads(out.read_text())
+    measured = _benchmarks(run_dir)
+    projected, recorded = defaultdict(float), defaultdict(float)
+    for job in plan["jobs"]:
+        if job["benchmark"]:
+            assert job["benchmark"] in measured, job["benchmark"]  # the smoke run ran every job the plan lists
+            key = (job["rule"], job["algorithm"])
+            projected[key] += job["seconds"]
+            recorded[key] += measured[job["benchmark"]]
+    assert len(recorded) > 40
+    ratios = {key: projected[key] / recorded[key] for key in recorded}
+    off = {key: round(r, 2) for key, r in ratios.items() if not 0.5 <= r <= 2}
+    assert not off, f"projected / measured outside [0.5, 2]: {off}"
+
+
+def test_a_previous_run_of_the_same_config_gives_its_jobs_measured_times(tmp_path):
+    import yaml
+
+    from offrl.plan import measured_seconds
+
+    config = {"scale": "test", "offline": {"steps": 200}}
+    (tmp_path / "results" / "runs" / "r").mkdir(parents=True)
+    (tmp_path / "results" / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "results" / "runs" / "r" / "config.json").write_text(json.dumps({"device": "cpu"}))
+    (tmp_path / "logs").mkdir()
+    for name in ("a", "t"):  # wall 30 s on a busy machine, 12 s of CPU: the job's own time is 12 s
+        (tmp_path / "logs" / f"{name}.tsv").write_text("s\th:m:s\tmax_rss\tcpu_time\n30.0\t0:00:30\t500\t12.0\n")
+    evaluate = _job("evaluate_run", "", benchmark="logs/a.tsv")
+    train_cpu = _job("train_offline", "", benchmark="logs/t.tsv", outputs=["results/runs/r/config.json"])
+    train_gpu = _job("train_offline", "", benchmark="logs/t.tsv", outputs=["results/runs/r/config.json"], gpus=1)
+    measured, note = measured_seconds(tmp_path, config, [evaluate, train_cpu])
+    assert measured == {"logs/a.tsv": 12.0, "logs/t.tsv": 12.0} and "2 jobs measured" in note
+    measured, _ = measured_seconds(tmp_path, config, [train_gpu])
+    assert measured == {}  # trained on the CPU then, planned on a GPU now
+    measured, note = measured_seconds(tmp_path, {**config, "scale": "paper"}, [evaluate])
+    assert measured == {} and "another config" in note
