@@ -2,6 +2,7 @@
 # Rules only wire files together; every rule runs `python -m offrl <command>` (lib/offrl).
 import copy
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -9,7 +10,17 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 from offrl.algos.presets import PRESETS
-from offrl.config import GUIDED_ALGORITHMS, ConfigError, all_variants, batch_size, check_config, preset_of, seed_groups, taming_sweeps, validate_config
+from offrl.config import (
+    GUIDED_ALGORITHMS,
+    ConfigError,
+    all_variants,
+    batch_size,
+    check_config,
+    preset_of,
+    seed_groups,
+    taming_sweeps,
+    validate_config,
+)
 
 min_version("9.0")
 
@@ -19,7 +30,6 @@ min_version("9.0")
 if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
-
 
 
 SHIPPED = Path(workflow.basedir) / "resources" / "shipped"
@@ -34,13 +44,18 @@ except ConfigError as error:
 report: "workflow/report/workflow.rst"
 
 
+# The shared stages, then each study's own constants, input functions and artefacts.
 include: "workflow/rules/common.smk"
+include: "workflow/rules/resources.smk"
 include: "workflow/rules/experts.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/index.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/guided.smk"
+include: "workflow/rules/taming.smk"
+include: "workflow/rules/bear_blog.smk"
 include: "workflow/rules/safer.smk"
 include: "workflow/rules/findings.smk"
 
@@ -64,8 +79,16 @@ config["report_missing"] = [path for path in ARTEFACTS if not os.path.exists(pat
 
 
 rule all:
+    default_target: True
     input:
         "results/config.yaml",
         dataset_summaries(),
         ARTEFACTS,
-    default_target: True
+
+
+# The project's one software environment (`--sdm conda`), set here once for every rule that
+# runs a command; Snakemake's top-level `conda:` would instead inject it into Snakemake's own
+# process. A `run:` rule (resolved_config) runs inside Snakemake, where no environment applies.
+for workflow_rule in workflow.rules:
+    if not (workflow_rule.norun or workflow_rule.is_run):
+        workflow_rule.conda_env = str(Path(workflow.basedir) / "envs" / "offrl.yaml")

@@ -1,7 +1,5 @@
 # Data stage: D4RL-protocol datasets, generated here from the behaviour policies or downloaded.
 
-DATASETS = config["datasets"]
-
 
 if DATASETS["source"] == "local":
 
@@ -12,19 +10,19 @@ if DATASETS["source"] == "local":
         output:
             dataset=directory("resources/minari/offrl/{env}/{kind}-v0"),
             summary="resources/datasets/{env}-{kind}.json",
+        log:
+            "logs/datasets/{env}-{kind}.log",
+        benchmark:
+            "logs/benchmarks/datasets/{env}-{kind}.tsv"
+        threads: 1
+        resources:
+            mem_mb=DATASET_MEM_MB,
+            runtime=DATASET_RUNTIME,
         params:
             behaviour="resources/behaviour/{env}",
             size=DATASETS["size"],
             seed=DATASETS["seed"],
             noise=DATASETS["noise"],
-        resources:
-            mem_mb=4000,
-        log:
-            "logs/datasets/{env}-{kind}.log",
-        benchmark:
-            "logs/benchmarks/datasets/{env}-{kind}.tsv"
-        conda:
-            "../../envs/offrl.yaml"
         shell:
             "python -m offrl collect --env {wildcards.env} --kind {wildcards.kind}"
             " --behaviour {params.behaviour} --size {params.size} --seed {params.seed}"
@@ -38,31 +36,38 @@ else:
         output:
             dataset=directory("resources/minari/offrl/{env}/{kind}-v0"),
             summary="resources/datasets/{env}-{kind}.json",
-        params:
-            remote_id=lambda wildcards: DATASETS["minari_ids"][f"{wildcards.env}-{wildcards.kind}"],
         log:
             "logs/datasets/{env}-{kind}.log",
-        conda:
-            "../../envs/offrl.yaml"
+        benchmark:
+            "logs/benchmarks/datasets/{env}-{kind}.tsv"
+        threads: 1
+        resources:
+            mem_mb=DATASET_MEM_MB,
+            runtime=DATASET_RUNTIME,
+        params:
+            remote_id=lambda wildcards: DATASETS["minari_ids"][f"{wildcards.env}-{wildcards.kind}"],
         shell:
             "python -m offrl download --remote-id {params.remote_id} --env {wildcards.env}"
             " --kind {wildcards.kind} --root resources/minari --summary {output.summary} > {log} 2>&1"
 
 
 rule contaminate_dataset:
-    """expert-random-X / expert-cloned-X (the TD3BC++ paper's ER and EC settings): the expert dataset's final X% replaced."""
+    """expert-random-X / expert-cloned-X (the TD3BC++ paper's ER and EC settings): the expert dataset's
+    final X% replaced."""
     input:
         expert=dataset_dir("{env}", "expert"),
         contaminant=dataset_dir("{env}", "{contaminant}"),
     output:
         dataset=directory("resources/minari/offrl/{env}/expert-{contaminant}-{percent}-v0"),
         summary="resources/datasets/{env}-expert-{contaminant}-{percent}.json",
-    resources:
-        mem_mb=4000,
     log:
         "logs/datasets/{env}-expert-{contaminant}-{percent}.log",
-    conda:
-        "../../envs/offrl.yaml"
+    benchmark:
+        "logs/benchmarks/datasets/{env}-expert-{contaminant}-{percent}.tsv"
+    threads: 1
+    resources:
+        mem_mb=DATASET_MEM_MB,
+        runtime=DATASET_RUNTIME,
     shell:
         "python -m offrl contaminate --env {wildcards.env} --percent {wildcards.percent}"
         " --contaminant {wildcards.contaminant} --root resources/minari --summary {output.summary} > {log} 2>&1"
@@ -75,12 +80,14 @@ rule subset_dataset:
     output:
         dataset=directory("resources/minari/offrl/{env}/expert-first{size}-v0"),
         summary="resources/datasets/{env}-expert-first{size}.json",
-    resources:
-        mem_mb=4000,
     log:
         "logs/datasets/{env}-expert-first{size}.log",
-    conda:
-        "../../envs/offrl.yaml"
+    benchmark:
+        "logs/benchmarks/datasets/{env}-expert-first{size}.tsv"
+    threads: 1
+    resources:
+        mem_mb=DATASET_MEM_MB,
+        runtime=DATASET_RUNTIME,
     shell:
         "python -m offrl subset --env {wildcards.env} --size {wildcards.size}"
         " --root resources/minari --summary {output.summary} > {log} 2>&1"
@@ -93,17 +100,18 @@ rule cloned_policy:
     output:
         actor="resources/behaviour/{env}/cloned.pt",
         manifest="resources/behaviour/{env}/cloned.json",
-    params:
-        fraction=DATASETS["cloned"]["fraction"],
-        steps=DATASETS["cloned"]["steps"],
-        seed=DATASETS["cloned"]["seed"],
-    threads: 1
     log:
         "logs/behaviour/{env}-cloned.log",
     benchmark:
         "logs/benchmarks/behaviour/{env}-cloned.tsv"
-    conda:
-        "../../envs/offrl.yaml"
+    threads: 1
+    resources:
+        mem_mb=DATASET_MEM_MB,
+        runtime=runtime_min(DATASETS["cloned"]["steps"] * MEMBER_STEP_S * STEP_COST["bc"]),
+    params:
+        fraction=DATASETS["cloned"]["fraction"],
+        steps=DATASETS["cloned"]["steps"],
+        seed=DATASETS["cloned"]["seed"],
     shell:
         "python -m offrl --threads {threads} clone --env {wildcards.env} --expert-dir {input.expert}"
         " --fraction {params.fraction} --steps {params.steps} --seed {params.seed}"

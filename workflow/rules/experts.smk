@@ -14,6 +14,14 @@ if BEHAVIOUR["source"] == "train":
             replay="resources/behaviour/{env}/replay_medium.npz",
             evaluations="resources/behaviour/{env}/evaluations.csv",
             manifest="resources/behaviour/{env}/manifest.json",
+        log:
+            "logs/behaviour/{env}.log",
+        benchmark:
+            "logs/benchmarks/behaviour/{env}.tsv"
+        threads: BEHAVIOUR["threads"]
+        resources:
+            mem_mb=mem_mb(BEHAVIOUR["total_steps"]),  # the replay buffer holds every step
+            runtime=online_runtime(BEHAVIOUR),
         params:
             out=subpath(output.manifest, parent=True),
             total_steps=BEHAVIOUR["total_steps"],
@@ -21,16 +29,6 @@ if BEHAVIOUR["source"] == "train":
             eval_every=BEHAVIOUR["eval_every"],
             eval_episodes=BEHAVIOUR["eval_episodes"],
             seed=BEHAVIOUR["seed"],
-        threads: BEHAVIOUR["threads"]
-        resources:
-            mem_mb=8000,
-            runtime=24 * 60,
-        log:
-            "logs/behaviour/{env}.log",
-        benchmark:
-            "logs/benchmarks/behaviour/{env}.tsv"
-        conda:
-            "../../envs/offrl.yaml"
         shell:
             "python -m offrl --threads {threads} behaviour --env {wildcards.env} --out {params.out}"
             " --total-steps {params.total_steps} --start-steps {params.start_steps}"
@@ -45,17 +43,21 @@ else:
             expand(SHIPPED / "behaviour/{{env}}/{file}", file=BEHAVIOUR_FILES),
         output:
             expand("resources/behaviour/{{env}}/{file}", file=BEHAVIOUR_FILES),
-        params:
-            out=subpath(output[0], parent=True),
         log:
             "logs/behaviour/{env}.log",
-        conda:
-            "../../envs/offrl.yaml"
+        benchmark:
+            "logs/benchmarks/behaviour/{env}.tsv"
+        threads: 1
+        resources:
+            mem_mb=LIGHT_MEM_MB,
+            runtime=LIGHT_RUNTIME,
+        params:
+            out=subpath(output[0], parent=True),
         shell:
             "cp {input} {params.out}/ > {log} 2>&1"
 
 
-SAFETY = config["guided"]["safety_expert"]
+SAFETY = GUIDED["safety_expert"]
 SAFETY_FILES = ["expert.pt", "evaluations.csv", "manifest.json"]
 
 
@@ -67,6 +69,14 @@ if SAFETY["source"] == "train":
             expert="resources/safety_expert/{env}/expert.pt",
             evaluations="resources/safety_expert/{env}/evaluations.csv",
             manifest="resources/safety_expert/{env}/manifest.json",
+        log:
+            "logs/safety_expert/{env}.log",
+        benchmark:
+            "logs/benchmarks/safety_expert/{env}.tsv"
+        threads: SAFETY["threads"]
+        resources:
+            mem_mb=mem_mb(SAFETY["total_steps"]),
+            runtime=online_runtime(SAFETY),
         params:
             out=subpath(output.manifest, parent=True),
             total_steps=SAFETY["total_steps"],
@@ -75,16 +85,6 @@ if SAFETY["source"] == "train":
             eval_episodes=SAFETY["eval_episodes"],
             ctrl_cost_weight=lambda wildcards: SAFETY["ctrl_cost_weight"][wildcards.env],
             seed=SAFETY["seed"],
-        threads: SAFETY["threads"]
-        resources:
-            mem_mb=8000,
-            runtime=24 * 60,
-        log:
-            "logs/safety_expert/{env}.log",
-        benchmark:
-            "logs/benchmarks/safety_expert/{env}.tsv"
-        conda:
-            "../../envs/offrl.yaml"
         shell:
             "python -m offrl --threads {threads} behaviour --env {wildcards.env} --out {params.out}"
             " --total-steps {params.total_steps} --start-steps {params.start_steps}"
@@ -99,11 +99,15 @@ else:
             expand(SHIPPED / "safety_expert/{{env}}/{file}", file=SAFETY_FILES),
         output:
             expand("resources/safety_expert/{{env}}/{file}", file=SAFETY_FILES),
-        params:
-            out=subpath(output[0], parent=True),
         log:
             "logs/safety_expert/{env}.log",
-        conda:
-            "../../envs/offrl.yaml"
+        benchmark:
+            "logs/benchmarks/safety_expert/{env}.tsv"
+        threads: 1
+        resources:
+            mem_mb=LIGHT_MEM_MB,
+            runtime=LIGHT_RUNTIME,
+        params:
+            out=subpath(output[0], parent=True),
         shell:
             "cp {input} {params.out}/ > {log} 2>&1"

@@ -1,7 +1,5 @@
 # SimHash index of each dataset's states (Guided TD3+BC's conf(s)).
 
-GUIDED = config["guided"]
-
 
 rule simhash_index:
     """Exact bucket counts of μ(s) = sgn(A·g(s)) over the dataset's states."""
@@ -10,13 +8,17 @@ rule simhash_index:
     output:
         index="results/index/{dataset}/simhash.npz",
         summary="results/index/{dataset}/simhash.json",
+    log:
+        "logs/index/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/index/{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=DATASET_MEM_MB,
+        runtime=DATASET_RUNTIME,
     params:
         k=GUIDED["simhash_k"],
         seed=GUIDED["simhash_seed"],
-    log:
-        "logs/index/{dataset}.log",
-    conda:
-        "../../envs/offrl.yaml"
     shell:
         "python -m offrl index --dataset-dir {input.dataset} --k {params.k} --seed {params.seed}"
         " --out {output.index} --summary {output.summary} > {log} 2>&1"
@@ -27,20 +29,32 @@ rule simhash_figure:
     input:
         expand("results/index/{dataset}/simhash.npz", dataset=DATASET_NAMES),
     output:
-        png=reported("results/figures/simhash_conf.png", caption="../report/simhash_conf.rst", category="Guided TD3+BC"),
+        png=reported(
+            "results/figures/simhash_conf.png",
+            caption="../report/simhash_conf.rst",
+            category="Guided TD3+BC",
+        ),
         pdf="results/figures/simhash_conf.pdf",
         csv="results/figures/simhash_conf.csv",
-        histograms=reported("results/figures/simhash_conf_hist.png", caption="../report/simhash_conf_hist.rst", category="Guided TD3+BC"),
+        histograms=reported(
+            "results/figures/simhash_conf_hist.png",
+            caption="../report/simhash_conf_hist.rst",
+            category="Guided TD3+BC",
+        ),
         histograms_pdf="results/figures/simhash_conf_hist.pdf",
         histograms_csv="results/figures/simhash_conf_hist.csv",
+    log:
+        "logs/report/simhash_conf.log",
+    benchmark:
+        "logs/benchmarks/report/simhash_conf.tsv"
+    threads: 1
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         histograms=subpath(output.histograms, strip_suffix=".png"),
         names=DATASET_NAMES,
-    log:
-        "logs/report/simhash_conf.log",
-    conda:
-        "../../envs/offrl.yaml"
     shell:
         "python -m offrl conf-figure --names {params.names} --figure {params.stem}"
         " --histograms {params.histograms} {input} > {log} 2>&1"

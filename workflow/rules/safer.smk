@@ -1,24 +1,33 @@
 # SAFER on the safe-grasp task family: scripted data -> priors -> bounds -> downstream SAC -> Table 1, Figures 1, 4-8.
-# Its constants and input functions live in common.smk.
+
+
+include: "safer_inputs.smk"
 
 
 rule grasp_data:
-    """Scripted grasp episodes with SAFER's labels, stored as a Minari dataset (the holdout split from the next seed)."""
+    """Scripted grasp episodes with SAFER's labels, stored as a Minari dataset (the holdout split from the
+    next seed)."""
     output:
         dataset=directory("resources/minari/grasp/{split}-v0"),
         summary="resources/grasp/{split}.json",
-    params:
-        episodes=lambda wildcards: SAFER_DATA["episodes_per_task"] if wildcards.split == "offline" else SAFER_DATA["holdout_episodes_per_task"],
-        seed=lambda wildcards: SAFER_DATA["seed"] + (wildcards.split == "holdout"),
-        modes=json.dumps(SAFER_DATA["modes"]),
-        noise=SAFER_DATA["noise"],
-        tasks=TASK_ARGS,
     log:
         "logs/grasp/{split}.log",
     benchmark:
         "logs/benchmarks/grasp/{split}.tsv"
-    conda:
-        "../../envs/offrl.yaml"
+    threads: 1
+    resources:
+        mem_mb=GRASP_MEM_MB,
+        runtime=lambda wildcards: runtime_min(GRASP_EPISODES[wildcards.split] * GRASP_EPISODE_S),
+    params:
+        episodes=lambda wildcards: (
+            SAFER_DATA["episodes_per_task"]
+            if wildcards.split == "offline"
+            else SAFER_DATA["holdout_episodes_per_task"]
+        ),
+        seed=lambda wildcards: SAFER_DATA["seed"] + (wildcards.split == "holdout"),
+        modes=json.dumps(SAFER_DATA["modes"]),
+        noise=SAFER_DATA["noise"],
+        tasks=TASK_ARGS,
     shell:
         "python -m offrl grasp-data {params.tasks} --root resources/minari --dataset-id grasp/{wildcards.split}-v0"
         " --summary {output.summary} --episodes-per-task {params.episodes} --noise {params.noise}"
@@ -33,22 +42,20 @@ rule safer_prior:
         prior="results/safer/priors/{prior}/prior.pt",
         log_csv="results/safer/priors/{prior}/train_log.csv",
         config_json="results/safer/priors/{prior}/config.json",
+    log:
+        "logs/safer/prior/{prior}.log",
+    benchmark:
+        "logs/benchmarks/safer/prior/{prior}.tsv"
+    threads: 1
+    resources:
+        mem_mb=GRASP_MEM_MB,
+        runtime=runtime_min(SAFER["prior"]["steps"] * PRIOR_STEP_S),
     params:
         out=subpath(output.prior, parent=True),
         steps=SAFER["prior"]["steps"],
         batch_size=SAFER["prior"]["batch_size"],
         seed=SAFER["prior"]["seed"],
         options=json.dumps(SAFER["prior"]["options"]),
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=24 * 60,
-    log:
-        "logs/safer/prior/{prior}.log",
-    benchmark:
-        "logs/benchmarks/safer/prior/{prior}.tsv"
-    conda:
-        "../../envs/offrl.yaml"
     shell:
         "python -m offrl --threads {threads} safer-prior --kind {wildcards.prior} --dataset-dir {input.dataset}"
         " --steps {params.steps} --batch-size {params.batch_size} --seed {params.seed}"
@@ -62,13 +69,17 @@ rule safer_bounds:
         dataset=grasp_dataset("offline"),
     output:
         "results/safer/priors/{prior}/bounds.csv",
+    log:
+        "logs/safer/bounds/{prior}.log",
+    benchmark:
+        "logs/benchmarks/safer/bounds/{prior}.tsv"
+    threads: 1
+    resources:
+        mem_mb=GRASP_MEM_MB,
+        runtime=GRASP_PASS_RUNTIME,
     params:
         targets=SAFER["bounds"]["targets"],
         seed=SAFER["prior"]["seed"],
-    log:
-        "logs/safer/bounds/{prior}.log",
-    conda:
-        "../../envs/offrl.yaml"
     shell:
         "python -m offrl --threads 1 safer-bounds --prior {input.prior} --dataset-dir {input.dataset}"
         " --targets {params.targets} --seed {params.seed} --out {output} > {log} 2>&1"
@@ -81,12 +92,16 @@ rule safer_likelihood:
         dataset=grasp_dataset("holdout"),
     output:
         "results/safer/priors/{prior}/likelihood.csv",
-    params:
-        top=SAFER["figure1_top_percents"],
     log:
         "logs/safer/likelihood/{prior}.log",
-    conda:
-        "../../envs/offrl.yaml"
+    benchmark:
+        "logs/benchmarks/safer/likelihood/{prior}.tsv"
+    threads: 1
+    resources:
+        mem_mb=GRASP_MEM_MB,
+        runtime=GRASP_PASS_RUNTIME,
+    params:
+        top=SAFER["figure1_top_percents"],
     shell:
         "python -m offrl --threads 1 safer-likelihood --prior {input.prior} --dataset-dir {input.dataset}"
         " --top-percents {params.top} --out {output} > {log} 2>&1"
@@ -99,6 +114,16 @@ rule safer_downstream:
     output:
         log_csv="results/safer/downstream/{method}/task{task}/seed{seeds}/log.csv",
         config_json="results/safer/downstream/{method}/task{task}/seed{seeds}/config.json",
+    log:
+        "logs/safer/downstream/{method}/task{task}/seed{seeds}.log",
+    benchmark:
+        "logs/benchmarks/safer/downstream/{method}/task{task}/seed{seeds}.tsv"
+    threads: SAFER_DOWNSTREAM["threads"]
+    resources:
+        mem_mb=mem_mb(SAFER_DOWNSTREAM["steps"] * SAFER_DOWNSTREAM["seeds_per_job"]),  # the replay buffers
+        runtime=lambda wildcards: runtime_min(
+            SAFER_DOWNSTREAM["steps"] * seeds_in(wildcards) * DOWNSTREAM_MEMBER_STEP_S
+        ),
     params:
         out=subpath(output.log_csv, parent=True),
         method=lambda wildcards: "safer" if wildcards.method.startswith("safer_u") else wildcards.method,
@@ -111,16 +136,6 @@ rule safer_downstream:
         hidden=SAFER_DOWNSTREAM["hidden"],
         initial_alpha=SAFER_DOWNSTREAM["initial_alpha"],
         tasks=TASK_ARGS,
-    threads: SAFER_DOWNSTREAM["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=12 * 60,
-    log:
-        "logs/safer/downstream/{method}/task{task}/seed{seeds}.log",
-    benchmark:
-        "logs/benchmarks/safer/downstream/{method}/task{task}/seed{seeds}.tsv"
-    conda:
-        "../../envs/offrl.yaml"
     shell:
         "python -m offrl --threads {threads} downstream --method {params.method} {params.tasks} --task {wildcards.task}"
         " {params.prior} --data-summary {input.summary} --seeds {params.seeds} --steps {params.steps}"
@@ -129,24 +144,30 @@ rule safer_downstream:
 
 
 rule safer_calibration:
-    """Figure 4's rollouts: SAFER acting with z drawn inside each target's bound (safer.latent_map) on one evaluation task."""
+    """Figure 4's rollouts: SAFER acting with z drawn inside each target's bound (safer.latent_map) on one
+    evaluation task."""
     input:
         prior="results/safer/priors/safer/prior.pt",
         bounds="results/safer/priors/safer/bounds.csv",
     output:
         "results/safer/calibration/task{task}.csv",
+    log:
+        "logs/safer/calibration/task{task}.log",
+    benchmark:
+        "logs/benchmarks/safer/calibration/task{task}.tsv"
+    threads: 1
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
     params:
         rollouts=SAFER["calibration_rollouts"],
         latent_map=SAFER["latent_map"],
         seed=SAFER["prior"]["seed"],
         tasks=TASK_ARGS,
-    log:
-        "logs/safer/calibration/task{task}.log",
-    conda:
-        "../../envs/offrl.yaml"
     shell:
         "python -m offrl --threads 1 safer-calibration {params.tasks} --task {wildcards.task} --prior {input.prior}"
-        " --bounds {input.bounds} --rollouts {params.rollouts} --latent-map {params.latent_map} --seed {params.seed} --out {output} > {log} 2>&1"
+        " --bounds {input.bounds} --rollouts {params.rollouts} --latent-map {params.latent_map} --seed {params.seed}"
+        " --out {output} > {log} 2>&1"
 
 
 rule safer_table1:
@@ -157,15 +178,19 @@ rule safer_table1:
         md=reported("results/tables/safer_table1.md", caption="../report/safer_table1.rst", category="SAFER"),
         tex="results/tables/safer_table1.tex",
         csv="results/tables/safer_table1.csv",
+    log:
+        "logs/report/safer_table1.log",
+    benchmark:
+        "logs/benchmarks/report/safer_table1.tsv"
+    threads: 1
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
     params:
         stem=subpath(output.md, strip_suffix=".md"),
         methods=SAFER_DOWNSTREAM["methods"],
         tasks=SAFER_DOWNSTREAM["tasks"],
         runs=safer_runs_arguments(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
-    log:
-        "logs/report/safer_table1.log",
-    conda:
-        "../../envs/offrl.yaml"
     shell:
         "python -m offrl safer-report table1 --methods {params.methods} --tasks {params.tasks}"
         " --out {params.stem} {params.runs} > {log} 2>&1"
@@ -180,31 +205,40 @@ rule safer_fig1:
         png=reported("results/figures/safer_fig1.png", caption="../report/safer_fig1.rst", category="SAFER"),
         pdf="results/figures/safer_fig1.pdf",
         csv="results/figures/safer_fig1.csv",
-    params:
-        stem=subpath(output.png, strip_suffix=".png"),
     log:
         "logs/report/safer_fig1.log",
-    conda:
-        "../../envs/offrl.yaml"
+    benchmark:
+        "logs/benchmarks/report/safer_fig1.tsv"
+    threads: 1
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
+    params:
+        stem=subpath(output.png, strip_suffix=".png"),
     shell:
         "python -m offrl safer-report fig1 --out {params.stem} parrot={input.parrot} safer={input.safer} > {log} 2>&1"
 
 
 rule safer_fig4:
-    """SAFER's Figure 4: calibration of the safety bound on every evaluation task (rollouts are cheap, not only the downstream tasks)."""
+    """SAFER's Figure 4: calibration of the safety bound on every evaluation task (rollouts are cheap, not
+    only the downstream tasks)."""
     input:
         expand("results/safer/calibration/task{task}.csv", task=SAFER_EVAL_TASKS),
     output:
         png=reported("results/figures/safer_fig4.png", caption="../report/safer_fig4.rst", category="SAFER"),
         pdf="results/figures/safer_fig4.pdf",
         csv="results/figures/safer_fig4.csv",
+    log:
+        "logs/report/safer_fig4.log",
+    benchmark:
+        "logs/benchmarks/report/safer_fig4.tsv"
+    threads: 1
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         inputs=" ".join(f"{task}=results/safer/calibration/task{task}.csv" for task in SAFER_EVAL_TASKS),
-    log:
-        "logs/report/safer_fig4.log",
-    conda:
-        "../../envs/offrl.yaml"
     shell:
         "python -m offrl safer-report fig4 --out {params.stem} {params.inputs} > {log} 2>&1"
 
@@ -218,15 +252,21 @@ rule safer_fig5:
         png=reported("results/figures/safer_fig5.png", caption="../report/safer_fig5.rst", category="SAFER"),
         pdf="results/figures/safer_fig5.pdf",
         csv="results/figures/safer_fig5.csv",
+    log:
+        "logs/report/safer_fig5.log",
+    benchmark:
+        "logs/benchmarks/report/safer_fig5.tsv"
+    threads: 1
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         task=SAFER_DOWNSTREAM["figure5_task"],
-        bound_methods=" ".join(f"{method}={percent}" for method, percent in zip(figure5_methods(), SAFER_TARGET_PERCENTS)),
+        bound_methods=" ".join(
+            f"{method}={percent}" for method, percent in zip(figure5_methods(), SAFER_TARGET_PERCENTS)
+        ),
         runs=safer_runs_arguments(figure5_methods(), [SAFER_DOWNSTREAM["figure5_task"]]),
-    log:
-        "logs/report/safer_fig5.log",
-    conda:
-        "../../envs/offrl.yaml"
     shell:
         "python -m offrl safer-report fig5 --tasks {params.task} --bound-methods {params.bound_methods}"
         " --calibration {input.calibration} --out {params.stem} {params.runs} > {log} 2>&1"
@@ -240,16 +280,20 @@ rule safer_fig6:
         png=reported("results/figures/safer_fig6.png", caption="../report/safer_fig6.rst", category="SAFER"),
         pdf="results/figures/safer_fig6.pdf",
         csv="results/figures/safer_fig6.csv",
+    log:
+        "logs/report/safer_fig6.log",
+    benchmark:
+        "logs/benchmarks/report/safer_fig6.tsv"
+    threads: 1
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
     params:
         artefact="fig6",
         stem=subpath(output.png, strip_suffix=".png"),
         methods=SAFER_DOWNSTREAM["methods"],
         tasks=SAFER_DOWNSTREAM["tasks"],
         runs=safer_runs_arguments(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
-    log:
-        "logs/report/safer_fig6.log",
-    conda:
-        "../../envs/offrl.yaml"
     shell:
         "python -m offrl safer-report {params.artefact} --methods {params.methods} --tasks {params.tasks}"
         " --out {params.stem} {params.runs} > {log} 2>&1"
@@ -260,11 +304,16 @@ use rule safer_fig6 as safer_fig7 with:
         png=reported("results/figures/safer_fig7.png", caption="../report/safer_fig7.rst", category="SAFER"),
         pdf="results/figures/safer_fig7.pdf",
         csv="results/figures/safer_fig7.csv",
+    log:
+        "logs/report/safer_fig7.log",
+    benchmark:
+        "logs/benchmarks/report/safer_fig7.tsv"
     params:
         artefact="fig7",  # violations per window instead of their running sum
         stem=subpath(output.png, strip_suffix=".png"),
-    log:
-        "logs/report/safer_fig7.log",
+
+
+rules.safer_fig7.rule.docstring = "SAFER's Figure 7: violations per window of downstream training."
 
 
 rule safer_fig8:
@@ -275,13 +324,17 @@ rule safer_fig8:
         png=reported("results/figures/safer_fig8.png", caption="../report/safer_fig8.rst", category="SAFER"),
         pdf="results/figures/safer_fig8.pdf",
         csv="results/figures/safer_fig8.csv",
+    log:
+        "logs/report/safer_fig8.log",
+    benchmark:
+        "logs/benchmarks/report/safer_fig8.tsv"
+    threads: 1
+    resources:
+        mem_mb=LIGHT_MEM_MB,
+        runtime=LIGHT_RUNTIME,
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         tasks=SAFER_DOWNSTREAM["ablation_tasks"],
         runs=safer_runs_arguments(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"]),
-    log:
-        "logs/report/safer_fig8.log",
-    conda:
-        "../../envs/offrl.yaml"
     shell:
         "python -m offrl safer-report fig8 --tasks {params.tasks} --out {params.stem} {params.runs} > {log} 2>&1"

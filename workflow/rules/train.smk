@@ -9,6 +9,15 @@ rule train_offline:
         snapshots="results/runs/{algo}/{dataset}/seed{seeds}/snapshots.pt",
         log_csv="results/runs/{algo}/{dataset}/seed{seeds}/train_log.csv",
         config_json="results/runs/{algo}/{dataset}/seed{seeds}/config.json",
+    log:
+        "logs/train/{algo}/{dataset}/seed{seeds}.log",
+    benchmark:
+        "logs/benchmarks/train/{algo}/{dataset}/seed{seeds}.tsv"
+    threads: OFFLINE["threads"]
+    resources:
+        gpu=0 if TRAIN_DEVICE == "cpu" else 1,
+        mem_mb=mem_mb(DATASET_TRANSITIONS, extra_mb=0 if TRAIN_DEVICE == "cpu" else CUDA_HOST_MB),
+        runtime=train_runtime,
     params:
         out=subpath(output.snapshots, parent=True),
         # Outside the outputs: Snakemake deletes those before a job (re)starts.
@@ -22,17 +31,6 @@ rule train_offline:
         preset=lambda wildcards: preset_of(VARIANTS, wildcards.algo),
         options=train_options,
         critic_snapshots=Q_DIAGNOSTIC["snapshots"],
-    threads: OFFLINE["threads"]
-    resources:
-        gpu=0 if TRAIN_DEVICE == "cpu" else 1,
-        mem_mb=6000,
-        runtime=12 * 60,
-    log:
-        "logs/train/{algo}/{dataset}/seed{seeds}.log",
-    benchmark:
-        "logs/benchmarks/train/{algo}/{dataset}/seed{seeds}.tsv"
-    conda:
-        "../../envs/offrl.yaml"
     shell:
         "python -m offrl --threads {threads} train --algo {params.preset} --dataset {wildcards.dataset}"
         " --dataset-dir {input.dataset} --seeds {params.seeds} --steps {params.steps}"

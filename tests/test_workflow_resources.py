@@ -1,0 +1,116 @@
+"""Every rule asks a scheduler for threads, mem_mb and runtime (workflow/rules/resources.smk), at every scale.
+
+The workflow is loaded through Snakemake's API (``SnakemakeApi.workflow``) in a subprocess, one per
+config: each rule's ``ruleinfo`` holds what the rule itself declared (``threads`` is None when a rule
+leaves it out, which the rule's resolved value of 1 would hide; the names of its ``resources``), and
+the DAG of ``all`` built as for a dry run gives every job's evaluated values, callables included.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+LOAD = """
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings
+
+repo, configfile, workdir = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+with SnakemakeApi(OutputSettings(quiet=None)) as api:
+    api_workflow = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(configfiles=[configfile]),
+                                snakefile=repo / "Snakefile", workdir=workdir)
+    api_workflow.dag(DAGSettings(targets={"all"}))
+    workflow = api_workflow._workflow
+    rules = [
+        {"name": rule.name, "norun": rule.norun, "is_run": rule.is_run, "threads": rule.ruleinfo.threads,
+         "resources": sorted(rule.ruleinfo.resources[1]) if rule.ruleinfo.resources else [], "conda": rule.conda_env}
+        for rule in workflow.rules
+    ]
+    workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True, nolock=True)
+    workflow._build_dag()
+    jobs = [{"rule": job.rule.name, "wildcards": dict(job.wildcards_dict), "threads": job.threads,
+             "mem_mb": job.resources.get("mem_mb"), "runtime": job.resources.get("runtime")} for job in workflow.dag.jobs]
+print("JSON" + json.dumps({"rules": rules, "jobs": jobs}))
+"""
+
+# Scale -> its config file; "minari" is the smoke scale downloading its datasets (the rules defined
+# only when datasets.source is minari).
+CONFIGS = {"test": ".test/config/config.yaml", "default": "config/config.yaml", "paper": "config/paper.yaml", "minari": None}
+MAX_RUNTIME_MIN = 3 * 24 * 60  # resources.smk's bound: a common partition limit
+
+
+def minari_config(path):
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    ids = {f"hopper-{kind}": f"mujoco/hopper/{kind}-v0" for kind in config["datasets"]["kinds"]}
+    config["datasets"] |= {"source": "minari", "minari_ids": ids, "cloned_contamination": []}  # no remote cloned kind
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def load(configfile, workdir) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "lib")}
+    result = subprocess.run([sys.executable, "-c", LOAD, str(REPO), str(REPO / configfile), str(workdir)],
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(result.stdout[result.stdout.index("JSON") + 4:])
+
+
+@pytest.fixture(scope="module", params=list(CONFIGS))
+def loaded(request, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp(request.param)
+    configfile = CONFIGS[request.param] or minari_config(workdir / "minari.yaml")
+    return request.param, load(configfile, workdir)
+
+
+def test_every_rule_declares_threads_mem_mb_and_runtime(loaded):
+    scale, workflow = loaded
+    rules = [rule for rule in workflow["rules"] if not rule["norun"]]  # `all` only gathers targets
+    names = {rule["name"] for rule in rules}
+    assert len(rules) >= 40 and ("download_dataset" in names) == (scale == "minari")
+    assert [rule["name"] for rule in rules if rule["threads"] is None] == []
+    assert [rule["name"] for rule in rules if not {"mem_mb", "runtime"} <= set(rule["resources"])] == []
+
+
+def test_every_rule_with_a_command_runs_in_the_one_conda_env(loaded):
+    _, workflow = loaded
+    commands = [rule for rule in workflow["rules"] if not (rule["norun"] or rule["is_run"])]
+    assert {rule["conda"] for rule in commands} == {str(REPO / "envs" / "offrl.yaml")}
+
+
+def test_every_job_gets_whole_positive_values_within_the_bounds(loaded):
+    _, workflow = loaded
+    jobs = [job for job in workflow["jobs"] if job["rule"] != "all"]
+    for job in jobs:
+        assert isinstance(job["mem_mb"], int) and 1000 <= job["mem_mb"] <= 64_000, job
+        assert isinstance(job["runtime"], int) and 5 <= job["runtime"] <= MAX_RUNTIME_MIN, job
+        assert job["threads"] >= 1, job
+
+
+def test_paper_scale_values_follow_the_measured_costs(loaded):
+    """Hand-computed from resources.smk's constants and config/paper.yaml (1M steps, 5 seeds a job, 1M transitions)."""
+    scale, workflow = loaded
+    if scale != "paper":
+        pytest.skip("the hand-computed values are the paper scale's")
+
+    def job(rule, **wildcards):
+        return next(j for j in workflow["jobs"] if j["rule"] == rule and wildcards.items() <= j["wildcards"].items())
+
+    # ceil(3 * (20 s + 1e6 steps * 5 members * 0.004 s) / 60) = ceil(1001.0)
+    assert job("train_offline", algo="td3bc")["runtime"] == 1001
+    # CQL's step is 50 TD3+BC steps: 3 * 1e6 s, past the bound of 3 days
+    assert job("train_offline", algo="cql")["runtime"] == MAX_RUNTIME_MIN
+    # 2 * (610 MB + 0.27 MB * 2000k transitions + 1500 MB of CUDA runtime) = 5300
+    assert job("train_offline", algo="td3bc")["mem_mb"] == 5300
+    # ceil(3 * (20 + 201 snapshots * 5 members * 10 episodes * 0.18 s) / 60) = ceil(91.45)
+    assert job("evaluate_run", algo="td3bc")["runtime"] == 92
+    # ceil(3 * (20 + 1e6 TD3 steps * 0.022 s) / 60) = 1101; 2 * (610 + 0.27 * 1000k replayed steps) = 1760 -> 1800
+    assert (job("behaviour_policy")["runtime"], job("behaviour_policy")["mem_mb"]) == (1101, 1800)
+    # 2 * (610 + 0.27 * 2000k) = 2300 (medium-expert holds two rollouts of 1M)
+    assert job("collect_dataset", kind="expert")["mem_mb"] == 2300
