@@ -201,23 +201,44 @@ def _short(n: float) -> str:
     return f"{n:g}"
 
 
-def _train_seconds(job: Job, units: float, costs: dict[str, Any]) -> tuple[float, str]:
-    """A training job: its member-steps at the algorithm's CPU figure (batch-scaled), or its steps at its GPU figure."""
-    o, table = job.options, costs["train_offline"]
-    names = [job.name, job.algorithm]  # the config's name (a variant), then its preset
-    if job.gpus:
-        gpu = table["gpu"]
-        name = next((n for n in [*names, table["gpu_same_as"].get(names[1])] if n in gpu), None)
-        if name is None:
-            name = min(gpu, key=gpu.get)
-            return _number(o, "steps") / gpu[name], f"GPU: no figure, {name}'s (the slowest measured) {gpu[name]:g} steps/s"
-        return _number(o, "steps") / gpu[name], f"GPU: {name} {gpu[name]:g} steps/s"
-    cpu = table["cpu"]
-    name = next((n for n in names if n in cpu), None)
-    if name is None:
-        raise ValueError(f"{COSTS}: train_offline.cpu has no figure for {names[0]} (preset {names[1]}); measure it: benchmarks/cpu_costs.py")
-    batch = _number(o, "batch-size")
-    return units * batch / 256 / cpu[name], f"CPU: {name} {cpu[name]:g} member-steps/s" + (f", × {batch:g}/256 batch" if batch != 256 else "")
+def load_costs(path: Path = COSTS) -> dict[str, Any]:
+    """The figures of ``benchmarks/costs.yaml``: this plan's and the workflow's `runtime` requests (workflow/rules/resources.smk)."""
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
+def projected_seconds(costs: dict[str, Any], rule: str, units: float = 0.0, *, name: str = "", preset: str = "",
+                      batch: float = 256, gpu: bool = False) -> tuple[float, str]:
+    """A job's seconds (start-up + work) from ``costs``, and which figure it comes from.
+
+    ``units`` is the rule's work as ``UNITS`` counts it (training: member-steps on the CPU, steps on a GPU).
+    ``name`` is the config's name of what the job runs (a variant, a SAFER method), ``preset`` its preset:
+    a training figure is the name's, else the preset's. CPU figures are at batch 256, scaled by ``batch``/256.
+    """
+    startup = costs["startup_s"].get(rule, costs["startup_s"]["default"])
+    if rule == "train_offline" and gpu:
+        table = costs["train_offline"]["gpu"]
+        found = next((n for n in (name, preset, costs["train_offline"]["gpu_same_as"].get(preset)) if n in table), None)
+        if found is None:
+            slowest = min(table, key=table.get)
+            return startup + units / table[slowest], f"GPU: no figure, {slowest}'s (the slowest measured) {table[slowest]:g} steps/s"
+        return startup + units / table[found], f"GPU: {found} {table[found]:g} steps/s"
+    scaled = f", × {batch:g}/256 batch" if batch != 256 else ""
+    if rule in ("train_offline", "cloned_policy"):  # cloned_policy: BC's steps
+        table = costs["train_offline"]["cpu"]
+        found = "bc" if rule == "cloned_policy" else next((n for n in (name, preset) if n in table), None)
+        if found is None:
+            raise ValueError(f"{COSTS}: train_offline.cpu has no figure for {name} (preset {preset}); measure it: benchmarks/cpu_costs.py")
+        return startup + units * batch / 256 / table[found], f"CPU: {found} {table[found]:g} member-steps/s{scaled}"
+    if rule in UNITS:
+        figure = costs["per_unit"][rule]
+        default = isinstance(figure, dict) and name not in figure
+        if isinstance(figure, dict):
+            figure = figure["default" if default else name]
+        return (startup + units * figure * batch / 256,
+                f"CPU: {figure * 1e3:.3g} ms per {UNIT_NAMES[rule]}" + (" (the rule's default)" if default else "") + scaled)
+    return startup, "start-up only (light jobs: tables, figures, indexes, ...)"
 
 
 def project(jobs: list[Job], costs: dict[str, Any], measured: dict[str, float]) -> None:
@@ -234,24 +255,12 @@ def project(jobs: list[Job], costs: dict[str, Any], measured: dict[str, float]) 
         if job.benchmark in measured:
             job.seconds, job.figure = measured[job.benchmark], "measured: this job in the previous run"
             continue
-        if job.rule == "train_offline":
-            work, job.figure = _train_seconds(job, units, costs)
-        elif job.rule == "cloned_policy":
-            rate = costs["train_offline"]["cpu"]["bc"]
-            work, job.figure = units / rate, f"CPU: bc {rate:g} member-steps/s"
-        elif job.rule in UNITS:
-            figure = costs["per_unit"][job.rule]
-            name = job.name
-            if isinstance(figure, dict):
-                name = job.name if job.name in figure else "default"
-                figure = figure[name]
-            batch = _number(job.options, "batch-size") if "batch-size" in job.options else 256
-            work = units * figure * batch / 256
-            job.figure = (f"CPU: {figure * 1e3:.3g} ms per {UNIT_NAMES[job.rule]}" + (" (the rule's default)" if name == "default" else "")
-                          + (f", × {batch:g}/256 batch" if batch != 256 else ""))
-        else:
-            work, job.figure = 0.0, "start-up only (light jobs: tables, figures, indexes, ...)"
-        job.seconds = costs["startup_s"].get(job.rule, costs["startup_s"]["default"]) + work
+        o = job.options
+        gpu = job.rule == "train_offline" and bool(job.gpus)
+        if gpu:
+            units = _number(o, "steps")  # a step trains every seed at once
+        batch = _number(o, "batch-size") if "batch-size" in o and not gpu else 256
+        job.seconds, job.figure = projected_seconds(costs, job.rule, units, name=job.name, preset=job.algorithm, batch=batch, gpu=gpu)
 
 
 def measured_seconds(directory: Path, config: dict[str, Any], jobs: list[Job]) -> tuple[dict[str, float], str]:
@@ -442,14 +451,12 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    import yaml
-
     snakefile = Path("Snakefile")
     if not snakefile.is_file():
         raise FileNotFoundError("no Snakefile here: run `offrl plan` from the repository root")
     if args.jobs is not None and args.gpus:
         raise ValueError("--gpus describes a box (with --cores); a cluster (--jobs) gives every training job its own GPU")
-    costs = yaml.safe_load(COSTS.read_text())
+    costs = load_costs()
     cluster = args.jobs is not None
     jobs = dry_run(args.configfile, CLUSTER_CORES if cluster else args.cores, args.jobs if cluster else args.gpus, snakefile)
     config = resolved_config(args.configfile, Path("workflow") / "schemas" / "config.schema.yaml")

@@ -17,7 +17,7 @@ if DATASETS["source"] == "local":
         threads: 1
         resources:
             mem_mb=DATASET_MEM_MB,
-            runtime=DATASET_RUNTIME,
+            runtime=runtime_min("collect_dataset", DATASETS["size"]),
         params:
             behaviour="resources/behaviour/{env}",
             size=DATASETS["size"],
@@ -107,7 +107,7 @@ rule cloned_policy:
     threads: 1
     resources:
         mem_mb=DATASET_MEM_MB,
-        runtime=runtime_min(DATASETS["cloned"]["steps"] * MEMBER_STEP_S * STEP_COST["bc"]),
+        runtime=runtime_min("cloned_policy", DATASETS["cloned"]["steps"]),
     params:
         fraction=DATASETS["cloned"]["fraction"],
         steps=DATASETS["cloned"]["steps"],

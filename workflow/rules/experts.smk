@@ -21,7 +21,7 @@ if BEHAVIOUR["source"] == "train":
         threads: BEHAVIOUR["threads"]
         resources:
             mem_mb=mem_mb(BEHAVIOUR["total_steps"]),  # the replay buffer holds every step
-            runtime=online_runtime(BEHAVIOUR),
+            runtime=online_runtime("behaviour_policy", BEHAVIOUR),
         params:
             out=subpath(output.manifest, parent=True),
             total_steps=BEHAVIOUR["total_steps"],
@@ -76,7 +76,7 @@ if SAFETY["source"] == "train":
         threads: SAFETY["threads"]
         resources:
             mem_mb=mem_mb(SAFETY["total_steps"]),
-            runtime=online_runtime(SAFETY),
+            runtime=online_runtime("safety_expert", SAFETY),
         params:
             out=subpath(output.manifest, parent=True),
             total_steps=SAFETY["total_steps"],

@@ -17,7 +17,7 @@ rule grasp_data:
     threads: 1
     resources:
         mem_mb=GRASP_MEM_MB,
-        runtime=lambda wildcards: runtime_min(GRASP_EPISODES[wildcards.split] * GRASP_EPISODE_S),
+        runtime=lambda wildcards: runtime_min("grasp_data", GRASP_EPISODES[wildcards.split]),
     params:
         episodes=lambda wildcards: (
             SAFER_DATA["episodes_per_task"]
@@ -49,7 +49,7 @@ rule safer_prior:
     threads: 1
     resources:
         mem_mb=GRASP_MEM_MB,
-        runtime=runtime_min(SAFER["prior"]["steps"] * PRIOR_STEP_S),
+        runtime=runtime_min("safer_prior", SAFER["prior"]["steps"], batch=SAFER["prior"]["batch_size"]),
     params:
         out=subpath(output.prior, parent=True),
         steps=SAFER["prior"]["steps"],
@@ -122,7 +122,10 @@ rule safer_downstream:
     resources:
         mem_mb=mem_mb(SAFER_DOWNSTREAM["steps"] * SAFER_DOWNSTREAM["seeds_per_job"]),  # the replay buffers
         runtime=lambda wildcards: runtime_min(
-            SAFER_DOWNSTREAM["steps"] * seeds_in(wildcards) * DOWNSTREAM_MEMBER_STEP_S
+            "safer_downstream",
+            (SAFER_DOWNSTREAM["steps"] - SAFER_DOWNSTREAM["start_steps"]) * seeds_in(wildcards),
+            name=wildcards.method,
+            batch=SAFER_DOWNSTREAM["batch_size"],
         ),
     params:
         out=subpath(output.log_csv, parent=True),

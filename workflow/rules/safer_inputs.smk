@@ -113,5 +113,5 @@ GRASP_EPISODES = {
 GRASP_STEPS_PER_EPISODE = 32
 GRASP_TRANSITIONS = GRASP_EPISODES["offline"] * GRASP_STEPS_PER_EPISODE
 GRASP_MEM_MB = mem_mb(GRASP_TRANSITIONS)
-# The bounds and likelihood pass the data through a prior once: a dataset's cost per transition.
-GRASP_PASS_RUNTIME = runtime_min(GRASP_TRANSITIONS * TRANSITION_S)
+# The bounds and likelihood pass the data through a prior once: priced as rolling out as many transitions.
+GRASP_PASS_RUNTIME = runtime_min("collect_dataset", GRASP_TRANSITIONS)
