@@ -9,7 +9,7 @@ from collections import defaultdict
 import pandas as pd
 import pytest
 
-from offrl.plan import Job, Task, project, wall_time
+from offrl.plan import Job, Task, project, projected_seconds, wall_time
 from tests.conftest import REPO
 
 
@@ -87,6 +87,16 @@ def test_units_come_from_each_jobs_command():
     assert unknown.seconds == pytest.approx(3 + 1000 / 90) and "no figure, bear's" in unknown.figure
     assert downstream.seconds == pytest.approx(3 + (300 - 100) * 2 * 0.005 / 2)  # the learning steps of 2 seeds, at half the batch
     assert table.seconds == 3 and "start-up only" in table.figure
+
+
+def test_the_workflows_runtime_figures_are_the_plans():
+    """workflow/rules/resources.smk calls projected_seconds with a job's units: a variant's own figure first, then its preset's."""
+    costs = {**COSTS, "train_offline": {**COSTS["train_offline"], "cpu": {"td3bc": 100.0, "td3bc_a1": 50.0}}}
+    assert projected_seconds(costs, "train_offline", 1000, name="td3bc_a1", preset="td3bc")[0] == pytest.approx(3 + 1000 / 50)
+    assert projected_seconds(costs, "train_offline", 1000, name="td3bc_a4", preset="td3bc", batch=512)[0] == pytest.approx(3 + 1000 * 2 / 100)
+    assert projected_seconds(costs, "train_offline", 1000, name="x", preset="td3bc_10pct", gpu=True)[0] == pytest.approx(3 + 1000 / 250)
+    assert projected_seconds(costs, "safer_downstream", 100, name="parrot")[0] == pytest.approx(3 + 100 * 0.01)  # the rule's default
+    assert projected_seconds(costs, "other rules") == (3.0, "start-up only (light jobs: tables, figures, indexes, ...)")
 
 
 def test_a_measured_job_keeps_its_time():
