@@ -14,14 +14,14 @@ import torch
 
 from offrl.files import write_atomically
 from offrl.findings_cli import add_commands as add_findings_commands
-from offrl.safer_cli import add_commands as add_safer_commands
+from offrl.safer.commands import add_commands as add_safer_commands
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 def _behaviour(args: argparse.Namespace) -> None:
-    from offrl.algos.td3 import TD3Config, train_online
+    from offrl.online import TD3Config, train_online
 
     config = TD3Config(
         total_steps=args.total_steps,
@@ -409,9 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     from offrl.algos.presets import PRESETS
     from offrl.data.contaminate import CONTAMINANTS
     from offrl.data.generate import KINDS
-    from offrl.downstream import METHODS
     from offrl.envs import ENV_SPECS
-    from offrl.priors.train import PRIOR_KINDS
+    from offrl.safer.downstream import METHODS
+    from offrl.safer.priors.train import PRIOR_KINDS
 
     envs = sorted(ENV_SPECS)
     algorithm_help = f"a preset ({', '.join(sorted(PRESETS))}) or a variant of --configfile / --variants"

@@ -36,7 +36,7 @@ def _findings(args: argparse.Namespace) -> None:
 
         found += checks.bear_blog_findings(load_diagnostics(args.q_diagnostics), args.q_datasets, args.last)
     if args.safer_runs:
-        from offrl.report import safer
+        from offrl.safer import report as safer
 
         runs: dict[tuple[str, int], list[str]] = {}
         for spec in args.safer_runs:

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from offrl.algos.base import Batch, Checkpointed
 from offrl.nets import QEnsemble, TanhGaussianActor, adam, gradient_step, reinit_member, seeded_normal, soft_update, twin_min
-from offrl.train import Batch, Checkpointed
 
 
 @dataclass

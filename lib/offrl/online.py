@@ -1,7 +1,10 @@
-"""TD3 (Fujimoto, van Hoof & Meger 2018), online, for behaviour policies and safety experts.
+"""Online training: TD3 (Fujimoto, van Hoof & Meger 2018) for the behaviour policies and safety experts.
 
 The learner is TD3+BC's (``offrl.algos.td3bc``) with the behaviour-cloning term off, one member;
-this file holds the online loop: exploration, replay buffer, evaluations, the artefacts.
+this file holds the online loop: exploration, replay buffer, evaluations, the artefacts. It sits
+above ``offrl.algos`` (it drives an environment and the evaluation, which no algorithm does) and
+beside the offline loop ``offrl.train``; its name says "online" rather than "behaviour" because
+``offrl.algos.behaviour`` is already the behaviour *model* BRAC and Fisher-BRC fit to the data.
 
 Hyperparameters are those of the reference implementation (sfujim/TD3): 25k uniformly
 random start steps, Gaussian exploration noise 0.1, batch 256, γ = 0.99, τ = 0.005,
@@ -26,12 +29,12 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from offrl.algos.base import Batch
 from offrl.algos.td3bc import TD3BC, TD3BCConfig
 from offrl.envs import make_env, normalized_score
 from offrl.evaluate import evaluate_policy
 from offrl.files import write_atomically
 from offrl.policies import NumpyActor, save_actor
-from offrl.train import Batch
 
 
 def _td3_learner() -> TD3BCConfig:

@@ -14,7 +14,7 @@ from offrl.files import write_atomically
 
 def _tasks(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
     """The data tasks and the (harder) evaluation tasks the seeds and counts name."""
-    from offrl.envs.grasp import make_tasks
+    from offrl.safer.grasp import make_tasks
 
     observe = args.observe_geometry
     return make_tasks(args.task_seed, args.data_tasks, observe_geometry=observe), make_tasks(args.eval_task_seed, args.eval_tasks, hard=True, observe_geometry=observe)
@@ -29,7 +29,7 @@ def _add_task_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _grasp_data(args: argparse.Namespace) -> None:
-    from offrl.envs.grasp_script import FAILURE_MODES, collect, write_rollouts
+    from offrl.safer.grasp_script import FAILURE_MODES, collect, write_rollouts
 
     data_tasks, eval_tasks = _tasks(args)
     # The paper collects on all 40 tasks and evaluates on 6 of them; ours are drawn apart, so
@@ -57,8 +57,8 @@ def _grasp_data(args: argparse.Namespace) -> None:
 
 
 def _safer_prior(args: argparse.Namespace) -> None:
-    from offrl.envs.grasp_script import load_rollouts
-    from offrl.priors.train import prior_config, train_prior
+    from offrl.safer.grasp_script import load_rollouts
+    from offrl.safer.priors.train import prior_config, train_prior
 
     config = prior_config(args.kind, steps=args.steps, batch_size=args.batch_size, seed=args.seed, **json.loads(args.options))
     record = train_prior(load_rollouts(args.dataset_dir, config.window), config, args.out, progress=not args.quiet, command=_command_line())
@@ -66,15 +66,15 @@ def _safer_prior(args: argparse.Namespace) -> None:
 
 
 def _load(prior_path: str, dataset_dir: str) -> tuple[Any, Any]:
-    from offrl.envs.grasp_script import load_rollouts
-    from offrl.priors.model import load_prior
+    from offrl.safer.grasp_script import load_rollouts
+    from offrl.safer.priors.model import load_prior
 
     prior, _ = load_prior(prior_path)
     return prior, load_rollouts(dataset_dir, prior.window)
 
 
 def _safer_bounds(args: argparse.Namespace) -> None:
-    from offrl.priors.evaluate import safety_bounds
+    from offrl.safer.priors.evaluate import safety_bounds
 
     prior, data = _load(args.prior, args.dataset_dir)
     bounds = safety_bounds(prior, data, args.targets, args.seed, balance=not args.unbalanced)
@@ -83,7 +83,7 @@ def _safer_bounds(args: argparse.Namespace) -> None:
 
 
 def _safer_likelihood(args: argparse.Namespace) -> None:
-    from offrl.priors.evaluate import unsafe_among_likely
+    from offrl.safer.priors.evaluate import unsafe_among_likely
 
     prior, data = _load(args.prior, args.dataset_dir)
     table = unsafe_among_likely(prior, data, args.top_percents)
@@ -113,8 +113,8 @@ def _downstream(args: argparse.Namespace) -> None:
     import numpy as np
 
     from offrl.algos.sac import SACConfig
-    from offrl.downstream import DownstreamConfig, run_downstream
-    from offrl.priors.model import load_prior
+    from offrl.safer.downstream import DownstreamConfig, run_downstream
+    from offrl.safer.priors.model import load_prior
 
     if (args.bounds is None) != (args.target is None):
         raise ValueError("--bounds and --target go together: the bound is the bounds file's row for the target")
@@ -133,8 +133,8 @@ def _downstream(args: argparse.Namespace) -> None:
 def _safer_calibration(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from offrl.priors.evaluate import calibration_rollouts
-    from offrl.priors.model import load_prior
+    from offrl.safer.priors.evaluate import calibration_rollouts
+    from offrl.safer.priors.model import load_prior
 
     prior, _ = load_prior(args.prior)
     table = calibration_rollouts(_eval_task(args), prior, pd.read_csv(args.bounds), args.rollouts, args.seed, args.latent_map)
@@ -144,7 +144,7 @@ def _safer_calibration(args: argparse.Namespace) -> None:
 
 def _runs(specs: list[str]) -> Any:
     """``method:task=log.csv`` arguments as the downstream logs of every run."""
-    from offrl.report.safer import load_downstream
+    from offrl.safer.report import load_downstream
 
     paths: dict[tuple[str, int], list[str]] = {}
     for spec in specs:
@@ -165,7 +165,7 @@ def _keyed(specs: list[str], key: Any = str) -> dict[Any, str]:
 
 
 def _safer_report(args: argparse.Namespace) -> None:
-    from offrl.report import safer
+    from offrl.safer import report as safer
 
     artefact = args.artefact
     if artefact == "fig1":
@@ -267,7 +267,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser], prior_kinds: list[
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_safer_calibration)
 
-    p = add("safer-report", help="SAFER's Table 1 or one of its Figures 1, 4-8 (offrl.report.safer)")
+    p = add("safer-report", help="SAFER's Table 1 or one of its Figures 1, 4-8 (offrl.safer.report)")
     p.add_argument("artefact", choices=("table1", "fig1", "fig4", "fig5", "fig6", "fig7", "fig8"))
     p.add_argument("--out", required=True, help="output stem (STEM.md/.png, STEM.csv)")
     p.add_argument("--methods", nargs="+", default=[], help="table1, fig6, fig7: the methods, in row order")

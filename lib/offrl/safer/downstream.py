@@ -7,7 +7,7 @@ SAC's actor outputs u ∈ [−1, 1]^4 (tanh-squashed). How u becomes the execute
   whose u is the first of K draws from π its cost critic deems safe.
 - ``parrot``, ``contextual_parrot``: z = Φ⁻¹((u + 1)/2), a = f_φ(z; s[, E[c | Λ]]).
 - ``safer``, ``safer_no_context``: z inside the safety bound's box (−η, η), a = f_φ(z; s[, E[c | Λ]]),
-  through ``latent_map`` (``offrl.priors.latent``): by default the same Φ⁻¹ map into the prior's
+  through ``latent_map`` (``offrl.safer.priors.latent``): by default the same Φ⁻¹ map into the prior's
   N(0, I), truncated to the box, so SAFER and PARROT differ in the prior and the bound only;
   ``box`` takes z = η·u instead.
 - ``prior_explore``: SAC on raw actions; with probability δ (``explore_probability``, 0.9 after
@@ -18,7 +18,7 @@ SAC's actor outputs u ∈ [−1, 1]^4 (tanh-squashed). How u becomes the execute
 Every other method stores u, the action SAC chose (the paper's (s_k, z_k, s_{k+1}, r_k), with
 u the bijective pre-image of z). Λ is the rolling window of the ``prior.window`` states before
 s_k in its episode, oldest first, zero rows before the start: exactly
-``offrl.envs.grasp_script.state_windows`` of the rollout, the windows the prior trained on.
+``offrl.safer.grasp_script.state_windows`` of the rollout, the windows the prior trained on.
 
 All seeds run in one process: S environments stepped in lockstep, one batched prior and actor
 call per step, one member-stacked replay buffer and one SAC update (``offrl.algos.sac``, S
@@ -38,13 +38,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from offrl.algos.base import Batch
 from offrl.algos.csc import CSC, CSCConfig
 from offrl.algos.sac import SAC, SACConfig
-from offrl.envs.grasp import MAX_EPISODE_STEPS, GraspTask, SafeGraspEnv
 from offrl.files import write_atomically
-from offrl.priors.latent import bounded_map, gaussian_latent
-from offrl.priors.model import SkillPrior
-from offrl.train import Batch
+from offrl.safer.grasp import MAX_EPISODE_STEPS, GraspTask, SafeGraspEnv
+from offrl.safer.priors.latent import bounded_map, gaussian_latent
+from offrl.safer.priors.model import RollingWindow, SkillPrior, prior_action
 
 METHODS = ("sac", "parrot", "contextual_parrot", "prior_explore", "safer", "safer_no_context", "csc")
 RAW_METHODS = ("sac", "csc")  # no prior: u is the executed action
@@ -67,7 +67,7 @@ class DownstreamConfig:
     log_every: int = 1000
     explore_probability: float = 0.9  # δ of Prior-Explore
     bound: float | None = None  # η of safer and safer_no_context; None for every other method
-    latent_map: str = "truncated_normal"  # u → z inside (−η, η) for safer and safer_no_context (offrl.priors.latent.LATENT_MAPS)
+    latent_map: str = "truncated_normal"  # u → z inside (−η, η) for safer and safer_no_context (offrl.safer.priors.latent.LATENT_MAPS)
     sac: SACConfig = field(default_factory=SACConfig)
     csc: CSCConfig = field(default_factory=CSCConfig)  # read by method csc only
     max_episode_steps: int = MAX_EPISODE_STEPS
@@ -111,27 +111,6 @@ def check_prior(method: str, prior: SkillPrior | None, obs_dim: int) -> None:
         raise ValueError(f"method {method!r} needs a prior with a safety variable (context_dim > 0); this one has none")
     if method in NEEDS_NO_CONTEXT and prior.context_dim:
         raise ValueError(f"method {method!r} needs a prior without a safety variable (context_dim = 0); this one has {prior.context_dim}")
-
-
-class RollingWindow:
-    """Λ for S environments at once: the ``window`` states before the current one, oldest first, zero-padded."""
-
-    def __init__(self, seeds: int, window: int, obs_dim: int) -> None:
-        self.states = np.zeros((seeds, window, obs_dim), np.float32)
-
-    def push(self, observations: np.ndarray) -> None:
-        """Append each environment's state s_k after acting on it (Algorithm 1's FIFO update)."""
-        self.states[:, :-1] = self.states[:, 1:]
-        self.states[:, -1] = observations
-
-    def clear(self, member: int) -> None:
-        """A new episode of environment ``member``: nothing before its first state."""
-        self.states[member] = 0.0
-
-
-def prior_action(prior: SkillPrior, latent: torch.Tensor, states: torch.Tensor, windows: torch.Tensor | None) -> torch.Tensor:
-    """a = f_φ(z; s, E[c | Λ]); a prior without a safety variable ignores Λ."""
-    return prior.action(latent, states, windows if prior.context_dim else None)
 
 
 def policy_action(config: DownstreamConfig, prior: SkillPrior | None, u: torch.Tensor, states: torch.Tensor,
