@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ import torch
 
 from offrl.files import write_atomically
 from offrl.findings_cli import add_commands as add_findings_commands
+from offrl.options import command_line
 from offrl.safer.commands import add_commands as add_safer_commands
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def _behaviour(args: argparse.Namespace) -> None:
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
     )
-    manifest = train_online(args.env, config, args.out, progress=not args.quiet, command=_command_line())
+    manifest = train_online(args.env, config, args.out, progress=not args.quiet, command=command_line())
     print(json.dumps({k: manifest[k] for k in ("env", "expert", "medium") if k in manifest}))
 
 
@@ -42,7 +42,7 @@ def _collect(args: argparse.Namespace) -> None:
     from offrl.data.build import generate, write_with_summary
 
     dataset = generate(args.env, args.kind, args.behaviour, args.size, args.seed, args.noise, args.root, progress=not args.quiet)
-    provenance = {"source": "local", "seed": args.seed, "noise": args.noise, "size": args.size, "behaviour": args.behaviour, "command": _command_line()}
+    provenance = {"source": "local", "seed": args.seed, "noise": args.noise, "size": args.size, "behaviour": args.behaviour, "command": command_line()}
     summary = write_with_summary(dataset, args.env, args.kind, args.root, args.summary, provenance)
     print(json.dumps(summary))
 
@@ -56,7 +56,7 @@ def _contaminate(args: argparse.Namespace) -> None:
     dataset, mask = contaminate(load_dataset(f"{root}/{minari_id(args.env, 'expert')}"), load_dataset(f"{root}/{minari_id(args.env, args.contaminant)}"), args.percent)
     provenance = {
         "source": "contaminated", "percent": args.percent, "contaminant": args.contaminant,
-        "expert_transitions": int((~mask).sum()), "contaminant_transitions": int(mask.sum()), "command": _command_line(),
+        "expert_transitions": int((~mask).sum()), "contaminant_transitions": int(mask.sum()), "command": command_line(),
     }
     summary = write_with_summary(dataset, args.env, f"expert-{args.contaminant}-{args.percent}", root, args.summary, provenance)
     print(json.dumps(summary))
@@ -68,7 +68,7 @@ def _subset(args: argparse.Namespace) -> None:
     from offrl.data.dataset import load_dataset
 
     dataset = truncate(load_dataset(f"{args.root}/{minari_id(args.env, 'expert')}"), args.size)
-    provenance = {"source": "subset", "subset_of": "expert", "first": args.size, "command": _command_line()}
+    provenance = {"source": "subset", "subset_of": "expert", "first": args.size, "command": command_line()}
     summary = write_with_summary(dataset, args.env, f"expert-first{args.size}", args.root, args.summary, provenance)
     print(json.dumps(summary))
 
@@ -93,7 +93,7 @@ def _clone(args: argparse.Namespace) -> None:
         export_snapshot(f"{tmp}/snapshots.pt", args.out, env=args.env, expert_transitions=transitions)
     scores = evaluate_policy(NumpyActor(load_actor(args.out)), args.env, args.eval_episodes, seed=1_000_000 + args.seed)
     manifest = {
-        "env": args.env, "algorithm": "BC", "command": _command_line(), "seed": args.seed, "fraction": args.fraction,
+        "env": args.env, "algorithm": "BC", "command": command_line(), "seed": args.seed, "fraction": args.fraction,
         "expert_transitions": transitions, "steps": args.steps, "eval_episodes": args.eval_episodes,
         "eval_return_mean": float(scores["return"].mean()), "normalized_score": float(normalized_score(args.env, scores["return"].mean())),
     }
@@ -341,10 +341,6 @@ def _bench(args: argparse.Namespace) -> None:
         if len(args.algorithms) > 1:
             result[f"speed_vs_{first['algorithm']}"] = round(result["steps_per_s_total"] / first["steps_per_s_total"], 2)
         print(json.dumps(result), flush=True)
-
-
-def _command_line() -> str:
-    return shlex.join(["python", "-m", "offrl", *sys.argv[1:]])
 
 
 # Default thread count by hand: the networks are small, so more threads mostly wait on each other (on a busy

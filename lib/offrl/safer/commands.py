@@ -10,6 +10,7 @@ from typing import Any
 
 from offrl.data.build import write_json
 from offrl.files import write_atomically
+from offrl.options import command_line
 
 
 def _tasks(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
@@ -40,7 +41,7 @@ def _grasp_data(args: argparse.Namespace) -> None:
     provenance = {
         "source": "scripted", "seed": args.seed, "noise": args.noise, "modes": modes, "episodes_per_task": args.episodes_per_task,
         "task_seed": args.task_seed, "data_tasks": args.data_tasks, "eval_task_seed": args.eval_task_seed, "observe_geometry": args.observe_geometry,
-        "eval_tasks": 0 if args.without_eval_tasks else args.eval_tasks, "command": _command_line(),
+        "eval_tasks": 0 if args.without_eval_tasks else args.eval_tasks, "command": command_line(),
     }
     path = write_rollouts(rollouts, args.root, args.dataset_id, provenance)
     observations = rollouts.transitions.observations
@@ -61,7 +62,7 @@ def _safer_prior(args: argparse.Namespace) -> None:
     from offrl.safer.priors.train import prior_config, train_prior
 
     config = prior_config(args.kind, steps=args.steps, batch_size=args.batch_size, seed=args.seed, **json.loads(args.options))
-    record = train_prior(load_rollouts(args.dataset_dir, config.window), config, args.out, progress=not args.quiet, command=_command_line())
+    record = train_prior(load_rollouts(args.dataset_dir, config.window), config, args.out, progress=not args.quiet, command=command_line())
     print(json.dumps({k: record[k] for k in ("kind", "safe_rows", "unsafe_rows", "wall_time_s")}))
 
 
@@ -126,7 +127,7 @@ def _downstream(args: argparse.Namespace) -> None:
     )
     summary = json.loads(Path(args.data_summary).read_text())
     statistics = None if prior is not None else (np.array(summary["state_mean"]), np.array(summary["state_std"]))
-    result = run_downstream(task, config, prior, args.seeds, statistics, args.out, progress=not args.quiet, command=_command_line())
+    result = run_downstream(task, config, prior, args.seeds, statistics, args.out, progress=not args.quiet, command=command_line())
     print(json.dumps(result))
 
 
@@ -189,12 +190,6 @@ def _safer_report(args: argparse.Namespace) -> None:
 
 def _write_csv(table: Any, path: str) -> None:
     write_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
-
-
-def _command_line() -> str:
-    from offrl.cli import _command_line as command_line
-
-    return command_line()
 
 
 def add_commands(add: Callable[..., argparse.ArgumentParser], prior_kinds: list[str], methods: list[str]) -> None:
