@@ -21,7 +21,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -34,6 +34,7 @@ from offrl.algos.td3bc import TD3BC, TD3BCConfig
 from offrl.envs import make_env, normalized_score
 from offrl.evaluate import evaluate_policy
 from offrl.files import write_atomically
+from offrl.options import cli
 from offrl.policies import NumpyActor, save_actor
 
 
@@ -43,26 +44,29 @@ def _td3_learner() -> TD3BCConfig:
 
 @dataclass
 class TD3Config:
+    """One online run. Its fields are ``python -m offrl behaviour``'s options (``offrl.options``), help below each."""
+
     total_steps: int = 1_000_000
     start_steps: int = 25_000
-    expl_noise: float = 0.1
-    batch_size: int = 256
-    # The learner: TD3+BC's networks and losses with the BC term off, i.e. TD3.
-    agent: TD3BCConfig = field(default_factory=_td3_learner)
+    expl_noise: float = field(default=0.1, metadata=cli(hidden=True))
+    batch_size: int = field(default=256, metadata=cli(hidden=True))
+    agent: TD3BCConfig = field(default_factory=_td3_learner, metadata=cli(hidden=True))
+    """the learner: TD3+BC's networks and losses with the BC term off, i.e. TD3"""
     eval_every: int = 5000
     eval_episodes: int = 10
-    # Medium policy: the first evaluation reaching this fraction of the expert's normalised score.
-    medium_fraction: float = 1.0 / 3.0
-    # Expert policy: the evaluation checkpoint with the best mean return ("best") or the last one.
-    expert_checkpoint: str = "best"
+    medium_fraction: float = field(default=1.0 / 3.0, metadata=cli(hidden=True))
+    """medium policy: the first evaluation reaching this fraction of the expert's normalised score"""
+    expert_checkpoint: Literal["best", "last"] = "best"
+    """expert policy: the evaluation checkpoint with the best mean return, or the last one"""
     ctrl_cost_weight: float | None = None
-    # A safety expert needs only its expert actor: no medium actor, no replay buffer.
+    """the env's control-cost weight (safety expert)"""
     expert_only: bool = False
+    """write only the expert actor (safety expert): no medium actor, no replay buffer"""
     seed: int = 0
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    # Save everything needed to resume (learner, replay buffer, env and RNG states, evaluations)
-    # every this many steps; 0 never.
+    env_kwargs: dict[str, Any] = field(default_factory=dict, metadata=cli(hidden=True))
     checkpoint_every: int = 50_000
+    """save OUT/checkpoint.pt every this many steps and resume from it (0: never); a rerun with a smaller
+    --total-steps finalises a run stopped early"""
 
     def __post_init__(self) -> None:
         if self.agent.behavior_cloning:

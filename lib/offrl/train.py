@@ -32,6 +32,7 @@ from offrl.algos.presets import build, training_data
 from offrl.data import Dataset
 from offrl.device import choose_device
 from offrl.files import UnreadableFileError, load_tensors, write_atomically
+from offrl.options import cli
 from offrl.policies import policy_spec
 from offrl.qdiagnostic import critic_modules, module_states
 
@@ -104,22 +105,35 @@ class TensorData:
 
 @dataclass
 class TrainConfig:
-    algorithm: str
-    env: str
+    """One offline run. Its fields are ``python -m offrl train``'s options (``offrl.options``), help below each."""
+
+    algorithm: str = field(metadata=cli(hidden=True))
+    """the preset (the command line's --algo, which may name a variant of one)"""
+    env: str = field(metadata=cli(hidden=True))
+    """the dataset's environment (the command line reads it from --dataset)"""
     dataset: str
-    seeds: list[int]
-    steps: int
+    """<env>-<kind>, e.g. hopper-medium (with --dataset-dir: <env>-<any label>)"""
+    seeds: list[int] = field(default_factory=lambda: [0])
+    """seeds, trained at once as ensemble members"""
+    steps: int = 1_000_000
+    """gradient steps (the papers: 1M)"""
     batch_size: int = 256
+    """minibatch per seed"""
     eval_every: int = 5000
+    """policy snapshot interval; divides --steps"""
     log_every: int = 1000
-    checkpoint_every: int = 0  # 0: at every snapshot
-    device: str = "auto"
+    """train_log.csv row interval; divides --eval-every"""
+    checkpoint_every: int = field(default=0, metadata=cli(hidden=True))
+    """checkpoint interval; 0: at every snapshot"""
+    device: str = field(default="auto", metadata=cli(hidden=True))
+    """the global --device"""
     options: dict[str, Any] = field(default_factory=dict)
-    # Contaminated datasets: transitions from this index on are the contaminant's. The log then
-    # follows the policy's divergence from the dataset's actions on each part (TD3BC++ Figure 4).
-    contaminant_from: int | None = None
-    # The Q diagnostic: at most this many snapshots keep the critic (every k-th, counted back from the last).
+    """JSON object of algorithm options, e.g. '{"alpha": 2.5}'"""
+    contaminant_from: int | None = field(default=None, metadata=cli(hidden=True))
+    """contaminated datasets: transitions from this index on are the contaminant's; the log then follows the
+    policy's divergence from the dataset's actions on each part (TD3BC++ Figure 4). Read from the dataset's provenance"""
     critic_snapshots: int = 20
+    """the Q diagnostic: at most this many snapshots keep the critic (the last and every k-th before it)"""
 
     def __post_init__(self) -> None:
         if self.critic_snapshots < 1:

@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from offrl.algos.sac import SACConfig
 from offrl.data.build import write_json
 from offrl.files import write_atomically
-from offrl.options import command_line
+from offrl.options import add_fields, command_line, field_default, field_values
+from offrl.safer.downstream import DownstreamConfig
+from offrl.safer.priors.train import PRIOR_KINDS, PriorConfig
+
+SAC_OPTIONS = ("hidden", "initial_alpha")  # the downstream command's SAC settings (DownstreamConfig.sac)
 
 
 def _tasks(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
@@ -113,18 +119,16 @@ def _bound(bounds_csv: str, target: float) -> float:
 def _downstream(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from offrl.algos.sac import SACConfig
-    from offrl.safer.downstream import DownstreamConfig, run_downstream
+    from offrl.safer.downstream import run_downstream
     from offrl.safer.priors.model import load_prior
 
     if (args.bounds is None) != (args.target is None):
         raise ValueError("--bounds and --target go together: the bound is the bounds file's row for the target")
     task = _eval_task(args)
     prior = load_prior(args.prior)[0] if args.prior else None
-    config = DownstreamConfig(
-        method=args.method, total_steps=args.steps, start_steps=args.start_steps, batch_size=args.batch_size, log_every=args.log_every,
-        bound=_bound(args.bounds, args.target) if args.bounds else None, latent_map=args.latent_map, sac=SACConfig(hidden=tuple(args.hidden), initial_alpha=args.initial_alpha),
-    )
+    sac = replace(field_default(DownstreamConfig, "sac"), **field_values(args, SACConfig, only=SAC_OPTIONS))
+    bound = _bound(args.bounds, args.target) if args.bounds else None
+    config = DownstreamConfig(**field_values(args, DownstreamConfig), bound=bound, sac=sac)
     summary = json.loads(Path(args.data_summary).read_text())
     statistics = None if prior is not None else (np.array(summary["state_mean"]), np.array(summary["state_std"]))
     result = run_downstream(task, config, prior, args.seeds, statistics, args.out, progress=not args.quiet, command=command_line())
@@ -192,8 +196,8 @@ def _write_csv(table: Any, path: str) -> None:
     write_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
-def add_commands(add: Callable[..., argparse.ArgumentParser], prior_kinds: list[str], methods: list[str]) -> None:
-    """The SAFER commands, each made by ``add(name, help=...)`` (the CLI's, which adds the global options)."""
+def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The SAFER commands, each made by ``add(name, help=...)`` (the trunk's, which adds the global options)."""
     p = add("grasp-data", help="scripted grasp episodes on the task family, labelled with ω, success, task and failure mode (SAFER's data)")
     _add_task_arguments(p)
     p.add_argument("--root", default="resources/minari", help="Minari datasets root")
@@ -207,12 +211,10 @@ def add_commands(add: Callable[..., argparse.ArgumentParser], prior_kinds: list[
     p.set_defaults(func=_grasp_data)
 
     p = add("safer-prior", help="train a skill prior (PARROT, Contextual PARROT, SAFER, SAFER without c) on grasp data")
-    p.add_argument("--kind", required=True, choices=prior_kinds)
+    p.add_argument("--kind", required=True, choices=sorted(PRIOR_KINDS))
     p.add_argument("--dataset-dir", required=True)
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--steps", type=int, default=500_000)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
+    add_fields(p, PriorConfig, only=("steps", "batch_size", "seed"))
     p.add_argument("--options", default="{}", help="JSON: PriorConfig fields on top of the kind's")
     p.set_defaults(func=_safer_prior)
 
@@ -235,19 +237,13 @@ def add_commands(add: Callable[..., argparse.ArgumentParser], prior_kinds: list[
     p = add("downstream", help="Algorithm 1: SAC on one evaluation grasp task, over raw actions or a prior's latent actions")
     _add_task_arguments(p)
     p.add_argument("--task", type=int, required=True, help="evaluation task, 1..--eval-tasks")
-    p.add_argument("--method", required=True, choices=methods)
+    add_fields(p, DownstreamConfig)
     p.add_argument("--prior", default=None, help="prior.pt (every method but sac and csc)")
     p.add_argument("--bounds", default=None, help="bounds.csv of the prior (safer, safer_no_context)")
     p.add_argument("--target", type=float, default=None, help="which bound: its maximum unsafe fraction")
-    p.add_argument("--latent-map", default="truncated_normal", help="safer, safer_no_context: u → z, truncated_normal (the prior's N(0, I) truncated to the bound) or box (z = η·u)")
     p.add_argument("--data-summary", required=True, help="the grasp data's JSON summary (state statistics)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--steps", type=int, default=50_000)
-    p.add_argument("--start-steps", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--log-every", type=int, default=1000)
-    p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
-    p.add_argument("--initial-alpha", type=float, default=0.1, help="SAC's initial temperature")
+    add_fields(p, SACConfig, only=SAC_OPTIONS, defaults=asdict(field_default(DownstreamConfig, "sac")))
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_downstream)
 

@@ -42,6 +42,7 @@ from offrl.algos.base import Batch
 from offrl.algos.csc import CSC, CSCConfig
 from offrl.algos.sac import SAC, SACConfig
 from offrl.files import write_atomically
+from offrl.options import cli
 from offrl.safer.grasp import MAX_EPISODE_STEPS, GraspTask, SafeGraspEnv
 from offrl.safer.priors.latent import bounded_map, gaussian_latent
 from offrl.safer.priors.model import RollingWindow, SkillPrior, prior_action
@@ -58,19 +59,32 @@ LOG_COLUMNS = ("seed", "step", "episodes", "successes", "violations", "return_me
 SUMMARY_FRACTION = 0.2  # the success rate is over episodes ending in this last fraction of steps
 
 
+def _downstream_sac() -> SACConfig:
+    return SACConfig(initial_alpha=0.1)
+
+
 @dataclass
 class DownstreamConfig:
-    method: str
-    total_steps: int = 50_000
-    start_steps: int = 1000  # uniform u ~ U[−1, 1]^4 before learning starts
+    """One downstream run. Its fields are ``python -m offrl downstream``'s options (``offrl.options``), help below each."""
+
+    method: str = field(metadata=cli(choices=METHODS))
+    total_steps: int = field(default=50_000, metadata=cli("--steps"))
+    start_steps: int = 1000
+    """uniform u ~ U[−1, 1]^4 before learning starts"""
     batch_size: int = 256
     log_every: int = 1000
-    explore_probability: float = 0.9  # δ of Prior-Explore
-    bound: float | None = None  # η of safer and safer_no_context; None for every other method
-    latent_map: str = "truncated_normal"  # u → z inside (−η, η) for safer and safer_no_context (offrl.safer.priors.latent.LATENT_MAPS)
-    sac: SACConfig = field(default_factory=SACConfig)
-    csc: CSCConfig = field(default_factory=CSCConfig)  # read by method csc only
-    max_episode_steps: int = MAX_EPISODE_STEPS
+    explore_probability: float = field(default=0.9, metadata=cli(hidden=True))
+    """δ of Prior-Explore"""
+    bound: float | None = field(default=None, metadata=cli(hidden=True))
+    """η of safer and safer_no_context; None for every other method (the command line reads it from --bounds and --target)"""
+    latent_map: str = "truncated_normal"
+    """safer, safer_no_context: u → z, truncated_normal (the prior's N(0, I) truncated to the bound) or box (z = η·u)
+    (offrl.safer.priors.latent.LATENT_MAPS)"""
+    sac: SACConfig = field(default_factory=_downstream_sac, metadata=cli(hidden=True))
+    """SAC, at initial temperature 0.1 (its --hidden and --initial-alpha are the command line's)"""
+    csc: CSCConfig = field(default_factory=CSCConfig, metadata=cli(hidden=True))
+    """read by method csc only"""
+    max_episode_steps: int = field(default=MAX_EPISODE_STEPS, metadata=cli(hidden=True))
 
     def __post_init__(self) -> None:
         if isinstance(self.sac, dict):  # as read back from config.json
