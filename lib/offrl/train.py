@@ -31,7 +31,7 @@ from offrl.algos.base import Algorithm, Batch
 from offrl.algos.presets import build, training_data
 from offrl.data import Dataset
 from offrl.device import choose_device
-from offrl.files import UnreadableFileError, load_tensors, write_atomically
+from offrl.files import UnreadableFileError, load_tensors, write_atomically, write_csv, write_text
 from offrl.options import cli
 from offrl.policies import policy_spec
 from offrl.qdiagnostic import critic_modules, module_states
@@ -293,10 +293,10 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
         },
         out_dir / "snapshots.pt",
     )
-    pd.DataFrame(rows).to_csv(out_dir / "train_log.csv", index=False)
+    write_csv(pd.DataFrame(rows), out_dir / "train_log.csv", index=False)
     record = {"config": asdict(config), "algorithm_config": asdict(algo.config), "device": str(device), "torch": torch.__version__, "wall_time_s": round(time.time() - started, 1),
               "resumed_from_step": start}
-    (out_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_text(out_dir / "config.json", json.dumps(record, indent=2) + "\n")
     if checkpoint and checkpoint.is_file():
         checkpoint.unlink()  # the run is complete; its outputs replace the checkpoint
     return record
