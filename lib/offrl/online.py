@@ -27,13 +27,13 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from offrl.algos.base import Batch
 from offrl.algos.td3bc import TD3BC, TD3BCConfig
 from offrl.envs import make_env, normalized_score
 from offrl.evaluate import evaluate_policy
 from offrl.files import write_atomically
+from offrl.loop import NonFiniteWatch, progress_bar, save_checkpoint
 from offrl.options import cli
 from offrl.policies import NumpyActor, save_actor
 
@@ -233,8 +233,8 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
         obs = state["obs"].numpy()
         print(f"resumed from {checkpoint} at step {start}")
     policy = NumpyActor(agent.actor)
-    bar = tqdm(range(start + 1, c.total_steps + 1), initial=start, total=c.total_steps, desc=f"TD3 {env}",
-               disable=not progress, mininterval=5.0)
+    watch = NonFiniteWatch()
+    bar = progress_bar(start, c.total_steps, f"TD3 {env}", progress)
     for step in bar:
         if step <= c.start_steps:
             action = train_env.action_space.sample()
@@ -247,10 +247,12 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
             obs, _ = train_env.reset()
 
         if step >= c.start_steps:
-            agent.update(buffer.sample(rng, c.batch_size))
+            watch.update(step, agent.update(buffer.sample(rng, c.batch_size)))
             if step % c.agent.policy_freq == 0:
                 policy = NumpyActor(agent.actor)
 
+        if step % c.eval_every == 0 or (c.checkpoint_every and step % c.checkpoint_every == 0):
+            watch.check(f"TD3 on {env}, seed {c.seed}")  # neither an evaluation nor a checkpoint of a diverged learner
         if step % c.eval_every == 0:
             # Evaluation seeds (10_000 + step) never coincide with the training env's seed.
             scores = evaluate_policy(NumpyActor(agent.actor), env, c.eval_episodes, seed=10_000 + step, env_kwargs=env_kwargs)
@@ -272,7 +274,7 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
                 "obs": torch.from_numpy(np.asarray(obs).copy()), "evaluations": evaluations, "snapshots": snapshots,
                 "wall_s": wall_before + time.time() - started,
             }
-            write_atomically(checkpoint, lambda tmp: torch.save(state, tmp))
+            save_checkpoint(state, checkpoint)
     bar.close()
 
     write_atomically(out_dir / "evaluations.csv", lambda tmp: pd.DataFrame(evaluations).to_csv(tmp, index=False))

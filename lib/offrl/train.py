@@ -32,13 +32,10 @@ from offrl.algos.presets import build, training_data
 from offrl.data import Dataset
 from offrl.device import choose_device
 from offrl.files import UnreadableFileError, load_tensors, write_atomically, write_csv, write_text
+from offrl.loop import NonFiniteError
 from offrl.options import cli
 from offrl.policies import policy_spec
 from offrl.qdiagnostic import critic_modules, module_states
-
-
-class NonFiniteError(RuntimeError):
-    """A loss or Q-value became NaN or infinite."""
 
 
 class DivergenceProbe:

@@ -36,12 +36,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from offrl.algos.base import Batch
 from offrl.algos.csc import CSC, CSCConfig
 from offrl.algos.sac import SAC, SACConfig
 from offrl.files import write_atomically
+from offrl.loop import NonFiniteWatch, progress_bar
 from offrl.options import cli
 from offrl.safer.grasp import MAX_EPISODE_STEPS, GraspTask, SafeGraspEnv
 from offrl.safer.priors.latent import bounded_map, gaussian_latent
@@ -237,7 +237,8 @@ def run_downstream(
     late_episodes, late_successes = np.zeros(S, int), np.zeros(S, int)
     late_from = c.total_steps - int(SUMMARY_FRACTION * c.total_steps)
 
-    bar = tqdm(range(1, c.total_steps + 1), desc=f"downstream {c.method}", disable=not progress, mininterval=5.0)
+    watch = NonFiniteWatch()
+    bar = progress_bar(0, c.total_steps, f"downstream {c.method}", progress)
     for step in bar:
         normalised = (obs - mean) / std
         states = torch.from_numpy(obs)
@@ -289,9 +290,10 @@ def run_downstream(
         obs = following
 
         if step >= c.start_steps:
-            agent.update(buffer.sample(rngs, c.batch_size))
+            watch.update(step, agent.update(buffer.sample(rngs, c.batch_size)))
 
         if step % c.log_every == 0:
+            watch.check(f"downstream {c.method}, seeds {seeds}")
             for s, seed in enumerate(seeds):
                 return_mean = returns_sum[s] / episodes[s] if episodes[s] else math.nan
                 rows.append({"seed": seed, "step": step, "episodes": int(episodes[s]), "successes": int(successes[s]),
