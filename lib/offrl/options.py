@@ -66,7 +66,7 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 def field_default(cls: type, name: str) -> Any:
-    """The default value of field ``name`` of dataclass ``cls`` (a fresh one from its factory)."""
+    """The default value of field ``name`` of dataclass ``cls`` (a fresh one from its factory; MISSING if none)."""
     field = {f.name: f for f in dataclasses.fields(cls)}[name]
     return field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
 
@@ -76,6 +76,13 @@ def _json_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"got a JSON {type(value).__name__}")
     return value
+
+
+def _bare(kind: Any) -> Any:
+    """``X`` of ``X | None``; any other type as it is."""
+    if typing.get_origin(kind) in (Union, types.UnionType) and type(None) in typing.get_args(kind):
+        return next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    return kind
 
 
 def _shown_fields(cls: type, only: Sequence[str] | None) -> list[dataclasses.Field]:
@@ -111,19 +118,9 @@ def add_fields(
     docs = field_docs(cls)
     for field in _shown_fields(cls, only):
         meta = field.metadata.get("cli", {})
-        kind = hints[field.name]
-        optional = typing.get_origin(kind) in (Union, types.UnionType) and type(None) in typing.get_args(kind)
-        if optional:
-            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+        kind = _bare(hints[field.name])
         origin = typing.get_origin(kind)
-        if defaults and field.name in defaults:
-            default = defaults[field.name]
-        elif field.default is not dataclasses.MISSING:
-            default = field.default
-        elif field.default_factory is not dataclasses.MISSING:
-            default = field.default_factory()
-        else:
-            default = dataclasses.MISSING
+        default = defaults[field.name] if defaults and field.name in defaults else field_default(cls, field.name)
         options: dict[str, Any] = {"help": docs.get(field.name)}
         if default is dataclasses.MISSING:
             options["required"] = True
@@ -159,13 +156,13 @@ def field_values(args: argparse.Namespace, cls: type, only: Sequence[str] | None
     values = {}
     for field in _shown_fields(cls, only):
         value = getattr(args, _dest(field))
-        kind = hints[field.name]
-        if kind is dict or typing.get_origin(kind) is dict:
+        kind = _bare(hints[field.name])
+        if value is not None and (kind is dict or typing.get_origin(kind) is dict):
             try:
                 value = _json_object(value)
             except ValueError as err:  # json.JSONDecodeError is one
                 raise ValueError(f"{flag_name(field)} {value}: expected a JSON object ({err})") from None
-        elif typing.get_origin(kind) is tuple:
+        elif value is not None and typing.get_origin(kind) is tuple:
             value = tuple(value)
         values[field.name] = value
     return values

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from offrl.algos.presets import PRESETS
 from offrl.files import write_atomically
 from offrl.options import add_fields, field_values
-from offrl.train import TrainConfig
+from offrl.train import TrainConfig, train
 
 # The config whose variants --algo may name when no --configfile is given (relative to where the command runs).
 DEFAULT_CONFIG = "config/config.yaml"
@@ -25,7 +25,6 @@ def _train(args: argparse.Namespace) -> None:
     from offrl.data import load_dataset
     from offrl.data.build import minari_id
     from offrl.data.dataset import dataset_provenance
-    from offrl.train import train
 
     env, kind = split_dataset(args.dataset, own_data=args.dataset_dir is not None)
     preset, variant_options = resolve_algorithm(args.algo, args)
