@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from offrl.report import findings
 from offrl.report.findings import guided_findings, safer_findings, taming_findings, write_findings
 from offrl.stats import Interval, iqm, stratified_bootstrap, verdict
 
@@ -157,3 +158,47 @@ def test_bear_blog_ratio_of_q_to_the_achieved_return():
     naive, bounded = bear_blog_findings(pd.DataFrame(rows), ["hopper-expert-first10000"], last=1)
     assert naive.estimate == pytest.approx(10.0 - 2.0) and naive.verdict == "holds"
     assert bounded.estimate == pytest.approx(2.0 - 1.2) and bounded.verdict == "holds" and "bear" in bounded.claim
+
+
+def test_gp_q_gap_by_hand_and_not_measured_without_probe():
+    # Seeds' gaps: (10 − 5)/10 = 50 % and (20 − 15)/20 = 25 % on one dataset; 100 % twice on the other.
+    probe = pd.DataFrame([
+        ("td3bc_pp", "hopper-expert-random-30", 0, 10.0, 5.0), ("td3bc_pp", "hopper-expert-random-30", 1, 20.0, 15.0),
+        ("td3bc_pp", "hopper-expert-random-70", 0, -4.0, -8.0), ("td3bc_pp", "hopper-expert-random-70", 1, 2.0, 0.0),
+        ("td3bc", "hopper-expert-random-30", 0, 1.0, 9.0),
+    ], columns=["algorithm", "dataset", "seed", "q_expert", "q_contaminant"])
+    found = findings.gp_q_finding(probe, ["hopper-expert-random-30", "hopper-expert-random-70"])
+    assert found.estimate == pytest.approx((37.5 + 100.0) / 2)
+    assert found.verdict == "holds" and 50.0 <= found.low <= found.high <= 100.0
+    missing = findings.gp_q_finding(probe, ["walker2d-expert-random-30"])
+    assert missing.verdict == findings.NOT_MEASURED and "td3bc_pp" in missing.detail
+
+
+def test_final_probe_q_is_read_per_seed_at_the_last_snapshot(tmp_path):
+    import torch
+
+    from offrl.report.scores import load_final_probe_q
+
+    run = tmp_path / "run"
+    run.mkdir()
+    probe_q = {step: {"expert": torch.full((3, 2), float(step)), "contaminant": torch.tensor([[0.0, 1.0]] * 3)} for step in (5, 10)}
+    torch.save({"algorithm": "td3bc_pp", "seeds": [4, 7], "probe_q": probe_q}, run / "snapshots.pt")
+    pd.DataFrame({"dataset": ["hopper-expert-random-30"]}).to_csv(run / "evaluation.csv", index=False)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    torch.save({"algorithm": "bc", "seeds": [0], "probe_q": {}}, plain / "snapshots.pt")
+    table = load_final_probe_q([run, plain])
+    assert table[["seed", "step", "q_expert", "q_contaminant"]].values.tolist() == [[4, 10, 10.0, 0.0], [7, 10, 10.0, 1.0]]
+
+
+def test_what_would_settle_a_claim_that_does_not_hold(tmp_path):
+    # Half-width (6 − (−2))/2 = 4 around an effect of 2: (4/2)² = 4× the seeds.
+    unsure = findings.Finding("TD3BC++", "c", "Table 1", "e", 2.0, -2.0, 6.0, "inconclusive")
+    assert findings.what_would_settle(unsure).startswith("≈ 4.0× the seeds at this effect size; the paper's protocol: ")
+    reversed_ = findings.Finding("Guided TD3+BC", "c", "Table 1", "e", -3.0, -5.0, -1.0, "reversed")
+    assert findings.what_would_settle(reversed_) == f"the paper's protocol: {findings.PAPER_PROTOCOL['Guided TD3+BC']} (config/paper.yaml)"
+    holds = findings.Finding("SAFER", "c", "Table 1", "e", 3.0, 1.0, 5.0, "holds")
+    assert findings.what_would_settle(holds) == ""
+    write_findings([unsure, holds], tmp_path / "f")
+    assert "≈ 4.0× the seeds" in (tmp_path / "f.md").read_text()
+    assert json.loads((tmp_path / "f.json").read_text())["findings"][1]["what_would_settle"] == ""

@@ -215,3 +215,21 @@ def test_score_table_command_keeps_a_studys_seeds(tmp_path):
     assert "| hopper-medium | **26.0 ± 0.0** |" in (tmp_path / "t.md").read_text()  # seed 1 alone: (21 + 31) / 2
     with pytest.raises(SystemExit):
         main(["score-table", "--algorithms", "a", "--datasets", "hopper-medium", "--seeds", "7", "--table", str(tmp_path / "u"), str(tmp_path / "evaluation.csv")])
+
+
+def test_score_table_iqm_row_by_hand():
+    # a: hopper-medium seeds 0..3 score 0, 10, 20, 30; hopper-expert 40, 50, 60, 70. The 8 runs sorted,
+    # the middle half is 20, 30, 40, 50: IQM 35. b: every run 5: IQM 5 with a point interval.
+    rows = [("a", "hopper-medium", s, 10.0 * s) for s in range(4)] + [("a", "hopper-expert", s, 40.0 + 10 * s) for s in range(4)]
+    rows += [("b", d, s, 5.0) for d in ("hopper-medium", "hopper-expert") for s in range(4)]
+    final = pd.DataFrame(rows, columns=["algorithm", "dataset", "seed", "normalized_score"])
+    numbers, display, bold = score_table(final, ["a", "b"], ["hopper-medium", "hopper-expert"], iqm=True)
+    assert list(display.index) == ["hopper-medium", "hopper-expert", "Total", "IQM"]
+    assert numbers.loc["IQM", ("mean", "a")] == pytest.approx(35.0)
+    low, high = numbers.loc["IQM low", ("mean", "a")], numbers.loc["IQM high", ("mean", "a")]
+    # Resampling within datasets keeps medium's 4 runs below expert's 4: the middle half is medium's top two
+    # and expert's bottom two, so every replicate's IQM lies in [(0+0+40+40)/4, (30+30+70+70)/4] = [20, 50].
+    assert 20.0 <= low < 35.0 < high <= 50.0
+    assert display.loc["IQM", "b"] == "5.0 [5.0, 5.0]"
+    assert bold.loc["IQM"].tolist() == [True, False]
+    assert "IQM" not in score_table(final, ["a", "b"], ["hopper-medium", "hopper-expert"])[1].index

@@ -19,7 +19,7 @@ def _keyed(specs: list[str], flag: str) -> dict[str, str]:
 
 def _findings(args: argparse.Namespace) -> None:
     from offrl.report import findings as checks
-    from offrl.report.scores import load_evaluations, load_run_logs
+    from offrl.report.scores import load_evaluations, load_final_probe_q, load_run_logs
 
     found = []
     if args.guided_evaluations:
@@ -33,6 +33,8 @@ def _findings(args: argparse.Namespace) -> None:
         found += checks.taming_findings(
             evaluations, logs, args.taming_datasets, args.last, args.collapse_from, args.collapse_margin
         )
+        contaminated = [d for d in args.taming_datasets if "-expert-random-" in d]
+        found.append(checks.gp_q_finding(load_final_probe_q(args.taming_runs), contaminated))
     if args.q_diagnostics:
         from offrl.report.overestimation import load_diagnostics
 

@@ -193,6 +193,25 @@ def taming_findings(evaluations: pd.DataFrame, logs: pd.DataFrame | None, env_da
     return findings
 
 
+def gp_q_finding(probe: pd.DataFrame, datasets: Sequence[str], method: str = "td3bc_pp") -> Finding:
+    """TD3BC++ Figure 6: with the gradient penalty, Q at the contaminant (random) actions stays below Q at the expert's.
+
+    ``probe``: :func:`offrl.report.scores.load_final_probe_q`. The effect, per seed, is the gap
+    relative to the expert actions' Q, 100·(Q̄_expert − Q̄_contaminant)/|Q̄_expert|, averaged over datasets.
+    """
+    study, claim = "TD3BC++", "GP keeps Q at random actions below Q at the expert's actions"
+    runs = probe[probe["algorithm"] == method]
+    runs = runs.assign(gap=100.0 * (runs["q_expert"] - runs["q_contaminant"]) / runs["q_expert"].abs())
+    cells = _cells(runs, ["dataset"], "gap")
+    present = [d for d in datasets if (d,) in cells]
+    if not present:
+        return not_measured(study, claim, "Figure 6", f"no Q probe of {method} on an expert-random-X dataset (its snapshots.pt)")
+    interval = stratified_bootstrap([cells[(d,)] for d in present], lambda s: float(np.mean([v.mean() for v in s])))
+    return measured(study, claim, "Figure 6",
+                    f"{method}: (Q̄ at expert − Q̄ at contaminant actions)/|Q̄ at expert| at the last snapshot, %, mean over datasets (> 0 holds)",
+                    interval, +1, "datasets: " + ", ".join(present))
+
+
 # The BEAR blog (seed 004) and the slides' diagnostic: naive offline SAC's Q diverges, BEAR's and TD3+BC's do not.
 
 
@@ -297,6 +316,31 @@ def _likelihood_finding(study: str, parrot: pd.DataFrame, safer: pd.DataFrame, m
 # Output.
 
 
+# What measures each study's claims as the paper did (config/paper.yaml), named where a claim does not hold here.
+PAPER_PROTOCOL = {
+    "Guided TD3+BC": "D4RL v2 Hopper and Walker2d, 1M steps, 3 seeds",
+    "TD3BC++": "expert-random-X (X = 10..90) of D4RL expert data, 1M steps, 5 seeds",
+    "BEAR blog": "Hopper expert data of 1e4 and 1e5 transitions, 1M steps, 5 seeds",
+    "SAFER": "1M scripted steps for the prior (500k updates), 50k downstream steps on 6 tasks, 3 seeds",
+}
+
+
+def what_would_settle(finding: Finding) -> str:
+    """For a claim that does not hold here: what would measure it.
+
+    An inconclusive interval of half-width h around an effect e narrows as 1/√seeds, so about
+    (h/|e|)² times this run's seeds would put it on one side of 0 if the effect stayed the same.
+    """
+    if finding.verdict == "holds" or finding.verdict == NOT_MEASURED:
+        return ""
+    protocol = f"the paper's protocol: {PAPER_PROTOCOL[finding.study]} (config/paper.yaml)" if finding.study in PAPER_PROTOCOL else ""
+    if finding.verdict == "inconclusive" and finding.estimate:
+        factor = ((finding.high - finding.low) / 2 / abs(finding.estimate)) ** 2
+        seeds = f"≈ {factor:.1f}× the seeds at this effect size"
+        return f"{seeds}; {protocol}" if protocol else seeds
+    return protocol
+
+
 def _number(value: float | None) -> str:
     return "" if value is None else f"{value:+.3g}"
 
@@ -315,14 +359,16 @@ def write_findings(findings: Sequence[Finding], stem: str | Path, scale: str = "
              "holds (interval on the paper's side of 0), reversed (wholly on the other side), inconclusive (it straddles 0).", "",
              "Summary: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("holds", "reversed", "inconclusive", NOT_MEASURED)), ""]
     for study, group in table.groupby("study", sort=False):
-        lines += [f"## {study}", "", "| verdict | claim | source | effect | estimate | 95 % CI | detail |", "| --- | --- | --- | --- | ---: | --- | --- |"]
+        lines += [f"## {study}", "", "| verdict | claim | source | effect | estimate | 95 % CI | detail | what would settle it |",
+                  "| --- | --- | --- | --- | ---: | --- | --- | --- |"]
         for f in group.itertuples():
             ci = "" if f.low is None or pd.isna(f.low) else f"[{_number(f.low)}, {_number(f.high)}]"
             estimate = "" if f.estimate is None or pd.isna(f.estimate) else _number(f.estimate)
-            lines.append(f"| **{f.verdict}** | {f.claim} | {f.source} | {f.effect} | {estimate} | {ci} | {f.detail} |")
+            settle = what_would_settle(findings[f.Index])
+            lines.append(f"| **{f.verdict}** | {f.claim} | {f.source} | {f.effect} | {estimate} | {ci} | {f.detail} | {settle} |")
         lines.append("")
     write_atomically(stem.with_suffix(".md"), lambda tmp: tmp.write_text("\n".join(lines)))
-    payload = {"scale": scale, "findings": [asdict(f) for f in findings]}
+    payload = {"scale": scale, "findings": [asdict(f) | {"what_would_settle": what_would_settle(f)} for f in findings]}
     write_atomically(stem.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(payload, indent=2) + "\n"))
     return table
 

@@ -12,6 +12,7 @@ from offrl.files import write_csv
 from offrl.report.figures import save_figure
 from offrl.report.names import dataset_name, id_footnote, paper_name, spread_label
 from offrl.report.tables import write_table
+from offrl.stats import Interval, iqm, stratified_bootstrap
 
 
 def load_evaluations(paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -81,6 +82,7 @@ def score_table(
     total_spread: str = "quadrature",
     episodes: pd.DataFrame | None = None,
     extension: Sequence[str] = (),
+    iqm: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Datasets × algorithms, mean ± spread, a Total row; and which cells are a row's best.
 
@@ -89,7 +91,8 @@ def score_table(
     ``total_spread`` (``TOTAL_SPREADS``). ``gains`` maps an algorithm to its baseline: its
     Total shows the gain over the baseline's Total in % as well, as the TD3BC++ paper's Table 1
     does ("1918.5 (+21.6%)"). ``extension`` datasets are rows below the Total, marked
-    "(extension)" and left out of it: results beyond a paper's grid.
+    "(extension)" and left out of it: results beyond a paper's grid. ``iqm`` adds a row under
+    the Total: :func:`iqm_interval` over the main datasets' runs.
     Returns (numbers: mean and std columns per algorithm, display strings, bold mask).
     """
     if spread not in SPREADS or total_spread not in TOTAL_SPREADS:
@@ -112,11 +115,20 @@ def score_table(
     mean = pd.concat([mean.loc[main], total_mean.to_frame("Total").T, mean.loc[extra]])
     std = pd.concat([std.loc[main], total_std.to_frame("Total").T, std.loc[extra]])
     display = mean.map(lambda v: f"{v:.1f}") + " ± " + std.map(lambda v: f"{v:.1f}")
+    if iqm:
+        intervals = {a: iqm_interval(final, a, main, metric) for a in algorithms}
+        rows_iqm = {IQM_ROW: "estimate", f"{IQM_ROW} low": "low", f"{IQM_ROW} high": "high"}
+        block = pd.DataFrame({a: {row: getattr(i, field) for row, field in rows_iqm.items()} for a, i in intervals.items()})
+        place = len(main) + 1  # under the Total, above the extension rows
+        mean = pd.concat([mean.iloc[:place], block, mean.iloc[place:]])
+        std = pd.concat([std.iloc[:place], pd.DataFrame(np.nan, index=block.index, columns=algorithms), std.iloc[place:]])
+        shown = pd.DataFrame({a: {IQM_ROW: f"{i.estimate:.1f} [{i.low:.1f}, {i.high:.1f}]"} for a, i in intervals.items()})
+        display = pd.concat([display.iloc[:place], shown, display.iloc[place:]])
     for algorithm, baseline in (gains or {}).items():
         if algorithm in mean.columns and baseline in mean.columns:
             gain = 100.0 * (mean.loc["Total", algorithm] - mean.loc["Total", baseline]) / abs(mean.loc["Total", baseline])
             display.loc["Total", algorithm] += f" ({gain:+.1f}% vs {baseline})"
-    bold = mean.eq(mean.max(axis=1), axis=0)
+    bold = mean.eq(mean.max(axis=1), axis=0).reindex(display.index)
     labels = {d: f"{d} (extension)" for d in extra}
     mean, std, display, bold = (frame.rename(index=labels) for frame in (mean, std, display, bold))
     numbers = pd.concat({"mean": mean, "std": std}, axis=1)
@@ -124,19 +136,36 @@ def score_table(
     return numbers, display, bold
 
 
+IQM_ROW = "IQM"
+
+
+def iqm_interval(final: pd.DataFrame, algorithm: str, datasets: Sequence[str], metric: str = "normalized_score",
+                 repetitions: int = 2000) -> Interval:
+    """The interquartile mean of ``algorithm``'s runs (one per dataset and seed) with a 95 % stratified-bootstrap interval.
+
+    rliable's aggregate (Agarwal et al., 2021): the IQM over every run of every task, each replicate
+    resampling the seeds within each dataset.
+    """
+    strata = [seed_scores(final, algorithm, dataset, metric) for dataset in datasets]
+    return stratified_bootstrap(strata, lambda cells: iqm(np.concatenate(cells)), repetitions=repetitions)
+
+
 def write_score_table(final: pd.DataFrame, algorithms: Sequence[str], datasets: Sequence[str], stem: str | Path, gains: dict[str, str] | None = None,
                       spread: str = "seeds", total_spread: str = "quadrature", episodes: pd.DataFrame | None = None,
-                      extension: Sequence[str] = ()) -> pd.DataFrame:
+                      extension: Sequence[str] = (), iqm: bool = False) -> pd.DataFrame:
     """:func:`score_table` written to ``stem.csv`` (ids, numbers) and ``stem.md``/``.tex`` (the papers' names, a footnote
     saying what ± is and which id each name stands for); returns the displayed table."""
     numbers, display, bold = score_table(final, algorithms, datasets, gains=gains, spread=spread, total_spread=total_spread,
-                                         episodes=episodes, extension=extension)
+                                         episodes=episodes, extension=extension, iqm=iqm)
     for baseline in set((gains or {}).values()):
         display = display.map(lambda cell, b=baseline: cell.replace(f"% vs {b})", f"% vs {paper_name(b)})"))
     display = display.rename(columns=paper_name)
     counts = final[final["algorithm"].isin(algorithms) & final["dataset"].isin([*datasets, *extension])].groupby(["algorithm", "dataset"]).size()
     note = (f"Final normalised score: mean over {spread_label(counts, '').strip().removeprefix('over ')} ± {SPREADS[spread]}; "
-            f"Total ± {TOTAL_SPREADS[total_spread]}. {id_footnote(algorithms)}")
+            f"Total ± {TOTAL_SPREADS[total_spread]}. "
+            + (f"{IQM_ROW}: interquartile mean over every run (dataset × seed) of the Total's datasets "
+               "[95 % stratified-bootstrap interval, seeds resampled within each dataset]. " if iqm else "")
+            + id_footnote(algorithms))
     write_table(numbers, display, stem, bold, footnote=note.strip())
     return display
 
@@ -219,6 +248,27 @@ def load_run_logs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.Data
         logs.append(log)
         evals.append(evaluation)
     return pd.concat(logs, ignore_index=True), pd.concat(evals, ignore_index=True)
+
+
+def load_final_probe_q(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
+    """Per run and seed: the mean Q(s, a) on the contamination probe's expert and contaminant pairs at the last snapshot.
+
+    Runs without the probe (uncontaminated data, or no critic) are left out; an empty frame if none has it.
+    """
+    import torch
+
+    rows = []
+    for run in map(Path, run_dirs):
+        snapshot = torch.load(run / "snapshots.pt", map_location="cpu", weights_only=True)
+        probe_q = snapshot.get("probe_q") or {}
+        if not probe_q:
+            continue
+        dataset = pd.read_csv(run / "evaluation.csv", nrows=1)["dataset"].iloc[0]
+        last = probe_q[max(probe_q)]
+        for member, seed in enumerate(snapshot["seeds"]):
+            rows.append({"algorithm": snapshot["algorithm"], "dataset": dataset, "seed": seed, "step": max(probe_q),
+                         **{f"q_{part}": float(last[part][:, member].mean()) for part in ("expert", "contaminant")}})
+    return pd.DataFrame(rows, columns=["algorithm", "dataset", "seed", "step", "q_expert", "q_contaminant"])
 
 
 def plot_divergence(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str]) -> None:
