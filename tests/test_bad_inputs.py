@@ -9,7 +9,7 @@ import torch
 import offrl.train as train_module
 from offrl.data.generate import rollout
 from offrl.files import UnreadableFileError, load_tensors
-from offrl.priors import SkillPrior, load_prior, save_prior
+from offrl.safer.priors import SkillPrior, load_prior, save_prior
 from offrl.train import CHECKPOINT_FORMAT, TrainConfig, train
 
 

@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 import torch
 
+from offrl.algos.base import Batch
 from offrl.algos.presets import _classes, build
-from offrl.train import Batch, TrainConfig, train
+from offrl.train import TrainConfig, train
 
 SMALL = {
     "fisher_brc": {"hidden": [8, 8], "behaviour_hidden": [8, 8]},

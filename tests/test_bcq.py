@@ -2,9 +2,9 @@
 
 import torch
 
+from offrl.algos.base import Batch
 from offrl.algos.bcq import BCQ, BCQConfig
 from offrl.nets import BCQPolicy
-from offrl.train import Batch
 
 
 def test_policy_picks_the_argmax_of_q1_among_its_samples():

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import offrl.algos.bear as bear_module
+from offrl.algos.base import Batch
 from offrl.algos.bear import BEAR, BEARConfig, mmd
-from offrl.train import Batch
 
 SMALL = {"hidden": (16, 16), "vae_hidden": (16, 16)}
 

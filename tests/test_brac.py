@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
+from offrl.algos.base import Batch
 from offrl.algos.brac import BRAC, BRACConfig
 from offrl.nets import TanhGaussianActor
-from offrl.train import Batch
 
 S, A, R, S2, ND = [0.5, -0.2], [0.3, -0.1], [1.0, 0.5], [0.1, 0.4], [1.0, 0.0]
 PI_MEAN, PI_LOG_STD, MU_MEAN, MU_LOG_STD = 0.2, -1.0, 0.1, -0.5

@@ -7,6 +7,7 @@ import pytest
 
 from offrl import cli
 from offrl.algos.presets import PRESETS
+from offrl.commands import offline
 from tests.conftest import REPO
 
 
@@ -70,11 +71,11 @@ def test_names_are_checked_against_their_real_choices(argv, expected, capsys):
 
 def test_algo_accepts_the_variants_of_a_config_and_of_json(tmp_path):
     args = argparse.Namespace(configfile=[str(REPO / ".test" / "config" / "config.yaml")], variants="{}")
-    assert cli._resolve_algorithm("bear_small", args) == ("bear", {"hidden": [32, 32], "vae_hidden": [32, 32]})
-    assert cli._resolve_algorithm("td3bc_gp_policy_actions", args) == ("td3bc_gp", {"gp_actions": "policy"})  # a TD3BC++ sweep
+    assert offline.resolve_algorithm("bear_small", args) == ("bear", {"hidden": [32, 32], "vae_hidden": [32, 32]})
+    assert offline.resolve_algorithm("td3bc_gp_policy_actions", args) == ("td3bc_gp", {"gp_actions": "policy"})  # a TD3BC++ sweep
     args = argparse.Namespace(configfile=[], variants=json.dumps({"mine": {"preset": "td3bc", "options": {"alpha": 1.0}}}))
-    assert cli._resolve_algorithm("mine", args) == ("td3bc", {"alpha": 1.0})
-    assert cli._resolve_algorithm("td3bc", args) == ("td3bc", {})
+    assert offline.resolve_algorithm("mine", args) == ("td3bc", {"alpha": 1.0})
+    assert offline.resolve_algorithm("td3bc", args) == ("td3bc", {})
     assert all(name in commands(cli.build_parser())["train"].format_help() for name in PRESETS)
 
 

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 import yaml
+
 from offrl.config import SCHEMA_PATH, ConfigError, check_config, config_variants, load_config_files, validate_config
 from tests.conftest import REPO
 
@@ -154,7 +155,7 @@ def test_schema_variant_presets_are_the_presets():
 
 
 def test_schema_downstream_methods_are_the_methods():
-    from offrl.downstream import METHODS
+    from offrl.safer.downstream import METHODS
 
     schema = yaml.safe_load(open(SCHEMA))
     methods = schema["properties"]["safer"]["properties"]["downstream"]["properties"]["methods"]["items"]["enum"]

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from offrl.algos.base import Batch
 from offrl.algos.cql import CQL, CQLConfig, conservative_gap
 from offrl.algos.presets import build
-from offrl.train import Batch
 
 
 def test_cql_h_gap_by_hand():

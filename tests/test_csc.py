@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from offrl.algos.base import Batch
 from offrl.algos.csc import CSC, CSCConfig, conservative_cost_loss, dual_step, first_safe
 from offrl.algos.sac import SAC, SACConfig
 from offrl.nets import gradient_step, soft_update
-from offrl.train import Batch
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

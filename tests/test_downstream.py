@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 import torch
 
-from offrl import downstream
 from offrl.algos.sac import SACConfig
-from offrl.downstream import METHODS, RAW_METHODS, DownstreamConfig, policy_action, run_downstream
-from offrl.envs.grasp import SafeGraspEnv, make_tasks
-from offrl.envs.grasp_script import state_windows
-from offrl.priors.model import SkillPrior
+from offrl.safer import downstream
+from offrl.safer.downstream import METHODS, RAW_METHODS, DownstreamConfig, policy_action, run_downstream
+from offrl.safer.grasp import SafeGraspEnv, make_tasks
+from offrl.safer.grasp_script import state_windows
+from offrl.safer.priors.model import SkillPrior
 
 TASK = make_tasks(0, 1, hard=True)[0]
 OBS_DIM = TASK.observation_dim  # the geometry hidden, as in the study

@@ -15,9 +15,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from offrl.report import figures, safer, safety, scores, simhash  # noqa: E402
+from offrl.report import figures, safety, scores, simhash  # noqa: E402
 from offrl.report import names  # noqa: E402
 from offrl.report.names import dataset_name, id_footnote, paper_name, spread_label  # noqa: E402
+from offrl.safer import report as safer  # noqa: E402
 from offrl.simhash import SimHashIndex  # noqa: E402
 
 ALGORITHMS = ["td3bc", "td3bc_pp", "bear_small"]

@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
+from offrl.algos.base import Batch
 from offrl.algos.behaviour import BehaviourCloning
 from offrl.algos.fisher_brc import FisherBRC, FisherBRCConfig
 from offrl.nets import TanhGaussianMixture
-from offrl.train import Batch
 
 
 def log_normal(x, mean, log_std):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from offrl.priors import (
+from offrl.safer.priors import (
     ConditionalRealNVP,
     SafetyContextEncoder,
     bounded_latent,

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from offrl.envs.grasp import GEOMETRY, MOTION_DIM, OBS_DIM, OBSERVATION_LAYOUT, OPENING_RANGE, GraspTask, SafeGraspEnv, make_tasks
-from offrl.envs.grasp_script import FAILURE_MODES, ScriptedGrasp, collect, state_windows
+from offrl.safer.grasp import GEOMETRY, MOTION_DIM, OBS_DIM, OBSERVATION_LAYOUT, OPENING_RANGE, GraspTask, SafeGraspEnv, make_tasks
+from offrl.safer.grasp_script import FAILURE_MODES, ScriptedGrasp, collect, state_windows
 
 # A wide container with the object in a corner: the middle is free space down to the floor.
 ROOMY = GraspTask(container_width=0.2, wall_height=0.05, object_size=(0.015, 0.015, 0.02), object_offset=(0.07, 0.07), position=(0.0, 0.0))

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from offrl.algos.base import Batch
 from offrl.algos.iql import IQL, IQLConfig, advantage_weight, expectile_loss, gaussian_log_prob, reward_scale
 from offrl.algos.presets import build
-from offrl.train import Batch
 
 
 def test_expectile_loss_by_hand():

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from offrl.report.safer import (
+from offrl.safer.report import (
     load_downstream,
     plot_ablation,
     plot_bound_tradeoff,

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
+from offrl.algos.base import Batch
 from offrl.algos.sac import SAC, SACConfig
 from offrl.nets import TanhGaussianActor, tanh_gaussian_log_prob
-from offrl.train import Batch
 
 
 def test_tanh_gaussian_log_prob_by_hand():

@@ -12,11 +12,11 @@ from snakemake.utils import validate
 
 from offrl.config import ConfigError, check_config
 from offrl.data import Dataset
-from offrl.envs.grasp import make_tasks
-from offrl.envs.grasp_script import GraspRollouts, collect, load_rollouts, state_windows, write_rollouts
-from offrl.priors import SkillPrior, load_prior
-from offrl.priors.evaluate import calibration_rollouts, safety_bounds, unsafe_among_likely
-from offrl.priors.train import PRIOR_KINDS, prior_config, safe_rows, train_prior
+from offrl.safer.grasp import make_tasks
+from offrl.safer.grasp_script import GraspRollouts, collect, load_rollouts, state_windows, write_rollouts
+from offrl.safer.priors import SkillPrior, load_prior
+from offrl.safer.priors.evaluate import calibration_rollouts, safety_bounds, unsafe_among_likely
+from offrl.safer.priors.train import PRIOR_KINDS, prior_config, safe_rows, train_prior
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -229,8 +229,8 @@ def test_calibration_rollouts_count_every_step_of_each_bound():
 @pytest.mark.parametrize("latent_map", ["truncated_normal", "box"])
 def test_calibration_rollouts_draw_z_through_the_latent_map(latent_map, monkeypatch):
     """Each step's z is the map of the next uniform u of the seeded stream: the truncated prior by default, the box as an option."""
-    from offrl.priors import evaluate
-    from offrl.priors.latent import LATENT_MAPS
+    from offrl.safer.priors import evaluate
+    from offrl.safer.priors.latent import LATENT_MAPS
 
     latents = []
     act = evaluate.prior_action
@@ -263,7 +263,7 @@ def test_the_downstream_command_names_a_missing_bound(tmp_path, capsys):
 
 
 def test_schema_declares_the_latent_maps_and_the_study_defaults():
-    from offrl.priors.latent import LATENT_MAPS
+    from offrl.safer.priors.latent import LATENT_MAPS
 
     schema_path = REPO / "workflow" / "schemas" / "config.schema.yaml"
     properties = yaml.safe_load(schema_path.read_text())["properties"]["safer"]["properties"]

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from offrl.algos.td3 import ReplayBuffer, TD3Config, select_checkpoints, train_online
 from offrl.data.generate import replay_dataset
+from offrl.online import ReplayBuffer, TD3Config, select_checkpoints, train_online
 from offrl.policies import load_actor
 
 
@@ -64,7 +64,7 @@ def test_safety_expert_is_scored_on_the_unmodified_task(tmp_path):
 
 def _crash_at_evaluation(monkeypatch, step: int) -> None:
     """Make the evaluation at ``step`` raise, as a kill would stop the run there."""
-    import offrl.algos.td3 as td3
+    import offrl.online as td3
 
     evaluate = td3.evaluate_policy
 

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
+from offrl.algos.base import Batch
 from offrl.algos.td3bc import TD3BC, TD3BCConfig
-from offrl.train import Batch
 
 
 def hand_set(algo: TD3BC) -> None:

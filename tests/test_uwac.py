@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
+from offrl.algos.base import Batch
 from offrl.algos.uwac import UWAC, UWACConfig
 from offrl.nets import EnsembleMLP
-from offrl.train import Batch
 
 SMALL = {"hidden": (1,), "vae_hidden": (8, 8)}
 

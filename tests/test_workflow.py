@@ -56,7 +56,7 @@ def test_paper_scale_config_is_its_file_and_the_schema_defaults(tmp_path):
     # the PriorConfig defaults (appendix C: SGD + momentum, lr 1e-4, λ = 1e-4), 256-wide downstream SAC, no bear_256.
     assert resolved["taming"]["artefacts"] == ["table1", "table8", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig11"]
     assert resolved["safer"]["prior"]["options"] == {} and resolved["safer"]["downstream"]["hidden"] == [256, 256]
-    from offrl.priors.train import prior_config
+    from offrl.safer.priors.train import prior_config
 
     safer = prior_config("safer", **resolved["safer"]["prior"]["options"])
     assert (safer.optimizer, safer.lr, safer.unsafe_weight) == ("sgd", 1e-4, 1e-4)

@@ -292,7 +292,7 @@ def _check_safer(safer: dict[str, Any] | None) -> None:
     modes = safer["data"]["modes"]
     if abs(sum(modes.values()) - 1) > 1e-9:
         raise ConfigError(f"safer.data.modes {modes}: the probabilities must sum to 1")
-    from offrl.priors.train import PRIOR_KINDS, PriorConfig, prior_config
+    from offrl.safer.priors.train import PRIOR_KINDS, PriorConfig, prior_config
 
     known = {f.name for f in fields(PriorConfig)} - {"kind", "steps", "batch_size", "seed"}
     unknown = sorted(set(safer["prior"]["options"]) - known)

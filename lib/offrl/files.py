@@ -24,6 +24,16 @@ def write_atomically(path: str | Path, write: Callable[[Path], Any]) -> Path:
     return path
 
 
+def write_csv(frame: Any, path: str | Path, **to_csv: Any) -> Path:
+    """``frame.to_csv(path, **to_csv)`` (a pandas DataFrame or Series) through :func:`write_atomically`."""
+    return write_atomically(path, lambda tmp: frame.to_csv(tmp, **to_csv))
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """``Path(path).write_text(text)`` through :func:`write_atomically`."""
+    return write_atomically(path, lambda tmp: tmp.write_text(text))
+
+
 class UnreadableFileError(ValueError):
     """A saved file is damaged, or carries something other than plain data."""
 

@@ -5,15 +5,12 @@ where the algorithm asks, logs losses and Q statistics, keeps a policy snapshot 
 ``eval_every`` steps for the evaluation jobs, checkpoints so a killed run resumes where it
 stopped, and stops at the first NaN or infinite loss with its step.
 
-An algorithm is a class with ``normalize_states``, ``update(batch) -> {name: (S,) tensor}``,
-``policy(obs)``, ``actor`` (its evaluation policy, one of :data:`offrl.policies.POLICIES`,
-whose state is what a snapshot keeps) and ``state_dict``/``load_state_dict`` (which
-:class:`Checkpointed` writes from the names of its parts); it may define
-``per_transition(dataset) -> {name: array}`` for values it needs alongside each transition
-(they arrive in ``Batch.extras``), and ``plan(total_steps)`` for phases that are a share of
-the run (BEAR's warm-up). An algorithm with a critic defines ``q_values(obs, actions) -> (S, n)``
-(the Q its actor maximises); snapshots (``critic_snapshots`` of them at most) then also keep
-the modules it reads, for the slides' Q diagnostic at evaluation (:mod:`offrl.qdiagnostic`). See ``offrl.algos``.
+An algorithm is what :class:`offrl.algos.base.Algorithm` describes: ``update(batch)`` on a
+:class:`~offrl.algos.base.Batch` per step, ``policy(obs)``, ``actor`` (what a snapshot keeps),
+``state_dict``/``load_state_dict`` (:class:`~offrl.algos.base.Checkpointed`), and optionally
+``per_transition``, ``plan`` and ``q_values``. An algorithm with a critic (``q_values``) has its
+modules kept in ``critic_snapshots`` snapshots at most, for the slides' Q diagnostic at evaluation
+(:mod:`offrl.qdiagnostic`). See ``offrl.algos``.
 """
 
 from __future__ import annotations
@@ -30,54 +27,15 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from offrl.algos.base import Algorithm, Batch
+from offrl.algos.presets import build, training_data
 from offrl.data import Dataset
 from offrl.device import choose_device
-from offrl.files import UnreadableFileError, load_tensors, write_atomically
+from offrl.files import UnreadableFileError, load_tensors, write_atomically, write_csv, write_text
+from offrl.loop import NonFiniteError
+from offrl.options import cli
+from offrl.policies import policy_spec
 from offrl.qdiagnostic import critic_modules, module_states
-
-
-class NonFiniteError(RuntimeError):
-    """A loss or Q-value became NaN or infinite."""
-
-
-@dataclass
-class Batch:
-    """One minibatch per seed: ``obs`` is ``(S, B, obs_dim)``, rewards ``(S, B)``."""
-
-    obs: torch.Tensor
-    actions: torch.Tensor
-    rewards: torch.Tensor
-    next_obs: torch.Tensor
-    not_done: torch.Tensor
-    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # per-transition values an algorithm asked for
-
-
-class Checkpointed:
-    """``state_dict``/``load_state_dict`` of an algorithm, written once.
-
-    ``checkpointed`` names its modules and optimisers; ``checkpointed_values`` its other state:
-    tensors (copied in place, so optimisers keep pointing at them) and plain numbers.
-    """
-
-    checkpointed: tuple[str, ...] = ()
-    checkpointed_values: tuple[str, ...] = ()
-
-    def state_dict(self) -> dict[str, Any]:
-        state = {name: getattr(self, name).state_dict() for name in self.checkpointed}
-        for name in self.checkpointed_values:
-            value = getattr(self, name)
-            state[name] = value.detach().clone() if isinstance(value, torch.Tensor) else value
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name in self.checkpointed:
-            getattr(self, name).load_state_dict(state[name])
-        for name in self.checkpointed_values:
-            if isinstance(getattr(self, name), torch.Tensor):
-                with torch.no_grad():
-                    getattr(self, name).copy_(state[name])
-            else:
-                setattr(self, name, state[name])
 
 
 class DivergenceProbe:
@@ -144,22 +102,35 @@ class TensorData:
 
 @dataclass
 class TrainConfig:
-    algorithm: str
-    env: str
+    """One offline run. Its fields are ``python -m offrl train``'s options (``offrl.options``), help below each."""
+
+    algorithm: str = field(metadata=cli(hidden=True))
+    """the preset (the command line's --algo, which may name a variant of one)"""
+    env: str = field(metadata=cli(hidden=True))
+    """the dataset's environment (the command line reads it from --dataset)"""
     dataset: str
-    seeds: list[int]
-    steps: int
+    """<env>-<kind>, e.g. hopper-medium (with --dataset-dir: <env>-<any label>)"""
+    seeds: list[int] = field(default_factory=lambda: [0])
+    """seeds, trained at once as ensemble members"""
+    steps: int = 1_000_000
+    """gradient steps (the papers: 1M)"""
     batch_size: int = 256
+    """minibatch per seed"""
     eval_every: int = 5000
+    """policy snapshot interval; divides --steps"""
     log_every: int = 1000
-    checkpoint_every: int = 0  # 0: at every snapshot
-    device: str = "auto"
+    """train_log.csv row interval; divides --eval-every"""
+    checkpoint_every: int = field(default=0, metadata=cli(hidden=True))
+    """checkpoint interval; 0: at every snapshot"""
+    device: str = field(default="auto", metadata=cli(hidden=True))
+    """the global --device"""
     options: dict[str, Any] = field(default_factory=dict)
-    # Contaminated datasets: transitions from this index on are the contaminant's. The log then
-    # follows the policy's divergence from the dataset's actions on each part (TD3BC++ Figure 4).
-    contaminant_from: int | None = None
-    # The Q diagnostic: at most this many snapshots keep the critic (every k-th, counted back from the last).
+    """JSON object of algorithm options, e.g. '{"alpha": 2.5}'"""
+    contaminant_from: int | None = field(default=None, metadata=cli(hidden=True))
+    """contaminated datasets: transitions from this index on are the contaminant's; the log then follows the
+    policy's divergence from the dataset's actions on each part (TD3BC++ Figure 4). Read from the dataset's provenance"""
     critic_snapshots: int = 20
+    """the Q diagnostic: at most this many snapshots keep the critic (the last and every k-th before it)"""
 
     def __post_init__(self) -> None:
         if self.critic_snapshots < 1:
@@ -194,7 +165,7 @@ def _tensor_shapes(state: dict[str, Any]) -> dict[str, dict[str, tuple[int, ...]
             for part, value in state.items() if isinstance(value, dict)}
 
 
-def _resumable(checkpoint: Path, config: TrainConfig, algo: Any, device: torch.device) -> dict[str, Any] | None:
+def _resumable(checkpoint: Path, config: TrainConfig, algo: Algorithm, device: torch.device) -> dict[str, Any] | None:
     """The checkpoint's state if this run can resume from it; ``None``, with a message saying why, if not.
 
     A damaged checkpoint, or one carrying pickled objects, is an error: it never runs code
@@ -224,9 +195,6 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     normalisation), ``train_log.csv`` and ``config.json``. ``checkpoint`` (outside the
     outputs, which Snakemake deletes before a job) is where the run saves and resumes.
     """
-    from offrl.algos.presets import build, training_data
-    from offrl.policies import policy_spec
-
     full_dataset, dataset = dataset, training_data(config.algorithm, dataset)
     out_dir = Path(out_dir)
     device = choose_device(config.device)
@@ -322,10 +290,10 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
         },
         out_dir / "snapshots.pt",
     )
-    pd.DataFrame(rows).to_csv(out_dir / "train_log.csv", index=False)
+    write_csv(pd.DataFrame(rows), out_dir / "train_log.csv", index=False)
     record = {"config": asdict(config), "algorithm_config": asdict(algo.config), "device": str(device), "torch": torch.__version__, "wall_time_s": round(time.time() - started, 1),
               "resumed_from_step": start}
-    (out_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_text(out_dir / "config.json", json.dumps(record, indent=2) + "\n")
     if checkpoint and checkpoint.is_file():
         checkpoint.unlink()  # the run is complete; its outputs replace the checkpoint
     return record

@@ -1,1 +1,1 @@
-"""One file per algorithm; shared pieces live in ``offrl.nets``, ``offrl.data`` and ``offrl.train``."""
+"""One file per algorithm; the batch, checkpointing and the algorithm protocol in ``offrl.algos.base``; shared networks in ``offrl.nets``."""

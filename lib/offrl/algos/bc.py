@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from offrl.algos.base import Batch, Checkpointed
 from offrl.nets import DeterministicActor, adam, gradient_step, reinit_member
-from offrl.train import Batch, Checkpointed
 
 
 @dataclass

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
+from offrl.algos.base import Batch, Checkpointed
 from offrl.nets import BCQPolicy, QEnsemble, adam, clipped_latent, gradient_step, reinit_member, soft_update
-from offrl.train import Batch, Checkpointed
 
 
 @dataclass

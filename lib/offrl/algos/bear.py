@@ -51,9 +51,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from offrl.algos.base import Batch, Checkpointed
 from offrl.algos.plugins import PluginOptions, gradient_penalty, penalty_inputs, relaxation_weight
 from offrl.nets import EnsembleVAE, QEnsemble, TanhGaussianActor, adam, clipped_latent, gradient_step, reinit_member, seeded_normal, soft_update
-from offrl.train import Batch, Checkpointed
 
 KERNELS = ("laplacian", "gaussian")
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from offrl.algos.base import Checkpointed
 from offrl.nets import adam, gradient_step
-from offrl.train import Checkpointed
 
 
 class BehaviourCloning(Checkpointed):

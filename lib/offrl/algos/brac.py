@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 import torch
 
+from offrl.algos.base import Batch, Checkpointed
 from offrl.algos.behaviour import BehaviourCloning
 from offrl.nets import QEnsemble, TanhGaussianActor, adam, gradient_step, reinit_member, seeded_normal, soft_update, twin_min
-from offrl.train import Batch, Checkpointed
 
 CLIP = 1e-3  # actions are clipped to ±(1 − CLIP) inside log μ, as the reference's CLIP_EPS
 

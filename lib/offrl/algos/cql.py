@@ -46,9 +46,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from offrl.algos.base import Batch
 from offrl.algos.sac import SAC, SACConfig
 from offrl.nets import adam, gradient_step
-from offrl.train import Batch
 
 REGULARIZERS = ("H", "rho")
 

@@ -57,9 +57,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from offrl.algos.base import Batch
 from offrl.algos.sac import SAC, SACConfig
 from offrl.nets import QEnsemble, adam, gradient_step, reinit_member, soft_update
-from offrl.train import Batch
 
 
 @dataclass

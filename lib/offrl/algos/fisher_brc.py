@@ -34,11 +34,11 @@ from dataclasses import dataclass
 
 import torch
 
+from offrl.algos.base import Batch
 from offrl.algos.behaviour import BehaviourCloning
 from offrl.algos.plugins import gradient_penalty
 from offrl.algos.sac import SAC, SACConfig
 from offrl.nets import QEnsemble, TanhGaussianMixture, reinit_member
-from offrl.train import Batch
 
 CLIP = 1e-6  # actions are clipped to ±(1 − CLIP) inside log μ, as the reference
 

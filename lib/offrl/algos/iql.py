@@ -41,9 +41,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from offrl.algos.base import Batch, Checkpointed
 from offrl.data import Dataset
 from offrl.nets import LOG_STD_MAX, LOG_STD_MIN, DeterministicActor, EnsembleMLP, QEnsemble, adam, gradient_step, reinit_member, soft_update, twin_min
-from offrl.train import Batch, Checkpointed
 
 ACTORS = ("gaussian", "deterministic")
 

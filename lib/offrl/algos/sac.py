@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from offrl.algos.base import Batch, Checkpointed
 from offrl.nets import QEnsemble, TanhGaussianActor, adam, gradient_step, reinit_member, seeded_normal, soft_update, twin_min
-from offrl.train import Batch, Checkpointed
 
 
 @dataclass
@@ -37,6 +37,7 @@ class SACConfig:
     critic_lr: float = 3e-4
     alpha_lr: float = 3e-4
     initial_alpha: float = 1.0
+    """SAC's initial temperature"""
     hidden: tuple[int, ...] = (256, 256)
     # False: the target leaves out −α·log π(a′ | s′) (CQL's "deterministic backup").
     backup_entropy: bool = True

@@ -8,7 +8,7 @@ mean and std. Hyperparameters and loss forms follow the reference code (sfujim/T
     actor:   −λ·mean_B Q₁(s, π(s)) + mean_{B, act} (π(s) − a)²,   λ = α / mean_B |Q₁(s, π(s))| (detached)
 
 every ``policy_freq`` = 2 critic steps, with τ = 0.005 target updates. Without the BC term
-(``behavior_cloning=False``) this is TD3 itself, which ``offrl.algos.td3`` trains online. The BC term is the mean
+(``behavior_cloning=False``) this is TD3 itself, which ``offrl.online`` trains online. The BC term is the mean
 over batch and action dimensions (``F.mse_loss`` in the reference), not a summed norm.
 
 Guided TD3+BC (Verma et al., eq. 2) is an option: with a safety expert π_T and a SimHash
@@ -43,12 +43,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from offrl.algos.base import Batch, Checkpointed
 from offrl.algos.plugins import PluginOptions, gradient_penalty, penalty_inputs, relaxation_weight
 from offrl.data import Dataset
 from offrl.nets import DeterministicActor, QEnsemble, adam, gradient_step, reinit_member, seeded_normal, soft_update
 from offrl.policies import NumpyActor, load_actor
 from offrl.simhash import SimHashIndex
-from offrl.train import Batch, Checkpointed
 
 
 @dataclass

@@ -13,6 +13,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from offrl.files import write_atomically
+
 
 class ClippedTextWarning(UserWarning):
     """A figure's text reached outside the figure's area as laid out."""
@@ -33,8 +35,9 @@ def save_figure(fig: Any, stem: str | Path, footnote: str = "") -> None:
     outside = overflowing_text(fig)
     if outside:
         warnings.warn(ClippedTextWarning(f"{stem.name}: text outside the figure: {outside}"), stacklevel=2)
+    bbox = "tight" if outside else None
     for suffix in (".png", ".pdf"):
-        fig.savefig(stem.with_suffix(suffix), dpi=150, bbox_inches="tight" if outside else None)
+        write_atomically(stem.with_suffix(suffix), lambda tmp: fig.savefig(tmp, dpi=150, bbox_inches=bbox))
     plt.close(fig)
 
 

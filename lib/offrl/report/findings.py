@@ -255,7 +255,7 @@ def bear_blog_findings(diagnostics: pd.DataFrame, datasets: Sequence[str], last:
 def safer_findings(summary: pd.DataFrame, tasks: Sequence[int], likelihood: Mapping[str, pd.DataFrame] | None,
                    calibration: pd.DataFrame | None, table_target: float | None, others: Sequence[str] = ("parrot", "contextual_parrot", "prior_explore"),
                    method: str = "safer", success_margin: float = 10.0) -> list[Finding]:
-    """``summary``: :func:`offrl.report.safer.run_summary`; ``likelihood``: Figure 1's CSV per prior;
+    """``summary``: :func:`offrl.safer.report.run_summary`; ``likelihood``: Figure 1's CSV per prior;
     ``calibration``: Figure 4's rollouts (columns target, unsafe_fraction, task)."""
     study = "SAFER"
     findings = []

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from offrl.files import write_csv
 from offrl.report.figures import save_figure
 from offrl.report.tables import write_table
 
@@ -139,6 +140,6 @@ def plot_overestimation(diagnostics: pd.DataFrame, stem: str | Path, algorithms:
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, stem)
-    curves.to_csv(Path(stem).with_suffix(".csv"), index=False)
+    write_csv(curves, Path(stem).with_suffix(".csv"), index=False)
     return curves
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from offrl.files import write_csv
 from offrl.report.figures import save_figure
 from offrl.report.names import dataset_name, id_footnote, paper_name, spread_label
 from offrl.report.tables import write_table
@@ -198,7 +199,7 @@ def plot_learning_curves(evaluations: pd.DataFrame, stem: str | Path, algorithms
     axes[0][0].legend(fontsize=7, title=f"line, band: {spread_label(stats['seeds'])}", title_fontsize=7)
     fig.tight_layout()
     save_figure(fig, stem, id_footnote(algorithms))
-    stats.to_csv(Path(stem).with_suffix(".csv"), index=False)
+    write_csv(stats, Path(stem).with_suffix(".csv"), index=False)
     return stats
 
 
@@ -233,7 +234,7 @@ def plot_contamination_curves(final: pd.DataFrame, stem: str | Path, algorithms:
     fig.tight_layout()
     save_figure(fig, stem, id_footnote(algorithms))
     stem = Path(stem)
-    data.to_csv(stem.with_suffix(".csv"), index=False)
+    write_csv(data, stem.with_suffix(".csv"), index=False)
     return data
 
 def load_run_logs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -307,8 +308,8 @@ def plot_divergence(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | P
     axes[0][0].legend(fontsize=6, title=spread_label(seeds, "mean"), title_fontsize=6)
     fig.tight_layout()
     save_figure(fig, stem, id_footnote(algorithms))
-    logs[logs["algorithm"].isin(algorithms) & logs["dataset"].isin(datasets)].merge(
-        scores, on=["algorithm", "dataset", "step"], how="outer").to_csv(Path(stem).with_suffix(".csv"), index=False)
+    plotted = logs[logs["algorithm"].isin(algorithms) & logs["dataset"].isin(datasets)].merge(scores, on=["algorithm", "dataset", "step"], how="outer")
+    write_csv(plotted, Path(stem).with_suffix(".csv"), index=False)
 
 def plot_return_and_q(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str]) -> pd.DataFrame:
     """The BEAR blog's Figure 1: top, the return over training; bottom, the mean Q on the batch's pairs.
@@ -351,7 +352,7 @@ def plot_return_and_q(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str |
     save_figure(fig, stem, id_footnote(algorithms))
     data = returns.merge(q, on=["algorithm", "dataset", "step"], how="outer")
     data = data[data["algorithm"].isin(algorithms) & data["dataset"].isin(datasets)]
-    data.to_csv(Path(stem).with_suffix(".csv"), index=False)
+    write_csv(data, Path(stem).with_suffix(".csv"), index=False)
     return data
 
 
@@ -389,7 +390,7 @@ def plot_final_boxes(final: pd.DataFrame, stem: str | Path, algorithms: Sequence
     fig.tight_layout()
     save_figure(fig, stem, id_footnote(algorithms))
     plotted = final[final["algorithm"].isin(algorithms) & final["dataset"].isin(datasets)]
-    plotted.to_csv(Path(stem).with_suffix(".csv"), index=False)
+    write_csv(plotted, Path(stem).with_suffix(".csv"), index=False)
     return plotted
 
 def plot_q_histograms(snapshot_paths: Sequence[str | Path], algorithms: Sequence[str], stem: str | Path, points: int = 3) -> None:
@@ -429,7 +430,7 @@ def plot_q_histograms(snapshot_paths: Sequence[str | Path], algorithms: Sequence
     axes[0][0].legend(fontsize=7, title=f"density, pooled over {len(runs[names[0]])} run(s)", title_fontsize=6)
     fig.tight_layout()
     save_figure(fig, stem, id_footnote(names))
-    pd.DataFrame(rows).to_csv(Path(stem).with_suffix(".csv"), index=False)
+    write_csv(pd.DataFrame(rows), Path(stem).with_suffix(".csv"), index=False)
 
 def plot_alpha_grid(final: pd.DataFrame, stem: str | Path, grid: Sequence[tuple[str, float, float]], datasets: Sequence[str]) -> pd.DataFrame:
     """TD3BC++ Figure 7: final score against TD3+BC's α, one line per λ_GP, one panel per dataset.
@@ -458,5 +459,5 @@ def plot_alpha_grid(final: pd.DataFrame, stem: str | Path, grid: Sequence[tuple[
     axes[0][0].legend(fontsize=7, title=f"TD3+BC(+GP), {spread_label(data['seeds'])}", title_fontsize=6)
     fig.tight_layout()
     save_figure(fig, stem)
-    data.to_csv(Path(stem).with_suffix(".csv"), index=False)
+    write_csv(data, Path(stem).with_suffix(".csv"), index=False)
     return data

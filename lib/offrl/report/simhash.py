@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from offrl.files import write_csv
 from offrl.report.figures import save_figure
 from offrl.simhash import SimHashIndex
 
@@ -39,7 +40,7 @@ def plot_conf(index_paths: Sequence[str | Path], names: Sequence[str], stem: str
     save_figure(fig, stem)
     # The curves' numbers: how many states share a code of each size, per dataset.
     table = pd.concat(sizes).value_counts(["dataset", "states sharing the code"]).rename("states").reset_index()
-    table.sort_values(["dataset", "states sharing the code"]).to_csv(Path(stem).with_suffix(".csv"), index=False)
+    write_csv(table.sort_values(["dataset", "states sharing the code"]), Path(stem).with_suffix(".csv"), index=False)
 
 
 def plot_conf_histograms(index_paths: Sequence[str | Path], names: Sequence[str], stem: str | Path) -> None:
@@ -68,4 +69,4 @@ def plot_conf_histograms(index_paths: Sequence[str | Path], names: Sequence[str]
         ax.set_ylabel("states")
     fig.tight_layout()
     save_figure(fig, stem)
-    pd.concat(counts, ignore_index=True).to_csv(Path(stem).with_suffix(".csv"), index=False)
+    write_csv(pd.concat(counts, ignore_index=True), Path(stem).with_suffix(".csv"), index=False)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from offrl.files import write_csv, write_text
+
 
 def _latex_escape(text: str) -> str:
     for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("±", r"$\pm$")):
@@ -50,9 +52,9 @@ def write_table(data: pd.DataFrame, display: pd.DataFrame, stem: str | Path, bol
     """Write ``data`` (numbers) to ``stem.csv`` and ``display`` (formatted) to ``stem.md`` and ``stem.tex``, with ``footnote`` under both."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    data.to_csv(stem.with_suffix(".csv"))
-    stem.with_suffix(".md").write_text(to_markdown(display, bold) + (f"\n{footnote}\n" if footnote else ""))
-    stem.with_suffix(".tex").write_text(to_latex(display, bold, caption=footnote))
+    write_csv(data, stem.with_suffix(".csv"))
+    write_text(stem.with_suffix(".md"), to_markdown(display, bold) + (f"\n{footnote}\n" if footnote else ""))
+    write_text(stem.with_suffix(".tex"), to_latex(display, bold, caption=footnote))
 
 
 DATASET_COLUMNS = ["transitions", "episodes", "terminals", "timeouts", "return_mean", "return_min", "return_max", "normalized_score"]

@@ -11,7 +11,7 @@ import pandas as pd
 def _keyed(specs: list[str], flag: str) -> dict[str, str]:
     """``KEY=PATH`` arguments as a dict."""
     pairs = [spec.partition("=") for spec in specs]
-    bad = [spec for spec, (_, sep, path) in zip(specs, pairs) if not sep or not path]
+    bad = [spec for spec, (_, sep, path) in zip(specs, pairs, strict=True) if not sep or not path]
     if bad:
         raise ValueError(f"{flag} expects KEY=PATH arguments, got {bad}")
     return {key: path for key, _, path in pairs}
@@ -30,7 +30,9 @@ def _findings(args: argparse.Namespace) -> None:
         found += checks.guided_findings(evaluations, args.guided_datasets, mixed, args.last)
     if args.taming_runs:
         logs, evaluations = load_run_logs(args.taming_runs)
-        found += checks.taming_findings(evaluations, logs, args.taming_datasets, args.last, args.collapse_from, args.collapse_margin)
+        found += checks.taming_findings(
+            evaluations, logs, args.taming_datasets, args.last, args.collapse_from, args.collapse_margin
+        )
         contaminated = [d for d in args.taming_datasets if "-expert-random-" in d]
         found.append(checks.gp_q_finding(load_final_probe_q(args.taming_runs), contaminated))
     if args.q_diagnostics:
@@ -38,7 +40,7 @@ def _findings(args: argparse.Namespace) -> None:
 
         found += checks.bear_blog_findings(load_diagnostics(args.q_diagnostics), args.q_datasets, args.last)
     if args.safer_runs:
-        from offrl.report import safer
+        from offrl.safer import report as safer
 
         runs: dict[tuple[str, int], list[str]] = {}
         for spec in args.safer_runs:
@@ -48,15 +50,27 @@ def _findings(args: argparse.Namespace) -> None:
                 raise ValueError(f"--safer-runs expects METHOD:TASK=PATH arguments, got {spec!r}")
             runs.setdefault((method, int(task)), []).append(path)
         summary = safer.run_summary(safer.load_downstream(runs), args.final_fraction)
-        likelihood = {prior: pd.read_csv(path) for prior, path in _keyed(args.safer_likelihood, "--safer-likelihood").items()}
+        likelihood = {
+            prior: pd.read_csv(path) for prior, path in _keyed(args.safer_likelihood, "--safer-likelihood").items()
+        }
         calibration = None
         if args.safer_calibration:
-            calibration = pd.concat([pd.read_csv(path).assign(task=int(task))
-                                     for task, path in _keyed(args.safer_calibration, "--safer-calibration").items()])
+            calibration = pd.concat(
+                [
+                    pd.read_csv(path).assign(task=int(task))
+                    for task, path in _keyed(args.safer_calibration, "--safer-calibration").items()
+                ]
+            )
         found += checks.safer_findings(summary, args.safer_tasks, likelihood, calibration, args.safer_target)
     if not found:
-        raise ValueError("no study's inputs given: pass --guided-evaluations, --taming-runs, --q-diagnostics or --safer-runs")
-    print(checks.write_findings(found, args.out, args.scale)[["study", "claim", "estimate", "low", "high", "verdict"]].to_string())
+        raise ValueError(
+            "no study's inputs given: pass --guided-evaluations, --taming-runs, --q-diagnostics or --safer-runs"
+        )
+    print(
+        checks.write_findings(found, args.out, args.scale)[
+            ["study", "claim", "estimate", "low", "high", "verdict"]
+        ].to_string()
+    )
 
 
 def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
@@ -65,21 +79,45 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--out", required=True, help="output stem: STEM.md, STEM.json")
     p.add_argument("--scale", default="", help="the scale's name, for the title")
     p.add_argument("--last", type=int, default=10, help="final score = the mean of this many last evaluations")
-    p.add_argument("--guided-evaluations", nargs="*", default=[], help="evaluation.csv of TD3+BC and Guided TD3+BC runs")
+    p.add_argument(
+        "--guided-evaluations", nargs="*", default=[], help="evaluation.csv of TD3+BC and Guided TD3+BC runs"
+    )
     p.add_argument("--guided-datasets", nargs="*", default=[], help="the datasets of Guided TD3+BC's Table 1")
-    p.add_argument("--guided-seeds", type=int, nargs="*", default=[], help="the study's seeds (default: every seed in the files)")
-    p.add_argument("--guided-mixed-kinds", nargs="*", default=["medium-replay", "medium-expert"],
-                   help="dataset kinds that mix policies (Figure 1's safety claims are checked on these)")
-    p.add_argument("--taming-runs", nargs="*", default=[], help="run directories of TD3+BC and TD3BC++ on expert and expert-random-X data")
+    p.add_argument(
+        "--guided-seeds", type=int, nargs="*", default=[], help="the study's seeds (default: every seed in the files)"
+    )
+    p.add_argument(
+        "--guided-mixed-kinds",
+        nargs="*",
+        default=["medium-replay", "medium-expert"],
+        help="dataset kinds that mix policies (Figure 1's safety claims are checked on these)",
+    )
+    p.add_argument(
+        "--taming-runs",
+        nargs="*",
+        default=[],
+        help="run directories of TD3+BC and TD3BC++ on expert and expert-random-X data",
+    )
     p.add_argument("--taming-datasets", nargs="*", default=[], help="those expert and expert-random-X datasets")
-    p.add_argument("--collapse-from", type=int, default=50, help="the random share (%%) from which TD3+BC is claimed to collapse")
-    p.add_argument("--collapse-margin", type=float, default=5.0, help="normalised points a peak must exceed the final score by")
-    p.add_argument("--q-diagnostics", nargs="*", default=[], help="q_diagnostic.csv of naive SAC, BEAR and TD3+BC runs (BEAR blog)")
+    p.add_argument(
+        "--collapse-from", type=int, default=50, help="the random share (%%) from which TD3+BC is claimed to collapse"
+    )
+    p.add_argument(
+        "--collapse-margin", type=float, default=5.0, help="normalised points a peak must exceed the final score by"
+    )
+    p.add_argument(
+        "--q-diagnostics", nargs="*", default=[], help="q_diagnostic.csv of naive SAC, BEAR and TD3+BC runs (BEAR blog)"
+    )
     p.add_argument("--q-datasets", nargs="*", default=[], help="the datasets of those runs")
     p.add_argument("--safer-runs", nargs="*", default=[], help="METHOD:TASK=log.csv of the downstream runs")
     p.add_argument("--safer-tasks", type=int, nargs="*", default=[], help="the downstream tasks of SAFER's Table 1")
     p.add_argument("--safer-likelihood", nargs="*", default=[], help="PRIOR=likelihood.csv (Figure 1's probe)")
     p.add_argument("--safer-calibration", nargs="*", default=[], help="TASK=calibration.csv (Figure 4's rollouts)")
     p.add_argument("--safer-target", type=float, default=None, help="the bound's target share of Table 1 (e.g. 0.15)")
-    p.add_argument("--final-fraction", type=float, default=0.2, help="SAFER: success rate over the episodes ending in this last share")
+    p.add_argument(
+        "--final-fraction",
+        type=float,
+        default=0.2,
+        help="SAFER: success rate over the episodes ending in this last share",
+    )
     p.set_defaults(func=_findings)

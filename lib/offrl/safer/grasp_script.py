@@ -25,7 +25,7 @@ import numpy as np
 
 from offrl.data import Dataset, DatasetError, load_dataset
 from offrl.data.dataset import load_step_labels, write_minari
-from offrl.envs.grasp import LIFT_MARGIN, OBSERVATION_LAYOUT, OPENING_RANGE, STEP_DISTANCE, GraspTask, SafeGraspEnv
+from offrl.safer.grasp import LIFT_MARGIN, OBSERVATION_LAYOUT, OPENING_RANGE, STEP_DISTANCE, GraspTask, SafeGraspEnv
 
 FAILURE_MODES = ("none", "drift", "miss")
 MAX_SPEED = 0.8  # of the action range: nominal commands stay off the clip at ±1

@@ -12,13 +12,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from offrl.downstream import RollingWindow, prior_action
-from offrl.envs.grasp import GraspTask, SafeGraspEnv
-from offrl.envs.grasp_script import GraspRollouts
-from offrl.priors.assurance import UnreachableTarget, safety_bound, unsafe_fraction_within
-from offrl.priors.latent import bounded_map
-from offrl.priors.model import SkillPrior
-from offrl.priors.train import safe_rows
+from offrl.safer.grasp import GraspTask, SafeGraspEnv
+from offrl.safer.grasp_script import GraspRollouts
+from offrl.safer.priors.assurance import UnreachableTarget, safety_bound, unsafe_fraction_within
+from offrl.safer.priors.latent import bounded_map
+from offrl.safer.priors.model import RollingWindow, SkillPrior, prior_action
+from offrl.safer.priors.train import safe_rows
 
 CHUNK = 8192  # rows per forward pass: the windows of a whole dataset at once would not fit
 
@@ -42,7 +41,7 @@ def _per_row(prior: SkillPrior, data: GraspRollouts, rows: np.ndarray, latent: b
 def safety_bounds(prior: SkillPrior, data: GraspRollouts, targets: Sequence[float], seed: int, balance: bool = True) -> pd.DataFrame:
     """η for each target unsafe fraction u, by Algorithm 3 on Algorithm 2's safe and unsafe pairs.
 
-    The safe pairs are the prior's own safe set (:func:`offrl.priors.train.safe_rows`: ω = 0 in
+    The safe pairs are the prior's own safe set (:func:`offrl.safer.priors.train.safe_rows`: ω = 0 in
     a successful trajectory; not the failed "miss" episodes), the unsafe ones every ω = 1 pair.
     ``balance`` runs it on as many safe as unsafe pairs (a fixed random subset of the safe
     ones): the data's own share of unsafe pairs (about a tenth) is below most targets, and
@@ -102,7 +101,7 @@ def calibration_rollouts(task: GraspTask, prior: SkillPrior, bounds: pd.DataFram
                          latent_map: str = "truncated_normal") -> pd.DataFrame:
     """Figure 4: episodes acting a = f(z; s, E[c | Λ]) with z drawn inside (−η, η)^d, for each bound's η.
 
-    z is ``latent_map`` (``offrl.priors.latent``) of a uniform u ∈ [−1, 1]^d: by default the
+    z is ``latent_map`` (``offrl.safer.priors.latent``) of a uniform u ∈ [−1, 1]^d: by default the
     prior's own N(0, I) truncated to the bound, which is what SAFER's downstream policy draws
     from at the start of training; ``box``: uniform inside the bound. One row per (target,
     rollout): ``steps``, ``unsafe_steps`` (ω = 1), ``unsafe_fraction`` and ``success``. The

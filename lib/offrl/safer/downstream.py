@@ -7,7 +7,7 @@ SAC's actor outputs u ∈ [−1, 1]^4 (tanh-squashed). How u becomes the execute
   whose u is the first of K draws from π its cost critic deems safe.
 - ``parrot``, ``contextual_parrot``: z = Φ⁻¹((u + 1)/2), a = f_φ(z; s[, E[c | Λ]]).
 - ``safer``, ``safer_no_context``: z inside the safety bound's box (−η, η), a = f_φ(z; s[, E[c | Λ]]),
-  through ``latent_map`` (``offrl.priors.latent``): by default the same Φ⁻¹ map into the prior's
+  through ``latent_map`` (``offrl.safer.priors.latent``): by default the same Φ⁻¹ map into the prior's
   N(0, I), truncated to the box, so SAFER and PARROT differ in the prior and the bound only;
   ``box`` takes z = η·u instead.
 - ``prior_explore``: SAC on raw actions; with probability δ (``explore_probability``, 0.9 after
@@ -18,7 +18,7 @@ SAC's actor outputs u ∈ [−1, 1]^4 (tanh-squashed). How u becomes the execute
 Every other method stores u, the action SAC chose (the paper's (s_k, z_k, s_{k+1}, r_k), with
 u the bijective pre-image of z). Λ is the rolling window of the ``prior.window`` states before
 s_k in its episode, oldest first, zero rows before the start: exactly
-``offrl.envs.grasp_script.state_windows`` of the rollout, the windows the prior trained on.
+``offrl.safer.grasp_script.state_windows`` of the rollout, the windows the prior trained on.
 
 All seeds run in one process: S environments stepped in lockstep, one batched prior and actor
 call per step, one member-stacked replay buffer and one SAC update (``offrl.algos.sac``, S
@@ -36,15 +36,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from offrl.algos.base import Batch
 from offrl.algos.csc import CSC, CSCConfig
 from offrl.algos.sac import SAC, SACConfig
-from offrl.envs.grasp import MAX_EPISODE_STEPS, GraspTask, SafeGraspEnv
 from offrl.files import write_atomically
-from offrl.priors.latent import bounded_map, gaussian_latent
-from offrl.priors.model import SkillPrior
-from offrl.train import Batch
+from offrl.loop import NonFiniteWatch, progress_bar
+from offrl.options import cli
+from offrl.safer.grasp import MAX_EPISODE_STEPS, GraspTask, SafeGraspEnv
+from offrl.safer.priors.latent import bounded_map, gaussian_latent
+from offrl.safer.priors.model import RollingWindow, SkillPrior, prior_action
 
 METHODS = ("sac", "parrot", "contextual_parrot", "prior_explore", "safer", "safer_no_context", "csc")
 RAW_METHODS = ("sac", "csc")  # no prior: u is the executed action
@@ -58,19 +59,32 @@ LOG_COLUMNS = ("seed", "step", "episodes", "successes", "violations", "return_me
 SUMMARY_FRACTION = 0.2  # the success rate is over episodes ending in this last fraction of steps
 
 
+def _downstream_sac() -> SACConfig:
+    return SACConfig(initial_alpha=0.1)
+
+
 @dataclass
 class DownstreamConfig:
-    method: str
-    total_steps: int = 50_000
-    start_steps: int = 1000  # uniform u ~ U[−1, 1]^4 before learning starts
+    """One downstream run. Its fields are ``python -m offrl downstream``'s options (``offrl.options``), help below each."""
+
+    method: str = field(metadata=cli(choices=METHODS))
+    total_steps: int = field(default=50_000, metadata=cli("--steps"))
+    start_steps: int = 1000
+    """uniform u ~ U[−1, 1]^4 before learning starts"""
     batch_size: int = 256
     log_every: int = 1000
-    explore_probability: float = 0.9  # δ of Prior-Explore
-    bound: float | None = None  # η of safer and safer_no_context; None for every other method
-    latent_map: str = "truncated_normal"  # u → z inside (−η, η) for safer and safer_no_context (offrl.priors.latent.LATENT_MAPS)
-    sac: SACConfig = field(default_factory=SACConfig)
-    csc: CSCConfig = field(default_factory=CSCConfig)  # read by method csc only
-    max_episode_steps: int = MAX_EPISODE_STEPS
+    explore_probability: float = field(default=0.9, metadata=cli(hidden=True))
+    """δ of Prior-Explore"""
+    bound: float | None = field(default=None, metadata=cli(hidden=True))
+    """η of safer and safer_no_context; None for every other method (the command line reads it from --bounds and --target)"""
+    latent_map: str = "truncated_normal"
+    """safer, safer_no_context: u → z, truncated_normal (the prior's N(0, I) truncated to the bound) or box (z = η·u)
+    (offrl.safer.priors.latent.LATENT_MAPS)"""
+    sac: SACConfig = field(default_factory=_downstream_sac, metadata=cli(hidden=True))
+    """SAC, at initial temperature 0.1 (its --hidden and --initial-alpha are the command line's)"""
+    csc: CSCConfig = field(default_factory=CSCConfig, metadata=cli(hidden=True))
+    """read by method csc only"""
+    max_episode_steps: int = field(default=MAX_EPISODE_STEPS, metadata=cli(hidden=True))
 
     def __post_init__(self) -> None:
         if isinstance(self.sac, dict):  # as read back from config.json
@@ -111,27 +125,6 @@ def check_prior(method: str, prior: SkillPrior | None, obs_dim: int) -> None:
         raise ValueError(f"method {method!r} needs a prior with a safety variable (context_dim > 0); this one has none")
     if method in NEEDS_NO_CONTEXT and prior.context_dim:
         raise ValueError(f"method {method!r} needs a prior without a safety variable (context_dim = 0); this one has {prior.context_dim}")
-
-
-class RollingWindow:
-    """Λ for S environments at once: the ``window`` states before the current one, oldest first, zero-padded."""
-
-    def __init__(self, seeds: int, window: int, obs_dim: int) -> None:
-        self.states = np.zeros((seeds, window, obs_dim), np.float32)
-
-    def push(self, observations: np.ndarray) -> None:
-        """Append each environment's state s_k after acting on it (Algorithm 1's FIFO update)."""
-        self.states[:, :-1] = self.states[:, 1:]
-        self.states[:, -1] = observations
-
-    def clear(self, member: int) -> None:
-        """A new episode of environment ``member``: nothing before its first state."""
-        self.states[member] = 0.0
-
-
-def prior_action(prior: SkillPrior, latent: torch.Tensor, states: torch.Tensor, windows: torch.Tensor | None) -> torch.Tensor:
-    """a = f_φ(z; s, E[c | Λ]); a prior without a safety variable ignores Λ."""
-    return prior.action(latent, states, windows if prior.context_dim else None)
 
 
 def policy_action(config: DownstreamConfig, prior: SkillPrior | None, u: torch.Tensor, states: torch.Tensor,
@@ -244,7 +237,8 @@ def run_downstream(
     late_episodes, late_successes = np.zeros(S, int), np.zeros(S, int)
     late_from = c.total_steps - int(SUMMARY_FRACTION * c.total_steps)
 
-    bar = tqdm(range(1, c.total_steps + 1), desc=f"downstream {c.method}", disable=not progress, mininterval=5.0)
+    watch = NonFiniteWatch()
+    bar = progress_bar(0, c.total_steps, f"downstream {c.method}", progress)
     for step in bar:
         normalised = (obs - mean) / std
         states = torch.from_numpy(obs)
@@ -296,9 +290,10 @@ def run_downstream(
         obs = following
 
         if step >= c.start_steps:
-            agent.update(buffer.sample(rngs, c.batch_size))
+            watch.update(step, agent.update(buffer.sample(rngs, c.batch_size)))
 
         if step % c.log_every == 0:
+            watch.check(f"downstream {c.method}, seeds {seeds}")
             for s, seed in enumerate(seeds):
                 return_mean = returns_sum[s] / episodes[s] if episodes[s] else math.nan
                 rows.append({"seed": seed, "step": step, "episodes": int(episodes[s]), "successes": int(successes[s]),

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from offrl.files import load_tensors
-from offrl.priors.context import SafetyContextEncoder, kl_to_standard_normal, sample_context
-from offrl.priors.flow import ConditionalRealNVP
+from offrl.safer.priors.context import SafetyContextEncoder, kl_to_standard_normal, sample_context
+from offrl.safer.priors.flow import ConditionalRealNVP
 
 
 class SkillPrior(nn.Module):
@@ -113,3 +113,24 @@ def load_prior(path: str | Path, device: torch.device | str = "cpu") -> tuple[Sk
     prior = SkillPrior(**{**spec, "hidden": tuple(spec["hidden"])})
     prior.load_state_dict(saved.pop("state"))
     return prior.to(device).eval(), saved
+
+
+class RollingWindow:
+    """Λ for S environments at once: the ``window`` states before the current one, oldest first, zero-padded."""
+
+    def __init__(self, seeds: int, window: int, obs_dim: int) -> None:
+        self.states = np.zeros((seeds, window, obs_dim), np.float32)
+
+    def push(self, observations: np.ndarray) -> None:
+        """Append each environment's state s_k after acting on it (Algorithm 1's FIFO update)."""
+        self.states[:, :-1] = self.states[:, 1:]
+        self.states[:, -1] = observations
+
+    def clear(self, member: int) -> None:
+        """A new episode of environment ``member``: nothing before its first state."""
+        self.states[member] = 0.0
+
+
+def prior_action(prior: SkillPrior, latent: torch.Tensor, states: torch.Tensor, windows: torch.Tensor | None) -> torch.Tensor:
+    """a = f_φ(z; s, E[c | Λ]); a prior without a safety variable ignores Λ."""
+    return prior.action(latent, states, windows if prior.context_dim else None)

@@ -1,7 +1,10 @@
-"""TD3 (Fujimoto, van Hoof & Meger 2018), online, for behaviour policies and safety experts.
+"""Online training: TD3 (Fujimoto, van Hoof & Meger 2018) for the behaviour policies and safety experts.
 
 The learner is TD3+BC's (``offrl.algos.td3bc``) with the behaviour-cloning term off, one member;
-this file holds the online loop: exploration, replay buffer, evaluations, the artefacts.
+this file holds the online loop: exploration, replay buffer, evaluations, the artefacts. It sits
+above ``offrl.algos`` (it drives an environment and the evaluation, which no algorithm does) and
+beside the offline loop ``offrl.train``; its name says "online" rather than "behaviour" because
+``offrl.algos.behaviour`` is already the behaviour *model* BRAC and Fisher-BRC fit to the data.
 
 Hyperparameters are those of the reference implementation (sfujim/TD3): 25k uniformly
 random start steps, Gaussian exploration noise 0.1, batch 256, γ = 0.99, τ = 0.005,
@@ -18,20 +21,21 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
+from offrl.algos.base import Batch
 from offrl.algos.td3bc import TD3BC, TD3BCConfig
 from offrl.envs import make_env, normalized_score
 from offrl.evaluate import evaluate_policy
 from offrl.files import write_atomically
+from offrl.loop import NonFiniteWatch, progress_bar, save_checkpoint
+from offrl.options import cli
 from offrl.policies import NumpyActor, save_actor
-from offrl.train import Batch
 
 
 def _td3_learner() -> TD3BCConfig:
@@ -40,26 +44,29 @@ def _td3_learner() -> TD3BCConfig:
 
 @dataclass
 class TD3Config:
+    """One online run. Its fields are ``python -m offrl behaviour``'s options (``offrl.options``), help below each."""
+
     total_steps: int = 1_000_000
     start_steps: int = 25_000
-    expl_noise: float = 0.1
-    batch_size: int = 256
-    # The learner: TD3+BC's networks and losses with the BC term off, i.e. TD3.
-    agent: TD3BCConfig = field(default_factory=_td3_learner)
+    expl_noise: float = field(default=0.1, metadata=cli(hidden=True))
+    batch_size: int = field(default=256, metadata=cli(hidden=True))
+    agent: TD3BCConfig = field(default_factory=_td3_learner, metadata=cli(hidden=True))
+    """the learner: TD3+BC's networks and losses with the BC term off, i.e. TD3"""
     eval_every: int = 5000
     eval_episodes: int = 10
-    # Medium policy: the first evaluation reaching this fraction of the expert's normalised score.
-    medium_fraction: float = 1.0 / 3.0
-    # Expert policy: the evaluation checkpoint with the best mean return ("best") or the last one.
-    expert_checkpoint: str = "best"
+    medium_fraction: float = field(default=1.0 / 3.0, metadata=cli(hidden=True))
+    """medium policy: the first evaluation reaching this fraction of the expert's normalised score"""
+    expert_checkpoint: Literal["best", "last"] = "best"
+    """expert policy: the evaluation checkpoint with the best mean return, or the last one"""
     ctrl_cost_weight: float | None = None
-    # A safety expert needs only its expert actor: no medium actor, no replay buffer.
+    """the env's control-cost weight (safety expert)"""
     expert_only: bool = False
+    """write only the expert actor (safety expert): no medium actor, no replay buffer"""
     seed: int = 0
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    # Save everything needed to resume (learner, replay buffer, env and RNG states, evaluations)
-    # every this many steps; 0 never.
+    env_kwargs: dict[str, Any] = field(default_factory=dict, metadata=cli(hidden=True))
     checkpoint_every: int = 50_000
+    """save OUT/checkpoint.pt every this many steps and resume from it (0: never); a rerun with a smaller
+    --total-steps finalises a run stopped early"""
 
     def __post_init__(self) -> None:
         if self.agent.behavior_cloning:
@@ -226,8 +233,8 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
         obs = state["obs"].numpy()
         print(f"resumed from {checkpoint} at step {start}")
     policy = NumpyActor(agent.actor)
-    bar = tqdm(range(start + 1, c.total_steps + 1), initial=start, total=c.total_steps, desc=f"TD3 {env}",
-               disable=not progress, mininterval=5.0)
+    watch = NonFiniteWatch()
+    bar = progress_bar(start, c.total_steps, f"TD3 {env}", progress)
     for step in bar:
         if step <= c.start_steps:
             action = train_env.action_space.sample()
@@ -240,10 +247,12 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
             obs, _ = train_env.reset()
 
         if step >= c.start_steps:
-            agent.update(buffer.sample(rng, c.batch_size))
+            watch.update(step, agent.update(buffer.sample(rng, c.batch_size)))
             if step % c.agent.policy_freq == 0:
                 policy = NumpyActor(agent.actor)
 
+        if step % c.eval_every == 0 or (c.checkpoint_every and step % c.checkpoint_every == 0):
+            watch.check(f"TD3 on {env}, seed {c.seed}")  # neither an evaluation nor a checkpoint of a diverged learner
         if step % c.eval_every == 0:
             # Evaluation seeds (10_000 + step) never coincide with the training env's seed.
             scores = evaluate_policy(NumpyActor(agent.actor), env, c.eval_episodes, seed=10_000 + step, env_kwargs=env_kwargs)
@@ -265,7 +274,7 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
                 "obs": torch.from_numpy(np.asarray(obs).copy()), "evaluations": evaluations, "snapshots": snapshots,
                 "wall_s": wall_before + time.time() - started,
             }
-            write_atomically(checkpoint, lambda tmp: torch.save(state, tmp))
+            save_checkpoint(state, checkpoint)
     bar.close()
 
     write_atomically(out_dir / "evaluations.csv", lambda tmp: pd.DataFrame(evaluations).to_csv(tmp, index=False))

@@ -5,16 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from offrl.algos.sac import SACConfig
 from offrl.data.build import write_json
 from offrl.files import write_atomically
+from offrl.options import add_fields, command_line, field_default, field_values
+from offrl.safer.downstream import DownstreamConfig
+from offrl.safer.priors.train import PRIOR_KINDS, PriorConfig
+
+SAC_OPTIONS = ("hidden", "initial_alpha")  # the downstream command's SAC settings (DownstreamConfig.sac)
 
 
 def _tasks(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
     """The data tasks and the (harder) evaluation tasks the seeds and counts name."""
-    from offrl.envs.grasp import make_tasks
+    from offrl.safer.grasp import make_tasks
 
     observe = args.observe_geometry
     return make_tasks(args.task_seed, args.data_tasks, observe_geometry=observe), make_tasks(args.eval_task_seed, args.eval_tasks, hard=True, observe_geometry=observe)
@@ -29,7 +36,7 @@ def _add_task_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _grasp_data(args: argparse.Namespace) -> None:
-    from offrl.envs.grasp_script import FAILURE_MODES, collect, write_rollouts
+    from offrl.safer.grasp_script import FAILURE_MODES, collect, write_rollouts
 
     data_tasks, eval_tasks = _tasks(args)
     # The paper collects on all 40 tasks and evaluates on 6 of them; ours are drawn apart, so
@@ -40,7 +47,7 @@ def _grasp_data(args: argparse.Namespace) -> None:
     provenance = {
         "source": "scripted", "seed": args.seed, "noise": args.noise, "modes": modes, "episodes_per_task": args.episodes_per_task,
         "task_seed": args.task_seed, "data_tasks": args.data_tasks, "eval_task_seed": args.eval_task_seed, "observe_geometry": args.observe_geometry,
-        "eval_tasks": 0 if args.without_eval_tasks else args.eval_tasks, "command": _command_line(),
+        "eval_tasks": 0 if args.without_eval_tasks else args.eval_tasks, "command": command_line(),
     }
     path = write_rollouts(rollouts, args.root, args.dataset_id, provenance)
     observations = rollouts.transitions.observations
@@ -57,24 +64,24 @@ def _grasp_data(args: argparse.Namespace) -> None:
 
 
 def _safer_prior(args: argparse.Namespace) -> None:
-    from offrl.envs.grasp_script import load_rollouts
-    from offrl.priors.train import prior_config, train_prior
+    from offrl.safer.grasp_script import load_rollouts
+    from offrl.safer.priors.train import prior_config, train_prior
 
     config = prior_config(args.kind, steps=args.steps, batch_size=args.batch_size, seed=args.seed, **json.loads(args.options))
-    record = train_prior(load_rollouts(args.dataset_dir, config.window), config, args.out, progress=not args.quiet, command=_command_line())
+    record = train_prior(load_rollouts(args.dataset_dir, config.window), config, args.out, progress=not args.quiet, command=command_line())
     print(json.dumps({k: record[k] for k in ("kind", "safe_rows", "unsafe_rows", "wall_time_s")}))
 
 
 def _load(prior_path: str, dataset_dir: str) -> tuple[Any, Any]:
-    from offrl.envs.grasp_script import load_rollouts
-    from offrl.priors.model import load_prior
+    from offrl.safer.grasp_script import load_rollouts
+    from offrl.safer.priors.model import load_prior
 
     prior, _ = load_prior(prior_path)
     return prior, load_rollouts(dataset_dir, prior.window)
 
 
 def _safer_bounds(args: argparse.Namespace) -> None:
-    from offrl.priors.evaluate import safety_bounds
+    from offrl.safer.priors.evaluate import safety_bounds
 
     prior, data = _load(args.prior, args.dataset_dir)
     bounds = safety_bounds(prior, data, args.targets, args.seed, balance=not args.unbalanced)
@@ -83,7 +90,7 @@ def _safer_bounds(args: argparse.Namespace) -> None:
 
 
 def _safer_likelihood(args: argparse.Namespace) -> None:
-    from offrl.priors.evaluate import unsafe_among_likely
+    from offrl.safer.priors.evaluate import unsafe_among_likely
 
     prior, data = _load(args.prior, args.dataset_dir)
     table = unsafe_among_likely(prior, data, args.top_percents)
@@ -112,29 +119,27 @@ def _bound(bounds_csv: str, target: float) -> float:
 def _downstream(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from offrl.algos.sac import SACConfig
-    from offrl.downstream import DownstreamConfig, run_downstream
-    from offrl.priors.model import load_prior
+    from offrl.safer.downstream import run_downstream
+    from offrl.safer.priors.model import load_prior
 
     if (args.bounds is None) != (args.target is None):
         raise ValueError("--bounds and --target go together: the bound is the bounds file's row for the target")
     task = _eval_task(args)
     prior = load_prior(args.prior)[0] if args.prior else None
-    config = DownstreamConfig(
-        method=args.method, total_steps=args.steps, start_steps=args.start_steps, batch_size=args.batch_size, log_every=args.log_every,
-        bound=_bound(args.bounds, args.target) if args.bounds else None, latent_map=args.latent_map, sac=SACConfig(hidden=tuple(args.hidden), initial_alpha=args.initial_alpha),
-    )
+    sac = replace(field_default(DownstreamConfig, "sac"), **field_values(args, SACConfig, only=SAC_OPTIONS))
+    bound = _bound(args.bounds, args.target) if args.bounds else None
+    config = DownstreamConfig(**field_values(args, DownstreamConfig), bound=bound, sac=sac)
     summary = json.loads(Path(args.data_summary).read_text())
     statistics = None if prior is not None else (np.array(summary["state_mean"]), np.array(summary["state_std"]))
-    result = run_downstream(task, config, prior, args.seeds, statistics, args.out, progress=not args.quiet, command=_command_line())
+    result = run_downstream(task, config, prior, args.seeds, statistics, args.out, progress=not args.quiet, command=command_line())
     print(json.dumps(result))
 
 
 def _safer_calibration(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from offrl.priors.evaluate import calibration_rollouts
-    from offrl.priors.model import load_prior
+    from offrl.safer.priors.evaluate import calibration_rollouts
+    from offrl.safer.priors.model import load_prior
 
     prior, _ = load_prior(args.prior)
     table = calibration_rollouts(_eval_task(args), prior, pd.read_csv(args.bounds), args.rollouts, args.seed, args.latent_map)
@@ -144,7 +149,7 @@ def _safer_calibration(args: argparse.Namespace) -> None:
 
 def _runs(specs: list[str]) -> Any:
     """``method:task=log.csv`` arguments as the downstream logs of every run."""
-    from offrl.report.safer import load_downstream
+    from offrl.safer.report import load_downstream
 
     paths: dict[tuple[str, int], list[str]] = {}
     for spec in specs:
@@ -165,7 +170,7 @@ def _keyed(specs: list[str], key: Any = str) -> dict[Any, str]:
 
 
 def _safer_report(args: argparse.Namespace) -> None:
-    from offrl.report import safer
+    from offrl.safer import report as safer
 
     artefact = args.artefact
     if artefact == "fig1":
@@ -191,14 +196,8 @@ def _write_csv(table: Any, path: str) -> None:
     write_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
-def _command_line() -> str:
-    from offrl.cli import _command_line as command_line
-
-    return command_line()
-
-
-def add_commands(add: Callable[..., argparse.ArgumentParser], prior_kinds: list[str], methods: list[str]) -> None:
-    """The SAFER commands, each made by ``add(name, help=...)`` (the CLI's, which adds the global options)."""
+def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The SAFER commands, each made by ``add(name, help=...)`` (the trunk's, which adds the global options)."""
     p = add("grasp-data", help="scripted grasp episodes on the task family, labelled with ω, success, task and failure mode (SAFER's data)")
     _add_task_arguments(p)
     p.add_argument("--root", default="resources/minari", help="Minari datasets root")
@@ -212,12 +211,10 @@ def add_commands(add: Callable[..., argparse.ArgumentParser], prior_kinds: list[
     p.set_defaults(func=_grasp_data)
 
     p = add("safer-prior", help="train a skill prior (PARROT, Contextual PARROT, SAFER, SAFER without c) on grasp data")
-    p.add_argument("--kind", required=True, choices=prior_kinds)
+    p.add_argument("--kind", required=True, choices=sorted(PRIOR_KINDS))
     p.add_argument("--dataset-dir", required=True)
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--steps", type=int, default=500_000)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
+    add_fields(p, PriorConfig, only=("steps", "batch_size", "seed"))
     p.add_argument("--options", default="{}", help="JSON: PriorConfig fields on top of the kind's")
     p.set_defaults(func=_safer_prior)
 
@@ -240,19 +237,13 @@ def add_commands(add: Callable[..., argparse.ArgumentParser], prior_kinds: list[
     p = add("downstream", help="Algorithm 1: SAC on one evaluation grasp task, over raw actions or a prior's latent actions")
     _add_task_arguments(p)
     p.add_argument("--task", type=int, required=True, help="evaluation task, 1..--eval-tasks")
-    p.add_argument("--method", required=True, choices=methods)
+    add_fields(p, DownstreamConfig)
     p.add_argument("--prior", default=None, help="prior.pt (every method but sac and csc)")
     p.add_argument("--bounds", default=None, help="bounds.csv of the prior (safer, safer_no_context)")
     p.add_argument("--target", type=float, default=None, help="which bound: its maximum unsafe fraction")
-    p.add_argument("--latent-map", default="truncated_normal", help="safer, safer_no_context: u → z, truncated_normal (the prior's N(0, I) truncated to the bound) or box (z = η·u)")
     p.add_argument("--data-summary", required=True, help="the grasp data's JSON summary (state statistics)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--steps", type=int, default=50_000)
-    p.add_argument("--start-steps", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--log-every", type=int, default=1000)
-    p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
-    p.add_argument("--initial-alpha", type=float, default=0.1, help="SAC's initial temperature")
+    add_fields(p, SACConfig, only=SAC_OPTIONS, defaults=asdict(field_default(DownstreamConfig, "sac")))
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_downstream)
 
@@ -267,7 +258,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser], prior_kinds: list[
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_safer_calibration)
 
-    p = add("safer-report", help="SAFER's Table 1 or one of its Figures 1, 4-8 (offrl.report.safer)")
+    p = add("safer-report", help="SAFER's Table 1 or one of its Figures 1, 4-8 (offrl.safer.report)")
     p.add_argument("artefact", choices=("table1", "fig1", "fig4", "fig5", "fig6", "fig7", "fig8"))
     p.add_argument("--out", required=True, help="output stem (STEM.md/.png, STEM.csv)")
     p.add_argument("--methods", nargs="+", default=[], help="table1, fig6, fig7: the methods, in row order")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from offrl.files import write_csv
 from offrl.report.figures import save_figure
 from offrl.report.names import paper_name, spread_label
 from offrl.report.scores import _mean_std
@@ -163,7 +164,7 @@ def write_safer_table1(summary: pd.DataFrame, methods: Sequence[str], tasks: Seq
 
 def _write_data(data: pd.DataFrame, stem: str | Path) -> pd.DataFrame:
     """The plotted numbers next to the figure, as the other figures do."""
-    data.to_csv(Path(stem).with_suffix(".csv"), index=False)
+    write_csv(data, Path(stem).with_suffix(".csv"), index=False)
     return data
 
 

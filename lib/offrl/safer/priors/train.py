@@ -17,7 +17,7 @@ unsafe term and drops the variable. Every kind's safe data are the same: every (
 Meaning, w(s, a) = 0 for each training point. We also limited the data to only those tuples
 in successful trajectories"), so the safe steps of a successful trajectory that touched a wall
 elsewhere count too; the unsafe data are the pairs with ω(s, a) = 1. Algorithm 3 uses the same
-two sets (``offrl.priors.evaluate.safety_bounds``).
+two sets (``offrl.safer.priors.evaluate.safety_bounds``).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from offrl.envs.grasp_script import GraspRollouts
 from offrl.files import write_atomically
-from offrl.priors.model import SkillPrior, save_prior
+from offrl.safer.grasp_script import GraspRollouts
+from offrl.safer.priors.model import SkillPrior, save_prior
 
 OPTIMIZERS = ("adam", "sgd")
 
