@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("report",),  # tables, figures, the findings
     ("safer",),  # the SAFER study
     ("config",),  # the workflow config's checks (it knows the presets and SAFER's prior kinds)
-    ("commands", "safer.commands", "cli", "__main__"),  # the command line: its areas, then the trunk
+    ("commands", "safer.commands", "plan", "cli", "__main__"),  # the command line: its areas (the cost plan too), then the trunk
 ]
 
 
