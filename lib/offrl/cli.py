@@ -144,7 +144,8 @@ def _train(args: argparse.Namespace) -> None:
         critic_snapshots=args.critic_snapshots,
         contaminant_from=provenance.get("expert_transitions") if provenance.get("source") == "contaminated" else None,
     )
-    record = train(load_dataset(path), config, args.out, checkpoint=args.checkpoint, progress=not args.quiet)
+    record = train(load_dataset(path), config, args.out, checkpoint=args.checkpoint, progress=not args.quiet, capture=args.capture,
+                   jobs_per_gpu=args.jobs_per_gpu)
     print(json.dumps({k: record[k] for k in ("device", "wall_time_s", "resumed_from_step")}))
 
 
@@ -335,7 +336,8 @@ def _bench(args: argparse.Namespace) -> None:
     first = None
     for name in args.algorithms:
         preset, options = _resolve_algorithm(name, args)
-        result = bench(preset, args.steps, args.members, args.device, reference=not args.no_reference, options=options)
+        result = bench(preset, args.steps, args.members, args.device, reference=not args.no_reference, options=options, capture=args.capture,
+                       jobs_per_gpu=args.jobs_per_gpu)
         result["algorithm"] = name
         first = first or result
         if len(args.algorithms) > 1:
@@ -383,6 +385,9 @@ def _global_options(in_command: bool) -> argparse.ArgumentParser:
     group.add_argument("--device", default=default("auto"),
                        help="train and bench: auto (a free GPU, else the CPU), cpu, cuda (a free GPU) or cuda:<index> (default: auto)")
     group.add_argument("--quiet", action="store_true", default=default(False), help="no progress bar")
+    group.add_argument("--capture", choices=("auto", "off"), default=default("auto"),
+                       help="train and bench: auto runs each training step as a captured CUDA graph on a GPU; off always eagerly (debugging)")
+    group.add_argument("--jobs-per-gpu", type=int, default=default(1), metavar="K", help="train and bench: jobs sharing one GPU (offline.jobs_per_gpu)")
     return parser
 
 
@@ -625,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("indexes", nargs="+")
     p.set_defaults(func=_conf_figure)
 
-    p = add("bench", help="gradient steps per second on random Hopper-sized data; one JSON line per algorithm")
+    p = add("bench", help="gradient steps per second on random Hopper-sized data, eager and captured; one JSON line per algorithm")
     p.add_argument("algorithms", nargs="+", metavar="ALGORITHM", help=f"one or more: {algorithm_help}")
     _algorithm_options(p)
     p.add_argument("--steps", type=int, default=500, help="timed gradient steps (after a tenth as many untimed)")
