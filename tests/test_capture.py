@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import torch
 from offrl.algos.presets import build
-from offrl.capture import TrainingSteps, check_capture_mode, optimizers_of, variant_of
+from offrl.capture import (
+    CapturedUpdate,
+    TrainingSteps,
+    check_capture_mode,
+    optimizers_of,
+    variant_of,
+)
 from offrl.data.generate import rollout
 from offrl.train import TensorData
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -138,7 +144,7 @@ def test_the_step_function_notes_the_first_non_finite_step(dataset, one_thread):
     run = TrainingSteps(algo, data, generators, 8, torch.device("cpu"))
     run(1)
     assert run.first_bad_step() == -1
-    data.rewards.fill_(float("inf"))
+    data.rewards = torch.full_like(data.rewards, float("inf"))  # not in place: the tensor shares the fixture's array
     run(2)
     run(3)
     assert run.first_bad_step() == 2
@@ -150,3 +156,22 @@ def test_every_optimiser_is_found_and_the_mode_is_checked(dataset):
                                                                       algo.behaviour.alpha_opt)}
     with pytest.raises(ValueError, match="capture must be one of auto, off, got 'on'"):
         check_capture_mode("on")
+
+
+def test_captured_update_copies_host_batches_into_fixed_buffers(dataset, one_thread):
+    """Online TD3's path, its graphs run eagerly: every batch goes through the same buffers, the counter follows."""
+    plain, data, generators = setup("td3bc", dataset)
+    expected = [plain.update(data.sample(generators, 8)) for _ in range(6)]
+
+    algo, data, generators = setup("td3bc", dataset)
+    update = CapturedUpdate(algo, generators)
+    assert not update.captured
+    update.captured = True  # the GPU path, with its graphs' steps run eagerly (GraphVariants disabled on the CPU)
+    buffers = None
+    for step, want in enumerate(expected, start=1):
+        got = update(data.sample(generators, 8))
+        buffers = buffers or update.batch
+        assert update.batch is buffers and algo.updates == step
+        assert sorted(got) == sorted(want)
+        for name in want:
+            torch.testing.assert_close(got[name], want[name], rtol=0, atol=0)

@@ -38,6 +38,7 @@ it there against the plain loop.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -177,3 +178,59 @@ class TrainingSteps:
             total.zero_()
         self.counts = {}
         return means
+
+
+class CapturedUpdate:
+    """``algo.update(batch)`` for minibatches drawn outside the graph (online TD3's replay buffer on the host).
+
+    On a GPU with capture ``auto``, each batch is copied into fixed device buffers and the
+    variant's graph replays; the logs it returns are overwritten by the next call. Elsewhere
+    it calls ``algo.update`` itself.
+    """
+
+    def __init__(self, algo: Any, generators: list[torch.Generator], capture: str = "auto") -> None:
+        self.algo = algo
+        self.captured = check_capture_mode(capture) == "auto" and generators[0].device.type == "cuda"
+        if self.captured:
+            make_capturable(algo)
+        self.batch: Any = None
+        self.logs: dict[Hashable, dict[str, torch.Tensor]] = {}
+        self.key: Hashable = None
+        self.calls = 0  # updates done, counted on the host
+        self.graphs = GraphVariants(self._step, generators, self.captured)
+
+    def _step(self) -> tuple[str, ...]:
+        self.logs[self.key] = self.algo.update(self.batch)
+        return tuple(self.logs[self.key])
+
+    def __call__(self, batch: Any) -> dict[str, torch.Tensor]:
+        if not self.captured:
+            return self.algo.update(batch)
+        device = self.graphs.generators[0].device
+        if self.batch is None:  # the fixed buffers every graph reads
+            self.batch = dataclasses.replace(batch, **{f.name: _to(getattr(batch, f.name), device) for f in dataclasses.fields(batch)})
+            self.calls = self.algo.updates if isinstance(getattr(self.algo, "updates", None), int) else 0
+        else:
+            for f in dataclasses.fields(batch):
+                _copy_into(getattr(self.batch, f.name), getattr(batch, f.name))
+        self.calls += 1
+        self.key = variant_of(self.algo, self.calls)
+        self.graphs(self.key)
+        if isinstance(getattr(self.algo, "updates", None), int):
+            self.algo.updates = self.calls  # a replay does not run the update's Python, which counts
+        return self.logs[self.key]
+
+
+def _to(value: Any, device: torch.device) -> Any:
+    """A copy of a tensor, or of a dict of tensors, on ``device``."""
+    if isinstance(value, dict):
+        return {name: v.to(device, copy=True) for name, v in value.items()}
+    return value.to(device, copy=True)
+
+
+def _copy_into(buffer: Any, value: Any) -> None:
+    if isinstance(buffer, dict):
+        for name, v in value.items():
+            buffer[name].copy_(v)
+    else:
+        buffer.copy_(value)

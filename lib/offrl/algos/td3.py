@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from offrl.algos.td3bc import TD3BC, TD3BCConfig
+from offrl.capture import CapturedUpdate
 from offrl.envs import make_env, normalized_score
 from offrl.evaluate import evaluate_policy
 from offrl.files import write_atomically
@@ -226,6 +227,7 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
         obs = state["obs"].numpy()
         print(f"resumed from {checkpoint} at step {start}")
     policy = NumpyActor(agent.actor)
+    update = CapturedUpdate(agent, [generator])  # a captured CUDA graph where the agent is on a GPU (offrl.capture)
     bar = tqdm(range(start + 1, c.total_steps + 1), initial=start, total=c.total_steps, desc=f"TD3 {env}",
                disable=not progress, mininterval=5.0)
     for step in bar:
@@ -240,7 +242,7 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
             obs, _ = train_env.reset()
 
         if step >= c.start_steps:
-            agent.update(buffer.sample(rng, c.batch_size))
+            update(buffer.sample(rng, c.batch_size))
             if step % c.agent.policy_freq == 0:
                 policy = NumpyActor(agent.actor)
 
