@@ -19,12 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from offrl.capture import WARMUP, TrainingSteps, check_capture_mode
 from offrl.data import Dataset
 from offrl.device import choose_device
 from offrl.train import NonFiniteError, TensorData
+from torch import nn
 
 OBS_DIM, ACT_DIM = 11, 3  # Hopper
 
@@ -100,7 +99,7 @@ def random_dataset(size: int = 100_000, seed: int = 0) -> Dataset:
     )
 
 
-def _run_files(algorithm: str, dataset: Dataset, tmp: Path) -> dict[str, str]:
+def run_files(algorithm: str, dataset: Dataset, tmp: Path) -> dict[str, str]:
     """The files a preset needs from its run (Guided TD3+BC: a safety expert and an index), made up here."""
     from offrl.algos.presets import PRESETS
     from offrl.nets import DeterministicActor
@@ -165,7 +164,7 @@ def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_
         "steps": steps,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        options = {**(options or {}), **_run_files(algorithm, dataset, Path(tmp))}
+        options = {**(options or {}), **run_files(algorithm, dataset, Path(tmp))}
         eager, _ = _steps_per_s(algorithm, options, members, dev, dataset, steps, batch_size, "off")
         result |= {"steps_per_s_per_member": round(eager, 1), "steps_per_s_total": round(members * eager, 1)}
         if check_capture_mode(capture) == "off":

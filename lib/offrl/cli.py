@@ -202,7 +202,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     _split_dataset(args.dataset, own_data=True)  # a label: the snapshots know their env
     if not 0.0 < args.q_tail < 1.0:
         raise ValueError(f"--q-tail must be in (0, 1), got {args.q_tail}")
-    scores, diagnostic = evaluate_snapshots(args.snapshots, args.episodes, progress=not args.quiet, tail=args.q_tail)
+    # --threads: worker processes over the snapshots (the rule's threads:), one torch thread each.
+    scores, diagnostic = evaluate_snapshots(args.snapshots, args.episodes, progress=not args.quiet, tail=args.q_tail, workers=args.threads)
     for frame, path in ((scores, args.out), (diagnostic, args.q_out)):
         if path is None:
             continue
@@ -381,7 +382,7 @@ def _global_options(in_command: bool) -> argparse.ArgumentParser:
 
     group.add_argument("--threads", type=int, default=default(DEFAULT_THREADS), metavar="N",
                        help=f"torch CPU threads (default: {DEFAULT_THREADS}, i.e. min(2, this machine's cores); "
-                            "Snakemake passes each rule's threads, 1 per training job by default)")
+                            "Snakemake passes each rule's threads, 1 per training job by default; evaluate: worker processes)")
     group.add_argument("--device", default=default("auto"),
                        help="train and bench: auto (a free GPU, else the CPU), cpu, cuda (a free GPU) or cuda:<index> (default: auto)")
     group.add_argument("--quiet", action="store_true", default=default(False), help="no progress bar")
