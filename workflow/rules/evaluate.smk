@@ -13,7 +13,7 @@ rule evaluate_run:
         q_tail=Q_DIAGNOSTIC["tail"],
         # The run's algorithm name may be a variant of this config: the command checks names against it.
         variants=lambda wildcards: json.dumps({wildcards.algo: VARIANTS[wildcards.algo]} if wildcards.algo in VARIANTS else {}),
-    threads: 1
+    threads: OFFLINE["eval_threads"]
     resources:
         mem_mb=2000,
     log:
@@ -23,6 +23,6 @@ rule evaluate_run:
     conda:
         "../../envs/offrl.yaml"
     shell:
-        "python -m offrl --threads 1 evaluate --snapshots {input.snapshots} --episodes {params.episodes}"
+        "python -m offrl --threads {threads} evaluate --snapshots {input.snapshots} --episodes {params.episodes}"
         " --algo {wildcards.algo} --variants {params.variants:q} --dataset {wildcards.dataset} --out {output.scores}"
         " --q-out {output.q_diagnostic} --q-tail {params.q_tail} --quiet > {log} 2>&1"
