@@ -168,7 +168,8 @@ def evaluate_snapshots(path: str | Path, episodes: int, progress: bool = False,
     (:mod:`offrl.qdiagnostic`), one row per episode of every snapshot that kept the critic
     (every snapshot of a run without one, its Q columns NaN and its returns discounted with γ = 0.99).
     With ``workers`` > 1 the snapshots are shared among as many processes (one torch thread
-    each); every snapshot's episodes are seeded alone, so the result is the serial one.
+    each); every snapshot's episodes are seeded alone, so the result is the serial one. The
+    workers are spawned: a script calling this needs the ``if __name__ == "__main__":`` guard.
     """
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
