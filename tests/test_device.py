@@ -49,3 +49,39 @@ def test_lock_directory_is_per_user(monkeypatch):
     assert lock_dir().name == f"offrl-gpu-locks-{os.getuid()}"
     monkeypatch.setenv("OFFRL_GPU_LOCK_DIR", "/somewhere/locks")
     assert str(lock_dir()) == "/somewhere/locks"
+
+
+HOLD_SHARED = ("import pathlib, sys; from offrl.device import claim_gpu; "
+               "print(claim_gpu({count}, names={names!r}, directory=pathlib.Path({directory!r}), jobs_per_gpu={k}), flush=True); sys.stdin.read()")
+
+
+def test_jobs_per_gpu_lets_k_jobs_share_a_gpu_filled_evenly(tmp_path):
+    def job():
+        return subprocess.Popen([sys.executable, "-c", HOLD_SHARED.format(count=2, names=["3", "5"], directory=str(tmp_path), k=2)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+
+    jobs = [job() for _ in range(4)]
+    try:
+        # Four jobs, two GPUs, two slots each: slot 0 of both GPUs, then slot 1 of both.
+        claimed = sorted(int(j.stdout.readline().strip()) for j in jobs)
+        assert claimed == [0, 0, 1, 1]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu3.lock", "gpu3.slot1.lock", "gpu5.lock", "gpu5.slot1.lock"]
+        fifth = subprocess.run([sys.executable, "-c", HOLD_SHARED.format(count=2, names=["3", "5"], directory=str(tmp_path), k=2)],
+                               input="", capture_output=True, text=True)
+        assert fifth.returncode != 0 and "all 2 visible GPUs (2 jobs each) are claimed" in fifth.stderr
+    finally:
+        for j in jobs:
+            j.communicate("")
+
+
+def test_a_process_holding_a_slot_reuses_its_gpu(tmp_path):
+    first = other_job(tmp_path, 1)  # another job holds slot 0 of the only GPU
+    try:
+        assert first.stdout.readline().strip() == "0"
+        assert claim_gpu(1, directory=tmp_path, jobs_per_gpu=3) == 0  # this process takes slot 1
+        assert claim_gpu(1, directory=tmp_path, jobs_per_gpu=3) == 0  # and reuses it (bench td3bc bc --device cuda)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu0.lock", "gpu0.slot1.lock"]
+    finally:
+        first.communicate("")
+    with pytest.raises(ValueError, match="jobs_per_gpu must be at least 1"):
+        claim_gpu(1, directory=tmp_path, jobs_per_gpu=0)

@@ -105,16 +105,16 @@ def test_actor_loss_is_advantage_weighted_behaviour_cloning(actor):
 
 def test_cosine_schedule_of_the_actor_rate():
     iql = algo(actor_lr=1.0)
-    assert iql.actor_lr() == 1.0  # no plan: constant
+    assert iql.actor_lr().item() == 1.0  # no plan: constant
     iql.plan(4)
     rates = []
     for updates in (1, 2, 3, 5):
-        iql.updates = updates
-        rates.append(iql.actor_lr())
+        iql.updates.fill_(updates)
+        rates.append(iql.actor_lr().item())
     assert rates == pytest.approx([1.0, 0.5 * (1 + math.cos(math.pi / 4)), 0.5, 0.0])
     iql.update(batch())  # the optimiser runs at the scheduled rate
-    assert iql.actor_opt.param_groups[0]["lr"] == 0.0  # update 6 of a 4-step plan: past the end, 0
-    assert algo(actor_lr=1.0, cosine_actor_lr=False).actor_lr() == 1.0
+    assert iql.actor_opt.param_groups[0]["lr"].item() == 0.0  # update 6 of a 4-step plan: past the end, 0
+    assert algo(actor_lr=1.0, cosine_actor_lr=False).actor_lr().item() == 1.0
 
 
 def test_presets_and_config_defaults():

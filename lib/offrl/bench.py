@@ -1,7 +1,9 @@
 """Training-speed benchmark: gradient steps per second on random data of Hopper's sizes.
 
-Measures the project's TD3+BC (or any preset) with K members against a plain reference
-loop, timed in the same process one after the other so machine noise hits both alike.
+Measures the training loop's step (:class:`offrl.capture.TrainingSteps`: sampling, the
+update, the log sums) of TD3+BC (or any preset) with K members, eager and, on a GPU,
+captured as CUDA graphs, and a plain reference loop, timed in the same process one after
+the other so machine noise hits all alike.
 The reference is TD3+BC written as in sfujim/TD3_BC: ``nn.Linear`` layers, two separate
 critic networks, one seed.
 """
@@ -17,11 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-
+from offrl.capture import WARMUP, TrainingSteps, check_capture_mode
 from offrl.data import Dataset
 from offrl.device import choose_device
-from offrl.train import TensorData
+from offrl.train import NonFiniteError, TensorData
+from torch import nn
 
 OBS_DIM, ACT_DIM = 11, 3  # Hopper
 
@@ -97,7 +99,7 @@ def random_dataset(size: int = 100_000, seed: int = 0) -> Dataset:
     )
 
 
-def _run_files(algorithm: str, dataset: Dataset, tmp: Path) -> dict[str, str]:
+def run_files(algorithm: str, dataset: Dataset, tmp: Path) -> dict[str, str]:
     """The files a preset needs from its run (Guided TD3+BC: a safety expert and an index), made up here."""
     from offrl.algos.presets import PRESETS
     from offrl.nets import DeterministicActor
@@ -117,32 +119,42 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_size: int = 256, reference: bool = True,
-          options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Time ``steps`` gradient steps of preset ``algorithm`` (with ``options``: a variant) for ``members`` seeds at once
-    (after a warm-up), and the reference loop."""
+def _steps_per_s(algorithm: str, options: dict[str, Any], members: int, dev: torch.device, dataset: Dataset, steps: int,
+                 batch_size: int, capture: str) -> tuple[float, bool]:
+    """Steps per second of the training loop's step for a freshly built ``algorithm``, after untimed warm-up steps
+    (which also capture every variant); and whether it ran captured."""
     from offrl.algos.presets import build
 
-    dev = choose_device(device)
-    dataset = random_dataset()
     generators = [torch.Generator(device=dev).manual_seed(s) for s in range(members)]
-    with tempfile.TemporaryDirectory() as tmp:
-        algo = build(algorithm, OBS_DIM, ACT_DIM, generators, dev, {**(options or {}), **_run_files(algorithm, dataset, Path(tmp))})
-        extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
+    algo = build(algorithm, OBS_DIM, ACT_DIM, generators, dev, options)
+    extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
     data = TensorData(dataset, dev, normalize=True, extras=extras)
-    warmup = max(10, steps // 10)
+    # Captured: enough for every variant's eager runs and capture (TD3BC++: four variants, the rarest every 10th step).
+    warmup = max(10 * (WARMUP + 2) if capture == "auto" and dev.type == "cuda" else 10, steps // 10)
     if hasattr(algo, "plan"):
         # Phases that are a share of the run (BEAR's warm-up, Fisher-BRC's and BRAC's behaviour
         # phase) fall within the untimed steps: the timed ones are the steady state.
         algo.plan(warmup)
-    for _ in range(warmup):
-        algo.update(data.sample(generators, batch_size))
+    run = TrainingSteps(algo, data, generators, batch_size, dev, capture=capture)
+    for step in range(1, warmup + 1):
+        run(step)
     _sync(dev)
     start = time.perf_counter()
-    for _ in range(steps):
-        algo.update(data.sample(generators, batch_size))
+    for step in range(warmup + 1, warmup + steps + 1):
+        run(step)
     _sync(dev)
     seconds = time.perf_counter() - start
+    if run.first_bad_step() >= 0:
+        raise NonFiniteError(f"bench {algorithm}: a loss became NaN or infinite at step {run.first_bad_step()}")
+    return steps / seconds, run.captured
+
+
+def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_size: int = 256, reference: bool = True,
+          options: dict[str, Any] | None = None, capture: str = "auto", jobs_per_gpu: int = 1) -> dict[str, Any]:
+    """Time ``steps`` gradient steps of preset ``algorithm`` (with ``options``: a variant) for ``members`` seeds at once
+    (after a warm-up): eager, captured where ``capture`` is ``auto`` and the device a GPU, and the reference loop."""
+    dev = choose_device(device, jobs_per_gpu)
+    dataset = random_dataset()
     result: dict[str, Any] = {
         "algorithm": algorithm,
         "members": members,
@@ -150,9 +162,21 @@ def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_
         "threads": torch.get_num_threads(),
         "batch_size": batch_size,
         "steps": steps,
-        "steps_per_s_per_member": round(steps / seconds, 1),
-        "steps_per_s_total": round(members * steps / seconds, 1),
     }
+    with tempfile.TemporaryDirectory() as tmp:
+        options = {**(options or {}), **run_files(algorithm, dataset, Path(tmp))}
+        eager, _ = _steps_per_s(algorithm, options, members, dev, dataset, steps, batch_size, "off")
+        result |= {"steps_per_s_per_member": round(eager, 1), "steps_per_s_total": round(members * eager, 1)}
+        if check_capture_mode(capture) == "off":
+            result["captured"] = "off (--capture off)"
+        elif dev.type != "cuda":
+            result["captured"] = f"unavailable on {dev.type}: CUDA graphs need a GPU"
+        else:
+            captured, _ = _steps_per_s(algorithm, options, members, dev, dataset, steps, batch_size, "auto")
+            result |= {"captured_steps_per_s_per_member": round(captured, 1), "captured_steps_per_s_total": round(members * captured, 1),
+                       "captured_vs_eager": round(captured / eager, 2)}
+    data = TensorData(dataset, dev, normalize=True)
+    warmup = max(10, steps // 10)
     if reference and algorithm == "td3bc" and not options:
         ref = ReferenceTD3BC(dev)
         gen = torch.Generator(device=dev).manual_seed(0)

@@ -1,8 +1,10 @@
-"""Device choice for training jobs: each job claims a GPU of its own.
+"""Device choice for training jobs: each job claims a share of a GPU.
 
 Snakemake's ``--resources gpu=N`` only counts GPUs; it does not tell a job which one to
-use, so every job would land on GPU 0. A job here claims the first GPU whose lock file it
-can lock (``flock``, released by the OS when the process ends, even on a crash). Where a
+use, so every job would land on GPU 0. A GPU has ``jobs_per_gpu`` slots (default 1: a GPU of
+its own per job; small runs leave a GPU mostly idle, so several may share it), each a lock
+file; a job claims the first free slot, GPUs filled evenly (slot 0 of every GPU before slot 1
+of any), with ``flock``, released by the OS when the process ends, even on a crash. Where a
 scheduler restricts the visible devices (SLURM sets ``CUDA_VISIBLE_DEVICES``), only those
 are candidates, and locks are named by the physical id so that jobs sharing a node agree.
 A process that already holds a GPU gets the same one again (``bench`` of several algorithms
@@ -31,16 +33,23 @@ def lock_dir() -> Path:
     return Path(os.environ.get("OFFRL_GPU_LOCK_DIR") or Path(tempfile.gettempdir()) / f"offrl-gpu-locks-{os.getuid()}")
 
 
-def claim_gpu(count: int, names: list[str] | None = None, directory: Path | None = None) -> int:
-    """Lock and return the index of the first free GPU among ``count`` (the one this process holds, if any); raise if all are taken."""
+def _slot_path(directory: Path, name: str, slot: int) -> Path:
+    """Slot 0 keeps the one-job-per-GPU name, so jobs with different ``jobs_per_gpu`` still see each other's first slot."""
+    return (directory / (f"gpu{name}.lock" if slot == 0 else f"gpu{name}.slot{slot}.lock")).resolve()
+
+
+def claim_gpu(count: int, names: list[str] | None = None, directory: Path | None = None, jobs_per_gpu: int = 1) -> int:
+    """Lock a free slot and return its GPU's index among ``count`` (the GPU this process holds, if any); raise if all are taken."""
+    if jobs_per_gpu < 1:
+        raise ValueError(f"jobs_per_gpu must be at least 1, got {jobs_per_gpu}")
     names = names or [str(i) for i in range(count)]
     directory = directory or lock_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    paths = [(directory / f"gpu{names[index]}.lock").resolve() for index in range(count)]
-    for index, path in enumerate(paths):
-        if path in _held_locks:
+    for index in range(count):
+        if any(_slot_path(directory, names[index], slot) in _held_locks for slot in range(jobs_per_gpu)):
             return index  # flock would refuse a second lock on a file this process has already locked
-    for index, path in enumerate(paths):
+    slots = [(index, _slot_path(directory, names[index], slot)) for slot in range(jobs_per_gpu) for index in range(count)]
+    for index, path in slots:
         handle = open(path, "a")  # not "w": that would erase the holder's pid before the lock is tried
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -52,14 +61,15 @@ def claim_gpu(count: int, names: list[str] | None = None, directory: Path | None
         handle.flush()
         _held_locks[path] = handle
         return index
+    share = "" if jobs_per_gpu == 1 else f" ({jobs_per_gpu} jobs each)"
     raise RuntimeError(
-        f"all {count} visible GPUs are claimed by other offrl jobs (locks in {directory}); "
-        "give Snakemake --resources gpu=N with N no larger than the number of GPUs"
+        f"all {count} visible GPUs{share} are claimed by other offrl jobs (locks in {directory}); "
+        "give Snakemake --resources gpu=N with N no larger than the number of GPUs times offline.jobs_per_gpu"
     )
 
 
-def choose_device(request: str = "auto") -> torch.device:
-    """``cpu``, ``cuda``/``auto`` (claim a free GPU; ``auto`` falls back to the CPU) or ``cuda:I``."""
+def choose_device(request: str = "auto", jobs_per_gpu: int = 1) -> torch.device:
+    """``cpu``, ``cuda``/``auto`` (claim a free GPU slot; ``auto`` falls back to the CPU) or ``cuda:I``."""
     if request == "cpu" or (request == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if request.startswith("cuda:"):
@@ -71,4 +81,4 @@ def choose_device(request: str = "auto") -> torch.device:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     count = torch.cuda.device_count()
     names = visible.split(",")[:count] if visible else None
-    return torch.device(f"cuda:{claim_gpu(count, names)}")
+    return torch.device(f"cuda:{claim_gpu(count, names, jobs_per_gpu=jobs_per_gpu)}")

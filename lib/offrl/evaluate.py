@@ -92,58 +92,101 @@ def eval_env_seeds(train_seed: int, episodes: int) -> list[int]:
     return [100 + 1000 * train_seed + e for e in range(episodes)]
 
 
+class SnapshotEvaluator:
+    """A training run loaded once, evaluating one snapshot at a time (in this process or in a worker's)."""
+
+    def __init__(self, path: str | Path, episodes: int, tail: float = DEFAULT_TAIL, quiet: bool = False) -> None:
+        from offrl.files import load_tensors
+        from offrl.policies import snapshot_policy
+
+        self.run = run = load_tensors(path, "training snapshots")
+        self.episodes, self.tail = episodes, tail
+        self.seeds = list(run["seeds"])
+        self.actor = snapshot_policy(run).eval()
+        self.mean, self.std = run["obs_mean"], run["obs_std"]
+        self.env_seeds = [s for seed in self.seeds for s in eval_env_seeds(seed, episodes)]
+        self.critic = critic_status(run)
+        self.q = SnapshotQ(run) if self.critic == CRITIC_KEPT else None
+        if self.critic == CRITIC_NOT_KEPT and not quiet:
+            print(f"{path} predates the Q diagnostic (no critics kept): its Q columns are empty; retrain to fill them")
+        self.discount = self.q.discount if self.q is not None else NO_CRITIC_DISCOUNT
+        self.initial_states = run.get("initial_states")
+
+    def policy(self, obs: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = (torch.as_tensor(obs, dtype=torch.float32) - self.mean) / self.std
+            return self.actor(x.view(len(self.seeds), self.episodes, -1)).reshape(len(obs), -1).numpy()
+
+    def __call__(self, step: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """The scores of snapshot ``step``, one row per episode, and its Q diagnostic (None where the critic was not kept)."""
+        seeds, episodes, q = self.seeds, self.episodes, self.q
+        self.actor.load_state_dict(self.run["actors"][step])
+        if hasattr(self.actor, "reseed"):
+            self.actor.reseed(step)  # a sampling policy (BCQ's) restarts its noise: the same snapshot, the same episodes
+        rollouts = Rollouts()
+        scores = evaluate_policy(self.policy, self.run["env"], len(self.env_seeds), seed=self.env_seeds, observer=rollouts)
+        scores.insert(0, "step", step)
+        scores.insert(1, "seed", np.repeat(seeds, episodes))
+        scores["episode"] = np.tile(np.arange(episodes), len(seeds))
+        if q is not None:
+            if step not in q.critics:
+                return scores, None  # the run kept the critic at fewer snapshots (offrl.train.critic_steps)
+            q.load(step)
+        diagnostic = rollout_rows(rollouts, q, self.mean, self.std, len(seeds), self.discount, self.tail)
+        diagnostic.insert(0, "step", step)
+        diagnostic.insert(1, "seed", np.repeat(seeds, episodes))
+        # After the rollouts, so a sampling policy's episodes are those of the scores.
+        per_member = (dataset_initial_q(q, self.actor, self.initial_states, self.mean, self.std, len(seeds)) if q is not None
+                      else np.full(len(seeds), np.nan))
+        diagnostic.insert(3, "critic", self.critic)
+        diagnostic.insert(4, "q_dataset_initial", np.repeat(per_member, episodes))
+        return scores, diagnostic
+
+
+_worker_evaluator: SnapshotEvaluator | None = None  # a worker process's run, loaded once by _start_worker
+
+
+def _start_worker(path: str, episodes: int, tail: float) -> None:
+    import torch
+
+    global _worker_evaluator
+    torch.set_num_threads(1)  # the workers are the parallelism
+    _worker_evaluator = SnapshotEvaluator(path, episodes, tail, quiet=True)
+
+
+def _evaluate_in_worker(step: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    return _worker_evaluator(step)
+
+
 def evaluate_snapshots(path: str | Path, episodes: int, progress: bool = False,
-                       tail: float = DEFAULT_TAIL) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       tail: float = DEFAULT_TAIL, workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate every snapshot of a training run (all its seeds at once).
 
     Returns the scores, one row per episode, and the slides' Q diagnostic of the same episodes
     (:mod:`offrl.qdiagnostic`), one row per episode of every snapshot that kept the critic
     (every snapshot of a run without one, its Q columns NaN and its returns discounted with γ = 0.99).
+    With ``workers`` > 1 the snapshots are shared among as many processes (one torch thread
+    each); every snapshot's episodes are seeded alone, so the result is the serial one. The
+    workers are spawned: a script calling this needs the ``if __name__ == "__main__":`` guard.
     """
-    import torch
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     from tqdm import tqdm
 
-    from offrl.files import load_tensors
-    from offrl.policies import snapshot_policy
-
-    run = load_tensors(path, "training snapshots")
-    seeds = list(run["seeds"])
-    actor = snapshot_policy(run).eval()
-    mean, std = run["obs_mean"], run["obs_std"]
-    env_seeds = [s for seed in seeds for s in eval_env_seeds(seed, episodes)]
-    critic = critic_status(run)
-    q = SnapshotQ(run) if critic == CRITIC_KEPT else None
-    if critic == CRITIC_NOT_KEPT:
-        print(f"{path} predates the Q diagnostic (no critics kept): its Q columns are empty; retrain to fill them")
-    discount = q.discount if q is not None else NO_CRITIC_DISCOUNT
-    initial_states = run.get("initial_states")
-
-    @torch.inference_mode()
-    def policy(obs: np.ndarray) -> np.ndarray:
-        x = (torch.as_tensor(obs, dtype=torch.float32) - mean) / std
-        return actor(x.view(len(seeds), episodes, -1)).reshape(len(obs), -1).numpy()
-
-    frames, diagnostics = [], []
-    for step in tqdm(sorted(run["actors"]), desc=f"evaluate {path}", disable=not progress):
-        actor.load_state_dict(run["actors"][step])
-        if hasattr(actor, "reseed"):
-            actor.reseed(step)  # a sampling policy (BCQ's) restarts its noise: the same snapshot, the same episodes
-        rollouts = Rollouts()
-        scores = evaluate_policy(policy, run["env"], len(env_seeds), seed=env_seeds, observer=rollouts)
-        scores.insert(0, "step", step)
-        scores.insert(1, "seed", np.repeat(seeds, episodes))
-        scores["episode"] = np.tile(np.arange(episodes), len(seeds))
-        frames.append(scores)
-        if q is not None:
-            if step not in q.critics:
-                continue  # the run kept the critic at fewer snapshots (offrl.train.critic_steps)
-            q.load(step)
-        diagnostic = rollout_rows(rollouts, q, mean, std, len(seeds), discount, tail)
-        diagnostic.insert(0, "step", step)
-        diagnostic.insert(1, "seed", np.repeat(seeds, episodes))
-        # After the rollouts, so a sampling policy's episodes are those of the scores.
-        per_member = dataset_initial_q(q, actor, initial_states, mean, std, len(seeds)) if q is not None else np.full(len(seeds), np.nan)
-        diagnostic.insert(3, "critic", critic)
-        diagnostic.insert(4, "q_dataset_initial", np.repeat(per_member, episodes))
-        diagnostics.append(diagnostic)
+    evaluator = SnapshotEvaluator(path, episodes, tail)
+    steps = sorted(evaluator.run["actors"])
+    bar = {"total": len(steps), "desc": f"evaluate {path}", "disable": not progress}
+    if workers <= 1 or len(steps) <= 1:
+        results = [evaluator(step) for step in tqdm(steps, **bar)]
+    else:
+        del evaluator  # each worker loads the run itself
+        # spawn, not fork: a forked copy of a process whose torch has started its threads can hang.
+        with ProcessPoolExecutor(min(workers, len(steps)), mp_context=get_context("spawn"), initializer=_start_worker,
+                                 initargs=(str(path), episodes, tail)) as pool:
+            results = list(tqdm(pool.map(_evaluate_in_worker, steps), **bar))
+    frames = [scores for scores, _ in results]
+    diagnostics = [diagnostic for _, diagnostic in results if diagnostic is not None]
     return pd.concat(frames, ignore_index=True), pd.concat(diagnostics, ignore_index=True)

@@ -335,7 +335,7 @@ def reinit_member(module: nn.Module, member: int, generator: torch.Generator) ->
                 layer.bias[member].uniform_(-bound, bound, generator=generator)
 
 
-def adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
+def adam(params: Iterable[nn.Parameter], lr: float | torch.Tensor) -> torch.optim.Adam:
     """Adam with the fused kernel (one pass over all tensors; ~1.1× faster steps on CPU)."""
     return torch.optim.Adam(params, lr=lr, fused=True)
 

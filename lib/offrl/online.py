@@ -30,6 +30,7 @@ import torch
 
 from offrl.algos.base import Batch
 from offrl.algos.td3bc import TD3BC, TD3BCConfig
+from offrl.capture import CapturedUpdate
 from offrl.envs import make_env, normalized_score
 from offrl.evaluate import evaluate_policy
 from offrl.files import write_atomically
@@ -234,6 +235,7 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
         print(f"resumed from {checkpoint} at step {start}")
     policy = NumpyActor(agent.actor)
     watch = NonFiniteWatch()
+    update = CapturedUpdate(agent, [generator])  # a captured CUDA graph where the agent is on a GPU (offrl.capture)
     bar = progress_bar(start, c.total_steps, f"TD3 {env}", progress)
     for step in bar:
         if step <= c.start_steps:
@@ -247,7 +249,7 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
             obs, _ = train_env.reset()
 
         if step >= c.start_steps:
-            watch.update(step, agent.update(buffer.sample(rng, c.batch_size)))
+            watch.update(step, update(buffer.sample(rng, c.batch_size)))
             if step % c.agent.policy_freq == 0:
                 policy = NumpyActor(agent.actor)
 

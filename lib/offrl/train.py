@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from offrl.algos.base import Algorithm, Batch
 from offrl.algos.presets import build, training_data
+from offrl.capture import TrainingSteps
 from offrl.data import Dataset
 from offrl.device import choose_device
 from offrl.files import UnreadableFileError, load_tensors, write_atomically, write_csv, write_text
@@ -188,16 +189,20 @@ def _resumable(checkpoint: Path, config: TrainConfig, algo: Algorithm, device: t
     return None
 
 
-def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint: str | Path | None = None, progress: bool = True,
+          capture: str = "auto", jobs_per_gpu: int = 1) -> dict[str, Any]:
     """Train ``config.algorithm`` on ``dataset`` for every seed at once; write the run to ``out_dir``.
 
     Writes ``snapshots.pt`` (the actors every ``eval_every`` steps, with the state
     normalisation), ``train_log.csv`` and ``config.json``. ``checkpoint`` (outside the
     outputs, which Snakemake deletes before a job) is where the run saves and resumes.
+    ``capture`` ``auto`` runs every step as a captured CUDA graph on a GPU, ``off`` eagerly
+    (:mod:`offrl.capture`; the same numbers either way, so neither is part of the config);
+    ``jobs_per_gpu`` jobs may share one GPU (:mod:`offrl.device`).
     """
     full_dataset, dataset = dataset, training_data(config.algorithm, dataset)
     out_dir = Path(out_dir)
-    device = choose_device(config.device)
+    device = choose_device(config.device, jobs_per_gpu)
     generators = [torch.Generator(device=device).manual_seed(seed) for seed in config.seeds]
     algo = build(config.algorithm, dataset.observations.shape[1], dataset.actions.shape[1], generators, device, config.options, env=config.env)
     extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
@@ -223,34 +228,26 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
             start, rows, snapshots, critics, probe_q = state["step"], state["log"], state["snapshots"], state["critics"], state["probe_q"]
 
     checkpoint_every = config.checkpoint_every or config.eval_every
-    sums: dict[str, torch.Tensor] = {}
-    counts: dict[str, int] = {}
-    first_bad = torch.tensor(-1, device=device)
+    steps = TrainingSteps(algo, data, generators, config.batch_size, device, capture=capture, start=start)
     started = time.time()
     bar = tqdm(range(start + 1, config.steps + 1), initial=start, total=config.steps, disable=not progress, mininterval=5.0,
                desc=f"{config.algorithm} {config.dataset} seeds {config.seeds}")
     for step in bar:
-        logs = algo.update(data.sample(generators, config.batch_size))
-        # NaN/inf detection without a device sync every step: remember the first bad step.
-        bad = ~torch.isfinite(torch.stack([v.sum() for v in logs.values()]).sum())
-        first_bad = torch.where(bad & (first_bad < 0), torch.tensor(step, device=device), first_bad)
-        for name, value in logs.items():
-            sums[name] = sums.get(name, 0) + value
-            counts[name] = counts.get(name, 0) + 1
+        steps(step)  # sample, update, sum the logs, note a NaN: on the device, without waiting for it
 
         if step % config.log_every == 0 or step % checkpoint_every == 0 or step == config.steps:
-            if first_bad.item() >= 0:
+            first_bad = steps.first_bad_step()
+            if first_bad >= 0:
                 raise NonFiniteError(
                     f"{config.algorithm} on {config.dataset}, seeds {config.seeds}: a loss or Q-value became NaN or infinite "
-                    f"at step {first_bad.item()}; the run stops here (no result is written)"
+                    f"at step {first_bad}; the run stops here (no result is written)"
                 )
-        if step % config.log_every == 0 and sums:
-            means = {name: (total / counts[name]).cpu().numpy() for name, total in sums.items()}
+        if step % config.log_every == 0 and steps.counts:
+            means = {name: value.cpu().numpy() for name, value in steps.means().items()}
             if probe is not None:
                 means |= {name: value.cpu().numpy() for name, value in probe(algo.policy, len(config.seeds)).items()}
             rows += [{"step": step, "seed": seed, **{k: float(v[s]) for k, v in means.items()}} for s, seed in enumerate(config.seeds)]
             bar.set_postfix({k: f"{v.mean():.3g}" for k, v in means.items() if k in ("critic_loss", "actor_loss", "q_mean")})
-            sums, counts = {}, {}
         if step % config.eval_every == 0:
             snapshots[step] = {k: v.detach().cpu().clone() for k, v in algo.actor.state_dict().items()}
             if step in keep_critic:
@@ -292,7 +289,7 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     )
     write_csv(pd.DataFrame(rows), out_dir / "train_log.csv", index=False)
     record = {"config": asdict(config), "algorithm_config": asdict(algo.config), "device": str(device), "torch": torch.__version__, "wall_time_s": round(time.time() - started, 1),
-              "resumed_from_step": start}
+              "resumed_from_step": start, "captured": steps.captured}
     write_text(out_dir / "config.json", json.dumps(record, indent=2) + "\n")
     if checkpoint and checkpoint.is_file():
         checkpoint.unlink()  # the run is complete; its outputs replace the checkpoint

@@ -121,11 +121,12 @@ def q_diagnostic_targets():
     return ["results/tables/q_overestimation.md", "results/figures/q_overestimation.png"] if Q_DIAGNOSTIC_RUNS else []
 
 
-# A local run on a GPU box needs no --resources: at most one training job per GPU torch sees
-# (each claims its own, offrl.device). Given by the user (--resources gpu=N), a cluster
-# executor, or no GPU here (training then runs on the CPUs): left as it is.
+# A local run on a GPU box needs no --resources: at most offline.jobs_per_gpu training jobs per
+# GPU torch sees (each claims a slot itself, offrl.device). Given by the user (--resources gpu=N,
+# N = GPUs × jobs_per_gpu), a cluster executor, or no GPU here (training then runs on the CPUs):
+# left as it is.
 if workflow.local_exec and "gpu" not in workflow.global_resources:
     import torch
 
     if torch.cuda.device_count():
-        workflow.register_resource("gpu", torch.cuda.device_count())
+        workflow.register_resource("gpu", torch.cuda.device_count() * OFFLINE["jobs_per_gpu"])

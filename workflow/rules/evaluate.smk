@@ -13,7 +13,7 @@ rule evaluate_run:
         "logs/evaluate/{algo}/{dataset}/seed{seeds}.log",
     benchmark:
         "logs/benchmarks/evaluate/{algo}/{dataset}/seed{seeds}.tsv"
-    threads: 1
+    threads: OFFLINE["eval_threads"]  # worker processes over the snapshots
     resources:
         mem_mb=LIGHT_MEM_MB,
         runtime=evaluate_runtime,
@@ -25,6 +25,6 @@ rule evaluate_run:
             {wildcards.algo: VARIANTS[wildcards.algo]} if wildcards.algo in VARIANTS else {}
         ),
     shell:
-        "python -m offrl --threads 1 evaluate --snapshots {input.snapshots} --episodes {params.episodes}"
+        "python -m offrl --threads {threads} evaluate --snapshots {input.snapshots} --episodes {params.episodes}"
         " --algo {wildcards.algo} --variants {params.variants:q} --dataset {wildcards.dataset} --out {output.scores}"
         " --q-out {output.q_diagnostic} --q-tail {params.q_tail} --quiet > {log} 2>&1"

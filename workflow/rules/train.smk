@@ -31,8 +31,11 @@ rule train_offline:
         preset=lambda wildcards: preset_of(VARIANTS, wildcards.algo),
         options=train_options,
         critic_snapshots=Q_DIAGNOSTIC["snapshots"],
+        capture=OFFLINE["capture"],
+        jobs_per_gpu=OFFLINE["jobs_per_gpu"],
     shell:
-        "python -m offrl --threads {threads} train --algo {params.preset} --dataset {wildcards.dataset}"
+        "python -m offrl --threads {threads} --capture {params.capture} --jobs-per-gpu {params.jobs_per_gpu}"
+        " train --algo {params.preset} --dataset {wildcards.dataset}"
         " --dataset-dir {input.dataset} --seeds {params.seeds} --steps {params.steps}"
         " --batch-size {params.batch_size} --eval-every {params.eval_every} --log-every {params.log_every}"
         " --device {params.device} --options {params.options:q} --out {params.out}"

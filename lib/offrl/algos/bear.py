@@ -200,6 +200,11 @@ class BEAR(Checkpointed):
         """Descending it raises α where the constraint (S, B) exceeds ε on average, lowers it where below."""
         return -(self.log_alpha.exp()[:, None] * (constraint - self.config.epsilon)).mean(dim=1).sum()
 
+    def capture_variant(self, update: int) -> tuple[bool, bool]:
+        """The branches the ``update``-th update takes (offrl.capture): the actor's warm-up, the gradient penalty."""
+        c = self.config
+        return update <= self.warmup_steps, c.gradient_penalty > 0 and update % c.gp_every == 0
+
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.updates += 1
         loss, logs = self.vae.training_loss(batch.obs, batch.actions, self.generators)

@@ -75,9 +75,9 @@ class FisherBRC(SAC):
         """Told the run's length by the training loop: μ alone is fitted for its first ``pretrain_fraction``."""
         self.pretrain_steps = round(self.config.pretrain_fraction * total_steps)
 
-    def behaviour_lr(self) -> float:
-        """The reference's piecewise-constant schedule, at 80% and 90% of the behaviour phase."""
-        progress = (self.updates - 1) / self.pretrain_steps
+    def behaviour_lr(self, update: int) -> float:
+        """The ``update``-th update's rate, the reference's piecewise-constant schedule, at 80% and 90% of the behaviour phase."""
+        progress = (update - 1) / self.pretrain_steps
         return self.config.behaviour_lr * (1.0 if progress < 0.8 else 0.1 if progress < 0.9 else 0.01)
 
     def twin_min(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -98,9 +98,13 @@ class FisherBRC(SAC):
         per_seed = per_seed + c.f_reg * penalty
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach(), "gradient_penalty": penalty.detach()}
 
+    def capture_variant(self, update: int) -> float | None:
+        """The branch the ``update``-th update takes (offrl.capture): the behaviour phase at its rate, or the rest."""
+        return self.behaviour_lr(update) if update <= self.pretrain_steps else None
+
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.updates += 1
         if self.updates <= self.pretrain_steps:
-            return self.behaviour.step(batch.obs, batch.actions, self.behaviour_lr())
+            return self.behaviour.step(batch.obs, batch.actions, self.behaviour_lr(self.updates))
         self.behaviour.model.requires_grad_(False)  # fitted: from here on only ∂ log μ/∂a flows
         return super().update(batch)

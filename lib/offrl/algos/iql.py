@@ -110,10 +110,11 @@ class IQL(Checkpointed):
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_std = nn.Parameter(torch.zeros(seeds, 1, act_dim, device=device))
         actor_params = [*self.actor.parameters(), self.log_std] if c.actor == "gaussian" else list(self.actor.parameters())
-        self.actor_opt = adam(actor_params, c.actor_lr)
+        # The actor's rate and the update count live on the device, so a captured update (offrl.capture) follows the cosine.
+        self.actor_opt = adam(actor_params, torch.tensor(c.actor_lr, device=device))
         self.value_opt = adam(self.value.parameters(), c.value_lr)
         self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
-        self.updates = 0
+        self.updates = torch.zeros((), dtype=torch.float64, device=device)
         self.total_steps: int | None = None  # the cosine's length; None until plan() (a constant rate)
 
     def plan(self, total_steps: int) -> None:
@@ -126,13 +127,13 @@ class IQL(Checkpointed):
             return {}
         return {"scaled_reward": dataset.rewards * reward_scale(dataset)}
 
-    def actor_lr(self) -> float:
-        """The actor's rate at this update: ½·lr·(1 + cos(π·t/T)), t = 0 at the first update."""
+    def actor_lr(self) -> torch.Tensor:
+        """The actor's rate at this update, a 0-dim tensor: ½·lr·(1 + cos(π·t/T)), t = 0 at the first update."""
         c = self.config
         if not c.cosine_actor_lr or self.total_steps is None:
-            return c.actor_lr
-        progress = min(self.updates - 1, self.total_steps) / self.total_steps
-        return 0.5 * c.actor_lr * (1.0 + math.cos(math.pi * progress))
+            return torch.full_like(self.updates, c.actor_lr)
+        progress = (self.updates - 1).clamp(max=self.total_steps) / self.total_steps
+        return 0.5 * c.actor_lr * (1.0 + torch.cos(math.pi * progress))
 
     def target_q(self, batch: Batch) -> torch.Tensor:
         """(S, B): min(Q̂₁, Q̂₂) at the dataset's pairs."""
@@ -177,8 +178,7 @@ class IQL(Checkpointed):
         loss, logs = self.value_loss(batch, target_q)
         gradient_step(self.value_opt, loss)
 
-        for group in self.actor_opt.param_groups:
-            group["lr"] = self.actor_lr()
+        self.actor_opt.param_groups[0]["lr"].copy_(self.actor_lr())  # in place: a captured graph reads it there
         loss, actor_logs = self.actor_loss(batch, target_q)
         gradient_step(self.actor_opt, loss)
 

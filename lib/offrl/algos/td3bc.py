@@ -177,6 +177,11 @@ class TD3BC(Checkpointed):
         q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1).mean(dim=0)
         return relaxation_weight(q, self.config.relaxation)
 
+    def capture_variant(self, update: int) -> tuple[bool, bool]:
+        """The branches the ``update``-th update takes (offrl.capture): the actor's step, the gradient penalty."""
+        c = self.config
+        return update % c.policy_freq == 0, c.gradient_penalty > 0 and update % c.gp_every == 0
+
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.updates += 1  # counts from 1, as total_it in the reference: the actor and the penalty run on its multiples
         loss, logs = self.critic_loss(batch)
