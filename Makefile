@@ -28,6 +28,9 @@ run: setup
 	snakemake all --cores $(CORES) --resources gpu=$(GPUS)
 
 test: setup
+	ruff check lib tests benchmarks
+	ruff format --check lib tests benchmarks
+	snakefmt --check Snakefile workflow
 	python -m pytest
 
 clean-test:

@@ -28,7 +28,16 @@ from offrl.config import all_variants, load_config_files, validate_config
 
 FAST = ["td3bc", "bc", "bc_10pct", "td3bc_10pct", "guided_td3bc", "td3bc_cr", "td3bc_gp", "td3bc_pp", "sac", "iql"]
 SLOW = ["bcq", "bear", "bear_d4rl", "bear_pp_d4rl", "fisher_brc", "uwac", "cql"]
-SMOKE = ["bcq_small", "bear_small", "brac_p_small", "brac_v_small", "cql_small", "cql_rho_small", "fisher_brc_small", "uwac_small"]
+SMOKE = [
+    "bcq_small",
+    "bear_small",
+    "brac_p_small",
+    "brac_v_small",
+    "cql_small",
+    "cql_rho_small",
+    "fisher_brc_small",
+    "uwac_small",
+]
 DEFAULT = ["bear_256"]
 
 
@@ -40,8 +49,9 @@ def child_cpu(command: list[str]) -> float:
     return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
-def per_unit(rule: str, command: Callable[[int], list[str]], small: int, large: int, units_per: float = 1.0,
-             offset: int = 0) -> tuple[float, float]:
+def per_unit(
+    rule: str, command: Callable[[int], list[str]], small: int, large: int, units_per: float = 1.0, offset: int = 0
+) -> tuple[float, float]:
     """A rule's CPU seconds per unit and its start-up: ``command(n)`` does ``(n - offset) * units_per`` units.
 
     Per unit: (cpu(large) - cpu(small)) / ((large - small) * units_per); start-up: the rest of cpu(small).
@@ -59,7 +69,9 @@ def train_rates() -> dict[str, float]:
     variants = {}
     for path in (".test/config/config.yaml", "config/config.yaml"):
         config = load_config_files([path])
-        validate_config(config, "workflow/schemas/config.schema.yaml")  # fills the schema's defaults, which the sweeps read
+        validate_config(
+            config, "workflow/schemas/config.schema.yaml"
+        )  # fills the schema's defaults, which the sweeps read
         variants.update(all_variants(config))
     rates = {}
     for names, steps in ((FAST, 100), (SLOW, 10), (SMOKE, 50), (DEFAULT, 10)):
@@ -78,56 +90,199 @@ def main() -> None:
     print(f"# start-up {startup['default']:.2f} CPU-s", file=sys.stderr, flush=True)
 
     def collect(size: int) -> list[str]:
-        return ["collect", "--env", "halfcheetah", "--kind", "random", "--behaviour", str(tmp), "--size", str(size),
-                "--seed", str(size), "--root", str(tmp / f"m{size}"), "--summary", str(tmp / f"c{size}.json"), "--quiet"]
+        return [
+            "collect",
+            "--env",
+            "halfcheetah",
+            "--kind",
+            "random",
+            "--behaviour",
+            str(tmp),
+            "--size",
+            str(size),
+            "--seed",
+            str(size),
+            "--root",
+            str(tmp / f"m{size}"),
+            "--summary",
+            str(tmp / f"c{size}.json"),
+            "--quiet",
+        ]
 
     per["collect_dataset"], startup["collect_dataset"] = per_unit("collect_dataset", collect, 5000, 25000)
-    dataset = ["--dataset", "halfcheetah-random", "--dataset-dir", str(tmp / "m5000" / "offrl" / "halfcheetah" / "random-v0")]
+    dataset = [
+        "--dataset",
+        "halfcheetah-random",
+        "--dataset-dir",
+        str(tmp / "m5000" / "offrl" / "halfcheetah" / "random-v0"),
+    ]
 
     def train(steps: int) -> list[str]:  # 3 seeds, a snapshot every 10 steps
-        return ["--threads", "1", "train", "--algo", "td3bc", *dataset, "--seeds", "0", "1", "2", "--steps", str(steps),
-                "--eval-every", "10", "--log-every", "10", "--device", "cpu", "--out", str(tmp / f"run{steps}"), "--quiet"]
+        return [
+            "--threads",
+            "1",
+            "train",
+            "--algo",
+            "td3bc",
+            *dataset,
+            "--seeds",
+            "0",
+            "1",
+            "2",
+            "--steps",
+            str(steps),
+            "--eval-every",
+            "10",
+            "--log-every",
+            "10",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp / f"run{steps}"),
+            "--quiet",
+        ]
 
     _, startup["train_offline"] = per_unit("train_offline", train, 10, 40, units_per=3)
 
-    def evaluate(steps: int) -> list[str]:  # HalfCheetah never falls: every episode is 1000 steps; 10 episodes at once, as at the paper scale
-        return ["--threads", "1", "evaluate", "--snapshots", str(tmp / f"run{steps}" / "snapshots.pt"), "--episodes", "10", "--algo", "td3bc",
-                "--dataset", "halfcheetah-random", "--out", str(tmp / f"evaluation{steps}.csv"), "--q-out", str(tmp / f"q{steps}.csv"), "--quiet"]
+    def evaluate(
+        steps: int,
+    ) -> list[str]:  # HalfCheetah never falls: every episode is 1000 steps; 10 episodes at once, as at the paper scale
+        return [
+            "--threads",
+            "1",
+            "evaluate",
+            "--snapshots",
+            str(tmp / f"run{steps}" / "snapshots.pt"),
+            "--episodes",
+            "10",
+            "--algo",
+            "td3bc",
+            "--dataset",
+            "halfcheetah-random",
+            "--out",
+            str(tmp / f"evaluation{steps}.csv"),
+            "--q-out",
+            str(tmp / f"q{steps}.csv"),
+            "--quiet",
+        ]
 
     # units: env steps = snapshots (steps / 10) × 3 seeds × 10 episodes × 1000 steps
-    per["evaluate_run"], startup["evaluate_run"] = per_unit("evaluate_run", evaluate, 10, 40, units_per=3 * 10 * 1000 / 10)
+    per["evaluate_run"], startup["evaluate_run"] = per_unit(
+        "evaluate_run", evaluate, 10, 40, units_per=3 * 10 * 1000 / 10
+    )
     tasks = ["--task-seed", "0", "--data-tasks", "4", "--eval-task-seed", "1", "--eval-tasks", "2"]
 
     def grasp(episodes: int) -> list[str]:
-        return ["grasp-data", *tasks, "--root", str(tmp / "minari"), "--dataset-id", f"grasp/e{episodes}-v0",
-                "--summary", str(tmp / f"g{episodes}.json"), "--episodes-per-task", str(episodes)]
+        return [
+            "grasp-data",
+            *tasks,
+            "--root",
+            str(tmp / "minari"),
+            "--dataset-id",
+            f"grasp/e{episodes}-v0",
+            "--summary",
+            str(tmp / f"g{episodes}.json"),
+            "--episodes-per-task",
+            str(episodes),
+        ]
 
     # units: episodes per task × (4 data + 2 evaluation tasks)
     per["grasp_data"], startup["grasp_data"] = per_unit("grasp_data", grasp, 5, 25, units_per=6)
     grasp_dir = str(tmp / "minari" / "grasp" / "e25-v0")
 
     def prior(steps: int) -> list[str]:
-        return ["--threads", "1", "safer-prior", "--kind", "safer", "--dataset-dir", grasp_dir, "--steps", str(steps),
-                "--batch-size", "256", "--out", str(tmp / f"prior{steps}")]
+        return [
+            "--threads",
+            "1",
+            "safer-prior",
+            "--kind",
+            "safer",
+            "--dataset-dir",
+            grasp_dir,
+            "--steps",
+            str(steps),
+            "--batch-size",
+            "256",
+            "--out",
+            str(tmp / f"prior{steps}"),
+        ]
 
     per["safer_prior"], startup["safer_prior"] = per_unit("safer_prior", prior, 50, 550)
-    child_cpu(["--threads", "1", "safer-prior", "--kind", "parrot", "--dataset-dir", grasp_dir, "--steps", "50", "--out", str(tmp / "parrot")])
+    child_cpu(
+        [
+            "--threads",
+            "1",
+            "safer-prior",
+            "--kind",
+            "parrot",
+            "--dataset-dir",
+            grasp_dir,
+            "--steps",
+            "50",
+            "--out",
+            str(tmp / "parrot"),
+        ]
+    )
     per["safer_downstream"] = {}
     for method in ("sac", "parrot", "csc"):  # parrot: a prior-based method without bounds
+
         def downstream(steps: int, method: str = method) -> list[str]:
             prior = ["--prior", str(tmp / "parrot" / "prior.pt")] if method == "parrot" else []
-            return ["--threads", "1", "downstream", "--method", method, *tasks, "--task", "1",
-                    "--data-summary", str(tmp / "g25.json"), *prior,
-                    "--seeds", "0", "1", "2", "--steps", str(steps), "--start-steps", "500", "--batch-size", "256",
-                    "--log-every", "100", "--hidden", "256", "256", "--out", str(tmp / f"{method}{steps}")]
+            return [
+                "--threads",
+                "1",
+                "downstream",
+                "--method",
+                method,
+                *tasks,
+                "--task",
+                "1",
+                "--data-summary",
+                str(tmp / "g25.json"),
+                *prior,
+                "--seeds",
+                "0",
+                "1",
+                "2",
+                "--steps",
+                str(steps),
+                "--start-steps",
+                "500",
+                "--batch-size",
+                "256",
+                "--log-every",
+                "100",
+                "--hidden",
+                "256",
+                "256",
+                "--out",
+                str(tmp / f"{method}{steps}"),
+            ]
 
         # units: steps past the 500 random ones × 3 seeds (the random steps count in the start-up)
-        per["safer_downstream"][method], startup["safer_downstream"] = per_unit(f"downstream {method}", downstream, 600, 1100,
-                                                                                units_per=3, offset=500)
+        per["safer_downstream"][method], startup["safer_downstream"] = per_unit(
+            f"downstream {method}", downstream, 600, 1100, units_per=3, offset=500
+        )
 
     def online(steps: int) -> list[str]:
-        return ["--threads", "1", "behaviour", "--env", "hopper", "--out", str(tmp / f"td3_{steps}"), "--total-steps", str(steps),
-                "--start-steps", "500", "--eval-every", str(steps), "--eval-episodes", "1", "--quiet"]
+        return [
+            "--threads",
+            "1",
+            "behaviour",
+            "--env",
+            "hopper",
+            "--out",
+            str(tmp / f"td3_{steps}"),
+            "--total-steps",
+            str(steps),
+            "--start-steps",
+            "500",
+            "--eval-every",
+            str(steps),
+            "--eval-episodes",
+            "1",
+            "--quiet",
+        ]
 
     # units: steps past the 500 random ones (which count in the start-up)
     per["behaviour_policy"], startup["behaviour_policy"] = per_unit("behaviour_policy", online, 1000, 2000, offset=500)

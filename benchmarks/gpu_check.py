@@ -18,14 +18,30 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from offrl.algos.presets import build
 from offrl.bench import ACT_DIM, OBS_DIM, bench, random_dataset, run_files
 from offrl.capture import WARMUP, TrainingSteps
 from offrl.train import NonFiniteError, TensorData, TrainConfig, train
 
 # Every offline preset (Guided TD3+BC's made-up expert and index come from offrl.bench).
-ALGORITHMS = ["td3bc", "bc", "guided_td3bc", "td3bc_pp", "sac", "bear", "bear_pp", "bcq", "cql", "cql_rho", "iql", "brac_p", "brac_v",
-              "fisher_brc", "uwac"]
+ALGORITHMS = [
+    "td3bc",
+    "bc",
+    "guided_td3bc",
+    "td3bc_pp",
+    "sac",
+    "bear",
+    "bear_pp",
+    "bcq",
+    "cql",
+    "cql_rho",
+    "iql",
+    "brac_p",
+    "brac_v",
+    "fisher_brc",
+    "uwac",
+]
 EQUALITY_STEPS = 300
 RESUME_STEPS = 400
 DEVICE = "cuda"  # --dry-run: "cpu", to try every code path of this script without a GPU (nothing is captured)
@@ -59,12 +75,23 @@ def equality(algorithm: str, members: int = 2) -> dict:
         weights = {k: v.detach().cpu().numpy() for k, v in algo.actor.state_dict().items()}
         runs[capture] = (logs, weights, run.captured, len(run.graphs.graphs))
     (eager_logs, eager_w, _, _), (cap_logs, cap_w, captured, graphs) = runs["off"], runs["auto"]
-    log_diff = max((float(np.max(np.abs(a[k] - b[k]) / (np.abs(a[k]) + 1e-3))) for a, b in zip(eager_logs, cap_logs) for k in a), default=0.0)
+    log_diff = max(
+        (float(np.max(np.abs(a[k] - b[k]) / (np.abs(a[k]) + 1e-3))) for a, b in zip(eager_logs, cap_logs) for k in a),
+        default=0.0,
+    )
     weight_diff = max(float(np.max(np.abs(eager_w[k] - cap_w[k]))) for k in eager_w)
     same_keys = [sorted(a) for a in eager_logs] == [sorted(b) for b in cap_logs]
     ok = captured and same_keys and log_diff < 1e-3 and weight_diff < 1e-4
-    return {"check": "equality", "algorithm": algorithm, "steps": steps, "captured": captured, "graphs": graphs,
-            "max_rel_log_diff": log_diff, "max_abs_weight_diff": weight_diff, "ok": bool(ok)}
+    return {
+        "check": "equality",
+        "algorithm": algorithm,
+        "steps": steps,
+        "captured": captured,
+        "graphs": graphs,
+        "max_rel_log_diff": log_diff,
+        "max_abs_weight_diff": weight_diff,
+        "ok": bool(ok),
+    }
 
 
 def resume_and_nan() -> list[dict]:
@@ -72,9 +99,17 @@ def resume_and_nan() -> list[dict]:
     import offrl.train as train_module
 
     dataset = random_dataset(20_000)
-    config = TrainConfig(algorithm="td3bc_pp", env="hopper", dataset="random", seeds=[0, 1], steps=RESUME_STEPS, eval_every=RESUME_STEPS // 4,
-                         log_every=RESUME_STEPS // 8,
-                         device=DEVICE, critic_snapshots=1)
+    config = TrainConfig(
+        algorithm="td3bc_pp",
+        env="hopper",
+        dataset="random",
+        seeds=[0, 1],
+        steps=RESUME_STEPS,
+        eval_every=RESUME_STEPS // 4,
+        log_every=RESUME_STEPS // 8,
+        device=DEVICE,
+        critic_snapshots=1,
+    )
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -97,24 +132,52 @@ def resume_and_nan() -> list[dict]:
         a = torch.load(tmp / "straight" / "snapshots.pt", weights_only=True)["actors"]
         b = torch.load(tmp / "resumed" / "snapshots.pt", weights_only=True)["actors"]
         diff = max(float((a[s][k] - b[s][k]).abs().max()) for s in a for k in a[s])
-        results.append({"check": "resume", "resumed_from_step": record["resumed_from_step"], "captured": record["captured"],
-                        "max_abs_weight_diff": diff, "ok": record["resumed_from_step"] == RESUME_STEPS // 4 and record["captured"] and diff < 1e-4})
+        results.append(
+            {
+                "check": "resume",
+                "resumed_from_step": record["resumed_from_step"],
+                "captured": record["captured"],
+                "max_abs_weight_diff": diff,
+                "ok": record["resumed_from_step"] == RESUME_STEPS // 4 and record["captured"] and diff < 1e-4,
+            }
+        )
 
         bad = random_dataset(20_000)
-        bad.rewards[12_345] = 3e38  # one huge reward: (Q − y)² overflows at the first batch that draws it, tens of steps in (replayed)
+        bad.rewards[12_345] = (
+            3e38  # one huge reward: (Q − y)² overflows at the first batch that draws it, tens of steps in (replayed)
+        )
         steps = {}
         for capture in ("off", "auto"):
             try:
-                train(bad, TrainConfig(algorithm="td3bc", env="hopper", dataset="random", seeds=[0], steps=RESUME_STEPS, eval_every=RESUME_STEPS,
-                                       log_every=RESUME_STEPS,
-                                       device=DEVICE), tmp / capture, progress=False, capture=capture)
+                train(
+                    bad,
+                    TrainConfig(
+                        algorithm="td3bc",
+                        env="hopper",
+                        dataset="random",
+                        seeds=[0],
+                        steps=RESUME_STEPS,
+                        eval_every=RESUME_STEPS,
+                        log_every=RESUME_STEPS,
+                        device=DEVICE,
+                    ),
+                    tmp / capture,
+                    progress=False,
+                    capture=capture,
+                )
                 steps[capture] = None
             except NonFiniteError as err:
                 steps[capture] = str(err).split("at step ")[1].split(";")[0]
         # TD3+BC's two variants are captured at steps 7 and 8: a later step was a replay.
-        results.append({"check": "nan_stop", "eager_step": steps["off"], "captured_step": steps["auto"],
-                        "in_a_replay": steps["off"] is not None and int(steps["off"]) > 2 * (WARMUP + 1),
-                        "ok": steps["off"] is not None and steps["off"] == steps["auto"]})
+        results.append(
+            {
+                "check": "nan_stop",
+                "eager_step": steps["off"],
+                "captured_step": steps["auto"],
+                "in_a_replay": steps["off"] is not None and int(steps["off"]) > 2 * (WARMUP + 1),
+                "ok": steps["off"] is not None and steps["off"] == steps["auto"],
+            }
+        )
     return results
 
 
@@ -128,30 +191,47 @@ def speeds(quick: bool, algorithms: list[str]) -> list[dict]:
         rows.append(result)
         print(json.dumps(result), flush=True)
     for algorithm in [a for a in algorithms if a != "td3bc"]:
-        result = bench(algorithm, steps if algorithm in ("bc", "guided_td3bc", "td3bc_pp", "sac", "iql", "brac_p", "brac_v") else steps // 2,
-                       5, DEVICE, reference=False)
+        result = bench(
+            algorithm,
+            steps if algorithm in ("bc", "guided_td3bc", "td3bc_pp", "sac", "iql", "brac_p", "brac_v") else steps // 2,
+            5,
+            DEVICE,
+            reference=False,
+        )
         rows.append(result)
         print(json.dumps(result), flush=True)
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| algorithm | seeds | eager steps/s per seed | captured steps/s per seed | captured / eager | target |",
-             "| --- | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        "| algorithm | seeds | eager steps/s per seed | captured steps/s per seed | captured / eager | target |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
     for r in rows:
         captured = r.get("captured_steps_per_s_per_member")
         target = f"≥ {r['target_per_seed']} per seed" if "target_per_seed" in r else f"≥ {OTHER_TARGET:g}× eager"
-        met = (captured or 0) >= r["target_per_seed"] if "target_per_seed" in r else (r.get("captured_vs_eager") or 0) >= OTHER_TARGET
-        lines.append(f"| {r['algorithm']} | {r['members']} | {r['steps_per_s_per_member']} | {captured} | {r.get('captured_vs_eager')} | "
-                     f"{target}: {'met' if met else 'NOT met'} |")
+        met = (
+            (captured or 0) >= r["target_per_seed"]
+            if "target_per_seed" in r
+            else (r.get("captured_vs_eager") or 0) >= OTHER_TARGET
+        )
+        lines.append(
+            f"| {r['algorithm']} | {r['members']} | {r['steps_per_s_per_member']} | {captured} | {r.get('captured_vs_eager')} | "
+            f"{target}: {'met' if met else 'NOT met'} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer timed steps (a rerun that must fit the time left)")
-    parser.add_argument("--dry-run", action="store_true", help="on the CPU with a few steps: the script's code paths, no figures")
-    parser.add_argument("--algorithms", nargs="+", default=ALGORITHMS, help="a subset (the speed table then lacks the others)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="on the CPU with a few steps: the script's code paths, no figures"
+    )
+    parser.add_argument(
+        "--algorithms", nargs="+", default=ALGORITHMS, help="a subset (the speed table then lacks the others)"
+    )
     args = parser.parse_args()
     global DEVICE, EQUALITY_STEPS, RESUME_STEPS, TARGETS
     if args.dry_run:
@@ -168,7 +248,12 @@ def main() -> int:
         try:
             result = equality(algorithm)
         except Exception as err:  # noqa: BLE001  (one algorithm's failure to capture must not hide the others')
-            result = {"check": "equality", "algorithm": algorithm, "ok": False, "error": f"{type(err).__name__}: {err}"[:500]}
+            result = {
+                "check": "equality",
+                "algorithm": algorithm,
+                "ok": False,
+                "error": f"{type(err).__name__}: {err}"[:500],
+            }
         print(json.dumps(result), flush=True)
         failed += [] if result["ok"] else [f"equality {algorithm}"]
     for result in resume_and_nan():

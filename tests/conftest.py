@@ -24,8 +24,26 @@ def smoke_run(tmp_path_factory):
     shutil.copytree(REPO / ".test" / "config", workdir / "config")
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "all", "--cores", "2", "--directory", str(workdir)],
-                            cwd=workdir, env=env, check=False, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "all",
+            "--cores",
+            "2",
+            "--directory",
+            str(workdir),
+        ],
+        cwd=workdir,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir, time.monotonic() - start
 

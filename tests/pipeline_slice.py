@@ -36,7 +36,9 @@ def snakemake_env(base: dict[str, str] | None = None) -> dict[str, str]:
 
 def assert_same_results(a: Path, b: Path) -> None:
     """The slice's table, evaluation and every policy snapshot are equal in two run directories."""
-    pd.testing.assert_frame_equal(pd.read_csv(a / "results/tables/d4rl.csv"), pd.read_csv(b / "results/tables/d4rl.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(a / "results/tables/d4rl.csv"), pd.read_csv(b / "results/tables/d4rl.csv")
+    )
     pd.testing.assert_frame_equal(pd.read_csv(a / RUN / "evaluation.csv"), pd.read_csv(b / RUN / "evaluation.csv"))
     runs = [torch.load(root / RUN / "snapshots.pt", weights_only=True) for root in (a, b)]
     assert sorted(runs[0]["actors"]) == sorted(runs[1]["actors"])

@@ -45,7 +45,10 @@ def install() -> None:
     if all(shutil.which(tool, path=_sbin_path()) for tool in DAEMONS):
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES]):
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
+    ):
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
         if result.returncode:
             raise RuntimeError(f"{' '.join(command)} failed: {result.stderr[-2000:]}")
@@ -91,12 +94,12 @@ SlurmdPort={_free_port()}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-StateSaveLocation={root / 'state'}
-SlurmdSpoolDir={root / 'spool'}
-SlurmctldPidFile={root / 'slurmctld.pid'}
-SlurmdPidFile={root / 'slurmd.pid'}
-SlurmctldLogFile={root / 'log' / 'slurmctld.log'}
-SlurmdLogFile={root / 'log' / 'slurmd.log'}
+StateSaveLocation={root / "state"}
+SlurmdSpoolDir={root / "spool"}
+SlurmctldPidFile={root / "slurmctld.pid"}
+SlurmdPidFile={root / "slurmd.pid"}
+SlurmctldLogFile={root / "log" / "slurmctld.log"}
+SlurmdLogFile={root / "log" / "slurmd.log"}
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -118,7 +121,10 @@ PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP
 
 def _munge_works() -> bool:
     encode = subprocess.run(["munge", "-n"], capture_output=True, timeout=10)
-    return encode.returncode == 0 and subprocess.run(["unmunge"], input=encode.stdout, capture_output=True, timeout=10).returncode == 0
+    return (
+        encode.returncode == 0
+        and subprocess.run(["unmunge"], input=encode.stdout, capture_output=True, timeout=10).returncode == 0
+    )
 
 
 def _wait(what: str, ready, procs: list[subprocess.Popen], logs: list[Path], timeout: float = 60.0) -> None:
@@ -168,14 +174,26 @@ def slurm_cluster(root: Path) -> Iterator[dict[str, str]]:
             shutil.chown(MUNGE_SOCKET.parent, "munge", "munge")
             out = open(root / "log" / "munged.out", "w")
             outputs.append(out)
-            procs.append(subprocess.Popen(["setpriv", "--reuid=munge", "--regid=munge", "--init-groups", "munged", "-F"], env=env, stdout=out, stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    ["setpriv", "--reuid=munge", "--regid=munge", "--init-groups", "munged", "-F"],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
             _wait("munged", _munge_works, procs, [root / "log" / "munged.out"])
         for daemon in (["slurmctld", "-D", "-i", "-f", str(conf)], ["slurmd", "-D", "-N", node, "-f", str(conf)]):
             out = open(root / "log" / f"{daemon[0]}.out", "w")
             outputs.append(out)
             procs.append(subprocess.Popen(daemon, env=env, stdout=out, stderr=subprocess.STDOUT))
             if daemon[0] == "slurmctld":
-                _wait("scontrol ping", lambda: "UP" in _run(["scontrol", "ping"], env), procs, [root / "log" / "slurmctld.out"])
+                _wait(
+                    "scontrol ping",
+                    lambda: "UP" in _run(["scontrol", "ping"], env),
+                    procs,
+                    [root / "log" / "slurmctld.out"],
+                )
         logs = [root / "log" / name for name in ("slurmctld.log", "slurmd.log", "slurmd.out")]
         _wait("node idle", lambda: _run(["sinfo", "-h", "-o", "%T"], env).strip() == "idle", procs, logs)
         yield env

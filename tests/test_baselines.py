@@ -18,8 +18,18 @@ SMALL = {
 
 @pytest.mark.parametrize("preset", sorted(SMALL))
 def test_checkpoint_then_resume_equals_an_uninterrupted_run(preset, tiny_dataset, tmp_path, monkeypatch, one_thread):
-    config = TrainConfig(algorithm=preset, env="hopper", dataset="hopper-random", seeds=[0, 1], steps=12, eval_every=4,
-                         log_every=2, batch_size=4, device="cpu", options=SMALL[preset])
+    config = TrainConfig(
+        algorithm=preset,
+        env="hopper",
+        dataset="hopper-random",
+        seeds=[0, 1],
+        steps=12,
+        eval_every=4,
+        log_every=2,
+        batch_size=4,
+        device="cpu",
+        options=SMALL[preset],
+    )
     train(tiny_dataset, config, tmp_path / "straight", checkpoint=tmp_path / "straight.ckpt", progress=False)
 
     cls = _classes(preset)[0]
@@ -46,20 +56,29 @@ def test_checkpoint_then_resume_equals_an_uninterrupted_run(preset, tiny_dataset
     for step in a["actors"]:
         for name, tensor in a["actors"][step].items():
             assert torch.equal(tensor, b["actors"][step][name]), (step, name)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "straight" / "train_log.csv"), pd.read_csv(tmp_path / "resumed" / "train_log.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "straight" / "train_log.csv"), pd.read_csv(tmp_path / "resumed" / "train_log.csv")
+    )
 
 
 def grown_batch(members: int) -> Batch:
     g = torch.Generator().manual_seed(1)
-    parts = (torch.randn(1, 16, 3, generator=g), torch.rand(1, 16, 2, generator=g) * 2 - 1, torch.randn(1, 16, generator=g),
-             torch.randn(1, 16, 3, generator=g), torch.ones(1, 16))
+    parts = (
+        torch.randn(1, 16, 3, generator=g),
+        torch.rand(1, 16, 2, generator=g) * 2 - 1,
+        torch.randn(1, 16, generator=g),
+        torch.randn(1, 16, 3, generator=g),
+        torch.ones(1, 16),
+    )
     return Batch(*(x.expand(members, *x.shape[1:]).clone() for x in parts))
 
 
 @pytest.mark.parametrize("preset", sorted(SMALL))
 def test_a_seed_does_not_depend_on_its_group(preset, one_thread):
     def run(seeds):
-        algo = build(preset, 3, 2, [torch.Generator().manual_seed(s) for s in seeds], torch.device("cpu"), SMALL[preset])
+        algo = build(
+            preset, 3, 2, [torch.Generator().manual_seed(s) for s in seeds], torch.device("cpu"), SMALL[preset]
+        )
         algo.plan(8)  # both phases (and the warm-ups) within the 8 steps
         for _ in range(8):
             algo.update(grown_batch(len(seeds)))

@@ -30,8 +30,13 @@ def test_update_logs_and_perturbation_stays_within_phi():
     gens = [torch.Generator().manual_seed(0)]
     algo = BCQ(3, 2, gens, BCQConfig(hidden=(16, 16), vae_hidden=(16, 16)), torch.device("cpu"))
     g = torch.Generator().manual_seed(1)
-    batch = Batch(torch.randn(1, 16, 3, generator=g), torch.rand(1, 16, 2, generator=g) * 2 - 1,
-                  torch.randn(1, 16, generator=g), torch.randn(1, 16, 3, generator=g), torch.ones(1, 16))
+    batch = Batch(
+        torch.randn(1, 16, 3, generator=g),
+        torch.rand(1, 16, 2, generator=g) * 2 - 1,
+        torch.randn(1, 16, generator=g),
+        torch.randn(1, 16, 3, generator=g),
+        torch.ones(1, 16),
+    )
     for _ in range(3):
         logs = algo.update(batch)
     assert {"vae_loss", "critic_loss", "q_mean", "actor_loss"} <= set(logs)

@@ -40,7 +40,9 @@ def test_unknown_kernel_is_named():
 
 
 def algo(seeds=(0,), **options) -> BEAR:
-    return BEAR(3, 2, [torch.Generator().manual_seed(s) for s in seeds], BEARConfig(**{**SMALL, **options}), torch.device("cpu"))
+    return BEAR(
+        3, 2, [torch.Generator().manual_seed(s) for s in seeds], BEARConfig(**{**SMALL, **options}), torch.device("cpu")
+    )
 
 
 def batch(members: int = 1, seed: int = 1) -> Batch:
@@ -137,10 +139,29 @@ def test_bear_presets_take_their_references_per_env_kernels():
     assert preset_options("bear", "hopper") == {}  # the config's defaults: Laplacian σ = 10
     assert preset_options("bear", "walker2d") == {"kernel": "gaussian", "sigma": 20.0}
     d4rl = preset_options("bear_d4rl", "hopper")
-    assert (d4rl["kernel"], d4rl["sigma"], d4rl["actor_lr"], d4rl["critic_lr"], d4rl["warmup_fraction"]) == ("laplacian", 20.0, 1e-4, 3e-4, 0.04)
+    assert (d4rl["kernel"], d4rl["sigma"], d4rl["actor_lr"], d4rl["critic_lr"], d4rl["warmup_fraction"]) == (
+        "laplacian",
+        20.0,
+        1e-4,
+        3e-4,
+        0.04,
+    )
     assert preset_options("bear_d4rl", "halfcheetah")["kernel"] == "gaussian"
     assert preset_options("bear_pp_d4rl", "halfcheetah", {"sigma": 5.0})["sigma"] == 5.0  # a run's options win
-    built = build("bear_pp_d4rl", 3, 2, [torch.Generator().manual_seed(0)], torch.device("cpu"), {"vae_hidden": (8,)}, env="walker2d")
-    assert (built.config.kernel, built.config.sigma, built.config.gradient_penalty, built.config.hidden) == ("laplacian", 20.0, 1.0, (256, 256))
+    built = build(
+        "bear_pp_d4rl",
+        3,
+        2,
+        [torch.Generator().manual_seed(0)],
+        torch.device("cpu"),
+        {"vae_hidden": (8,)},
+        env="walker2d",
+    )
+    assert (built.config.kernel, built.config.sigma, built.config.gradient_penalty, built.config.hidden) == (
+        "laplacian",
+        20.0,
+        1.0,
+        (256, 256),
+    )
     built.plan(1_000_000)
     assert built.warmup_steps == 40_000  # d4rl_evaluations' 40 epochs of 1000 steps

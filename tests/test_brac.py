@@ -45,7 +45,14 @@ def constant(mlp, outputs):
 
 def make(value_penalty: bool) -> tuple[BRAC, Batch]:
     """Q(s, a) = 2a + 20 for both critics, π = tanh N(0.2, e^{-2}), μ = tanh N(0.1, e^{-1})."""
-    config = BRACConfig(value_penalty=value_penalty, alpha=ALPHA, kl_samples=N, actor_hidden=(1,), critic_hidden=(1,), behaviour_hidden=(1,))
+    config = BRACConfig(
+        value_penalty=value_penalty,
+        alpha=ALPHA,
+        kl_samples=N,
+        actor_hidden=(1,),
+        critic_hidden=(1,),
+        behaviour_hidden=(1,),
+    )
     algo = BRAC(1, 1, [torch.Generator().manual_seed(0)], config, torch.device("cpu"))
     with torch.no_grad():
         c0, c1 = algo.critic.mlp.layers
@@ -119,6 +126,8 @@ def test_plan_splits_the_run_into_behaviour_warmup_and_rl():
 def test_presets_differ_only_by_the_value_penalty():
     from offrl.algos.presets import PRESETS
 
-    assert PRESETS["brac_p"].options == {"value_penalty": False} and PRESETS["brac_v"].options == {"value_penalty": True}
+    assert PRESETS["brac_p"].options == {"value_penalty": False} and PRESETS["brac_v"].options == {
+        "value_penalty": True
+    }
     with pytest.raises(ValueError, match=r"warmup_fraction must be in \[0, 1\]"):
         BRACConfig(warmup_fraction=2.0)

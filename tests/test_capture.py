@@ -8,6 +8,8 @@ arguments (else a replayed graph would run another step than the eager one).
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
 from offrl.algos.presets import build
 from offrl.capture import (
     CapturedUpdate,
@@ -18,7 +20,6 @@ from offrl.capture import (
 )
 from offrl.data.generate import rollout
 from offrl.train import TensorData
-from torch.utils._python_dispatch import TorchDispatchMode
 
 SMALL = {"hidden": [16, 16]}
 VAE = {"vae_hidden": [16, 16]}
@@ -27,16 +28,30 @@ CASES = {
     "bc": ("bc", SMALL),
     "td3bc": ("td3bc", SMALL),
     "td3bc_pp": ("td3bc", {**SMALL, "gradient_penalty": 1.0, "relaxation": "minmax", "gp_repeats": 2}),
-    "td3bc_raw_q_policy_gp": ("td3bc", {**SMALL, "gradient_penalty": 1.0, "relaxation": "raw_q", "gp_actions": "policy", "gp_repeats": 2}),
+    "td3bc_raw_q_policy_gp": (
+        "td3bc",
+        {**SMALL, "gradient_penalty": 1.0, "relaxation": "raw_q", "gp_actions": "policy", "gp_repeats": 2},
+    ),
     "sac": ("sac", SMALL),
-    "bear_pp": ("bear", {**SMALL, **VAE, "gradient_penalty": 1.0, "relaxation": "minmax", "gp_repeats": 2, "warmup_fraction": 0.3}),
+    "bear_pp": (
+        "bear",
+        {**SMALL, **VAE, "gradient_penalty": 1.0, "relaxation": "minmax", "gp_repeats": 2, "warmup_fraction": 0.3},
+    ),
     "bcq": ("bcq", {**SMALL, **VAE}),
     "cql": ("cql", SMALL),
     "cql_rho_lagrange": ("cql", {**SMALL, "regularizer": "rho", "lagrange_gap": 5.0}),
     "iql": ("iql", SMALL),
     "iql_deterministic": ("iql", {**SMALL, "actor": "deterministic"}),
-    "brac_v": ("brac_v", {"actor_hidden": [16, 16], "critic_hidden": [16, 16], "behaviour_hidden": [16, 16], "pretrain_fraction": 0.3,
-                        "warmup_fraction": 0.2}),
+    "brac_v": (
+        "brac_v",
+        {
+            "actor_hidden": [16, 16],
+            "critic_hidden": [16, 16],
+            "behaviour_hidden": [16, 16],
+            "pretrain_fraction": 0.3,
+            "warmup_fraction": 0.2,
+        },
+    ),
     "fisher_brc": ("fisher_brc", {**SMALL, "behaviour_hidden": [16, 16], "components": 2, "pretrain_fraction": 0.5}),
     "uwac": ("uwac", {**SMALL, **VAE, "dropout_samples": 3, "warmup_fraction": 0.3}),
 }
@@ -51,7 +66,15 @@ def dataset():
 def setup(case, dataset, steps=STEPS, seeds=(0, 1)):
     preset, options = CASES[case]
     generators = [torch.Generator().manual_seed(s) for s in seeds]
-    algo = build(preset, dataset.observations.shape[1], dataset.actions.shape[1], generators, torch.device("cpu"), options, env="hopper")
+    algo = build(
+        preset,
+        dataset.observations.shape[1],
+        dataset.actions.shape[1],
+        generators,
+        torch.device("cpu"),
+        options,
+        env="hopper",
+    )
     if hasattr(algo, "plan"):
         algo.plan(steps)
     extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
@@ -69,8 +92,11 @@ class OperationLog(TorchDispatchMode):
         kwargs = kwargs or {}
         if str(func).startswith("profiler."):  # the optimiser's record_function markers
             return func(*args, **kwargs)
-        plain = [a.initial_seed() if isinstance(a, torch.Generator) else a
-                 for a in torch.utils._pytree.tree_leaves((args, kwargs)) if not isinstance(a, torch.Tensor)]
+        plain = [
+            a.initial_seed() if isinstance(a, torch.Generator) else a
+            for a in torch.utils._pytree.tree_leaves((args, kwargs))
+            if not isinstance(a, torch.Tensor)
+        ]
         self.calls.append((str(func), repr(plain)))
         return func(*args, **kwargs)
 
@@ -90,7 +116,15 @@ def test_steps_of_one_variant_launch_the_same_operations(case, dataset, one_thre
         elif occurrences[key] > 2:
             first_step, calls = seen[key]
             assert log.calls == calls, f"{case}: step {step} differs from step {first_step} of the same variant {key!r}"
-    expected = {"td3bc": 2, "td3bc_pp": 4, "td3bc_raw_q_policy_gp": 4, "bear_pp": 4, "uwac": 2, "brac_v": 3, "fisher_brc": 4}
+    expected = {
+        "td3bc": 2,
+        "td3bc_pp": 4,
+        "td3bc_raw_q_policy_gp": 4,
+        "bear_pp": 4,
+        "uwac": 2,
+        "brac_v": 3,
+        "fisher_brc": 4,
+    }
     assert len(occurrences) == expected.get(case, 1), sorted(occurrences, key=repr)
 
 
@@ -152,8 +186,9 @@ def test_the_step_function_notes_the_first_non_finite_step(dataset, one_thread):
 
 def test_every_optimiser_is_found_and_the_mode_is_checked(dataset):
     algo, _, _ = setup("fisher_brc", dataset)
-    assert {id(o) for o in optimizers_of(algo)} == {id(o) for o in (algo.actor_opt, algo.critic_opt, algo.alpha_opt, algo.behaviour.opt,
-                                                                      algo.behaviour.alpha_opt)}
+    assert {id(o) for o in optimizers_of(algo)} == {
+        id(o) for o in (algo.actor_opt, algo.critic_opt, algo.alpha_opt, algo.behaviour.opt, algo.behaviour.alpha_opt)
+    }
     with pytest.raises(ValueError, match="capture must be one of auto, off, got 'on'"):
         check_capture_mode("on")
 

@@ -13,6 +13,8 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 def validate(config, schema=SCHEMA):
     validate_config(config, schema)
+
+
 CONFIGS = [REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml", REPO / ".test" / "config" / "config.yaml"]
 
 
@@ -48,11 +50,23 @@ def with_change(path, value):
     "path, value, expected",
     [
         (("envs",), ["hopper", "ant"], "envs.1 = 'ant': allowed: hopper, walker2d, halfcheetah"),
-        (("datasets", "kinds"), ["expert", "mediocre"], "datasets.kinds.1 = 'mediocre': allowed: random, medium, medium-replay"),
-        (("offline", "algorithms"), ["td3bc", "CQL-9"], "offline.algorithms.1 = 'CQL-9': allowed: 'CQL-9' does not match"),
+        (
+            ("datasets", "kinds"),
+            ["expert", "mediocre"],
+            "datasets.kinds.1 = 'mediocre': allowed: random, medium, medium-replay",
+        ),
+        (
+            ("offline", "algorithms"),
+            ["td3bc", "CQL-9"],
+            "offline.algorithms.1 = 'CQL-9': allowed: 'CQL-9' does not match",
+        ),
         (("datasets", "size"), "100k", "datasets.size = '100k': allowed: a value of type integer"),
         (("behaviour", "source"), "download", "behaviour.source = 'download': allowed: shipped, train"),
-        (("datasets", "sizes"), 10, "datasets: unknown key(s) sizes; allowed: cloned, cloned_contamination, contamination,"),
+        (
+            ("datasets", "sizes"),
+            10,
+            "datasets: unknown key(s) sizes; allowed: cloned, cloned_contamination, contamination,",
+        ),
         (("taming", "artefacts"), ["table1", "fig9"], "taming.artefacts.1 = 'fig9': allowed: table1, table8, fig3"),
     ],
 )
@@ -79,13 +93,18 @@ def test_every_problem_gets_its_own_line():
 
 def test_nested_config_given_as_text_points_to_an_overlay_file():
     # What `snakemake --config 'offline={steps: 5000}'` hands over: the section's values as text.
-    with pytest.raises(ConfigError, match=r"offline.steps = '5000': allowed: a value of type integer; for nested keys write an overlay YAML"):
+    with pytest.raises(
+        ConfigError,
+        match=r"offline.steps = '5000': allowed: a value of type integer; for nested keys write an overlay YAML",
+    ):
         validate(with_change(("offline", "steps"), "5000"))
 
 
 def test_overlay_files_merge_section_by_section(tmp_path):
     overlay = tmp_path / "overlay.yaml"
-    overlay.write_text("offline: {steps: 400, seeds: [0, 1]}\nvariants: {td3bc_a1: {preset: td3bc, options: {alpha: 1.0}}}\n")
+    overlay.write_text(
+        "offline: {steps: 400, seeds: [0, 1]}\nvariants: {td3bc_a1: {preset: td3bc, options: {alpha: 1.0}}}\n"
+    )
     config = load_config_files([REPO / ".test" / "config" / "config.yaml", overlay])
     assert config["offline"]["steps"] == 400 and config["offline"]["seeds"] == [0, 1]
     assert config["offline"]["eval_every"] == 100  # kept from the first file
@@ -104,7 +123,9 @@ def test_config_variants_include_the_sweeps_of_a_partial_config(tmp_path):
 def test_shipped_source_without_shipped_policies(tmp_path):
     config = load()
     validate(config, SCHEMA)
-    with pytest.raises(ConfigError, match=r"no shipped behaviour policies exist for \['hopper', 'walker2d'\]; shipped envs: \[\]"):
+    with pytest.raises(
+        ConfigError, match=r"no shipped behaviour policies exist for \['hopper', 'walker2d'\]; shipped envs: \[\]"
+    ):
         check_config(config, tmp_path)
 
 
@@ -121,7 +142,18 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(with_change(("envs",), ["ant"])))
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(bad), "--directory", str(tmp_path), "-s", str(REPO / "Snakefile")],
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--configfile",
+            str(bad),
+            "--directory",
+            str(tmp_path),
+            "-s",
+            str(REPO / "Snakefile"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -139,9 +171,24 @@ def test_an_overlay_file_overrides_nested_keys_in_snakemake(tmp_path):
     (tmp_path / "config" / "config.yaml").write_text((REPO / ".test" / "config" / "config.yaml").read_text())
     (tmp_path / "overlay.yaml").write_text("offline: {seeds: [0, 1, 2, 3], seeds_per_job: 2}\n")
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "results/tables/d4rl.md", "-n", "--configfile", "config/config.yaml", "overlay.yaml",
-         "--directory", str(tmp_path), "-s", str(REPO / "Snakefile")],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "results/tables/d4rl.md",
+            "-n",
+            "--configfile",
+            "config/config.yaml",
+            "overlay.yaml",
+            "--directory",
+            str(tmp_path),
+            "-s",
+            str(REPO / "Snakefile"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "seed0-1" in result.stdout and "seed2-3" in result.stdout and "seed0-1-2" not in result.stdout
@@ -151,7 +198,9 @@ def test_schema_variant_presets_are_the_presets():
     from offrl.algos.presets import PRESETS
 
     schema = yaml.safe_load(open(SCHEMA))
-    assert sorted(schema["properties"]["variants"]["additionalProperties"]["properties"]["preset"]["enum"]) == sorted(PRESETS)
+    assert sorted(schema["properties"]["variants"]["additionalProperties"]["properties"]["preset"]["enum"]) == sorted(
+        PRESETS
+    )
 
 
 def test_schema_downstream_methods_are_the_methods():
@@ -199,9 +248,11 @@ def test_guided_study_envs_and_seeds_are_checked():
     config = load()
     validate(config, SCHEMA)
     assert config["guided"]["envs"] == ["hopper", "walker2d"] and config["guided"]["seeds"] == [0, 1, 2]  # the paper's
-    for change, expected in (({"envs": ["hopper", "halfcheetah"]}, r"guided.envs \['halfcheetah'\] are not in envs"),
-                             ({"extension_envs": ["walker2d"]}, r"guided.extension_envs \['walker2d'\] are also in guided.envs"),
-                             ({"seeds": [0, 7]}, r"guided.seeds \[7\] are not in offline.seeds")):
+    for change, expected in (
+        ({"envs": ["hopper", "halfcheetah"]}, r"guided.envs \['halfcheetah'\] are not in envs"),
+        ({"extension_envs": ["walker2d"]}, r"guided.extension_envs \['walker2d'\] are also in guided.envs"),
+        ({"seeds": [0, 7]}, r"guided.seeds \[7\] are not in offline.seeds"),
+    ):
         changed = copy.deepcopy(config)
         changed["guided"].update(change)
         with pytest.raises(ConfigError, match=expected):
@@ -244,7 +295,10 @@ def test_unknown_algorithm_names_the_presets_and_variants():
     config = with_change(("offline", "algorithms"), ["td3bc", "cql9"])
     config["variants"] = {"td3bc_a1": {"preset": "td3bc", "options": {"alpha": 1.0}}}
     validate(config, SCHEMA)
-    with pytest.raises(ConfigError, match=r"offline.algorithms: unknown algorithm\(s\) \['cql9'\]; allowed: presets \[.*'td3bc_pp'.*\] and variants \[.*'td3bc_a1'.*\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"offline.algorithms: unknown algorithm\(s\) \['cql9'\]; allowed: presets \[.*'td3bc_pp'.*\] and variants \[.*'td3bc_a1'.*\]",
+    ):
         check_config(config, REPO / "resources" / "shipped")
 
 
@@ -252,7 +306,10 @@ def test_variant_options_are_checked_before_any_job():
     config = load()
     config["variants"] = {"td3bc_a1": {"preset": "td3bc", "options": {"alpah": 1.0}}}
     validate(config, SCHEMA)
-    with pytest.raises(ConfigError, match=r"variants.td3bc_a1: unknown option\(s\) \['alpah'\] for algorithm 'td3bc'; allowed: \[.*'alpha'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"variants.td3bc_a1: unknown option\(s\) \['alpah'\] for algorithm 'td3bc'; allowed: \[.*'alpha'",
+    ):
         check_config(config, REPO / "resources" / "shipped")
     config["variants"] = {"td3bc": {"preset": "td3bc_pp"}}
     validate(config, SCHEMA)
@@ -264,12 +321,23 @@ def test_taming_sweeps_name_their_variants_and_reuse_presets():
     from offrl.config import number_tag, taming_sweeps
 
     assert [number_tag(v) for v in (2.5, 1.0, 0.01, 5)] == ["2p5", "1", "0p01", "5"]
-    sweeps = taming_sweeps({"gp_action_sampling": ["uniform", "policy"], "gp_weights": [0.1, 1.0],
-                            "alpha_grid": [1.0, 2.5], "alpha_grid_gp_weights": [0.0, 1.0]})
+    sweeps = taming_sweeps(
+        {
+            "gp_action_sampling": ["uniform", "policy"],
+            "gp_weights": [0.1, 1.0],
+            "alpha_grid": [1.0, 2.5],
+            "alpha_grid_gp_weights": [0.0, 1.0],
+        }
+    )
     assert sweeps["fig5"] == ["td3bc", "td3bc_gp", "td3bc_gp_policy_actions"]
     assert sweeps["fig11"] == ["td3bc_pp_gp0p1", "td3bc_pp"]
     assert sweeps["fig7"] == ["td3bc_a1", "td3bc_gp_a1_gp1", "td3bc", "td3bc_gp"]
-    assert sweeps["fig7_grid"] == [("td3bc_a1", 1.0, 0.0), ("td3bc_gp_a1_gp1", 1.0, 1.0), ("td3bc", 2.5, 0.0), ("td3bc_gp", 2.5, 1.0)]
+    assert sweeps["fig7_grid"] == [
+        ("td3bc_a1", 1.0, 0.0),
+        ("td3bc_gp_a1_gp1", 1.0, 1.0),
+        ("td3bc", 2.5, 0.0),
+        ("td3bc_gp", 2.5, 1.0),
+    ]
     assert sweeps["variants"] == {
         "td3bc_gp_policy_actions": {"preset": "td3bc_gp", "options": {"gp_actions": "policy"}},
         "td3bc_pp_gp0p1": {"preset": "td3bc_pp", "options": {"gradient_penalty": 0.1}},
@@ -282,7 +350,9 @@ def test_bear_blog_needs_its_envs_sizes_and_known_algorithms():
     config = load()
     config["bear_blog"] = {"envs": ["hopper"], "figure1_envs": ["halfcheetah"]}
     validate(config, SCHEMA)
-    assert config["bear_blog"]["algorithms"] == ["bear", "bc", "bcq", "sac"] and config["bear_blog"]["figure1_sizes"] == [10000, 100000]
+    assert config["bear_blog"]["algorithms"] == ["bear", "bc", "bcq", "sac"] and config["bear_blog"][
+        "figure1_sizes"
+    ] == [10000, 100000]
     with pytest.raises(ConfigError, match=r"bear_blog.figure1_envs \['halfcheetah'\] are not in envs"):
         check_config(config, REPO / "resources" / "shipped")
     config["bear_blog"]["figure1_envs"], config["bear_blog"]["figure1_sizes"] = ["hopper"], [10000, 10**9]
@@ -298,7 +368,9 @@ def test_batch_size_per_algorithm():
 
     offline = {"batch_size": 256, "batch_sizes": {"bear": 100, "bcq": 100, "bear_small": 32}}
     variants = {"bear_small": {"preset": "bear"}, "bear_wide": {"preset": "bear"}, "bcq_small": {"preset": "bcq"}}
-    assert [batch_size(offline, variants, name) for name in ("td3bc", "bear", "bear_small", "bear_wide", "bcq_small")] == [256, 100, 32, 100, 100]
+    assert [
+        batch_size(offline, variants, name) for name in ("td3bc", "bear", "bear_small", "bear_wide", "bcq_small")
+    ] == [256, 100, 32, 100, 100]
     config = load()
     config["offline"]["batch_sizes"] = {"bearx": 100}
     validate(config, SCHEMA)
@@ -310,12 +382,20 @@ def test_q_diagnostic_needs_known_algorithms_and_buildable_datasets():
     config = load()
     del config["q_diagnostic"]
     validate(config, SCHEMA)
-    assert config["q_diagnostic"] == {"algorithms": ["sac", "bear", "td3bc", "bc"], "datasets": [], "tail": 0.01, "snapshots": 20}
+    assert config["q_diagnostic"] == {
+        "algorithms": ["sac", "bear", "td3bc", "bc"],
+        "datasets": [],
+        "tail": 0.01,
+        "snapshots": 20,
+    }
     config["q_diagnostic"]["datasets"] = ["halfcheetah-expert-first1000"]
     with pytest.raises(ConfigError, match=r"q_diagnostic.datasets \['halfcheetah-expert-first1000'\] are not on envs"):
         check_config(config, REPO / "resources" / "shipped")
     config["q_diagnostic"]["datasets"] = ["hopper-expert-first1000000000", "hopper-medium"]
-    with pytest.raises(ConfigError, match=r"q_diagnostic.datasets \['hopper-expert-first1000000000'\] keep more transitions than datasets.size"):
+    with pytest.raises(
+        ConfigError,
+        match=r"q_diagnostic.datasets \['hopper-expert-first1000000000'\] keep more transitions than datasets.size",
+    ):
         check_config(config, REPO / "resources" / "shipped")
     config["q_diagnostic"]["datasets"], config["q_diagnostic"]["algorithms"] = ["hopper-medium"], ["sac", "cqlx"]
     with pytest.raises(ConfigError, match=r"q_diagnostic.algorithms: unknown algorithm\(s\) \['cqlx'\]"):

@@ -15,10 +15,16 @@ from offrl.algos.presets import build
 def test_cql_h_gap_by_hand():
     # One state, two sampled actions with Q = 1, 2 and log-densities 0, ln 2; Q(s, a) = 0.5 at the data:
     # gap = ln(e¹ + e²/2) − 0.5 = ln(2.7182818 + 3.6945280) − 0.5 = 1.3582975
-    q_sampled, log_density, q_data = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, math.log(2.0)]]), torch.tensor([0.5])
+    q_sampled, log_density, q_data = (
+        torch.tensor([[1.0, 2.0]]),
+        torch.tensor([[0.0, math.log(2.0)]]),
+        torch.tensor([0.5]),
+    )
     assert conservative_gap(q_sampled, log_density, q_data, "H").item() == pytest.approx(1.3582975, abs=1e-6)
     # T = 2: 2·ln(e^{1/2} + e^{(2 − ln 2)/2}) − 0.5 = 2·ln(1.6487213 + 1.9221155) − 0.5 = 2.0455999
-    assert conservative_gap(q_sampled, log_density, q_data, "H", temperature=2.0).item() == pytest.approx(2.0455999, abs=1e-6)
+    assert conservative_gap(q_sampled, log_density, q_data, "H", temperature=2.0).item() == pytest.approx(
+        2.0455999, abs=1e-6
+    )
 
 
 def test_cql_rho_gap_by_hand():
@@ -62,11 +68,14 @@ def test_proposals_uniform_and_policy_with_their_densities():
     assert not actions.requires_grad and not log_density.requires_grad  # no gradient into π from the critic's loss
 
 
-@pytest.mark.parametrize("regularizer, options, expected", [
-    ("H", {}, lambda w, n: 2 * w * math.log(3 * n)),  # every logit Q(s, a): gap = ln 3N for each critic
-    ("rho", {}, lambda w, n: 2 * w * math.log(3 * n + 1)),  # the data's own Q joins: ln(3N + 1)
-    ("H", {"lagrange_gap": 1.0}, lambda w, n: 2 * (w * math.log(3 * n) - 1.0)),  # α′ = 1 at the start
-])
+@pytest.mark.parametrize(
+    "regularizer, options, expected",
+    [
+        ("H", {}, lambda w, n: 2 * w * math.log(3 * n)),  # every logit Q(s, a): gap = ln 3N for each critic
+        ("rho", {}, lambda w, n: 2 * w * math.log(3 * n + 1)),  # the data's own Q joins: ln(3N + 1)
+        ("H", {"lagrange_gap": 1.0}, lambda w, n: 2 * (w * math.log(3 * n) - 1.0)),  # α′ = 1 at the start
+    ],
+)
 def test_critic_loss_adds_w_times_each_critics_gap(monkeypatch, regularizer, options, expected):
     # Every proposal is the dataset's own action with log-density 0, so each gap is known whatever the network.
     cql = algo(regularizer=regularizer, min_q_weight=5.0, samples=3, **options)
@@ -103,7 +112,14 @@ def test_presets_and_config_defaults():
     h, rho = build("cql", 3, 2, gens, torch.device("cpu")), build("cql_rho", 3, 2, gens, torch.device("cpu"))
     assert (h.config.regularizer, rho.config.regularizer) == ("H", "rho")
     c = h.config  # CORL's MuJoCo configuration
-    assert (c.min_q_weight, c.samples, c.actor_lr, c.critic_lr, c.backup_entropy, c.lagrange_gap) == (10.0, 10, 3e-5, 3e-4, False, None)
+    assert (c.min_q_weight, c.samples, c.actor_lr, c.critic_lr, c.backup_entropy, c.lagrange_gap) == (
+        10.0,
+        10,
+        3e-5,
+        3e-4,
+        False,
+        None,
+    )
     assert len(h.critic.mlp.layers) == 4 and h.normalize_states
 
 

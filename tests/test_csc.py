@@ -20,9 +20,14 @@ def csc(generators: list[torch.Generator], **options) -> CSC:
 
 def batch(seed: int, members: int = 1, size: int = 16) -> Batch:
     g = torch.Generator().manual_seed(seed)
-    return Batch(torch.randn(members, size, 3, generator=g), torch.rand(members, size, 2, generator=g) * 2 - 1,
-                 torch.randn(members, size, generator=g), torch.randn(members, size, 3, generator=g), torch.ones(members, size),
-                 extras={"costs": (torch.rand(members, size, generator=g) < 0.3).float()})
+    return Batch(
+        torch.randn(members, size, 3, generator=g),
+        torch.rand(members, size, 2, generator=g) * 2 - 1,
+        torch.randn(members, size, generator=g),
+        torch.randn(members, size, 3, generator=g),
+        torch.ones(members, size),
+        extras={"costs": (torch.rand(members, size, generator=g) < 0.3).float()},
+    )
 
 
 def test_conservative_cost_loss_by_hand():
@@ -116,7 +121,9 @@ def test_actor_maximises_q_minus_the_weighted_cost():
     algo = csc([torch.Generator().manual_seed(0)])
     algo.lagrange = torch.tensor([0.02])
     data = batch(1)
-    expected = algo.twin_min(algo.critic, data.obs, data.actions) - 0.02 / (1 - 0.99) * algo.cost_critic(data.obs, data.actions)
+    expected = algo.twin_min(algo.critic, data.obs, data.actions) - 0.02 / (1 - 0.99) * algo.cost_critic(
+        data.obs, data.actions
+    )
     torch.testing.assert_close(algo.action_value(data.obs, data.actions), expected)
 
 
@@ -129,8 +136,13 @@ def test_update_and_explore_of_a_seed_do_not_depend_on_its_group():
         for step in range(3):
             costs[seed_column] = step == 0  # the seed's episode fails once, then ends
             algo.observe(costs.copy(), np.full(members, step == 1))
-            data = Batch(*(x.expand(members, *x.shape[1:]).clone() for x in (shared.obs, shared.actions, shared.rewards, shared.next_obs, shared.not_done)),
-                         extras={"costs": shared.extras["costs"].expand(members, -1).clone()})
+            data = Batch(
+                *(
+                    x.expand(members, *x.shape[1:]).clone()
+                    for x in (shared.obs, shared.actions, shared.rewards, shared.next_obs, shared.not_done)
+                ),
+                extras={"costs": shared.extras["costs"].expand(members, -1).clone()},
+            )
             logs = algo.update(data)
         with torch.no_grad():
             actions = algo.explore(shared.obs.expand(members, -1, -1))
@@ -138,7 +150,9 @@ def test_update_and_explore_of_a_seed_do_not_depend_on_its_group():
 
     alone, logs, actions_alone = run([torch.Generator().manual_seed(5)], 0)
     grouped, _, actions_grouped = run([torch.Generator().manual_seed(9), torch.Generator().manual_seed(5)], 1)
-    assert {"cost_loss", "cost_q_data", "cost_q_policy", "lambda", "episode_cost", "critic_loss", "actor_loss"} <= set(logs)
+    assert {"cost_loss", "cost_q_data", "cost_q_policy", "lambda", "episode_cost", "critic_loss", "actor_loss"} <= set(
+        logs
+    )
     assert alone.lagrange.item() > 0  # the failed episode moved λ
     for module in ("actor", "cost_critic"):
         for pa, pg in zip(getattr(alone, module).parameters(), getattr(grouped, module).parameters()):
@@ -149,7 +163,11 @@ def test_update_and_explore_of_a_seed_do_not_depend_on_its_group():
 
 @pytest.mark.parametrize(
     ("option", "message"),
-    [(dict(threshold=0.0), "csc.threshold = 0.0"), (dict(candidates=0), "csc.candidates = 0"), (dict(dual_lr=-1.0), "csc.dual_lr = -1.0")],
+    [
+        (dict(threshold=0.0), "csc.threshold = 0.0"),
+        (dict(candidates=0), "csc.candidates = 0"),
+        (dict(dual_lr=-1.0), "csc.dual_lr = -1.0"),
+    ],
 )
 def test_bad_options_name_the_field(option, message):
     with pytest.raises(ValueError, match=message):

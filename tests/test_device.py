@@ -14,17 +14,30 @@ HOLD = "import pathlib, sys; from offrl.device import claim_gpu; print(claim_gpu
 
 def other_job(directory, count):
     """Another process that claims a GPU and holds it until its stdin closes."""
-    return subprocess.Popen([sys.executable, "-c", HOLD.format(count=count, directory=str(directory))], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+    return subprocess.Popen(
+        [sys.executable, "-c", HOLD.format(count=count, directory=str(directory))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ,
+    )
 
 
 def test_each_job_claims_its_own_gpu_and_a_process_reuses_its_own(tmp_path):
     assert claim_gpu(2, directory=tmp_path) == 0
-    assert claim_gpu(2, directory=tmp_path) == 0  # this process holds GPU 0: it gets it again (bench of several algorithms)
+    assert (
+        claim_gpu(2, directory=tmp_path) == 0
+    )  # this process holds GPU 0: it gets it again (bench of several algorithms)
     second = other_job(tmp_path, 2)
     try:
         assert second.stdout.readline().strip() == "1"  # GPU 0 is held: the other job gets GPU 1
-        third = subprocess.run([sys.executable, "-c", HOLD.format(count=2, directory=str(tmp_path))], input="", capture_output=True, text=True)
+        third = subprocess.run(
+            [sys.executable, "-c", HOLD.format(count=2, directory=str(tmp_path))],
+            input="",
+            capture_output=True,
+            text=True,
+        )
         assert third.returncode != 0 and "all 2 visible GPUs are claimed by other offrl jobs" in third.stderr
     finally:
         second.communicate("")
@@ -51,23 +64,40 @@ def test_lock_directory_is_per_user(monkeypatch):
     assert str(lock_dir()) == "/somewhere/locks"
 
 
-HOLD_SHARED = ("import pathlib, sys; from offrl.device import claim_gpu; "
-               "print(claim_gpu({count}, names={names!r}, directory=pathlib.Path({directory!r}), jobs_per_gpu={k}), flush=True); sys.stdin.read()")
+HOLD_SHARED = (
+    "import pathlib, sys; from offrl.device import claim_gpu; "
+    "print(claim_gpu({count}, names={names!r}, directory=pathlib.Path({directory!r}), jobs_per_gpu={k}), flush=True); sys.stdin.read()"
+)
 
 
 def test_jobs_per_gpu_lets_k_jobs_share_a_gpu_filled_evenly(tmp_path):
     def job():
-        return subprocess.Popen([sys.executable, "-c", HOLD_SHARED.format(count=2, names=["3", "5"], directory=str(tmp_path), k=2)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+        return subprocess.Popen(
+            [sys.executable, "-c", HOLD_SHARED.format(count=2, names=["3", "5"], directory=str(tmp_path), k=2)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ,
+        )
 
     jobs = [job() for _ in range(4)]
     try:
         # Four jobs, two GPUs, two slots each: slot 0 of both GPUs, then slot 1 of both.
         claimed = sorted(int(j.stdout.readline().strip()) for j in jobs)
         assert claimed == [0, 0, 1, 1]
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu3.lock", "gpu3.slot1.lock", "gpu5.lock", "gpu5.slot1.lock"]
-        fifth = subprocess.run([sys.executable, "-c", HOLD_SHARED.format(count=2, names=["3", "5"], directory=str(tmp_path), k=2)],
-                               input="", capture_output=True, text=True)
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "gpu3.lock",
+            "gpu3.slot1.lock",
+            "gpu5.lock",
+            "gpu5.slot1.lock",
+        ]
+        fifth = subprocess.run(
+            [sys.executable, "-c", HOLD_SHARED.format(count=2, names=["3", "5"], directory=str(tmp_path), k=2)],
+            input="",
+            capture_output=True,
+            text=True,
+        )
         assert fifth.returncode != 0 and "all 2 visible GPUs (2 jobs each) are claimed" in fifth.stderr
     finally:
         for j in jobs:

@@ -28,7 +28,22 @@ def test_download_fails_fast_without_network(tmp_path):
 
 def test_download_command_prints_one_clear_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "offrl", "download", "--remote-id", "mujoco/hopper/expert-v0", "--env", "hopper", "--kind", "expert", "--root", str(tmp_path), "--summary", str(tmp_path / "s.json")],
+        [
+            sys.executable,
+            "-m",
+            "offrl",
+            "download",
+            "--remote-id",
+            "mujoco/hopper/expert-v0",
+            "--env",
+            "hopper",
+            "--kind",
+            "expert",
+            "--root",
+            str(tmp_path),
+            "--summary",
+            str(tmp_path / "s.json"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -29,8 +29,15 @@ def tiny_prior(context_dim: int = 8) -> SkillPrior:
 
 
 def config(method: str, **overrides) -> DownstreamConfig:
-    defaults = dict(total_steps=60, start_steps=30, batch_size=32, log_every=20, sac=TINY, max_episode_steps=50,
-                    bound=2.0 if method.startswith("safer") else None)
+    defaults = dict(
+        total_steps=60,
+        start_steps=30,
+        batch_size=32,
+        log_every=20,
+        sac=TINY,
+        max_episode_steps=50,
+        bound=2.0 if method.startswith("safer") else None,
+    )
     return DownstreamConfig(method, **{**defaults, **overrides})
 
 
@@ -79,8 +86,15 @@ def recorded_envs(monkeypatch):
 def test_acting_windows_are_the_training_windows(recorded_envs, tmp_path):
     # Short episodes, so windows cross several resets; no learning needed, so start_steps = total_steps.
     prior = recording_prior()
-    run_downstream(TASK, config("safer", total_steps=14, start_steps=14, log_every=14, max_episode_steps=5), prior, [0, 1],
-                   None, tmp_path, progress=False)
+    run_downstream(
+        TASK,
+        config("safer", total_steps=14, start_steps=14, log_every=14, max_episode_steps=5),
+        prior,
+        [0, 1],
+        None,
+        tmp_path,
+        progress=False,
+    )
     states = torch.stack([call[0] for call in prior.calls]).numpy()  # (steps, S, obs_dim)
     windows = torch.stack([call[1] for call in prior.calls]).numpy()  # (steps, S, window, obs_dim)
     for s, env in enumerate(recorded_envs):
@@ -118,13 +132,18 @@ def test_safer_and_parrot_differ_only_in_the_bound_by_default():
     states, prior = torch.randn(5, OBS_DIM), tiny_prior(0)
     parrot = policy_action(config("parrot"), prior, u, states, None)
     torch.testing.assert_close(policy_action(config("safer_no_context", bound=1e3), prior, u, states, None), parrot)
-    assert not torch.allclose(policy_action(config("safer_no_context", bound=1e3, latent_map="box"), prior, u, states, None), parrot)
+    assert not torch.allclose(
+        policy_action(config("safer_no_context", bound=1e3, latent_map="box"), prior, u, states, None), parrot
+    )
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (dict(method="reinforce"), "method = 'reinforce'; allowed: sac, parrot, contextual_parrot, prior_explore, safer, safer_no_context"),
+        (
+            dict(method="reinforce"),
+            "method = 'reinforce'; allowed: sac, parrot, contextual_parrot, prior_explore, safer, safer_no_context",
+        ),
         (dict(method="safer", bound=None), "bound = None: method 'safer' needs the safety bound η, a number > 0"),
         (dict(method="safer_no_context", bound=0.0), "bound = 0.0"),
         (dict(method="parrot", bound=2.0), "only safer, safer_no_context use η"),
@@ -151,7 +170,9 @@ def test_prior_must_fit_the_method(tmp_path):
     with pytest.raises(ValueError, match="pass state_statistics"):
         run_downstream(TASK, config("sac"), None, [0], None, tmp_path, progress=False)
     with pytest.raises(ValueError, match="the grasp task has 4 and 11"):  # a prior trained with the geometry observed
-        run_downstream(TASK, config("parrot"), SkillPrior(18, 4, context_dim=0, hidden=(16,)), [0], None, tmp_path, progress=False)
+        run_downstream(
+            TASK, config("parrot"), SkillPrior(18, 4, context_dim=0, hidden=(16,)), [0], None, tmp_path, progress=False
+        )
     with pytest.raises(ValueError, match=r"state_statistics have shapes \(18,\)"):
         run_downstream(TASK, config("sac"), None, [0], (np.zeros(18), np.ones(18)), tmp_path, progress=False)
     assert not (tmp_path / "log.csv").exists()
@@ -159,7 +180,9 @@ def test_prior_must_fit_the_method(tmp_path):
 
 def test_same_seeds_same_log_and_consistent_counts(tmp_path):
     c = config("safer", total_steps=150, start_steps=50, log_every=50, max_episode_steps=20)
-    summaries = [run_downstream(TASK, c, tiny_prior(), [3, 4], None, tmp_path / run, progress=False) for run in ("a", "b")]
+    summaries = [
+        run_downstream(TASK, c, tiny_prior(), [3, 4], None, tmp_path / run, progress=False) for run in ("a", "b")
+    ]
     first, second = ((tmp_path / run / "log.csv").read_text() for run in ("a", "b"))
     assert first == second and summaries[0] == summaries[1]
 
@@ -204,7 +227,9 @@ def test_sac_sees_states_normalised_by_the_given_statistics(stored, tmp_path):
 
 def test_prior_explore_executes_and_stores_the_priors_actions(recorded_envs, stored, tmp_path):
     prior = recording_prior()
-    run_downstream(TASK, config("prior_explore", explore_probability=1.0), prior, [0, 1], None, tmp_path, progress=False)
+    run_downstream(
+        TASK, config("prior_explore", explore_probability=1.0), prior, [0, 1], None, tmp_path, progress=False
+    )
     prior_actions = torch.stack([call[2] for call in prior.calls]).numpy()  # one call per step, learning or not
     executed = np.stack([np.stack(env.actions) for env in recorded_envs], axis=1)
     assert prior_actions.shape == executed.shape == (60, 2, 4)
@@ -248,7 +273,9 @@ def test_csc_executes_and_stores_its_raw_actions_with_their_violations(recorded_
     mean, std = np.zeros(OBS_DIM, np.float32), np.ones(OBS_DIM, np.float32)
     with pytest.raises(ValueError, match="method 'csc' acts on raw actions"):
         run_downstream(TASK, config("csc"), tiny_prior(), [0], None, tmp_path, progress=False)
-    summary = run_downstream(TASK, config("csc", max_episode_steps=10), None, [0, 1], (mean, std), tmp_path, progress=False)
+    summary = run_downstream(
+        TASK, config("csc", max_episode_steps=10), None, [0, 1], (mean, std), tmp_path, progress=False
+    )
     executed = np.stack([np.stack(env.actions) for env in recorded_envs], axis=1)
     np.testing.assert_array_equal(np.stack([actions for _, actions, *_ in stored]), executed)
     costs = np.stack([transition[5] for transition in stored])  # the buffer's ω, what the cost critic learns from

@@ -52,14 +52,34 @@ def test_same_seed_same_episodes():
 @pytest.mark.parametrize("env", ["hopper", "walker2d", "halfcheetah"])
 def test_columns(env):
     scores = evaluate_policy(lambda obs: np.zeros((len(obs), 3 if env == "hopper" else 6)), env, episodes=1, seed=0)
-    assert list(scores.columns) == ["episode", "return", "normalized_score", "length", "fell", "unsafe_height_steps", "sum_abs_action", "sum_sq_action"]
+    assert list(scores.columns) == [
+        "episode",
+        "return",
+        "normalized_score",
+        "length",
+        "fell",
+        "unsafe_height_steps",
+        "sum_abs_action",
+        "sum_sq_action",
+    ]
 
 
 @pytest.mark.parametrize("algorithm", ["sac", "bcq"])  # critics kept at some snapshots only; a sampling policy
 def test_worker_processes_give_the_serial_result(algorithm, tiny_dataset, tmp_path, one_thread):
     options = {"hidden": [8, 8], **({"vae_hidden": [8, 8]} if algorithm == "bcq" else {})}
-    config = TrainConfig(algorithm=algorithm, env="hopper", dataset="hopper-random", seeds=[0, 1], steps=3, eval_every=1, log_every=1,
-                         batch_size=4, device="cpu", options=options, critic_snapshots=2)
+    config = TrainConfig(
+        algorithm=algorithm,
+        env="hopper",
+        dataset="hopper-random",
+        seeds=[0, 1],
+        steps=3,
+        eval_every=1,
+        log_every=1,
+        batch_size=4,
+        device="cpu",
+        options=options,
+        critic_snapshots=2,
+    )
     train(tiny_dataset, config, tmp_path, progress=False)
     serial = evaluate_snapshots(tmp_path / "snapshots.pt", episodes=2)
     parallel = evaluate_snapshots(tmp_path / "snapshots.pt", episodes=2, workers=2)

@@ -19,24 +19,48 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline_slice import CHECKPOINT, DATASET_SUMMARY, RUN, SNAKEMAKE, TABLE, assert_same_results, slice_config, snakemake_env
+from tests.pipeline_slice import (
+    CHECKPOINT,
+    DATASET_SUMMARY,
+    RUN,
+    SNAKEMAKE,
+    TABLE,
+    assert_same_results,
+    slice_config,
+    snakemake_env,
+)
 
 pytestmark = pytest.mark.slow
 LIMIT_S = 900
 
 
 def command(config: Path, *targets: str) -> list[str]:
-    return [*SNAKEMAKE, *(targets or (TABLE,)), "--cores", "2", "--configfile", str(config)]  # targets first: --configfile takes every word after it
+    return [
+        *SNAKEMAKE,
+        *(targets or (TABLE,)),
+        "--cores",
+        "2",
+        "--configfile",
+        str(config),
+    ]  # targets first: --configfile takes every word after it
 
 
 def snakemake(workdir: Path, config: Path, *targets: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command(config, *targets), cwd=workdir, env=snakemake_env(), capture_output=True, text=True, timeout=LIMIT_S)
+    return subprocess.run(
+        command(config, *targets), cwd=workdir, env=snakemake_env(), capture_output=True, text=True, timeout=LIMIT_S
+    )
 
 
 def start(workdir: Path, config: Path) -> subprocess.Popen:
     """Snakemake in a session of its own, so that killing the group kills every job it started."""
-    return subprocess.Popen(command(config), cwd=workdir, env=snakemake_env(), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        command(config),
+        cwd=workdir,
+        env=snakemake_env(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def kill_tree_when(proc: subprocess.Popen, ready, what: str) -> None:
@@ -70,7 +94,9 @@ def straight(config, tmp_path_factory):
 
 def test_a_second_run_in_the_same_directory_is_refused(straight):
     second = straight[1]
-    assert second.returncode != 0 and "Directory cannot be locked" in second.stdout + second.stderr, second.stderr[-3000:]
+    assert second.returncode != 0 and "Directory cannot be locked" in second.stdout + second.stderr, second.stderr[
+        -3000:
+    ]
 
 
 def test_killed_writing_the_dataset_and_mid_training_the_rerun_equals_an_uninterrupted_run(config, straight, tmp_path):
@@ -96,7 +122,9 @@ def test_killed_writing_the_dataset_and_mid_training_the_rerun_equals_an_uninter
 def test_a_full_disk_fails_the_job_clearly_and_the_rerun_after_freeing_space_completes(config, tmp_path):
     resources = tmp_path / "resources"
     resources.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(resources)], capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(resources)], capture_output=True, text=True
+    )
     if mounted.returncode:
         pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()})")
     try:
@@ -104,7 +132,10 @@ def test_a_full_disk_fails_the_job_clearly_and_the_rerun_after_freeing_space_com
         assert full.returncode != 0
         assert "Error in rule collect_dataset" in full.stdout + full.stderr
         log = (tmp_path / "logs/datasets/hopper-random.log").read_text()
-        assert log.startswith("offrl collect: error: No space left on device for the dataset under ") and log.count("\n") == 1, log[-3000:]
+        assert (
+            log.startswith("offrl collect: error: No space left on device for the dataset under ")
+            and log.count("\n") == 1
+        ), log[-3000:]
         assert not (tmp_path / DATASET_SUMMARY).exists() and not (resources / "minari").exists()
 
         subprocess.run(["mount", "-o", "remount,size=64m", str(resources)], check=True)

@@ -15,8 +15,13 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from offrl.report import figures, safety, scores, simhash  # noqa: E402
-from offrl.report import names  # noqa: E402
+from offrl.report import (  # noqa: E402
+    figures,
+    names,  # noqa: E402
+    safety,
+    scores,
+    simhash,
+)
 from offrl.report.names import dataset_name, id_footnote, paper_name, spread_label  # noqa: E402
 from offrl.safer import report as safer  # noqa: E402
 from offrl.simhash import SimHashIndex  # noqa: E402
@@ -41,21 +46,52 @@ def drawn(monkeypatch):
 
 
 def evaluations() -> pd.DataFrame:
-    rows = [{"algorithm": a, "dataset": d, "seed": seed, "step": step, "episode": 0, "normalized_score": 10.0 * i + seed + step / 100,
-             "return": 100.0 * i + step, "length": 100, "fell": False, "unsafe_height_steps": 0, "sum_abs_action": 5.0}
-            for i, a in enumerate(ALGORITHMS) for d in DATASETS for seed in (0, 1) for step in (100, 200, 300)]
+    rows = [
+        {
+            "algorithm": a,
+            "dataset": d,
+            "seed": seed,
+            "step": step,
+            "episode": 0,
+            "normalized_score": 10.0 * i + seed + step / 100,
+            "return": 100.0 * i + step,
+            "length": 100,
+            "fell": False,
+            "unsafe_height_steps": 0,
+            "sum_abs_action": 5.0,
+        }
+        for i, a in enumerate(ALGORITHMS)
+        for d in DATASETS
+        for seed in (0, 1)
+        for step in (100, 200, 300)
+    ]
     return pd.DataFrame(rows)
 
 
 def logs() -> pd.DataFrame:
-    rows = [{"algorithm": a, "dataset": d, "step": step, "seed": seed, "q_mean": 10.0 ** (step / 100), "divergence_expert_p75": 0.1,
-             "divergence_contaminant_p75": 1.0} for a in ALGORITHMS for d in DATASETS for seed in (0, 1) for step in (100, 200, 300)]
+    rows = [
+        {
+            "algorithm": a,
+            "dataset": d,
+            "step": step,
+            "seed": seed,
+            "q_mean": 10.0 ** (step / 100),
+            "divergence_expert_p75": 0.1,
+            "divergence_contaminant_p75": 1.0,
+        }
+        for a in ALGORITHMS
+        for d in DATASETS
+        for seed in (0, 1)
+        for step in (100, 200, 300)
+    ]
     return pd.DataFrame(rows)
 
 
 def test_names_are_declared_once_and_variants_show_their_preset():
     assert paper_name("td3bc_pp") == "TD3BC++" and paper_name("guided_td3bc") == "Guided TD3+BC"
-    assert paper_name("bear_256") == "BEAR (256)" and paper_name("td3bc_gp_policy_actions") == "TD3+BC+GP (policy_actions)"
+    assert (
+        paper_name("bear_256") == "BEAR (256)" and paper_name("td3bc_gp_policy_actions") == "TD3+BC+GP (policy_actions)"
+    )
     assert paper_name("safer_u15") == "SAFER (≤15% unsafe)" and paper_name("mystery") == "mystery"
     assert id_footnote(["td3bc", "td3bc", "mystery"]) == "ids: TD3+BC = td3bc"
     assert spread_label([3, 3]) == "mean ± s.d. over 3 seeds" and spread_label([2, 3], "mean") == "mean over 2-3 seeds"
@@ -88,7 +124,9 @@ def test_offline_figures(tmp_path, drawn):
     final = scores.final_scores(evaluations(), last=2)
     scores.plot_learning_curves(evaluations(), tmp_path / "curves", ALGORITHMS, DATASETS)
     check(drawn["curves"], tmp_path, "curves", "line, band: mean ± s.d. over 2 seeds")
-    scores.plot_final_boxes(final, tmp_path / "boxes", ALGORITHMS, DATASETS[:1], title="Gradient penalty: which actions it samples")
+    scores.plot_final_boxes(
+        final, tmp_path / "boxes", ALGORITHMS, DATASETS[:1], title="Gradient penalty: which actions it samples"
+    )
     check(drawn["boxes"], tmp_path, "boxes", "box: quartiles, whiskers 1.5 IQR, over 2 seeds")
     scores.plot_contamination_curves(final, tmp_path / "fig3", ALGORITHMS, ["hopper"], [30])
     check(drawn["fig3"], tmp_path, "fig3", "mean ± s.d. over 2 seeds")
@@ -110,8 +148,14 @@ def test_score_table_shows_paper_names_spread_and_ids(tmp_path):
     scores.write_score_table(final, ["td3bc", "td3bc_pp"], DATASETS, tmp_path / "table", gains={"td3bc_pp": "td3bc"})
     markdown = (tmp_path / "table.md").read_text()
     assert "| dataset | TD3+BC | TD3BC++ |" in markdown and "vs TD3+BC)" in markdown
-    assert "Final normalised score: mean over 2 seeds ± sample std of the per-seed final scores" in markdown and "ids: TD3+BC = td3bc, TD3BC++ = td3bc_pp" in markdown
-    assert list(pd.read_csv(tmp_path / "table.csv", header=[0, 1], index_col=0).columns.get_level_values(1)[:2]) == ["td3bc", "td3bc_pp"]
+    assert (
+        "Final normalised score: mean over 2 seeds ± sample std of the per-seed final scores" in markdown
+        and "ids: TD3+BC = td3bc, TD3BC++ = td3bc_pp" in markdown
+    )
+    assert list(pd.read_csv(tmp_path / "table.csv", header=[0, 1], index_col=0).columns.get_level_values(1)[:2]) == [
+        "td3bc",
+        "td3bc_pp",
+    ]
 
 
 def test_safety_figure_spells_out_datasets(tmp_path, drawn):

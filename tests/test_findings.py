@@ -23,14 +23,18 @@ def test_stratified_bootstrap_resamples_within_strata():
     point = stratified_bootstrap([np.array([1.0]), np.array([3.0])], lambda s: s[0].mean() + s[1].mean())
     assert point == Interval(4.0, 4.0, 4.0)
     # A stratum's resampled mean stays within its own values: [0, 1] and [10, 11] never mix.
-    interval = stratified_bootstrap([np.array([0.0, 1.0]), np.array([10.0, 11.0])], lambda s: s[1].mean() - s[0].mean(), repetitions=500)
+    interval = stratified_bootstrap(
+        [np.array([0.0, 1.0]), np.array([10.0, 11.0])], lambda s: s[1].mean() - s[0].mean(), repetitions=500
+    )
     assert interval.estimate == 10.0 and 9.0 <= interval.low <= interval.high <= 11.0
     # Percentile interval of a mean of 0..9 (n = 10): close to the normal approximation ±1.96·σ/√n.
     values = np.arange(10.0)
     ci = stratified_bootstrap([values], lambda s: s[0].mean(), repetitions=4000, seed=1)
     half = 1.96 * values.std() / np.sqrt(10)
     assert ci.low == pytest.approx(4.5 - half, abs=0.25) and ci.high == pytest.approx(4.5 + half, abs=0.25)
-    assert stratified_bootstrap([values], lambda s: s[0].mean(), seed=3) == stratified_bootstrap([values], lambda s: s[0].mean(), seed=3)
+    assert stratified_bootstrap([values], lambda s: s[0].mean(), seed=3) == stratified_bootstrap(
+        [values], lambda s: s[0].mean(), seed=3
+    )
 
 
 def test_verdicts():
@@ -47,17 +51,34 @@ def _evaluations(scores, steps=(1000, 2000), extra=None):
     for (algo, dataset), per_seed in scores.items():
         for seed, per_step in enumerate(per_seed):
             for step, score in zip(steps, per_step):
-                rows.append({"algorithm": algo, "dataset": dataset, "seed": seed, "step": step, "episode": 0,
-                             "normalized_score": score, "fell": False, "unsafe_height_steps": 0, "sum_abs_action": 10.0, "length": 100,
-                             **(extra(algo, dataset, seed) if extra else {})})
+                rows.append(
+                    {
+                        "algorithm": algo,
+                        "dataset": dataset,
+                        "seed": seed,
+                        "step": step,
+                        "episode": 0,
+                        "normalized_score": score,
+                        "fell": False,
+                        "unsafe_height_steps": 0,
+                        "sum_abs_action": 10.0,
+                        "length": 100,
+                        **(extra(algo, dataset, seed) if extra else {}),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def test_guided_total_and_safety_with_hand_computed_effects():
     datasets = ["hopper-medium", "hopper-medium-replay"]
-    scores = {("td3bc", d): [[0, 40], [0, 50]] for d in datasets} | {("guided_td3bc", d): [[0, 60], [0, 70]] for d in datasets}
+    scores = {("td3bc", d): [[0, 40], [0, 50]] for d in datasets} | {
+        ("guided_td3bc", d): [[0, 60], [0, 70]] for d in datasets
+    }
     # The guided runs fall in no episode, the baseline's in every one.
-    extra = lambda algo, dataset, seed: {"fell": algo == "td3bc", "sum_abs_action": 5.0 if algo == "guided_td3bc" else 10.0}
+    extra = lambda algo, dataset, seed: {
+        "fell": algo == "td3bc",
+        "sum_abs_action": 5.0 if algo == "guided_td3bc" else 10.0,
+    }
     findings = guided_findings(_evaluations(scores, extra=extra), datasets, mixed=["hopper-medium-replay"], last=1)
     total, events, actions = findings
     assert total.estimate == pytest.approx(2 * 20) and total.verdict == "holds"
@@ -71,7 +92,10 @@ def test_guided_total_and_safety_with_hand_computed_effects():
 
 def test_guided_reversed_when_the_baseline_is_better():
     datasets = ["walker2d-expert"]
-    scores = {("td3bc", datasets[0]): [[0, 80], [0, 82], [0, 81]], ("guided_td3bc", datasets[0]): [[0, 10], [0, 12], [0, 11]]}
+    scores = {
+        ("td3bc", datasets[0]): [[0, 80], [0, 82], [0, 81]],
+        ("guided_td3bc", datasets[0]): [[0, 10], [0, 12], [0, 11]],
+    }
     total = guided_findings(_evaluations(scores), datasets, mixed=datasets, last=1)[0]
     assert total.estimate == pytest.approx(-70.0) and total.verdict == "reversed"
 
@@ -100,10 +124,22 @@ def test_taming_slope_collapse_and_repair():
 def test_taming_without_heavy_contamination_is_not_measured():
     datasets = ["hopper-expert", "hopper-expert-random-30"]
     scores = {("td3bc", d): [[50, 50]] for d in datasets}
-    logs = pd.DataFrame([{"algorithm": a, "dataset": datasets[1], "seed": 0, "step": 2000,
-                          "divergence_expert_p75": 1.0, "divergence_contaminant_p75": ratio}
-                         for a, ratio in (("td3bc", 2.0), ("td3bc_pp", 8.0))])
-    findings = taming_findings(_evaluations(scores | {("td3bc_pp", d): [[50, 50]] for d in datasets}), logs, datasets, last=1)
+    logs = pd.DataFrame(
+        [
+            {
+                "algorithm": a,
+                "dataset": datasets[1],
+                "seed": 0,
+                "step": 2000,
+                "divergence_expert_p75": 1.0,
+                "divergence_contaminant_p75": ratio,
+            }
+            for a, ratio in (("td3bc", 2.0), ("td3bc_pp", 8.0))
+        ]
+    )
+    findings = taming_findings(
+        _evaluations(scores | {("td3bc_pp", d): [[50, 50]] for d in datasets}), logs, datasets, last=1
+    )
     assert [f.verdict for f in findings[1:3]] == ["not measured", "not measured"]
     assert "X ≥ 50" in findings[1].detail
     # Figure 4's check needs no ER5+: log(8/1) − log(2/1) = log 4.
@@ -111,10 +147,14 @@ def test_taming_without_heavy_contamination_is_not_measured():
 
 
 def test_safer_violations_likelihood_and_calibration():
-    summary = pd.DataFrame([
-        {"method": m, "task": t, "seed": s, "success_rate": 100.0, "total_violations": v}
-        for m, v in (("safer", 100), ("parrot", 400)) for t in (2, 5) for s in range(3)
-    ])
+    summary = pd.DataFrame(
+        [
+            {"method": m, "task": t, "seed": s, "success_rate": 100.0, "total_violations": v}
+            for m, v in (("safer", 100), ("parrot", 400))
+            for t in (2, 5)
+            for s in range(3)
+        ]
+    )
     likelihood = {
         "parrot": pd.DataFrame({"top_percent": [10.0], "unsafe_percent": [20.0], "pairs": [100]}),
         "safer": pd.DataFrame({"top_percent": [10.0], "unsafe_percent": [5.0], "pairs": [100]}),
@@ -141,7 +181,9 @@ def test_write_findings_markdown_and_json(tmp_path):
     text = (tmp_path / "findings.md").read_text()
     assert "# Findings at the test scale" in text and "| **reversed** |" in text and "## Guided TD3+BC" in text
     payload = json.loads((tmp_path / "findings.json").read_text())
-    assert payload["findings"][0]["verdict"] == "reversed" and payload["findings"][0]["estimate"] == pytest.approx(-70.0)
+    assert payload["findings"][0]["verdict"] == "reversed" and payload["findings"][0]["estimate"] == pytest.approx(
+        -70.0
+    )
 
 
 def test_bear_blog_ratio_of_q_to_the_achieved_return():
@@ -152,9 +194,21 @@ def test_bear_blog_ratio_of_q_to_the_achieved_return():
     for algorithm, q in (("sac", 1000.0), ("bear", 120.0)):
         for seed in (0, 1):
             for step, scale in ((1000, 0.5), (2000, 1.0)):  # the first snapshot is not among the last 1
-                rows.append({"algorithm": algorithm, "dataset": "hopper-expert-first10000", "step": step, "seed": seed, "critic": "kept",
-                             "q_dataset_initial": q * scale, "return_initial": 100.0, "initial_comparable": True,
-                             "q_along": 0.0, "return_along": 0.0, "comparable_steps": 1})
+                rows.append(
+                    {
+                        "algorithm": algorithm,
+                        "dataset": "hopper-expert-first10000",
+                        "step": step,
+                        "seed": seed,
+                        "critic": "kept",
+                        "q_dataset_initial": q * scale,
+                        "return_initial": 100.0,
+                        "initial_comparable": True,
+                        "q_along": 0.0,
+                        "return_along": 0.0,
+                        "comparable_steps": 1,
+                    }
+                )
     naive, bounded = bear_blog_findings(pd.DataFrame(rows), ["hopper-expert-first10000"], last=1)
     assert naive.estimate == pytest.approx(10.0 - 2.0) and naive.verdict == "holds"
     assert bounded.estimate == pytest.approx(2.0 - 1.2) and bounded.verdict == "holds" and "bear" in bounded.claim
@@ -162,11 +216,16 @@ def test_bear_blog_ratio_of_q_to_the_achieved_return():
 
 def test_gp_q_gap_by_hand_and_not_measured_without_probe():
     # Seeds' gaps: (10 − 5)/10 = 50 % and (20 − 15)/20 = 25 % on one dataset; 100 % twice on the other.
-    probe = pd.DataFrame([
-        ("td3bc_pp", "hopper-expert-random-30", 0, 10.0, 5.0), ("td3bc_pp", "hopper-expert-random-30", 1, 20.0, 15.0),
-        ("td3bc_pp", "hopper-expert-random-70", 0, -4.0, -8.0), ("td3bc_pp", "hopper-expert-random-70", 1, 2.0, 0.0),
-        ("td3bc", "hopper-expert-random-30", 0, 1.0, 9.0),
-    ], columns=["algorithm", "dataset", "seed", "q_expert", "q_contaminant"])
+    probe = pd.DataFrame(
+        [
+            ("td3bc_pp", "hopper-expert-random-30", 0, 10.0, 5.0),
+            ("td3bc_pp", "hopper-expert-random-30", 1, 20.0, 15.0),
+            ("td3bc_pp", "hopper-expert-random-70", 0, -4.0, -8.0),
+            ("td3bc_pp", "hopper-expert-random-70", 1, 2.0, 0.0),
+            ("td3bc", "hopper-expert-random-30", 0, 1.0, 9.0),
+        ],
+        columns=["algorithm", "dataset", "seed", "q_expert", "q_contaminant"],
+    )
     found = findings.gp_q_finding(probe, ["hopper-expert-random-30", "hopper-expert-random-70"])
     assert found.estimate == pytest.approx((37.5 + 100.0) / 2)
     assert found.verdict == "holds" and 50.0 <= found.low <= found.high <= 100.0
@@ -181,14 +240,20 @@ def test_final_probe_q_is_read_per_seed_at_the_last_snapshot(tmp_path):
 
     run = tmp_path / "run"
     run.mkdir()
-    probe_q = {step: {"expert": torch.full((3, 2), float(step)), "contaminant": torch.tensor([[0.0, 1.0]] * 3)} for step in (5, 10)}
+    probe_q = {
+        step: {"expert": torch.full((3, 2), float(step)), "contaminant": torch.tensor([[0.0, 1.0]] * 3)}
+        for step in (5, 10)
+    }
     torch.save({"algorithm": "td3bc_pp", "seeds": [4, 7], "probe_q": probe_q}, run / "snapshots.pt")
     pd.DataFrame({"dataset": ["hopper-expert-random-30"]}).to_csv(run / "evaluation.csv", index=False)
     plain = tmp_path / "plain"
     plain.mkdir()
     torch.save({"algorithm": "bc", "seeds": [0], "probe_q": {}}, plain / "snapshots.pt")
     table = load_final_probe_q([run, plain])
-    assert table[["seed", "step", "q_expert", "q_contaminant"]].values.tolist() == [[4, 10, 10.0, 0.0], [7, 10, 10.0, 1.0]]
+    assert table[["seed", "step", "q_expert", "q_contaminant"]].values.tolist() == [
+        [4, 10, 10.0, 0.0],
+        [7, 10, 10.0, 1.0],
+    ]
 
 
 def test_what_would_settle_a_claim_that_does_not_hold(tmp_path):
@@ -196,7 +261,10 @@ def test_what_would_settle_a_claim_that_does_not_hold(tmp_path):
     unsure = findings.Finding("TD3BC++", "c", "Table 1", "e", 2.0, -2.0, 6.0, "inconclusive")
     assert findings.what_would_settle(unsure).startswith("≈ 4.0× the seeds at this effect size; the paper's protocol: ")
     reversed_ = findings.Finding("Guided TD3+BC", "c", "Table 1", "e", -3.0, -5.0, -1.0, "reversed")
-    assert findings.what_would_settle(reversed_) == f"the paper's protocol: {findings.PAPER_PROTOCOL['Guided TD3+BC']} (config/paper.yaml)"
+    assert (
+        findings.what_would_settle(reversed_)
+        == f"the paper's protocol: {findings.PAPER_PROTOCOL['Guided TD3+BC']} (config/paper.yaml)"
+    )
     holds = findings.Finding("SAFER", "c", "Table 1", "e", 3.0, 1.0, 5.0, "holds")
     assert findings.what_would_settle(holds) == ""
     write_findings([unsure, holds], tmp_path / "f")

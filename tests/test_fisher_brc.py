@@ -43,7 +43,9 @@ def mixture_log_prob_by_hand(action):
     for d, a in enumerate(action):
         logits = LOGITS[2 * d : 2 * d + 2]
         weights = [math.exp(x) / sum(math.exp(y) for y in logits) for x in logits]
-        total += math.log(sum(w * math.exp(log_tanh_normal(a, MEANS[2 * d + k], LOG_STDS[2 * d + k])) for k, w in enumerate(weights)))
+        total += math.log(
+            sum(w * math.exp(log_tanh_normal(a, MEANS[2 * d + k], LOG_STDS[2 * d + k])) for k, w in enumerate(weights))
+        )
     return total
 
 
@@ -76,7 +78,10 @@ def test_behaviour_loss_by_hand_and_temperature_direction():
     uniform, noise = torch.rand((2, 2), generator=generator), torch.randn((2, 2), generator=generator)
     sampled = mixture().sample(obs, uniform[None], noise[None])[0].tolist()
     # α = 1: −mean[log μ(a) + Ĥ] with Ĥ = −log μ(ã).
-    expected = -sum(mixture_log_prob_by_hand(a) - mixture_log_prob_by_hand(s) for a, s in zip(actions[0].tolist(), sampled)) / 2
+    expected = (
+        -sum(mixture_log_prob_by_hand(a) - mixture_log_prob_by_hand(s) for a, s in zip(actions[0].tolist(), sampled))
+        / 2
+    )
     assert loss.item() == pytest.approx(expected, rel=1e-5)
     assert entropy[0].tolist() == pytest.approx([-mixture_log_prob_by_hand(s) for s in sampled], rel=1e-5)
     # Entropy below the target −act_dim = −2 raises α; above lowers it.

@@ -54,7 +54,10 @@ def test_log_prob_of_an_untrained_flow_is_the_standard_normal():
     flow = ConditionalRealNVP(4, 3, hidden=(8,))  # last layers start at zero: the identity map
     a, condition = torch.randn(10, 4), torch.randn(10, 3)
     torch.testing.assert_close(flow.log_prob(a, condition), torch.distributions.Normal(0.0, 1.0).log_prob(a).sum(-1))
-    torch.testing.assert_close(flow.sample(condition, torch.Generator().manual_seed(1)), torch.randn(10, 4, generator=torch.Generator().manual_seed(1)))
+    torch.testing.assert_close(
+        flow.sample(condition, torch.Generator().manual_seed(1)),
+        torch.randn(10, 4, generator=torch.Generator().manual_seed(1)),
+    )
 
 
 def test_flow_training_raises_likelihood_of_its_data(one_thread):
@@ -126,7 +129,9 @@ def test_policy_actions_map_to_the_latent_space():
     assert z.mean().item() == pytest.approx(0.0, abs=0.02) and z.std().item() == pytest.approx(1.0, abs=0.02)
     assert torch.isfinite(gaussian_latent(torch.tensor([-1.0, 1.0]))).all()
     assert gaussian_latent(torch.tensor([0.6827])).item() == pytest.approx(1.0, abs=1e-3)  # P(|z| < 1) = 0.6827
-    torch.testing.assert_close(bounded_latent(torch.tensor([-1.0, 0.5]), 2.0), torch.tensor([-2.0, 1.0]))  # SAFER: the box (−η, η)
+    torch.testing.assert_close(
+        bounded_latent(torch.tensor([-1.0, 0.5]), 2.0), torch.tensor([-2.0, 1.0])
+    )  # SAFER: the box (−η, η)
 
 
 def _normal_cdf(x: np.ndarray) -> np.ndarray:
@@ -140,10 +145,12 @@ def test_truncated_normal_map_of_uniform_u_is_the_truncated_prior(bound):
     z = truncated_gaussian_latent(u, bound).numpy().ravel()
     assert np.abs(z).max() <= bound
     edges = np.linspace(-bound, bound, 21)
-    mass = np.diff(_normal_cdf(edges)) / (_normal_cdf(bound) - _normal_cdf(-bound))  # each bin's truncated-normal probability
+    mass = np.diff(_normal_cdf(edges)) / (
+        _normal_cdf(bound) - _normal_cdf(-bound)
+    )  # each bin's truncated-normal probability
     np.testing.assert_allclose(np.histogram(z, edges)[0] / len(z), mass, atol=0.003)
     # Var of N(0, 1) truncated to (−η, η): 1 − 2ηφ(η)/(Φ(η) − Φ(−η)).
-    density = math.exp(-bound**2 / 2) / math.sqrt(2 * math.pi)
+    density = math.exp(-(bound**2) / 2) / math.sqrt(2 * math.pi)
     variance = 1 - 2 * bound * density / (_normal_cdf(bound) - _normal_cdf(-bound))
     assert z.var() == pytest.approx(variance, rel=0.01)
     box = bounded_latent(u, bound).numpy().ravel()  # the box map: uniform, its variance η²/3, more at the edges
@@ -154,11 +161,17 @@ def test_truncated_normal_map_by_hand_and_as_the_bound_grows():
     # η = 1, u = 0.5: p = Φ(−1) + 0.75·(Φ(1) − Φ(−1)) = 0.158655 + 0.75·0.682689 = 0.670672; Φ⁻¹(0.670672) = 0.44185.
     assert truncated_gaussian_latent(torch.tensor([0.5]), 1.0).item() == pytest.approx(0.44185, abs=1e-4)
     assert truncated_gaussian_latent(torch.tensor([0.0]), 1.0).item() == pytest.approx(0.0, abs=1e-7)
-    assert truncated_gaussian_latent(torch.tensor([1.0, -1.0]), 1.0).tolist() == pytest.approx([1.0, -1.0], abs=1e-5)  # the box's faces
+    assert truncated_gaussian_latent(torch.tensor([1.0, -1.0]), 1.0).tolist() == pytest.approx(
+        [1.0, -1.0], abs=1e-5
+    )  # the box's faces
     u = torch.linspace(-1, 1, 101)
-    torch.testing.assert_close(truncated_gaussian_latent(u, math.inf), gaussian_latent(u), atol=1e-6, rtol=0.0)  # η → ∞: PARROT's map (float32 rounding apart)
+    torch.testing.assert_close(
+        truncated_gaussian_latent(u, math.inf), gaussian_latent(u), atol=1e-6, rtol=0.0
+    )  # η → ∞: PARROT's map (float32 rounding apart)
     torch.testing.assert_close(truncated_gaussian_latent(u, 8.0), gaussian_latent(u), atol=1e-5, rtol=0.0)
-    assert (truncated_gaussian_latent(u, 0.1) - bounded_latent(u, 0.1)).abs().max() < 2e-4  # a tiny box: the density is flat, both maps agree
+    assert (
+        truncated_gaussian_latent(u, 0.1) - bounded_latent(u, 0.1)
+    ).abs().max() < 2e-4  # a tiny box: the density is flat, both maps agree
 
 
 def test_bad_inputs_name_the_field():

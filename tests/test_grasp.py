@@ -5,11 +5,26 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from offrl.safer.grasp import GEOMETRY, MOTION_DIM, OBS_DIM, OBSERVATION_LAYOUT, OPENING_RANGE, GraspTask, SafeGraspEnv, make_tasks
+from offrl.safer.grasp import (
+    GEOMETRY,
+    MOTION_DIM,
+    OBS_DIM,
+    OBSERVATION_LAYOUT,
+    OPENING_RANGE,
+    GraspTask,
+    SafeGraspEnv,
+    make_tasks,
+)
 from offrl.safer.grasp_script import FAILURE_MODES, ScriptedGrasp, collect, state_windows
 
 # A wide container with the object in a corner: the middle is free space down to the floor.
-ROOMY = GraspTask(container_width=0.2, wall_height=0.05, object_size=(0.015, 0.015, 0.02), object_offset=(0.07, 0.07), position=(0.0, 0.0))
+ROOMY = GraspTask(
+    container_width=0.2,
+    wall_height=0.05,
+    object_size=(0.015, 0.015, 0.02),
+    object_offset=(0.07, 0.07),
+    position=(0.0, 0.0),
+)
 ROOMY_OBSERVED = dataclasses.replace(ROOMY, observe_geometry=True)
 
 
@@ -47,13 +62,17 @@ def test_hidden_geometry_is_not_in_the_observation():
         first = env.reset(seed=3)[0]
         steps = [env.step(np.array([0.5, -0.5, -1.0, 0.0], np.float32))[0] for _ in range(3)]
         observations[task] = np.stack([first, *steps])
-        assert observations[task].shape == (4, task.observation_dim) and env.observation_space.shape == (task.observation_dim,)
+        assert observations[task].shape == (4, task.observation_dim) and env.observation_space.shape == (
+            task.observation_dim,
+        )
         np.testing.assert_array_equal(env.full_observation()[:MOTION_DIM], observations[task][-1][:MOTION_DIM])
     assert ROOMY.observation_dim == MOTION_DIM == 11 and ROOMY_OBSERVED.observation_dim == OBS_DIM == 18
     # A 2 cm narrower container and a wider object are unseen (contact solver noise apart).
     np.testing.assert_allclose(observations[ROOMY], observations[narrower], atol=1e-6)
     np.testing.assert_array_equal(observations[ROOMY], observations[ROOMY_OBSERVED][:, :MOTION_DIM])
-    assert all((np.arange(OBS_DIM)[OBSERVATION_LAYOUT[name]] >= MOTION_DIM).all() for name in GEOMETRY)  # what is cut off is the geometry
+    assert all(
+        (np.arange(OBS_DIM)[OBSERVATION_LAYOUT[name]] >= MOTION_DIM).all() for name in GEOMETRY
+    )  # what is cut off is the geometry
 
 
 def test_violation_fires_against_a_wall_and_not_in_free_space():
@@ -97,7 +116,9 @@ def test_collected_labels_are_consistent_and_reproducible():
     observed = collect(make_tasks(1, 2, observe_geometry=True), 3, seed=7, window=5)
     np.testing.assert_array_equal(observed.transitions.actions, data.actions)
     np.testing.assert_array_equal(observed.transitions.observations[:, :MOTION_DIM], data.observations)
-    np.testing.assert_array_equal(observed.windows[..., :MOTION_DIM], first.windows)  # Λ: the same states, minus the geometry
+    np.testing.assert_array_equal(
+        observed.windows[..., :MOTION_DIM], first.windows
+    )  # Λ: the same states, minus the geometry
     assert observed.transitions.observations.shape[1] == OBS_DIM
     for s in data.episode_slices():
         assert len(set(first.success[s])) == 1  # the trajectory's outcome on every row

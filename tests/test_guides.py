@@ -32,7 +32,11 @@ def code_blocks(page: str, language: str) -> list[str]:
 def commands(block: str) -> list[list[str]]:
     """A shell block's commands (backslash continuations joined, comments dropped), as argument lists."""
     joined = block.replace("\\\n", " ")
-    return [shlex.split(line, comments=True) for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        shlex.split(line, comments=True)
+        for line in joined.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 @pytest.fixture
@@ -55,8 +59,17 @@ def test_the_add_an_algorithm_guide_makes_a_working_preset(bc_l1, tmp_path, one_
     cli.main([*bench[3:5], "--steps", "5", *bench[7:]])  # fewer steps: not a timing test
     assert '"algorithm": "bc_l1"' in capsys.readouterr().out
     # Training and evaluating it: the loop, snapshots and the evaluation know nothing of it.
-    config = TrainConfig(algorithm=bc_l1, env="hopper", dataset="hopper-random", seeds=[0, 1], steps=40, eval_every=20, log_every=20,
-                         batch_size=32, device="cpu")
+    config = TrainConfig(
+        algorithm=bc_l1,
+        env="hopper",
+        dataset="hopper-random",
+        seeds=[0, 1],
+        steps=40,
+        eval_every=20,
+        log_every=20,
+        batch_size=32,
+        device="cpu",
+    )
     train(rollout("hopper", None, 300, seed=0), config, tmp_path / "run", progress=False)
     scores, diagnostic = evaluate_snapshots(tmp_path / "run" / "snapshots.pt", 1, progress=False)
     assert sorted(scores["step"].unique()) == [20, 40] and np.isfinite(scores["normalized_score"]).all()

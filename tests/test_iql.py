@@ -19,7 +19,9 @@ def test_expectile_loss_by_hand():
 
 def test_advantage_weight_by_hand():
     # β = 3: exp(0) = 1, exp(3) = 20.085537, exp(30) clipped to 100.
-    torch.testing.assert_close(advantage_weight(torch.tensor([0.0, 1.0, 10.0]), 3.0, 100.0), torch.tensor([1.0, 20.085537, 100.0]))
+    torch.testing.assert_close(
+        advantage_weight(torch.tensor([0.0, 1.0, 10.0]), 3.0, 100.0), torch.tensor([1.0, 20.085537, 100.0])
+    )
 
 
 def test_gaussian_log_prob_by_hand():
@@ -33,8 +35,9 @@ def test_reward_scale_from_episode_returns(tiny_dataset):
     # Rewards 0..6; episode 0 returns 0 + 1 + 2 = 3, episode 1 returns 3 + 4 + 5 + 6 = 18: 1000 / 15.
     assert reward_scale(tiny_dataset) == pytest.approx(1000.0 / 15.0)
     iql = algo(obs_dim=11, act_dim=3)
-    torch.testing.assert_close(torch.as_tensor(iql.per_transition(tiny_dataset)["scaled_reward"]),
-                               torch.arange(7.0) * 1000.0 / 15.0)
+    torch.testing.assert_close(
+        torch.as_tensor(iql.per_transition(tiny_dataset)["scaled_reward"]), torch.arange(7.0) * 1000.0 / 15.0
+    )
     assert algo(obs_dim=11, act_dim=3, normalize_rewards=False).per_transition(tiny_dataset) == {}
 
 
@@ -56,7 +59,9 @@ def batch(members: int = 1, seed: int = 1, size: int = 8) -> Batch:
     rewards, next_obs = torch.randn(1, size, generator=g), torch.randn(1, size, 3, generator=g)
     not_done = (torch.rand(1, size, generator=g) > 0.3).float()
     grow = lambda x: x.expand(members, *x.shape[1:]).clone()  # noqa: E731
-    return Batch(grow(obs), grow(actions), grow(rewards), grow(next_obs), grow(not_done), {"scaled_reward": grow(2.0 * rewards)})
+    return Batch(
+        grow(obs), grow(actions), grow(rewards), grow(next_obs), grow(not_done), {"scaled_reward": grow(2.0 * rewards)}
+    )
 
 
 def constant_value(iql: IQL, value: float) -> None:

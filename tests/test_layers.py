@@ -16,7 +16,16 @@ PACKAGE = REPO / "lib" / "offrl"
 # The layers, lowest first; a module may import its own layer (without a circle) and those below.
 # A module belongs to the longest prefix that names it (``safer.commands`` is a command, the rest of ``safer`` is not).
 LAYERS: list[tuple[str, ...]] = [
-    ("files", "stats", "device", "nets", "simhash", "options", "loop", "capture"),  # import nothing of offrl but each other
+    (
+        "files",
+        "stats",
+        "device",
+        "nets",
+        "simhash",
+        "options",
+        "loop",
+        "capture",
+    ),  # import nothing of offrl but each other
     ("envs", "policies"),  # the D4RL MuJoCo specs; actors saved and loaded
     ("data",),  # datasets: read, generate, contaminate
     ("algos",),  # one file per algorithm; algos.base at their bottom
@@ -25,7 +34,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("report",),  # tables, figures, the findings
     ("safer",),  # the SAFER study
     ("config",),  # the workflow config's checks (it knows the presets and SAFER's prior kinds)
-    ("commands", "safer.commands", "plan", "cli", "__main__"),  # the command line: its areas (the cost plan too), then the trunk
+    (
+        "commands",
+        "safer.commands",
+        "plan",
+        "cli",
+        "__main__",
+    ),  # the command line: its areas (the cost plan too), then the trunk
 ]
 
 

@@ -1,5 +1,5 @@
-import pytest
 import numpy as np
+import pytest
 import torch
 
 from offrl.nets import EnsembleLinear, EnsembleMLP, QEnsemble
@@ -34,8 +34,15 @@ def test_exported_snapshot_acts_on_raw_states_as_the_run_did_on_normalised_ones(
     torch.manual_seed(0)
     actor = DeterministicActor(2, 3, 2, (8,))
     mean, std = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([2.0, 0.5, 3.0])
-    run = {"seeds": [4, 7], "obs_dim": 3, "act_dim": 2, "hidden": [8], "obs_mean": mean, "obs_std": std,
-           "actors": {10: {k: v.clone() for k, v in actor.state_dict().items()}}}
+    run = {
+        "seeds": [4, 7],
+        "obs_dim": 3,
+        "act_dim": 2,
+        "hidden": [8],
+        "obs_mean": mean,
+        "obs_std": std,
+        "actors": {10: {k: v.clone() for k, v in actor.state_dict().items()}},
+    }
     torch.save(run, tmp_path / "snapshots.pt")
     export_snapshot(tmp_path / "snapshots.pt", tmp_path / "cloned.pt", member=1)
     raw = torch.randn(5, 3) * 3
@@ -53,7 +60,9 @@ def test_action_gradient_equals_autograds_double_backward(hidden):
 
     act_leaf = act.clone().requires_grad_(True)
     (reference,) = torch.autograd.grad(critic(obs, act_leaf).sum(), act_leaf, create_graph=True)
-    reference_grads = torch.autograd.grad(reference.norm(dim=-1).square().sum(), list(critic.parameters()), allow_unused=True)
+    reference_grads = torch.autograd.grad(
+        reference.norm(dim=-1).square().sum(), list(critic.parameters()), allow_unused=True
+    )
 
     grad = critic.action_gradient(obs, act)
     grads = torch.autograd.grad(grad.norm(dim=-1).square().sum(), list(critic.parameters()), allow_unused=True)

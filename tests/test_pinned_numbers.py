@@ -44,8 +44,15 @@ def pinned_run(preset: str) -> dict[str, list[float]]:
         torch.manual_seed(0)  # Guided TD3+BC's made-up safety expert is drawn from the global generator
         options = _run_files(preset, dataset, Path(tmp))
         config = TrainConfig(
-            algorithm=preset, env="hopper", dataset="random", seeds=SEEDS, steps=steps, eval_every=steps,
-            log_every=min(LOG_EVERY, steps), device="cpu", options=options,
+            algorithm=preset,
+            env="hopper",
+            dataset="random",
+            seeds=SEEDS,
+            steps=steps,
+            eval_every=steps,
+            log_every=min(LOG_EVERY, steps),
+            device="cpu",
+            options=options,
         )
         train(dataset, config, Path(tmp) / "run", progress=False)
         log = pd.read_csv(Path(tmp) / "run" / "train_log.csv").sort_values(["step", "seed"])

@@ -62,20 +62,39 @@ def _job(rule, shell, **kwargs):
 
 COSTS = {
     "startup_s": {"default": 3.0, "evaluate_run": 4.0},
-    "train_offline": {"cpu": {"td3bc": 100.0, "bc": 400.0}, "gpu": {"td3bc": 250.0, "bear": 90.0}, "gpu_same_as": {"td3bc_10pct": "td3bc"}},
+    "train_offline": {
+        "cpu": {"td3bc": 100.0, "bc": 400.0},
+        "gpu": {"td3bc": 250.0, "bear": 90.0},
+        "gpu_same_as": {"td3bc_10pct": "td3bc"},
+    },
     "per_unit": {"evaluate_run": 1e-4, "safer_downstream": {"default": 0.01, "sac": 0.005}},
 }
 
 
 def test_units_come_from_each_jobs_command():
-    train = _job("train_offline", "python -m offrl --threads 1 train --algo td3bc --seeds 0 1 2 --steps 2000 --batch-size 128"
-                 " --eval-every 500 --options '{\"alpha\": 1}' --out x > log 2>&1",
-                 wildcards={"algo": "td3bc_a1"}, outputs=["runs/x/snapshots.pt"])
-    evaluate = _job("evaluate_run", "python -m offrl evaluate --snapshots runs/x/snapshots.pt --episodes 5 > log", inputs=["runs/x/snapshots.pt"])
-    gpu = _job("train_offline", "python -m offrl train --algo td3bc_10pct --seeds 0 1 2 3 4 --steps 1000000 --batch-size 256", gpus=1)
+    train = _job(
+        "train_offline",
+        "python -m offrl --threads 1 train --algo td3bc --seeds 0 1 2 --steps 2000 --batch-size 128"
+        " --eval-every 500 --options '{\"alpha\": 1}' --out x > log 2>&1",
+        wildcards={"algo": "td3bc_a1"},
+        outputs=["runs/x/snapshots.pt"],
+    )
+    evaluate = _job(
+        "evaluate_run",
+        "python -m offrl evaluate --snapshots runs/x/snapshots.pt --episodes 5 > log",
+        inputs=["runs/x/snapshots.pt"],
+    )
+    gpu = _job(
+        "train_offline",
+        "python -m offrl train --algo td3bc_10pct --seeds 0 1 2 3 4 --steps 1000000 --batch-size 256",
+        gpus=1,
+    )
     unknown = _job("train_offline", "python -m offrl train --algo cql --seeds 0 --steps 1000 --batch-size 256", gpus=1)
-    downstream = _job("safer_downstream", "python -m offrl downstream --method sac --seeds 0 1 --steps 300 --start-steps 100 --batch-size 128",
-                      wildcards={"method": "sac"})
+    downstream = _job(
+        "safer_downstream",
+        "python -m offrl downstream --method sac --seeds 0 1 --steps 300 --start-steps 100 --batch-size 128",
+        wildcards={"method": "sac"},
+    )
     table = _job("d4rl_table", "python -m offrl score-table a.csv b.csv")
     project([train, evaluate, gpu, unknown, downstream, table], COSTS, measured={})
     # 2000 steps × 3 seeds at td3bc's 100 member-steps/s (the variant's preset), half as long at batch 128
@@ -83,30 +102,50 @@ def test_units_come_from_each_jobs_command():
     assert train.size == "2k steps × 3 seeds" and "td3bc 100 member-steps/s" in train.figure
     # 2000/500 = 4 snapshots × 3 seeds × 5 episodes × 1000 steps, 1e-4 s each
     assert evaluate.seconds == pytest.approx(4 + 4 * 3 * 5 * 1000 * 1e-4)  # evaluation's own start-up
-    assert gpu.seconds == pytest.approx(3 + 1e6 / 250) and "td3bc 250 steps/s" in gpu.figure  # a GPU step trains every seed
+    assert (
+        gpu.seconds == pytest.approx(3 + 1e6 / 250) and "td3bc 250 steps/s" in gpu.figure
+    )  # a GPU step trains every seed
     assert unknown.seconds == pytest.approx(3 + 1000 / 90) and "no figure, bear's" in unknown.figure
-    assert downstream.seconds == pytest.approx(3 + (300 - 100) * 2 * 0.005 / 2)  # the learning steps of 2 seeds, at half the batch
+    assert downstream.seconds == pytest.approx(
+        3 + (300 - 100) * 2 * 0.005 / 2
+    )  # the learning steps of 2 seeds, at half the batch
     assert table.seconds == 3 and "start-up only" in table.figure
 
 
 def test_the_workflows_runtime_figures_are_the_plans():
     """workflow/rules/resources.smk calls projected_seconds with a job's units: a variant's own figure first, then its preset's."""
     costs = {**COSTS, "train_offline": {**COSTS["train_offline"], "cpu": {"td3bc": 100.0, "td3bc_a1": 50.0}}}
-    assert projected_seconds(costs, "train_offline", 1000, name="td3bc_a1", preset="td3bc")[0] == pytest.approx(3 + 1000 / 50)
-    assert projected_seconds(costs, "train_offline", 1000, name="td3bc_a4", preset="td3bc", batch=512)[0] == pytest.approx(3 + 1000 * 2 / 100)
-    assert projected_seconds(costs, "train_offline", 1000, name="x", preset="td3bc_10pct", gpu=True)[0] == pytest.approx(3 + 1000 / 250)
-    assert projected_seconds(costs, "safer_downstream", 100, name="parrot")[0] == pytest.approx(3 + 100 * 0.01)  # the rule's default
+    assert projected_seconds(costs, "train_offline", 1000, name="td3bc_a1", preset="td3bc")[0] == pytest.approx(
+        3 + 1000 / 50
+    )
+    assert projected_seconds(costs, "train_offline", 1000, name="td3bc_a4", preset="td3bc", batch=512)[
+        0
+    ] == pytest.approx(3 + 1000 * 2 / 100)
+    assert projected_seconds(costs, "train_offline", 1000, name="x", preset="td3bc_10pct", gpu=True)[
+        0
+    ] == pytest.approx(3 + 1000 / 250)
+    assert projected_seconds(costs, "safer_downstream", 100, name="parrot")[0] == pytest.approx(
+        3 + 100 * 0.01
+    )  # the rule's default
     assert projected_seconds(costs, "other rules") == (3.0, "start-up only (light jobs: tables, figures, indexes, ...)")
 
 
 def test_a_measured_job_keeps_its_time():
-    job = _job("train_offline", "python -m offrl train --algo td3bc --seeds 0 --steps 10 --batch-size 256", benchmark="logs/b.tsv")
+    job = _job(
+        "train_offline",
+        "python -m offrl train --algo td3bc --seeds 0 --steps 10 --batch-size 256",
+        benchmark="logs/b.tsv",
+    )
     project([job], COSTS, measured={"logs/b.tsv": 42.0})
     assert job.seconds == 42.0 and job.figure.startswith("measured")
 
 
 def test_an_algorithm_without_a_cpu_figure_is_named():
-    job = _job("train_offline", "python -m offrl train --algo iql --seeds 0 --steps 10 --batch-size 256", wildcards={"algo": "iql"})
+    job = _job(
+        "train_offline",
+        "python -m offrl train --algo iql --seeds 0 --steps 10 --batch-size 256",
+        wildcards={"algo": "iql"},
+    )
     with pytest.raises(ValueError, match="no figure for iql"):
         project([job], COSTS, measured={})
 
@@ -125,8 +164,27 @@ def test_the_smoke_plan_is_within_2x_of_the_smoke_runs_benchmarks(smoke_run, tmp
     """The plan of the smoke scale, from benchmarks/costs.yaml alone, against the smoke run's measured jobs, per rule and algorithm."""
     run_dir, _ = smoke_run
     out = tmp_path / "plan.json"
-    result = subprocess.run([sys.executable, "-m", "offrl", "plan", "--configfile", ".test/config/config.yaml", "--cores", "2",
-                             "--directory", str(tmp_path), "--json", str(out)], cwd=REPO, check=False, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "offrl",
+            "plan",
+            "--configfile",
+            ".test/config/config.yaml",
+            "--cores",
+            "2",
+            "--directory",
+            str(tmp_path),
+            "--json",
+            str(out),
+        ],
+        cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Wall time on one box of 2 cores" in result.stdout
     plan = json.loads(out.read_text())

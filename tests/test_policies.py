@@ -9,15 +9,30 @@ from offrl.policies import export_snapshot, snapshot_policy
 from offrl.train import TrainConfig, train
 
 SMALL = {"hidden": [16, 16]}
-KINDS = {"bc": ("deterministic", SMALL), "td3bc": ("deterministic", SMALL), "sac": ("tanh_gaussian", SMALL),
-         "bear": ("tanh_gaussian", {**SMALL, "vae_hidden": [16, 16]}), "bcq": ("bcq", {**SMALL, "vae_hidden": [16, 16]})}
+KINDS = {
+    "bc": ("deterministic", SMALL),
+    "td3bc": ("deterministic", SMALL),
+    "sac": ("tanh_gaussian", SMALL),
+    "bear": ("tanh_gaussian", {**SMALL, "vae_hidden": [16, 16]}),
+    "bcq": ("bcq", {**SMALL, "vae_hidden": [16, 16]}),
+}
 
 
 @pytest.mark.parametrize("algorithm", sorted(KINDS))
 def test_snapshot_round_trip(algorithm, tiny_dataset, tmp_path):
     kind, options = KINDS[algorithm]
-    config = TrainConfig(algorithm=algorithm, env="hopper", dataset="hopper-random", seeds=[0, 1], steps=4, eval_every=2,
-                         log_every=2, batch_size=4, device="cpu", options=options)
+    config = TrainConfig(
+        algorithm=algorithm,
+        env="hopper",
+        dataset="hopper-random",
+        seeds=[0, 1],
+        steps=4,
+        eval_every=2,
+        log_every=2,
+        batch_size=4,
+        device="cpu",
+        options=options,
+    )
     train(tiny_dataset, config, tmp_path, progress=False)
     run = torch.load(tmp_path / "snapshots.pt", weights_only=True)
     assert run["policy"]["kind"] == kind and sorted(run["actors"]) == [2, 4]
@@ -33,7 +48,10 @@ def test_snapshot_round_trip(algorithm, tiny_dataset, tmp_path):
     q_columns = diagnostic[["q_dataset_initial", "q_initial", "q_along"]]
     assert q_columns.isna().all().all() if algorithm == "bc" else np.isfinite(q_columns.to_numpy()).all()
     assert set(diagnostic["critic"]) == {"none" if algorithm == "bc" else "kept"}
-    assert (diagnostic["q_dataset_initial"].groupby([diagnostic["step"], diagnostic["seed"]]).nunique() == (0 if algorithm == "bc" else 1)).all()
+    assert (
+        diagnostic["q_dataset_initial"].groupby([diagnostic["step"], diagnostic["seed"]]).nunique()
+        == (0 if algorithm == "bc" else 1)
+    ).all()
     if kind != "deterministic":
         with pytest.raises(ValueError, match="only deterministic actors can be exported"):
             export_snapshot(tmp_path / "snapshots.pt", tmp_path / "actor.pt")

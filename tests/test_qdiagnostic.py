@@ -9,8 +9,8 @@ import torch
 from offrl.algos.presets import build
 from offrl.evaluate import evaluate_snapshots
 from offrl.qdiagnostic import Rollouts, comparable_steps, critic_modules, discounted_returns, rollout_rows, tail_horizon
-from offrl.train import TrainConfig, critic_steps, train
 from offrl.report.overestimation import NO_Q, NOT_KEPT, overestimation_table, per_snapshot, plot_overestimation
+from offrl.train import TrainConfig, critic_steps, train
 
 
 def test_discounted_returns_by_hand():
@@ -59,8 +59,10 @@ def test_rollout_rows_by_hand():
     assert no_q[["q_initial", "q_along"]].isna().all().all() and no_q["return_initial"].tolist() == [2.0, 1.75]
 
 
-@pytest.mark.parametrize("algorithm, expected", [("bc", ()), ("td3bc", ("critic",)), ("sac", ("critic",)),
-                                                 ("bear", ("critic",)), ("bcq", ("actor",))])
+@pytest.mark.parametrize(
+    "algorithm, expected",
+    [("bc", ()), ("td3bc", ("critic",)), ("sac", ("critic",)), ("bear", ("critic",)), ("bcq", ("actor",))],
+)
 def test_critic_modules_are_found_and_left_untouched(algorithm, expected, one_thread):
     generators = [torch.Generator().manual_seed(s) for s in (0, 1)]
     options = {"hidden": [8, 8], **({"vae_hidden": [8, 8]} if algorithm in ("bear", "bcq") else {})}
@@ -81,12 +83,38 @@ def diagnostics_by_hand() -> pd.DataFrame:
         for seed in (0, 1):
             for episode in (0, 1):
                 ret = 10.0 + episode  # mean return from s₀: 10.5
-                rows.append({"algorithm": "sac", "dataset": "d", "step": step, "seed": seed, "episode": episode, "critic": "kept",
-                             "q_dataset_initial": 100.0 * step + seed, "return_initial": ret, "initial_comparable": True,
-                             "q_along": 50.0 + episode, "return_along": 5.0, "comparable_steps": 1 + episode})
-                rows.append({"algorithm": "bc", "dataset": "d", "step": step, "seed": seed, "episode": episode, "critic": "none",
-                             "q_dataset_initial": np.nan, "return_initial": ret + 1, "initial_comparable": episode == 0,
-                             "q_along": np.nan, "return_along": 5.0, "comparable_steps": 3})
+                rows.append(
+                    {
+                        "algorithm": "sac",
+                        "dataset": "d",
+                        "step": step,
+                        "seed": seed,
+                        "episode": episode,
+                        "critic": "kept",
+                        "q_dataset_initial": 100.0 * step + seed,
+                        "return_initial": ret,
+                        "initial_comparable": True,
+                        "q_along": 50.0 + episode,
+                        "return_along": 5.0,
+                        "comparable_steps": 1 + episode,
+                    }
+                )
+                rows.append(
+                    {
+                        "algorithm": "bc",
+                        "dataset": "d",
+                        "step": step,
+                        "seed": seed,
+                        "episode": episode,
+                        "critic": "none",
+                        "q_dataset_initial": np.nan,
+                        "return_initial": ret + 1,
+                        "initial_comparable": episode == 0,
+                        "q_along": np.nan,
+                        "return_along": 5.0,
+                        "comparable_steps": 3,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -97,7 +125,9 @@ def test_per_snapshot_by_hand():
     # Along rollouts, weighted by comparable steps: (1·45 + 2·46) / 3
     assert sac["gap_along"] == pytest.approx(137.0 / 3)
     bc = snapshots.loc[("bc", 1, 0)]
-    assert bc["return"] == 11.0 and np.isnan(bc["q"]) and np.isnan(bc["gap"]) and np.isnan(bc["gap_along"])  # episode 1 not comparable
+    assert (
+        bc["return"] == 11.0 and np.isnan(bc["q"]) and np.isnan(bc["gap"]) and np.isnan(bc["gap_along"])
+    )  # episode 1 not comparable
 
 
 def test_overestimation_table_by_hand():
@@ -126,7 +156,16 @@ def test_overestimation_figure_from_tiny_input(tmp_path):
 
 
 def test_critic_steps_keep_the_last_snapshot_and_every_kth_before_it():
-    config = TrainConfig(algorithm="sac", env="hopper", dataset="d", seeds=[0], steps=1000, eval_every=100, log_every=100, critic_snapshots=20)
+    config = TrainConfig(
+        algorithm="sac",
+        env="hopper",
+        dataset="d",
+        seeds=[0],
+        steps=1000,
+        eval_every=100,
+        log_every=100,
+        critic_snapshots=20,
+    )
     assert critic_steps(config) == set(range(100, 1001, 100))  # ten snapshots, all kept
     config.critic_snapshots = 3  # k = ⌈10 / 3⌉ = 4
     assert critic_steps(config) == {1000, 600, 200}
@@ -135,11 +174,26 @@ def test_critic_steps_keep_the_last_snapshot_and_every_kth_before_it():
 
 
 def test_a_run_keeps_its_critic_where_asked_and_the_evaluation_follows(tiny_dataset, tmp_path, one_thread):
-    config = TrainConfig(algorithm="sac", env="hopper", dataset="hopper-random", seeds=[0, 1], steps=4, eval_every=1,
-                         log_every=1, batch_size=4, device="cpu", options={"hidden": [8, 8]}, critic_snapshots=2)
+    config = TrainConfig(
+        algorithm="sac",
+        env="hopper",
+        dataset="hopper-random",
+        seeds=[0, 1],
+        steps=4,
+        eval_every=1,
+        log_every=1,
+        batch_size=4,
+        device="cpu",
+        options={"hidden": [8, 8]},
+        critic_snapshots=2,
+    )
     train(tiny_dataset, config, tmp_path, progress=False)
     run = torch.load(tmp_path / "snapshots.pt", weights_only=True)
-    assert sorted(run["actors"]) == [1, 2, 3, 4] and sorted(run["critics"]) == [2, 4] and set(run["critics"][4]) == {"critic"}
+    assert (
+        sorted(run["actors"]) == [1, 2, 3, 4]
+        and sorted(run["critics"]) == [2, 4]
+        and set(run["critics"][4]) == {"critic"}
+    )
     assert run["initial_states"].shape == (2, 11)  # the tiny dataset's two episode starts
     assert torch.equal(run["initial_states"][1], torch.as_tensor(tiny_dataset.observations[3]))
     scores, diagnostic = evaluate_snapshots(tmp_path / "snapshots.pt", episodes=1)
@@ -147,7 +201,9 @@ def test_a_run_keeps_its_critic_where_asked_and_the_evaluation_follows(tiny_data
     assert (diagnostic["discount"] == 0.99).all() and np.isfinite(diagnostic["q_dataset_initial"]).all()
 
 
-@pytest.mark.parametrize("preset", ["td3bc", "sac", "bear", "bcq", "cql", "cql_rho", "iql", "fisher_brc", "uwac", "brac_p", "brac_v"])
+@pytest.mark.parametrize(
+    "preset", ["td3bc", "sac", "bear", "bcq", "cql", "cql_rho", "iql", "fisher_brc", "uwac", "brac_p", "brac_v"]
+)
 def test_every_preset_with_a_critic_names_the_modules_its_q_reads(preset):
     generators = [torch.Generator().manual_seed(s) for s in (0, 1)]
     algo = build(preset, 3, 2, generators, torch.device("cpu"), {})

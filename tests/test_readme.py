@@ -13,7 +13,7 @@ from tests.conftest import REPO
 
 def by_hand_block() -> str:
     readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## One run by hand"):]
+    section = readme[readme.index("## One run by hand") :]
     return re.search(r"^```bash\n(.*?)^```", section, flags=re.S | re.M)[1]
 
 
@@ -21,7 +21,8 @@ def test_the_block_builds_a_dataset_trains_evaluates_and_scores():
     block = by_hand_block()
     assert "snakemake resources/datasets/hopper-medium.json" in block
     assert [line.split()[:3] for line in block.splitlines() if line.startswith("python")] == [
-        ["python", "-m", "offrl"]] * 3
+        ["python", "-m", "offrl"]
+    ] * 3
 
 
 @pytest.mark.slow
@@ -34,7 +35,11 @@ def test_one_run_by_hand_as_written(tmp_path):
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.yaml").write_text((REPO / ".test" / "config" / "config.yaml").read_text())
     (tmp_path / "by_hand.sh").write_text("set -euo pipefail\n" + by_hand_block())
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+        "OMP_NUM_THREADS": "1",
+    }
     result = subprocess.run(["bash", "by_hand.sh"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     evaluation = pd.read_csv(tmp_path / "results" / "by-hand" / "td3bc" / "evaluation.csv")

@@ -17,8 +17,16 @@ def evaluations() -> pd.DataFrame:
             for seed in (0, 1):
                 for k, step in enumerate((100, 200, 300, 400)):
                     for episode, jitter in ((0, -1.0), (1, 1.0)):
-                        rows.append({"algorithm": algorithm, "dataset": dataset, "seed": seed, "step": step, "episode": episode,
-                                     "normalized_score": factor * (10 * k + seed) + jitter})
+                        rows.append(
+                            {
+                                "algorithm": algorithm,
+                                "dataset": dataset,
+                                "seed": seed,
+                                "step": step,
+                                "episode": episode,
+                                "normalized_score": factor * (10 * k + seed) + jitter,
+                            }
+                        )
     return pd.DataFrame(rows)
 
 
@@ -62,8 +70,19 @@ def safety_evaluations() -> pd.DataFrame:
         for dataset in ("hopper-medium", "walker2d-medium-replay"):
             for seed in (0, 1):
                 for step in (100, 200):
-                    rows.append({"algorithm": algorithm, "dataset": dataset, "seed": seed, "step": step, "episode": 0,
-                                 "length": 50, "fell": fell, "unsafe_height_steps": unsafe, "sum_abs_action": abs_action})
+                    rows.append(
+                        {
+                            "algorithm": algorithm,
+                            "dataset": dataset,
+                            "seed": seed,
+                            "step": step,
+                            "episode": 0,
+                            "length": 50,
+                            "fell": fell,
+                            "unsafe_height_steps": unsafe,
+                            "sum_abs_action": abs_action,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -73,12 +92,19 @@ def test_safety_totals_and_percent_difference():
     totals = safety_totals(safety_evaluations()).set_index(["algorithm", "dataset"])
     # td3bc: 4 episodes, each a fall with 3 unsafe steps -> 4 events (once per episode); guided: 4 × 1 -> 4.
     assert totals.loc[("td3bc", "hopper-medium"), "events"] == 4
-    assert totals.loc[("td3bc", "hopper-medium"), "falls"] == 4 and totals.loc[("td3bc", "hopper-medium"), "unsafe_height_steps"] == 12
+    assert (
+        totals.loc[("td3bc", "hopper-medium"), "falls"] == 4
+        and totals.loc[("td3bc", "hopper-medium"), "unsafe_height_steps"] == 12
+    )
     assert totals.loc[("guided_td3bc", "hopper-medium"), "sum_abs_action"] == pytest.approx(24.0)
-    comparison = safety_comparison(safety_evaluations(), "td3bc", "guided_td3bc", ["hopper-medium", "walker2d-medium-replay"])
+    comparison = safety_comparison(
+        safety_evaluations(), "td3bc", "guided_td3bc", ["hopper-medium", "walker2d-medium-replay"]
+    )
     assert comparison["label"].tolist() == ["h-m", "w-mr"]
     assert comparison.loc["hopper-medium", "events_change_pct"] == pytest.approx(0.0)  # 4 unsafe episodes each
-    assert comparison.loc["walker2d-medium-replay", "sum_abs_action_change_pct"] == pytest.approx(100 * (24 - 40) / 40)  # -40 %
+    assert comparison.loc["walker2d-medium-replay", "sum_abs_action_change_pct"] == pytest.approx(
+        100 * (24 - 40) / 40
+    )  # -40 %
 
 
 def test_a_height_fall_is_one_event_not_two():
@@ -92,22 +118,35 @@ def test_a_height_fall_is_one_event_not_two():
     totals = safety_totals(episodes.assign(algorithm="constant", dataset="walker2d-medium")).iloc[0]
     assert totals["events"] == 3  # one per episode; fell + unsafe_height_steps would be 6
     # A safe episode counts 0, one with unsafe height but no fall (termination off) counts 1.
-    rows = pd.DataFrame({"algorithm": "a", "dataset": "hopper-medium", "episode": [0, 1, 2], "length": 10,
-                         "fell": [False, False, True], "unsafe_height_steps": [0, 5, 0], "sum_abs_action": 1.0})
+    rows = pd.DataFrame(
+        {
+            "algorithm": "a",
+            "dataset": "hopper-medium",
+            "episode": [0, 1, 2],
+            "length": 10,
+            "fell": [False, False, True],
+            "unsafe_height_steps": [0, 5, 0],
+            "sum_abs_action": 1.0,
+        }
+    )
     assert safety_totals(rows).iloc[0]["events"] == 2
 
 
 def test_safety_extension_datasets_follow_marked():
     from offrl.report.safety import safety_comparison
 
-    comparison = safety_comparison(safety_evaluations(), "td3bc", "guided_td3bc", ["walker2d-medium-replay"], extension=["hopper-medium"])
+    comparison = safety_comparison(
+        safety_evaluations(), "td3bc", "guided_td3bc", ["walker2d-medium-replay"], extension=["hopper-medium"]
+    )
     assert comparison["label"].tolist() == ["w-mr", "h-m*"]
 
 
 def test_percent_change_with_a_zero_baseline():
     from offrl.report.safety import percent_change
 
-    assert percent_change(0, 0) == 0.0 and np.isnan(percent_change(3, 0)) and percent_change(5, 4) == pytest.approx(25.0)
+    assert (
+        percent_change(0, 0) == 0.0 and np.isnan(percent_change(3, 0)) and percent_change(5, 4) == pytest.approx(25.0)
+    )
 
 
 def test_safety_comparison_needs_both_algorithms_and_equal_episodes():
@@ -123,7 +162,9 @@ def test_safety_comparison_needs_both_algorithms_and_equal_episodes():
 def test_safety_figure_files(tmp_path):
     from offrl.report.safety import plot_safety_comparison, safety_comparison, write_safety_comparison
 
-    comparison = safety_comparison(safety_evaluations(), "td3bc", "guided_td3bc", ["hopper-medium", "walker2d-medium-replay"])
+    comparison = safety_comparison(
+        safety_evaluations(), "td3bc", "guided_td3bc", ["hopper-medium", "walker2d-medium-replay"]
+    )
     write_safety_comparison(comparison, tmp_path / "fig1")
     plot_safety_comparison(comparison, tmp_path / "fig1", "guided_td3bc", "td3bc")
     assert (tmp_path / "fig1.png").stat().st_size > 10_000
@@ -140,13 +181,17 @@ def test_total_gain_over_a_baseline():
 def test_contamination_curve_numbers_and_files(tmp_path):
     from offrl.report.scores import plot_contamination_curves
 
-    rows = [{"algorithm": algo, "dataset": dataset, "seed": seed, "normalized_score": score + seed}
-            for algo, drop in (("td3bc", 30.0), ("td3bc_pp", 5.0))
-            for dataset, score in (("walker2d-expert", 100.0), ("walker2d-expert-random-30", 100.0 - drop))
-            for seed in (0, 2)]
+    rows = [
+        {"algorithm": algo, "dataset": dataset, "seed": seed, "normalized_score": score + seed}
+        for algo, drop in (("td3bc", 30.0), ("td3bc_pp", 5.0))
+        for dataset, score in (("walker2d-expert", 100.0), ("walker2d-expert-random-30", 100.0 - drop))
+        for seed in (0, 2)
+    ]
     data = plot_contamination_curves(pd.DataFrame(rows), tmp_path / "fig3", ["td3bc", "td3bc_pp"], ["walker2d"], [30])
     curve = data.set_index(["algorithm", "percent"])
-    assert curve.loc[("td3bc", 30), "mean"] == pytest.approx(71.0) and curve.loc[("td3bc_pp", 0), "mean"] == pytest.approx(101.0)
+    assert curve.loc[("td3bc", 30), "mean"] == pytest.approx(71.0) and curve.loc[
+        ("td3bc_pp", 0), "mean"
+    ] == pytest.approx(101.0)
     assert curve.loc[("td3bc", 0), "std"] == pytest.approx(np.sqrt(2.0))
     assert (tmp_path / "fig3.png").stat().st_size > 10_000 and (tmp_path / "fig3.csv").is_file()
     with pytest.raises(ValueError, match="no final scores for td3bc on walker2d-expert-random-50"):
@@ -182,7 +227,9 @@ def test_pooled_spread_and_summed_total_by_hand():
     # seed 0: 19, 21, 29, 31; seed 1: 20, 22, 30, 32 -> mean 25.5, squared deviations sum to 210, sample std √(210/7) = √30.
     cell = episodes[(episodes["algorithm"] == "a") & (episodes["dataset"] == "hopper-medium")]
     assert sorted(cell["normalized_score"]) == [19, 20, 21, 22, 29, 30, 31, 32]
-    numbers, display, _ = score_table(final, ["a", "b"], ["hopper-medium", "hopper-expert"], spread="pooled", total_spread="sum", episodes=episodes)
+    numbers, display, _ = score_table(
+        final, ["a", "b"], ["hopper-medium", "hopper-expert"], spread="pooled", total_spread="sum", episodes=episodes
+    )
     assert numbers.loc["hopper-medium", ("std", "a")] == pytest.approx(np.sqrt(30))
     assert numbers.loc["Total", ("std", "a")] == pytest.approx(2 * np.sqrt(30))  # Σ, not √Σvar
     assert display.loc["hopper-medium", "a"] == "25.5 ± 5.5" and display.loc["Total", "a"] == "51.0 ± 11.0"
@@ -202,7 +249,9 @@ def test_extension_rows_are_below_the_total_and_not_in_it():
     numbers, display, bold = score_table(final, ["a", "b"], ["hopper-medium"], extension=["hopper-expert"])
     assert list(display.index) == ["hopper-medium", "Total", "hopper-expert (extension)"]
     assert numbers.loc["Total", ("mean", "a")] == pytest.approx(25.5)  # hopper-medium alone
-    assert display.loc["hopper-expert (extension)", "b"] == "51.0 ± 1.4" and bold.loc["hopper-expert (extension)"].tolist() == [False, True]
+    assert display.loc["hopper-expert (extension)", "b"] == "51.0 ± 1.4" and bold.loc[
+        "hopper-expert (extension)"
+    ].tolist() == [False, True]
 
 
 def test_score_table_command_keeps_a_studys_seeds(tmp_path):
@@ -210,17 +259,48 @@ def test_score_table_command_keeps_a_studys_seeds(tmp_path):
 
     data = evaluations()
     data.to_csv(tmp_path / "evaluation.csv", index=False)
-    main(["score-table", "--algorithms", "a", "--datasets", "hopper-medium", "--last", "2", "--seeds", "1",
-          "--total-spread", "sum", "--table", str(tmp_path / "t"), str(tmp_path / "evaluation.csv")])
+    main(
+        [
+            "score-table",
+            "--algorithms",
+            "a",
+            "--datasets",
+            "hopper-medium",
+            "--last",
+            "2",
+            "--seeds",
+            "1",
+            "--total-spread",
+            "sum",
+            "--table",
+            str(tmp_path / "t"),
+            str(tmp_path / "evaluation.csv"),
+        ]
+    )
     assert "| hopper-medium | **26.0 ± 0.0** |" in (tmp_path / "t.md").read_text()  # seed 1 alone: (21 + 31) / 2
     with pytest.raises(SystemExit):
-        main(["score-table", "--algorithms", "a", "--datasets", "hopper-medium", "--seeds", "7", "--table", str(tmp_path / "u"), str(tmp_path / "evaluation.csv")])
+        main(
+            [
+                "score-table",
+                "--algorithms",
+                "a",
+                "--datasets",
+                "hopper-medium",
+                "--seeds",
+                "7",
+                "--table",
+                str(tmp_path / "u"),
+                str(tmp_path / "evaluation.csv"),
+            ]
+        )
 
 
 def test_score_table_iqm_row_by_hand():
     # a: hopper-medium seeds 0..3 score 0, 10, 20, 30; hopper-expert 40, 50, 60, 70. The 8 runs sorted,
     # the middle half is 20, 30, 40, 50: IQM 35. b: every run 5: IQM 5 with a point interval.
-    rows = [("a", "hopper-medium", s, 10.0 * s) for s in range(4)] + [("a", "hopper-expert", s, 40.0 + 10 * s) for s in range(4)]
+    rows = [("a", "hopper-medium", s, 10.0 * s) for s in range(4)] + [
+        ("a", "hopper-expert", s, 40.0 + 10 * s) for s in range(4)
+    ]
     rows += [("b", d, s, 5.0) for d in ("hopper-medium", "hopper-expert") for s in range(4)]
     final = pd.DataFrame(rows, columns=["algorithm", "dataset", "seed", "normalized_score"])
     numbers, display, bold = score_table(final, ["a", "b"], ["hopper-medium", "hopper-expert"], iqm=True)

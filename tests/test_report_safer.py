@@ -29,8 +29,12 @@ def logs_on_disk(tmp_path) -> dict[tuple[str, int], list]:
     violations 6 and 0. parrot: never succeeds, 2 violations a window (10 per seed); seed 0
     has a window with no finished episode. Seeds 0 and 1 of parrot are two seed groups.
     """
-    safer = log([(0, s, 3, 0, v) for s, v in zip(STEPS[:4], (1, 2, 0, 0))] + [(0, 5000, 4, 2, 3)]
-                + [(1, s, 3, 0, 0) for s in STEPS[:4]] + [(1, 5000, 2, 2, 0)])
+    safer = log(
+        [(0, s, 3, 0, v) for s, v in zip(STEPS[:4], (1, 2, 0, 0))]
+        + [(0, 5000, 4, 2, 3)]
+        + [(1, s, 3, 0, 0) for s in STEPS[:4]]
+        + [(1, 5000, 2, 2, 0)]
+    )
     parrot = [log([(seed, s, 0 if (seed, s) == (0, 2000) else 3, 0, 2) for s in STEPS]) for seed in (0, 1)]
     paths = {}
     for name, frames in (("safer", [safer]), ("parrot", parrot)):
@@ -72,7 +76,9 @@ def test_table1_mean_sd_and_bold(tmp_path):
     assert numbers.loc[("success_rate", "safer"), ("std", "Task 1")] == pytest.approx(np.sqrt(1250.0))
     write_safer_table1(summary, ["parrot", "safer"], [1], tmp_path / "table1")
     md = (tmp_path / "table1.md").read_text()
-    assert "| SAFER | **75.0 ± 35.4** |" in md and "| PARROT | **0.0 ± 0.0** |" not in md and "| SAFER | **3 ± 4** |" in md
+    assert (
+        "| SAFER | **75.0 ± 35.4** |" in md and "| PARROT | **0.0 ± 0.0** |" not in md and "| SAFER | **3 ± 4** |" in md
+    )
     assert r"\textbf{75.0 $\pm$ 35.4}" in (tmp_path / "table1.tex").read_text()
     csv = pd.read_csv(tmp_path / "table1.csv", header=[0, 1], index_col=[0, 1])
     assert csv.loc[("total_violations", "parrot"), ("mean", "Task 1")] == 10.0
@@ -89,7 +95,11 @@ def test_zero_episodes_give_nan_not_zero(tmp_path):
     assert display["Task 1"].tolist() == ["", "n/a", "", "0 ± 0"] and not bold["Task 1"].iloc[1]
     data = plot_ablation(logs.assign(method="safer"), [1], tmp_path / "fig8", methods=["safer"])
     rates = data[data["metric"] == "success_rate"].set_index("step")
-    assert rates.loc[1000, "mean"] == pytest.approx(50.0) and np.isnan(rates.loc[2000, "mean"]) and rates.loc[2000, "seeds"] == 0
+    assert (
+        rates.loc[1000, "mean"] == pytest.approx(50.0)
+        and np.isnan(rates.loc[2000, "mean"])
+        and rates.loc[2000, "seeds"] == 0
+    )
     curves = plot_violation_curves(logs, ["safer"], [1], tmp_path / "fig6", cumulative=True)  # all-zero violations
     assert curves["mean"].tolist() == [0.0, 0.0] and curves["std"].tolist() == [0.0, 0.0]
     assert (tmp_path / "fig6.png").is_file() and (tmp_path / "fig8.png").is_file()
@@ -104,7 +114,9 @@ def test_violation_curves_are_the_running_sums(tmp_path):
     assert safer.loc[5000, "std"] == pytest.approx(np.std([6, 0], ddof=1))
     per_window = plot_violation_curves(logs, ["parrot", "safer"], [1], tmp_path / "fig7", cumulative=False)
     assert per_window[per_window["method"] == "parrot"]["mean"].tolist() == [2.0] * 5
-    with pytest.raises(ValueError, match=r"no downstream runs for \['sac on task 1', 'sac on task 2', 'safer on task 2'\]"):
+    with pytest.raises(
+        ValueError, match=r"no downstream runs for \['sac on task 1', 'sac on task 2', 'safer on task 2'\]"
+    ):
         plot_violation_curves(logs, ["sac", "safer"], [1, 2], tmp_path / "x", cumulative=True)
     for stem in ("fig6", "fig7"):
         assert (tmp_path / f"{stem}.png").stat().st_size > 10_000
@@ -125,7 +137,9 @@ def test_unsafe_likelihood_figure(tmp_path):
     paths = {}
     for prior, unsafe in (("parrot", [40.0, 30.0]), ("safer", [2.0, 0.0])):
         paths[prior] = tmp_path / f"{prior}.csv"
-        pd.DataFrame({"top_percent": [1, 10], "unsafe_percent": unsafe, "pairs": [50, 500]}).to_csv(paths[prior], index=False)
+        pd.DataFrame({"top_percent": [1, 10], "unsafe_percent": unsafe, "pairs": [50, 500]}).to_csv(
+            paths[prior], index=False
+        )
     data = plot_unsafe_likelihood(paths, tmp_path / "fig1")
     assert data[data["prior"] == "parrot"]["unsafe_percent"].tolist() == [40.0, 30.0]
     assert (tmp_path / "fig1.png").stat().st_size > 10_000
@@ -133,8 +147,11 @@ def test_unsafe_likelihood_figure(tmp_path):
 
 
 def calibration_csv(path, bounds=(0.5, 1.0, 1.5, 2.0)):
-    rows = [{"target": target, "bound": bound, "rollout": r, "steps": 100, "unsafe_steps": u, "unsafe_fraction": u / 100}
-            for target, bound in zip((0.0, 0.15, 0.3, 0.45), bounds) for r, u in enumerate((0, int(target * 50)))]
+    rows = [
+        {"target": target, "bound": bound, "rollout": r, "steps": 100, "unsafe_steps": u, "unsafe_fraction": u / 100}
+        for target, bound in zip((0.0, 0.15, 0.3, 0.45), bounds)
+        for r, u in enumerate((0, int(target * 50)))
+    ]
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
@@ -149,12 +166,27 @@ def test_calibration_figure(tmp_path):
 
 
 def test_bound_tradeoff_figure(tmp_path):
-    rows = [{"method": f"safer_u{t}", "task": 5, "seed": seed, "steps": 2000, "success_rate": t + seed, "total_violations": 10 * t}
-            for t in (0, 15, 30, 45) for seed in (0, 1)]
+    rows = [
+        {
+            "method": f"safer_u{t}",
+            "task": 5,
+            "seed": seed,
+            "steps": 2000,
+            "success_rate": t + seed,
+            "total_violations": 10 * t,
+        }
+        for t in (0, 15, 30, 45)
+        for seed in (0, 1)
+    ]
     sweep = {"safer_u30": 30.0, "safer_u0": 0.0, "safer_u15": 15.0, "safer_u45": 45.0}
-    data = plot_bound_tradeoff(pd.DataFrame(rows), 5, sweep, tmp_path / "fig5", calibration_csv=calibration_csv(tmp_path / "t5.csv"))
+    data = plot_bound_tradeoff(
+        pd.DataFrame(rows), 5, sweep, tmp_path / "fig5", calibration_csv=calibration_csv(tmp_path / "t5.csv")
+    )
     assert data["target_percent"].tolist() == [0.0, 15.0, 30.0, 45.0] and data["bound"].tolist() == [0.5, 1.0, 1.5, 2.0]
-    assert data["success_rate_mean"].tolist() == [0.5, 15.5, 30.5, 45.5] and data["total_violations_std"].tolist() == [0.0] * 4
+    assert (
+        data["success_rate_mean"].tolist() == [0.5, 15.5, 30.5, 45.5]
+        and data["total_violations_std"].tolist() == [0.0] * 4
+    )
     assert (tmp_path / "fig5.png").stat().st_size > 10_000 and (tmp_path / "fig5.csv").is_file()
     with pytest.raises(ValueError, match="no downstream runs on task 5"):
         plot_bound_tradeoff(pd.DataFrame(rows), 5, {"safer_u60": 60.0}, tmp_path / "x")

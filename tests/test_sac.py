@@ -46,8 +46,13 @@ def test_actor_evaluates_deterministically_and_samples_with_its_noise():
 
 def batch(seed: int, members: int = 1) -> Batch:
     g = torch.Generator().manual_seed(seed)
-    return Batch(torch.randn(members, 16, 3, generator=g), torch.rand(members, 16, 2, generator=g) * 2 - 1,
-                 torch.randn(members, 16, generator=g), torch.randn(members, 16, 3, generator=g), torch.ones(members, 16))
+    return Batch(
+        torch.randn(members, 16, 3, generator=g),
+        torch.rand(members, 16, 2, generator=g) * 2 - 1,
+        torch.randn(members, 16, generator=g),
+        torch.randn(members, 16, 3, generator=g),
+        torch.ones(members, 16),
+    )
 
 
 def test_temperature_rises_while_entropy_is_below_target():
@@ -65,7 +70,14 @@ def test_update_logs_q_mean_and_a_seed_does_not_depend_on_its_group():
         algo = SAC(3, 2, generators, SACConfig(hidden=(16, 16)), torch.device("cpu"))
         shared = batch(1)
         for _ in range(3):
-            logs = algo.update(Batch(*(x.expand(len(generators), *x.shape[1:]).clone() for x in (shared.obs, shared.actions, shared.rewards, shared.next_obs, shared.not_done))))
+            logs = algo.update(
+                Batch(
+                    *(
+                        x.expand(len(generators), *x.shape[1:]).clone()
+                        for x in (shared.obs, shared.actions, shared.rewards, shared.next_obs, shared.not_done)
+                    )
+                )
+            )
         return algo, logs
 
     alone, logs = run([torch.Generator().manual_seed(5)])

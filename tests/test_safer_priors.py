@@ -33,11 +33,22 @@ def labelled(observations, actions, violations, success, episode_ids, window=4):
     n = len(violations)
     ends = np.append(episode_ids[1:] != episode_ids[:-1], True)
     transitions = Dataset(
-        observations=np.asarray(observations, np.float32), actions=np.asarray(actions, np.float32), rewards=np.zeros(n, np.float32),
-        next_observations=np.asarray(observations, np.float32), terminals=np.zeros(n, bool), timeouts=ends, episode_ids=np.asarray(episode_ids),
+        observations=np.asarray(observations, np.float32),
+        actions=np.asarray(actions, np.float32),
+        rewards=np.zeros(n, np.float32),
+        next_observations=np.asarray(observations, np.float32),
+        terminals=np.zeros(n, bool),
+        timeouts=ends,
+        episode_ids=np.asarray(episode_ids),
     )
-    return GraspRollouts(transitions, np.asarray(violations, bool), np.asarray(success, bool),
-                         state_windows(transitions.observations, transitions.episode_ids, window), np.zeros(n, np.int64), np.zeros(n, np.int64))
+    return GraspRollouts(
+        transitions,
+        np.asarray(violations, bool),
+        np.asarray(success, bool),
+        state_windows(transitions.observations, transitions.episode_ids, window),
+        np.zeros(n, np.int64),
+        np.zeros(n, np.int64),
+    )
 
 
 def test_labels_survive_the_minari_round_trip(rollouts, tmp_path):
@@ -52,7 +63,17 @@ def test_labels_survive_the_minari_round_trip(rollouts, tmp_path):
 def test_safe_rows_are_the_safe_steps_of_successful_episodes():
     """Appendix B: every (s, a) with ω = 0 from a successful trajectory, not only the trajectories that never touched a wall."""
     episode_ids = np.array([0, 0, 0, 1, 1, 1, 2, 2, 3])
-    violations = [0, 0, 0, 0, 1, 0, 0, 1, 0]  # episode 1 touches a wall once and still succeeds; episode 2 touches and fails
+    violations = [
+        0,
+        0,
+        0,
+        0,
+        1,
+        0,
+        0,
+        1,
+        0,
+    ]  # episode 1 touches a wall once and still succeeds; episode 2 touches and fails
     success = [1, 1, 1, 1, 1, 1, 0, 0, 1]
     data = labelled(np.zeros((9, 2)), np.zeros((9, 2)), violations, success, episode_ids)
     np.testing.assert_array_equal(safe_rows(data), [0, 1, 2, 3, 5, 8])
@@ -62,19 +83,28 @@ def test_kinds_are_options_of_one_objective():
     assert prior_config("parrot").context_dim == 0 and prior_config("parrot").unsafe_weight == 0
     assert prior_config("contextual_parrot").context_dim == 8 and prior_config("contextual_parrot").unsafe_weight == 0
     safer = prior_config("safer")
-    assert (safer.context_dim, safer.window, safer.layers, safer.unsafe_weight, safer.optimizer, safer.lr) == (8, 16, 3, 1e-4, "sgd", 1e-4)  # appendix C
+    assert (safer.context_dim, safer.window, safer.layers, safer.unsafe_weight, safer.optimizer, safer.lr) == (
+        8,
+        16,
+        3,
+        1e-4,
+        "sgd",
+        1e-4,
+    )  # appendix C
     assert prior_config("safer_no_context").context_dim == 0 and prior_config("safer_no_context").unsafe_weight == 1e-4
     assert prior_config("safer", unsafe_weight=0.5).unsafe_weight == 0.5
     # Options shared by every kind (safer.prior.options) leave each kind itself.
     shared = {"unsafe_weight": 0.01, "context_dim": 4, "optimizer": "adam"}
-    assert [(c.context_dim, c.unsafe_weight, c.optimizer) for c in (prior_config(kind, **shared) for kind in PRIOR_KINDS)] == [
-        (0, 0.0, "adam"), (4, 0.0, "adam"), (4, 0.01, "adam"), (0, 0.01, "adam")
-    ]
+    assert [
+        (c.context_dim, c.unsafe_weight, c.optimizer) for c in (prior_config(kind, **shared) for kind in PRIOR_KINDS)
+    ] == [(0, 0.0, "adam"), (4, 0.0, "adam"), (4, 0.01, "adam"), (0, 0.01, "adam")]
     with pytest.raises(ValueError, match="unsafe_weight = 0: safer's contrastive term needs λ > 0"):
         prior_config("safer", unsafe_weight=0)
     with pytest.raises(ValueError, match="context_dim = 0: contextual_parrot has a safety variable"):
         prior_config("contextual_parrot", context_dim=0)
-    with pytest.raises(ValueError, match="prior kind 'vae'; allowed: parrot, contextual_parrot, safer, safer_no_context"):
+    with pytest.raises(
+        ValueError, match="prior kind 'vae'; allowed: parrot, contextual_parrot, safer, safer_no_context"
+    ):
         prior_config("vae")
     with pytest.raises(ValueError, match=r"unknown prior option\(s\) \['lambda'\]"):
         prior_config("safer", **{"lambda": 1.0})
@@ -100,7 +130,10 @@ def test_training_is_reproducible(rollouts, tmp_path):
     config = prior_config("safer", steps=6, batch_size=16, optimizer="adam", **SMALL)
     for run in ("a", "b"):
         train_prior(rollouts, config, tmp_path / run, progress=False)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a/train_log.csv").drop(columns="wall_s"), pd.read_csv(tmp_path / "b/train_log.csv").drop(columns="wall_s"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "a/train_log.csv").drop(columns="wall_s"),
+        pd.read_csv(tmp_path / "b/train_log.csv").drop(columns="wall_s"),
+    )
 
 
 def test_contrastive_term_lowers_the_likelihood_of_unsafe_actions():
@@ -117,7 +150,9 @@ def test_contrastive_term_lowers_the_likelihood_of_unsafe_actions():
     states, windows = torch.zeros(64, 2), torch.zeros(64, 4, 2)
     log_p = {}
     for kind in ("parrot", "safer_no_context"):
-        config = prior_config(kind, steps=150, batch_size=64, optimizer="adam", lr=3e-3, unsafe_weight=1.0, hidden=(32,), window=4)
+        config = prior_config(
+            kind, steps=150, batch_size=64, optimizer="adam", lr=3e-3, unsafe_weight=1.0, hidden=(32,), window=4
+        )
         prior = _trained(data, config)
         log_p[kind] = prior.log_prob(states, unsafe_actions, windows, sample=False)[0].mean().item()
     assert log_p["safer_no_context"] < log_p["parrot"] - 2.0
@@ -161,7 +196,9 @@ def test_bounds_reach_their_targets_on_the_prior_latents():
     for row in bounds.itertuples():
         inside = all_norms < row.bound
         assert row.data_in_bound_unsafe_fraction == pytest.approx(violations[inside].mean())
-    assert (bounds["data_in_bound_unsafe_fraction"] < bounds["in_bound_unsafe_fraction"] + 1e-12).all()  # fewer unsafe pairs to go round
+    assert (
+        bounds["data_in_bound_unsafe_fraction"] < bounds["in_bound_unsafe_fraction"] + 1e-12
+    ).all()  # fewer unsafe pairs to go round
 
 
 def test_bounds_run_on_algorithm_2s_safe_set():
@@ -186,12 +223,18 @@ def config_with_safer():
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda s: s["downstream"].update(tasks=[1, 7]), r"safer.downstream.tasks \[7\]: evaluation tasks are numbered 1..6"),
+        (
+            lambda s: s["downstream"].update(tasks=[1, 7]),
+            r"safer.downstream.tasks \[7\]: evaluation tasks are numbered 1..6",
+        ),
         (lambda s: s["downstream"].update(figure5_task=9), r"safer.downstream.figure5_task \[9\]"),
         (lambda s: s["bounds"].update(table_target=0.2), r"safer.bounds.table_target 0.2 must be one of"),
         (lambda s: s["data"].update(modes={"none": 0.5, "drift": 0.3}), r"must sum to 1"),
         (lambda s: s["prior"].update(options={"lambda": 1}), r"safer.prior.options \['lambda'\] unknown; allowed: "),
-        (lambda s: s["prior"].update(options={"optimizer": "rmsprop"}), r"safer.prior.options: optimizer = 'rmsprop'; allowed: adam, sgd"),
+        (
+            lambda s: s["prior"].update(options={"optimizer": "rmsprop"}),
+            r"safer.prior.options: optimizer = 'rmsprop'; allowed: adam, sgd",
+        ),
     ],
 )
 def test_safer_config_errors_name_the_field(change, message):
@@ -242,7 +285,9 @@ def test_calibration_rollouts_draw_z_through_the_latent_map(latent_map, monkeypa
     monkeypatch.setattr(evaluate, "prior_action", recording)
     task = make_tasks(1, 1, hard=True)[0]
     prior = SkillPrior(task.observation_dim, 4, context_dim=0, hidden=(8,))
-    calibration_rollouts(task, prior, pd.DataFrame({"target": [0.15], "bound": [1.5]}), rollouts=1, seed=4, latent_map=latent_map)
+    calibration_rollouts(
+        task, prior, pd.DataFrame({"target": [0.15], "bound": [1.5]}), rollouts=1, seed=4, latent_map=latent_map
+    )
     u = torch.as_tensor(np.random.default_rng(4).uniform(-1.0, 1.0, (len(latents), 4)), dtype=torch.float32)
     torch.testing.assert_close(torch.cat(latents), LATENT_MAPS[latent_map](u, 1.5))
     assert torch.cat(latents).abs().max() <= 1.5
@@ -253,7 +298,17 @@ def test_the_downstream_command_names_a_missing_bound(tmp_path, capsys):
 
     bounds = tmp_path / "bounds.csv"
     pd.DataFrame({"target": [0.0, 0.15], "bound": [0.2, 2.0]}).to_csv(bounds, index=False)
-    common = ["downstream", "--task", "1", "--method", "safer", "--data-summary", "x.json", "--out", str(tmp_path / "run")]
+    common = [
+        "downstream",
+        "--task",
+        "1",
+        "--method",
+        "safer",
+        "--data-summary",
+        "x.json",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     with pytest.raises(SystemExit):
         main([*common, "--bounds", str(bounds), "--target", "0.3"])
     assert "--target 0.3: " in capsys.readouterr().err
@@ -280,8 +335,24 @@ def test_grasp_data_command_hides_the_geometry_unless_asked(observe, dim, tmp_pa
     from offrl.cli import main
 
     summary = tmp_path / "summary.json"
-    main(["grasp-data", "--data-tasks", "1", "--eval-tasks", "1", "--episodes-per-task", "1", "--root", str(tmp_path),
-          "--dataset-id", "grasp/t-v0", "--summary", str(summary), *(["--observe-geometry"] if observe else [])])
+    main(
+        [
+            "grasp-data",
+            "--data-tasks",
+            "1",
+            "--eval-tasks",
+            "1",
+            "--episodes-per-task",
+            "1",
+            "--root",
+            str(tmp_path),
+            "--dataset-id",
+            "grasp/t-v0",
+            "--summary",
+            str(summary),
+            *(["--observe-geometry"] if observe else []),
+        ]
+    )
     written = json.loads(summary.read_text())
     assert written["observe_geometry"] is observe and len(written["state_mean"]) == dim
     assert load_rollouts(written["path"], window=3).windows.shape[1:] == (3, dim)

@@ -18,7 +18,10 @@ from tests.conftest import REPO
 from tests.pipeline_slice import SNAKEMAKE, TABLE, assert_same_results, slice_config, snakemake_env
 from tests.slurm_cluster import missing_requirement, slurm_cluster
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(missing_requirement() is not None, reason=str(missing_requirement()))]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(missing_requirement() is not None, reason=str(missing_requirement())),
+]
 
 LIMIT_S = 600  # each Snakemake run is killed (SIGKILL: the plugin may ignore SIGTERM) after this
 
@@ -30,12 +33,20 @@ def cluster(tmp_path_factory):
 
 
 def test_slice_runs_as_sbatch_jobs_equal_to_a_local_run_and_a_failed_job_shows_its_log(cluster, tmp_path):
-    config = slice_config(tmp_path / "slice.yaml", device="auto")  # the training rule asks for a GPU; the job runs on the CPU
+    config = slice_config(
+        tmp_path / "slice.yaml", device="auto"
+    )  # the training rule asks for a GPU; the job runs on the CPU
     local, remote = tmp_path / "local", tmp_path / "slurm"
     local.mkdir()
     # The local reference runs meanwhile: the Slurm run mostly waits for status checks.
-    local_run = subprocess.Popen(["timeout", "-s", "KILL", str(LIMIT_S), *SNAKEMAKE, TABLE, "--cores", "1", "--configfile", str(config)],
-                                 cwd=local, env=snakemake_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    local_run = subprocess.Popen(
+        ["timeout", "-s", "KILL", str(LIMIT_S), *SNAKEMAKE, TABLE, "--cores", "1", "--configfile", str(config)],
+        cwd=local,
+        env=snakemake_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
     # A damaged copy of a shipped behaviour policy: the hopper-medium dataset job must fail, with its log shown.
     behaviour = remote / "resources" / "behaviour" / "hopper"
@@ -43,24 +54,57 @@ def test_slice_runs_as_sbatch_jobs_equal_to_a_local_run_and_a_failed_job_shows_i
     shutil.copytree(REPO / "resources" / "shipped" / "behaviour" / "hopper", behaviour, copy_function=shutil.copy)
     (behaviour / "medium.pt").write_bytes((behaviour / "medium.pt").read_bytes()[:300])
     result = subprocess.run(
-        ["timeout", "-s", "KILL", str(LIMIT_S), *SNAKEMAKE, TABLE, "resources/datasets/hopper-medium.json", "--profile", str(REPO / "profiles" / "slurm"),
-         "--configfile", str(config), "--jobs", "2", "--latency-wait", "5", "--slurm-init-seconds-before-status-checks", "2", "--slurm-no-account",
-         "--keep-going"],
-        cwd=remote, env=snakemake_env(cluster), capture_output=True, text=True, timeout=LIMIT_S + 30,
+        [
+            "timeout",
+            "-s",
+            "KILL",
+            str(LIMIT_S),
+            *SNAKEMAKE,
+            TABLE,
+            "resources/datasets/hopper-medium.json",
+            "--profile",
+            str(REPO / "profiles" / "slurm"),
+            "--configfile",
+            str(config),
+            "--jobs",
+            "2",
+            "--latency-wait",
+            "5",
+            "--slurm-init-seconds-before-status-checks",
+            "2",
+            "--slurm-no-account",
+            "--keep-going",
+        ],
+        cwd=remote,
+        env=snakemake_env(cluster),
+        capture_output=True,
+        text=True,
+        timeout=LIMIT_S + 30,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-5000:]
 
-    submitted = {rule: job for job, rule in re.findall(r"submitted with SLURM jobid (\d+) \(log: \S+/slurm_logs/rule_(\w+)/", output)}
+    submitted = {
+        rule: job
+        for job, rule in re.findall(r"submitted with SLURM jobid (\d+) \(log: \S+/slurm_logs/rule_(\w+)/", output)
+    }
     assert set(submitted) == {"collect_dataset", "train_offline", "evaluate_run", "d4rl_table"}, output[-5000:]
-    job = subprocess.run(["scontrol", "show", "job", submitted["train_offline"]], env=cluster, capture_output=True, text=True).stdout
+    job = subprocess.run(
+        ["scontrol", "show", "job", submitted["train_offline"]], env=cluster, capture_output=True, text=True
+    ).stdout
     assert "TresPerJob=gres:gpu:1" in job and "JobState=COMPLETED" in job, job  # scheduled on one of the node's GPUs
 
-    failure = output[output.index("Error in rule collect_dataset"):]
+    failure = output[output.index("Error in rule collect_dataset") :]
     assert "--kind medium" in failure[: failure.index("Logfile")]
-    assert re.search(r"log: logs/datasets/hopper-medium\.log, \S+/\.snakemake/slurm_logs/rule_collect_dataset/hopper_medium/\d+\.log", failure)
+    assert re.search(
+        r"log: logs/datasets/hopper-medium\.log, \S+/\.snakemake/slurm_logs/rule_collect_dataset/hopper_medium/\d+\.log",
+        failure,
+    )
     assert "Logfile logs/datasets/hopper-medium.log:" in failure
-    assert f"offrl collect: error: cannot read the actor checkpoint {behaviour.relative_to(remote)}/medium.pt: it is damaged" in failure
+    assert (
+        f"offrl collect: error: cannot read the actor checkpoint {behaviour.relative_to(remote)}/medium.pt: it is damaged"
+        in failure
+    )
     assert not (remote / "resources" / "datasets" / "hopper-medium.json").exists()
 
     local_output = local_run.communicate(timeout=LIMIT_S + 30)[0]

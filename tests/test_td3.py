@@ -42,7 +42,9 @@ def test_train_online_writes_behaviour_artefacts(tmp_path):
     assert len(replay_dataset(tmp_path / "replay_medium.npz")) == manifest["medium"]["step"]
     actor = load_actor(tmp_path / "expert.pt")
     assert actor(torch.zeros(1, 4, 11)).shape == (1, 4, 3)
-    assert manifest["expert"]["normalized_score"] == pytest.approx(100 * (manifest["expert"]["eval_return_mean"] + 20.272305) / 3254.572305)
+    assert manifest["expert"]["normalized_score"] == pytest.approx(
+        100 * (manifest["expert"]["eval_return_mean"] + 20.272305) / 3254.572305
+    )
 
 
 def test_safety_expert_is_scored_on_the_unmodified_task(tmp_path):
@@ -50,7 +52,15 @@ def test_safety_expert_is_scored_on_the_unmodified_task(tmp_path):
     from offrl.policies import NumpyActor
 
     torch.set_num_threads(1)
-    config = TD3Config(total_steps=1200, start_steps=800, eval_every=400, eval_episodes=2, seed=3, ctrl_cost_weight=0.1, expert_only=True)
+    config = TD3Config(
+        total_steps=1200,
+        start_steps=800,
+        eval_every=400,
+        eval_episodes=2,
+        seed=3,
+        ctrl_cost_weight=0.1,
+        expert_only=True,
+    )
     manifest = train_online("hopper", config, tmp_path, progress=False, command="test")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluations.csv", "expert.pt", "manifest.json"]
     assert "medium" not in manifest and manifest["config"]["ctrl_cost_weight"] == 0.1
@@ -59,7 +69,9 @@ def test_safety_expert_is_scored_on_the_unmodified_task(tmp_path):
     penalised = evaluate_policy(expert, "hopper", 2, seed=1_000_003, env_kwargs={"ctrl_cost_weight": 0.1})
     assert manifest["expert"]["eval_return_mean"] == pytest.approx(plain["return"].mean())
     # The penalty is (0.1 − 0.001)·Σa² on top of Gymnasium's own 0.001·Σa².
-    assert penalised["return"].sum() == pytest.approx(plain["return"].sum() - 0.099 * plain["sum_sq_action"].sum(), rel=1e-6)
+    assert penalised["return"].sum() == pytest.approx(
+        plain["return"].sum() - 0.099 * plain["sum_sq_action"].sum(), rel=1e-6
+    )
 
 
 def _crash_at_evaluation(monkeypatch, step: int) -> None:
@@ -94,7 +106,10 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     np.testing.assert_array_equal(read("whole"), read("resumed"))
     assert resumed["expert"] == whole["expert"] and resumed["medium"] == whole["medium"]
     for name in ("expert.pt", "medium.pt"):
-        a, b = torch.load(tmp_path / "whole" / name, weights_only=True), torch.load(tmp_path / "resumed" / name, weights_only=True)
+        a, b = (
+            torch.load(tmp_path / "whole" / name, weights_only=True),
+            torch.load(tmp_path / "resumed" / name, weights_only=True),
+        )
         for key in a["state_dict"]:
             assert torch.equal(a["state_dict"][key], b["state_dict"][key])
     replay = lambda run: np.load(tmp_path / run / "replay_medium.npz")["observations"]

@@ -78,7 +78,11 @@ def test_changing_one_members_data_changes_only_its_parameters():
             obs = torch.randn(2, 8, 3, generator=data)
             obs[1] += member1_obs_shift
             acts = torch.rand(2, 8, 2, generator=data) * 2 - 1
-            algo.update(Batch(obs, acts, torch.randn(2, 8, generator=data), torch.randn(2, 8, 3, generator=data), torch.ones(2, 8)))
+            algo.update(
+                Batch(
+                    obs, acts, torch.randn(2, 8, generator=data), torch.randn(2, 8, 3, generator=data), torch.ones(2, 8)
+                )
+            )
         return algo
 
     a, b = run(0.0), run(1.0)
@@ -94,7 +98,13 @@ def test_changing_one_members_data_changes_only_its_parameters():
 
 def test_seed_initialisation_does_not_depend_on_group():
     alone = TD3BC(3, 2, [torch.Generator().manual_seed(5)], TD3BCConfig(hidden=(8,)), torch.device("cpu"))
-    grouped = TD3BC(3, 2, [torch.Generator().manual_seed(9), torch.Generator().manual_seed(5)], TD3BCConfig(hidden=(8,)), torch.device("cpu"))
+    grouped = TD3BC(
+        3,
+        2,
+        [torch.Generator().manual_seed(9), torch.Generator().manual_seed(5)],
+        TD3BCConfig(hidden=(8,)),
+        torch.device("cpu"),
+    )
     for pa, pg in zip(alone.actor.parameters(), grouped.actor.parameters()):
         assert torch.equal(pa[0], pg[1])
     for pa, pg in zip(alone.critic.parameters(), grouped.critic.parameters()):
@@ -103,8 +113,14 @@ def test_seed_initialisation_does_not_depend_on_group():
 
 def guided_batch(conf, expert_action):
     t = lambda x: torch.tensor(x).view(1, 2, 1)  # noqa: E731
-    return Batch(t(S), t(A), torch.tensor([R]), t(S2), torch.tensor([ND]),
-                 {"conf": torch.tensor([conf]), "expert_action": t(expert_action)})
+    return Batch(
+        t(S),
+        t(A),
+        torch.tensor([R]),
+        t(S2),
+        torch.tensor([ND]),
+        {"conf": torch.tensor([conf]), "expert_action": t(expert_action)},
+    )
 
 
 def test_guided_target_by_hand(algo_and_batch):
@@ -220,10 +236,19 @@ def test_relaxation_weight_is_in_the_unit_interval():
     config = TD3BCConfig(relaxation="minmax")
     algo = TD3BC(3, 2, [torch.Generator().manual_seed(s) for s in range(2)], config, torch.device("cpu"))
     g = torch.Generator().manual_seed(1)
-    batch = Batch(torch.randn(2, 64, 3, generator=g), torch.rand(2, 64, 2, generator=g) * 2 - 1, torch.zeros(2, 64),
-                  torch.randn(2, 64, 3, generator=g), torch.ones(2, 64))
+    batch = Batch(
+        torch.randn(2, 64, 3, generator=g),
+        torch.rand(2, 64, 2, generator=g) * 2 - 1,
+        torch.zeros(2, 64),
+        torch.randn(2, 64, 3, generator=g),
+        torch.ones(2, 64),
+    )
     weight = algo.relaxation_weight(batch)
-    assert weight.shape == (2, 64) and weight.min(dim=1).values.tolist() == [0.0, 0.0] and weight.max(dim=1).values.tolist() == [1.0, 1.0]
+    assert (
+        weight.shape == (2, 64)
+        and weight.min(dim=1).values.tolist() == [0.0, 0.0]
+        and weight.max(dim=1).values.tolist() == [1.0, 1.0]
+    )
 
 
 def test_plugin_options_are_checked():

@@ -19,14 +19,45 @@ from offrl.train import NonFiniteError, TrainConfig, train
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("minari")
-    write_with_summary(rollout("hopper", None, 3000, seed=0), "hopper", "random", root, root / "s.json", {"source": "test"})
+    write_with_summary(
+        rollout("hopper", None, 3000, seed=0), "hopper", "random", root, root / "s.json", {"source": "test"}
+    )
     return root / "offrl" / "hopper" / "random-v0"
 
 
 def train_command(dataset_dir, out, checkpoint, steps=400):
-    return [sys.executable, "-m", "offrl", "--threads", "1", "train", "--algo", "td3bc", "--dataset", "hopper-random",
-            "--dataset-dir", str(dataset_dir), "--seeds", "0", "1", "--steps", str(steps), "--batch-size", "64",
-            "--eval-every", "100", "--log-every", "50", "--device", "cpu", "--out", str(out), "--checkpoint", str(checkpoint), "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "offrl",
+        "--threads",
+        "1",
+        "train",
+        "--algo",
+        "td3bc",
+        "--dataset",
+        "hopper-random",
+        "--dataset-dir",
+        str(dataset_dir),
+        "--seeds",
+        "0",
+        "1",
+        "--steps",
+        str(steps),
+        "--batch-size",
+        "64",
+        "--eval-every",
+        "100",
+        "--log-every",
+        "50",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--checkpoint",
+        str(checkpoint),
+        "--quiet",
+    ]
 
 
 def test_killed_run_resumes_to_identical_numbers(dataset_dir, tmp_path):
@@ -62,7 +93,17 @@ def test_killed_run_resumes_to_identical_numbers(dataset_dir, tmp_path):
 def test_non_finite_loss_stops_with_its_step(tmp_path):
     data = rollout("hopper", None, 500, seed=0)
     data.rewards[:] = 1e30  # (Q − y)² overflows float32 at the first critic step
-    config = TrainConfig(algorithm="td3bc", env="hopper", dataset="hopper-random", seeds=[0], steps=100, eval_every=50, log_every=10, batch_size=32, device="cpu")
+    config = TrainConfig(
+        algorithm="td3bc",
+        env="hopper",
+        dataset="hopper-random",
+        seeds=[0],
+        steps=100,
+        eval_every=50,
+        log_every=10,
+        batch_size=32,
+        device="cpu",
+    )
     with pytest.raises(NonFiniteError, match="NaN or infinite at step 1;"):
         train(data, config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
@@ -70,7 +111,17 @@ def test_non_finite_loss_stops_with_its_step(tmp_path):
 
 def test_outputs_and_log_columns(tmp_path):
     data = rollout("hopper", None, 800, seed=1)
-    config = TrainConfig(algorithm="bc", env="hopper", dataset="hopper-random", seeds=[3, 4], steps=60, eval_every=20, log_every=20, batch_size=32, device="cpu")
+    config = TrainConfig(
+        algorithm="bc",
+        env="hopper",
+        dataset="hopper-random",
+        seeds=[3, 4],
+        steps=60,
+        eval_every=20,
+        log_every=20,
+        batch_size=32,
+        device="cpu",
+    )
     record = train(data, config, tmp_path, progress=False)
     log = pd.read_csv(tmp_path / "train_log.csv")
     assert list(log.columns) == ["step", "seed", "actor_loss", "bc_mse"] and set(log["seed"]) == {3, 4}
@@ -83,10 +134,22 @@ def test_outputs_and_log_columns(tmp_path):
 
 def test_same_seed_same_numbers(tmp_path):
     data = rollout("hopper", None, 500, seed=2)
-    config = TrainConfig(algorithm="td3bc", env="hopper", dataset="hopper-random", seeds=[0], steps=20, eval_every=10, log_every=10, batch_size=32, device="cpu")
+    config = TrainConfig(
+        algorithm="td3bc",
+        env="hopper",
+        dataset="hopper-random",
+        seeds=[0],
+        steps=20,
+        eval_every=10,
+        log_every=10,
+        batch_size=32,
+        device="cpu",
+    )
     train(data, config, tmp_path / "a", progress=False)
     train(data, config, tmp_path / "b", progress=False)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a" / "train_log.csv"), pd.read_csv(tmp_path / "b" / "train_log.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "a" / "train_log.csv"), pd.read_csv(tmp_path / "b" / "train_log.csv")
+    )
 
 
 def test_steps_must_be_a_multiple_of_eval_every():
@@ -103,14 +166,27 @@ def test_guided_run_reads_expert_and_index(tmp_path):
     save_actor(DeterministicActor(1, 11, 3), tmp_path / "expert.pt")
     SimHashIndex.build(data.observations, k=4, seed=0).save(tmp_path / "index.npz")
     options = {"guide_expert": str(tmp_path / "expert.pt"), "guide_index": str(tmp_path / "index.npz")}
-    config = TrainConfig(algorithm="td3bc", env="hopper", dataset="hopper-random", seeds=[0], steps=20, eval_every=10, log_every=10, batch_size=32, device="cpu", options=options)
+    config = TrainConfig(
+        algorithm="td3bc",
+        env="hopper",
+        dataset="hopper-random",
+        seeds=[0],
+        steps=20,
+        eval_every=10,
+        log_every=10,
+        batch_size=32,
+        device="cpu",
+        options=options,
+    )
     train(data, config, tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "snapshots.pt").is_file()
 
 
 def test_log_interval_must_divide_the_checkpoint_interval():
     with pytest.raises(ValueError, match=r"log_every \(300\) must divide the checkpoint interval \(1000\)"):
-        TrainConfig(algorithm="bc", env="hopper", dataset="hopper-random", seeds=[0], steps=2000, eval_every=1000, log_every=300)
+        TrainConfig(
+            algorithm="bc", env="hopper", dataset="hopper-random", seeds=[0], steps=2000, eval_every=1000, log_every=300
+        )
 
 
 def test_divergence_probe_by_hand():
@@ -120,8 +196,15 @@ def test_divergence_probe_by_hand():
     # 4 expert pairs with actions 0, 1, 2, 3 and 2 contaminant pairs with actions 10, 20 (1-D); π(s) = 0.
     actions = np.array([[0.0], [1.0], [2.0], [3.0], [10.0], [20.0]], np.float32)
     n = len(actions)
-    dataset = Dataset(np.zeros((n, 2), np.float32), actions, np.zeros(n, np.float32), np.zeros((n, 2), np.float32),
-                      np.zeros(n, bool), np.eye(n, dtype=bool)[-1], np.zeros(n, np.int64))
+    dataset = Dataset(
+        np.zeros((n, 2), np.float32),
+        actions,
+        np.zeros(n, np.float32),
+        np.zeros((n, 2), np.float32),
+        np.zeros(n, bool),
+        np.eye(n, dtype=bool)[-1],
+        np.zeros(n, np.int64),
+    )
     probe = DivergenceProbe(dataset, 4, np.zeros(2), np.ones(2), torch.device("cpu"))
     logs = probe(lambda obs: torch.zeros(*obs.shape[:2], 1), members=2)
     # Squared errors 0, 1, 4, 9: 75th percentile (linear) = 4 + 0.25·(9 − 4); contaminant 100, 400 -> 325.

@@ -13,22 +13,31 @@ SMALL = {"hidden": (1,), "vae_hidden": (8, 8)}
 
 
 def algo(seeds=(0,), **options) -> UWAC:
-    return UWAC(1, 1, [torch.Generator().manual_seed(s) for s in seeds], UWACConfig(**{**SMALL, **options}), torch.device("cpu"))
+    return UWAC(
+        1, 1, [torch.Generator().manual_seed(s) for s in seeds], UWACConfig(**{**SMALL, **options}), torch.device("cpu")
+    )
 
 
 def test_dropout_masks_are_scaled_and_drawn_per_seed():
     mlp = EnsembleMLP(4, 3, 1, (16, 8))
-    masks = mlp.dropout_masks([torch.Generator().manual_seed(s) for s in (9, 5)], heads=2, rows=3000, rate=0.25, device=torch.device("cpu"))
+    masks = mlp.dropout_masks(
+        [torch.Generator().manual_seed(s) for s in (9, 5)], heads=2, rows=3000, rate=0.25, device=torch.device("cpu")
+    )
     assert [m.shape for m in masks] == [(4, 3000, 16), (4, 3000, 8)]
     values = torch.cat([m.flatten() for m in masks])
     assert values.unique().tolist() == pytest.approx([0.0, 4.0 / 3.0])  # kept units scaled by 1/(1 − p)
     assert (values == 0).float().mean().item() == pytest.approx(0.25, abs=0.01)
-    alone = mlp.dropout_masks([torch.Generator().manual_seed(5)], heads=2, rows=3000, rate=0.25, device=torch.device("cpu"))
+    alone = mlp.dropout_masks(
+        [torch.Generator().manual_seed(5)], heads=2, rows=3000, rate=0.25, device=torch.device("cpu")
+    )
     for grouped, single in zip(masks, alone):
         torch.testing.assert_close(grouped[[1, 3]], single)  # head h of seed s is member h·S + s
 
 
-@pytest.mark.parametrize("weighting, expected", [("inverse", [1.0, 1.0, 0.5, 0.125]), ("exp", [1.0, math.exp(-0.125), math.exp(-0.5), math.exp(-2.0)])])
+@pytest.mark.parametrize(
+    "weighting, expected",
+    [("inverse", [1.0, 1.0, 0.5, 0.125]), ("exp", [1.0, math.exp(-0.125), math.exp(-0.5), math.exp(-2.0)])],
+)
 def test_uncertainty_weight_by_hand(weighting, expected):
     # β = 0.5: β/v is ∞, 2, 0.5, 0.125, clipped to [0, 1]; exp(−β·v).
     weight = algo(weighting=weighting).uncertainty_weight(torch.tensor([[0.0, 0.25, 1.0, 4.0]]))
@@ -48,7 +57,9 @@ def test_dropout_moments_by_hand():
     generator.set_state(state)
     kept = (torch.rand((2, 15, 1), generator=generator) >= 0.5).view(2, 5, 3).float() * 2.0  # (critic, pass, pair)
     by_hand_mean = [[sum(kept[k, :, i].tolist()) / 5 for i in range(3)] for k in range(2)]
-    by_hand_var = [sum(sum((x - by_hand_mean[k][i]) ** 2 for x in kept[k, :, i].tolist()) / 4 for k in range(2)) for i in range(3)]
+    by_hand_var = [
+        sum(sum((x - by_hand_mean[k][i]) ** 2 for x in kept[k, :, i].tolist()) / 4 for k in range(2)) for i in range(3)
+    ]
     assert mean.shape == (2, 1, 3) and variance.shape == (1, 3)
     for k in range(2):
         assert mean[k, 0].tolist() == pytest.approx(by_hand_mean[k])
@@ -59,7 +70,13 @@ def batch(members: int = 1) -> Batch:
     g = torch.Generator().manual_seed(1)
     obs, actions = torch.randn(1, 2, 1, generator=g), torch.rand(1, 2, 1, generator=g) * 2 - 1
     grow = lambda x: x.expand(members, *x.shape[1:]).clone()  # noqa: E731
-    return Batch(grow(obs), grow(actions), grow(torch.tensor([[1.0, 0.5]])), grow(torch.randn(1, 2, 1, generator=g)), grow(torch.tensor([[1.0, 0.0]])))
+    return Batch(
+        grow(obs),
+        grow(actions),
+        grow(torch.tensor([[1.0, 0.5]])),
+        grow(torch.randn(1, 2, 1, generator=g)),
+        grow(torch.tensor([[1.0, 0.0]])),
+    )
 
 
 def test_critic_loss_weighs_each_transition_by_its_least_certain_next_pair():

@@ -33,8 +33,18 @@ def test_lint_is_clean():
 @pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml", ".test/config/config.yaml"])
 def test_dry_run_builds_the_dag(configfile, tmp_path):
     result = snakemake("all", "-n", "--configfile", str(REPO / configfile), "--directory", str(tmp_path))
-    rules = ("collect_dataset", "dataset_table", "train_offline", "evaluate_run", "d4rl_table", "d4rl_curves",
-             "simhash_index", "simhash_figure", "guided_table1", "guided_fig1")
+    rules = (
+        "collect_dataset",
+        "dataset_table",
+        "train_offline",
+        "evaluate_run",
+        "d4rl_table",
+        "d4rl_curves",
+        "simhash_index",
+        "simhash_figure",
+        "guided_table1",
+        "guided_fig1",
+    )
     if configfile != "config/config.yaml":  # the default scale's config leaves the BEAR blog out
         rules += ("subset_dataset", "bear_fig1", "bear_curves")
     rules += ("q_overestimation",)
@@ -47,14 +57,32 @@ def test_paper_scale_config_is_its_file_and_the_schema_defaults(tmp_path):
     import yaml
     from snakemake.utils import validate
 
-    snakemake("results/config.yaml", "--cores", "1", "--configfile", str(REPO / "config" / "paper.yaml"), "--directory", str(tmp_path))
+    snakemake(
+        "results/config.yaml",
+        "--cores",
+        "1",
+        "--configfile",
+        str(REPO / "config" / "paper.yaml"),
+        "--directory",
+        str(tmp_path),
+    )
     resolved = yaml.safe_load((tmp_path / "results" / "config.yaml").read_text())
     expected = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     validate(expected, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # fills the schema's defaults
     assert resolved == expected
     # The keys that leaked from config/config.yaml before: every TD3BC++ artefact, SAFER's priors with
     # the PriorConfig defaults (appendix C: SGD + momentum, lr 1e-4, λ = 1e-4), 256-wide downstream SAC, no bear_256.
-    assert resolved["taming"]["artefacts"] == ["table1", "table8", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig11"]
+    assert resolved["taming"]["artefacts"] == [
+        "table1",
+        "table8",
+        "fig3",
+        "fig4",
+        "fig5",
+        "fig6",
+        "fig7",
+        "fig8",
+        "fig11",
+    ]
     assert resolved["safer"]["prior"]["options"] == {} and resolved["safer"]["downstream"]["hidden"] == [256, 256]
     from offrl.safer.priors.train import prior_config
 
@@ -142,8 +170,13 @@ def test_smoke_guided_runs_use_the_safety_expert_and_the_index(smoke_run):
     manifest = json.loads((workdir / "resources" / "safety_expert" / "hopper" / "manifest.json").read_text())
     assert manifest["config"]["ctrl_cost_weight"] == 0.1 and "medium" not in manifest
     assert math.isfinite(manifest["expert"]["sum_sq_action_per_step"])
-    run = json.loads((workdir / "results" / "runs" / "guided_td3bc" / "hopper-medium" / "seed0-1-2" / "config.json").read_text())
-    assert run["config"]["options"] == {"guide_expert": "resources/safety_expert/hopper/expert.pt", "guide_index": "results/index/hopper-medium/simhash.npz"}
+    run = json.loads(
+        (workdir / "results" / "runs" / "guided_td3bc" / "hopper-medium" / "seed0-1-2" / "config.json").read_text()
+    )
+    assert run["config"]["options"] == {
+        "guide_expert": "resources/safety_expert/hopper/expert.pt",
+        "guide_index": "results/index/hopper-medium/simhash.npz",
+    }
 
 
 def test_smoke_pipeline_builds_contaminated_datasets_and_table3(smoke_run):
@@ -164,7 +197,17 @@ def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):
     settings = ["expert", "medium-expert", "expert-random-30"]
     assert list(table.index) == [f"hopper-{s}" for s in settings] + ["Total"]
     assert list(dict.fromkeys(table.columns.get_level_values(1))) == [
-        "bc_10pct", "td3bc", "td3bc_pp", "cql_small", "cql_rho_small", "iql", "fisher_brc_small", "uwac_small", "brac_p_small", "brac_v_small"]
+        "bc_10pct",
+        "td3bc",
+        "td3bc_pp",
+        "cql_small",
+        "cql_rho_small",
+        "iql",
+        "fisher_brc_small",
+        "uwac_small",
+        "brac_p_small",
+        "brac_v_small",
+    ]
     assert np.isfinite(table.to_numpy(dtype=float)).all()
     assert "% vs TD3+BC)" in (workdir / "results" / "tables" / "taming_table1.md").read_text()
     curve = pd.read_csv(workdir / "results" / "figures" / "taming_fig3.csv")
@@ -177,7 +220,9 @@ def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):
     table8 = pd.read_csv(workdir / "results" / "tables" / "taming_table8.csv", header=[0, 1], index_col=0)
     assert list(table8.index) == [f"hopper-{kind}" for kind in KINDS] + ["Total"]
     assert np.isfinite(table8.to_numpy(dtype=float)).all()
-    log = pd.read_csv(workdir / "results" / "runs" / "td3bc" / "hopper-expert-random-30" / "seed0-1-2" / "train_log.csv")
+    log = pd.read_csv(
+        workdir / "results" / "runs" / "td3bc" / "hopper-expert-random-30" / "seed0-1-2" / "train_log.csv"
+    )
     assert np.isfinite(log[["divergence_expert_p75", "divergence_contaminant_p75"]].to_numpy()).all()
 
 
@@ -192,10 +237,15 @@ def test_variant_runs_its_preset_with_its_options(tmp_path):
     target = "results/runs/td3bc_pp_gp01/hopper-expert/seed0-1/evaluation.csv"
     result = snakemake(target, "-n", "-p", "--configfile", str(tmp_path / "variant.yaml"), "--directory", str(tmp_path))
     assert "train --algo td3bc_pp --dataset hopper-expert" in result.stdout
-    assert """--options '{"gradient_penalty": 0.1}' --out results/runs/td3bc_pp_gp01/hopper-expert/seed0-1""" in result.stdout
+    assert (
+        """--options '{"gradient_penalty": 0.1}' --out results/runs/td3bc_pp_gp01/hopper-expert/seed0-1"""
+        in result.stdout
+    )
     assert "evaluate --snapshots results/runs/td3bc_pp_gp01/hopper-expert/seed0-1/snapshots.pt" in result.stdout
     assert "--algo td3bc_pp_gp01" in result.stdout  # the evaluation is labelled with the variant's name
-    everything = snakemake("all", "-n", "-p", "--configfile", str(tmp_path / "variant.yaml"), "--directory", str(tmp_path))
+    everything = snakemake(
+        "all", "-n", "-p", "--configfile", str(tmp_path / "variant.yaml"), "--directory", str(tmp_path)
+    )
     assert "--seeds 0 1 " in everything.stdout and "--seeds 2 " in everything.stdout
 
 
@@ -210,17 +260,27 @@ def test_smoke_pipeline_builds_the_bear_blog_figures(smoke_run):
     for name in ("bear_fig1", "bear_curves"):
         assert (workdir / "results" / "figures" / f"{name}.png").stat().st_size > 10_000, name
     for algorithm in ("bear_small", "bcq_small", "sac"):
-        evaluation = pd.read_csv(workdir / "results" / "runs" / algorithm / "hopper-random" / "seed0-1-2" / "evaluation.csv")
+        evaluation = pd.read_csv(
+            workdir / "results" / "runs" / algorithm / "hopper-random" / "seed0-1-2" / "evaluation.csv"
+        )
         assert set(evaluation["seed"]) == {0, 1, 2} and np.isfinite(evaluation["normalized_score"]).all()
 
 
 def test_smoke_pipeline_builds_the_q_overestimation_table_and_figure(smoke_run):
     workdir, _ = smoke_run
     table = pd.read_csv(workdir / "results" / "tables" / "q_overestimation.csv", index_col=0)
-    assert list(table.index) == ["sac", "bear_small", "td3bc", "bc"] and set(table["dataset"]) == {"hopper-expert-first1000"}
+    assert list(table.index) == ["sac", "bear_small", "td3bc", "bc"] and set(table["dataset"]) == {
+        "hopper-expert-first1000"
+    }
     with_q = table.loc[["sac", "bear_small", "td3bc"]]
-    assert (with_q["critic"] == "kept").all() and np.isfinite(with_q[["q_mean", "return_mean", "gap_mean", "gap_along_mean"]].to_numpy()).all()
-    assert table.loc["bc", "critic"] == "none" and np.isnan(table.loc["bc", "gap_mean"]) and np.isfinite(table.loc["bc", "return_mean"])
+    assert (with_q["critic"] == "kept").all() and np.isfinite(
+        with_q[["q_mean", "return_mean", "gap_mean", "gap_along_mean"]].to_numpy()
+    ).all()
+    assert (
+        table.loc["bc", "critic"] == "none"
+        and np.isnan(table.loc["bc", "gap_mean"])
+        and np.isfinite(table.loc["bc", "return_mean"])
+    )
     assert "no Q-function" in (workdir / "results" / "tables" / "q_overestimation.md").read_text()
     assert (workdir / "results" / "figures" / "q_overestimation.png").stat().st_size > 10_000
     # Every evaluation writes the per-episode diagnostic beside its scores, the same episodes.
@@ -236,8 +296,16 @@ def test_bear_joins_taming_table1_by_configuration(tmp_path):
     config["taming"]["algorithms"] = ["td3bc", "td3bc_pp", "bear", "bear_pp"]
     config["taming"]["figure_algorithms"] = ["td3bc", "bear", "bear_pp"]
     (tmp_path / "bear.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake("results/tables/taming_table1.md", "results/figures/taming_fig3.png", "-n", "-p",
-                       "--configfile", str(tmp_path / "bear.yaml"), "--directory", str(tmp_path))
+    result = snakemake(
+        "results/tables/taming_table1.md",
+        "results/figures/taming_fig3.png",
+        "-n",
+        "-p",
+        "--configfile",
+        str(tmp_path / "bear.yaml"),
+        "--directory",
+        str(tmp_path),
+    )
     assert "--gain td3bc_pp:td3bc --gain bear_pp:bear" in result.stdout
     assert "train --algo bear --dataset hopper-expert-random-30" in result.stdout
     assert "train --algo bear_pp --dataset hopper-medium-expert" in result.stdout
@@ -247,24 +315,39 @@ def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
     workdir, _ = smoke_run
     results = workdir / "results"
     table = pd.read_csv(results / "tables" / "safer_table1.csv", header=[0, 1], index_col=[0, 1])
-    assert set(table.index.get_level_values(1)) == {"sac", "parrot", "contextual_parrot", "prior_explore", "safer", "csc"}
+    assert set(table.index.get_level_values(1)) == {
+        "sac",
+        "parrot",
+        "contextual_parrot",
+        "prior_explore",
+        "safer",
+        "csc",
+    }
     assert np.isfinite(table.xs("mean", axis=1, level=0).to_numpy(dtype=float)).all()
     for number in (1, 4, 5, 6, 7, 8):
         assert (results / "figures" / f"safer_fig{number}.png").stat().st_size > 10_000
         data = pd.read_csv(results / "figures" / f"safer_fig{number}.csv")
-        assert len(data) and np.isfinite(data.select_dtypes("number").drop(columns=["std"], errors="ignore").to_numpy()).all()
+        assert (
+            len(data)
+            and np.isfinite(data.select_dtypes("number").drop(columns=["std"], errors="ignore").to_numpy()).all()
+        )
     calibration = pd.read_csv(results / "safer" / "calibration" / "task1.csv")
     assert sorted(calibration["target"].unique()) == [0.0, 0.15, 0.3, 0.45]
     bounds = pd.read_csv(results / "safer" / "priors" / "safer" / "bounds.csv")
     reached = bounds[bounds["reached"]]
-    assert bounds["bound"].is_monotonic_increasing and (reached["in_bound_unsafe_fraction"] <= reached["target"] + 1e-12).all()
+    assert (
+        bounds["bound"].is_monotonic_increasing
+        and (reached["in_bound_unsafe_fraction"] <= reached["target"] + 1e-12).all()
+    )
     assert (bounds["data_in_bound_unsafe_fraction"].between(0, 1)).all()  # each bound read on the data's own mix too
     log = pd.read_csv(results / "safer" / "downstream" / "safer_u0" / "task1" / "seed0-1" / "log.csv")
     assert set(log["seed"]) == {0, 1} and log["step"].max() == 300
     fig6 = pd.read_csv(results / "figures" / "safer_fig6.csv")
     assert "csc" in set(fig6["method"])  # Conservative Safety Critics beside SAFER in the violation curves
     run = json.loads((results / "safer" / "downstream" / "safer_u0" / "task1" / "seed0-1" / "config.json").read_text())
-    assert run["config"]["latent_map"] == "truncated_normal" and run["task"]["observe_geometry"] is False  # the defaults
+    assert (
+        run["config"]["latent_map"] == "truncated_normal" and run["task"]["observe_geometry"] is False
+    )  # the defaults
     summary = json.loads((workdir / "resources" / "grasp" / "offline.json").read_text())
     assert summary["unsafe_fraction"] > 0 and 0 < summary["success_fraction"] < 1
     assert summary["observe_geometry"] is False and len(summary["state_mean"]) == 11  # the geometry hidden
@@ -283,17 +366,37 @@ def test_smoke_findings_report_every_configured_study(smoke_run):
 
 
 def test_the_gpu_command_without_a_target_runs_all(tmp_path):
-    result = snakemake("-n", "--cores", "8", "--resources", "gpu=2", "--configfile", str(REPO / ".test/config/config.yaml"),
-                       "--directory", str(tmp_path))
+    result = snakemake(
+        "-n",
+        "--cores",
+        "8",
+        "--resources",
+        "gpu=2",
+        "--configfile",
+        str(REPO / ".test/config/config.yaml"),
+        "--directory",
+        str(tmp_path),
+    )
     assert "train_offline" in result.stdout and "safer_table1" in result.stdout
 
 
 def test_paper_table1_and_figure3_have_cql_and_iql(tmp_path):
-    result = snakemake("results/tables/taming_table1.md", "results/figures/taming_fig3.png", "-n", "-p",
-                       "--configfile", str(REPO / "config" / "paper.yaml"), "--directory", str(tmp_path))
+    result = snakemake(
+        "results/tables/taming_table1.md",
+        "results/figures/taming_fig3.png",
+        "-n",
+        "-p",
+        "--configfile",
+        str(REPO / "config" / "paper.yaml"),
+        "--directory",
+        str(tmp_path),
+    )
     for algorithm in ("cql", "iql"):
         assert f"train --algo {algorithm} --dataset walker2d-expert-random-70" in result.stdout
-    table, figure = (next(line for line in result.stdout.splitlines() if command in line) for command in ("score-table", "contamination-figure"))
+    table, figure = (
+        next(line for line in result.stdout.splitlines() if command in line)
+        for command in ("score-table", "contamination-figure")
+    )
     assert " cql " in table and " iql " in table and " cql " in figure and " iql " in figure
 
 

@@ -43,7 +43,12 @@ print("JSON" + json.dumps({"rules": rules, "jobs": jobs}))
 
 # Scale -> its config file; "minari" is the smoke scale downloading its datasets (the rules defined
 # only when datasets.source is minari).
-CONFIGS = {"test": ".test/config/config.yaml", "default": "config/config.yaml", "paper": "config/paper.yaml", "minari": None}
+CONFIGS = {
+    "test": ".test/config/config.yaml",
+    "default": "config/config.yaml",
+    "paper": "config/paper.yaml",
+    "minari": None,
+}
 MAX_RUNTIME_MIN = 3 * 24 * 60  # resources.smk's bound: a common partition limit
 
 
@@ -57,10 +62,15 @@ def minari_config(path):
 
 def load(configfile, workdir) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO / "lib")}
-    result = subprocess.run([sys.executable, "-c", LOAD, str(REPO), str(REPO / configfile), str(workdir)],
-                            env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD, str(REPO), str(REPO / configfile), str(workdir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return json.loads(result.stdout[result.stdout.index("JSON") + 4:])
+    return json.loads(result.stdout[result.stdout.index("JSON") + 4 :])
 
 
 @pytest.fixture(scope="module", params=list(CONFIGS))
@@ -125,8 +135,14 @@ def test_paper_scale_values_follow_the_measured_costs(loaded):
 
 # Rules the plan prices at start-up only that pass over a whole dataset: resources.smk prices them as
 # rolling the dataset out, above the plan's projection.
-PRICED_ABOVE_THE_PLAN = {"contaminate_dataset", "subset_dataset", "download_dataset", "simhash_index", "safer_bounds",
-                         "safer_likelihood"}
+PRICED_ABOVE_THE_PLAN = {
+    "contaminate_dataset",
+    "subset_dataset",
+    "download_dataset",
+    "simhash_index",
+    "safer_bounds",
+    "safer_likelihood",
+}
 
 
 def test_paper_scale_runtime_is_the_plans_projection_with_headroom(loaded):
@@ -137,7 +153,9 @@ def test_paper_scale_runtime_is_the_plans_projection_with_headroom(loaded):
     if scale != "paper":
         pytest.skip("one scale is enough: the figures are the same at every scale")
     costs = load_costs(REPO / "benchmarks" / "costs.yaml")
-    jobs = dry_run([str(REPO / CONFIGS[scale])], cores=16, gpus=1, snakefile=REPO / "Snakefile")  # as the load: training on a GPU
+    jobs = dry_run(
+        [str(REPO / CONFIGS[scale])], cores=16, gpus=1, snakefile=REPO / "Snakefile"
+    )  # as the load: training on a GPU
     project(jobs, costs, measured={})
     requested = {(j["rule"], tuple(sorted(j["wildcards"].items()))): j["runtime"] for j in workflow["jobs"]}
     checked = set()
@@ -151,5 +169,14 @@ def test_paper_scale_runtime_is_the_plans_projection_with_headroom(loaded):
         else:
             assert runtime == expected, (job.rule, job.wildcards, job.figure, runtime, expected)
         checked.add(job.rule)
-    assert {"train_offline", "evaluate_run", "behaviour_policy", "safety_expert", "collect_dataset", "cloned_policy",
-            "grasp_data", "safer_prior", "safer_downstream"} <= checked
+    assert {
+        "train_offline",
+        "evaluate_run",
+        "behaviour_policy",
+        "safety_expert",
+        "collect_dataset",
+        "cloned_policy",
+        "grasp_data",
+        "safer_prior",
+        "safer_downstream",
+    } <= checked

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from offrl.capture import WARMUP, TrainingSteps, check_capture_mode
 from offrl.data import Dataset
 from offrl.device import choose_device
 from offrl.train import NonFiniteError, TensorData
-from torch import nn
 
 OBS_DIM, ACT_DIM = 11, 3  # Hopper
 
@@ -40,7 +41,9 @@ class _Actor(nn.Module):
 class _Critic(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.q1 = nn.Sequential(nn.Linear(OBS_DIM + ACT_DIM, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 1))
+        self.q1 = nn.Sequential(
+            nn.Linear(OBS_DIM + ACT_DIM, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 1)
+        )
         self.q2 = copy.deepcopy(self.q1)
 
     def forward(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,7 +61,14 @@ class ReferenceTD3BC:
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=3e-4)
         self.it = 0
 
-    def train(self, state: torch.Tensor, action: torch.Tensor, next_state: torch.Tensor, reward: torch.Tensor, not_done: torch.Tensor) -> None:
+    def train(
+        self,
+        state: torch.Tensor,
+        action: torch.Tensor,
+        next_state: torch.Tensor,
+        reward: torch.Tensor,
+        not_done: torch.Tensor,
+    ) -> None:
         self.it += 1
         with torch.no_grad():
             noise = (torch.randn_like(action) * 0.2).clamp(-0.5, 0.5)
@@ -119,8 +129,16 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _steps_per_s(algorithm: str, options: dict[str, Any], members: int, dev: torch.device, dataset: Dataset, steps: int,
-                 batch_size: int, capture: str) -> tuple[float, bool]:
+def _steps_per_s(
+    algorithm: str,
+    options: dict[str, Any],
+    members: int,
+    dev: torch.device,
+    dataset: Dataset,
+    steps: int,
+    batch_size: int,
+    capture: str,
+) -> tuple[float, bool]:
     """Steps per second of the training loop's step for a freshly built ``algorithm``, after untimed warm-up steps
     (which also capture every variant); and whether it ran captured."""
     from offrl.algos.presets import build
@@ -149,8 +167,17 @@ def _steps_per_s(algorithm: str, options: dict[str, Any], members: int, dev: tor
     return steps / seconds, run.captured
 
 
-def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_size: int = 256, reference: bool = True,
-          options: dict[str, Any] | None = None, capture: str = "auto", jobs_per_gpu: int = 1) -> dict[str, Any]:
+def bench(
+    algorithm: str,
+    steps: int,
+    members: int,
+    device: str = "auto",
+    batch_size: int = 256,
+    reference: bool = True,
+    options: dict[str, Any] | None = None,
+    capture: str = "auto",
+    jobs_per_gpu: int = 1,
+) -> dict[str, Any]:
     """Time ``steps`` gradient steps of preset ``algorithm`` (with ``options``: a variant) for ``members`` seeds at once
     (after a warm-up): eager, captured where ``capture`` is ``auto`` and the device a GPU, and the reference loop."""
     dev = choose_device(device, jobs_per_gpu)
@@ -173,8 +200,11 @@ def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_
             result["captured"] = f"unavailable on {dev.type}: CUDA graphs need a GPU"
         else:
             captured, _ = _steps_per_s(algorithm, options, members, dev, dataset, steps, batch_size, "auto")
-            result |= {"captured_steps_per_s_per_member": round(captured, 1), "captured_steps_per_s_total": round(members * captured, 1),
-                       "captured_vs_eager": round(captured / eager, 2)}
+            result |= {
+                "captured_steps_per_s_per_member": round(captured, 1),
+                "captured_steps_per_s_total": round(members * captured, 1),
+                "captured_vs_eager": round(captured / eager, 2),
+            }
     data = TensorData(dataset, dev, normalize=True)
     warmup = max(10, steps // 10)
     if reference and algorithm == "td3bc" and not options:
@@ -183,7 +213,9 @@ def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_
 
         def ref_step() -> None:
             idx = torch.randint(data.size, (batch_size,), generator=gen, device=dev)
-            ref.train(data.obs[idx], data.actions[idx], data.next_obs[idx], data.rewards[idx, None], data.not_done[idx, None])
+            ref.train(
+                data.obs[idx], data.actions[idx], data.next_obs[idx], data.rewards[idx, None], data.not_done[idx, None]
+            )
 
         for _ in range(warmup):
             ref_step()
@@ -193,6 +225,8 @@ def bench(algorithm: str, steps: int, members: int, device: str = "auto", batch_
             ref_step()
         _sync(dev)
         result["reference_steps_per_s"] = round(steps / (time.perf_counter() - start), 1)
-        result["speedup_per_member_vs_reference"] = round(result["steps_per_s_per_member"] / result["reference_steps_per_s"], 2)
+        result["speedup_per_member_vs_reference"] = round(
+            result["steps_per_s_per_member"] / result["reference_steps_per_s"], 2
+        )
         result["speedup_total_vs_reference"] = round(result["steps_per_s_total"] / result["reference_steps_per_s"], 2)
     return result

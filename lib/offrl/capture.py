@@ -67,7 +67,11 @@ def optimizers_of(algo: Any) -> list[torch.optim.Optimizer]:
         for value in vars(obj).values():
             if isinstance(value, torch.optim.Optimizer):
                 found[id(value)] = value
-            elif depth < 2 and hasattr(value, "__dict__") and not isinstance(value, (torch.nn.Module, torch.Tensor, type)):
+            elif (
+                depth < 2
+                and hasattr(value, "__dict__")
+                and not isinstance(value, (torch.nn.Module, torch.Tensor, type))
+            ):
                 visit(value, depth + 1)
 
     visit(algo, 0)
@@ -79,7 +83,9 @@ def make_capturable(algo: Any) -> None:
     for optimizer in optimizers_of(algo):
         for group in optimizer.param_groups:
             if not group.get("fused"):
-                raise ValueError(f"{type(algo).__name__}: capture needs fused Adam (offrl.nets.adam), found {type(optimizer).__name__} without it")
+                raise ValueError(
+                    f"{type(algo).__name__}: capture needs fused Adam (offrl.nets.adam), found {type(optimizer).__name__} without it"
+                )
             group["capturable"] = True
         optimizer._warned_capturable_if_run_uncaptured = True  # eager warm-up runs are intended
 
@@ -121,7 +127,9 @@ class GraphVariants:
         with torch.cuda.graph(graph, stream=self.stream):  # records the kernels, runs none of them
             result = self.step()
         if result != self.results[key]:
-            raise RuntimeError(f"variant {key!r} wrote other logs when captured ({result}) than eagerly ({self.results[key]}): its capture_variant misses a branch")
+            raise RuntimeError(
+                f"variant {key!r} wrote other logs when captured ({result}) than eagerly ({self.results[key]}): its capture_variant misses a branch"
+            )
         self.graphs[key] = graph
         graph.replay()  # the step itself
         return result
@@ -136,8 +144,16 @@ class TrainingSteps:
     intervals.
     """
 
-    def __init__(self, algo: Any, data: Any, generators: list[torch.Generator], batch_size: int, device: torch.device,
-                 capture: str = "auto", start: int = 0) -> None:
+    def __init__(
+        self,
+        algo: Any,
+        data: Any,
+        generators: list[torch.Generator],
+        batch_size: int,
+        device: torch.device,
+        capture: str = "auto",
+        start: int = 0,
+    ) -> None:
         self.algo, self.data, self.generators, self.batch_size = algo, data, generators, batch_size
         self.captured = check_capture_mode(capture) == "auto" and device.type == "cuda"
         if self.captured:
@@ -208,7 +224,9 @@ class CapturedUpdate:
             return self.algo.update(batch)
         device = self.graphs.generators[0].device
         if self.batch is None:  # the fixed buffers every graph reads
-            self.batch = dataclasses.replace(batch, **{f.name: _to(getattr(batch, f.name), device) for f in dataclasses.fields(batch)})
+            self.batch = dataclasses.replace(
+                batch, **{f.name: _to(getattr(batch, f.name), device) for f in dataclasses.fields(batch)}
+            )
             self.calls = self.algo.updates if isinstance(getattr(self.algo, "updates", None), int) else 0
         else:
             for f in dataclasses.fields(batch):

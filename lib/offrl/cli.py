@@ -47,16 +47,33 @@ def _global_options(in_command: bool) -> argparse.ArgumentParser:
     def default(value: Any) -> Any:
         return argparse.SUPPRESS if in_command else value
 
-    group.add_argument("--threads", type=int, default=default(DEFAULT_THREADS), metavar="N",
-                       help=f"torch CPU threads (default: {DEFAULT_THREADS}, i.e. min(2, this machine's cores); "
-                            "Snakemake passes each rule's threads, 1 per training job by default; evaluate: worker processes)")
-    group.add_argument("--device", default=default("auto"),
-                       help="train and bench: auto (a free GPU, else the CPU), cpu, cuda (a free GPU) or cuda:<index> (default: auto)")
+    group.add_argument(
+        "--threads",
+        type=int,
+        default=default(DEFAULT_THREADS),
+        metavar="N",
+        help=f"torch CPU threads (default: {DEFAULT_THREADS}, i.e. min(2, this machine's cores); "
+        "Snakemake passes each rule's threads, 1 per training job by default; evaluate: worker processes)",
+    )
+    group.add_argument(
+        "--device",
+        default=default("auto"),
+        help="train and bench: auto (a free GPU, else the CPU), cpu, cuda (a free GPU) or cuda:<index> (default: auto)",
+    )
     group.add_argument("--quiet", action="store_true", default=default(False), help="no progress bar")
-    group.add_argument("--capture", choices=("auto", "off"), default=default("auto"),
-                       help="train and bench: auto runs each training step as a captured CUDA graph on a GPU; off always eagerly (debugging)")
-    group.add_argument("--jobs-per-gpu", type=int, default=default(1), metavar="K",
-                       help="train and bench: jobs sharing one GPU (offline.jobs_per_gpu)")
+    group.add_argument(
+        "--capture",
+        choices=("auto", "off"),
+        default=default("auto"),
+        help="train and bench: auto runs each training step as a captured CUDA graph on a GPU; off always eagerly (debugging)",
+    )
+    group.add_argument(
+        "--jobs-per-gpu",
+        type=int,
+        default=default(1),
+        metavar="K",
+        help="train and bench: jobs sharing one GPU (offline.jobs_per_gpu)",
+    )
     return parser
 
 
@@ -72,7 +89,9 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="offrl", description=__doc__.split("\n\n")[0], parents=[_global_options(in_command=False)])
+    parser = argparse.ArgumentParser(
+        prog="offrl", description=__doc__.split("\n\n")[0], parents=[_global_options(in_command=False)]
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:

@@ -78,7 +78,9 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
     base = jsonschema.Draft202012Validator
     check_properties = base.VALIDATORS["properties"]
 
-    def properties_with_defaults(validator: Any, properties: dict[str, Any], instance: Any, subschema: dict[str, Any]) -> Any:
+    def properties_with_defaults(
+        validator: Any, properties: dict[str, Any], instance: Any, subschema: dict[str, Any]
+    ) -> Any:
         if isinstance(instance, dict):
             for name, spec in properties.items():
                 if "default" in spec:
@@ -86,7 +88,10 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
         yield from check_properties(validator, properties, instance, subschema)
 
     validator = jsonschema.validators.extend(base, {"properties": properties_with_defaults})(schema)
-    problems = [_problem(error) for error in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])]
+    problems = [
+        _problem(error)
+        for error in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    ]
     if problems:
         raise ConfigError("\n".join(dict.fromkeys(problems)))
 
@@ -101,7 +106,13 @@ def _problem(error: Any) -> str:
         return f"{field}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
     if kind == "required":
         return f"{field}: {error.message}"
-    bounds = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<", "minItems": "at least (items)"}
+    bounds = {
+        "minimum": ">=",
+        "exclusiveMinimum": ">",
+        "maximum": "<=",
+        "exclusiveMaximum": "<",
+        "minItems": "at least (items)",
+    }
     if kind == "enum":
         allowed = ", ".join(str(option) for option in rule)
     elif kind == "type":
@@ -143,20 +154,28 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
         _check_safety_experts(config["guided"]["safety_expert"], envs, shipped_dir)
         _check_guided_study(config["guided"], envs, offline["seeds"])
     if offline and offline["steps"] % offline["eval_every"]:
-        raise ConfigError(f"offline.steps ({offline['steps']}) must be a multiple of offline.eval_every ({offline['eval_every']})")
+        raise ConfigError(
+            f"offline.steps ({offline['steps']}) must be a multiple of offline.eval_every ({offline['eval_every']})"
+        )
     if offline and offline["eval_every"] % offline["log_every"]:
-        raise ConfigError(f"offline.log_every ({offline['log_every']}) must divide offline.eval_every ({offline['eval_every']})")
+        raise ConfigError(
+            f"offline.log_every ({offline['log_every']}) must divide offline.eval_every ({offline['eval_every']})"
+        )
     taming = config.get("taming", {})
     if taming.get("envs"):
         outside = [env for env in taming["envs"] if env not in envs]
         if outside:
             raise ConfigError(f"taming.envs {outside} are not in envs {envs}")
         if not config["datasets"]["contamination"]:
-            raise ConfigError("taming.envs is set but datasets.contamination is empty: give the expert-random percents, e.g. [10, 30, 50, 70]")
+            raise ConfigError(
+                "taming.envs is set but datasets.contamination is empty: give the expert-random percents, e.g. [10, 30, 50, 70]"
+            )
         study = [f"{env}-expert-random-{p}" for env in taming["envs"] for p in config["datasets"]["contamination"]]
         # Figure 6 is the only artefact that reads this dataset (absent "artefacts": the schema's default, all of them).
         if "fig6" in taming.get("artefacts", ["fig6"]) and taming["q_histogram_dataset"] not in study:
-            raise ConfigError(f"taming.q_histogram_dataset {taming['q_histogram_dataset']!r} is not one of the study's contaminated datasets {study}")
+            raise ConfigError(
+                f"taming.q_histogram_dataset {taming['q_histogram_dataset']!r} is not one of the study's contaminated datasets {study}"
+            )
         missing = [algo for algo in taming["figure_algorithms"] if algo not in taming["algorithms"]]
         if missing:
             raise ConfigError(f"taming.figure_algorithms {missing} are not in taming.algorithms {taming['algorithms']}")
@@ -193,7 +212,8 @@ def taming_sweeps(taming: dict[str, Any]) -> dict[str, Any]:
         return variant
 
     fig5 = ["td3bc"] + [
-        name("td3bc_gp", {"gp_actions": actions}, {"gp_actions": "uniform"}, f"{actions}_actions") for actions in taming["gp_action_sampling"]
+        name("td3bc_gp", {"gp_actions": actions}, {"gp_actions": "uniform"}, f"{actions}_actions")
+        for actions in taming["gp_action_sampling"]
     ]
     fig7_grid = []  # (name, α, λ_GP) per point
     for alpha in taming["alpha_grid"]:
@@ -203,8 +223,17 @@ def taming_sweeps(taming: dict[str, Any]) -> dict[str, Any]:
             default = {"alpha": 2.5, "gradient_penalty": 1.0}
             tag = f"a{number_tag(alpha)}" + (f"_gp{number_tag(weight)}" if weight > 0 else "")
             fig7_grid.append((name(preset, options, default, tag), alpha, weight))
-    fig11 = [name("td3bc_pp", {"gradient_penalty": w}, {"gradient_penalty": 1.0}, f"gp{number_tag(w)}") for w in taming["gp_weights"]]
-    return {"variants": variants, "fig5": fig5, "fig7": [point[0] for point in fig7_grid], "fig7_grid": fig7_grid, "fig11": fig11}
+    fig11 = [
+        name("td3bc_pp", {"gradient_penalty": w}, {"gradient_penalty": 1.0}, f"gp{number_tag(w)}")
+        for w in taming["gp_weights"]
+    ]
+    return {
+        "variants": variants,
+        "fig5": fig5,
+        "fig7": [point[0] for point in fig7_grid],
+        "fig7_grid": fig7_grid,
+        "fig11": fig11,
+    }
 
 
 def all_variants(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -237,13 +266,27 @@ def _check_algorithms(config: dict[str, Any], variants: dict[str, dict[str, Any]
         except ValueError as error:
             raise ConfigError(f"variants.{name}: {error}") from None
     allowed = f"presets {sorted(PRESETS)} and variants {sorted(variants)}"
-    lists = (("offline", "algorithms"), ("taming", "algorithms"), ("taming", "figure_algorithms"), ("taming", "ablation_algorithms"),
-             ("taming", "table8_algorithms"), ("bear_blog", "algorithms"), ("bear_blog", "figure1_algorithms"), ("q_diagnostic", "algorithms"))
-    sized = [name for name in config.get("offline", {}).get("batch_sizes", {}) if name not in PRESETS and name not in variants]
+    lists = (
+        ("offline", "algorithms"),
+        ("taming", "algorithms"),
+        ("taming", "figure_algorithms"),
+        ("taming", "ablation_algorithms"),
+        ("taming", "table8_algorithms"),
+        ("bear_blog", "algorithms"),
+        ("bear_blog", "figure1_algorithms"),
+        ("q_diagnostic", "algorithms"),
+    )
+    sized = [
+        name
+        for name in config.get("offline", {}).get("batch_sizes", {})
+        if name not in PRESETS and name not in variants
+    ]
     if sized:
         raise ConfigError(f"offline.batch_sizes: unknown algorithm(s) {sized}; allowed: {allowed}")
     for section, key in lists:
-        unknown = [name for name in config.get(section, {}).get(key, []) if name not in PRESETS and name not in variants]
+        unknown = [
+            name for name in config.get(section, {}).get(key, []) if name not in PRESETS and name not in variants
+        ]
         if unknown:
             raise ConfigError(f"{section}.{key}: unknown algorithm(s) {unknown}; allowed: {allowed}")
 
@@ -257,7 +300,9 @@ def _check_bear_blog(config: dict[str, Any]) -> None:
     if blog.get("figure1_envs") and config["datasets"]["source"] == "local":
         too_big = [n for n in blog["figure1_sizes"] if n > config["datasets"]["size"]]
         if too_big:
-            raise ConfigError(f"bear_blog.figure1_sizes {too_big} exceed datasets.size ({config['datasets']['size']}), the expert dataset's transitions")
+            raise ConfigError(
+                f"bear_blog.figure1_sizes {too_big} exceed datasets.size ({config['datasets']['size']}), the expert dataset's transitions"
+            )
 
 
 def _check_q_diagnostic(config: dict[str, Any]) -> None:
@@ -270,7 +315,9 @@ def _check_q_diagnostic(config: dict[str, Any]) -> None:
         sizes = {name: int(name.rsplit("first", 1)[1]) for name in datasets if "-expert-first" in name}
         too_big = [name for name, size in sizes.items() if size > config["datasets"]["size"]]
         if too_big:
-            raise ConfigError(f"q_diagnostic.datasets {too_big} keep more transitions than datasets.size ({config['datasets']['size']})")
+            raise ConfigError(
+                f"q_diagnostic.datasets {too_big} keep more transitions than datasets.size ({config['datasets']['size']})"
+            )
 
 
 def _check_safer(safer: dict[str, Any] | None) -> None:
@@ -279,13 +326,21 @@ def _check_safer(safer: dict[str, Any] | None) -> None:
         return
     count = safer["tasks"]["eval"]
     downstream = safer["downstream"]
-    for name, tasks in (("tasks", downstream["tasks"]), ("ablation_tasks", downstream["ablation_tasks"]), ("figure5_task", [downstream["figure5_task"]])):
+    for name, tasks in (
+        ("tasks", downstream["tasks"]),
+        ("ablation_tasks", downstream["ablation_tasks"]),
+        ("figure5_task", [downstream["figure5_task"]]),
+    ):
         outside = [task for task in tasks if task > count]
         if outside:
-            raise ConfigError(f"safer.downstream.{name} {outside}: evaluation tasks are numbered 1..{count} (safer.tasks.eval)")
+            raise ConfigError(
+                f"safer.downstream.{name} {outside}: evaluation tasks are numbered 1..{count} (safer.tasks.eval)"
+            )
     bounds = safer["bounds"]
     if bounds["table_target"] not in bounds["targets"]:
-        raise ConfigError(f"safer.bounds.table_target {bounds['table_target']} must be one of safer.bounds.targets {bounds['targets']}")
+        raise ConfigError(
+            f"safer.bounds.table_target {bounds['table_target']} must be one of safer.bounds.targets {bounds['targets']}"
+        )
     percents = [round(100 * target) for target in bounds["targets"]]
     if len(set(percents)) != len(percents):
         raise ConfigError(f"safer.bounds.targets {bounds['targets']}: two targets round to the same whole percent")
@@ -313,10 +368,14 @@ def _check_guided_study(guided: dict[str, Any], envs: list[str], seeds: list[int
             raise ConfigError(f"guided.{key} {outside} are not in envs {envs}")
     both = sorted(set(guided["envs"]) & set(guided["extension_envs"]))
     if both:
-        raise ConfigError(f"guided.extension_envs {both} are also in guided.envs; an env is either the paper's or an extension")
+        raise ConfigError(
+            f"guided.extension_envs {both} are also in guided.envs; an env is either the paper's or an extension"
+        )
     untrained = [seed for seed in guided["seeds"] if seed not in seeds]
     if untrained:
-        raise ConfigError(f"guided.seeds {untrained} are not in offline.seeds {seeds}; the study reads the offline runs' seeds")
+        raise ConfigError(
+            f"guided.seeds {untrained} are not in offline.seeds {seeds}; the study reads the offline runs' seeds"
+        )
 
 
 def _check_safety_experts(safety: dict[str, Any], envs: list[str], shipped_dir: str | Path) -> None:

@@ -22,7 +22,9 @@ from typing import IO
 
 import torch
 
-_held_locks: dict[Path, IO[str]] = {}  # this process's lock files and their open handles; closing one would release its GPU
+_held_locks: dict[
+    Path, IO[str]
+] = {}  # this process's lock files and their open handles; closing one would release its GPU
 
 
 def lock_dir() -> Path:
@@ -48,7 +50,9 @@ def claim_gpu(count: int, names: list[str] | None = None, directory: Path | None
     for index in range(count):
         if any(_slot_path(directory, names[index], slot) in _held_locks for slot in range(jobs_per_gpu)):
             return index  # flock would refuse a second lock on a file this process has already locked
-    slots = [(index, _slot_path(directory, names[index], slot)) for slot in range(jobs_per_gpu) for index in range(count)]
+    slots = [
+        (index, _slot_path(directory, names[index], slot)) for slot in range(jobs_per_gpu) for index in range(count)
+    ]
     for index, path in slots:
         handle = open(path, "a")  # not "w": that would erase the holder's pid before the lock is tried
         try:

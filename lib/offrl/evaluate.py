@@ -16,7 +16,16 @@ import numpy as np
 import pandas as pd
 
 from offrl.envs import env_spec, make_env, normalized_score
-from offrl.qdiagnostic import CRITIC_KEPT, CRITIC_NOT_KEPT, DEFAULT_TAIL, Rollouts, SnapshotQ, critic_status, dataset_initial_q, rollout_rows
+from offrl.qdiagnostic import (
+    CRITIC_KEPT,
+    CRITIC_NOT_KEPT,
+    DEFAULT_TAIL,
+    Rollouts,
+    SnapshotQ,
+    critic_status,
+    dataset_initial_q,
+    rollout_rows,
+)
 
 BatchPolicy = Callable[[np.ndarray], np.ndarray]
 """Maps a batch of observations ``(n, obs_dim)`` to actions ``(n, act_dim)``."""
@@ -124,9 +133,13 @@ class SnapshotEvaluator:
         seeds, episodes, q = self.seeds, self.episodes, self.q
         self.actor.load_state_dict(self.run["actors"][step])
         if hasattr(self.actor, "reseed"):
-            self.actor.reseed(step)  # a sampling policy (BCQ's) restarts its noise: the same snapshot, the same episodes
+            self.actor.reseed(
+                step
+            )  # a sampling policy (BCQ's) restarts its noise: the same snapshot, the same episodes
         rollouts = Rollouts()
-        scores = evaluate_policy(self.policy, self.run["env"], len(self.env_seeds), seed=self.env_seeds, observer=rollouts)
+        scores = evaluate_policy(
+            self.policy, self.run["env"], len(self.env_seeds), seed=self.env_seeds, observer=rollouts
+        )
         scores.insert(0, "step", step)
         scores.insert(1, "seed", np.repeat(seeds, episodes))
         scores["episode"] = np.tile(np.arange(episodes), len(seeds))
@@ -138,8 +151,11 @@ class SnapshotEvaluator:
         diagnostic.insert(0, "step", step)
         diagnostic.insert(1, "seed", np.repeat(seeds, episodes))
         # After the rollouts, so a sampling policy's episodes are those of the scores.
-        per_member = (dataset_initial_q(q, self.actor, self.initial_states, self.mean, self.std, len(seeds)) if q is not None
-                      else np.full(len(seeds), np.nan))
+        per_member = (
+            dataset_initial_q(q, self.actor, self.initial_states, self.mean, self.std, len(seeds))
+            if q is not None
+            else np.full(len(seeds), np.nan)
+        )
         diagnostic.insert(3, "critic", self.critic)
         diagnostic.insert(4, "q_dataset_initial", np.repeat(per_member, episodes))
         return scores, diagnostic
@@ -160,8 +176,9 @@ def _evaluate_in_worker(step: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     return _worker_evaluator(step)
 
 
-def evaluate_snapshots(path: str | Path, episodes: int, progress: bool = False,
-                       tail: float = DEFAULT_TAIL, workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate_snapshots(
+    path: str | Path, episodes: int, progress: bool = False, tail: float = DEFAULT_TAIL, workers: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate every snapshot of a training run (all its seeds at once).
 
     Returns the scores, one row per episode, and the slides' Q diagnostic of the same episodes
@@ -184,8 +201,12 @@ def evaluate_snapshots(path: str | Path, episodes: int, progress: bool = False,
     else:
         del evaluator  # each worker loads the run itself
         # spawn, not fork: a forked copy of a process whose torch has started its threads can hang.
-        with ProcessPoolExecutor(min(workers, len(steps)), mp_context=get_context("spawn"), initializer=_start_worker,
-                                 initargs=(str(path), episodes, tail)) as pool:
+        with ProcessPoolExecutor(
+            min(workers, len(steps)),
+            mp_context=get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(str(path), episodes, tail),
+        ) as pool:
             results = list(tqdm(pool.map(_evaluate_in_worker, steps), **bar))
     frames = [scores for scores, _ in results]
     diagnostics = [diagnostic for _, diagnostic in results if diagnostic is not None]

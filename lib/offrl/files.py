@@ -55,16 +55,35 @@ def load_tensors(path: str | Path, what: str, map_location: Any = "cpu") -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        culprit = next((line.split(" was not an allowed")[0].strip() for line in str(err).splitlines() if "Unsupported global" in line), None)
+        culprit = next(
+            (
+                line.split(" was not an allowed")[0].strip()
+                for line in str(err).splitlines()
+                if "Unsupported global" in line
+            ),
+            None,
+        )
         if culprit is None:  # not a pickled object: bytes that are no pickle at all
-            detail = next((line.strip() for line in str(err).splitlines() if line.startswith("Unsupported")), _first_line(err))
-            raise UnreadableFileError(f"cannot read the {what} {path}: it is damaged or not a torch file ({detail})") from err
+            detail = next(
+                (line.strip() for line in str(err).splitlines() if line.startswith("Unsupported")), _first_line(err)
+            )
+            raise UnreadableFileError(
+                f"cannot read the {what} {path}: it is damaged or not a torch file ({detail})"
+            ) from err
         raise UnreadableFileError(
             f"refusing the {what} {path}: it carries a pickled Python object, which could run code when loaded "
             f"({culprit}); only tensors, numbers, strings, lists and dicts are accepted"
         ) from err
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as err:  # a truncated file: RuntimeError; a text file: KeyError
-        raise UnreadableFileError(f"cannot read the {what} {path}: it is damaged or not a torch file ({_first_line(err)})") from err
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+    ) as err:  # a truncated file: RuntimeError; a text file: KeyError
+        raise UnreadableFileError(
+            f"cannot read the {what} {path}: it is damaged or not a torch file ({_first_line(err)})"
+        ) from err
 
 
 def _first_line(err: BaseException) -> str:

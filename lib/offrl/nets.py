@@ -53,7 +53,9 @@ class EnsembleMLP(nn.Module):
         self.layers = nn.ModuleList(EnsembleLinear(members, i, o) for i, o in zip(sizes[:-1], sizes[1:]))
         self.members = members
 
-    def forward(self, x: torch.Tensor, members: slice | None = None, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, members: slice | None = None, masks: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """``members`` runs only those members (e.g. ``slice(0, 1)`` for TD3's Q1); ``masks``, one per
         hidden layer, multiply its activations (dropout with masks the caller draws, see :func:`dropout_masks`)."""
         for i, layer in enumerate(self.layers[:-1]):
@@ -62,7 +64,9 @@ class EnsembleMLP(nn.Module):
                 x = x * masks[i]
         return self.layers[-1](x, members)
 
-    def dropout_masks(self, generators: list[torch.Generator], heads: int, rows: int, rate: float, device: torch.device) -> list[torch.Tensor]:
+    def dropout_masks(
+        self, generators: list[torch.Generator], heads: int, rows: int, rate: float, device: torch.device
+    ) -> list[torch.Tensor]:
         """Inverted-dropout masks (kept units scaled by 1/(1 − rate)), one per hidden layer, ``(heads·S, rows, width)``.
 
         Member ``h·S + s`` (head h of seed s) draws from ``generators[s]``, so a seed's masks do
@@ -90,7 +94,9 @@ def seeded_normal(generators: list[torch.Generator], shape: tuple[int, ...], dev
 class DeterministicActor(nn.Module):
     """TD3's actor: ``max_action · tanh(MLP(s))`` for every member."""
 
-    def __init__(self, members: int, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256), max_action: float = 1.0) -> None:
+    def __init__(
+        self, members: int, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256), max_action: float = 1.0
+    ) -> None:
         super().__init__()
         self.mlp = EnsembleMLP(members, obs_dim, act_dim, hidden)
         self.max_action = max_action
@@ -161,7 +167,9 @@ class TanhGaussianMixture(nn.Module):
     ``Independent``), so log μ(a | s) = Σ_d log Σ_k softmax(logits_d)_k · tanhN(a_d; m_dk, σ_dk).
     """
 
-    def __init__(self, members: int, obs_dim: int, act_dim: int, components: int = 5, hidden: tuple[int, ...] = (256, 256)) -> None:
+    def __init__(
+        self, members: int, obs_dim: int, act_dim: int, components: int = 5, hidden: tuple[int, ...] = (256, 256)
+    ) -> None:
         super().__init__()
         self.mlp = EnsembleMLP(members, obs_dim, 3 * act_dim * components, hidden)
         self.act_dim, self.components = act_dim, components
@@ -176,7 +184,9 @@ class TanhGaussianMixture(nn.Module):
         """log μ(a | s) ``(M, B)``, the actions clipped to ±(1 − ``clip``) as the reference does."""
         logits, mean, log_std = self.components_at(obs)
         pre_tanh = torch.atanh(actions.clamp(clip - 1.0, 1.0 - clip)).unsqueeze(-1)  # (M, B, act_dim, 1)
-        per_dimension = torch.logsumexp(logits.log_softmax(dim=-1) + tanh_gaussian_log_density(pre_tanh, mean, log_std), dim=-1)
+        per_dimension = torch.logsumexp(
+            logits.log_softmax(dim=-1) + tanh_gaussian_log_density(pre_tanh, mean, log_std), dim=-1
+        )
         return per_dimension.sum(dim=-1)
 
     @torch.no_grad()
@@ -191,7 +201,9 @@ class TanhGaussianMixture(nn.Module):
         pick = lambda x: x.gather(-1, component).squeeze(-1)  # noqa: E731
         return torch.tanh(pick(mean) + pick(log_std).exp() * noise)
 
-    def entropy_estimate(self, obs: torch.Tensor, generators: list[torch.Generator], clip: float = 1e-6) -> torch.Tensor:
+    def entropy_estimate(
+        self, obs: torch.Tensor, generators: list[torch.Generator], clip: float = 1e-6
+    ) -> torch.Tensor:
         """−log μ(ã | s) ``(M, B)`` for one ã ~ μ(· | s) per state (the sample carries no gradient, as the reference's)."""
         shape = (obs.shape[1], self.act_dim)
         uniform = torch.stack([torch.rand(shape, generator=g, device=obs.device) for g in generators])
@@ -205,7 +217,9 @@ class EnsembleVAE(nn.Module):
     loss: mean (D(s, z) − a)² + ½·KL(q ‖ N(0, I)), both as sfujim/BCQ and aviralkumar2907/BEAR.
     """
 
-    def __init__(self, members: int, obs_dim: int, act_dim: int, latent_dim: int, hidden: tuple[int, ...] = (750, 750)) -> None:
+    def __init__(
+        self, members: int, obs_dim: int, act_dim: int, latent_dim: int, hidden: tuple[int, ...] = (750, 750)
+    ) -> None:
         super().__init__()
         self.encoder = EnsembleMLP(members, obs_dim + act_dim, 2 * latent_dim, hidden)
         self.decoder = EnsembleMLP(members, obs_dim + latent_dim, act_dim, hidden)
@@ -220,7 +234,9 @@ class EnsembleVAE(nn.Module):
         kl = -0.5 * (1.0 + 2.0 * log_std - mean.square() - (2.0 * log_std).exp()).mean(dim=(1, 2))
         return recon_loss + 0.5 * kl, recon_loss
 
-    def training_loss(self, obs: torch.Tensor, act: torch.Tensor, generators: list[torch.Generator]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def training_loss(
+        self, obs: torch.Tensor, act: torch.Tensor, generators: list[torch.Generator]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The loss summed over members, each member's z drawn from its own generator, and its logs."""
         noise = seeded_normal(generators, (obs.shape[1], self.latent_dim), obs.device)
         per_member, recon = self.loss(obs, act, noise)
@@ -242,7 +258,9 @@ def clipped_latent(generators: list[torch.Generator], shape: tuple[int, ...], de
 class Perturbation(nn.Module):
     """BCQ's perturbation model ξ: a + Φ·tanh(MLP(s, a)), clipped to the action box."""
 
-    def __init__(self, members: int, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (400, 300), phi: float = 0.05) -> None:
+    def __init__(
+        self, members: int, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (400, 300), phi: float = 0.05
+    ) -> None:
         super().__init__()
         self.mlp = EnsembleMLP(members, obs_dim + act_dim, act_dim, hidden)
         self.phi = phi
@@ -258,7 +276,13 @@ class QEnsemble(nn.Module):
         super().__init__()
         self.mlp = EnsembleMLP(members, obs_dim + act_dim, 1, hidden)
 
-    def forward(self, obs: torch.Tensor, act: torch.Tensor, members: slice | None = None, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        members: slice | None = None,
+        masks: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         return self.mlp(torch.cat([obs, act], dim=-1), members, masks).squeeze(-1)
 
     def action_gradient(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
@@ -279,7 +303,7 @@ class QEnsemble(nn.Module):
         grad = masks[-1] * layers[-1].weight.transpose(1, 2)  # (M, B, H): ∂Q/∂(last hidden pre-activation)
         for layer, mask in zip(reversed(layers[1:-1]), reversed(masks[:-1])):
             grad = torch.bmm(grad, layer.weight.transpose(1, 2)) * mask
-        return torch.bmm(grad, layers[0].weight[:, obs.shape[-1]:].transpose(1, 2))
+        return torch.bmm(grad, layers[0].weight[:, obs.shape[-1] :].transpose(1, 2))
 
 
 class BCQPolicy(nn.Module):
@@ -290,15 +314,31 @@ class BCQPolicy(nn.Module):
     :meth:`reseed` restarts: an evaluation of a snapshot is then reproducible.
     """
 
-    def __init__(self, members: int, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (400, 300),
-                 vae_hidden: tuple[int, ...] = (750, 750), latent_dim: int = 2, phi: float = 0.05, samples: int = 10) -> None:
+    def __init__(
+        self,
+        members: int,
+        obs_dim: int,
+        act_dim: int,
+        hidden: tuple[int, ...] = (400, 300),
+        vae_hidden: tuple[int, ...] = (750, 750),
+        latent_dim: int = 2,
+        phi: float = 0.05,
+        samples: int = 10,
+    ) -> None:
         super().__init__()
         self.vae = EnsembleVAE(members, obs_dim, act_dim, latent_dim, tuple(vae_hidden))
         self.perturbation = Perturbation(members, obs_dim, act_dim, tuple(hidden), phi)
         self.critic = QEnsemble(2 * members, obs_dim, act_dim, tuple(hidden))
         self.members, self.samples = members, samples
-        self.spec = {"obs_dim": obs_dim, "act_dim": act_dim, "hidden": list(hidden), "vae_hidden": list(vae_hidden),
-                     "latent_dim": latent_dim, "phi": phi, "samples": samples}
+        self.spec = {
+            "obs_dim": obs_dim,
+            "act_dim": act_dim,
+            "hidden": list(hidden),
+            "vae_hidden": list(vae_hidden),
+            "latent_dim": latent_dim,
+            "phi": phi,
+            "samples": samples,
+        }
         self.generator: torch.Generator | None = None
 
     def reseed(self, seed: int) -> None:
@@ -309,7 +349,9 @@ class BCQPolicy(nn.Module):
             self.reseed(0)
         members, batch, n = obs.shape[0], obs.shape[1], self.samples
         repeated = obs.repeat_interleave(n, dim=1)  # (M, B·n, obs): each state n times in a row
-        latent = torch.randn((members, batch * n, self.vae.latent_dim), generator=self.generator, device=obs.device).clamp(-0.5, 0.5)
+        latent = torch.randn(
+            (members, batch * n, self.vae.latent_dim), generator=self.generator, device=obs.device
+        ).clamp(-0.5, 0.5)
         actions = self.perturbation(repeated, self.vae.decode(repeated, latent))
         q1 = self.critic(repeated, actions, members=slice(0, members)).view(members, batch, n)
         best = q1.argmax(dim=2)[..., None, None].expand(-1, -1, 1, actions.shape[-1])

@@ -92,7 +92,9 @@ class ReplayBuffer:
         self.timeouts = np.zeros(capacity, dtype=bool)
         self.size = 0
 
-    def add(self, obs: np.ndarray, act: np.ndarray, rew: float, next_obs: np.ndarray, terminal: bool, timeout: bool) -> None:
+    def add(
+        self, obs: np.ndarray, act: np.ndarray, rew: float, next_obs: np.ndarray, terminal: bool, timeout: bool
+    ) -> None:
         i = self.size
         self.obs[i], self.actions[i], self.rewards[i], self.next_obs[i] = obs, act, rew, next_obs
         self.terminals[i], self.timeouts[i] = terminal, timeout
@@ -181,8 +183,14 @@ def _resumable_config(config: TD3Config) -> dict[str, Any]:
     return {k: v for k, v in asdict(config).items() if k != "total_steps"}
 
 
-def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: bool = True, command: str = "",
-                 checkpoint: str | Path | None = None) -> dict[str, Any]:
+def train_online(
+    env: str,
+    config: TD3Config,
+    out_dir: str | Path,
+    progress: bool = True,
+    command: str = "",
+    checkpoint: str | Path | None = None,
+) -> dict[str, Any]:
     """Train TD3 online and write the behaviour-policy artefacts to ``out_dir``.
 
     Writes ``expert.pt``, ``medium.pt``, ``replay_medium.npz`` (every transition up to the
@@ -222,10 +230,17 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
         print(f"checkpoint {checkpoint} belongs to another configuration; starting afresh")
         state = None
     elif state is not None and state["step"] > c.total_steps:
-        raise ValueError(f"checkpoint {checkpoint} is at step {state['step']}, past total_steps ({c.total_steps}): raise --total-steps")
+        raise ValueError(
+            f"checkpoint {checkpoint} is at step {state['step']}, past total_steps ({c.total_steps}): raise --total-steps"
+        )
     buffer = ReplayBuffer(c.total_steps, obs_dim, act_dim)
     if state is not None:
-        start, evaluations, snapshots, wall_before = state["step"], state["evaluations"], state["snapshots"], state["wall_s"]
+        start, evaluations, snapshots, wall_before = (
+            state["step"],
+            state["evaluations"],
+            state["snapshots"],
+            state["wall_s"],
+        )
         agent.load_state_dict(state["agent"])
         generator.set_state(state["generator"])
         rng.bit_generator.state = state["rng"]
@@ -257,7 +272,9 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
             watch.check(f"TD3 on {env}, seed {c.seed}")  # neither an evaluation nor a checkpoint of a diverged learner
         if step % c.eval_every == 0:
             # Evaluation seeds (10_000 + step) never coincide with the training env's seed.
-            scores = evaluate_policy(NumpyActor(agent.actor), env, c.eval_episodes, seed=10_000 + step, env_kwargs=env_kwargs)
+            scores = evaluate_policy(
+                NumpyActor(agent.actor), env, c.eval_episodes, seed=10_000 + step, env_kwargs=env_kwargs
+            )
             row = {
                 "step": step,
                 "return_mean": float(scores["return"].mean()),
@@ -271,9 +288,16 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
             bar.set_postfix(ret=f"{row['return_mean']:.0f}", norm=f"{row['normalized_score']:.1f}")
         if c.checkpoint_every and step % c.checkpoint_every == 0 and step < c.total_steps:
             state = {
-                "config": _resumable_config(c), "step": step, "agent": agent.state_dict(), "generator": generator.get_state(),
-                "rng": rng.bit_generator.state, "buffer": buffer.state(), "env": _env_state(train_env),
-                "obs": torch.from_numpy(np.asarray(obs).copy()), "evaluations": evaluations, "snapshots": snapshots,
+                "config": _resumable_config(c),
+                "step": step,
+                "agent": agent.state_dict(),
+                "generator": generator.get_state(),
+                "rng": rng.bit_generator.state,
+                "buffer": buffer.state(),
+                "env": _env_state(train_env),
+                "obs": torch.from_numpy(np.asarray(obs).copy()),
+                "evaluations": evaluations,
+                "snapshots": snapshots,
                 "wall_s": wall_before + time.time() - started,
             }
             save_checkpoint(state, checkpoint)
@@ -281,12 +305,16 @@ def train_online(env: str, config: TD3Config, out_dir: str | Path, progress: boo
 
     write_atomically(out_dir / "evaluations.csv", lambda tmp: pd.DataFrame(evaluations).to_csv(tmp, index=False))
 
-    expert_idx, medium_idx, medium_target = select_checkpoints([e["normalized_score"] for e in evaluations], c.expert_checkpoint, c.medium_fraction)
+    expert_idx, medium_idx, medium_target = select_checkpoints(
+        [e["normalized_score"] for e in evaluations], c.expert_checkpoint, c.medium_fraction
+    )
 
     def finalise(idx: int, name: str) -> dict[str, Any]:
         agent.actor.load_state_dict(snapshots[idx])
         # On the unmodified task (no extra control cost), so a safety expert's score compares with a plain one's.
-        scores = evaluate_policy(NumpyActor(agent.actor), env, c.eval_episodes, seed=1_000_000 + c.seed, env_kwargs=c.env_kwargs)
+        scores = evaluate_policy(
+            NumpyActor(agent.actor), env, c.eval_episodes, seed=1_000_000 + c.seed, env_kwargs=c.env_kwargs
+        )
         save_actor(agent.actor, out_dir / f"{name}.pt", env=env, step=evaluations[idx]["step"])
         return {
             "step": evaluations[idx]["step"],

@@ -101,9 +101,18 @@ def _print_jobs(snakemake_args: list[str]) -> None:
         def emit(self, record: logging.LogRecord) -> None:
             if getattr(record, "event", None) == LogEvent.JOB_INFO:
                 r: Any = record
-                jobs.append({"rule": r.rule_name, "wildcards": dict(r.wildcards), "threads": r.threads,
-                             "gpus": int(dict(r.resources).get("gpu", 0)), "shell": r.shellcmd or "", "benchmark": r.benchmark,
-                             "inputs": list(r.input), "outputs": list(r.output)})
+                jobs.append(
+                    {
+                        "rule": r.rule_name,
+                        "wildcards": dict(r.wildcards),
+                        "threads": r.threads,
+                        "gpus": int(dict(r.resources).get("gpu", 0)),
+                        "shell": r.shellcmd or "",
+                        "benchmark": r.benchmark,
+                        "inputs": list(r.input),
+                        "outputs": list(r.output),
+                    }
+                )
 
     logging.getLogger().addHandler(JobInfo())  # Snakemake's logger propagates to the root logger
     text = io.StringIO()
@@ -121,9 +130,24 @@ def _print_jobs(snakemake_args: list[str]) -> None:
 def dry_run(configfiles: Sequence[str], cores: int, gpus: int, snakefile: Path) -> list[Job]:
     """The jobs of ``snakemake all --forceall`` for ``configfiles`` on ``cores`` cores and ``gpus`` GPUs (`--resources gpu=`)."""
     with tempfile.TemporaryDirectory(prefix="offrl-plan-") as workdir:
-        args = ["all", "--dry-run", "--forceall", "--snakefile", str(snakefile.resolve()), "--directory", workdir,
-                "--cores", str(cores), "--resources", f"gpu={gpus}", "--configfile", *[str(Path(c).resolve()) for c in configfiles]]
-        result = subprocess.run([sys.executable, "-m", "offrl.plan", *args], check=False, capture_output=True, text=True)
+        args = [
+            "all",
+            "--dry-run",
+            "--forceall",
+            "--snakefile",
+            str(snakefile.resolve()),
+            "--directory",
+            workdir,
+            "--cores",
+            str(cores),
+            "--resources",
+            f"gpu={gpus}",
+            "--configfile",
+            *[str(Path(c).resolve()) for c in configfiles],
+        ]
+        result = subprocess.run(
+            [sys.executable, "-m", "offrl.plan", *args], check=False, capture_output=True, text=True
+        )
     if result.returncode:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         raise ValueError("the Snakemake dry run failed: " + " | ".join(lines[-6:]))
@@ -152,11 +176,20 @@ def _train_units(job: Job, _: dict[str, Job]) -> tuple[float, str]:
 def _evaluate_units(job: Job, producers: dict[str, Job]) -> tuple[float, str]:
     o = job.options
     train = producers[o["snapshots"][0]].options
-    snapshots, seeds, episodes = _number(train, "steps") / _number(train, "eval-every"), len(train["seeds"]), _number(o, "episodes")
-    return snapshots * seeds * episodes * EPISODE_STEPS, f"{snapshots:.0f} snapshots × {seeds} seeds × {episodes:.0f} episodes"
+    snapshots, seeds, episodes = (
+        _number(train, "steps") / _number(train, "eval-every"),
+        len(train["seeds"]),
+        _number(o, "episodes"),
+    )
+    return (
+        snapshots * seeds * episodes * EPISODE_STEPS,
+        f"{snapshots:.0f} snapshots × {seeds} seeds × {episodes:.0f} episodes",
+    )
 
 
-def _option_units(name: str, label: str, times: str | None = None, less: str | None = None) -> Callable[[Job, dict[str, Job]], tuple[float, str]]:
+def _option_units(
+    name: str, label: str, times: str | None = None, less: str | None = None
+) -> Callable[[Job, dict[str, Job]], tuple[float, str]]:
     """Units = the option ``name`` (less the option ``less``, e.g. the random steps before learning; × the number of values of ``times``, e.g. seeds)."""
 
     def units(job: Job, _: dict[str, Job]) -> tuple[float, str]:
@@ -189,8 +222,15 @@ UNITS: dict[str, Callable[[Job, dict[str, Job]], tuple[float, str]]] = {
 }
 
 
-UNIT_NAMES = {"evaluate_run": "env step", "collect_dataset": "transition", "behaviour_policy": "step", "safety_expert": "step",
-              "grasp_data": "episode", "safer_prior": "step", "safer_downstream": "step × seed"}
+UNIT_NAMES = {
+    "evaluate_run": "env step",
+    "collect_dataset": "transition",
+    "behaviour_policy": "step",
+    "safety_expert": "step",
+    "grasp_data": "episode",
+    "safer_prior": "step",
+    "safer_downstream": "step × seed",
+}
 
 
 def _short(n: float) -> str:
@@ -208,8 +248,16 @@ def load_costs(path: Path = COSTS) -> dict[str, Any]:
     return yaml.safe_load(Path(path).read_text())
 
 
-def projected_seconds(costs: dict[str, Any], rule: str, units: float = 0.0, *, name: str = "", preset: str = "",
-                      batch: float = 256, gpu: bool = False) -> tuple[float, str]:
+def projected_seconds(
+    costs: dict[str, Any],
+    rule: str,
+    units: float = 0.0,
+    *,
+    name: str = "",
+    preset: str = "",
+    batch: float = 256,
+    gpu: bool = False,
+) -> tuple[float, str]:
     """A job's seconds (start-up + work) from ``costs``, and which figure it comes from.
 
     ``units`` is the rule's work as ``UNITS`` counts it (training: member-steps on the CPU, steps on a GPU).
@@ -222,22 +270,30 @@ def projected_seconds(costs: dict[str, Any], rule: str, units: float = 0.0, *, n
         found = next((n for n in (name, preset, costs["train_offline"]["gpu_same_as"].get(preset)) if n in table), None)
         if found is None:
             slowest = min(table, key=table.get)
-            return startup + units / table[slowest], f"GPU: no figure, {slowest}'s (the slowest measured) {table[slowest]:g} steps/s"
+            return startup + units / table[
+                slowest
+            ], f"GPU: no figure, {slowest}'s (the slowest measured) {table[slowest]:g} steps/s"
         return startup + units / table[found], f"GPU: {found} {table[found]:g} steps/s"
     scaled = f", × {batch:g}/256 batch" if batch != 256 else ""
     if rule in ("train_offline", "cloned_policy"):  # cloned_policy: BC's steps
         table = costs["train_offline"]["cpu"]
         found = "bc" if rule == "cloned_policy" else next((n for n in (name, preset) if n in table), None)
         if found is None:
-            raise ValueError(f"{COSTS}: train_offline.cpu has no figure for {name} (preset {preset}); measure it: benchmarks/cpu_costs.py")
+            raise ValueError(
+                f"{COSTS}: train_offline.cpu has no figure for {name} (preset {preset}); measure it: benchmarks/cpu_costs.py"
+            )
         return startup + units * batch / 256 / table[found], f"CPU: {found} {table[found]:g} member-steps/s{scaled}"
     if rule in UNITS:
         figure = costs["per_unit"][rule]
         default = isinstance(figure, dict) and name not in figure
         if isinstance(figure, dict):
             figure = figure["default" if default else name]
-        return (startup + units * figure * batch / 256,
-                f"CPU: {figure * 1e3:.3g} ms per {UNIT_NAMES[rule]}" + (" (the rule's default)" if default else "") + scaled)
+        return (
+            startup + units * figure * batch / 256,
+            f"CPU: {figure * 1e3:.3g} ms per {UNIT_NAMES[rule]}"
+            + (" (the rule's default)" if default else "")
+            + scaled,
+        )
     return startup, "start-up only (light jobs: tables, figures, indexes, ...)"
 
 
@@ -247,7 +303,9 @@ def project(jobs: list[Job], costs: dict[str, Any], measured: dict[str, float]) 
     for job in jobs:
         job.algorithm = job.name
         if job.rule in ("train_offline", "evaluate_run"):  # the preset: a training job's --algo
-            job.algorithm = (job if job.rule == "train_offline" else producers[job.options["snapshots"][0]]).options["algo"][0]
+            job.algorithm = (job if job.rule == "train_offline" else producers[job.options["snapshots"][0]]).options[
+                "algo"
+            ][0]
         if job.rule in UNITS:
             units, job.size = UNITS[job.rule](job, producers)
         else:
@@ -260,7 +318,9 @@ def project(jobs: list[Job], costs: dict[str, Any], measured: dict[str, float]) 
         if gpu:
             units = _number(o, "steps")  # a step trains every seed at once
         batch = _number(o, "batch-size") if "batch-size" in o and not gpu else 256
-        job.seconds, job.figure = projected_seconds(costs, job.rule, units, name=job.name, preset=job.algorithm, batch=batch, gpu=gpu)
+        job.seconds, job.figure = projected_seconds(
+            costs, job.rule, units, name=job.name, preset=job.algorithm, batch=batch, gpu=gpu
+        )
 
 
 def measured_seconds(directory: Path, config: dict[str, Any], jobs: list[Job]) -> tuple[dict[str, float], str]:
@@ -290,7 +350,10 @@ def measured_seconds(directory: Path, config: dict[str, Any], jobs: list[Job]) -
                 continue
         row = pd.read_csv(tsv, sep="\t").iloc[-1]
         measured[job.benchmark] = float(min(row["s"], row["cpu_time"]))
-    return measured, f"{len(measured)} jobs measured in {directory}/logs/benchmarks (same config); the others from {COSTS}"
+    return (
+        measured,
+        f"{len(measured)} jobs measured in {directory}/logs/benchmarks (same config); the others from {COSTS}",
+    )
 
 
 def resolved_config(configfiles: Sequence[str], schema: Path) -> dict[str, Any]:
@@ -375,8 +438,10 @@ def wall_time(tasks: Sequence[Task], cores: float = math.inf, gpus: float = math
 
 def tasks_of(jobs: list[Job]) -> list[Task]:
     producers = {path: i for i, job in enumerate(jobs) for path in job.outputs}
-    return [Task(job.seconds, job.threads, job.gpus, tuple(sorted({producers[f] for f in job.inputs if f in producers})))
-            for job in jobs]
+    return [
+        Task(job.seconds, job.threads, job.gpus, tuple(sorted({producers[f] for f in job.inputs if f in producers})))
+        for job in jobs
+    ]
 
 
 # ---- the plan ----------------------------------------------------------------------------------
@@ -421,10 +486,32 @@ def table(groups: list[Group]) -> str:
     header = ["rule", "algorithm", "jobs", "per job", "on", "h/job", "CPU-h", "GPU-h", "figure"]
     rows = [header]
     for g in groups:
-        rows.append([g.rule, g.algorithm, str(g.jobs), g.size, g.device, _hours(g.seconds / g.jobs / 3600),
-                     _hours(g.cpu_hours), _hours(g.gpu_hours), "; ".join(sorted(g.figures))])
-    rows.append(["total", "", str(sum(g.jobs for g in groups)), "", "", "", _hours(sum(g.cpu_hours for g in groups)),
-                 _hours(sum(g.gpu_hours for g in groups)), ""])
+        rows.append(
+            [
+                g.rule,
+                g.algorithm,
+                str(g.jobs),
+                g.size,
+                g.device,
+                _hours(g.seconds / g.jobs / 3600),
+                _hours(g.cpu_hours),
+                _hours(g.gpu_hours),
+                "; ".join(sorted(g.figures)),
+            ]
+        )
+    rows.append(
+        [
+            "total",
+            "",
+            str(sum(g.jobs for g in groups)),
+            "",
+            "",
+            "",
+            _hours(sum(g.cpu_hours for g in groups)),
+            _hours(sum(g.gpu_hours for g in groups)),
+            "",
+        ]
+    )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
     right = {2, 5, 6, 7}
     lines = []
@@ -438,14 +525,28 @@ def table(groups: list[Group]) -> str:
 
 def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     """The plan command, made by ``add(name, help=...)`` (the CLI's, which adds the global options)."""
-    p = add("plan", help="before a run: its jobs by rule and algorithm, CPU- and GPU-hours, wall time on a box or a cluster")
-    p.add_argument("--configfile", nargs="+", required=True, metavar="YAML", help="the run's config files, as given to Snakemake")
+    p = add(
+        "plan", help="before a run: its jobs by rule and algorithm, CPU- and GPU-hours, wall time on a box or a cluster"
+    )
+    p.add_argument(
+        "--configfile", nargs="+", required=True, metavar="YAML", help="the run's config files, as given to Snakemake"
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument("--cores", type=int, default=os.cpu_count(), help="a box's CPU cores")
-    where.add_argument("--jobs", type=int, help="a cluster: jobs running at once (each with its own cores and GPU); instead of --cores/--gpus")
-    p.add_argument("--gpus", type=int, default=0, help="a box's GPUs; 0: training on the CPUs, as `--resources gpu=0` runs it")
-    p.add_argument("--directory", type=Path, default=Path("."),
-                   help="a previous run's directory: its logs/benchmarks give the jobs' times where its results/config.yaml is this config")
+    where.add_argument(
+        "--jobs",
+        type=int,
+        help="a cluster: jobs running at once (each with its own cores and GPU); instead of --cores/--gpus",
+    )
+    p.add_argument(
+        "--gpus", type=int, default=0, help="a box's GPUs; 0: training on the CPUs, as `--resources gpu=0` runs it"
+    )
+    p.add_argument(
+        "--directory",
+        type=Path,
+        default=Path("."),
+        help="a previous run's directory: its logs/benchmarks give the jobs' times where its results/config.yaml is this config",
+    )
     p.add_argument("--json", type=Path, help="also write the plan here as JSON")
     p.set_defaults(func=run)
 
@@ -455,10 +556,14 @@ def run(args: argparse.Namespace) -> None:
     if not snakefile.is_file():
         raise FileNotFoundError("no Snakefile here: run `offrl plan` from the repository root")
     if args.jobs is not None and args.gpus:
-        raise ValueError("--gpus describes a box (with --cores); a cluster (--jobs) gives every training job its own GPU")
+        raise ValueError(
+            "--gpus describes a box (with --cores); a cluster (--jobs) gives every training job its own GPU"
+        )
     costs = load_costs()
     cluster = args.jobs is not None
-    jobs = dry_run(args.configfile, CLUSTER_CORES if cluster else args.cores, args.jobs if cluster else args.gpus, snakefile)
+    jobs = dry_run(
+        args.configfile, CLUSTER_CORES if cluster else args.cores, args.jobs if cluster else args.gpus, snakefile
+    )
     config = resolved_config(args.configfile, Path("workflow") / "schemas" / "config.schema.yaml")
     measured, note = measured_seconds(args.directory, config, jobs)
     project(jobs, costs, measured)
@@ -472,12 +577,17 @@ def run(args: argparse.Namespace) -> None:
     print(f"Cost plan of `snakemake all` with --configfile {' '.join(args.configfile)}: {len(jobs)} jobs\n")
     print(table(groups))
     print(f"\nWall time on {where}: {wall / 3600:,.1f} h (list scheduling over the DAG, longest path first)")
-    print(f"Figures: {note}. CPU-h: hours × threads of the CPU jobs; GPU-h: hours × GPUs of the GPU jobs"
-          " (whose threads are held in the wall time, not counted as CPU-h).")
+    print(
+        f"Figures: {note}. CPU-h: hours × threads of the CPU jobs; GPU-h: hours × GPUs of the GPU jobs"
+        " (whose threads are held in the wall time, not counted as CPU-h)."
+    )
     if args.json:
         plan = {
-            "configfiles": args.configfile, "where": {"jobs": args.jobs} if cluster else {"cores": args.cores, "gpus": args.gpus},
-            "wall_hours": wall / 3600, "cpu_hours": sum(g.cpu_hours for g in groups), "gpu_hours": sum(g.gpu_hours for g in groups),
+            "configfiles": args.configfile,
+            "where": {"jobs": args.jobs} if cluster else {"cores": args.cores, "gpus": args.gpus},
+            "wall_hours": wall / 3600,
+            "cpu_hours": sum(g.cpu_hours for g in groups),
+            "gpu_hours": sum(g.gpu_hours for g in groups),
             "figures": note,
             "groups": [{**asdict(g), "figures": sorted(g.figures)} for g in groups],
             "jobs": [{k: v for k, v in asdict(job).items() if k not in ("shell", "inputs", "outputs")} for job in jobs],

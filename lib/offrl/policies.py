@@ -41,7 +41,12 @@ def build_policy(spec: dict[str, Any], members: int) -> nn.Module:
 
 def snapshot_policy(run: dict[str, Any]) -> nn.Module:
     """The evaluation policy a run's snapshots load into (runs written before policy kinds hold deterministic actors)."""
-    spec = run.get("policy") or {"kind": "deterministic", "obs_dim": run["obs_dim"], "act_dim": run["act_dim"], "hidden": run["hidden"]}
+    spec = run.get("policy") or {
+        "kind": "deterministic",
+        "obs_dim": run["obs_dim"],
+        "act_dim": run["act_dim"],
+        "hidden": run["hidden"],
+    }
     return build_policy(spec, len(run["seeds"]))
 
 
@@ -60,7 +65,9 @@ def save_actor(actor: DeterministicActor, path: str | Path, member: int = 0, **m
     write_atomically(path, lambda tmp: torch.save(payload, tmp))
 
 
-def export_snapshot(snapshots: str | Path, path: str | Path, step: int | None = None, member: int = 0, **meta: Any) -> None:
+def export_snapshot(
+    snapshots: str | Path, path: str | Path, step: int | None = None, member: int = 0, **meta: Any
+) -> None:
     """Write one member of a training run's snapshot as an actor on raw states (see :func:`save_actor`).
 
     The run's state normalisation (x − mean)/std is folded into the first layer:
@@ -70,7 +77,9 @@ def export_snapshot(snapshots: str | Path, path: str | Path, step: int | None = 
     step = max(run["actors"]) if step is None else step
     actor = snapshot_policy(run)
     if not isinstance(actor, DeterministicActor):
-        raise ValueError(f"{snapshots} holds {policy_spec(actor)['kind']} policies; only deterministic actors can be exported")
+        raise ValueError(
+            f"{snapshots} holds {policy_spec(actor)['kind']} policies; only deterministic actors can be exported"
+        )
     actor.load_state_dict(run["actors"][step])
     first = actor.mlp.layers[0]
     with torch.no_grad():
@@ -83,7 +92,9 @@ def export_snapshot(snapshots: str | Path, path: str | Path, step: int | None = 
 def load_actor(path: str | Path) -> DeterministicActor:
     """Load a single-member actor written by :func:`save_actor`."""
     payload = load_tensors(path, "actor checkpoint")
-    actor = DeterministicActor(1, payload["obs_dim"], payload["act_dim"], tuple(payload["hidden"]), payload["max_action"])
+    actor = DeterministicActor(
+        1, payload["obs_dim"], payload["act_dim"], tuple(payload["hidden"]), payload["max_action"]
+    )
     actor.load_state_dict(payload["state_dict"])
     return actor.eval()
 

@@ -110,7 +110,9 @@ class SnapshotQ:
         from offrl.algos.presets import build
 
         generators = [torch.Generator().manual_seed(int(seed)) for seed in run["seeds"]]
-        self.algo = build(run["algorithm"], run["obs_dim"], run["act_dim"], generators, torch.device("cpu"), run["options"])
+        self.algo = build(
+            run["algorithm"], run["obs_dim"], run["act_dim"], generators, torch.device("cpu"), run["options"]
+        )
         self.discount = float(self.algo.config.discount)
         self.critics = run["critics"]
 
@@ -137,8 +139,15 @@ class Rollouts:
         self.lengths: np.ndarray | None = None
         self.terminated: np.ndarray | None = None
 
-    def __call__(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-                 live: np.ndarray) -> None:
+    def __call__(
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        live: np.ndarray,
+    ) -> None:
         if self.lengths is None:
             self.lengths = np.zeros(len(obs), dtype=np.int64)
             self.terminated = np.zeros(len(obs), dtype=bool)
@@ -151,8 +160,11 @@ class Rollouts:
     def episode(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sub-env ``i``'s states, actions and rewards over its first episode."""
         n = int(self.lengths[i])
-        return (np.stack([o[i] for o in self.obs[:n]]), np.stack([a[i] for a in self.actions[:n]]),
-                np.array([r[i] for r in self.rewards[:n]]))
+        return (
+            np.stack([o[i] for o in self.obs[:n]]),
+            np.stack([a[i] for a in self.actions[:n]]),
+            np.array([r[i] for r in self.rewards[:n]]),
+        )
 
 
 # What the ``critic`` column of the diagnostic says about a run's Q.
@@ -166,8 +178,15 @@ def critic_status(run: dict[str, Any]) -> str:
     return CRITIC_KEPT if run["critics"] else NO_CRITIC
 
 
-def rollout_rows(rollouts: Rollouts, q: SnapshotQ | None, obs_mean: torch.Tensor, obs_std: torch.Tensor, members: int,
-                 discount: float, tail: float) -> pd.DataFrame:
+def rollout_rows(
+    rollouts: Rollouts,
+    q: SnapshotQ | None,
+    obs_mean: torch.Tensor,
+    obs_std: torch.Tensor,
+    members: int,
+    discount: float,
+    tail: float,
+) -> pd.DataFrame:
     """One row per episode (sub-env ``s·E + e`` is episode ``e`` of member ``s``): Q against the return from s₀ and along the episode.
 
     Without ``q`` the Q columns are NaN. ``discount`` is the return's γ (the algorithm's, or the
@@ -179,13 +198,25 @@ def rollout_rows(rollouts: Rollouts, q: SnapshotQ | None, obs_mean: torch.Tensor
         obs, actions, rewards = rollouts.episode(i)
         returns = discounted_returns(rewards, discount)
         comparable = comparable_steps(len(rewards), not rollouts.terminated[i], discount, tail)
-        row = {"episode": i % episodes, "length": len(rewards), "terminated": bool(rollouts.terminated[i]), "discount": discount,
-               "return_initial": returns[0], "initial_comparable": bool(comparable[0]), "comparable_steps": int(comparable.sum()),
-               "return_along": returns[comparable].mean() if comparable.any() else np.nan,
-               "q_initial": np.nan, "q_along": np.nan}
+        row = {
+            "episode": i % episodes,
+            "length": len(rewards),
+            "terminated": bool(rollouts.terminated[i]),
+            "discount": discount,
+            "return_initial": returns[0],
+            "initial_comparable": bool(comparable[0]),
+            "comparable_steps": int(comparable.sum()),
+            "return_along": returns[comparable].mean() if comparable.any() else np.nan,
+            "q_initial": np.nan,
+            "q_along": np.nan,
+        }
         if q is not None:
             x = (torch.as_tensor(obs) - obs_mean) / obs_std
-            values = q(x.expand(members, -1, -1), torch.as_tensor(actions).expand(members, -1, -1))[i // episodes].double().numpy()
+            values = (
+                q(x.expand(members, -1, -1), torch.as_tensor(actions).expand(members, -1, -1))[i // episodes]
+                .double()
+                .numpy()
+            )
             row["q_initial"] = values[0]
             row["q_along"] = values[comparable].mean() if comparable.any() else np.nan
         rows.append(row)
@@ -193,8 +224,14 @@ def rollout_rows(rollouts: Rollouts, q: SnapshotQ | None, obs_mean: torch.Tensor
 
 
 @torch.inference_mode()
-def dataset_initial_q(q: SnapshotQ, actor: nn.Module, initial_states: torch.Tensor, obs_mean: torch.Tensor, obs_std: torch.Tensor,
-                      members: int) -> np.ndarray:
+def dataset_initial_q(
+    q: SnapshotQ,
+    actor: nn.Module,
+    initial_states: torch.Tensor,
+    obs_mean: torch.Tensor,
+    obs_std: torch.Tensor,
+    members: int,
+) -> np.ndarray:
     """(S,): each member's mean Q(s₀, π(s₀)) over the dataset's initial states, π the evaluated policy."""
     x = ((initial_states - obs_mean) / obs_std).expand(members, -1, -1)
     return q(x, actor(x).clamp(-1.0, 1.0)).double().mean(dim=1).numpy()

@@ -102,9 +102,14 @@ class SimHashIndex:
 
     def save(self, path: str | Path) -> None:
         np.savez_compressed(
-            path, projection=self.projection, obs_mean=self.obs_mean, obs_std=self.obs_std,
-            codes=self.codes.view(np.uint8).reshape(len(self.codes), -1), counts=self.counts,
-            count_range=np.array([self.count_min, self.count_max]), seed=np.array(self.seed),
+            path,
+            projection=self.projection,
+            obs_mean=self.obs_mean,
+            obs_std=self.obs_std,
+            codes=self.codes.view(np.uint8).reshape(len(self.codes), -1),
+            counts=self.counts,
+            count_range=np.array([self.count_min, self.count_max]),
+            seed=np.array(self.seed),
         )
 
     @classmethod
@@ -112,7 +117,16 @@ class SimHashIndex:
         with np.load(path) as z:
             k = z["projection"].shape[0]
             codes = np.ascontiguousarray(z["codes"]).view(_void(k)).ravel()
-            return cls(z["projection"], z["obs_mean"], z["obs_std"], codes, z["counts"], int(z["count_range"][0]), int(z["count_range"][1]), int(z["seed"]))
+            return cls(
+                z["projection"],
+                z["obs_mean"],
+                z["obs_std"],
+                codes,
+                z["counts"],
+                int(z["count_range"][0]),
+                int(z["count_range"][1]),
+                int(z["seed"]),
+            )
 
 
 def _void(k: int) -> np.dtype:

@@ -46,16 +46,28 @@ class DivergenceProbe:
     log row measures the same pairs.
     """
 
-    def __init__(self, dataset: Dataset, contaminant_from: int, obs_mean: np.ndarray, obs_std: np.ndarray,
-                 device: torch.device, size: int = 5000, seed: int = 0) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        contaminant_from: int,
+        obs_mean: np.ndarray,
+        obs_std: np.ndarray,
+        device: torch.device,
+        size: int = 5000,
+        seed: int = 0,
+    ) -> None:
         rng = np.random.default_rng(seed)
         parts = {"expert": np.arange(0, contaminant_from), "contaminant": np.arange(contaminant_from, len(dataset))}
         self.parts = {}
         for name, index in parts.items():
             if len(index) == 0:
-                raise ValueError(f"the dataset has no {name} transitions (contaminant_from={contaminant_from}, {len(dataset)} transitions)")
+                raise ValueError(
+                    f"the dataset has no {name} transitions (contaminant_from={contaminant_from}, {len(dataset)} transitions)"
+                )
             index = np.sort(rng.choice(index, size=min(size, len(index)), replace=False))
-            obs = torch.as_tensor((dataset.observations[index] - obs_mean) / obs_std, dtype=torch.float32, device=device)
+            obs = torch.as_tensor(
+                (dataset.observations[index] - obs_mean) / obs_std, dtype=torch.float32, device=device
+            )
             actions = torch.as_tensor(dataset.actions[index], dtype=torch.float32, device=device)
             self.parts[name] = (obs, actions)
 
@@ -70,14 +82,18 @@ class DivergenceProbe:
     @torch.no_grad()
     def q_values(self, algo: Any, members: int) -> dict[str, torch.Tensor]:
         """Each part's Q(s, a) at the dataset's actions, (S, n) per part (TD3BC++ Figure 6)."""
-        return {name: algo.q_values(obs.expand(members, -1, -1), actions.expand(members, -1, -1)).cpu()
-                for name, (obs, actions) in self.parts.items()}
+        return {
+            name: algo.q_values(obs.expand(members, -1, -1), actions.expand(members, -1, -1)).cpu()
+            for name, (obs, actions) in self.parts.items()
+        }
 
 
 class TensorData:
     """A dataset on the training device, states normalised as the algorithm asks."""
 
-    def __init__(self, dataset: Dataset, device: torch.device, normalize: bool, extras: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self, dataset: Dataset, device: torch.device, normalize: bool, extras: dict[str, np.ndarray] | None = None
+    ) -> None:
         obs = dataset.observations.astype(np.float32)
         if normalize:
             # TD3+BC: mean and std over the dataset's states, std + 1e-3.
@@ -96,9 +112,13 @@ class TensorData:
         self.size = len(dataset)
 
     def sample(self, generators: list[torch.Generator], batch_size: int) -> Batch:
-        idx = torch.stack([torch.randint(self.size, (batch_size,), generator=g, device=self.obs.device) for g in generators])
+        idx = torch.stack(
+            [torch.randint(self.size, (batch_size,), generator=g, device=self.obs.device) for g in generators]
+        )
         extras = {k: v[idx] for k, v in self.extras.items()}
-        return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.not_done[idx], extras)
+        return Batch(
+            self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.not_done[idx], extras
+        )
 
 
 @dataclass
@@ -142,7 +162,9 @@ class TrainConfig:
             raise ValueError("seeds must not be empty")
         if (self.checkpoint_every or self.eval_every) % self.log_every:
             # A checkpoint must fall on a log row, or a resumed run would lose the partial log interval.
-            raise ValueError(f"log_every ({self.log_every}) must divide the checkpoint interval ({self.checkpoint_every or self.eval_every})")
+            raise ValueError(
+                f"log_every ({self.log_every}) must divide the checkpoint interval ({self.checkpoint_every or self.eval_every})"
+            )
 
 
 def critic_steps(config: TrainConfig) -> set[int]:
@@ -162,8 +184,11 @@ CHECKPOINT_FORMAT = 3  # 3: snapshots of the critics (the Q diagnostic)
 
 def _tensor_shapes(state: dict[str, Any]) -> dict[str, dict[str, tuple[int, ...]]]:
     """The names and shapes of the networks in an algorithm's state (optimiser states carry no top-level tensors)."""
-    return {part: {k: tuple(v.shape) for k, v in value.items() if isinstance(v, torch.Tensor)}
-            for part, value in state.items() if isinstance(value, dict)}
+    return {
+        part: {k: tuple(v.shape) for k, v in value.items() if isinstance(v, torch.Tensor)}
+        for part, value in state.items()
+        if isinstance(value, dict)
+    }
 
 
 def _resumable(checkpoint: Path, config: TrainConfig, algo: Algorithm, device: torch.device) -> dict[str, Any] | None:
@@ -178,7 +203,9 @@ def _resumable(checkpoint: Path, config: TrainConfig, algo: Algorithm, device: t
         raise UnreadableFileError(f"{err}; delete it to start the run afresh") from err
     found = state.get("format") if isinstance(state, dict) else None
     if found != CHECKPOINT_FORMAT:
-        reason = f"was written by another version of offrl (checkpoint format {found}, this code writes {CHECKPOINT_FORMAT})"
+        reason = (
+            f"was written by another version of offrl (checkpoint format {found}, this code writes {CHECKPOINT_FORMAT})"
+        )
     elif state.get("config") != asdict(config):
         reason = "belongs to another configuration"
     elif _tensor_shapes(state["algorithm"]) != _tensor_shapes(algo.state_dict()):
@@ -189,8 +216,15 @@ def _resumable(checkpoint: Path, config: TrainConfig, algo: Algorithm, device: t
     return None
 
 
-def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint: str | Path | None = None, progress: bool = True,
-          capture: str = "auto", jobs_per_gpu: int = 1) -> dict[str, Any]:
+def train(
+    dataset: Dataset,
+    config: TrainConfig,
+    out_dir: str | Path,
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+    capture: str = "auto",
+    jobs_per_gpu: int = 1,
+) -> dict[str, Any]:
     """Train ``config.algorithm`` on ``dataset`` for every seed at once; write the run to ``out_dir``.
 
     Writes ``snapshots.pt`` (the actors every ``eval_every`` steps, with the state
@@ -204,7 +238,15 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
     out_dir = Path(out_dir)
     device = choose_device(config.device, jobs_per_gpu)
     generators = [torch.Generator(device=device).manual_seed(seed) for seed in config.seeds]
-    algo = build(config.algorithm, dataset.observations.shape[1], dataset.actions.shape[1], generators, device, config.options, env=config.env)
+    algo = build(
+        config.algorithm,
+        dataset.observations.shape[1],
+        dataset.actions.shape[1],
+        generators,
+        device,
+        config.options,
+        env=config.env,
+    )
     extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
     if hasattr(algo, "plan"):
         algo.plan(config.steps)
@@ -225,13 +267,25 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
             algo.load_state_dict(state["algorithm"])
             for g, g_state in zip(generators, state["generators"]):
                 g.set_state(g_state)
-            start, rows, snapshots, critics, probe_q = state["step"], state["log"], state["snapshots"], state["critics"], state["probe_q"]
+            start, rows, snapshots, critics, probe_q = (
+                state["step"],
+                state["log"],
+                state["snapshots"],
+                state["critics"],
+                state["probe_q"],
+            )
 
     checkpoint_every = config.checkpoint_every or config.eval_every
     steps = TrainingSteps(algo, data, generators, config.batch_size, device, capture=capture, start=start)
     started = time.time()
-    bar = tqdm(range(start + 1, config.steps + 1), initial=start, total=config.steps, disable=not progress, mininterval=5.0,
-               desc=f"{config.algorithm} {config.dataset} seeds {config.seeds}")
+    bar = tqdm(
+        range(start + 1, config.steps + 1),
+        initial=start,
+        total=config.steps,
+        disable=not progress,
+        mininterval=5.0,
+        desc=f"{config.algorithm} {config.dataset} seeds {config.seeds}",
+    )
     for step in bar:
         steps(step)  # sample, update, sum the logs, note a NaN: on the device, without waiting for it
 
@@ -246,8 +300,13 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
             means = {name: value.cpu().numpy() for name, value in steps.means().items()}
             if probe is not None:
                 means |= {name: value.cpu().numpy() for name, value in probe(algo.policy, len(config.seeds)).items()}
-            rows += [{"step": step, "seed": seed, **{k: float(v[s]) for k, v in means.items()}} for s, seed in enumerate(config.seeds)]
-            bar.set_postfix({k: f"{v.mean():.3g}" for k, v in means.items() if k in ("critic_loss", "actor_loss", "q_mean")})
+            rows += [
+                {"step": step, "seed": seed, **{k: float(v[s]) for k, v in means.items()}}
+                for s, seed in enumerate(config.seeds)
+            ]
+            bar.set_postfix(
+                {k: f"{v.mean():.3g}" for k, v in means.items() if k in ("critic_loss", "actor_loss", "q_mean")}
+            )
         if step % config.eval_every == 0:
             snapshots[step] = {k: v.detach().cpu().clone() for k, v in algo.actor.state_dict().items()}
             if step in keep_critic:
@@ -257,9 +316,17 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
         if checkpoint and step % checkpoint_every == 0 and step < config.steps:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             _atomic_save(
-                {"format": CHECKPOINT_FORMAT, "config": asdict(config), "step": step, "algorithm": algo.state_dict(),
-                 "generators": [g.get_state() for g in generators], "log": rows, "snapshots": snapshots, "critics": critics,
-                 "probe_q": probe_q},
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "config": asdict(config),
+                    "step": step,
+                    "algorithm": algo.state_dict(),
+                    "generators": [g.get_state() for g in generators],
+                    "log": rows,
+                    "snapshots": snapshots,
+                    "critics": critics,
+                    "probe_q": probe_q,
+                },
                 checkpoint,
             )
     bar.close()
@@ -281,15 +348,24 @@ def train(dataset: Dataset, config: TrainConfig, out_dir: str | Path, checkpoint
             "act_dim": act_dim,
             "options": config.options,
             "critics": critics,
-            "initial_states": torch.as_tensor(full_dataset.observations[[s.start for s in full_dataset.episode_slices()]], dtype=torch.float32),
+            "initial_states": torch.as_tensor(
+                full_dataset.observations[[s.start for s in full_dataset.episode_slices()]], dtype=torch.float32
+            ),
             # Contaminated datasets: Q(s, a) on the probe's expert and contaminant pairs at every snapshot.
             "probe_q": probe_q,
         },
         out_dir / "snapshots.pt",
     )
     write_csv(pd.DataFrame(rows), out_dir / "train_log.csv", index=False)
-    record = {"config": asdict(config), "algorithm_config": asdict(algo.config), "device": str(device), "torch": torch.__version__, "wall_time_s": round(time.time() - started, 1),
-              "resumed_from_step": start, "captured": steps.captured}
+    record = {
+        "config": asdict(config),
+        "algorithm_config": asdict(algo.config),
+        "device": str(device),
+        "torch": torch.__version__,
+        "wall_time_s": round(time.time() - started, 1),
+        "resumed_from_step": start,
+        "captured": steps.captured,
+    }
     write_text(out_dir / "config.json", json.dumps(record, indent=2) + "\n")
     if checkpoint and checkpoint.is_file():
         checkpoint.unlink()  # the run is complete; its outputs replace the checkpoint

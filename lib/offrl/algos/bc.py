@@ -24,7 +24,9 @@ class BC(Checkpointed):
     checkpointed = ("actor", "actor_opt")
     normalize_states = True
 
-    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: BCConfig, device: torch.device) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: BCConfig, device: torch.device
+    ) -> None:
         self.config = config
         self.actor = DeterministicActor(len(generators), obs_dim, act_dim, tuple(config.hidden)).to(device)
         for s, generator in enumerate(generators):

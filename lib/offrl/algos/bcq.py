@@ -47,12 +47,16 @@ class BCQ(Checkpointed):
     checkpointed = ("actor", "perturbation_target", "critic_target", "actor_opt", "critic_opt", "vae_opt")
     normalize_states = False  # raw states, as the reference
 
-    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: BCQConfig, device: torch.device) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: BCQConfig, device: torch.device
+    ) -> None:
         self.config = c = config
         self.seeds = seeds = len(generators)
         self.generators = generators
         self.latent_dim = 2 * act_dim
-        self.actor = BCQPolicy(seeds, obs_dim, act_dim, tuple(c.hidden), tuple(c.vae_hidden), self.latent_dim, c.phi, c.policy_samples).to(device)
+        self.actor = BCQPolicy(
+            seeds, obs_dim, act_dim, tuple(c.hidden), tuple(c.vae_hidden), self.latent_dim, c.phi, c.policy_samples
+        ).to(device)
         self.vae, self.perturbation, self.critic = self.actor.vae, self.actor.perturbation, self.actor.critic
         for s, generator in enumerate(generators):
             for module, member in ((self.vae, s), (self.perturbation, s), (self.critic, s), (self.critic, seeds + s)):
@@ -76,9 +80,13 @@ class BCQ(Checkpointed):
         n, batch_size = c.target_samples, batch.obs.shape[1]
         with torch.no_grad():
             next_obs = batch.next_obs.repeat_interleave(n, dim=1)  # each next state n times in a row
-            next_q = self.twin(self.critic_target, next_obs, self.perturbation_target(next_obs, self.generated(next_obs)))
+            next_q = self.twin(
+                self.critic_target, next_obs, self.perturbation_target(next_obs, self.generated(next_obs))
+            )
             mixed = c.lmbda * next_q.min(dim=0).values + (1.0 - c.lmbda) * next_q.max(dim=0).values
-            target = batch.rewards + c.discount * batch.not_done * mixed.view(self.seeds, batch_size, n).max(dim=2).values
+            target = (
+                batch.rewards + c.discount * batch.not_done * mixed.view(self.seeds, batch_size, n).max(dim=2).values
+            )
         q = self.twin(self.critic, batch.obs, batch.actions)
         per_seed = (q - target).square().mean(dim=2).sum(dim=0)
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach()}

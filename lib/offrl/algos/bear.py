@@ -53,13 +53,24 @@ from torch import nn
 
 from offrl.algos.base import Batch, Checkpointed
 from offrl.algos.plugins import PluginOptions, gradient_penalty, penalty_inputs, relaxation_weight
-from offrl.nets import EnsembleVAE, QEnsemble, TanhGaussianActor, adam, clipped_latent, gradient_step, reinit_member, seeded_normal, soft_update
+from offrl.nets import (
+    EnsembleVAE,
+    QEnsemble,
+    TanhGaussianActor,
+    adam,
+    clipped_latent,
+    gradient_step,
+    reinit_member,
+    seeded_normal,
+    soft_update,
+)
 
 KERNELS = ("laplacian", "gaussian")
 
 
 def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str = "laplacian", sigma: float = 10.0) -> torch.Tensor:
     """Sampled MMD between the sets ``x`` and ``y``, each ``(..., n, d)``: one value per leading index."""
+
     def mean_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         diff = a.unsqueeze(-2) - b.unsqueeze(-3)  # (..., n, n, d)
         distance = diff.abs().sum(-1) if kernel == "laplacian" else diff.square().sum(-1)
@@ -99,11 +110,23 @@ class BEARConfig(PluginOptions):  # and the TD3BC++ plugins' options (off by def
 
 
 class BEAR(Checkpointed):
-    checkpointed = ("actor", "critic", "vae", "actor_target", "critic_target", "actor_opt", "critic_opt", "vae_opt", "alpha_opt")
+    checkpointed = (
+        "actor",
+        "critic",
+        "vae",
+        "actor_target",
+        "critic_target",
+        "actor_opt",
+        "critic_opt",
+        "vae_opt",
+        "alpha_opt",
+    )
     checkpointed_values = ("log_alpha", "updates")
     normalize_states = False  # raw states, as the reference
 
-    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: BEARConfig, device: torch.device) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: BEARConfig, device: torch.device
+    ) -> None:
         self.config = c = config
         self.seeds = seeds = len(generators)
         self.generators = generators
@@ -112,11 +135,17 @@ class BEAR(Checkpointed):
         self.critic = QEnsemble(c.num_qs * seeds, obs_dim, act_dim, tuple(c.hidden)).to(device)
         self.vae = EnsembleVAE(seeds, obs_dim, act_dim, self.latent_dim, tuple(c.vae_hidden)).to(device)
         for s, generator in enumerate(generators):
-            for module, member in ((self.actor, s), (self.vae, s), *((self.critic, k * seeds + s) for k in range(c.num_qs))):
+            for module, member in (
+                (self.actor, s),
+                (self.vae, s),
+                *((self.critic, k * seeds + s) for k in range(c.num_qs)),
+            ):
                 reinit_member(module, member, generator)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.log_alpha = nn.Parameter(torch.zeros(seeds, device=device))  # α = 1 at the start; the reference draws log α from N(0, 1)
+        self.log_alpha = nn.Parameter(
+            torch.zeros(seeds, device=device)
+        )  # α = 1 at the start; the reference draws log α from N(0, 1)
         self.actor_opt = adam(self.actor.parameters(), c.actor_lr)
         self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
         self.vae_opt = adam(self.vae.parameters(), c.vae_lr)
@@ -142,14 +171,22 @@ class BEAR(Checkpointed):
             next_action, _, _ = self.actor_target.sample(next_obs, noise)
             next_q, next_weight = self.target_values(next_obs, next_action)
             mixed = c.lmbda * next_q.min(dim=0).values + (1.0 - c.lmbda) * next_q.max(dim=0).values
-            target = batch.rewards + c.discount * batch.not_done * mixed.view(self.seeds, batch_size, n).max(dim=2).values
-            weight = next_weight.view(self.seeds, batch_size, n).min(dim=2).values  # each transition: its least trusted next pair's
+            target = (
+                batch.rewards + c.discount * batch.not_done * mixed.view(self.seeds, batch_size, n).max(dim=2).values
+            )
+            weight = (
+                next_weight.view(self.seeds, batch_size, n).min(dim=2).values
+            )  # each transition: its least trusted next pair's
         q = self.ensemble(self.critic, batch.obs, batch.actions)
         per_seed = (weight * (q - target).square()).mean(dim=2).sum(dim=0)
         logs = {}
         if c.gradient_penalty > 0 and self.updates % c.gp_every == 0:
-            obs, actions = penalty_inputs(batch.obs, batch.actions, c.gp_repeats, c.gp_actions, self.generators, self.actor)
-            penalty = gradient_penalty(self.critic, obs.repeat(c.num_qs, 1, 1), actions.repeat(c.num_qs, 1, 1), c.gp_threshold)
+            obs, actions = penalty_inputs(
+                batch.obs, batch.actions, c.gp_repeats, c.gp_actions, self.generators, self.actor
+            )
+            penalty = gradient_penalty(
+                self.critic, obs.repeat(c.num_qs, 1, 1), actions.repeat(c.num_qs, 1, 1), c.gp_threshold
+            )
             penalty = penalty.view(c.num_qs, self.seeds).sum(dim=0)
             per_seed = per_seed + c.gradient_penalty * penalty
             logs["gradient_penalty"] = penalty.detach()
@@ -157,12 +194,20 @@ class BEAR(Checkpointed):
 
     def target_values(self, next_obs: torch.Tensor, next_action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(K, S, N) the target critics at the sampled next pairs, and (S, N) each pair's weight in the critic loss (1: BEAR weighs none)."""
-        return self.ensemble(self.critic_target, next_obs, next_action), torch.ones(next_obs.shape[:2], device=next_obs.device)
+        return self.ensemble(self.critic_target, next_obs, next_action), torch.ones(
+            next_obs.shape[:2], device=next_obs.device
+        )
 
     def actor_value(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(S, B) the value the actor ascends, minₖ meanⱼ Qₖ(s, ãⱼ) over the n samples ``(S, B·n, ·)``, and its weight (1)."""
         c = self.config
-        q = self.ensemble(self.critic, obs, action).view(c.num_qs, self.seeds, -1, c.mmd_samples).mean(dim=3).min(dim=0).values
+        q = (
+            self.ensemble(self.critic, obs, action)
+            .view(c.num_qs, self.seeds, -1, c.mmd_samples)
+            .mean(dim=3)
+            .min(dim=0)
+            .values
+        )
         return q, torch.ones_like(q)
 
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
@@ -171,17 +216,26 @@ class BEAR(Checkpointed):
         n, batch_size = c.mmd_samples, batch.obs.shape[1]
         obs = batch.obs.repeat_interleave(n, dim=1)  # (S, B·n, obs)
         with torch.no_grad():
-            behaviour_raw = self.vae.decode_raw(obs, clipped_latent(self.generators, (batch_size * n, self.latent_dim), obs.device))
+            behaviour_raw = self.vae.decode_raw(
+                obs, clipped_latent(self.generators, (batch_size * n, self.latent_dim), obs.device)
+            )
         noise = seeded_normal(self.generators, (batch_size * n, self.act_dim), obs.device).clamp(-0.5, 0.5)
         action, policy_raw, _ = self.actor.sample(obs, noise)
-        distance = mmd(policy_raw.view(self.seeds, batch_size, n, -1), behaviour_raw.view(self.seeds, batch_size, n, -1), c.kernel, c.sigma)
+        distance = mmd(
+            policy_raw.view(self.seeds, batch_size, n, -1),
+            behaviour_raw.view(self.seeds, batch_size, n, -1),
+            c.kernel,
+            c.sigma,
+        )
         logs = {"mmd": distance.mean(dim=1).detach()}
         constraint = distance
         if c.relaxation is not None:
             weight = self.relaxation_weight(obs, torch.tanh(behaviour_raw))
             constraint = weight * distance
             logs["relaxation_weight_mean"] = weight.mean(dim=1)
-        logs["mmd_constraint_met"] = (constraint.detach().mean(dim=1) <= c.epsilon).float()  # the multiplier falls this step
+        logs["mmd_constraint_met"] = (
+            constraint.detach().mean(dim=1) <= c.epsilon
+        ).float()  # the multiplier falls this step
         alpha = self.log_alpha.exp().detach()[:, None]
         if self.updates <= self.warmup_steps:
             per_seed = (alpha * constraint).mean(dim=1)
@@ -193,7 +247,12 @@ class BEAR(Checkpointed):
     @torch.no_grad()
     def relaxation_weight(self, obs: torch.Tensor, behaviour_actions: torch.Tensor) -> torch.Tensor:
         """(S, B): W(s, β(s)) from the mean of the critics over the VAE's n actions at s; no gradient flows through it."""
-        q = self.ensemble(self.critic, obs, behaviour_actions).mean(dim=0).view(self.seeds, -1, self.config.mmd_samples).mean(dim=2)
+        q = (
+            self.ensemble(self.critic, obs, behaviour_actions)
+            .mean(dim=0)
+            .view(self.seeds, -1, self.config.mmd_samples)
+            .mean(dim=2)
+        )
         return relaxation_weight(q, self.config.relaxation)
 
     def lagrange_loss(self, constraint: torch.Tensor) -> torch.Tensor:

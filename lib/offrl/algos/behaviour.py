@@ -27,22 +27,31 @@ class BehaviourCloning(Checkpointed):
     checkpointed = ("model", "opt", "alpha_opt")
     checkpointed_values = ("log_alpha",)
 
-    def __init__(self, model: nn.Module, generators: list[torch.Generator], act_dim: int, lr: float, clip: float) -> None:
+    def __init__(
+        self, model: nn.Module, generators: list[torch.Generator], act_dim: int, lr: float, clip: float
+    ) -> None:
         self.model, self.generators, self.clip = model, generators, clip
         device = next(model.parameters()).device
-        self.log_alpha = nn.Parameter(torch.zeros(len(generators), device=device))  # α = 1 at the start, as both references
+        self.log_alpha = nn.Parameter(
+            torch.zeros(len(generators), device=device)
+        )  # α = 1 at the start, as both references
         self.target_entropy = -float(act_dim)
         self.opt = adam(model.parameters(), lr)
         self.alpha_opt = adam([self.log_alpha], lr)
 
-    def loss(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """The loss summed over members, the entropy estimate Ĥ (S, B) for α, and logs."""
         log_prob = self.model.log_prob(obs, actions, self.clip)
         entropy = self.model.entropy_estimate(obs, self.generators)
         alpha = self.log_alpha.exp().detach()[:, None]
         per_seed = -(alpha * entropy + log_prob).mean(dim=1)
-        logs = {"behaviour_loss": per_seed.detach(), "behaviour_log_prob": log_prob.mean(dim=1).detach(),
-                "behaviour_entropy": entropy.mean(dim=1).detach()}
+        logs = {
+            "behaviour_loss": per_seed.detach(),
+            "behaviour_log_prob": log_prob.mean(dim=1).detach(),
+            "behaviour_entropy": entropy.mean(dim=1).detach(),
+        }
         return per_seed.sum(), entropy.detach(), logs
 
     def temperature_loss(self, entropy: torch.Tensor) -> torch.Tensor:

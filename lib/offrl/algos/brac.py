@@ -37,7 +37,16 @@ import torch
 
 from offrl.algos.base import Batch, Checkpointed
 from offrl.algos.behaviour import BehaviourCloning
-from offrl.nets import QEnsemble, TanhGaussianActor, adam, gradient_step, reinit_member, seeded_normal, soft_update, twin_min
+from offrl.nets import (
+    QEnsemble,
+    TanhGaussianActor,
+    adam,
+    gradient_step,
+    reinit_member,
+    seeded_normal,
+    soft_update,
+    twin_min,
+)
 
 CLIP = 1e-3  # actions are clipped to ±(1 − CLIP) inside log μ, as the reference's CLIP_EPS
 
@@ -70,7 +79,9 @@ class BRAC(Checkpointed):
     checkpointed_values = ("updates",)
     normalize_states = False  # raw states, as the reference
 
-    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: BRACConfig, device: torch.device) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: BRACConfig, device: torch.device
+    ) -> None:
         self.config = c = config
         self.seeds = seeds = len(generators)
         self.generators = generators
@@ -95,7 +106,9 @@ class BRAC(Checkpointed):
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ã ~ π(· | s) reparameterised and log π(ã | s), each seed's noise from its own generator."""
-        action, _, log_prob = self.actor.sample(obs, seeded_normal(self.generators, (obs.shape[1], self.act_dim), obs.device))
+        action, _, log_prob = self.actor.sample(
+            obs, seeded_normal(self.generators, (obs.shape[1], self.act_dim), obs.device)
+        )
         return action, log_prob
 
     def twin_min(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

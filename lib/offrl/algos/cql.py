@@ -72,8 +72,13 @@ class CQLConfig(SACConfig):
             raise ValueError(f"samples must be at least 1, got {self.samples}")
 
 
-def conservative_gap(q_sampled: torch.Tensor, log_density: torch.Tensor, q_data: torch.Tensor,
-                     regularizer: str = "H", temperature: float = 1.0) -> torch.Tensor:
+def conservative_gap(
+    q_sampled: torch.Tensor,
+    log_density: torch.Tensor,
+    q_data: torch.Tensor,
+    regularizer: str = "H",
+    temperature: float = 1.0,
+) -> torch.Tensor:
     """gap = mean_B [T·logsumexpⱼ((Q(s, aⱼ) − cⱼ)/T) − Q(s, a)], one value per leading index.
 
     ``q_sampled`` ``(..., B, K)`` at the sampled actions, ``log_density`` their log-densities
@@ -94,18 +99,33 @@ class CQL(SAC):
     checkpointed_values = (*SAC.checkpointed_values, "log_alpha_prime")
     normalize_states = True  # CORL's normalize: true
 
-    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: CQLConfig, device: torch.device) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: CQLConfig, device: torch.device
+    ) -> None:
         super().__init__(obs_dim, act_dim, generators, config, device)
-        self.log_alpha_prime = nn.Parameter(torch.zeros(self.seeds, device=device))  # α′ = 1 at the start, as the authors
+        self.log_alpha_prime = nn.Parameter(
+            torch.zeros(self.seeds, device=device)
+        )  # α′ = 1 at the start, as the authors
         self.alpha_prime_opt = adam([self.log_alpha_prime], config.critic_lr)
 
     def sampled_actions(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """The 3N proposals per state, ``(S, 3, B, N, A)``: uniform, π(· | s), π(· | s′); and their log-densities ``(S, 3, B, N)``."""
         n, (seeds, batch_size, act_dim) = self.config.samples, batch.actions.shape
         with torch.no_grad():
-            uniform = torch.stack([torch.rand((batch_size * n, act_dim), generator=g, device=batch.actions.device)
-                                   for g in self.generators]) * 2.0 - 1.0
-            proposals, log_densities = [uniform], [torch.full((seeds, batch_size * n), act_dim * math.log(0.5), device=uniform.device)]
+            uniform = (
+                torch.stack(
+                    [
+                        torch.rand((batch_size * n, act_dim), generator=g, device=batch.actions.device)
+                        for g in self.generators
+                    ]
+                )
+                * 2.0
+                - 1.0
+            )
+            proposals, log_densities = (
+                [uniform],
+                [torch.full((seeds, batch_size * n), act_dim * math.log(0.5), device=uniform.device)],
+            )
             for obs in (batch.obs, batch.next_obs):
                 repeated = obs.repeat_interleave(n, dim=1)  # each state n times in a row
                 action, _, log_prob = self.actor.sample(repeated, self.noise(repeated))
@@ -124,7 +144,9 @@ class CQL(SAC):
         seeds, _, batch_size, n, act_dim = actions.shape
         obs = batch.obs.repeat_interleave(n, dim=1).repeat(1, 3, 1)  # matches actions' (3, B, N) layout
         q_sampled = self.critic(obs.repeat(2, 1, 1), actions.reshape(seeds, -1, act_dim).repeat(2, 1, 1))
-        q_sampled = q_sampled.view(2, seeds, 3, batch_size, n).permute(0, 1, 3, 2, 4).reshape(2, seeds, batch_size, 3 * n)
+        q_sampled = (
+            q_sampled.view(2, seeds, 3, batch_size, n).permute(0, 1, 3, 2, 4).reshape(2, seeds, batch_size, 3 * n)
+        )
         log_density = log_density.permute(0, 2, 1, 3).reshape(seeds, batch_size, 3 * n)
         gap = conservative_gap(q_sampled, log_density, q_data, c.regularizer, c.temperature)  # (2, S)
         if c.lagrange_gap is None:
@@ -132,8 +154,12 @@ class CQL(SAC):
         else:
             conservative = self.alpha_prime().detach() * (c.min_q_weight * gap - c.lagrange_gap)
         per_seed = td + conservative.sum(dim=0)
-        return per_seed.sum(), {"critic_loss": per_seed.detach(), "td_loss": td.detach(), "q_mean": q_data[0].mean(dim=1).detach(),
-                                "cql_gap": gap.mean(dim=0).detach()}
+        return per_seed.sum(), {
+            "critic_loss": per_seed.detach(),
+            "td_loss": td.detach(),
+            "q_mean": q_data[0].mean(dim=1).detach(),
+            "cql_gap": gap.mean(dim=0).detach(),
+        }
 
     def lagrange_loss(self, gap: torch.Tensor) -> torch.Tensor:
         """Descending it raises α′ where w·gap (S,) exceeds τ, lowers it where below."""

@@ -82,8 +82,15 @@ class CSCConfig:
                 raise ValueError(f"csc.{name} = {getattr(self, name)}: must be at least 1")
 
 
-def conservative_cost_loss(q_data: torch.Tensor, q_policy: torch.Tensor, costs: torch.Tensor, not_done: torch.Tensor,
-                           next_cost: torch.Tensor, discount: float, weight: float) -> torch.Tensor:
+def conservative_cost_loss(
+    q_data: torch.Tensor,
+    q_policy: torch.Tensor,
+    costs: torch.Tensor,
+    not_done: torch.Tensor,
+    next_cost: torch.Tensor,
+    discount: float,
+    weight: float,
+) -> torch.Tensor:
     """Each seed's cost-critic loss ``(S,)`` from ``(S, B)`` tensors: Q_C at the replayed and at policy actions, c, 1 − done, Q̄_C(s′, a′)."""
     target = costs + discount * (1.0 - costs) * not_done * next_cost
     return weight * (q_data.mean(dim=1) - q_policy.mean(dim=1)) + 0.5 * (q_data - target.detach()).square().mean(dim=1)
@@ -105,8 +112,15 @@ class CSC(SAC):
     checkpointed = SAC.checkpointed + ("cost_critic", "cost_target", "cost_opt")
     checkpointed_values = SAC.checkpointed_values + ("lagrange",)
 
-    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: SACConfig, csc: CSCConfig,
-                 device: torch.device) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        generators: list[torch.Generator],
+        config: SACConfig,
+        csc: CSCConfig,
+        device: torch.device,
+    ) -> None:
         super().__init__(obs_dim, act_dim, generators, config, device)
         self.csc = csc
         self.cost_critic = QEnsemble(self.seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
@@ -127,8 +141,11 @@ class CSC(SAC):
 
     def episode_cost(self) -> torch.Tensor:
         """V̂_C of each seed: the share of its last M ended episodes with a violation; χ before any ended."""
-        return torch.tensor([np.mean(f) if f else self.csc.threshold for f in self.episode_failures], dtype=torch.float32,
-                            device=self.lagrange.device)
+        return torch.tensor(
+            [np.mean(f) if f else self.csc.threshold for f in self.episode_failures],
+            dtype=torch.float32,
+            device=self.lagrange.device,
+        )
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         """The executed actions ``(S, B, act_dim)``: of K draws from π, the first that Q_C deems safe, else the least costly."""
@@ -151,9 +168,14 @@ class CSC(SAC):
         q_data = self.cost_critic(batch.obs, batch.actions)
         q_policy = self.cost_critic(batch.obs, policy_action)
         costs = batch.extras["costs"]
-        per_seed = conservative_cost_loss(q_data, q_policy, costs, batch.not_done, next_cost, self.config.discount, self.csc.cql_weight)
-        return per_seed.sum(), {"cost_loss": per_seed.detach(), "cost_q_data": q_data.mean(dim=1).detach(),
-                                "cost_q_policy": q_policy.mean(dim=1).detach()}
+        per_seed = conservative_cost_loss(
+            q_data, q_policy, costs, batch.not_done, next_cost, self.config.discount, self.csc.cql_weight
+        )
+        return per_seed.sum(), {
+            "cost_loss": per_seed.detach(),
+            "cost_q_data": q_data.mean(dim=1).detach(),
+            "cost_q_policy": q_policy.mean(dim=1).detach(),
+        }
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Algorithm 1's updates in its order: policy (with SAC's critic and temperature), cost critic, λ."""

@@ -62,9 +62,18 @@ class FisherBRC(SAC):
     checkpointed = (*SAC.checkpointed, "behaviour")
     checkpointed_values = (*SAC.checkpointed_values, "updates")
 
-    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: FisherBRCConfig, device: torch.device) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        generators: list[torch.Generator],
+        config: FisherBRCConfig,
+        device: torch.device,
+    ) -> None:
         super().__init__(obs_dim, act_dim, generators, config, device)
-        model = TanhGaussianMixture(self.seeds, obs_dim, act_dim, config.components, tuple(config.behaviour_hidden)).to(device)
+        model = TanhGaussianMixture(self.seeds, obs_dim, act_dim, config.components, tuple(config.behaviour_hidden)).to(
+            device
+        )
         for s, generator in enumerate(generators):
             reinit_member(model, s, generator)
         self.behaviour = BehaviourCloning(model, generators, act_dim, config.behaviour_lr, CLIP)
@@ -88,7 +97,11 @@ class FisherBRC(SAC):
         c = self.config
         with torch.no_grad():
             next_action = self.actor.sample(batch.next_obs, self.noise(batch.next_obs))[0]
-            target = batch.rewards + c.reward_bonus + c.discount * batch.not_done * self.twin_min(self.critic_target, batch.next_obs, next_action)
+            target = (
+                batch.rewards
+                + c.reward_bonus
+                + c.discount * batch.not_done * self.twin_min(self.critic_target, batch.next_obs, next_action)
+            )
             log_mu = self.behaviour.model.log_prob(batch.obs, batch.actions, CLIP)
             policy_action = self.actor.sample(batch.obs, self.noise(batch.obs))[0]
         q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1) + log_mu
@@ -96,7 +109,11 @@ class FisherBRC(SAC):
         penalty = gradient_penalty(self.critic, batch.obs.repeat(2, 1, 1), policy_action.repeat(2, 1, 1), threshold=0.0)
         penalty = penalty.view(2, self.seeds).sum(dim=0)
         per_seed = per_seed + c.f_reg * penalty
-        return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach(), "gradient_penalty": penalty.detach()}
+        return per_seed.sum(), {
+            "critic_loss": per_seed.detach(),
+            "q_mean": q[0].mean(dim=1).detach(),
+            "gradient_penalty": penalty.detach(),
+        }
 
     def capture_variant(self, update: int) -> float | None:
         """The branch the ``update``-th update takes (offrl.capture): the behaviour phase at its rate, or the rest."""

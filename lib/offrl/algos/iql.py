@@ -43,7 +43,18 @@ from torch import nn
 
 from offrl.algos.base import Batch, Checkpointed
 from offrl.data import Dataset
-from offrl.nets import LOG_STD_MAX, LOG_STD_MIN, DeterministicActor, EnsembleMLP, QEnsemble, adam, gradient_step, reinit_member, soft_update, twin_min
+from offrl.nets import (
+    LOG_STD_MAX,
+    LOG_STD_MIN,
+    DeterministicActor,
+    EnsembleMLP,
+    QEnsemble,
+    adam,
+    gradient_step,
+    reinit_member,
+    soft_update,
+    twin_min,
+)
 
 ACTORS = ("gaussian", "deterministic")
 
@@ -98,7 +109,9 @@ class IQL(Checkpointed):
     checkpointed_values = ("log_std", "updates")
     normalize_states = True
 
-    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: IQLConfig, device: torch.device) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: IQLConfig, device: torch.device
+    ) -> None:
         self.config = c = config
         self.seeds = seeds = len(generators)
         self.actor = DeterministicActor(seeds, obs_dim, act_dim, tuple(c.hidden)).to(device)
@@ -109,7 +122,9 @@ class IQL(Checkpointed):
                 reinit_member(module, member, generator)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_std = nn.Parameter(torch.zeros(seeds, 1, act_dim, device=device))
-        actor_params = [*self.actor.parameters(), self.log_std] if c.actor == "gaussian" else list(self.actor.parameters())
+        actor_params = (
+            [*self.actor.parameters(), self.log_std] if c.actor == "gaussian" else list(self.actor.parameters())
+        )
         # The actor's rate and the update count live on the device, so a captured update (offrl.capture) follows the cosine.
         self.actor_opt = adam(actor_params, torch.tensor(c.actor_lr, device=device))
         self.value_opt = adam(self.value.parameters(), c.value_lr)
@@ -160,8 +175,11 @@ class IQL(Checkpointed):
             advantage = target_q - self.state_value(batch.obs)
             weight = advantage_weight(advantage, c.beta, c.max_weight)
         per_seed = (weight * self.behaviour_loss(batch)).mean(dim=1)
-        return per_seed.sum(), {"actor_loss": per_seed.detach(), "advantage_mean": advantage.mean(dim=1),
-                                "weight_mean": weight.mean(dim=1)}
+        return per_seed.sum(), {
+            "actor_loss": per_seed.detach(),
+            "advantage_mean": advantage.mean(dim=1),
+            "weight_mean": weight.mean(dim=1),
+        }
 
     def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         rewards = batch.extras.get("scaled_reward", batch.rewards)

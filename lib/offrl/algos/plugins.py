@@ -1,12 +1,12 @@
 """The TD3BC++ / BEAR++ plugins ("Taming policy constrained offline RL"), for any actor-critic.
 
-    gradient penalty (eq. 8, appendix listing): states repeated ``repeats`` = 16 times, actions
-        sampled for them (uniform in the action box by default; the dataset's or the policy's,
-        Figure 5), and per critic mean(ReLU(‖∇ₐQᵢ(s, a)‖₂ − k)²), k = 1; the algorithm adds
-        λ_GP times it to its critic loss every N = 5 critic steps;
-    critic-weighted constraint relaxation (eqs. 10-12): each sample's constraint term (TD3+BC's
-        BC error, BEAR's MMD) weighted by W = min-max normalised Q over the minibatch, or the raw
-        Q as the appendix listing does; W is computed without gradient.
+gradient penalty (eq. 8, appendix listing): states repeated ``repeats`` = 16 times, actions
+    sampled for them (uniform in the action box by default; the dataset's or the policy's,
+    Figure 5), and per critic mean(ReLU(‖∇ₐQᵢ(s, a)‖₂ − k)²), k = 1; the algorithm adds
+    λ_GP times it to its critic loss every N = 5 critic steps;
+critic-weighted constraint relaxation (eqs. 10-12): each sample's constraint term (TD3+BC's
+    BC error, BEAR's MMD) weighted by W = min-max normalised Q over the minibatch, or the raw
+    Q as the appendix listing does; W is computed without gradient.
 """
 
 from __future__ import annotations
@@ -42,8 +42,14 @@ class PluginOptions:
             raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {self.relaxation!r}")
 
 
-def penalty_inputs(obs: torch.Tensor, dataset_actions: torch.Tensor, repeats: int, sampling: str,
-                   generators: list[torch.Generator], policy: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def penalty_inputs(
+    obs: torch.Tensor,
+    dataset_actions: torch.Tensor,
+    repeats: int,
+    sampling: str,
+    generators: list[torch.Generator],
+    policy: Callable[[torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The (s, a) pairs the penalty is measured at: ``(S, repeats·B, ·)`` each, per seed S.
 
     ``uniform`` draws each seed's actions from its own generator, so a seed's numbers do not
@@ -63,7 +69,9 @@ def penalty_inputs(obs: torch.Tensor, dataset_actions: torch.Tensor, repeats: in
     return obs, actions
 
 
-def gradient_penalty(critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor, threshold: float = 1.0) -> torch.Tensor:
+def gradient_penalty(
+    critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor, threshold: float = 1.0
+) -> torch.Tensor:
     """(M,): mean over the pairs of ReLU(‖∇ₐQₘ(s, a)‖₂ − k)² for every critic member m."""
     grad = critic.action_gradient(obs, actions)
     return torch.relu(grad.norm(dim=-1) - threshold).square().mean(dim=1)

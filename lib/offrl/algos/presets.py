@@ -23,7 +23,14 @@ class Preset:
 # mujoco tasks": the author's per-env kernel and σ (aviralkumar2907/BEAR issue 8: Laplacian σ = 20 for Hopper and
 # Walker2d, Gaussian σ = 20 for HalfCheetah), policy lr 1e-4, Q lr 3e-4, 256-wide actor and critics (VAE 750-750),
 # and 40 warm-up epochs of 1000 steps: 40k of the paper scale's 1M steps, kept as that share at any scale.
-BEAR_D4RL = {"actor_lr": 1e-4, "critic_lr": 3e-4, "hidden": (256, 256), "kernel": "laplacian", "sigma": 20.0, "warmup_fraction": 0.04}
+BEAR_D4RL = {
+    "actor_lr": 1e-4,
+    "critic_lr": 3e-4,
+    "hidden": (256, 256),
+    "kernel": "laplacian",
+    "sigma": 20.0,
+    "warmup_fraction": 0.04,
+}
 BEAR_D4RL_ENVS = {"halfcheetah": {"kernel": "gaussian"}}
 # aviralkumar2907/BEAR's README commands: Laplacian σ = 10 for Hopper (BEARConfig's default, HalfCheetah's too), Gaussian σ = 20 for Walker2d.
 BEAR_README_ENVS = {"walker2d": {"kernel": "gaussian", "sigma": 20.0}}
@@ -47,7 +54,9 @@ PRESETS: dict[str, Preset] = {
     "bear_pp": Preset("bear", {"gradient_penalty": 1.0, "relaxation": "minmax"}, env_options=BEAR_README_ENVS),
     # The TD3BC++ study's BEAR-QL and BEAR++ (d4rl_evaluations' settings, above).
     "bear_d4rl": Preset("bear", BEAR_D4RL, env_options=BEAR_D4RL_ENVS),
-    "bear_pp_d4rl": Preset("bear", {**BEAR_D4RL, "gradient_penalty": 1.0, "relaxation": "minmax"}, env_options=BEAR_D4RL_ENVS),
+    "bear_pp_d4rl": Preset(
+        "bear", {**BEAR_D4RL, "gradient_penalty": 1.0, "relaxation": "minmax"}, env_options=BEAR_D4RL_ENVS
+    ),
     "bcq": Preset("bcq"),
     # TD3BC++'s other baselines: CQL(H) and CQL(ρ) (Kumar et al. 2020) and IQL (Kostrikov et al. 2021),
     # Fisher-BRC and UWAC; the lecture slides' BRAC-p and BRAC-v.
@@ -106,14 +115,23 @@ def preset_options(preset: str, env: str | None = None, overrides: dict[str, Any
     return {**spec.options, **spec.env_options.get(env, {}), **(overrides or {})}
 
 
-def build(preset: str, obs_dim: int, act_dim: int, generators: list, device: Any, overrides: dict[str, Any] | None = None,
-          env: str | None = None) -> Any:
+def build(
+    preset: str,
+    obs_dim: int,
+    act_dim: int,
+    generators: list,
+    device: Any,
+    overrides: dict[str, Any] | None = None,
+    env: str | None = None,
+) -> Any:
     """Instantiate preset ``preset`` on ``env`` (for per-env options) with ``overrides`` on top of its options."""
     cls, config_cls = _classes(preset)
     spec = PRESETS[preset]
     options = preset_options(preset, env, overrides)
     missing = [name for name in spec.required if options.get(name) is None]
     if missing:
-        raise ValueError(f"algorithm {preset!r} needs option(s) {missing} (files a run supplies, e.g. --options '{{\"{missing[0]}\": ...}}')")
+        raise ValueError(
+            f"algorithm {preset!r} needs option(s) {missing} (files a run supplies, e.g. --options '{{\"{missing[0]}\": ...}}')"
+        )
     check_options(preset, options)
     return cls(obs_dim, act_dim, generators, config_cls(**options), device)

@@ -26,7 +26,16 @@ import torch
 from torch import nn
 
 from offrl.algos.base import Batch, Checkpointed
-from offrl.nets import QEnsemble, TanhGaussianActor, adam, gradient_step, reinit_member, seeded_normal, soft_update, twin_min
+from offrl.nets import (
+    QEnsemble,
+    TanhGaussianActor,
+    adam,
+    gradient_step,
+    reinit_member,
+    seeded_normal,
+    soft_update,
+    twin_min,
+)
 
 
 @dataclass
@@ -48,7 +57,9 @@ class SAC(Checkpointed):
     checkpointed_values = ("log_alpha",)
     normalize_states = False  # raw states, as the online algorithm (and the blog's baseline)
 
-    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: SACConfig, device: torch.device) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: SACConfig, device: torch.device
+    ) -> None:
         self.config = config
         self.seeds = seeds = len(generators)
         self.generators = generators
@@ -96,7 +107,11 @@ class SAC(Checkpointed):
         alpha = self.log_alpha.exp().detach()[:, None]
         action, _, log_prob = self.actor.sample(batch.obs, self.noise(batch.obs))
         per_seed = (alpha * log_prob - self.action_value(batch.obs, action)).mean(dim=1)
-        return per_seed.sum(), log_prob.detach(), {"actor_loss": per_seed.detach(), "entropy": -log_prob.mean(dim=1).detach()}
+        return (
+            per_seed.sum(),
+            log_prob.detach(),
+            {"actor_loss": per_seed.detach(), "entropy": -log_prob.mean(dim=1).detach()},
+        )
 
     def temperature_loss(self, log_prob: torch.Tensor) -> torch.Tensor:
         """α rises while the policy's entropy is below the target, falls while above."""

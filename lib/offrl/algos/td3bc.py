@@ -85,7 +85,9 @@ class TD3BC(Checkpointed):
     checkpointed_values = ("updates",)
     normalize_states = True
 
-    def __init__(self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: TD3BCConfig, device: torch.device) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: TD3BCConfig, device: torch.device
+    ) -> None:
         self.config = config
         self.seeds = seeds = len(generators)
         self.generators = generators
@@ -121,7 +123,9 @@ class TD3BC(Checkpointed):
     def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.config
         with torch.no_grad():
-            next_action = (self.actor_target(batch.next_obs) + self.target_noise(batch.actions.shape, batch.actions.device)).clamp(-1.0, 1.0)
+            next_action = (
+                self.actor_target(batch.next_obs) + self.target_noise(batch.actions.shape, batch.actions.device)
+            ).clamp(-1.0, 1.0)
             next_q = self.critic_target(batch.next_obs.repeat(2, 1, 1), next_action.repeat(2, 1, 1))
             next_q = next_q.view(2, self.seeds, -1).min(dim=0).values
             target = batch.rewards + c.discount * batch.not_done * next_q
@@ -169,7 +173,12 @@ class TD3BC(Checkpointed):
             guidance = ((1.0 - batch.extras["conf"]) * distance).mean(dim=1)
             per_seed = per_seed + self.config.actor_guidance * guidance
             logs["actor_guidance"] = guidance.detach()
-        return per_seed.sum(), {"actor_loss": per_seed.detach(), "bc_mse": squared_error.mean(dim=1).detach(), "lambda": lmbda[:, 0], **logs}
+        return per_seed.sum(), {
+            "actor_loss": per_seed.detach(),
+            "bc_mse": squared_error.mean(dim=1).detach(),
+            "lambda": lmbda[:, 0],
+            **logs,
+        }
 
     @torch.no_grad()
     def relaxation_weight(self, batch: Batch) -> torch.Tensor:

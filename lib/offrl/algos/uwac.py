@@ -62,7 +62,9 @@ class UWACConfig(BEARConfig):
         if not 0.0 < self.dropout < 1.0:
             raise ValueError(f"dropout must be in (0, 1), got {self.dropout}")
         if self.dropout_samples < 2:
-            raise ValueError(f"dropout_samples must be at least 2 (a variance needs two passes), got {self.dropout_samples}")
+            raise ValueError(
+                f"dropout_samples must be at least 2 (a variance needs two passes), got {self.dropout_samples}"
+            )
 
 
 class UWAC(BEAR):
@@ -72,7 +74,9 @@ class UWAC(BEAR):
         masks = critic.mlp.dropout_masks(self.generators, k, obs.shape[1], self.config.dropout, obs.device)
         return critic(obs.repeat(k, 1, 1), actions.repeat(k, 1, 1), masks=masks).view(k, self.seeds, -1)
 
-    def dropout_moments(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def dropout_moments(
+        self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(K, S, N) each critic's mean over ``dropout_samples`` passes, and (S, N) the variances summed over the critics."""
         passes = self.config.dropout_samples
         q = self.ensemble(critic, obs.repeat(1, passes, 1), actions.repeat(1, passes, 1))

@@ -35,8 +35,15 @@ def _train(args: argparse.Namespace) -> None:
     values["options"] = {**variant_options, **values["options"]}
     contaminant_from = provenance.get("expert_transitions") if provenance.get("source") == "contaminated" else None
     config = TrainConfig(algorithm=preset, env=env, device=args.device, contaminant_from=contaminant_from, **values)
-    record = train(load_dataset(path), config, args.out, checkpoint=args.checkpoint, progress=not args.quiet,
-                   capture=args.capture, jobs_per_gpu=args.jobs_per_gpu)
+    record = train(
+        load_dataset(path),
+        config,
+        args.out,
+        checkpoint=args.checkpoint,
+        progress=not args.quiet,
+        capture=args.capture,
+        jobs_per_gpu=args.jobs_per_gpu,
+    )
     print(json.dumps({k: record[k] for k in ("device", "wall_time_s", "resumed_from_step")}))
 
 
@@ -99,8 +106,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     if not 0.0 < args.q_tail < 1.0:
         raise ValueError(f"--q-tail must be in (0, 1), got {args.q_tail}")
     # --threads: worker processes over the snapshots (the rule's threads:), one torch thread each.
-    scores, diagnostic = evaluate_snapshots(args.snapshots, args.episodes, progress=not args.quiet, tail=args.q_tail,
-                                            workers=args.threads)
+    scores, diagnostic = evaluate_snapshots(
+        args.snapshots, args.episodes, progress=not args.quiet, tail=args.q_tail, workers=args.threads
+    )
     for frame, path in ((scores, args.out), (diagnostic, args.q_out)):
         if path is None:
             continue
@@ -116,8 +124,16 @@ def _bench(args: argparse.Namespace) -> None:
     first = None
     for name in args.algorithms:
         preset, options = resolve_algorithm(name, args)
-        result = bench(preset, args.steps, args.members, args.device, reference=not args.no_reference, options=options,
-                       capture=args.capture, jobs_per_gpu=args.jobs_per_gpu)
+        result = bench(
+            preset,
+            args.steps,
+            args.members,
+            args.device,
+            reference=not args.no_reference,
+            options=options,
+            capture=args.capture,
+            jobs_per_gpu=args.jobs_per_gpu,
+        )
         result["algorithm"] = name
         first = first or result
         if len(args.algorithms) > 1:
@@ -171,7 +187,10 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     p.set_defaults(func=_evaluate)
 
-    p = add("bench", help="gradient steps per second on random Hopper-sized data, eager and captured; one JSON line per algorithm")
+    p = add(
+        "bench",
+        help="gradient steps per second on random Hopper-sized data, eager and captured; one JSON line per algorithm",
+    )
     p.add_argument("algorithms", nargs="+", metavar="ALGORITHM", help=f"one or more: {ALGORITHM_HELP}")
     _algorithm_options(p)
     p.add_argument("--steps", type=int, default=500, help="timed gradient steps (after a tenth as many untimed)")

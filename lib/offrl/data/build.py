@@ -17,7 +17,16 @@ def minari_id(env: str, kind: str) -> str:
     return f"offrl/{env}/{kind}-v0"
 
 
-def generate(env: str, kind: str, behaviour_dir: str | Path | None, size: int, seed: int, noise: float, root: str | Path, progress: bool = True) -> Dataset:
+def generate(
+    env: str,
+    kind: str,
+    behaviour_dir: str | Path | None,
+    size: int,
+    seed: int,
+    noise: float,
+    root: str | Path,
+    progress: bool = True,
+) -> Dataset:
     """Generate dataset ``kind`` for ``env`` following D4RL's protocol (see :mod:`offrl.data.generate`).
 
     ``medium-expert`` is the union of the ``medium`` and ``expert`` datasets already under ``root``.
@@ -37,10 +46,19 @@ def generate(env: str, kind: str, behaviour_dir: str | Path | None, size: int, s
     return Dataset.concatenate(parts)
 
 
-def write_with_summary(dataset: Dataset, env: str, kind: str, root: str | Path, summary_path: str | Path, provenance: dict[str, Any]) -> dict[str, Any]:
+def write_with_summary(
+    dataset: Dataset, env: str, kind: str, root: str | Path, summary_path: str | Path, provenance: dict[str, Any]
+) -> dict[str, Any]:
     """Write the Minari dataset and its JSON summary (the summary last, atomically)."""
     path = write_minari(dataset, root, minari_id(env, kind), env, metadata={**provenance, "env": env, "kind": kind})
-    summary = {"env": env, "kind": kind, "minari_id": minari_id(env, kind), **dataset.summary(env), **provenance, "path": str(path)}
+    summary = {
+        "env": env,
+        "kind": kind,
+        "minari_id": minari_id(env, kind),
+        **dataset.summary(env),
+        **provenance,
+        "path": str(path),
+    }
     write_json(summary_path, summary)
     return summary
 

@@ -18,7 +18,6 @@ import numpy as np
 
 from offrl.data.dataset import Dataset
 
-
 CONTAMINANTS = ("random", "cloned")
 CONTAMINATED_KIND = re.compile(rf"expert-({'|'.join(CONTAMINANTS)})-([1-9][0-9]?)")
 
@@ -66,7 +65,9 @@ def contaminate(expert: Dataset, contaminant: Dataset, percent: int) -> tuple[Da
     n = len(expert)
     contaminated = contaminant_count(n, percent)
     if contaminated > len(contaminant):
-        raise ValueError(f"{percent}% of {n} transitions is {contaminated}, but the contaminant has only {len(contaminant)}")
+        raise ValueError(
+            f"{percent}% of {n} transitions is {contaminated}, but the contaminant has only {len(contaminant)}"
+        )
     parts = [truncate(expert, n - contaminated), truncate(contaminant, contaminated)]
     mask = np.zeros(n, dtype=bool)
     mask[n - contaminated :] = True

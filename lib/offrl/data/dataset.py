@@ -83,7 +83,9 @@ class Dataset:
         for part in parts:
             ids.append(part.episode_ids + offset)
             offset += part.num_episodes
-        arrays = {f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls) if f.name != "episode_ids"}
+        arrays = {
+            f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls) if f.name != "episode_ids"
+        }
         return cls(**arrays, episode_ids=np.concatenate(ids))
 
     def select(self, index: np.ndarray | slice) -> Dataset:
@@ -167,8 +169,14 @@ def _minari_root(root: Path) -> Iterator[None]:
             os.environ["MINARI_DATASETS_PATH"] = previous
 
 
-def write_minari(dataset: Dataset, root: str | Path, dataset_id: str, env: str | None, metadata: dict[str, Any] | None = None,
-                 step_labels: dict[str, np.ndarray] | None = None) -> Path:
+def write_minari(
+    dataset: Dataset,
+    root: str | Path,
+    dataset_id: str,
+    env: str | None,
+    metadata: dict[str, Any] | None = None,
+    step_labels: dict[str, np.ndarray] | None = None,
+) -> Path:
     """Write ``dataset`` as the Minari dataset ``dataset_id`` under ``root``; return its directory.
 
     ``env`` names a locomotion task of :mod:`offrl.envs` (its spec and reference scores go into
@@ -211,11 +219,18 @@ def write_minari(dataset: Dataset, root: str | Path, dataset_id: str, env: str |
     else:
         spec = env_spec(env)
         gym_env = make_env(env)
-        described = {"env": gym_env.spec, "eval_env": gym_env.spec, "ref_min_score": spec.ref_min_score, "ref_max_score": spec.ref_max_score}
+        described = {
+            "env": gym_env.spec,
+            "eval_env": gym_env.spec,
+            "ref_min_score": spec.ref_min_score,
+            "ref_max_score": spec.ref_max_score,
+        }
     try:
         with _minari_root(staging), warnings.catch_warnings():
             # Minari asks for a code permalink and an e-mail address; the metadata carries the provenance.
-            warnings.filterwarnings("ignore", message=".*(code_permalink|author_email|eval_env|env_spec).*", category=UserWarning)
+            warnings.filterwarnings(
+                "ignore", message=".*(code_permalink|author_email|eval_env|env_spec).*", category=UserWarning
+            )
             minari.create_dataset_from_buffers(
                 dataset_id=dataset_id,
                 buffer=buffers,
@@ -236,12 +251,16 @@ def write_minari(dataset: Dataset, root: str | Path, dataset_id: str, env: str |
 
 def _check_free_space(dataset: Dataset, root: Path) -> None:
     """Refuse in one line a dataset the file system cannot hold: HDF5 crashes (a segfault) on a full disk."""
-    needed = sum(getattr(dataset, f.name).nbytes for f in fields(dataset)) + 1_000_000  # HDF5 stores the arrays uncompressed
+    needed = (
+        sum(getattr(dataset, f.name).nbytes for f in fields(dataset)) + 1_000_000
+    )  # HDF5 stores the arrays uncompressed
     existing = next(parent for parent in (root, *root.parents) if parent.exists())
     free = shutil.disk_usage(existing).free
     if free < needed:
-        raise DatasetError(f"No space left on device for the dataset under {root}: it needs about {needed / 1e6:.1f} MB, "
-                           f"{free / 1e6:.1f} MB are free")
+        raise DatasetError(
+            f"No space left on device for the dataset under {root}: it needs about {needed / 1e6:.1f} MB, "
+            f"{free / 1e6:.1f} MB are free"
+        )
 
 
 def _remove_dead_staging(root: Path) -> None:
@@ -300,8 +319,13 @@ def load_dataset(path: str | Path) -> Dataset:
         name = minari_dataset.spec.dataset_id
     except Exception as err:  # h5py, json and Minari raise many types for a damaged file
         raise DatasetError(f"cannot read the Minari dataset at {path}: {type(err).__name__}: {err}") from err
-    check_episodes(episodes, f"dataset {name} at {path}", getattr(observation_space, "shape", None),
-                   getattr(action_space, "low", None), getattr(action_space, "high", None))
+    check_episodes(
+        episodes,
+        f"dataset {name} at {path}",
+        getattr(observation_space, "shape", None),
+        getattr(action_space, "low", None),
+        getattr(action_space, "high", None),
+    )
     dataset = Dataset.from_episodes(episodes)
     dataset.validate()
     return dataset
@@ -310,8 +334,13 @@ def load_dataset(path: str | Path) -> Dataset:
 ACTION_BOX_TOLERANCE = 1e-5  # float32 rounding of actions clipped to the box
 
 
-def check_episodes(episodes: list[dict[str, np.ndarray]], name: str, obs_shape: tuple[int, ...] | None = None,
-                   action_low: np.ndarray | None = None, action_high: np.ndarray | None = None) -> None:
+def check_episodes(
+    episodes: list[dict[str, np.ndarray]],
+    name: str,
+    obs_shape: tuple[int, ...] | None = None,
+    action_low: np.ndarray | None = None,
+    action_high: np.ndarray | None = None,
+) -> None:
     """Refuse data no algorithm should train on, naming ``name``, the field, the episode and the step.
 
     Episodes are in Minari's layout (see :meth:`Dataset.episodes`). Checked: at least one
@@ -324,12 +353,16 @@ def check_episodes(episodes: list[dict[str, np.ndarray]], name: str, obs_shape: 
     act_shape = None if action_low is None else np.shape(action_low)
     first = {key: np.shape(value)[1:] for key, value in episodes[0].items() if key in ("observations", "actions")}
     for i, ep in enumerate(episodes):
-        where = lambda field, step=None: f"{name}: field {field}, episode {i}" + ("" if step is None else f", step {step}")  # noqa: E731
+        where = lambda field, step=None: (
+            f"{name}: field {field}, episode {i}" + ("" if step is None else f", step {step}")
+        )  # noqa: E731
         steps = len(ep["actions"])
         expected = {
             "observations": (steps + 1, *(obs_shape if obs_shape is not None else first["observations"])),
             "actions": (steps, *(act_shape if act_shape is not None else first["actions"])),
-            "rewards": (steps,), "terminations": (steps,), "truncations": (steps,),
+            "rewards": (steps,),
+            "terminations": (steps,),
+            "truncations": (steps,),
         }
         for field, shape in expected.items():
             if np.shape(ep[field]) != shape:
@@ -348,8 +381,10 @@ def check_episodes(episodes: list[dict[str, np.ndarray]], name: str, obs_shape: 
             outside = ((actions < low - ACTION_BOX_TOLERANCE) | (actions > high + ACTION_BOX_TOLERANCE)).any(axis=1)
             if outside.any():
                 step = int(np.flatnonzero(outside)[0])
-                raise DatasetError(f"{where('actions', step)}: {actions[step].tolist()} is outside the action box "
-                                   f"[{low.tolist()}, {high.tolist()}]")
+                raise DatasetError(
+                    f"{where('actions', step)}: {actions[step].tolist()} is outside the action box "
+                    f"[{low.tolist()}, {high.tolist()}]"
+                )
         for field in ("terminations", "truncations"):
             flags = np.asarray(ep[field])
             if flags.dtype != bool:
@@ -357,7 +392,9 @@ def check_episodes(episodes: list[dict[str, np.ndarray]], name: str, obs_shape: 
                 bad = ~np.isin(flags, (0, 1)) if numeric else np.ones(len(flags), bool)
                 if bad.any():
                     step = int(np.flatnonzero(bad)[0])
-                    raise DatasetError(f"{where(field, step)}: {flags[step].item()!r} is not a boolean flag (True/False or 1/0)")
+                    raise DatasetError(
+                        f"{where(field, step)}: {flags[step].item()!r} is not a boolean flag (True/False or 1/0)"
+                    )
 
 
 def load_step_labels(path: str | Path) -> dict[str, np.ndarray]:

@@ -58,7 +58,9 @@ def download(remote_id: str, root: str | Path, local_id: str) -> Path:
             try:
                 minari.download_dataset(remote_id)
             except Exception as err:  # network and remote errors come in many types
-                raise DownloadError(f"downloading Minari dataset {remote_id!r} from {remote} failed: {type(err).__name__}: {err}") from err
+                raise DownloadError(
+                    f"downloading Minari dataset {remote_id!r} from {remote} failed: {type(err).__name__}: {err}"
+                ) from err
         final = root / local_id
         final.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(final, ignore_errors=True)

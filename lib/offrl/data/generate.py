@@ -26,7 +26,9 @@ KINDS = ("random", "medium", "medium-replay", "medium-expert", "expert", "cloned
 Policy = Callable[[np.ndarray], np.ndarray]
 
 
-def rollout(env: str, policy: Policy | None, size: int, seed: int, noise: float = 0.0, progress: bool = False) -> Dataset:
+def rollout(
+    env: str, policy: Policy | None, size: int, seed: int, noise: float = 0.0, progress: bool = False
+) -> Dataset:
     """Collect exactly ``size`` transitions; ``policy=None`` samples uniform random actions."""
     from tqdm import tqdm
 
@@ -72,7 +74,9 @@ def replay_dataset(path: str | Path, size: int | None = None) -> Dataset:
     if not path.is_file():
         raise DatasetError(f"replay buffer not found: {path}")
     with np.load(path) as npz:
-        arrays = {k: npz[k] for k in ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")}
+        arrays = {
+            k: npz[k] for k in ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
+        }
     ends = arrays["terminals"] | arrays["timeouts"]
     episode_ids = np.concatenate([[0], np.cumsum(ends[:-1])]).astype(np.int64)
     dataset = Dataset(**arrays, episode_ids=episode_ids)

@@ -28,7 +28,9 @@ def save_figure(fig: Any, stem: str | Path, footnote: str = "") -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
     if footnote:
         width_chars = max(40, int(fig.get_figwidth() * 72 / 6 * 1.6))  # 6-pt characters across the figure
-        note = fig.text(0.005, 0.005, textwrap.fill(footnote, width_chars), fontsize=6, color="dimgray", ha="left", va="bottom")
+        note = fig.text(
+            0.005, 0.005, textwrap.fill(footnote, width_chars), fontsize=6, color="dimgray", ha="left", va="bottom"
+        )
         fig.canvas.draw()
         height = note.get_window_extent().height / fig.bbox.height
         fig.tight_layout(rect=(0, height + 0.01, 1, 1))
@@ -48,9 +50,19 @@ def overflowing_text(fig: Any) -> list[str]:
     box = fig.bbox
 
     def outside(extent: Any) -> bool:
-        return extent is not None and (extent.x0 < box.x0 - 1 or extent.x1 > box.x1 + 1 or extent.y0 < box.y0 - 1 or extent.y1 > box.y1 + 1)
+        return extent is not None and (
+            extent.x0 < box.x0 - 1 or extent.x1 > box.x1 + 1 or extent.y0 < box.y0 - 1 or extent.y1 > box.y1 + 1
+        )
 
-    found = [f"panel {i} ({ax.get_title()!r})" for i, ax in enumerate(fig.axes) if ax.get_visible() and outside(ax.get_tightbbox(renderer))]
-    found += [text.get_text() for text in fig.texts if text.get_visible() and text.get_text().strip() and outside(text.get_window_extent(renderer))]
+    found = [
+        f"panel {i} ({ax.get_title()!r})"
+        for i, ax in enumerate(fig.axes)
+        if ax.get_visible() and outside(ax.get_tightbbox(renderer))
+    ]
+    found += [
+        text.get_text()
+        for text in fig.texts
+        if text.get_visible() and text.get_text().strip() and outside(text.get_window_extent(renderer))
+    ]
     found += ["figure legend" for legend in fig.legends if outside(legend.get_window_extent(renderer))]
     return found

@@ -42,8 +42,20 @@ class Finding:
     detail: str = ""
 
 
-def measured(study: str, claim: str, source: str, effect: str, interval: Interval, direction: int, detail: str = "") -> Finding:
-    return Finding(study, claim, source, effect, interval.estimate, interval.low, interval.high, verdict(interval, direction), detail)
+def measured(
+    study: str, claim: str, source: str, effect: str, interval: Interval, direction: int, detail: str = ""
+) -> Finding:
+    return Finding(
+        study,
+        claim,
+        source,
+        effect,
+        interval.estimate,
+        interval.low,
+        interval.high,
+        verdict(interval, direction),
+        detail,
+    )
 
 
 def not_measured(study: str, claim: str, source: str, why: str) -> Finding:
@@ -61,8 +73,9 @@ def _require(cells: Mapping[tuple, np.ndarray], wanted: Sequence[tuple], what: s
         raise ValueError(f"{what}: no runs for {missing}")
 
 
-def mean_difference(cells: Mapping[tuple, np.ndarray], method: str, baseline: str, datasets: Sequence[str], what: str,
-                    seed: int = 0) -> Interval:
+def mean_difference(
+    cells: Mapping[tuple, np.ndarray], method: str, baseline: str, datasets: Sequence[str], what: str, seed: int = 0
+) -> Interval:
     """Σ over datasets of (method's mean over seeds − baseline's), with each (algorithm, dataset) a stratum."""
     keys = [(a, d) for d in datasets for a in (method, baseline)]
     _require(cells, keys, what)
@@ -74,8 +87,9 @@ def mean_difference(cells: Mapping[tuple, np.ndarray], method: str, baseline: st
     return stratified_bootstrap([cells[k] for k in keys], total_gap, seed=seed)
 
 
-def percent_change_of_totals(cells: Mapping[tuple, np.ndarray], method: str, baseline: str, datasets: Sequence[str], what: str,
-                             seed: int = 0) -> Interval:
+def percent_change_of_totals(
+    cells: Mapping[tuple, np.ndarray], method: str, baseline: str, datasets: Sequence[str], what: str, seed: int = 0
+) -> Interval:
     """100·(Σ method − Σ baseline)/Σ baseline of per-seed totals summed over seeds and datasets."""
     keys = [(a, d) for d in datasets for a in (method, baseline)]
     _require(cells, keys, what)
@@ -91,27 +105,52 @@ def percent_change_of_totals(cells: Mapping[tuple, np.ndarray], method: str, bas
 # Guided TD3+BC (seed 000): Table 1 and Figure 1.
 
 
-def guided_findings(evaluations: pd.DataFrame, datasets: Sequence[str], mixed: Sequence[str], last: int,
-                    baseline: str = "td3bc", method: str = "guided_td3bc") -> list[Finding]:
+def guided_findings(
+    evaluations: pd.DataFrame,
+    datasets: Sequence[str],
+    mixed: Sequence[str],
+    last: int,
+    baseline: str = "td3bc",
+    method: str = "guided_td3bc",
+) -> list[Finding]:
     study = "Guided TD3+BC"
     final = final_scores(evaluations, last)
-    total = mean_difference(_cells(final, ["algorithm", "dataset"], "normalized_score"), method, baseline, datasets, study)
-    findings = [measured(
-        study, "Guided TD3+BC scores at least as high as TD3+BC in the Total", "Table 1",
-        f"Total normalised score, {method} − {baseline} (> 0 holds)", total, +1,
-        f"{len(datasets)} datasets, final score = mean of the last {last} evaluations",
-    )]
+    total = mean_difference(
+        _cells(final, ["algorithm", "dataset"], "normalized_score"), method, baseline, datasets, study
+    )
+    findings = [
+        measured(
+            study,
+            "Guided TD3+BC scores at least as high as TD3+BC in the Total",
+            "Table 1",
+            f"Total normalised score, {method} − {baseline} (> 0 holds)",
+            total,
+            +1,
+            f"{len(datasets)} datasets, final score = mean of the last {last} evaluations",
+        )
+    ]
     per_seed = pd.concat(
-        [safety_totals(evaluations[evaluations["seed"] == seed]).assign(seed=seed) for seed in sorted(evaluations["seed"].unique())],
+        [
+            safety_totals(evaluations[evaluations["seed"] == seed]).assign(seed=seed)
+            for seed in sorted(evaluations["seed"].unique())
+        ],
         ignore_index=True,
     )
     for column, what in (("events", "unsafe events (falls or height crossings)"), ("sum_abs_action", "Σ‖a‖₁")):
-        change = percent_change_of_totals(_cells(per_seed, ["algorithm", "dataset"], column), method, baseline, mixed, study)
-        findings.append(measured(
-            study, f"fewer {what} than TD3+BC on the mixed datasets", "Figure 1",
-            f"% change of {what} over all evaluations, {method} vs {baseline} (< 0 holds)", change, -1,
-            "datasets: " + ", ".join(mixed),
-        ))
+        change = percent_change_of_totals(
+            _cells(per_seed, ["algorithm", "dataset"], column), method, baseline, mixed, study
+        )
+        findings.append(
+            measured(
+                study,
+                f"fewer {what} than TD3+BC on the mixed datasets",
+                "Figure 1",
+                f"% change of {what} over all evaluations, {method} vs {baseline} (< 0 holds)",
+                change,
+                -1,
+                "datasets: " + ", ".join(mixed),
+            )
+        )
     return findings
 
 
@@ -135,8 +174,16 @@ def peak_minus_final(evaluations: pd.DataFrame, last: int) -> pd.DataFrame:
     return drop.rename("drop").reset_index()
 
 
-def taming_findings(evaluations: pd.DataFrame, logs: pd.DataFrame | None, env_datasets: Sequence[str], last: int,
-                    collapse_from: int = 50, margin: float = 5.0, baseline: str = "td3bc", method: str = "td3bc_pp") -> list[Finding]:
+def taming_findings(
+    evaluations: pd.DataFrame,
+    logs: pd.DataFrame | None,
+    env_datasets: Sequence[str],
+    last: int,
+    collapse_from: int = 50,
+    margin: float = 5.0,
+    baseline: str = "td3bc",
+    method: str = "td3bc_pp",
+) -> list[Finding]:
     """``env_datasets``: the expert and expert-random-X datasets of the study's envs."""
     study = "TD3BC++"
     final = final_scores(evaluations, last)
@@ -151,45 +198,80 @@ def taming_findings(evaluations: pd.DataFrame, logs: pd.DataFrame | None, env_da
         y = np.array([s.mean() for s in strata])
         return float(np.polyfit(x, y, 1)[0] * 10.0)
 
-    findings = [measured(
-        study, "TD3+BC's final score falls as the share of random data grows", "Figure 3",
-        f"{baseline}'s final score per +10 % random data, least-squares slope (< 0 holds)",
-        stratified_bootstrap([cells[k] for k in keys], slope), -1, "shares: " + ", ".join(f"{shares[d]} %" for d in ordered),
-    )]
+    findings = [
+        measured(
+            study,
+            "TD3+BC's final score falls as the share of random data grows",
+            "Figure 3",
+            f"{baseline}'s final score per +10 % random data, least-squares slope (< 0 holds)",
+            stratified_bootstrap([cells[k] for k in keys], slope),
+            -1,
+            "shares: " + ", ".join(f"{shares[d]} %" for d in ordered),
+        )
+    ]
     heavy = [d for d in ordered if shares[d] >= collapse_from]
     er = f"ER{collapse_from // 10}+ (≥ {collapse_from} % random)"
     if heavy:
         drops = _cells(peak_minus_final(evaluations, last), ["algorithm", "dataset"], "drop")
         _require(drops, [(baseline, d) for d in heavy], study)
-        drop = stratified_bootstrap([drops[(baseline, d)] for d in heavy], lambda s: float(np.mean([v.mean() for v in s])) - margin)
-        findings.append(measured(
-            study, f"TD3+BC peaks early and then falls on {er}", "Figure 3",
-            f"{baseline}'s best evaluation − final score, mean over datasets, minus a {margin:g}-point noise margin (> 0 holds)",
-            drop, +1, "datasets: " + ", ".join(heavy),
-        ))
+        drop = stratified_bootstrap(
+            [drops[(baseline, d)] for d in heavy], lambda s: float(np.mean([v.mean() for v in s])) - margin
+        )
+        findings.append(
+            measured(
+                study,
+                f"TD3+BC peaks early and then falls on {er}",
+                "Figure 3",
+                f"{baseline}'s best evaluation − final score, mean over datasets, minus a {margin:g}-point noise margin (> 0 holds)",
+                drop,
+                +1,
+                "datasets: " + ", ".join(heavy),
+            )
+        )
         gap = mean_difference(cells, method, baseline, heavy, study)
-        findings.append(measured(
-            study, f"TD3BC++ ends higher than TD3+BC on {er}", "Table 1",
-            f"Σ final normalised score over those datasets, {method} − {baseline} (> 0 holds)", gap, +1, "datasets: " + ", ".join(heavy),
-        ))
+        findings.append(
+            measured(
+                study,
+                f"TD3BC++ ends higher than TD3+BC on {er}",
+                "Table 1",
+                f"Σ final normalised score over those datasets, {method} − {baseline} (> 0 holds)",
+                gap,
+                +1,
+                "datasets: " + ", ".join(heavy),
+            )
+        )
     else:
         reason = f"no expert-random-X dataset with X ≥ {collapse_from} at this scale (datasets.contamination)"
-        findings += [not_measured(study, f"TD3+BC peaks early and then falls on {er}", "Figure 3", reason),
-                     not_measured(study, f"TD3BC++ ends higher than TD3+BC on {er}", "Table 1", reason)]
+        findings += [
+            not_measured(study, f"TD3+BC peaks early and then falls on {er}", "Figure 3", reason),
+            not_measured(study, f"TD3BC++ ends higher than TD3+BC on {er}", "Table 1", reason),
+        ]
     contaminated = [d for d in ordered if shares[d] > 0]
     if logs is None or "divergence_contaminant_p75" not in logs or not contaminated:
-        findings.append(not_measured(study, "CR moves the policy away from contaminant actions only", "Figure 4",
-                                     "no divergence logs (train_log.csv of the contaminated runs)"))
+        findings.append(
+            not_measured(
+                study,
+                "CR moves the policy away from contaminant actions only",
+                "Figure 4",
+                "no divergence logs (train_log.csv of the contaminated runs)",
+            )
+        )
         return findings
     end = logs[logs["dataset"].isin(contaminated)]
     end = end[end["step"] == end.groupby(["algorithm", "dataset", "seed"])["step"].transform("max")]
     end = end.assign(ratio=np.log(end["divergence_contaminant_p75"] / end["divergence_expert_p75"]))
     gap = mean_difference(_cells(end, ["algorithm", "dataset"], "ratio"), method, baseline, contaminated, study)
-    findings.append(measured(
-        study, "CR moves the policy away from contaminant actions only", "Figure 4",
-        f"Σ over datasets of log(divergence on contaminant / on expert pairs) at the end, {method} − {baseline} (> 0 holds)",
-        gap, +1, "75th percentile of ‖π(s) − a‖²; datasets: " + ", ".join(contaminated),
-    ))
+    findings.append(
+        measured(
+            study,
+            "CR moves the policy away from contaminant actions only",
+            "Figure 4",
+            f"Σ over datasets of log(divergence on contaminant / on expert pairs) at the end, {method} − {baseline} (> 0 holds)",
+            gap,
+            +1,
+            "75th percentile of ‖π(s) − a‖²; datasets: " + ", ".join(contaminated),
+        )
+    )
     return findings
 
 
@@ -205,18 +287,27 @@ def gp_q_finding(probe: pd.DataFrame, datasets: Sequence[str], method: str = "td
     cells = _cells(runs, ["dataset"], "gap")
     present = [d for d in datasets if (d,) in cells]
     if not present:
-        return not_measured(study, claim, "Figure 6", f"no Q probe of {method} on an expert-random-X dataset (its snapshots.pt)")
+        return not_measured(
+            study, claim, "Figure 6", f"no Q probe of {method} on an expert-random-X dataset (its snapshots.pt)"
+        )
     interval = stratified_bootstrap([cells[(d,)] for d in present], lambda s: float(np.mean([v.mean() for v in s])))
-    return measured(study, claim, "Figure 6",
-                    f"{method}: (Q̄ at expert − Q̄ at contaminant actions)/|Q̄ at expert| at the last snapshot, %, mean over datasets (> 0 holds)",
-                    interval, +1, "datasets: " + ", ".join(present))
+    return measured(
+        study,
+        claim,
+        "Figure 6",
+        f"{method}: (Q̄ at expert − Q̄ at contaminant actions)/|Q̄ at expert| at the last snapshot, %, mean over datasets (> 0 holds)",
+        interval,
+        +1,
+        "datasets: " + ", ".join(present),
+    )
 
 
 # The BEAR blog (seed 004) and the slides' diagnostic: naive offline SAC's Q diverges, BEAR's and TD3+BC's do not.
 
 
-def bear_blog_findings(diagnostics: pd.DataFrame, datasets: Sequence[str], last: int, naive: str = "sac",
-                       factor: float = 2.0) -> list[Finding]:
+def bear_blog_findings(
+    diagnostics: pd.DataFrame, datasets: Sequence[str], last: int, naive: str = "sac", factor: float = 2.0
+) -> list[Finding]:
     """``diagnostics``: the runs' ``q_diagnostic.csv`` rows (:mod:`offrl.qdiagnostic`). The effect is
     Q(s₀, π(s₀)) / G, the learned value at the dataset's initial states over the evaluated policy's
     discounted return, per seed over its last ``last`` snapshots; "far beyond" is beyond ``factor``×.
@@ -224,37 +315,68 @@ def bear_blog_findings(diagnostics: pd.DataFrame, datasets: Sequence[str], last:
     study = "BEAR blog"
     snapshots = per_snapshot(diagnostics)
     snapshots = snapshots[snapshots["critic"] == CRITIC_KEPT]
-    first_final = snapshots.groupby(["algorithm", "dataset"])["step"].transform(lambda steps: np.sort(steps.unique())[-last:][0])
+    first_final = snapshots.groupby(["algorithm", "dataset"])["step"].transform(
+        lambda steps: np.sort(steps.unique())[-last:][0]
+    )
     final = snapshots[snapshots["step"] >= first_final]
-    ratio = final.assign(ratio=final["q"] / final["return"]).groupby(["algorithm", "dataset", "seed"], as_index=False)["ratio"].mean()
+    ratio = (
+        final.assign(ratio=final["q"] / final["return"])
+        .groupby(["algorithm", "dataset", "seed"], as_index=False)["ratio"]
+        .mean()
+    )
     cells = _cells(ratio, ["algorithm", "dataset"], "ratio")
 
     def mean_ratio(algorithm: str) -> Interval:
         _require(cells, [(algorithm, d) for d in datasets], study)
-        return stratified_bootstrap([cells[(algorithm, d)] for d in datasets], lambda s: float(np.mean([v.mean() for v in s])))
+        return stratified_bootstrap(
+            [cells[(algorithm, d)] for d in datasets], lambda s: float(np.mean([v.mean() for v in s]))
+        )
 
     def shifted(interval: Interval, by: float, sign: int) -> Interval:
-        return Interval(sign * (interval.estimate - by), *sorted((sign * (interval.low - by), sign * (interval.high - by))))
+        return Interval(
+            sign * (interval.estimate - by), *sorted((sign * (interval.low - by), sign * (interval.high - by)))
+        )
 
     where = "datasets: " + ", ".join(datasets) + f"; mean of the last {last} snapshots"
-    findings = [measured(
-        study, f"naive offline SAC's Q grows far beyond the return its policy achieves (> {factor:g}×)", "Figure 1; the slides' table",
-        f"Q(s₀, π(s₀)) / discounted return − {factor:g}, {naive} (> 0 holds)", shifted(mean_ratio(naive), factor, +1), +1, where,
-    )]
+    findings = [
+        measured(
+            study,
+            f"naive offline SAC's Q grows far beyond the return its policy achieves (> {factor:g}×)",
+            "Figure 1; the slides' table",
+            f"Q(s₀, π(s₀)) / discounted return − {factor:g}, {naive} (> 0 holds)",
+            shifted(mean_ratio(naive), factor, +1),
+            +1,
+            where,
+        )
+    ]
     for algorithm in sorted({key[0] for key in cells} - {naive}):
-        findings.append(measured(
-            study, f"{algorithm}'s Q stays within {factor:g}× the return its policy achieves", "Figure 1; the slides' table",
-            f"{factor:g} − Q(s₀, π(s₀)) / discounted return, {algorithm} (> 0 holds)", shifted(mean_ratio(algorithm), factor, -1), +1, where,
-        ))
+        findings.append(
+            measured(
+                study,
+                f"{algorithm}'s Q stays within {factor:g}× the return its policy achieves",
+                "Figure 1; the slides' table",
+                f"{factor:g} − Q(s₀, π(s₀)) / discounted return, {algorithm} (> 0 holds)",
+                shifted(mean_ratio(algorithm), factor, -1),
+                +1,
+                where,
+            )
+        )
     return findings
 
 
 # SAFER (seed 002): Table 1, Figure 1, Figure 4.
 
 
-def safer_findings(summary: pd.DataFrame, tasks: Sequence[int], likelihood: Mapping[str, pd.DataFrame] | None,
-                   calibration: pd.DataFrame | None, table_target: float | None, others: Sequence[str] = ("parrot", "contextual_parrot", "prior_explore"),
-                   method: str = "safer", success_margin: float = 10.0) -> list[Finding]:
+def safer_findings(
+    summary: pd.DataFrame,
+    tasks: Sequence[int],
+    likelihood: Mapping[str, pd.DataFrame] | None,
+    calibration: pd.DataFrame | None,
+    table_target: float | None,
+    others: Sequence[str] = ("parrot", "contextual_parrot", "prior_explore"),
+    method: str = "safer",
+    success_margin: float = 10.0,
+) -> list[Finding]:
     """``summary``: :func:`offrl.safer.report.run_summary`; ``likelihood``: Figure 1's CSV per prior;
     ``calibration``: Figure 4's rollouts (columns target, unsafe_fraction, task)."""
     study = "SAFER"
@@ -267,28 +389,48 @@ def safer_findings(summary: pd.DataFrame, tasks: Sequence[int], likelihood: Mapp
         change = percent_change_of_totals(violations, method, other, tasks, study)
         gap = mean_difference(success, method, other, tasks, study)
         similar = abs(gap.estimate) <= success_margin * len(tasks)
-        findings.append(measured(
-            study, f"SAFER has fewer safety violations than {other} at similar success", "Table 1",
-            f"% change of total violations, {method} vs {other} (< 0 holds)", change, -1,
-            f"success, Σ over tasks of {method} − {other}: {gap.estimate:+.1f} points [{gap.low:+.1f}, {gap.high:+.1f}]"
-            + ("" if similar else f" — not similar (beyond ±{success_margin:g} per task)"),
-        ))
+        findings.append(
+            measured(
+                study,
+                f"SAFER has fewer safety violations than {other} at similar success",
+                "Table 1",
+                f"% change of total violations, {method} vs {other} (< 0 holds)",
+                change,
+                -1,
+                f"success, Σ over tasks of {method} − {other}: {gap.estimate:+.1f} points [{gap.low:+.1f}, {gap.high:+.1f}]"
+                + ("" if similar else f" — not similar (beyond ±{success_margin:g} per task)"),
+            )
+        )
     if likelihood and {"parrot", method} <= set(likelihood):
         findings.append(_likelihood_finding(study, likelihood["parrot"], likelihood[method], method))
     else:
-        findings.append(not_measured(study, "SAFER's likely actions hold fewer unsafe pairs than PARROT's", "Figure 1",
-                                     "Figure 1's likelihood probe of both priors"))
+        findings.append(
+            not_measured(
+                study,
+                "SAFER's likely actions hold fewer unsafe pairs than PARROT's",
+                "Figure 1",
+                "Figure 1's likelihood probe of both priors",
+            )
+        )
     if calibration is not None and table_target is not None:
         rows = calibration[np.isclose(calibration["target"], table_target)]
         if rows.empty:
             raise ValueError(f"{study}: no calibration rollouts at the target {table_target}")
-        excess = stratified_bootstrap([g["unsafe_fraction"].to_numpy() * 100 for _, g in rows.groupby("task")],
-                                      lambda s: float(np.mean(np.concatenate(s))) - 100 * table_target)
-        findings.append(measured(
-            study, f"actions inside the {100 * table_target:g} % bound are unsafe at most {100 * table_target:g} % of the time",
-            "Figure 4", "unsafe % of rollout steps minus the target % (< 0 holds)", excess, -1,
-            f"{len(rows)} rollouts on {rows['task'].nunique()} tasks, z drawn inside the bound",
-        ))
+        excess = stratified_bootstrap(
+            [g["unsafe_fraction"].to_numpy() * 100 for _, g in rows.groupby("task")],
+            lambda s: float(np.mean(np.concatenate(s))) - 100 * table_target,
+        )
+        findings.append(
+            measured(
+                study,
+                f"actions inside the {100 * table_target:g} % bound are unsafe at most {100 * table_target:g} % of the time",
+                "Figure 4",
+                "unsafe % of rollout steps minus the target % (< 0 holds)",
+                excess,
+                -1,
+                f"{len(rows)} rollouts on {rows['task'].nunique()} tasks, z drawn inside the bound",
+            )
+        )
     return findings
 
 
@@ -305,10 +447,16 @@ def _likelihood_finding(study: str, parrot: pd.DataFrame, safer: pd.DataFrame, m
         return np.r_[np.ones(unsafe), np.zeros(n - unsafe)] * 100
 
     strata = [p for top in tops for p in (pairs(safer, top), pairs(parrot, top))]
-    interval = stratified_bootstrap(strata, lambda s: float(sum(s[i].mean() - s[i + 1].mean() for i in range(0, len(s), 2))))
+    interval = stratified_bootstrap(
+        strata, lambda s: float(sum(s[i].mean() - s[i + 1].mean() for i in range(0, len(s), 2)))
+    )
     return measured(
-        study, "SAFER's likely actions hold fewer unsafe pairs than PARROT's", "Figure 1",
-        f"Σ over top-X % levels of the unsafe share (points), {method} − parrot (< 0 holds)", interval, -1,
+        study,
+        "SAFER's likely actions hold fewer unsafe pairs than PARROT's",
+        "Figure 1",
+        f"Σ over top-X % levels of the unsafe share (points), {method} − parrot (< 0 holds)",
+        interval,
+        -1,
         "levels: " + ", ".join(f"{t:g} %" for t in tops) + "; interval over holdout pairs (one prior per kind)",
     )
 
@@ -333,7 +481,11 @@ def what_would_settle(finding: Finding) -> str:
     """
     if finding.verdict == "holds" or finding.verdict == NOT_MEASURED:
         return ""
-    protocol = f"the paper's protocol: {PAPER_PROTOCOL[finding.study]} (config/paper.yaml)" if finding.study in PAPER_PROTOCOL else ""
+    protocol = (
+        f"the paper's protocol: {PAPER_PROTOCOL[finding.study]} (config/paper.yaml)"
+        if finding.study in PAPER_PROTOCOL
+        else ""
+    )
     if finding.verdict == "inconclusive" and finding.estimate:
         factor = ((finding.high - finding.low) / 2 / abs(finding.estimate)) ** 2
         seeds = f"≈ {factor:.1f}× the seeds at this effect size"
@@ -354,21 +506,31 @@ def write_findings(findings: Sequence[Finding], stem: str | Path, scale: str = "
     stem = Path(stem)
     table = findings_table(findings)
     counts = table["verdict"].value_counts()
-    lines = [f"# Findings{f' at the {scale} scale' if scale else ''}", "",
-             "Each claim is a signed effect with a 95 % stratified-bootstrap interval over seeds; the verdict is computed: "
-             "holds (interval on the paper's side of 0), reversed (wholly on the other side), inconclusive (it straddles 0).", "",
-             "Summary: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("holds", "reversed", "inconclusive", NOT_MEASURED)), ""]
+    lines = [
+        f"# Findings{f' at the {scale} scale' if scale else ''}",
+        "",
+        "Each claim is a signed effect with a 95 % stratified-bootstrap interval over seeds; the verdict is computed: "
+        "holds (interval on the paper's side of 0), reversed (wholly on the other side), inconclusive (it straddles 0).",
+        "",
+        "Summary: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("holds", "reversed", "inconclusive", NOT_MEASURED)),
+        "",
+    ]
     for study, group in table.groupby("study", sort=False):
-        lines += [f"## {study}", "", "| verdict | claim | source | effect | estimate | 95 % CI | detail | what would settle it |",
-                  "| --- | --- | --- | --- | ---: | --- | --- | --- |"]
+        lines += [
+            f"## {study}",
+            "",
+            "| verdict | claim | source | effect | estimate | 95 % CI | detail | what would settle it |",
+            "| --- | --- | --- | --- | ---: | --- | --- | --- |",
+        ]
         for f in group.itertuples():
             ci = "" if f.low is None or pd.isna(f.low) else f"[{_number(f.low)}, {_number(f.high)}]"
             estimate = "" if f.estimate is None or pd.isna(f.estimate) else _number(f.estimate)
             settle = what_would_settle(findings[f.Index])
-            lines.append(f"| **{f.verdict}** | {f.claim} | {f.source} | {f.effect} | {estimate} | {ci} | {f.detail} | {settle} |")
+            lines.append(
+                f"| **{f.verdict}** | {f.claim} | {f.source} | {f.effect} | {estimate} | {ci} | {f.detail} | {settle} |"
+            )
         lines.append("")
     write_atomically(stem.with_suffix(".md"), lambda tmp: tmp.write_text("\n".join(lines)))
     payload = {"scale": scale, "findings": [asdict(f) | {"what_would_settle": what_would_settle(f)} for f in findings]}
     write_atomically(stem.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(payload, indent=2) + "\n"))
     return table
-

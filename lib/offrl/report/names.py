@@ -47,13 +47,13 @@ def paper_name(name: str) -> str:
     """
     if name in PAPER_NAMES:
         return PAPER_NAMES[name]
-    if name.startswith("safer_u") and name[len("safer_u"):].isdigit():
-        return f"SAFER (≤{name[len('safer_u'):]}% unsafe)"
+    if name.startswith("safer_u") and name[len("safer_u") :].isdigit():
+        return f"SAFER (≤{name[len('safer_u') :]}% unsafe)"
     prefixes = [known for known in PAPER_NAMES if name.startswith(f"{known}_")]
     if not prefixes:
         return name
     preset = max(prefixes, key=len)
-    return f"{PAPER_NAMES[preset]} ({name[len(preset) + 1:]})"
+    return f"{PAPER_NAMES[preset]} ({name[len(preset) + 1 :]})"
 
 
 def dataset_name(dataset: str) -> str:

@@ -43,23 +43,34 @@ def per_snapshot(diagnostics: pd.DataFrame) -> pd.DataFrame:
         gap_sum=(diagnostics["q_along"] - diagnostics["return_along"]) * diagnostics["comparable_steps"],
     )
     grouped = d.groupby(["algorithm", "dataset", "step", "seed"], sort=True)
-    out = grouped.agg(critic=("critic", "first"), q=("q_dataset_initial", "first"), ret=("initial", "mean"), gap_sum=("gap_sum", lambda x: x.sum(min_count=1)),
-                      steps=("comparable_steps", "sum")).reset_index()
+    out = grouped.agg(
+        critic=("critic", "first"),
+        q=("q_dataset_initial", "first"),
+        ret=("initial", "mean"),
+        gap_sum=("gap_sum", lambda x: x.sum(min_count=1)),
+        steps=("comparable_steps", "sum"),
+    ).reset_index()
     out = out.rename(columns={"ret": "return"})
     out["gap"] = out["q"] - out["return"]
     out["gap_along"] = out["gap_sum"] / out["steps"].where(out["steps"] > 0)
     return out.drop(columns=["gap_sum", "steps"])
 
 
-def overestimation_table(diagnostics: pd.DataFrame, algorithms: Sequence[str], datasets: Sequence[str], last: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def overestimation_table(
+    diagnostics: pd.DataFrame, algorithms: Sequence[str], datasets: Sequence[str], last: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per dataset and algorithm, the mean of the last ``last`` snapshots per seed, then mean ± std over seeds.
 
     Returns the numbers and their display (``NO_Q`` where the algorithm has no critic, ``NOT_KEPT``
     where its run did not keep it).
     """
     snapshots = per_snapshot(diagnostics)
-    missing = [f"{a} on {d}" for d in datasets for a in algorithms
-               if snapshots[(snapshots["algorithm"] == a) & (snapshots["dataset"] == d)].empty]
+    missing = [
+        f"{a} on {d}"
+        for d in datasets
+        for a in algorithms
+        if snapshots[(snapshots["algorithm"] == a) & (snapshots["dataset"] == d)].empty
+    ]
     if missing:
         raise ValueError(f"no Q diagnostic for {missing}")
     rows, shown = [], []
@@ -76,22 +87,33 @@ def overestimation_table(diagnostics: pd.DataFrame, algorithms: Sequence[str], d
             rows.append(row)
             absent = {"none": NO_Q, "not kept": NOT_KEPT}.get(critic)
             cell = lambda c: absent if absent and c != "return" else f"{row[c + '_mean']:.1f} ± {row[c + '_std']:.1f}"  # noqa: E731
-            shown.append({"algorithm": algorithm, "dataset": dataset, "Q(s₀, π(s₀))": cell("q"), "discounted return": cell("return"),
-                          "Q − return": cell("gap"), "Q − G along rollouts": cell("gap_along")})
+            shown.append(
+                {
+                    "algorithm": algorithm,
+                    "dataset": dataset,
+                    "Q(s₀, π(s₀))": cell("q"),
+                    "discounted return": cell("return"),
+                    "Q − return": cell("gap"),
+                    "Q − G along rollouts": cell("gap_along"),
+                }
+            )
     data = pd.DataFrame(rows).set_index("algorithm")
     display = pd.DataFrame(shown).set_index("algorithm")
     return data, display
 
 
-def write_overestimation_table(diagnostics: pd.DataFrame, algorithms: Sequence[str], datasets: Sequence[str], last: int,
-                               stem: str | Path) -> pd.DataFrame:
+def write_overestimation_table(
+    diagnostics: pd.DataFrame, algorithms: Sequence[str], datasets: Sequence[str], last: int, stem: str | Path
+) -> pd.DataFrame:
     """STEM.csv (numbers), STEM.md and STEM.tex (mean ± std over seeds); returns the numbers."""
     data, display = overestimation_table(diagnostics, algorithms, datasets, last)
     write_table(data, display, stem)
     return data
 
 
-def plot_overestimation(diagnostics: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str]) -> pd.DataFrame:
+def plot_overestimation(
+    diagnostics: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str]
+) -> pd.DataFrame:
     """Q − return over training: top at the initial states, bottom along the rollouts; one column per dataset.
 
     Mean over seeds with a ±1 sd band, on a symmetric log axis (log₁₀ of |Q − return| with its
@@ -114,7 +136,9 @@ def plot_overestimation(diagnostics: pd.DataFrame, stem: str | Path, algorithms:
     colours = dict(zip(algorithms, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     without_q = []
     for col, dataset in enumerate(datasets):
-        for row, (column, label) in enumerate((("gap", "Q(s₀) − return"), ("gap_along", "Q(s_t) − G_t along rollouts"))):
+        for row, (column, label) in enumerate(
+            (("gap", "Q(s₀) − return"), ("gap_along", "Q(s_t) − G_t along rollouts"))
+        ):
             ax = axes[row][col]
             ax.axhline(0.0, color="grey", linewidth=0.8)
             for algorithm in algorithms:
@@ -142,4 +166,3 @@ def plot_overestimation(diagnostics: pd.DataFrame, stem: str | Path, algorithms:
     save_figure(fig, stem)
     write_csv(curves, Path(stem).with_suffix(".csv"), index=False)
     return curves
-

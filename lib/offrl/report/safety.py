@@ -38,7 +38,9 @@ def short_label(dataset: str) -> str:
 
 def safety_totals(evaluations: pd.DataFrame) -> pd.DataFrame:
     """Per (algorithm, dataset): falls, unsafe-height steps, unsafe events (episodes with either), Σ‖a‖₁, episodes and steps."""
-    data = evaluations.assign(events=(evaluations["fell"].astype(bool) | (evaluations["unsafe_height_steps"] > 0)).astype(np.int64))
+    data = evaluations.assign(
+        events=(evaluations["fell"].astype(bool) | (evaluations["unsafe_height_steps"] > 0)).astype(np.int64)
+    )
     return data.groupby(["algorithm", "dataset"], as_index=False).agg(
         falls=("fell", "sum"),
         unsafe_height_steps=("unsafe_height_steps", "sum"),
@@ -56,38 +58,58 @@ def percent_change(method: float, baseline: float) -> float:
     return 100.0 * (method - baseline) / baseline
 
 
-def safety_comparison(evaluations: pd.DataFrame, baseline: str, method: str, datasets: Sequence[str], extension: Sequence[str] = ()) -> pd.DataFrame:
+def safety_comparison(
+    evaluations: pd.DataFrame, baseline: str, method: str, datasets: Sequence[str], extension: Sequence[str] = ()
+) -> pd.DataFrame:
     """One row per dataset: both algorithms' totals and the percent change of events and of Σ‖a‖₁.
 
     ``extension`` datasets (beyond the paper's grid) follow, their labels marked with a "*".
     """
     totals = safety_totals(evaluations).set_index(["algorithm", "dataset"])
-    missing = [f"{algo} on {d}" for algo in (baseline, method) for d in [*datasets, *extension] if (algo, d) not in totals.index]
+    missing = [
+        f"{algo} on {d}"
+        for algo in (baseline, method)
+        for d in [*datasets, *extension]
+        if (algo, d) not in totals.index
+    ]
     if missing:
         raise ValueError(f"no evaluations for {missing}")
     rows = []
     for dataset in [*datasets, *extension]:
         b, m = totals.loc[(baseline, dataset)], totals.loc[(method, dataset)]
         if b["episodes"] != m["episodes"]:
-            raise ValueError(f"{dataset}: {baseline} has {b['episodes']} evaluation episodes, {method} {m['episodes']}; totals would not compare")
-        rows.append({
-            "dataset": dataset,
-            "label": short_label(dataset) + ("*" if dataset in extension else ""),
-            "episodes": int(b["episodes"]),
-            f"events_{baseline}": int(b["events"]),
-            f"events_{method}": int(m["events"]),
-            "events_change_pct": percent_change(m["events"], b["events"]),
-            f"sum_abs_action_{baseline}": float(b["sum_abs_action"]),
-            f"sum_abs_action_{method}": float(m["sum_abs_action"]),
-            "sum_abs_action_change_pct": percent_change(m["sum_abs_action"], b["sum_abs_action"]),
-        })
+            raise ValueError(
+                f"{dataset}: {baseline} has {b['episodes']} evaluation episodes, {method} {m['episodes']}; totals would not compare"
+            )
+        rows.append(
+            {
+                "dataset": dataset,
+                "label": short_label(dataset) + ("*" if dataset in extension else ""),
+                "episodes": int(b["episodes"]),
+                f"events_{baseline}": int(b["events"]),
+                f"events_{method}": int(m["events"]),
+                "events_change_pct": percent_change(m["events"], b["events"]),
+                f"sum_abs_action_{baseline}": float(b["sum_abs_action"]),
+                f"sum_abs_action_{method}": float(m["sum_abs_action"]),
+                "sum_abs_action_change_pct": percent_change(m["sum_abs_action"], b["sum_abs_action"]),
+            }
+        )
     return pd.DataFrame(rows).set_index("dataset")
 
 
 def write_safety_comparison(comparison: pd.DataFrame, stem: str | Path) -> None:
     display = comparison.map(lambda v: f"{v:.1f}" if isinstance(v, float) else str(v))
-    codes = ", ".join(f"{code} = {env}" for env, code in ENV_LABELS.items()) + "; " + ", ".join(f"{code} = {kind}" for kind, code in KIND_LABELS.items())
-    write_table(comparison, display, stem, footnote=f"label: the paper's codes ({codes}). Totals over every evaluation episode of training, all seeds.")
+    codes = (
+        ", ".join(f"{code} = {env}" for env, code in ENV_LABELS.items())
+        + "; "
+        + ", ".join(f"{code} = {kind}" for kind, code in KIND_LABELS.items())
+    )
+    write_table(
+        comparison,
+        display,
+        stem,
+        footnote=f"label: the paper's codes ({codes}). Totals over every evaluation episode of training, all seeds.",
+    )
 
 
 def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_name: str, baseline_name: str) -> None:
@@ -109,12 +131,22 @@ def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_na
         for i in np.flatnonzero(np.isnan(values)):
             ax.annotate("n/a", (x[i], 0), ha="center", va="bottom", fontsize=7)  # baseline total was 0
         ax.axhline(0.0, color="black", linewidth=0.8)
-        ax.set_xticks(x, [dataset_name(d).replace(" ", "\n", 1) + ("*" if label.endswith("*") else "")
-                          for d, label in zip(comparison.index, comparison["label"])], rotation=0, fontsize=7)
+        ax.set_xticks(
+            x,
+            [
+                dataset_name(d).replace(" ", "\n", 1) + ("*" if label.endswith("*") else "")
+                for d, label in zip(comparison.index, comparison["label"])
+            ],
+            rotation=0,
+            fontsize=7,
+        )
         ax.set_ylabel("% difference (bars: totals over all seeds)")
         ax.set_title(title, fontsize=10)
     method, baseline = paper_name(method_name), paper_name(baseline_name)
     extension = " (* an extension beyond the paper's envs)" if comparison["label"].str.endswith("*").any() else ""
-    fig.suptitle(f"{method} vs {baseline}: % change over all evaluation episodes of training (green: fewer){extension}", fontsize=10)
+    fig.suptitle(
+        f"{method} vs {baseline}: % change over all evaluation episodes of training (green: fewer){extension}",
+        fontsize=10,
+    )
     fig.tight_layout()
     save_figure(fig, stem, id_footnote([method_name, baseline_name]))

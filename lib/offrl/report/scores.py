@@ -33,7 +33,10 @@ def final_scores(evaluations: pd.DataFrame, last: int = 10, metric: str = "norma
     final = (
         per_step.sort_values("step")
         .groupby(["algorithm", "dataset", "seed"], as_index=False)
-        .apply(lambda g: pd.Series({metric: g[metric].tail(last).mean(), "evaluations": min(last, len(g))}), include_groups=False)
+        .apply(
+            lambda g: pd.Series({metric: g[metric].tail(last).mean(), "evaluations": min(last, len(g))}),
+            include_groups=False,
+        )
     )
     if not np.isfinite(final[metric]).all():
         bad = final[~np.isfinite(final[metric])][["algorithm", "dataset", "seed"]].to_dict("records")
@@ -45,7 +48,9 @@ def final_episodes(evaluations: pd.DataFrame, last: int = 10, metric: str = "nor
     """Every episode of each (algorithm, dataset, seed)'s last ``last`` evaluations: the TD3BC++ paper's "final 500 episodes"."""
     steps = evaluations[["algorithm", "dataset", "seed", "step"]].drop_duplicates().sort_values("step")
     kept = steps.groupby(["algorithm", "dataset", "seed"]).tail(last)
-    return evaluations.merge(kept, on=["algorithm", "dataset", "seed", "step"])[["algorithm", "dataset", "seed", "step", metric]]
+    return evaluations.merge(kept, on=["algorithm", "dataset", "seed", "step"])[
+        ["algorithm", "dataset", "seed", "step", metric]
+    ]
 
 
 def seed_scores(final: pd.DataFrame, algorithm: str, dataset: str, metric: str = "normalized_score") -> np.ndarray:
@@ -96,7 +101,9 @@ def score_table(
     Returns (numbers: mean and std columns per algorithm, display strings, bold mask).
     """
     if spread not in SPREADS or total_spread not in TOTAL_SPREADS:
-        raise ValueError(f"spread must be one of {list(SPREADS)} and total_spread one of {list(TOTAL_SPREADS)}, got {spread!r}, {total_spread!r}")
+        raise ValueError(
+            f"spread must be one of {list(SPREADS)} and total_spread one of {list(TOTAL_SPREADS)}, got {spread!r}, {total_spread!r}"
+        )
     rows = [*datasets, *extension]
     mean = final.groupby(["dataset", "algorithm"])[metric].mean().unstack().reindex(index=rows, columns=algorithms)
     if mean.isna().any().any():
@@ -118,15 +125,23 @@ def score_table(
     if iqm:
         intervals = {a: iqm_interval(final, a, main, metric) for a in algorithms}
         rows_iqm = {IQM_ROW: "estimate", f"{IQM_ROW} low": "low", f"{IQM_ROW} high": "high"}
-        block = pd.DataFrame({a: {row: getattr(i, field) for row, field in rows_iqm.items()} for a, i in intervals.items()})
+        block = pd.DataFrame(
+            {a: {row: getattr(i, field) for row, field in rows_iqm.items()} for a, i in intervals.items()}
+        )
         place = len(main) + 1  # under the Total, above the extension rows
         mean = pd.concat([mean.iloc[:place], block, mean.iloc[place:]])
-        std = pd.concat([std.iloc[:place], pd.DataFrame(np.nan, index=block.index, columns=algorithms), std.iloc[place:]])
-        shown = pd.DataFrame({a: {IQM_ROW: f"{i.estimate:.1f} [{i.low:.1f}, {i.high:.1f}]"} for a, i in intervals.items()})
+        std = pd.concat(
+            [std.iloc[:place], pd.DataFrame(np.nan, index=block.index, columns=algorithms), std.iloc[place:]]
+        )
+        shown = pd.DataFrame(
+            {a: {IQM_ROW: f"{i.estimate:.1f} [{i.low:.1f}, {i.high:.1f}]"} for a, i in intervals.items()}
+        )
         display = pd.concat([display.iloc[:place], shown, display.iloc[place:]])
     for algorithm, baseline in (gains or {}).items():
         if algorithm in mean.columns and baseline in mean.columns:
-            gain = 100.0 * (mean.loc["Total", algorithm] - mean.loc["Total", baseline]) / abs(mean.loc["Total", baseline])
+            gain = (
+                100.0 * (mean.loc["Total", algorithm] - mean.loc["Total", baseline]) / abs(mean.loc["Total", baseline])
+            )
             display.loc["Total", algorithm] += f" ({gain:+.1f}% vs {baseline})"
     bold = mean.eq(mean.max(axis=1), axis=0).reindex(display.index)
     labels = {d: f"{d} (extension)" for d in extra}
@@ -139,8 +154,13 @@ def score_table(
 IQM_ROW = "IQM"
 
 
-def iqm_interval(final: pd.DataFrame, algorithm: str, datasets: Sequence[str], metric: str = "normalized_score",
-                 repetitions: int = 2000) -> Interval:
+def iqm_interval(
+    final: pd.DataFrame,
+    algorithm: str,
+    datasets: Sequence[str],
+    metric: str = "normalized_score",
+    repetitions: int = 2000,
+) -> Interval:
     """The interquartile mean of ``algorithm``'s runs (one per dataset and seed) with a 95 % stratified-bootstrap interval.
 
     rliable's aggregate (Agarwal et al., 2021): the IQM over every run of every task, each replicate
@@ -150,27 +170,57 @@ def iqm_interval(final: pd.DataFrame, algorithm: str, datasets: Sequence[str], m
     return stratified_bootstrap(strata, lambda cells: iqm(np.concatenate(cells)), repetitions=repetitions)
 
 
-def write_score_table(final: pd.DataFrame, algorithms: Sequence[str], datasets: Sequence[str], stem: str | Path, gains: dict[str, str] | None = None,
-                      spread: str = "seeds", total_spread: str = "quadrature", episodes: pd.DataFrame | None = None,
-                      extension: Sequence[str] = (), iqm: bool = False) -> pd.DataFrame:
+def write_score_table(
+    final: pd.DataFrame,
+    algorithms: Sequence[str],
+    datasets: Sequence[str],
+    stem: str | Path,
+    gains: dict[str, str] | None = None,
+    spread: str = "seeds",
+    total_spread: str = "quadrature",
+    episodes: pd.DataFrame | None = None,
+    extension: Sequence[str] = (),
+    iqm: bool = False,
+) -> pd.DataFrame:
     """:func:`score_table` written to ``stem.csv`` (ids, numbers) and ``stem.md``/``.tex`` (the papers' names, a footnote
     saying what ± is and which id each name stands for); returns the displayed table."""
-    numbers, display, bold = score_table(final, algorithms, datasets, gains=gains, spread=spread, total_spread=total_spread,
-                                         episodes=episodes, extension=extension, iqm=iqm)
+    numbers, display, bold = score_table(
+        final,
+        algorithms,
+        datasets,
+        gains=gains,
+        spread=spread,
+        total_spread=total_spread,
+        episodes=episodes,
+        extension=extension,
+        iqm=iqm,
+    )
     for baseline in set((gains or {}).values()):
         display = display.map(lambda cell, b=baseline: cell.replace(f"% vs {b})", f"% vs {paper_name(b)})"))
     display = display.rename(columns=paper_name)
-    counts = final[final["algorithm"].isin(algorithms) & final["dataset"].isin([*datasets, *extension])].groupby(["algorithm", "dataset"]).size()
-    note = (f"Final normalised score: mean over {spread_label(counts, '').strip().removeprefix('over ')} ± {SPREADS[spread]}; "
-            f"Total ± {TOTAL_SPREADS[total_spread]}. "
-            + (f"{IQM_ROW}: interquartile mean over every run (dataset × seed) of the Total's datasets "
-               "[95 % stratified-bootstrap interval, seeds resampled within each dataset]. " if iqm else "")
-            + id_footnote(algorithms))
+    counts = (
+        final[final["algorithm"].isin(algorithms) & final["dataset"].isin([*datasets, *extension])]
+        .groupby(["algorithm", "dataset"])
+        .size()
+    )
+    note = (
+        f"Final normalised score: mean over {spread_label(counts, '').strip().removeprefix('over ')} ± {SPREADS[spread]}; "
+        f"Total ± {TOTAL_SPREADS[total_spread]}. "
+        + (
+            f"{IQM_ROW}: interquartile mean over every run (dataset × seed) of the Total's datasets "
+            "[95 % stratified-bootstrap interval, seeds resampled within each dataset]. "
+            if iqm
+            else ""
+        )
+        + id_footnote(algorithms)
+    )
     write_table(numbers, display, stem, bold, footnote=note.strip())
     return display
 
 
-def plot_learning_curves(evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str], columns: int = 5) -> pd.DataFrame:
+def plot_learning_curves(
+    evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str], columns: int = 5
+) -> pd.DataFrame:
     """Normalised score vs training step, one panel per dataset: mean over seeds and a ±1 s.d. band; the numbers to STEM.csv."""
     import matplotlib
 
@@ -179,7 +229,11 @@ def plot_learning_curves(evaluations: pd.DataFrame, stem: str | Path, algorithms
 
     data = curves(evaluations)
     data = data[data["algorithm"].isin(algorithms) & data["dataset"].isin(datasets)]
-    stats = data.groupby(["algorithm", "dataset", "step"])["normalized_score"].agg(mean="mean", std="std", seeds="count").reset_index()
+    stats = (
+        data.groupby(["algorithm", "dataset", "step"])["normalized_score"]
+        .agg(mean="mean", std="std", seeds="count")
+        .reset_index()
+    )
     stats["std"] = stats["std"].fillna(0.0)  # one seed: no spread
     cols = min(columns, len(datasets))
     rows = -(-len(datasets) // cols)
@@ -189,10 +243,17 @@ def plot_learning_curves(evaluations: pd.DataFrame, stem: str | Path, algorithms
         for algorithm in algorithms:
             line = stats[(stats["algorithm"] == algorithm) & (stats["dataset"] == dataset)]
             ax.plot(line["step"], line["mean"], color=colours[algorithm], label=paper_name(algorithm))
-            ax.fill_between(line["step"], line["mean"] - line["std"], line["mean"] + line["std"], color=colours[algorithm], alpha=0.2, linewidth=0)
+            ax.fill_between(
+                line["step"],
+                line["mean"] - line["std"],
+                line["mean"] + line["std"],
+                color=colours[algorithm],
+                alpha=0.2,
+                linewidth=0,
+            )
         ax.set_title(dataset_name(dataset), fontsize=9)
         ax.set_xlabel("training step")
-    for ax in axes.flat[len(datasets):]:
+    for ax in axes.flat[len(datasets) :]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("normalised score")
@@ -203,7 +264,9 @@ def plot_learning_curves(evaluations: pd.DataFrame, stem: str | Path, algorithms
     return stats
 
 
-def plot_contamination_curves(final: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], envs: Sequence[str], percents: Sequence[int]) -> pd.DataFrame:
+def plot_contamination_curves(
+    final: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], envs: Sequence[str], percents: Sequence[int]
+) -> pd.DataFrame:
     """Final score against the share of random data (0 = the expert dataset), one panel per env.
 
     The TD3BC++ paper's Figure 3 (catastrophic failure): mean ± std over seeds. Returns the
@@ -220,13 +283,17 @@ def plot_contamination_curves(final: pd.DataFrame, stem: str | Path, algorithms:
             dataset = f"{env}-expert" if percent == 0 else f"{env}-expert-random-{percent}"
             for algorithm in algorithms:
                 scores = seed_scores(final, algorithm, dataset)
-                rows.append({"env": env, "percent": percent, "algorithm": algorithm, **_mean_std(scores), "seeds": len(scores)})
+                rows.append(
+                    {"env": env, "percent": percent, "algorithm": algorithm, **_mean_std(scores), "seeds": len(scores)}
+                )
     data = pd.DataFrame(rows)
     fig, axes = plt.subplots(1, len(envs), figsize=(4.2 * len(envs), 3.4), squeeze=False)
     for ax, env in zip(axes[0], envs):
         for algorithm in algorithms:
             line = data[(data["env"] == env) & (data["algorithm"] == algorithm)]
-            ax.errorbar(line["percent"], line["mean"], yerr=line["std"], marker="o", capsize=3, label=paper_name(algorithm))
+            ax.errorbar(
+                line["percent"], line["mean"], yerr=line["std"], marker="o", capsize=3, label=paper_name(algorithm)
+            )
         ax.set_xlabel("random transitions (%)")
         ax.set_ylabel("final normalised score")
         ax.set_title(f"{dataset_name(env)}: expert-random-X", fontsize=9)
@@ -236,6 +303,7 @@ def plot_contamination_curves(final: pd.DataFrame, stem: str | Path, algorithms:
     stem = Path(stem)
     write_csv(data, stem.with_suffix(".csv"), index=False)
     return data
+
 
 def load_run_logs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training logs and evaluations of runs, each labelled with its algorithm and dataset (from its evaluation)."""
@@ -266,12 +334,21 @@ def load_final_probe_q(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
         dataset = pd.read_csv(run / "evaluation.csv", nrows=1)["dataset"].iloc[0]
         last = probe_q[max(probe_q)]
         for member, seed in enumerate(snapshot["seeds"]):
-            rows.append({"algorithm": snapshot["algorithm"], "dataset": dataset, "seed": seed, "step": max(probe_q),
-                         **{f"q_{part}": float(last[part][:, member].mean()) for part in ("expert", "contaminant")}})
+            rows.append(
+                {
+                    "algorithm": snapshot["algorithm"],
+                    "dataset": dataset,
+                    "seed": seed,
+                    "step": max(probe_q),
+                    **{f"q_{part}": float(last[part][:, member].mean()) for part in ("expert", "contaminant")},
+                }
+            )
     return pd.DataFrame(rows, columns=["algorithm", "dataset", "seed", "step", "q_expert", "q_contaminant"])
 
 
-def plot_divergence(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str]) -> None:
+def plot_divergence(
+    logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str]
+) -> None:
     """TD3BC++ Figure 4: top, the 75th percentile of ‖π(s) − a‖² on expert and on contaminant pairs; bottom, the score.
 
     One column per dataset, one colour per algorithm; mean over seeds.
@@ -285,7 +362,9 @@ def plot_divergence(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | P
     if missing:
         raise ValueError(f"training logs lack {missing}: train on contaminated datasets (expert-random-X)")
     seeds = logs.groupby(["algorithm", "dataset"])["seed"].nunique() if "seed" in logs.columns else pd.Series([1])
-    logs = logs.groupby(["algorithm", "dataset", "step"], as_index=False)[["divergence_expert_p75", "divergence_contaminant_p75"]].mean()
+    logs = logs.groupby(["algorithm", "dataset", "step"], as_index=False)[
+        ["divergence_expert_p75", "divergence_contaminant_p75"]
+    ].mean()
     scores = curves(evaluations).groupby(["algorithm", "dataset", "step"], as_index=False)["normalized_score"].mean()
     fig, axes = plt.subplots(2, len(datasets), figsize=(3.6 * len(datasets), 5.4), squeeze=False, sharex="col")
     colours = dict(zip(algorithms, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
@@ -298,7 +377,13 @@ def plot_divergence(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | P
                 raise ValueError(f"no training log or evaluation for {algorithm} on {dataset}")
             name = paper_name(algorithm)
             top.plot(log["step"], log["divergence_expert_p75"], color=colours[algorithm], label=f"{name}: expert pairs")
-            top.plot(log["step"], log["divergence_contaminant_p75"], color=colours[algorithm], linestyle="--", label=f"{name}: contaminant pairs")
+            top.plot(
+                log["step"],
+                log["divergence_contaminant_p75"],
+                color=colours[algorithm],
+                linestyle="--",
+                label=f"{name}: contaminant pairs",
+            )
             bottom.plot(score["step"], score["normalized_score"], color=colours[algorithm], label=name)
         top.set_yscale("log")
         top.set_title(dataset_name(dataset), fontsize=9)
@@ -308,10 +393,15 @@ def plot_divergence(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | P
     axes[0][0].legend(fontsize=6, title=spread_label(seeds, "mean"), title_fontsize=6)
     fig.tight_layout()
     save_figure(fig, stem, id_footnote(algorithms))
-    plotted = logs[logs["algorithm"].isin(algorithms) & logs["dataset"].isin(datasets)].merge(scores, on=["algorithm", "dataset", "step"], how="outer")
+    plotted = logs[logs["algorithm"].isin(algorithms) & logs["dataset"].isin(datasets)].merge(
+        scores, on=["algorithm", "dataset", "step"], how="outer"
+    )
     write_csv(plotted, Path(stem).with_suffix(".csv"), index=False)
 
-def plot_return_and_q(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str]) -> pd.DataFrame:
+
+def plot_return_and_q(
+    logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str]
+) -> pd.DataFrame:
     """The BEAR blog's Figure 1: top, the return over training; bottom, the mean Q on the batch's pairs.
 
     One column per dataset, one colour per algorithm; means over seeds. Q is drawn on a
@@ -356,7 +446,9 @@ def plot_return_and_q(logs: pd.DataFrame, evaluations: pd.DataFrame, stem: str |
     return data
 
 
-def plot_final_boxes(final: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str], title: str = "") -> pd.DataFrame:
+def plot_final_boxes(
+    final: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str], title: str = ""
+) -> pd.DataFrame:
     """Final scores as box plots over seeds: one group per dataset, one box per algorithm (TD3BC++ Figures 5, 8, 11).
 
     Writes the plotted per-seed scores to STEM.csv and returns them.
@@ -367,7 +459,11 @@ def plot_final_boxes(final: pd.DataFrame, stem: str | Path, algorithms: Sequence
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    cells = {(a, d): final[(final["algorithm"] == a) & (final["dataset"] == d)]["normalized_score"].to_numpy() for a in algorithms for d in datasets}
+    cells = {
+        (a, d): final[(final["algorithm"] == a) & (final["dataset"] == d)]["normalized_score"].to_numpy()
+        for a in algorithms
+        for d in datasets
+    }
     missing = [f"{a} on {d}" for (a, d), scores in cells.items() if len(scores) == 0]
     if missing:  # every missing cell at once, so one rerun fixes them all
         raise ValueError(f"no final scores for {missing}")
@@ -376,24 +472,42 @@ def plot_final_boxes(final: pd.DataFrame, stem: str | Path, algorithms: Sequence
     fig, ax = plt.subplots(figsize=(max(5.0, 1.2 + 0.45 * len(algorithms) * len(datasets)), 3.8))
     for j, algorithm in enumerate(algorithms):
         positions = [i * width + j for i in range(len(datasets))]
-        boxes = ax.boxplot([cells[(algorithm, d)] for d in datasets], positions=positions, widths=0.8, patch_artist=True,
-                           medianprops={"color": "black"})
+        boxes = ax.boxplot(
+            [cells[(algorithm, d)] for d in datasets],
+            positions=positions,
+            widths=0.8,
+            patch_artist=True,
+            medianprops={"color": "black"},
+        )
         for box in boxes["boxes"]:
             box.set_facecolor(colours[j % len(colours)])
-    ax.set_xticks([i * width + (len(algorithms) - 1) / 2 for i in range(len(datasets))], [dataset_name(d) for d in datasets], rotation=20, fontsize=8)
+    ax.set_xticks(
+        [i * width + (len(algorithms) - 1) / 2 for i in range(len(datasets))],
+        [dataset_name(d) for d in datasets],
+        rotation=20,
+        fontsize=8,
+    )
     ax.set_ylabel("normalised score (final)")
     if title:
         ax.set_title(title, fontsize=10)
     seeds = spread_label([len(scores) for scores in cells.values()], "box: quartiles, whiskers 1.5 IQR,")
-    ax.legend([Patch(color=colours[j % len(colours)]) for j in range(len(algorithms))], [paper_name(a) for a in algorithms], fontsize=7,
-              title=seeds, title_fontsize=6)
+    ax.legend(
+        [Patch(color=colours[j % len(colours)]) for j in range(len(algorithms))],
+        [paper_name(a) for a in algorithms],
+        fontsize=7,
+        title=seeds,
+        title_fontsize=6,
+    )
     fig.tight_layout()
     save_figure(fig, stem, id_footnote(algorithms))
     plotted = final[final["algorithm"].isin(algorithms) & final["dataset"].isin(datasets)]
     write_csv(plotted, Path(stem).with_suffix(".csv"), index=False)
     return plotted
 
-def plot_q_histograms(snapshot_paths: Sequence[str | Path], algorithms: Sequence[str], stem: str | Path, points: int = 3) -> None:
+
+def plot_q_histograms(
+    snapshot_paths: Sequence[str | Path], algorithms: Sequence[str], stem: str | Path, points: int = 3
+) -> None:
     """TD3BC++ Figure 6: Q(s, a) of expert vs contaminant dataset actions at a few snapshots, one row per algorithm.
 
     ``snapshot_paths[i]`` is a run of ``algorithms[i]`` (several runs of one algorithm, e.g.
@@ -410,7 +524,9 @@ def plot_q_histograms(snapshot_paths: Sequence[str | Path], algorithms: Sequence
     for path, algorithm in zip(snapshot_paths, algorithms, strict=True):
         probe_q = torch.load(path, map_location="cpu", weights_only=True).get("probe_q") or {}
         if not probe_q:
-            raise ValueError(f"{path} has no Q-values of the contamination probe: train a critic on an expert-random-X dataset")
+            raise ValueError(
+                f"{path} has no Q-values of the contamination probe: train a critic on an expert-random-X dataset"
+            )
         runs.setdefault(algorithm, []).append(probe_q)
     names = list(runs)
     steps = sorted(runs[names[0]][0])
@@ -425,14 +541,28 @@ def plot_q_histograms(snapshot_paths: Sequence[str | Path], algorithms: Sequence
                 ax.hist(values, bins=50, color=colour, alpha=alpha, label=f"{part} actions", density=True)
             ax.set_title(f"{paper_name(algorithm)}, step {step}", fontsize=9)
             ax.set_xlabel("Q(s, a)")
-            rows.append({"algorithm": algorithm, "step": step, **{f"{part}_q_{stat}": getattr(np, stat)(np.concatenate(
-                [run[step][part].numpy().ravel() for run in runs[algorithm]])) for part in ("expert", "contaminant") for stat in ("mean", "median", "std")}})
+            rows.append(
+                {
+                    "algorithm": algorithm,
+                    "step": step,
+                    **{
+                        f"{part}_q_{stat}": getattr(np, stat)(
+                            np.concatenate([run[step][part].numpy().ravel() for run in runs[algorithm]])
+                        )
+                        for part in ("expert", "contaminant")
+                        for stat in ("mean", "median", "std")
+                    },
+                }
+            )
     axes[0][0].legend(fontsize=7, title=f"density, pooled over {len(runs[names[0]])} run(s)", title_fontsize=6)
     fig.tight_layout()
     save_figure(fig, stem, id_footnote(names))
     write_csv(pd.DataFrame(rows), Path(stem).with_suffix(".csv"), index=False)
 
-def plot_alpha_grid(final: pd.DataFrame, stem: str | Path, grid: Sequence[tuple[str, float, float]], datasets: Sequence[str]) -> pd.DataFrame:
+
+def plot_alpha_grid(
+    final: pd.DataFrame, stem: str | Path, grid: Sequence[tuple[str, float, float]], datasets: Sequence[str]
+) -> pd.DataFrame:
     """TD3BC++ Figure 7: final score against TD3+BC's α, one line per λ_GP, one panel per dataset.
 
     ``grid`` lists (algorithm name, α, λ_GP); returns the plotted means and stds.
@@ -446,13 +576,24 @@ def plot_alpha_grid(final: pd.DataFrame, stem: str | Path, grid: Sequence[tuple[
     for dataset in datasets:
         for algorithm, alpha, weight in grid:
             scores = seed_scores(final, algorithm, dataset)
-            rows.append({"dataset": dataset, "algorithm": algorithm, "alpha": alpha, "gradient_penalty": weight, **_mean_std(scores), "seeds": len(scores)})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "algorithm": algorithm,
+                    "alpha": alpha,
+                    "gradient_penalty": weight,
+                    **_mean_std(scores),
+                    "seeds": len(scores),
+                }
+            )
     data = pd.DataFrame(rows)
     fig, axes = plt.subplots(1, len(datasets), figsize=(3.8 * len(datasets), 3.3), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         for weight, line in data[data["dataset"] == dataset].groupby("gradient_penalty"):
             line = line.sort_values("alpha")
-            ax.errorbar(line["alpha"], line["mean"], yerr=line["std"], marker="o", capsize=3, label=f"λ_GP = {weight:g}")
+            ax.errorbar(
+                line["alpha"], line["mean"], yerr=line["std"], marker="o", capsize=3, label=f"λ_GP = {weight:g}"
+            )
         ax.set_xlabel("α (0: behaviour cloning)")
         ax.set_title(dataset_name(dataset), fontsize=9)
     axes[0][0].set_ylabel("normalised score (final)")

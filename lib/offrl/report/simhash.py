@@ -58,10 +58,14 @@ def plot_conf_histograms(index_paths: Sequence[str | Path], names: Sequence[str]
     for ax, path, name in zip(axes.flat, index_paths, names):
         conf = SimHashIndex.load(path).state_conf()
         ax.hist(conf, bins=bins, color="tab:blue")
-        counts.append(pd.DataFrame({"dataset": name, "conf_low": bins[:-1], "conf_high": bins[1:], "states": np.histogram(conf, bins)[0]}))
+        counts.append(
+            pd.DataFrame(
+                {"dataset": name, "conf_low": bins[:-1], "conf_high": bins[1:], "states": np.histogram(conf, bins)[0]}
+            )
+        )
         ax.set_yscale("log")
         ax.set_title(f"{name}\nmedian conf {np.median(conf):.2f}", fontsize=8)
-    for ax in axes.flat[len(names):]:
+    for ax in axes.flat[len(names) :]:
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("conf(s)")

@@ -16,7 +16,14 @@ from offrl.files import write_csv, write_text
 
 
 def _latex_escape(text: str) -> str:
-    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("±", r"$\pm$")):
+    for char, escaped in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+        ("±", r"$\pm$"),
+    ):
         text = text.replace(char, escaped)
     return text
 
@@ -36,7 +43,12 @@ def to_markdown(table: pd.DataFrame, bold: pd.DataFrame | None = None) -> str:
 
 def to_latex(table: pd.DataFrame, bold: pd.DataFrame | None = None, caption: str = "") -> str:
     header = [str(table.index.name or "")] + [str(c) for c in table.columns]
-    lines = [r"\begin{tabular}{l" + "r" * len(table.columns) + "}", r"\toprule", " & ".join(_latex_escape(h) for h in header) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{tabular}{l" + "r" * len(table.columns) + "}",
+        r"\toprule",
+        " & ".join(_latex_escape(h) for h in header) + r" \\",
+        r"\midrule",
+    ]
     for i, (label, row) in enumerate(table.iterrows()):
         cells = [_latex_escape(str(v)) for v in row]
         if bold is not None:
@@ -48,7 +60,9 @@ def to_latex(table: pd.DataFrame, bold: pd.DataFrame | None = None, caption: str
     return "\n".join(lines) + "\n"
 
 
-def write_table(data: pd.DataFrame, display: pd.DataFrame, stem: str | Path, bold: pd.DataFrame | None = None, footnote: str = "") -> None:
+def write_table(
+    data: pd.DataFrame, display: pd.DataFrame, stem: str | Path, bold: pd.DataFrame | None = None, footnote: str = ""
+) -> None:
     """Write ``data`` (numbers) to ``stem.csv`` and ``display`` (formatted) to ``stem.md`` and ``stem.tex``, with ``footnote`` under both."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +71,16 @@ def write_table(data: pd.DataFrame, display: pd.DataFrame, stem: str | Path, bol
     write_text(stem.with_suffix(".tex"), to_latex(display, bold, caption=footnote))
 
 
-DATASET_COLUMNS = ["transitions", "episodes", "terminals", "timeouts", "return_mean", "return_min", "return_max", "normalized_score"]
+DATASET_COLUMNS = [
+    "transitions",
+    "episodes",
+    "terminals",
+    "timeouts",
+    "return_mean",
+    "return_min",
+    "return_max",
+    "normalized_score",
+]
 
 
 def dataset_table(summary_paths: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -84,7 +107,11 @@ def contamination_table(summary_paths: Sequence[str | Path]) -> tuple[pd.DataFra
     missing = [row["minari_id"] for row in rows if "contaminant_transitions" not in row]
     if missing:
         raise ValueError(f"not contaminated datasets (no contaminant count): {missing}")
-    data = pd.DataFrame(rows).assign(dataset=lambda d: d["env"] + "-" + d["kind"]).set_index("dataset")[list(CONTAMINATION_COLUMNS)]
+    data = (
+        pd.DataFrame(rows)
+        .assign(dataset=lambda d: d["env"] + "-" + d["kind"])
+        .set_index("dataset")[list(CONTAMINATION_COLUMNS)]
+    )
     display = data.rename(columns=CONTAMINATION_COLUMNS)
     display["average reward"] = data["reward_mean"].map(lambda v: f"{v:.2f}")
     return data, display

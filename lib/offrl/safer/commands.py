@@ -24,7 +24,9 @@ def _tasks(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
     from offrl.safer.grasp import make_tasks
 
     observe = args.observe_geometry
-    return make_tasks(args.task_seed, args.data_tasks, observe_geometry=observe), make_tasks(args.eval_task_seed, args.eval_tasks, hard=True, observe_geometry=observe)
+    return make_tasks(args.task_seed, args.data_tasks, observe_geometry=observe), make_tasks(
+        args.eval_task_seed, args.eval_tasks, hard=True, observe_geometry=observe
+    )
 
 
 def _add_task_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +34,11 @@ def _add_task_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-tasks", type=int, default=40, help="how many data tasks (the paper: 40)")
     p.add_argument("--eval-task-seed", type=int, default=1, help="seed of the evaluation tasks")
     p.add_argument("--eval-tasks", type=int, default=6, help="how many evaluation tasks (the paper: 6)")
-    p.add_argument("--observe-geometry", action="store_true", help="put the container and object dimensions in the observation (an ablation: hidden by default)")
+    p.add_argument(
+        "--observe-geometry",
+        action="store_true",
+        help="put the container and object dimensions in the observation (an ablation: hidden by default)",
+    )
 
 
 def _grasp_data(args: argparse.Namespace) -> None:
@@ -45,19 +51,32 @@ def _grasp_data(args: argparse.Namespace) -> None:
     modes = json.loads(args.modes)
     rollouts = collect(tasks, args.episodes_per_task, args.seed, args.noise, modes, window=1)
     provenance = {
-        "source": "scripted", "seed": args.seed, "noise": args.noise, "modes": modes, "episodes_per_task": args.episodes_per_task,
-        "task_seed": args.task_seed, "data_tasks": args.data_tasks, "eval_task_seed": args.eval_task_seed, "observe_geometry": args.observe_geometry,
-        "eval_tasks": 0 if args.without_eval_tasks else args.eval_tasks, "command": command_line(),
+        "source": "scripted",
+        "seed": args.seed,
+        "noise": args.noise,
+        "modes": modes,
+        "episodes_per_task": args.episodes_per_task,
+        "task_seed": args.task_seed,
+        "data_tasks": args.data_tasks,
+        "eval_task_seed": args.eval_task_seed,
+        "observe_geometry": args.observe_geometry,
+        "eval_tasks": 0 if args.without_eval_tasks else args.eval_tasks,
+        "command": command_line(),
     }
     path = write_rollouts(rollouts, args.root, args.dataset_id, provenance)
     observations = rollouts.transitions.observations
     summary = {
-        **provenance, "minari_id": args.dataset_id, "path": str(path),
-        "transitions": len(rollouts.transitions), "episodes": rollouts.transitions.num_episodes,
-        "unsafe_fraction": float(rollouts.violations.mean()), "success_fraction": float(rollouts.success.mean()),
+        **provenance,
+        "minari_id": args.dataset_id,
+        "path": str(path),
+        "transitions": len(rollouts.transitions),
+        "episodes": rollouts.transitions.num_episodes,
+        "unsafe_fraction": float(rollouts.violations.mean()),
+        "success_fraction": float(rollouts.success.mean()),
         "transitions_per_mode": {mode: int((rollouts.modes == i).sum()) for i, mode in enumerate(FAILURE_MODES)},
         # Every downstream method normalises states by these, the raw-action SAC included.
-        "state_mean": observations.mean(0).tolist(), "state_std": (observations.std(0) + 1e-3).tolist(),
+        "state_mean": observations.mean(0).tolist(),
+        "state_std": (observations.std(0) + 1e-3).tolist(),
     }
     write_json(args.summary, summary)
     print(json.dumps({k: summary[k] for k in ("transitions", "episodes", "unsafe_fraction", "success_fraction")}))
@@ -67,8 +86,16 @@ def _safer_prior(args: argparse.Namespace) -> None:
     from offrl.safer.grasp_script import load_rollouts
     from offrl.safer.priors.train import prior_config, train_prior
 
-    config = prior_config(args.kind, steps=args.steps, batch_size=args.batch_size, seed=args.seed, **json.loads(args.options))
-    record = train_prior(load_rollouts(args.dataset_dir, config.window), config, args.out, progress=not args.quiet, command=command_line())
+    config = prior_config(
+        args.kind, steps=args.steps, batch_size=args.batch_size, seed=args.seed, **json.loads(args.options)
+    )
+    record = train_prior(
+        load_rollouts(args.dataset_dir, config.window),
+        config,
+        args.out,
+        progress=not args.quiet,
+        command=command_line(),
+    )
     print(json.dumps({k: record[k] for k in ("kind", "safe_rows", "unsafe_rows", "wall_time_s")}))
 
 
@@ -131,7 +158,9 @@ def _downstream(args: argparse.Namespace) -> None:
     config = DownstreamConfig(**field_values(args, DownstreamConfig), bound=bound, sac=sac)
     summary = json.loads(Path(args.data_summary).read_text())
     statistics = None if prior is not None else (np.array(summary["state_mean"]), np.array(summary["state_std"]))
-    result = run_downstream(task, config, prior, args.seeds, statistics, args.out, progress=not args.quiet, command=command_line())
+    result = run_downstream(
+        task, config, prior, args.seeds, statistics, args.out, progress=not args.quiet, command=command_line()
+    )
     print(json.dumps(result))
 
 
@@ -142,7 +171,9 @@ def _safer_calibration(args: argparse.Namespace) -> None:
     from offrl.safer.priors.model import load_prior
 
     prior, _ = load_prior(args.prior)
-    table = calibration_rollouts(_eval_task(args), prior, pd.read_csv(args.bounds), args.rollouts, args.seed, args.latent_map)
+    table = calibration_rollouts(
+        _eval_task(args), prior, pd.read_csv(args.bounds), args.rollouts, args.seed, args.latent_map
+    )
     _write_csv(table, args.out)
     print(table.groupby("target")[["unsafe_fraction", "success"]].mean().to_string())
 
@@ -180,12 +211,18 @@ def _safer_report(args: argparse.Namespace) -> None:
     else:
         logs = _runs(args.inputs)
         if artefact == "table1":
-            print(safer.write_safer_table1(safer.run_summary(logs, args.final_fraction), args.methods, args.tasks, args.out).to_string())
+            print(
+                safer.write_safer_table1(
+                    safer.run_summary(logs, args.final_fraction), args.methods, args.tasks, args.out
+                ).to_string()
+            )
         elif artefact == "fig5":
             if len(args.tasks) != 1:
                 raise ValueError(f"fig5 is drawn for one task; --tasks gave {args.tasks}")
             bound_methods = {method: float(percent) for method, percent in _keyed(args.bound_methods).items()}
-            safer.plot_bound_tradeoff(safer.run_summary(logs, args.final_fraction), args.tasks[0], bound_methods, args.out, args.calibration)
+            safer.plot_bound_tradeoff(
+                safer.run_summary(logs, args.final_fraction), args.tasks[0], bound_methods, args.out, args.calibration
+            )
         elif artefact in ("fig6", "fig7"):
             safer.plot_violation_curves(logs, args.methods, args.tasks, args.out, cumulative=artefact == "fig6")
         else:
@@ -198,14 +235,21 @@ def _write_csv(table: Any, path: str) -> None:
 
 def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     """The SAFER commands, each made by ``add(name, help=...)`` (the trunk's, which adds the global options)."""
-    p = add("grasp-data", help="scripted grasp episodes on the task family, labelled with ω, success, task and failure mode (SAFER's data)")
+    p = add(
+        "grasp-data",
+        help="scripted grasp episodes on the task family, labelled with ω, success, task and failure mode (SAFER's data)",
+    )
     _add_task_arguments(p)
     p.add_argument("--root", default="resources/minari", help="Minari datasets root")
     p.add_argument("--dataset-id", required=True, help="Minari id, e.g. grasp/offline-v0")
     p.add_argument("--summary", required=True, help="JSON summary to write")
     p.add_argument("--episodes-per-task", type=int, default=25)
     p.add_argument("--noise", type=float, default=0.1, help="actuation noise std of the scripted policy")
-    p.add_argument("--modes", default='{"none": 0.5, "drift": 0.3, "miss": 0.2}', help="JSON: probability of each failure mode per episode")
+    p.add_argument(
+        "--modes",
+        default='{"none": 0.5, "drift": 0.3, "miss": 0.2}',
+        help="JSON: probability of each failure mode per episode",
+    )
     p.add_argument("--without-eval-tasks", action="store_true", help="collect on the data tasks only")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_grasp_data)
@@ -222,7 +266,9 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--prior", required=True)
     p.add_argument("--dataset-dir", required=True)
     p.add_argument("--targets", type=float, nargs="+", default=[0.0, 0.15, 0.3, 0.45])
-    p.add_argument("--unbalanced", action="store_true", help="run on all safe pairs, not as many as there are unsafe ones")
+    p.add_argument(
+        "--unbalanced", action="store_true", help="run on all safe pairs, not as many as there are unsafe ones"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_safer_bounds)
@@ -234,7 +280,9 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_safer_likelihood)
 
-    p = add("downstream", help="Algorithm 1: SAC on one evaluation grasp task, over raw actions or a prior's latent actions")
+    p = add(
+        "downstream", help="Algorithm 1: SAC on one evaluation grasp task, over raw actions or a prior's latent actions"
+    )
     _add_task_arguments(p)
     p.add_argument("--task", type=int, required=True, help="evaluation task, 1..--eval-tasks")
     add_fields(p, DownstreamConfig)
@@ -253,7 +301,11 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--prior", required=True)
     p.add_argument("--bounds", required=True, help="bounds.csv of the prior")
     p.add_argument("--rollouts", type=int, default=20)
-    p.add_argument("--latent-map", default="truncated_normal", help="z of uniform u: truncated_normal (the prior's N(0, I) truncated to the bound) or box (uniform inside it)")
+    p.add_argument(
+        "--latent-map",
+        default="truncated_normal",
+        help="z of uniform u: truncated_normal (the prior's N(0, I) truncated to the bound) or box (uniform inside it)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_safer_calibration)
@@ -263,8 +315,15 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--out", required=True, help="output stem (STEM.md/.png, STEM.csv)")
     p.add_argument("--methods", nargs="+", default=[], help="table1, fig6, fig7: the methods, in row order")
     p.add_argument("--tasks", type=int, nargs="+", default=[], help="table1, fig5-fig8: the evaluation tasks")
-    p.add_argument("--final-fraction", type=float, default=0.2, help="success rate over the episodes ending in this last share of the steps")
+    p.add_argument(
+        "--final-fraction",
+        type=float,
+        default=0.2,
+        help="success rate over the episodes ending in this last share of the steps",
+    )
     p.add_argument("--bound-methods", nargs="+", default=[], help="fig5: METHOD=TARGET_PERCENT for each bound")
     p.add_argument("--calibration", default=None, help="fig5: the task's calibration CSV (puts η on the axis)")
-    p.add_argument("inputs", nargs="+", help="fig1: PRIOR=likelihood.csv; fig4: TASK=calibration.csv; others: METHOD:TASK=log.csv")
+    p.add_argument(
+        "inputs", nargs="+", help="fig1: PRIOR=likelihood.csv; fig4: TASK=calibration.csv; others: METHOD:TASK=log.csv"
+    )
     p.set_defaults(func=_safer_report)

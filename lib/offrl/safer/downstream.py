@@ -98,14 +98,18 @@ class DownstreamConfig:
             if self.bound is None or not self.bound > 0:
                 raise ValueError(f"bound = {self.bound}: method {self.method!r} needs the safety bound η, a number > 0")
         elif self.bound is not None:
-            raise ValueError(f"bound = {self.bound}: only {', '.join(BOUNDED_METHODS)} use η; for method {self.method!r} it must be None")
+            raise ValueError(
+                f"bound = {self.bound}: only {', '.join(BOUNDED_METHODS)} use η; for method {self.method!r} it must be None"
+            )
         for name in ("total_steps", "batch_size", "log_every", "max_episode_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)}: must be at least 1")
         if not 0 <= self.start_steps <= self.total_steps:
             raise ValueError(f"start_steps = {self.start_steps}: must be in [0, total_steps = {self.total_steps}]")
         if self.total_steps % self.log_every:
-            raise ValueError(f"log_every = {self.log_every}: must divide total_steps = {self.total_steps}, so every log window has the same length")
+            raise ValueError(
+                f"log_every = {self.log_every}: must divide total_steps = {self.total_steps}, so every log window has the same length"
+            )
         if not 0 <= self.explore_probability <= 1:
             raise ValueError(f"explore_probability = {self.explore_probability}: must be in [0, 1]")
 
@@ -119,16 +123,25 @@ def check_prior(method: str, prior: SkillPrior | None, obs_dim: int) -> None:
     if prior is None:
         raise ValueError(f"method {method!r} needs a skill prior; only {', '.join(RAW_METHODS)} run without one")
     if prior.flow.action_dim != ACT_DIM or prior.spec["state_dim"] != obs_dim:
-        raise ValueError(f"the prior maps {prior.flow.action_dim}-D actions of {prior.spec['state_dim']}-D states; the grasp task has {ACT_DIM} and {obs_dim}"
-                         " (is the task's geometry observed in one and hidden in the other? safer.tasks.observe_geometry)")
+        raise ValueError(
+            f"the prior maps {prior.flow.action_dim}-D actions of {prior.spec['state_dim']}-D states; the grasp task has {ACT_DIM} and {obs_dim}"
+            " (is the task's geometry observed in one and hidden in the other? safer.tasks.observe_geometry)"
+        )
     if method in NEEDS_CONTEXT and not prior.context_dim:
         raise ValueError(f"method {method!r} needs a prior with a safety variable (context_dim > 0); this one has none")
     if method in NEEDS_NO_CONTEXT and prior.context_dim:
-        raise ValueError(f"method {method!r} needs a prior without a safety variable (context_dim = 0); this one has {prior.context_dim}")
+        raise ValueError(
+            f"method {method!r} needs a prior without a safety variable (context_dim = 0); this one has {prior.context_dim}"
+        )
 
 
-def policy_action(config: DownstreamConfig, prior: SkillPrior | None, u: torch.Tensor, states: torch.Tensor,
-                  windows: torch.Tensor | None) -> torch.Tensor:
+def policy_action(
+    config: DownstreamConfig,
+    prior: SkillPrior | None,
+    u: torch.Tensor,
+    states: torch.Tensor,
+    windows: torch.Tensor | None,
+) -> torch.Tensor:
     """The executed action for SAC's output ``u`` ``(S, 4)`` at raw ``states`` ``(S, obs_dim)``.
 
     For prior_explore this is u itself; the prior's substitution happens in :func:`run_downstream`.
@@ -152,10 +165,23 @@ class MemberReplay:
         self.costs = np.zeros((seeds, capacity), np.float32)  # ω of the step
         self.size = 0
 
-    def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray, not_done: np.ndarray,
-            costs: np.ndarray) -> None:
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        not_done: np.ndarray,
+        costs: np.ndarray,
+    ) -> None:
         i = self.size
-        self.obs[:, i], self.actions[:, i], self.rewards[:, i], self.next_obs[:, i], self.not_done[:, i] = obs, actions, rewards, next_obs, not_done
+        self.obs[:, i], self.actions[:, i], self.rewards[:, i], self.next_obs[:, i], self.not_done[:, i] = (
+            obs,
+            actions,
+            rewards,
+            next_obs,
+            not_done,
+        )
         self.costs[:, i] = costs
         self.size += 1
 
@@ -163,8 +189,13 @@ class MemberReplay:
         """``batch_size`` transitions per seed, each seed's indices from its own generator; the costs ω in ``extras``."""
         idx = np.stack([rng.integers(0, self.size, batch_size) for rng in rngs])
         member = np.arange(len(rngs))[:, None]
-        return Batch(*(torch.from_numpy(a[member, idx]) for a in (self.obs, self.actions, self.rewards, self.next_obs, self.not_done)),
-                     extras={"costs": torch.from_numpy(self.costs[member, idx])})
+        return Batch(
+            *(
+                torch.from_numpy(a[member, idx])
+                for a in (self.obs, self.actions, self.rewards, self.next_obs, self.not_done)
+            ),
+            extras={"costs": torch.from_numpy(self.costs[member, idx])},
+        )
 
 
 def _seed_streams(seed: int) -> tuple[int, torch.Generator, np.random.Generator]:
@@ -205,15 +236,23 @@ def run_downstream(
         raise ValueError(f"seeds = {seeds}: must be a non-empty list of distinct seeds")
     if prior is not None:
         prior_statistics = (prior.state_mean.numpy(), prior.state_std.numpy())
-        if state_statistics is not None and not all(np.allclose(a, b) for a, b in zip(state_statistics, prior_statistics)):
-            raise ValueError("state_statistics differ from the prior's state_mean/state_std; pass None to use the prior's")
+        if state_statistics is not None and not all(
+            np.allclose(a, b) for a, b in zip(state_statistics, prior_statistics)
+        ):
+            raise ValueError(
+                "state_statistics differ from the prior's state_mean/state_std; pass None to use the prior's"
+            )
         state_statistics = prior_statistics
         prior.eval()
     elif state_statistics is None:
-        raise ValueError(f"method {c.method!r} has no prior to take state statistics from: pass state_statistics = (mean, std)")
+        raise ValueError(
+            f"method {c.method!r} has no prior to take state statistics from: pass state_statistics = (mean, std)"
+        )
     mean, std = (np.asarray(x, np.float32) for x in state_statistics)
     if mean.shape != (obs_dim,) or std.shape != (obs_dim,):
-        raise ValueError(f"state_statistics have shapes {mean.shape}, {std.shape}; the task observes ({obs_dim},) (safer.tasks.observe_geometry)")
+        raise ValueError(
+            f"state_statistics have shapes {mean.shape}, {std.shape}; the task observes ({obs_dim},) (safer.tasks.observe_geometry)"
+        )
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -223,7 +262,11 @@ def run_downstream(
     rngs = [rng for _, _, rng in streams]
     generators = [generator for _, generator, _ in streams]
     cpu = torch.device("cpu")
-    agent = CSC(obs_dim, ACT_DIM, generators, c.sac, c.csc, cpu) if c.method == "csc" else SAC(obs_dim, ACT_DIM, generators, c.sac, cpu)
+    agent = (
+        CSC(obs_dim, ACT_DIM, generators, c.sac, c.csc, cpu)
+        if c.method == "csc"
+        else SAC(obs_dim, ACT_DIM, generators, c.sac, cpu)
+    )
     buffer = MemberReplay(S, c.total_steps, obs_dim, ACT_DIM)
     envs = [SafeGraspEnv(task, c.max_episode_steps) for _ in seeds]
     obs = np.stack([env.reset(seed=env_seed)[0] for env, (env_seed, _, _) in zip(envs, streams)])
@@ -296,8 +339,16 @@ def run_downstream(
             watch.check(f"downstream {c.method}, seeds {seeds}")
             for s, seed in enumerate(seeds):
                 return_mean = returns_sum[s] / episodes[s] if episodes[s] else math.nan
-                rows.append({"seed": seed, "step": step, "episodes": int(episodes[s]), "successes": int(successes[s]),
-                             "violations": int(violations[s]), "return_mean": float(return_mean)})
+                rows.append(
+                    {
+                        "seed": seed,
+                        "step": step,
+                        "episodes": int(episodes[s]),
+                        "successes": int(successes[s]),
+                        "violations": int(violations[s]),
+                        "return_mean": float(return_mean),
+                    }
+                )
             total_violations += violations
             bar.set_postfix(success=f"{successes.sum()}/{episodes.sum()}", violations=int(violations.sum()))
             episodes[:], successes[:], violations[:], returns_sum[:] = 0, 0, 0, 0.0
@@ -320,5 +371,7 @@ def run_downstream(
         "wall_time_s": round(time.time() - started, 1),
     }
     write_atomically(out_dir / "config.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
-    write_atomically(out_dir / "log.csv", lambda tmp: tmp.write_text(_csv_text(rows)))  # last: its presence means the run finished
+    write_atomically(
+        out_dir / "log.csv", lambda tmp: tmp.write_text(_csv_text(rows))
+    )  # last: its presence means the run finished
     return summary

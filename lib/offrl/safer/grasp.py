@@ -93,7 +93,9 @@ class GraspTask:
         half = self.container_width / 2
         for axis, (size, offset) in enumerate(zip(self.object_size[:2], self.object_offset)):
             if abs(offset) + size > half:
-                raise ValueError(f"object_offset[{axis}] = {offset}: the object must lie inside the container (|offset| + size ≤ {half})")
+                raise ValueError(
+                    f"object_offset[{axis}] = {offset}: the object must lie inside the container (|offset| + size ≤ {half})"
+                )
         if not 0 < self.wall_height < 2 * FINGER_HALF_LENGTH:
             raise ValueError(f"wall_height = {self.wall_height}: must be in (0, {2 * FINGER_HALF_LENGTH})")
 
@@ -239,7 +241,9 @@ class SafeGraspEnv(gym.Env):
         self._task_features = np.array([*task.position, half, task.wall_height, *task.object_size], np.float32)
         self._steps = 0
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         mujoco.mj_resetData(self.model, self.data)
         # Start open, fingertips 2-4 cm above the wall top, within 3 cm of the container centre.
@@ -255,7 +259,9 @@ class SafeGraspEnv(gym.Env):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         position = self.data.qpos[self._slide_qpos]
-        target = np.clip(self.data.ctrl[:3] + STEP_DISTANCE * action[:3], position - TARGET_LEAD, position + TARGET_LEAD)
+        target = np.clip(
+            self.data.ctrl[:3] + STEP_DISTANCE * action[:3], position - TARGET_LEAD, position + TARGET_LEAD
+        )
         self.data.ctrl[:3] = target
         lo, hi = OPENING_RANGE
         self.data.ctrl[3] = lo + (action[3] + 1) / 2 * (hi - lo)
@@ -287,7 +293,12 @@ class SafeGraspEnv(gym.Env):
         """The ``OBS_DIM`` floats with the geometry, whatever the task lets the agent observe (the scripted policy's view)."""
         q = self.data.qpos
         return np.concatenate(
-            [q[self._slide_qpos], q[self._finger_qpos[:1]], q[self._object_qpos : self._object_qpos + 7], self._task_features]
+            [
+                q[self._slide_qpos],
+                q[self._finger_qpos[:1]],
+                q[self._object_qpos : self._object_qpos + 7],
+                self._task_features,
+            ]
         ).astype(np.float32)
 
     def _observation(self) -> np.ndarray:

@@ -51,7 +51,15 @@ class ScriptedGrasp:
     def act(self, observation: np.ndarray) -> np.ndarray:
         gripper, opening_now, obj, centre, half_width, wall_height, size = (
             observation[OBSERVATION_LAYOUT[name]]
-            for name in ("gripper_position", "finger_opening", "object_position", "container_centre", "container_half_width", "wall_height", "object_size")
+            for name in (
+                "gripper_position",
+                "finger_opening",
+                "object_position",
+                "container_centre",
+                "container_half_width",
+                "wall_height",
+                "object_size",
+            )
         )
         tight_side = np.sign(obj[0] - centre[0]) or 1.0  # the near wall is on the side away from the centre
         clearance = half_width - size[0] - abs(obj[0] - centre[0])
@@ -101,7 +109,9 @@ class GraspRollouts:
     modes: np.ndarray  # (N,) int64: index into FAILURE_MODES
 
 
-def state_windows(observations: np.ndarray, episode_ids: np.ndarray, window: int, include_current: bool = False) -> np.ndarray:
+def state_windows(
+    observations: np.ndarray, episode_ids: np.ndarray, window: int, include_current: bool = False
+) -> np.ndarray:
     """Λ for every row: the ``window`` states before it in its episode, oldest first, zero-padded.
 
     Where all windows at once do not fit in memory, a trainer can call this on whole episodes
@@ -185,7 +195,14 @@ LABELS = ("violations", "success", "task_ids", "modes")
 
 def write_rollouts(rollouts: GraspRollouts, root: str | Path, dataset_id: str, metadata: dict[str, Any]) -> Path:
     """Store the transitions as a Minari dataset, SAFER's labels as its step infos; Λ is rebuilt on load."""
-    return write_minari(rollouts.transitions, root, dataset_id, None, metadata, step_labels={name: getattr(rollouts, name) for name in LABELS})
+    return write_minari(
+        rollouts.transitions,
+        root,
+        dataset_id,
+        None,
+        metadata,
+        step_labels={name: getattr(rollouts, name) for name in LABELS},
+    )
 
 
 def load_rollouts(path: str | Path, window: int) -> GraspRollouts:
@@ -194,7 +211,9 @@ def load_rollouts(path: str | Path, window: int) -> GraspRollouts:
     labels = load_step_labels(path)
     missing = [name for name in LABELS if name not in labels]
     if missing:
-        raise DatasetError(f"the dataset at {path} lacks the grasp labels {missing}: write it with `python -m offrl grasp-data`")
+        raise DatasetError(
+            f"the dataset at {path} lacks the grasp labels {missing}: write it with `python -m offrl grasp-data`"
+        )
     return GraspRollouts(
         transitions=transitions,
         violations=labels["violations"].astype(bool),

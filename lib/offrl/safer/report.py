@@ -71,7 +71,9 @@ def load_downstream(paths_by_run: Mapping[tuple[str, int], Sequence[str | Path]]
     for (method, task), paths in paths_by_run.items():
         for path in paths:
             log = _read_csv(path, LOG_COLUMNS)
-            if (log["successes"] > log["episodes"]).any() or (log[["episodes", "successes", "violations"]] < 0).any().any():
+            if (log["successes"] > log["episodes"]).any() or (
+                log[["episodes", "successes", "violations"]] < 0
+            ).any().any():
                 raise ValueError(f"{path}: counts must be non-negative with successes ≤ episodes")
             frames.append(log.assign(method=method, task=int(task)))
     if not frames:
@@ -79,7 +81,9 @@ def load_downstream(paths_by_run: Mapping[tuple[str, int], Sequence[str | Path]]
     logs = pd.concat(frames, ignore_index=True)
     repeated = logs[logs.duplicated(["method", "task", "seed", "step"])]
     if not repeated.empty:
-        raise ValueError(f"windows logged twice: {repeated[['method', 'task', 'seed', 'step']].drop_duplicates().to_dict('records')[:5]}")
+        raise ValueError(
+            f"windows logged twice: {repeated[['method', 'task', 'seed', 'step']].drop_duplicates().to_dict('records')[:5]}"
+        )
     return logs.sort_values(["method", "task", "seed", "step"], ignore_index=True)
 
 
@@ -103,7 +107,9 @@ def run_summary(logs: pd.DataFrame, final_fraction: float = 0.2) -> pd.DataFrame
     steps = logs.groupby(keys)["step"].transform("max")
     final = logs[logs["step"] > (1.0 - final_fraction) * steps]
     summary = logs.groupby(keys).agg(steps=("step", "max"), total_violations=("violations", "sum"))
-    summary = summary.join(final.groupby(keys).agg(final_episodes=("episodes", "sum"), final_successes=("successes", "sum")))
+    summary = summary.join(
+        final.groupby(keys).agg(final_episodes=("episodes", "sum"), final_successes=("successes", "sum"))
+    )
     summary["success_rate"] = success_percent(summary["final_successes"], summary["final_episodes"])
     columns = ["steps", "final_episodes", "final_successes", "success_rate", "total_violations"]
     return summary[columns].reset_index()
@@ -125,7 +131,9 @@ def _steps_label(steps: pd.Series) -> str:
     return f"{high:,}" if low == high else f"{low:,}–{high:,}"
 
 
-def safer_table1(summary: pd.DataFrame, methods: Sequence[str], tasks: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def safer_table1(
+    summary: pd.DataFrame, methods: Sequence[str], tasks: Sequence[int]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """SAFER's Table 1: success rate and total violations, methods × tasks, mean ± SD over seeds.
 
     Returns (numbers: rows (metric, method key), columns (mean/std/seeds, task); display: the two
@@ -136,9 +144,15 @@ def safer_table1(summary: pd.DataFrame, methods: Sequence[str], tasks: Sequence[
     violations_title = f"Total Number of Safety Violations (Out of {_steps_label(summary['steps'])} Steps)"
     columns = [task_name(t) for t in tasks]
     numbers, blocks, masks = {}, [], []
-    for metric, title, digits, best in (("success_rate", SUCCESS, 1, "max"), ("total_violations", violations_title, 0, "min")):
+    for metric, title, digits, best in (
+        ("success_rate", SUCCESS, 1, "max"),
+        ("total_violations", violations_title, 0, "min"),
+    ):
         stats = _seed_stats(summary, ["method", "task"], metric)
-        wide = {stat: stats.pivot(index="method", columns="task", values=stat).reindex(index=methods, columns=tasks) for stat in ("mean", "std", "seeds")}
+        wide = {
+            stat: stats.pivot(index="method", columns="task", values=stat).reindex(index=methods, columns=tasks)
+            for stat in ("mean", "std", "seeds")
+        }
         for part in wide.values():
             part.columns = columns
         numbers[metric] = pd.concat(wide, axis=1)
@@ -155,7 +169,9 @@ def safer_table1(summary: pd.DataFrame, methods: Sequence[str], tasks: Sequence[
     return table, display, bold
 
 
-def write_safer_table1(summary: pd.DataFrame, methods: Sequence[str], tasks: Sequence[int], stem: str | Path) -> pd.DataFrame:
+def write_safer_table1(
+    summary: pd.DataFrame, methods: Sequence[str], tasks: Sequence[int], stem: str | Path
+) -> pd.DataFrame:
     """Write Table 1 to STEM.csv (numbers), STEM.md and STEM.tex; returns the displayed cells."""
     numbers, display, bold = safer_table1(summary, methods, tasks)
     write_table(numbers, display, stem, bold)
@@ -178,7 +194,9 @@ def _colours(names: Sequence[str]) -> dict[str, str]:
 def _band(ax, line: pd.DataFrame, colour: str, label: str) -> None:
     """Mean line (markers so that an isolated window between NaN gaps still shows) and a ±1 SD band."""
     ax.plot(line["step"], line["mean"], color=colour, marker=".", markersize=3, label=label)
-    ax.fill_between(line["step"], line["mean"] - line["std"], line["mean"] + line["std"], color=colour, alpha=0.2, linewidth=0)
+    ax.fill_between(
+        line["step"], line["mean"] - line["std"], line["mean"] + line["std"], color=colour, alpha=0.2, linewidth=0
+    )
 
 
 def plot_unsafe_likelihood(csv_by_prior: Mapping[str, str | Path], stem: str | Path) -> pd.DataFrame:
@@ -188,7 +206,9 @@ def plot_unsafe_likelihood(csv_by_prior: Mapping[str, str | Path], stem: str | P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = pd.concat([_read_csv(p, LIKELIHOOD_COLUMNS).assign(prior=prior) for prior, p in csv_by_prior.items()], ignore_index=True)
+    data = pd.concat(
+        [_read_csv(p, LIKELIHOOD_COLUMNS).assign(prior=prior) for prior, p in csv_by_prior.items()], ignore_index=True
+    )
     data = data[["prior", *LIKELIHOOD_COLUMNS]].sort_values(["prior", "top_percent"], ignore_index=True)
     colours = _colours(list(csv_by_prior))
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
@@ -204,7 +224,9 @@ def plot_unsafe_likelihood(csv_by_prior: Mapping[str, str | Path], stem: str | P
     return _write_data(data, stem)
 
 
-def plot_calibration(csv_by_task: Mapping[int, str | Path], stem: str | Path, jitter: float = 2.0, seed: int = 0) -> pd.DataFrame:
+def plot_calibration(
+    csv_by_task: Mapping[int, str | Path], stem: str | Path, jitter: float = 2.0, seed: int = 0
+) -> pd.DataFrame:
     """SAFER's Figure 4: each rollout's unsafe % against the bound's target %, one panel per task.
 
     Dots are jittered by up to ±``jitter`` percentage points along x (seeded); on or below the
@@ -242,7 +264,11 @@ def plot_calibration(csv_by_task: Mapping[int, str | Path], stem: str | Path, ji
 
 
 def plot_bound_tradeoff(
-    summary: pd.DataFrame, task: int, bound_methods: Mapping[str, float], stem: str | Path, calibration_csv: str | Path | None = None
+    summary: pd.DataFrame,
+    task: int,
+    bound_methods: Mapping[str, float],
+    stem: str | Path,
+    calibration_csv: str | Path | None = None,
 ) -> pd.DataFrame:
     """SAFER's Figure 5: end-of-training success rate and total violations against the bound, one task.
 
@@ -278,8 +304,15 @@ def plot_bound_tradeoff(
         (axes[0], "success_rate", "success rate (%), end of training", "tab:blue"),
         (axes[1], "total_violations", "total safety violations", "tab:red"),
     ):
-        ax.errorbar(data["target_percent"], data[f"{prefix}_mean"], yerr=data[f"{prefix}_std"], marker="o", capsize=3, color=colour,
-                    label=spread_label(data[f"{prefix}_seeds"]))
+        ax.errorbar(
+            data["target_percent"],
+            data[f"{prefix}_mean"],
+            yerr=data[f"{prefix}_std"],
+            marker="o",
+            capsize=3,
+            color=colour,
+            label=spread_label(data[f"{prefix}_seeds"]),
+        )
         ax.legend(fontsize=7)
         ax.set_xticks(data["target_percent"], labels, fontsize=7)
         ax.set_xlabel("bound's target: at most X % unsafe")
@@ -291,7 +324,9 @@ def plot_bound_tradeoff(
     return _write_data(data, stem)
 
 
-def violation_curves(logs: pd.DataFrame, methods: Sequence[str], tasks: Sequence[int], cumulative: bool) -> pd.DataFrame:
+def violation_curves(
+    logs: pd.DataFrame, methods: Sequence[str], tasks: Sequence[int], cumulative: bool
+) -> pd.DataFrame:
     """Per (method, task, step): mean, std and seeds of the violations per window, or of their running sum."""
     logs = _require_runs(logs, methods, tasks).sort_values(["method", "task", "seed", "step"])
     values = logs.groupby(["method", "task", "seed"])["violations"].cumsum() if cumulative else logs["violations"]
@@ -307,7 +342,9 @@ def _curve_panels(columns: int, rows: int = 1):
     return plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows), squeeze=False, sharex="col")
 
 
-def plot_violation_curves(logs: pd.DataFrame, methods: Sequence[str], tasks: Sequence[int], stem: str | Path, cumulative: bool) -> pd.DataFrame:
+def plot_violation_curves(
+    logs: pd.DataFrame, methods: Sequence[str], tasks: Sequence[int], stem: str | Path, cumulative: bool
+) -> pd.DataFrame:
     """SAFER's Figure 6 (``cumulative``) or 7 (per window): violations over training, one panel per task.
 
     Mean over seeds and a ±1 SD band per method.
@@ -327,7 +364,9 @@ def plot_violation_curves(logs: pd.DataFrame, methods: Sequence[str], tasks: Seq
     return _write_data(data, stem)
 
 
-def plot_ablation(logs: pd.DataFrame, tasks: Sequence[int], stem: str | Path, methods: Sequence[str] = ABLATION) -> pd.DataFrame:
+def plot_ablation(
+    logs: pd.DataFrame, tasks: Sequence[int], stem: str | Path, methods: Sequence[str] = ABLATION
+) -> pd.DataFrame:
     """SAFER's Figure 8: SAFER with and without the safety context; top, success rate per window; bottom, violations per window.
 
     One column per task; mean over seeds and a ±1 SD band. A window where no episode ended has
@@ -337,7 +376,8 @@ def plot_ablation(logs: pd.DataFrame, tasks: Sequence[int], stem: str | Path, me
     logs = logs.assign(success_rate=success_percent(logs["successes"], logs["episodes"]))
     keys = ["method", "task", "step"]
     data = pd.concat(
-        [_seed_stats(logs, keys, metric).assign(metric=metric) for metric in ("success_rate", "violations")], ignore_index=True
+        [_seed_stats(logs, keys, metric).assign(metric=metric) for metric in ("success_rate", "violations")],
+        ignore_index=True,
     )[["metric", *keys, "mean", "std", "seeds"]]
     fig, axes = _curve_panels(len(tasks), rows=2)
     colours = _colours(methods)

@@ -3,7 +3,13 @@
 from offrl.safer.priors.assurance import safety_bound, unsafe_fraction_within
 from offrl.safer.priors.context import SafetyContextEncoder, kl_to_standard_normal, sample_context
 from offrl.safer.priors.flow import ConditionalRealNVP, standard_normal_log_prob
-from offrl.safer.priors.latent import LATENT_MAPS, bounded_latent, bounded_map, gaussian_latent, truncated_gaussian_latent
+from offrl.safer.priors.latent import (
+    LATENT_MAPS,
+    bounded_latent,
+    bounded_map,
+    gaussian_latent,
+    truncated_gaussian_latent,
+)
 from offrl.safer.priors.model import SkillPrior, load_prior, save_prior
 
 __all__ = [

@@ -49,24 +49,38 @@ def safety_bound(
     norms_unsafe = np.sort(np.abs(z_unsafe).max(-1))
     if len(norms_safe) == 0:
         raise ValueError("z_safe is empty: the bound needs safe data actions")
-    bound = initial_bound if initial_bound is not None else float(np.nextafter(max(norms_safe[-1], norms_unsafe.max(initial=0.0)), np.inf))
+    bound = (
+        initial_bound
+        if initial_bound is not None
+        else float(np.nextafter(max(norms_safe[-1], norms_unsafe.max(initial=0.0)), np.inf))
+    )
 
     def in_bound(bound: float) -> tuple[int, int]:  # how many safe and unsafe norms are < bound
-        return int(np.searchsorted(norms_safe, bound, side="left")), int(np.searchsorted(norms_unsafe, bound, side="left"))
+        return int(np.searchsorted(norms_safe, bound, side="left")), int(
+            np.searchsorted(norms_unsafe, bound, side="left")
+        )
 
     in_safe, in_unsafe = in_bound(bound)
     last_with_safe = bound
     for _ in range(max_iterations):
         total = in_safe + in_unsafe
-        draws = ((norms_safe, in_safe, int(total * (1 - max_unsafe_fraction))), (norms_unsafe, in_unsafe, int(total * max_unsafe_fraction)))
+        draws = (
+            (norms_safe, in_safe, int(total * (1 - max_unsafe_fraction))),
+            (norms_unsafe, in_unsafe, int(total * max_unsafe_fraction)),
+        )
         maxima = [norms[int(n * rng.random() ** (1 / k))] for norms, n, k in draws if n and k]
         if not maxima:
             # An unsafe z lies nearer the origin than every safe z still in bound.
-            raise UnreachableTarget(f"no safe data left in bound at η = {bound}: no bound reaches max_unsafe_fraction = {max_unsafe_fraction}", last_with_safe)
+            raise UnreachableTarget(
+                f"no safe data left in bound at η = {bound}: no bound reaches max_unsafe_fraction = {max_unsafe_fraction}",
+                last_with_safe,
+            )
         bound = float(max(maxima))
         in_safe, in_unsafe = in_bound(bound)
         if in_safe:
             last_with_safe = bound
         if in_unsafe <= max_unsafe_fraction * (in_safe + in_unsafe):
             return bound
-    raise RuntimeError(f"Algorithm 3 did not reach max_unsafe_fraction = {max_unsafe_fraction} in {max_iterations} rounds")
+    raise RuntimeError(
+        f"Algorithm 3 did not reach max_unsafe_fraction = {max_unsafe_fraction} in {max_iterations} rounds"
+    )

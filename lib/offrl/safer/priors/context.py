@@ -21,7 +21,15 @@ class SafetyContextEncoder(nn.Module):
     windows: ~45 against ~9 updates a second), and the encoder, not the flow, sets the pace.
     """
 
-    def __init__(self, state_dim: int, context_dim: int = 8, window: int = 16, model_dim: int = 32, heads: int = 4, layers: int = 1) -> None:
+    def __init__(
+        self,
+        state_dim: int,
+        context_dim: int = 8,
+        window: int = 16,
+        model_dim: int = 32,
+        heads: int = 4,
+        layers: int = 1,
+    ) -> None:
         super().__init__()
         if model_dim % heads:
             raise ValueError(f"model_dim = {model_dim}: must be a multiple of heads = {heads}")
@@ -29,7 +37,9 @@ class SafetyContextEncoder(nn.Module):
         self.embed = nn.Linear(state_dim, model_dim)
         # Learned positions: the zero-padded start of an episode must look different from its end.
         self.position_embedding = nn.Parameter(0.02 * torch.randn(window, model_dim))
-        block = nn.TransformerEncoderLayer(model_dim, heads, dim_feedforward=2 * model_dim, dropout=0.0, batch_first=True, norm_first=True)
+        block = nn.TransformerEncoderLayer(
+            model_dim, heads, dim_feedforward=2 * model_dim, dropout=0.0, batch_first=True, norm_first=True
+        )
         self.encoder = nn.TransformerEncoder(block, layers, norm=nn.LayerNorm(model_dim), enable_nested_tensor=False)
         self.head = nn.Linear(model_dim, 2 * context_dim)
 

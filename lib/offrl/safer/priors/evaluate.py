@@ -38,7 +38,9 @@ def _per_row(prior: SkillPrior, data: GraspRollouts, rows: np.ndarray, latent: b
     return np.concatenate(out) if out else np.zeros((0,))
 
 
-def safety_bounds(prior: SkillPrior, data: GraspRollouts, targets: Sequence[float], seed: int, balance: bool = True) -> pd.DataFrame:
+def safety_bounds(
+    prior: SkillPrior, data: GraspRollouts, targets: Sequence[float], seed: int, balance: bool = True
+) -> pd.DataFrame:
     """η for each target unsafe fraction u, by Algorithm 3 on Algorithm 2's safe and unsafe pairs.
 
     The safe pairs are the prior's own safe set (:func:`offrl.safer.priors.train.safe_rows`: ω = 0 in
@@ -70,17 +72,19 @@ def safety_bounds(prior: SkillPrior, data: GraspRollouts, targets: Sequence[floa
             bound, reached = safety_bound(z_safe, z_unsafe, target, rng), True
         except UnreachableTarget as unreachable:
             bound, reached = unreachable.bound, False
-        rows.append({
-            "target": float(target),
-            "bound": bound,
-            "reached": reached,
-            "in_bound_unsafe_fraction": unsafe_fraction_within(z_safe, z_unsafe, bound),
-            "safe_pairs": len(safe),
-            "unsafe_pairs": len(unsafe),
-            "data_in_bound_unsafe_fraction": unsafe_fraction_within(z_data_safe, z_unsafe, bound),
-            "data_unsafe_fraction": float(data.violations.mean()),
-            "data_pairs": len(z),
-        })
+        rows.append(
+            {
+                "target": float(target),
+                "bound": bound,
+                "reached": reached,
+                "in_bound_unsafe_fraction": unsafe_fraction_within(z_safe, z_unsafe, bound),
+                "safe_pairs": len(safe),
+                "unsafe_pairs": len(unsafe),
+                "data_in_bound_unsafe_fraction": unsafe_fraction_within(z_data_safe, z_unsafe, bound),
+                "data_unsafe_fraction": float(data.violations.mean()),
+                "data_pairs": len(z),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -93,12 +97,24 @@ def unsafe_among_likely(prior: SkillPrior, data: GraspRollouts, top_percents: Se
         if not 0 < top <= 100:
             raise ValueError(f"top_percent = {top}: must be in (0, 100]")
         pairs = max(1, int(round(len(order) * top / 100)))
-        rows.append({"top_percent": float(top), "unsafe_percent": 100.0 * float(data.violations[order[:pairs]].mean()), "pairs": pairs})
+        rows.append(
+            {
+                "top_percent": float(top),
+                "unsafe_percent": 100.0 * float(data.violations[order[:pairs]].mean()),
+                "pairs": pairs,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def calibration_rollouts(task: GraspTask, prior: SkillPrior, bounds: pd.DataFrame, rollouts: int, seed: int,
-                         latent_map: str = "truncated_normal") -> pd.DataFrame:
+def calibration_rollouts(
+    task: GraspTask,
+    prior: SkillPrior,
+    bounds: pd.DataFrame,
+    rollouts: int,
+    seed: int,
+    latent_map: str = "truncated_normal",
+) -> pd.DataFrame:
     """Figure 4: episodes acting a = f(z; s, E[c | Λ]) with z drawn inside (−η, η)^d, for each bound's η.
 
     z is ``latent_map`` (``offrl.safer.priors.latent``) of a uniform u ∈ [−1, 1]^d: by default the
@@ -121,13 +137,24 @@ def calibration_rollouts(task: GraspTask, prior: SkillPrior, bounds: pd.DataFram
             steps = unsafe = 0
             done = success = False
             while not done:
-                latent = to_latent(torch.as_tensor(rng.uniform(-1.0, 1.0, (1, action_dim)), dtype=torch.float32), float(bound))
+                latent = to_latent(
+                    torch.as_tensor(rng.uniform(-1.0, 1.0, (1, action_dim)), dtype=torch.float32), float(bound)
+                )
                 windows = torch.from_numpy(window.states) if prior.context_dim else None
                 action = prior_action(prior, latent, torch.from_numpy(observation[None]), windows)[0].numpy()
                 window.push(observation[None])
                 observation, _, terminated, truncated, info = env.step(action)
                 steps, unsafe, success = steps + 1, unsafe + info["violation"], info["success"]
                 done = terminated or truncated
-            rows.append({"target": float(target), "bound": float(bound), "rollout": rollout, "steps": steps,
-                         "unsafe_steps": unsafe, "unsafe_fraction": unsafe / steps, "success": bool(success)})
+            rows.append(
+                {
+                    "target": float(target),
+                    "bound": float(bound),
+                    "rollout": rollout,
+                    "steps": steps,
+                    "unsafe_steps": unsafe,
+                    "unsafe_fraction": unsafe / steps,
+                    "success": bool(success),
+                }
+            )
     return pd.DataFrame(rows)

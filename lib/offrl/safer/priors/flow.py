@@ -61,7 +61,14 @@ class ConditionalRealNVP(nn.Module):
     dimension is moved by at least one of them once there are two or more.
     """
 
-    def __init__(self, action_dim: int, condition_dim: int, layers: int = 3, hidden: tuple[int, ...] = (256, 256), scale_bound: float = 2.0) -> None:
+    def __init__(
+        self,
+        action_dim: int,
+        condition_dim: int,
+        layers: int = 3,
+        hidden: tuple[int, ...] = (256, 256),
+        scale_bound: float = 2.0,
+    ) -> None:
         super().__init__()
         if action_dim < 2:
             raise ValueError(f"action_dim = {action_dim}: a coupling layer needs at least 2 dimensions")
@@ -96,7 +103,9 @@ class ConditionalRealNVP(nn.Module):
 
     def sample(self, condition: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """One action per condition row, from z ~ N(0, I)."""
-        z = torch.randn(*condition.shape[:-1], self.action_dim, generator=generator, device=condition.device, dtype=condition.dtype)
+        z = torch.randn(
+            *condition.shape[:-1], self.action_dim, generator=generator, device=condition.device, dtype=condition.dtype
+        )
         return self(z, condition)[0]
 
 

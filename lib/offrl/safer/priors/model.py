@@ -50,7 +50,11 @@ class SkillPrior(nn.Module):
         }
         self.context_dim, self.window = context_dim, window
         self.flow = ConditionalRealNVP(action_dim, state_dim + context_dim, layers, tuple(hidden))
-        self.encoder = SafetyContextEncoder(state_dim, context_dim, window, encoder_dim, layers=encoder_layers) if context_dim else None
+        self.encoder = (
+            SafetyContextEncoder(state_dim, context_dim, window, encoder_dim, layers=encoder_layers)
+            if context_dim
+            else None
+        )
         self.register_buffer("state_mean", torch.zeros(state_dim))
         self.register_buffer("state_std", torch.ones(state_dim))
 
@@ -67,8 +71,13 @@ class SkillPrior(nn.Module):
         padding = (windows == 0).all(-1, keepdim=True)
         return self.encoder(self.normalise(windows).masked_fill(padding, 0.0))
 
-    def condition(self, states: torch.Tensor, windows: torch.Tensor | None, generator: torch.Generator | None = None,
-                  sample: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def condition(
+        self,
+        states: torch.Tensor,
+        windows: torch.Tensor | None,
+        generator: torch.Generator | None = None,
+        sample: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The flow's condition [s, c] and KL(q_ρ(c | Λ) ‖ N(0, I)) per row (zeros without c).
 
         ``sample``: c drawn by reparameterisation (training); otherwise c = E[c | Λ] (Algorithms 1 and 3).
@@ -82,8 +91,14 @@ class SkillPrior(nn.Module):
         context = sample_context(mean, log_var, generator) if sample else mean
         return torch.cat([normalised, context], dim=-1), kl_to_standard_normal(mean, log_var)
 
-    def log_prob(self, states: torch.Tensor, actions: torch.Tensor, windows: torch.Tensor | None,
-                 generator: torch.Generator | None = None, sample: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_prob(
+        self,
+        states: torch.Tensor,
+        actions: torch.Tensor,
+        windows: torch.Tensor | None,
+        generator: torch.Generator | None = None,
+        sample: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """log p_φ(a | s, c) with c ~ q_ρ(c | Λ) (or its mean), and the KL term, per row."""
         condition, kl = self.condition(states, windows, generator, sample)
         return self.flow.log_prob(actions, condition), kl
@@ -131,6 +146,8 @@ class RollingWindow:
         self.states[member] = 0.0
 
 
-def prior_action(prior: SkillPrior, latent: torch.Tensor, states: torch.Tensor, windows: torch.Tensor | None) -> torch.Tensor:
+def prior_action(
+    prior: SkillPrior, latent: torch.Tensor, states: torch.Tensor, windows: torch.Tensor | None
+) -> torch.Tensor:
     """a = f_φ(z; s, E[c | Λ]); a prior without a safety variable ignores Λ."""
     return prior.action(latent, states, windows if prior.context_dim else None)

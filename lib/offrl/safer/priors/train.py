@@ -71,7 +71,9 @@ class PriorConfig:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} = {getattr(self, name)}: must be positive")
         if self.unsafe_weight < 0 or self.context_dim < 0:
-            raise ValueError(f"unsafe_weight = {self.unsafe_weight}, context_dim = {self.context_dim}: both must be ≥ 0")
+            raise ValueError(
+                f"unsafe_weight = {self.unsafe_weight}, context_dim = {self.context_dim}: both must be ≥ 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,9 @@ class PriorKind:
 
 
 PRIOR_KINDS: dict[str, PriorKind] = {
-    "parrot": PriorKind(safety_variable=False, contrastive=False, optimizer="adam"),  # appendix D: Adam, lr 1e-4, 3 bijectors
+    "parrot": PriorKind(
+        safety_variable=False, contrastive=False, optimizer="adam"
+    ),  # appendix D: Adam, lr 1e-4, 3 bijectors
     "contextual_parrot": PriorKind(safety_variable=True, contrastive=False, optimizer="adam"),
     "safer": PriorKind(safety_variable=True, contrastive=True, optimizer="sgd"),
     "safer_no_context": PriorKind(safety_variable=False, contrastive=True, optimizer="sgd"),
@@ -109,8 +113,11 @@ def prior_config(kind: str, **options: Any) -> PriorConfig:
         raise ValueError(f"context_dim = {config.context_dim}: {kind} has a safety variable, of at least 1 component")
     if structure.contrastive and not config.unsafe_weight > 0:
         raise ValueError(f"unsafe_weight = {config.unsafe_weight}: {kind}'s contrastive term needs λ > 0")
-    return replace(config, context_dim=config.context_dim if structure.safety_variable else 0,
-                   unsafe_weight=config.unsafe_weight if structure.contrastive else 0.0)
+    return replace(
+        config,
+        context_dim=config.context_dim if structure.safety_variable else 0,
+        unsafe_weight=config.unsafe_weight if structure.contrastive else 0.0,
+    )
 
 
 def safe_rows(data: GraspRollouts) -> np.ndarray:
@@ -134,22 +141,42 @@ class _Part:
 
 def _part(data: GraspRollouts, rows: np.ndarray, seed: int) -> _Part:
     t = torch.as_tensor
-    return _Part(t(data.transitions.observations[rows]), t(data.transitions.actions[rows]), t(data.windows[rows]), torch.Generator().manual_seed(seed))
+    return _Part(
+        t(data.transitions.observations[rows]),
+        t(data.transitions.actions[rows]),
+        t(data.windows[rows]),
+        torch.Generator().manual_seed(seed),
+    )
 
 
-def train_prior(data: GraspRollouts, config: PriorConfig, out_dir: str | Path, progress: bool = True, command: str = "") -> dict[str, Any]:
+def train_prior(
+    data: GraspRollouts, config: PriorConfig, out_dir: str | Path, progress: bool = True, command: str = ""
+) -> dict[str, Any]:
     """Train one prior on the labelled grasp data; write ``prior.pt``, ``train_log.csv`` and ``config.json``."""
     c = config
     if data.windows.shape[1] != c.window:
-        raise ValueError(f"the data's windows hold {data.windows.shape[1]} states; the config asks for window = {c.window}")
+        raise ValueError(
+            f"the data's windows hold {data.windows.shape[1]} states; the config asks for window = {c.window}"
+        )
     safe, unsafe = safe_rows(data), np.flatnonzero(data.violations)
     if len(safe) == 0 or (c.unsafe_weight > 0 and len(unsafe) == 0):
-        raise ValueError(f"{len(safe)} safe and {len(unsafe)} unsafe rows: {c.kind} needs both (collect more data or more failure modes)")
+        raise ValueError(
+            f"{len(safe)} safe and {len(unsafe)} unsafe rows: {c.kind} needs both (collect more data or more failure modes)"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     torch.manual_seed(c.seed)
-    prior = SkillPrior(data.transitions.observations.shape[1], data.transitions.actions.shape[1], c.context_dim, c.window, c.layers, c.hidden, c.encoder_dim, c.encoder_layers)
+    prior = SkillPrior(
+        data.transitions.observations.shape[1],
+        data.transitions.actions.shape[1],
+        c.context_dim,
+        c.window,
+        c.layers,
+        c.hidden,
+        c.encoder_dim,
+        c.encoder_layers,
+    )
     prior.set_state_statistics(data.transitions.observations)
     if c.optimizer == "adam":
         optimizer: torch.optim.Optimizer = torch.optim.Adam(prior.parameters(), lr=c.lr)
@@ -171,7 +198,11 @@ def train_prior(data: GraspRollouts, config: PriorConfig, out_dir: str | Path, p
             states, actions, windows = unsafe_part.sample(c.batch_size)
             log_p_unsafe, kl_unsafe = prior.log_prob(states, actions, windows, context_noise)
             loss = loss + c.unsafe_weight * log_p_unsafe.clamp(min=c.unsafe_floor).mean() + kl_unsafe.mean()
-            logs |= {"log_p_unsafe": log_p_unsafe.mean(), "kl_unsafe": kl_unsafe.mean(), "frozen_unsafe": (log_p_unsafe < c.unsafe_floor).float().mean()}
+            logs |= {
+                "log_p_unsafe": log_p_unsafe.mean(),
+                "kl_unsafe": kl_unsafe.mean(),
+                "frozen_unsafe": (log_p_unsafe < c.unsafe_floor).float().mean(),
+            }
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(prior.parameters(), c.grad_clip)
@@ -182,7 +213,13 @@ def train_prior(data: GraspRollouts, config: PriorConfig, out_dir: str | Path, p
             totals[name] = totals.get(name, 0.0) + value.item()
         if step % c.log_every == 0 or step == c.steps:
             count = step - (rows[-1]["step"] if rows else 0)
-            rows.append({"step": step, **{name: total / count for name, total in totals.items()}, "wall_s": round(time.time() - started, 1)})
+            rows.append(
+                {
+                    "step": step,
+                    **{name: total / count for name, total in totals.items()},
+                    "wall_s": round(time.time() - started, 1),
+                }
+            )
             totals = {}
             bar.set_postfix(loss=f"{rows[-1]['loss']:.2f}")
     bar.close()
