@@ -313,3 +313,27 @@ def test_score_table_iqm_row_by_hand():
     assert display.loc["IQM", "b"] == "5.0 [5.0, 5.0]"
     assert bold.loc["IQM"].tolist() == [True, False]
     assert "IQM" not in score_table(final, ["a", "b"], ["hopper-medium", "hopper-expert"])[1].index
+
+
+def test_score_table_command_adds_the_iqm_row(tmp_path):
+    from offrl.cli import main
+
+    evaluations().to_csv(tmp_path / "evaluation.csv", index=False)
+    main(
+        [
+            "score-table",
+            "--algorithms",
+            "a",
+            "b",
+            "--datasets",
+            "hopper-medium",
+            "hopper-expert",
+            "--last",
+            "2",
+            "--iqm",
+            "--table",
+            str(tmp_path / "t"),
+            str(tmp_path / "evaluation.csv"),
+        ]
+    )
+    assert "| IQM |" in (tmp_path / "t.md").read_text() and "IQM high" in (tmp_path / "t.csv").read_text()

@@ -27,6 +27,10 @@ rule dataset_table:
         "python -m offrl dataset-table {params.options} --out {params.stem} {input} > {log} 2>&1"
 
 
+# offline.iqm_rows: every score table adds the IQM row (rliable's protocol) under its Total.
+IQM_ROWS = " --iqm" if OFFLINE["iqm_rows"] else ""
+
+
 rule d4rl_table:
     """TD3+BC and BC on D4RL's dataset kinds: final scores, mean ± std over seeds."""
     input:
@@ -51,7 +55,7 @@ rule d4rl_table:
         options="",  # the studies' tables add their layout: extension rows, seeds, spreads, gains
     shell:
         "python -m offrl score-table --algorithms {params.algorithms} --datasets {params.datasets}"
-        " --last {params.last} {params.options} --table {params.stem} {input} > {log} 2>&1"
+        f" --last {{params.last}} {{params.options}}{IQM_ROWS} --table {{params.stem}} {{input}} > {{log}} 2>&1"
 
 
 rule d4rl_curves:

@@ -73,6 +73,7 @@ def _score_table(args: argparse.Namespace) -> None:
         total_spread=args.total_spread,
         episodes=episodes,
         extension=args.extension_datasets,
+        iqm=args.iqm,
     )
     print(display.to_string())
 
@@ -223,6 +224,12 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         choices=["quadrature", "sum"],
         default="quadrature",
         help="the Total's ±: √Σ of the rows' variances (ours), or Σ of the rows' stds (both papers)",
+    )
+    p.add_argument(
+        "--iqm",
+        action="store_true",
+        help="add a row under the Total: the interquartile mean over every run (dataset × seed) with its 95%% "
+        "stratified-bootstrap interval (rliable's protocol)",
     )
     _extension_datasets(p, "rows below the Total, marked (extension), not summed")
     _seeds(p)
