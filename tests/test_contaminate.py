@@ -105,7 +105,7 @@ def test_ten_percent_presets_train_on_the_best_episodes():
 
 
 def test_expert_first_n_names_parse_and_split():
-    from offrl.cli import _split_dataset
+    from offrl.commands.offline import split_dataset as _split_dataset
     from offrl.data.contaminate import parse_subset
 
     assert parse_subset("expert-first10000") == 10000
