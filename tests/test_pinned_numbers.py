@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from offrl.algos.presets import PRESETS
-from offrl.bench import _run_files, random_dataset
+from offrl.bench import random_dataset, run_files
 from offrl.train import TrainConfig, train
 
 PINNED = Path(__file__).with_name("pinned_numbers.json")
@@ -42,7 +42,7 @@ def pinned_run(preset: str) -> dict[str, list[float]]:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)  # Guided TD3+BC's made-up safety expert is drawn from the global generator
-        options = _run_files(preset, dataset, Path(tmp))
+        options = run_files(preset, dataset, Path(tmp))
         config = TrainConfig(
             algorithm=preset,
             env="hopper",
