@@ -179,7 +179,9 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 # Raise it whenever what a checkpoint holds changes meaning: checkpoints of another format are ignored.
-CHECKPOINT_FORMAT = 4  # 3: snapshots of the critics (the Q diagnostic); 4: IQL's update count and actor rate on the device
+CHECKPOINT_FORMAT = (
+    4  # 3: snapshots of the critics (the Q diagnostic); 4: IQL's update count and actor rate on the device
+)
 
 
 def _tensor_shapes(state: dict[str, Any]) -> dict[str, dict[str, tuple[int, ...]]]:
