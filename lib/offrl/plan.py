@@ -41,7 +41,8 @@ from typing import Any
 
 from offrl.files import write_atomically
 
-COSTS = Path("benchmarks") / "costs.yaml"
+# The repository's figures (lib/offrl/plan.py → the repository root), wherever the workflow or the command runs.
+COSTS = Path(__file__).resolve().parents[2] / "benchmarks" / "costs.yaml"
 EPISODE_STEPS = 1000  # Gymnasium MuJoCo's time limit: evaluation episodes are projected at full length
 CLUSTER_CORES = 1024  # cores the dry run offers on a cluster, so no rule's threads are cut down
 

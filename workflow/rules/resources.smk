@@ -4,7 +4,7 @@
 # of benchmarks/costs.yaml (offrl.plan.projected_seconds: start-up + its work, the steps, episodes,
 # transitions of its config, at the measured cost per unit), plus a cluster job's own start;
 # memory a measured base plus its dataset.
-COSTS = load_costs(Path(workflow.basedir) / "benchmarks" / "costs.yaml")
+COSTS = load_costs()
 # The runtime is a limit at which Slurm kills the job: three times the projection, at least
 # 5 minutes, at most 3 days (a common partition limit). Offline training keeps a checkpoint
 # (results/checkpoints/): a job stopped at the limit resumes there when run again.
