@@ -5,7 +5,16 @@ import sys
 import pytest
 import yaml
 
-from offrl.config import SCHEMA_PATH, ConfigError, check_config, config_variants, load_config_files, validate_config
+from offrl.config import (
+    SCHEMA_PATH,
+    ConfigError,
+    check_config,
+    config_variants,
+    d4rl_envs,
+    load_config_files,
+    run_steps,
+    validate_config,
+)
 from tests.conftest import REPO
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -247,10 +256,14 @@ def test_trained_safety_expert_needs_a_weight_per_env():
 def test_guided_study_envs_and_seeds_are_checked():
     config = load()
     validate(config, SCHEMA)
-    assert config["guided"]["envs"] == ["hopper", "walker2d"] and config["guided"]["seeds"] == [0, 1, 2]  # the paper's
+    # The default scale's: Hopper, whose shipped experts meet the bar; the paper's seeds.
+    assert config["guided"]["envs"] == ["hopper"] and config["guided"]["seeds"] == [0, 1, 2]
     for change, expected in (
         ({"envs": ["hopper", "halfcheetah"]}, r"guided.envs \['halfcheetah'\] are not in envs"),
-        ({"extension_envs": ["walker2d"]}, r"guided.extension_envs \['walker2d'\] are also in guided.envs"),
+        (
+            {"envs": ["hopper", "walker2d"], "extension_envs": ["walker2d"]},
+            r"guided.extension_envs \['walker2d'\] are also in guided.envs",
+        ),
         ({"seeds": [0, 7]}, r"guided.seeds \[7\] are not in offline.seeds"),
     ):
         changed = copy.deepcopy(config)
@@ -294,6 +307,7 @@ def test_figure6_dataset_is_checked_only_when_figure6_is_built():
 def test_unknown_algorithm_names_the_presets_and_variants():
     config = with_change(("offline", "algorithms"), ["td3bc", "cql9"])
     config["variants"] = {"td3bc_a1": {"preset": "td3bc", "options": {"alpha": 1.0}}}
+    config["offline"]["batch_sizes"] = {}  # the default scale's names a variant this config drops
     validate(config, SCHEMA)
     with pytest.raises(
         ConfigError,
@@ -403,3 +417,33 @@ def test_q_diagnostic_needs_known_algorithms_and_buildable_datasets():
     for bad in ({"datasets": ["hopper-mediocre"]}, {"tail": 1.0}):
         with pytest.raises(Exception, match="q_diagnostic|mediocre|1.0"):
             validate({**load(), "q_diagnostic": bad}, SCHEMA)
+
+
+def test_a_study_budget_applies_to_its_datasets_and_never_gives_a_run_two():
+    config = load()
+    validate(config, SCHEMA)
+    shipped = REPO / "resources" / "shipped"
+    check_config(config, shipped)
+    # The default scale: TD3BC++'s Walker2d runs train 20k steps, every other run offline.steps.
+    assert run_steps(config) == {"walker2d-expert": 20000, "walker2d-expert-random-70": 20000}
+    assert d4rl_envs(config) == ["hopper"]
+    for change, expected in (
+        # The D4RL table on Walker2d would train walker2d-expert for both budgets.
+        (
+            {"datasets": {"kinds": ["expert"]}, "offline": {"envs": ["hopper", "walker2d"]}},
+            r"walker2d-expert'\] are also trained for offline.envs",
+        ),
+        ({"taming": {"steps": 20500}}, r"taming.steps \(20500\) must be a multiple of offline.eval_every \(1000\)"),
+        ({"taming": {"kinds": ["medium-expert"]}}, r"taming.kinds \['medium-expert'\] lacks expert"),
+        ({"offline": {"envs": ["halfcheetah"]}}, r"offline.envs \['halfcheetah'\] are not in envs"),
+    ):
+        changed = copy.deepcopy(config)
+        for section, values in change.items():
+            changed[section].update(values)
+        with pytest.raises(ConfigError, match=expected):
+            check_config(changed, shipped)
+    same = copy.deepcopy(config)
+    same["taming"]["steps"] = same["offline"]["steps"]
+    same["offline"]["envs"] = ["hopper", "walker2d"]
+    same["datasets"]["kinds"] = ["expert"]
+    check_config(same, shipped)  # one budget for both: allowed

@@ -161,6 +161,9 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
         raise ConfigError(
             f"offline.log_every ({offline['log_every']}) must divide offline.eval_every ({offline['eval_every']})"
         )
+    if offline:
+        _check_d4rl_envs(offline, envs)
+        _check_study_steps(config)
     taming = config.get("taming", {})
     if taming.get("envs"):
         outside = [env for env in taming["envs"] if env not in envs]
@@ -176,6 +179,10 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
             raise ConfigError(
                 f"taming.q_histogram_dataset {taming['q_histogram_dataset']!r} is not one of the study's contaminated datasets {study}"
             )
+        if "expert" not in taming.get("kinds", ["expert"]):
+            raise ConfigError(
+                f"taming.kinds {taming['kinds']} lacks expert: the study's contaminated datasets are made from it"
+            )
         missing = [algo for algo in taming["figure_algorithms"] if algo not in taming["algorithms"]]
         if missing:
             raise ConfigError(f"taming.figure_algorithms {missing} are not in taming.algorithms {taming['algorithms']}")
@@ -188,6 +195,73 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
         missing = [f"{env}-{kind}" for env in envs for kind in datasets["kinds"] if f"{env}-{kind}" not in ids]
         if missing:
             raise ConfigError(f"datasets.source is 'minari' but datasets.minari_ids has no remote id for {missing}")
+
+
+def d4rl_envs(config: dict[str, Any]) -> list[str]:
+    """The envs of the D4RL score table: ``offline.envs``, by default every env of the run."""
+    return config["offline"].get("envs") or config["envs"]
+
+
+def taming_study_datasets(config: dict[str, Any]) -> list[str]:
+    """Every dataset the TD3BC++ study trains on: Table 1's kinds, Table 8's, the contaminated ones."""
+    taming = config.get("taming", {})
+    datasets = config["datasets"]
+    kinds = [*taming.get("kinds", []), *(datasets["kinds"] if "table8" in taming.get("artefacts", []) else [])]
+    contaminated = [f"expert-random-{p}" for p in datasets["contamination"]] + [
+        f"expert-cloned-{p}" for p in datasets.get("cloned_contamination", [])
+    ]
+    return [f"{env}-{kind}" for env in taming.get("envs", []) for kind in dict.fromkeys([*kinds, *contaminated])]
+
+
+def _other_studies_datasets(config: dict[str, Any]) -> dict[str, list[str]]:
+    """The datasets each study other than TD3BC++ trains on, by the config key that names them."""
+    kinds = config["datasets"]["kinds"]
+    guided = config.get("guided", {})
+    blog = config.get("bear_blog", {})
+    return {
+        "offline.envs (the D4RL table)": [f"{env}-{kind}" for env in d4rl_envs(config) for kind in kinds],
+        "guided.envs": [
+            f"{env}-{kind}" for env in [*guided.get("envs", []), *guided.get("extension_envs", [])] for kind in kinds
+        ],
+        "bear_blog.envs": [f"{env}-{kind}" for env in blog.get("envs", []) for kind in ("medium", "expert", "random")],
+        "bear_blog.figure1_envs": [
+            f"{env}-expert-first{size}"
+            for env in blog.get("figure1_envs", [])
+            for size in blog.get("figure1_sizes", [])
+        ],
+        "q_diagnostic.datasets": list(config.get("q_diagnostic", {}).get("datasets", [])),
+    }
+
+
+def run_steps(config: dict[str, Any]) -> dict[str, int]:
+    """The training budget of the runs on each dataset whose study sets its own (``taming.steps``); others take offline.steps."""
+    steps = config.get("taming", {}).get("steps")
+    return dict.fromkeys(taming_study_datasets(config), steps) if steps else {}
+
+
+def _check_d4rl_envs(offline: dict[str, Any], envs: list[str]) -> None:
+    outside = [env for env in offline.get("envs") or [] if env not in envs]
+    if outside:
+        raise ConfigError(f"offline.envs {outside} are not in envs {envs}")
+
+
+def _check_study_steps(config: dict[str, Any]) -> None:
+    """A study's own budget is a multiple of eval_every, and no run has two budgets."""
+    steps, offline = config.get("taming", {}).get("steps"), config["offline"]
+    if not steps:
+        return
+    if steps % offline["eval_every"]:
+        raise ConfigError(f"taming.steps ({steps}) must be a multiple of offline.eval_every ({offline['eval_every']})")
+    if steps == offline["steps"]:
+        return
+    study = set(taming_study_datasets(config))
+    for key, datasets in _other_studies_datasets(config).items():
+        shared = sorted(study & set(datasets))
+        if shared:
+            raise ConfigError(
+                f"taming.steps ({steps}) differs from offline.steps ({offline['steps']}), but {shared} are also "
+                f"trained for {key}: a run has one budget; make them equal or keep the studies' datasets apart"
+            )
 
 
 def number_tag(value: float) -> str:

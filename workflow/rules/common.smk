@@ -44,6 +44,15 @@ TRAIN_DEVICE = "cpu" if OFFLINE["device"] == "auto" and GPUS_GIVEN == 0 else OFF
 ALGORITHMS = OFFLINE["algorithms"]
 SEED_GROUPS = seed_groups(OFFLINE["seeds"], OFFLINE["seeds_per_job"])
 DATASET_NAMES = [f"{env}-{kind}" for env in ENVS for kind in KINDS]
+# The D4RL score table's datasets: offline.algorithms on offline.envs × datasets.kinds.
+D4RL_DATASETS = [f"{env}-{kind}" for env in d4rl_envs(config) for kind in KINDS]
+# A study may train its runs for its own budget (taming.steps); every other run trains offline.steps.
+STUDY_STEPS = run_steps(config)
+
+
+def steps_of(dataset):
+    """The training steps of every run on ``dataset``."""
+    return STUDY_STEPS.get(dataset, OFFLINE["steps"])
 
 
 VARIANTS = all_variants(config)

@@ -34,7 +34,7 @@ IQM_ROWS = " --iqm" if OFFLINE["iqm_rows"] else ""
 rule d4rl_table:
     """TD3+BC and BC on D4RL's dataset kinds: final scores, mean ± std over seeds."""
     input:
-        evaluations(ALGORITHMS, DATASET_NAMES),
+        evaluations(ALGORITHMS, D4RL_DATASETS),
     output:
         csv="results/tables/d4rl.csv",
         md=reported("results/tables/d4rl.md", caption="../report/d4rl_table.rst", category="D4RL"),
@@ -50,7 +50,7 @@ rule d4rl_table:
     params:
         stem=subpath(output.csv, strip_suffix=".csv"),
         algorithms=ALGORITHMS,
-        datasets=DATASET_NAMES,
+        datasets=D4RL_DATASETS,
         last=OFFLINE["final_evaluations"],
         options="",  # the studies' tables add their layout: extension rows, seeds, spreads, gains
     shell:
@@ -61,7 +61,7 @@ rule d4rl_table:
 rule d4rl_curves:
     """TD3+BC and BC on D4RL's dataset kinds: learning curves."""
     input:
-        evaluations(ALGORITHMS, DATASET_NAMES),
+        evaluations(ALGORITHMS, D4RL_DATASETS),
     output:
         png=reported("results/figures/d4rl_curves.png", caption="../report/d4rl_curves.rst", category="D4RL"),
         pdf="results/figures/d4rl_curves.pdf",
@@ -77,7 +77,7 @@ rule d4rl_curves:
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=ALGORITHMS,
-        datasets=DATASET_NAMES,
+        datasets=D4RL_DATASETS,
         options="",
     shell:
         "python -m offrl learning-curves --algorithms {params.algorithms} --datasets {params.datasets}"

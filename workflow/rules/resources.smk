@@ -58,7 +58,7 @@ def train_runtime(wildcards):
     gpu = TRAIN_DEVICE != "cpu"
     return runtime_min(
         "train_offline",
-        OFFLINE["steps"] * (1 if gpu else seeds_in(wildcards)),
+        steps_of(wildcards.dataset) * (1 if gpu else seeds_in(wildcards)),
         name=wildcards.algo,
         preset=preset_of(VARIANTS, wildcards.algo),
         batch=batch_size(OFFLINE, VARIANTS, wildcards.algo),  # a GPU figure takes no batch
@@ -68,7 +68,7 @@ def train_runtime(wildcards):
 
 def evaluate_runtime(wildcards):
     """Environment steps: snapshots x members x episodes, every episode at full length."""
-    snapshots = OFFLINE["steps"] / OFFLINE["eval_every"]
+    snapshots = steps_of(wildcards.dataset) / OFFLINE["eval_every"]
     steps = snapshots * seeds_in(wildcards) * OFFLINE["eval_episodes"] * EPISODE_STEPS
     return runtime_min("evaluate_run", steps)
 

@@ -23,7 +23,7 @@ rule train_offline:
         # Outside the outputs: Snakemake deletes those before a job (re)starts.
         checkpoint="results/checkpoints/{algo}/{dataset}/seed{seeds}.pt",
         seeds=lambda wildcards: wildcards.seeds.replace("-", " "),
-        steps=OFFLINE["steps"],
+        steps=lambda wildcards: steps_of(wildcards.dataset),
         batch_size=lambda wildcards: batch_size(OFFLINE, VARIANTS, wildcards.algo),
         eval_every=OFFLINE["eval_every"],
         log_every=OFFLINE["log_every"],
