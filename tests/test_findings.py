@@ -116,7 +116,8 @@ def test_taming_slope_collapse_and_repair():
     # Least squares of (0, 100), (30, 80), (70, 30) per 10 %: hand-computed −1.0 per 1 % → −10.0.
     x, y = np.array([0, 30, 70.0]), np.array([100, 80, 30.0])
     assert slope.estimate == pytest.approx(10 * np.polyfit(x, y, 1)[0]) and slope.verdict == "holds"
-    assert collapse.estimate == pytest.approx((90 - 30) - 5.0) and collapse.verdict == "holds"
+    # Peak − final on ER70 (90 − 30) against the expert control's (100 − 100).
+    assert collapse.estimate == pytest.approx((90 - 30) - (100 - 100)) and collapse.verdict == "holds"
     assert repair.estimate == pytest.approx(91 - 30) and repair.verdict == "holds"
     assert divergence.verdict == "not measured"
 
@@ -270,3 +271,14 @@ def test_what_would_settle_a_claim_that_does_not_hold(tmp_path):
     write_findings([unsure, holds], tmp_path / "f")
     assert "≈ 4.0× the seeds" in (tmp_path / "f.md").read_text()
     assert json.loads((tmp_path / "f.json").read_text())["findings"][1]["what_would_settle"] == ""
+
+
+def test_taming_collapse_is_measured_against_the_expert_control():
+    """Noisy but flat curves: the best evaluation beats the final one on every dataset, so no collapse."""
+    datasets = ["walker2d-expert", "walker2d-expert-random-70"]
+    steps = (1000, 2000, 3000)
+    noisy = [[40, 55, 40], [50, 60, 45], [45, 50, 35]]  # drops 15, 15, 15 (last=1)
+    scores = {(a, d): noisy for a in ("td3bc", "td3bc_pp") for d in datasets}
+    collapse = taming_findings(_evaluations(scores, steps), None, datasets, last=1)[1]
+    assert collapse.estimate == pytest.approx(0.0) and collapse.verdict == "inconclusive"
+    assert "control: walker2d-expert" in collapse.detail

@@ -103,7 +103,10 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         "--collapse-from", type=int, default=50, help="the random share (%%) from which TD3+BC is claimed to collapse"
     )
     p.add_argument(
-        "--collapse-margin", type=float, default=5.0, help="normalised points a peak must exceed the final score by"
+        "--collapse-margin",
+        type=float,
+        default=0.0,
+        help="normalised points TD3+BC's peak-minus-final on ER50+ must exceed the same on expert data by",
     )
     p.add_argument(
         "--q-diagnostics", nargs="*", default=[], help="q_diagnostic.csv of naive SAC, BEAR and TD3+BC runs (BEAR blog)"

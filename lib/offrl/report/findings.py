@@ -180,11 +180,16 @@ def taming_findings(
     env_datasets: Sequence[str],
     last: int,
     collapse_from: int = 50,
-    margin: float = 5.0,
+    margin: float = 0.0,
     baseline: str = "td3bc",
     method: str = "td3bc_pp",
 ) -> list[Finding]:
-    """``env_datasets``: the expert and expert-random-X datasets of the study's envs."""
+    """``env_datasets``: the expert and expert-random-X datasets of the study's envs.
+
+    The collapse check compares TD3+BC's peak-minus-final drop on ER50+ with the same drop on
+    the expert datasets: the best of many noisy evaluations exceeds their final mean even on a
+    flat curve, so the uncontaminated run is the control that bias is measured on. ``margin``
+    adds normalised points a collapse must exceed that control by."""
     study = "TD3BC++"
     final = final_scores(evaluations, last)
     cells = _cells(final, ["algorithm", "dataset"], "normalized_score")
@@ -213,19 +218,26 @@ def taming_findings(
     er = f"ER{collapse_from // 10}+ (≥ {collapse_from} % random)"
     if heavy:
         drops = _cells(peak_minus_final(evaluations, last), ["algorithm", "dataset"], "drop")
-        _require(drops, [(baseline, d) for d in heavy], study)
-        drop = stratified_bootstrap(
-            [drops[(baseline, d)] for d in heavy], lambda s: float(np.mean([v.mean() for v in s])) - margin
-        )
+        controls = [d for d in ordered if shares[d] == 0]
+        _require(drops, [(baseline, d) for d in [*heavy, *controls]], study)
+        strata = [drops[(baseline, d)] for d in [*heavy, *controls]]
+
+        def excess_drop(s: Sequence[np.ndarray]) -> float:
+            collapse, control = s[: len(heavy)], s[len(heavy) :]
+            return float(np.mean([v.mean() for v in collapse]) - np.mean([v.mean() for v in control])) - margin
+
+        drop = stratified_bootstrap(strata, excess_drop)
         findings.append(
             measured(
                 study,
                 f"TD3+BC peaks early and then falls on {er}",
                 "Figure 3",
-                f"{baseline}'s best evaluation − final score, mean over datasets, minus a {margin:g}-point noise margin (> 0 holds)",
+                f"{baseline}'s best evaluation − final score, mean over those datasets, minus the same on the expert datasets"
+                + (f" and a {margin:g}-point margin" if margin else "")
+                + " (> 0 holds)",
                 drop,
                 +1,
-                "datasets: " + ", ".join(heavy),
+                "datasets: " + ", ".join(heavy) + "; control: " + ", ".join(controls),
             )
         )
         gap = mean_difference(cells, method, baseline, heavy, study)
