@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from offrl.files import write_csv
+from offrl.files import load_tensors, write_csv
 from offrl.report.figures import save_figure
 from offrl.report.names import dataset_name, id_footnote, paper_name, spread_label
 from offrl.report.tables import write_table
 from offrl.stats import Interval, iqm, stratified_bootstrap
+
+if TYPE_CHECKING:
+    import torch
 
 
 def load_evaluations(paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -318,28 +322,40 @@ def load_run_logs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.Data
     return pd.concat(logs, ignore_index=True), pd.concat(evals, ignore_index=True)
 
 
+class ProbeQ(NamedTuple):
+    """The contamination probe's Q-values of one run, as its snapshots.pt holds them."""
+
+    algorithm: str
+    seeds: list[int]
+    by_step: dict[int, dict[str, torch.Tensor]]  # step -> "expert"/"contaminant" -> Q, (seeds, pairs); {}: no probe
+
+
+def load_probe_q(snapshots: str | Path) -> ProbeQ:
+    """The probe's Q-values in a run's snapshots.pt, with the run's algorithm and seeds."""
+    snapshot = load_tensors(snapshots, "training snapshots")
+    return ProbeQ(snapshot["algorithm"], snapshot["seeds"], snapshot.get("probe_q") or {})
+
+
 def load_final_probe_q(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     """Per run and seed: the mean Q(s, a) on the contamination probe's expert and contaminant pairs at the last snapshot.
 
     Runs without the probe (uncontaminated data, or no critic) are left out; an empty frame if none has it.
     """
-    import torch
-
     rows = []
     for run in map(Path, run_dirs):
-        snapshot = torch.load(run / "snapshots.pt", map_location="cpu", weights_only=True)
-        probe_q = snapshot.get("probe_q") or {}
-        if not probe_q:
+        probe = load_probe_q(run / "snapshots.pt")
+        if not probe.by_step:
             continue
         dataset = pd.read_csv(run / "evaluation.csv", nrows=1)["dataset"].iloc[0]
-        last = probe_q[max(probe_q)]
-        for member, seed in enumerate(snapshot["seeds"]):
+        step = max(probe.by_step)
+        last = probe.by_step[step]
+        for member, seed in enumerate(probe.seeds):
             rows.append(
                 {
-                    "algorithm": snapshot["algorithm"],
+                    "algorithm": probe.algorithm,
                     "dataset": dataset,
                     "seed": seed,
-                    "step": max(probe_q),
+                    "step": step,
                     **{f"q_{part}": float(last[part][:, member].mean()) for part in ("expert", "contaminant")},
                 }
             )
@@ -518,11 +534,10 @@ def plot_q_histograms(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import torch
 
     runs: dict[str, list[dict]] = {}
     for path, algorithm in zip(snapshot_paths, algorithms, strict=True):
-        probe_q = torch.load(path, map_location="cpu", weights_only=True).get("probe_q") or {}
+        probe_q = load_probe_q(path).by_step
         if not probe_q:
             raise ValueError(
                 f"{path} has no Q-values of the contamination probe: train a critic on an expert-random-X dataset"
@@ -536,9 +551,12 @@ def plot_q_histograms(
     for row, algorithm in enumerate(names):
         for col, step in enumerate(chosen):
             ax = axes[row][col]
+            pooled = {
+                part: np.concatenate([run[step][part].numpy().ravel() for run in runs[algorithm]])
+                for part in ("expert", "contaminant")
+            }
             for part, colour, alpha in (("contaminant", "tab:orange", 0.5), ("expert", "tab:blue", 0.8)):
-                values = np.concatenate([run[step][part].numpy().ravel() for run in runs[algorithm]])
-                ax.hist(values, bins=50, color=colour, alpha=alpha, label=f"{part} actions", density=True)
+                ax.hist(pooled[part], bins=50, color=colour, alpha=alpha, label=f"{part} actions", density=True)
             ax.set_title(f"{paper_name(algorithm)}, step {step}", fontsize=9)
             ax.set_xlabel("Q(s, a)")
             rows.append(
@@ -546,9 +564,7 @@ def plot_q_histograms(
                     "algorithm": algorithm,
                     "step": step,
                     **{
-                        f"{part}_q_{stat}": getattr(np, stat)(
-                            np.concatenate([run[step][part].numpy().ravel() for run in runs[algorithm]])
-                        )
+                        f"{part}_q_{stat}": getattr(np, stat)(pooled[part])
                         for part in ("expert", "contaminant")
                         for stat in ("mean", "median", "std")
                     },
