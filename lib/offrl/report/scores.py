@@ -102,7 +102,9 @@ def score_table(
     does ("1918.5 (+21.6%)"). ``extension`` datasets are rows below the Total, marked
     "(extension)" and left out of it: results beyond a paper's grid. ``iqm`` adds a row under
     the Total: :func:`iqm_interval` over the main datasets' runs.
-    Returns (numbers: mean and std columns per algorithm, display strings, bold mask).
+    Returns (numbers, display strings, bold mask). The numbers have a column per (statistic, algorithm):
+    ``mean`` (the Total's: the sum; the IQM row's: the IQM) and ``std`` (NaN on the IQM row); with
+    ``iqm``, also ``ci_low`` and ``ci_high``, the IQM row's 95 % interval (NaN on the other rows).
     """
     if spread not in SPREADS or total_spread not in TOTAL_SPREADS:
         raise ValueError(
@@ -126,17 +128,16 @@ def score_table(
     mean = pd.concat([mean.loc[main], total_mean.to_frame("Total").T, mean.loc[extra]])
     std = pd.concat([std.loc[main], total_std.to_frame("Total").T, std.loc[extra]])
     display = mean.map(lambda v: f"{v:.1f}") + " ± " + std.map(lambda v: f"{v:.1f}")
+    bounds = {}  # the IQM row's interval: columns of their own, empty (NaN) on the other rows
     if iqm:
         intervals = {a: iqm_interval(final, a, main, metric) for a in algorithms}
-        rows_iqm = {IQM_ROW: "estimate", f"{IQM_ROW} low": "low", f"{IQM_ROW} high": "high"}
-        block = pd.DataFrame(
-            {a: {row: getattr(i, field) for row, field in rows_iqm.items()} for a, i in intervals.items()}
-        )
         place = len(main) + 1  # under the Total, above the extension rows
-        mean = pd.concat([mean.iloc[:place], block, mean.iloc[place:]])
-        std = pd.concat(
-            [std.iloc[:place], pd.DataFrame(np.nan, index=block.index, columns=algorithms), std.iloc[place:]]
-        )
+        estimate = pd.DataFrame({a: [i.estimate] for a, i in intervals.items()}, index=[IQM_ROW])
+        mean = pd.concat([mean.iloc[:place], estimate, mean.iloc[place:]])
+        std = std.reindex(mean.index)  # the IQM's spread is its interval
+        for column, field in IQM_BOUNDS.items():
+            bounds[column] = pd.DataFrame(np.nan, index=mean.index, columns=algorithms)
+            bounds[column].loc[IQM_ROW] = [getattr(intervals[a], field) for a in algorithms]
         shown = pd.DataFrame(
             {a: {IQM_ROW: f"{i.estimate:.1f} [{i.low:.1f}, {i.high:.1f}]"} for a, i in intervals.items()}
         )
@@ -150,12 +151,13 @@ def score_table(
     bold = mean.eq(mean.max(axis=1), axis=0).reindex(display.index)
     labels = {d: f"{d} (extension)" for d in extra}
     mean, std, display, bold = (frame.rename(index=labels) for frame in (mean, std, display, bold))
-    numbers = pd.concat({"mean": mean, "std": std}, axis=1)
+    numbers = pd.concat({"mean": mean, "std": std, **{c: b.rename(index=labels) for c, b in bounds.items()}}, axis=1)
     numbers.index.name = display.index.name = "dataset"
     return numbers, display, bold
 
 
 IQM_ROW = "IQM"
+IQM_BOUNDS = {"ci_low": "low", "ci_high": "high"}  # the numbers' columns of the IQM's interval: Interval field
 
 
 def iqm_interval(
