@@ -358,7 +358,7 @@ def load_final_probe_q(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
                     "dataset": dataset,
                     "seed": seed,
                     "step": step,
-                    **{f"q_{part}": float(last[part][:, member].mean()) for part in ("expert", "contaminant")},
+                    **{f"q_{part}": float(last[part][member].mean()) for part in ("expert", "contaminant")},
                 }
             )
     return pd.DataFrame(rows, columns=["algorithm", "dataset", "seed", "step", "q_expert", "q_contaminant"])
