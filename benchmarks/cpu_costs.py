@@ -83,6 +83,17 @@ def train_rates() -> dict[str, float]:
     return rates
 
 
+def offrl_args(command: str, threads: bool = True, **options: object) -> list[str]:
+    """A ``python -m offrl`` command line: ``--threads 1`` (unless ``threads`` is False), the command, then each option
+    as ``--name value`` (``_`` in a name read as ``-``; a tuple gives several values, True a bare flag)."""
+    args = ["--threads", "1", command] if threads else [command]
+    for name, value in options.items():
+        args.append("--" + name.replace("_", "-"))
+        if value is not True:
+            args.extend(str(v) for v in (value if isinstance(value, tuple) else (value,)))
+    return args
+
+
 def main() -> None:
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="offrl-costs-"))
@@ -90,174 +101,98 @@ def main() -> None:
     print(f"# start-up {startup['default']:.2f} CPU-s", file=sys.stderr, flush=True)
 
     def collect(size: int) -> list[str]:
-        return [
+        return offrl_args(
             "collect",
-            "--env",
-            "halfcheetah",
-            "--kind",
-            "random",
-            "--behaviour",
-            str(tmp),
-            "--size",
-            str(size),
-            "--seed",
-            str(size),
-            "--root",
-            str(tmp / f"m{size}"),
-            "--summary",
-            str(tmp / f"c{size}.json"),
-            "--quiet",
-        ]
+            threads=False,
+            env="halfcheetah",
+            kind="random",
+            behaviour=tmp,
+            size=size,
+            seed=size,
+            root=tmp / f"m{size}",
+            summary=tmp / f"c{size}.json",
+            quiet=True,
+        )
 
     per["collect_dataset"], startup["collect_dataset"] = per_unit("collect_dataset", collect, 5000, 25000)
-    dataset = [
-        "--dataset",
-        "halfcheetah-random",
-        "--dataset-dir",
-        str(tmp / "m5000" / "offrl" / "halfcheetah" / "random-v0"),
-    ]
+    dataset = {"dataset": "halfcheetah-random", "dataset_dir": tmp / "m5000" / "offrl" / "halfcheetah" / "random-v0"}
 
     def train(steps: int) -> list[str]:  # 3 seeds, a snapshot every 10 steps
-        return [
-            "--threads",
-            "1",
+        return offrl_args(
             "train",
-            "--algo",
-            "td3bc",
-            *dataset,
-            "--seeds",
-            "0",
-            "1",
-            "2",
-            "--steps",
-            str(steps),
-            "--eval-every",
-            "10",
-            "--log-every",
-            "10",
-            "--device",
-            "cpu",
-            "--out",
-            str(tmp / f"run{steps}"),
-            "--quiet",
-        ]
+            algo="td3bc",
+            **dataset,
+            seeds=(0, 1, 2),
+            steps=steps,
+            eval_every=10,
+            log_every=10,
+            device="cpu",
+            out=tmp / f"run{steps}",
+            quiet=True,
+        )
 
     _, startup["train_offline"] = per_unit("train_offline", train, 10, 40, units_per=3)
 
-    def evaluate(
-        steps: int,
-    ) -> list[str]:  # HalfCheetah never falls: every episode is 1000 steps; 10 episodes at once, as at the paper scale
-        return [
-            "--threads",
-            "1",
+    def evaluate(steps: int) -> list[str]:  # HalfCheetah never falls: every episode is 1000 steps
+        return offrl_args(
             "evaluate",
-            "--snapshots",
-            str(tmp / f"run{steps}" / "snapshots.pt"),
-            "--episodes",
-            "10",
-            "--algo",
-            "td3bc",
-            "--dataset",
-            "halfcheetah-random",
-            "--out",
-            str(tmp / f"evaluation{steps}.csv"),
-            "--q-out",
-            str(tmp / f"q{steps}.csv"),
-            "--quiet",
-        ]
+            snapshots=tmp / f"run{steps}" / "snapshots.pt",
+            episodes=10,  # 10 at once, as at the paper scale
+            algo="td3bc",
+            dataset="halfcheetah-random",
+            out=tmp / f"evaluation{steps}.csv",
+            q_out=tmp / f"q{steps}.csv",
+            quiet=True,
+        )
 
     # units: env steps = snapshots (steps / 10) × 3 seeds × 10 episodes × 1000 steps
     per["evaluate_run"], startup["evaluate_run"] = per_unit(
         "evaluate_run", evaluate, 10, 40, units_per=3 * 10 * 1000 / 10
     )
-    tasks = ["--task-seed", "0", "--data-tasks", "4", "--eval-task-seed", "1", "--eval-tasks", "2"]
+    tasks = {"task_seed": 0, "data_tasks": 4, "eval_task_seed": 1, "eval_tasks": 2}
 
     def grasp(episodes: int) -> list[str]:
-        return [
+        return offrl_args(
             "grasp-data",
-            *tasks,
-            "--root",
-            str(tmp / "minari"),
-            "--dataset-id",
-            f"grasp/e{episodes}-v0",
-            "--summary",
-            str(tmp / f"g{episodes}.json"),
-            "--episodes-per-task",
-            str(episodes),
-        ]
+            threads=False,
+            **tasks,
+            root=tmp / "minari",
+            dataset_id=f"grasp/e{episodes}-v0",
+            summary=tmp / f"g{episodes}.json",
+            episodes_per_task=episodes,
+        )
 
     # units: episodes per task × (4 data + 2 evaluation tasks)
     per["grasp_data"], startup["grasp_data"] = per_unit("grasp_data", grasp, 5, 25, units_per=6)
-    grasp_dir = str(tmp / "minari" / "grasp" / "e25-v0")
+    grasp_dir = tmp / "minari" / "grasp" / "e25-v0"
 
     def prior(steps: int) -> list[str]:
-        return [
-            "--threads",
-            "1",
-            "safer-prior",
-            "--kind",
-            "safer",
-            "--dataset-dir",
-            grasp_dir,
-            "--steps",
-            str(steps),
-            "--batch-size",
-            "256",
-            "--out",
-            str(tmp / f"prior{steps}"),
-        ]
+        return offrl_args(
+            "safer-prior", kind="safer", dataset_dir=grasp_dir, steps=steps, batch_size=256, out=tmp / f"prior{steps}"
+        )
 
     per["safer_prior"], startup["safer_prior"] = per_unit("safer_prior", prior, 50, 550)
-    child_cpu(
-        [
-            "--threads",
-            "1",
-            "safer-prior",
-            "--kind",
-            "parrot",
-            "--dataset-dir",
-            grasp_dir,
-            "--steps",
-            "50",
-            "--out",
-            str(tmp / "parrot"),
-        ]
-    )
+    child_cpu(offrl_args("safer-prior", kind="parrot", dataset_dir=grasp_dir, steps=50, out=tmp / "parrot"))
     per["safer_downstream"] = {}
     for method in ("sac", "parrot", "csc"):  # parrot: a prior-based method without bounds
 
         def downstream(steps: int, method: str = method) -> list[str]:
-            prior = ["--prior", str(tmp / "parrot" / "prior.pt")] if method == "parrot" else []
-            return [
-                "--threads",
-                "1",
+            with_prior = {"prior": tmp / "parrot" / "prior.pt"} if method == "parrot" else {}
+            return offrl_args(
                 "downstream",
-                "--method",
-                method,
-                *tasks,
-                "--task",
-                "1",
-                "--data-summary",
-                str(tmp / "g25.json"),
-                *prior,
-                "--seeds",
-                "0",
-                "1",
-                "2",
-                "--steps",
-                str(steps),
-                "--start-steps",
-                "500",
-                "--batch-size",
-                "256",
-                "--log-every",
-                "100",
-                "--hidden",
-                "256",
-                "256",
-                "--out",
-                str(tmp / f"{method}{steps}"),
-            ]
+                method=method,
+                **tasks,
+                task=1,
+                data_summary=tmp / "g25.json",
+                **with_prior,
+                seeds=(0, 1, 2),
+                steps=steps,
+                start_steps=500,
+                batch_size=256,
+                log_every=100,
+                hidden=(256, 256),
+                out=tmp / f"{method}{steps}",
+            )
 
         # units: steps past the 500 random ones × 3 seeds (the random steps count in the start-up)
         per["safer_downstream"][method], startup["safer_downstream"] = per_unit(
@@ -265,24 +200,16 @@ def main() -> None:
         )
 
     def online(steps: int) -> list[str]:
-        return [
-            "--threads",
-            "1",
+        return offrl_args(
             "behaviour",
-            "--env",
-            "hopper",
-            "--out",
-            str(tmp / f"td3_{steps}"),
-            "--total-steps",
-            str(steps),
-            "--start-steps",
-            "500",
-            "--eval-every",
-            str(steps),
-            "--eval-episodes",
-            "1",
-            "--quiet",
-        ]
+            env="hopper",
+            out=tmp / f"td3_{steps}",
+            total_steps=steps,
+            start_steps=500,
+            eval_every=steps,
+            eval_episodes=1,
+            quiet=True,
+        )
 
     # units: steps past the 500 random ones (which count in the start-up)
     per["behaviour_policy"], startup["behaviour_policy"] = per_unit("behaviour_policy", online, 1000, 2000, offset=500)

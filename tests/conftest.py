@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from offrl.data import Dataset
+from offrl.train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,3 +74,24 @@ def tiny_dataset() -> Dataset:
         timeouts=np.array([0, 0, 0, 0, 0, 0, 1], bool),
         episode_ids=np.array([0, 0, 0, 1, 1, 1, 1]),
     )
+
+
+@pytest.fixture
+def td3bc_config():
+    """TD3+BC on one seed of hopper-random on the CPU: a TrainConfig with the loop's sizes (and any other field) given."""
+
+    def config(steps: int, eval_every: int, log_every: int, batch_size: int, **fields) -> TrainConfig:
+        return TrainConfig(
+            algorithm="td3bc",
+            env="hopper",
+            dataset="hopper-random",
+            seeds=[0],
+            steps=steps,
+            eval_every=eval_every,
+            log_every=log_every,
+            batch_size=batch_size,
+            device="cpu",
+            **fields,
+        )
+
+    return config

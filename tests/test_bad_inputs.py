@@ -10,7 +10,7 @@ import offrl.train as train_module
 from offrl.data.generate import rollout
 from offrl.files import UnreadableFileError, load_tensors
 from offrl.safer.priors import SkillPrior, load_prior, save_prior
-from offrl.train import CHECKPOINT_FORMAT, TrainConfig, train
+from offrl.train import CHECKPOINT_FORMAT, train
 
 
 class RunsCode:
@@ -65,20 +65,10 @@ class Stop(Exception):
 
 
 @pytest.fixture
-def checkpointed_run(tmp_path, monkeypatch, one_thread):
+def checkpointed_run(tmp_path, monkeypatch, one_thread, td3bc_config):
     """A run stopped right after its first checkpoint (step 20 of 40): its data, config and checkpoint."""
     data = rollout("hopper", None, 300, seed=0)
-    config = TrainConfig(
-        algorithm="td3bc",
-        env="hopper",
-        dataset="hopper-random",
-        seeds=[0],
-        steps=40,
-        eval_every=20,
-        log_every=20,
-        batch_size=16,
-        device="cpu",
-    )
+    config = td3bc_config(steps=40, eval_every=20, log_every=20, batch_size=16)
     checkpoint = tmp_path / "run.ckpt"
     save = train_module._atomic_save
 

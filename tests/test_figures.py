@@ -138,7 +138,7 @@ def test_offline_figures(tmp_path, drawn):
     check(drawn["bear_fig1"], tmp_path, "bear_fig1", "mean over 2 seeds")
     probe = {step: {"expert": torch.randn(2, 50), "contaminant": torch.randn(2, 50) - 1} for step in (100, 200, 300)}
     for i, algorithm in enumerate(("td3bc", "td3bc_gp")):
-        torch.save({"probe_q": probe}, tmp_path / f"run{i}.pt")
+        torch.save({"algorithm": algorithm, "seeds": [0, 1], "probe_q": probe}, tmp_path / f"run{i}.pt")
     scores.plot_q_histograms([tmp_path / "run0.pt", tmp_path / "run1.pt"], ["td3bc", "td3bc_gp"], tmp_path / "fig6")
     check(drawn["fig6"], tmp_path, "fig6", "density, pooled over 1 run(s)", names=["td3bc", "td3bc_gp"])
 

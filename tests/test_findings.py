@@ -241,8 +241,9 @@ def test_final_probe_q_is_read_per_seed_at_the_last_snapshot(tmp_path):
 
     run = tmp_path / "run"
     run.mkdir()
+    # (seeds, pairs), as offrl.train's DivergenceProbe.q_values writes them: seed 4's contaminant Q 0, 1, 2, seed 7's 3, 4, 5.
     probe_q = {
-        step: {"expert": torch.full((3, 2), float(step)), "contaminant": torch.tensor([[0.0, 1.0]] * 3)}
+        step: {"expert": torch.full((2, 3), float(step)), "contaminant": torch.arange(6.0).reshape(2, 3)}
         for step in (5, 10)
     }
     torch.save({"algorithm": "td3bc_pp", "seeds": [4, 7], "probe_q": probe_q}, run / "snapshots.pt")
@@ -252,8 +253,8 @@ def test_final_probe_q_is_read_per_seed_at_the_last_snapshot(tmp_path):
     torch.save({"algorithm": "bc", "seeds": [0], "probe_q": {}}, plain / "snapshots.pt")
     table = load_final_probe_q([run, plain])
     assert table[["seed", "step", "q_expert", "q_contaminant"]].values.tolist() == [
-        [4, 10, 10.0, 0.0],
-        [7, 10, 10.0, 1.0],
+        [4, 10, 10.0, 1.0],
+        [7, 10, 10.0, 4.0],
     ]
 
 

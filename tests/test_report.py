@@ -306,13 +306,18 @@ def test_score_table_iqm_row_by_hand():
     numbers, display, bold = score_table(final, ["a", "b"], ["hopper-medium", "hopper-expert"], iqm=True)
     assert list(display.index) == ["hopper-medium", "hopper-expert", "Total", "IQM"]
     assert numbers.loc["IQM", ("mean", "a")] == pytest.approx(35.0)
-    low, high = numbers.loc["IQM low", ("mean", "a")], numbers.loc["IQM high", ("mean", "a")]
+    assert list(numbers.index) == list(display.index)  # the interval is columns, not rows
+    low, high = numbers.loc["IQM", ("ci_low", "a")], numbers.loc["IQM", ("ci_high", "a")]
     # Resampling within datasets keeps medium's 4 runs below expert's 4: the middle half is medium's top two
     # and expert's bottom two, so every replicate's IQM lies in [(0+0+40+40)/4, (30+30+70+70)/4] = [20, 50].
     assert 20.0 <= low < 35.0 < high <= 50.0
     assert display.loc["IQM", "b"] == "5.0 [5.0, 5.0]"
     assert bold.loc["IQM"].tolist() == [True, False]
-    assert "IQM" not in score_table(final, ["a", "b"], ["hopper-medium", "hopper-expert"])[1].index
+    # NaN: the std on the IQM row (2 algorithms), the interval on the 3 other rows (2 columns × 2 algorithms)
+    assert numbers[["std", "ci_low", "ci_high"]].isna().sum().sum() == 2 + 3 * 2 * 2
+    assert numbers.loc["IQM", [("ci_low", "b"), ("ci_high", "b")]].tolist() == [5.0, 5.0]
+    plain, display, _ = score_table(final, ["a", "b"], ["hopper-medium", "hopper-expert"])
+    assert "IQM" not in display.index and list(plain.columns.get_level_values(0).unique()) == ["mean", "std"]
 
 
 def test_score_table_command_adds_the_iqm_row(tmp_path):
@@ -336,4 +341,10 @@ def test_score_table_command_adds_the_iqm_row(tmp_path):
             str(tmp_path / "evaluation.csv"),
         ]
     )
-    assert "| IQM |" in (tmp_path / "t.md").read_text() and "IQM high" in (tmp_path / "t.csv").read_text()
+    assert "| IQM |" in (tmp_path / "t.md").read_text()
+    numbers = pd.read_csv(tmp_path / "t.csv", header=[0, 1], index_col=0)
+    assert list(numbers.index) == ["hopper-medium", "hopper-expert", "Total", "IQM"]
+    assert list(numbers.columns.get_level_values(0).unique()) == ["mean", "std", "ci_low", "ci_high"]
+    assert (
+        numbers.loc["IQM", ("ci_low", "a")] <= numbers.loc["IQM", ("mean", "a")] <= numbers.loc["IQM", ("ci_high", "a")]
+    )

@@ -229,7 +229,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         "--iqm",
         action="store_true",
         help="add a row under the Total: the interquartile mean over every run (dataset × seed) with its 95%% "
-        "stratified-bootstrap interval (rliable's protocol)",
+        "stratified-bootstrap interval (rliable's protocol; in the CSV, the ci_low and ci_high columns)",
     )
     _extension_datasets(p, "rows below the Total, marked (extension), not summed")
     _seeds(p)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from offrl.files import write_csv
+from offrl.files import load_tensors, write_csv
 from offrl.report.figures import save_figure
 from offrl.report.names import dataset_name, id_footnote, paper_name, spread_label
 from offrl.report.tables import write_table
 from offrl.stats import Interval, iqm, stratified_bootstrap
+
+if TYPE_CHECKING:
+    import torch
 
 
 def load_evaluations(paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -98,7 +102,9 @@ def score_table(
     does ("1918.5 (+21.6%)"). ``extension`` datasets are rows below the Total, marked
     "(extension)" and left out of it: results beyond a paper's grid. ``iqm`` adds a row under
     the Total: :func:`iqm_interval` over the main datasets' runs.
-    Returns (numbers: mean and std columns per algorithm, display strings, bold mask).
+    Returns (numbers, display strings, bold mask). The numbers have a column per (statistic, algorithm):
+    ``mean`` (the Total's: the sum; the IQM row's: the IQM) and ``std`` (NaN on the IQM row); with
+    ``iqm``, also ``ci_low`` and ``ci_high``, the IQM row's 95 % interval (NaN on the other rows).
     """
     if spread not in SPREADS or total_spread not in TOTAL_SPREADS:
         raise ValueError(
@@ -122,17 +128,16 @@ def score_table(
     mean = pd.concat([mean.loc[main], total_mean.to_frame("Total").T, mean.loc[extra]])
     std = pd.concat([std.loc[main], total_std.to_frame("Total").T, std.loc[extra]])
     display = mean.map(lambda v: f"{v:.1f}") + " ± " + std.map(lambda v: f"{v:.1f}")
+    bounds = {}  # the IQM row's interval: columns of their own, empty (NaN) on the other rows
     if iqm:
         intervals = {a: iqm_interval(final, a, main, metric) for a in algorithms}
-        rows_iqm = {IQM_ROW: "estimate", f"{IQM_ROW} low": "low", f"{IQM_ROW} high": "high"}
-        block = pd.DataFrame(
-            {a: {row: getattr(i, field) for row, field in rows_iqm.items()} for a, i in intervals.items()}
-        )
         place = len(main) + 1  # under the Total, above the extension rows
-        mean = pd.concat([mean.iloc[:place], block, mean.iloc[place:]])
-        std = pd.concat(
-            [std.iloc[:place], pd.DataFrame(np.nan, index=block.index, columns=algorithms), std.iloc[place:]]
-        )
+        estimate = pd.DataFrame({a: [i.estimate] for a, i in intervals.items()}, index=[IQM_ROW])
+        mean = pd.concat([mean.iloc[:place], estimate, mean.iloc[place:]])
+        std = std.reindex(mean.index)  # the IQM's spread is its interval
+        for column, field in IQM_BOUNDS.items():
+            bounds[column] = pd.DataFrame(np.nan, index=mean.index, columns=algorithms)
+            bounds[column].loc[IQM_ROW] = [getattr(intervals[a], field) for a in algorithms]
         shown = pd.DataFrame(
             {a: {IQM_ROW: f"{i.estimate:.1f} [{i.low:.1f}, {i.high:.1f}]"} for a, i in intervals.items()}
         )
@@ -146,12 +151,13 @@ def score_table(
     bold = mean.eq(mean.max(axis=1), axis=0).reindex(display.index)
     labels = {d: f"{d} (extension)" for d in extra}
     mean, std, display, bold = (frame.rename(index=labels) for frame in (mean, std, display, bold))
-    numbers = pd.concat({"mean": mean, "std": std}, axis=1)
+    numbers = pd.concat({"mean": mean, "std": std, **{c: b.rename(index=labels) for c, b in bounds.items()}}, axis=1)
     numbers.index.name = display.index.name = "dataset"
     return numbers, display, bold
 
 
 IQM_ROW = "IQM"
+IQM_BOUNDS = {"ci_low": "low", "ci_high": "high"}  # the numbers' columns of the IQM's interval: Interval field
 
 
 def iqm_interval(
@@ -318,29 +324,41 @@ def load_run_logs(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.Data
     return pd.concat(logs, ignore_index=True), pd.concat(evals, ignore_index=True)
 
 
+class ProbeQ(NamedTuple):
+    """The contamination probe's Q-values of one run, as its snapshots.pt holds them."""
+
+    algorithm: str
+    seeds: list[int]
+    by_step: dict[int, dict[str, torch.Tensor]]  # step -> "expert"/"contaminant" -> Q, (seeds, pairs); {}: no probe
+
+
+def load_probe_q(snapshots: str | Path) -> ProbeQ:
+    """The probe's Q-values in a run's snapshots.pt, with the run's algorithm and seeds."""
+    snapshot = load_tensors(snapshots, "training snapshots")
+    return ProbeQ(snapshot["algorithm"], snapshot["seeds"], snapshot.get("probe_q") or {})
+
+
 def load_final_probe_q(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     """Per run and seed: the mean Q(s, a) on the contamination probe's expert and contaminant pairs at the last snapshot.
 
     Runs without the probe (uncontaminated data, or no critic) are left out; an empty frame if none has it.
     """
-    import torch
-
     rows = []
     for run in map(Path, run_dirs):
-        snapshot = torch.load(run / "snapshots.pt", map_location="cpu", weights_only=True)
-        probe_q = snapshot.get("probe_q") or {}
-        if not probe_q:
+        probe = load_probe_q(run / "snapshots.pt")
+        if not probe.by_step:
             continue
         dataset = pd.read_csv(run / "evaluation.csv", nrows=1)["dataset"].iloc[0]
-        last = probe_q[max(probe_q)]
-        for member, seed in enumerate(snapshot["seeds"]):
+        step = max(probe.by_step)
+        last = probe.by_step[step]
+        for member, seed in enumerate(probe.seeds):
             rows.append(
                 {
-                    "algorithm": snapshot["algorithm"],
+                    "algorithm": probe.algorithm,
                     "dataset": dataset,
                     "seed": seed,
-                    "step": max(probe_q),
-                    **{f"q_{part}": float(last[part][:, member].mean()) for part in ("expert", "contaminant")},
+                    "step": step,
+                    **{f"q_{part}": float(last[part][member].mean()) for part in ("expert", "contaminant")},
                 }
             )
     return pd.DataFrame(rows, columns=["algorithm", "dataset", "seed", "step", "q_expert", "q_contaminant"])
@@ -518,11 +536,10 @@ def plot_q_histograms(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import torch
 
     runs: dict[str, list[dict]] = {}
     for path, algorithm in zip(snapshot_paths, algorithms, strict=True):
-        probe_q = torch.load(path, map_location="cpu", weights_only=True).get("probe_q") or {}
+        probe_q = load_probe_q(path).by_step
         if not probe_q:
             raise ValueError(
                 f"{path} has no Q-values of the contamination probe: train a critic on an expert-random-X dataset"
@@ -536,9 +553,12 @@ def plot_q_histograms(
     for row, algorithm in enumerate(names):
         for col, step in enumerate(chosen):
             ax = axes[row][col]
+            pooled = {
+                part: np.concatenate([run[step][part].numpy().ravel() for run in runs[algorithm]])
+                for part in ("expert", "contaminant")
+            }
             for part, colour, alpha in (("contaminant", "tab:orange", 0.5), ("expert", "tab:blue", 0.8)):
-                values = np.concatenate([run[step][part].numpy().ravel() for run in runs[algorithm]])
-                ax.hist(values, bins=50, color=colour, alpha=alpha, label=f"{part} actions", density=True)
+                ax.hist(pooled[part], bins=50, color=colour, alpha=alpha, label=f"{part} actions", density=True)
             ax.set_title(f"{paper_name(algorithm)}, step {step}", fontsize=9)
             ax.set_xlabel("Q(s, a)")
             rows.append(
@@ -546,9 +566,7 @@ def plot_q_histograms(
                     "algorithm": algorithm,
                     "step": step,
                     **{
-                        f"{part}_q_{stat}": getattr(np, stat)(
-                            np.concatenate([run[step][part].numpy().ravel() for run in runs[algorithm]])
-                        )
+                        f"{part}_q_{stat}": getattr(np, stat)(pooled[part])
                         for part in ("expert", "contaminant")
                         for stat in ("mean", "median", "std")
                     },
