@@ -1,4 +1,5 @@
-"""Captured training steps on a GPU: equality with eager, resume, NaN stop, and every speed figure of issue 15.
+"""Captured training steps on a GPU: equality with eager, resume, NaN stop, and every speed figure of issue 15;
+online TD3 (behaviour policies, safety experts): captured against eager, and its speed on the GPU and on one CPU thread.
 
 Run by ``benchmarks/gpu.sh`` (under 8 minutes on one H100/H200); prints one line per check
 and a Markdown table for benchmarks/README.md. Exits non-zero when a check fails (speed
@@ -22,6 +23,7 @@ import torch
 from offrl.algos.presets import build
 from offrl.bench import ACT_DIM, OBS_DIM, bench, random_dataset, run_files
 from offrl.capture import WARMUP, TrainingSteps
+from offrl.online import TD3Config, train_online
 from offrl.train import NonFiniteError, TensorData, TrainConfig, train
 
 # Every offline preset (Guided TD3+BC's made-up expert and index come from offrl.bench).
@@ -47,6 +49,10 @@ RESUME_STEPS = 400
 DEVICE = "cuda"  # --dry-run: "cpu", to try every code path of this script without a GPU (nothing is captured)
 TARGETS = {1: 2500, 5: 1800, 60: 600}  # TD3+BC steps/s per seed, issue 15
 OTHER_TARGET = 5.0  # captured / eager for every other algorithm
+# Online TD3: learning steps of the captured/eager comparison, and timed per device (one CPU thread: the rules' default).
+ONLINE_EQUALITY_STEPS = 300
+ONLINE_TIMED_STEPS = {"gpu": 5000, "cpu": 1000}
+ONLINE_START_STEPS = 1000
 
 
 def equality(algorithm: str, members: int = 2) -> dict:
@@ -181,6 +187,69 @@ def resume_and_nan() -> list[dict]:
     return results
 
 
+def online_run(device: str, capture: str, learning_steps: int, out: Path) -> dict:
+    """``python -m offrl behaviour``'s run on Hopper, one evaluation of one episode at its end."""
+    total = ONLINE_START_STEPS + learning_steps
+    config = TD3Config(
+        total_steps=total, start_steps=ONLINE_START_STEPS, eval_every=total, eval_episodes=1, checkpoint_every=0
+    )
+    return train_online("hopper", config, out, progress=False, device=device, capture=capture)
+
+
+def online(quick: bool) -> list[dict]:
+    """Online TD3: captured and eager runs agree on the GPU (expert weights); steps/s on the GPU and on one CPU thread.
+
+    The timed runs include their 1000 random start steps and three evaluation episodes (under a
+    second); the projection is the 975k learning steps of a 1M-step expert, without its 200
+    evaluations (10 episodes each, on the CPU whatever trains).
+    """
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        runs = {
+            capture: online_run(DEVICE, capture, ONLINE_EQUALITY_STEPS, tmp / capture) for capture in ("off", "auto")
+        }
+        weights = {
+            capture: torch.load(tmp / capture / "expert.pt", weights_only=True)["state_dict"] for capture in runs
+        }
+        diff = max(float((weights["off"][k] - weights["auto"][k]).abs().max()) for k in weights["off"])
+        captured = runs["auto"]["captured"]
+        results.append(
+            {
+                "check": "online_equality",
+                "device": runs["auto"]["device"],
+                "captured": captured,
+                "learning_steps": ONLINE_EQUALITY_STEPS,
+                "max_abs_weight_diff": diff,
+                "ok": bool((captured or DEVICE == "cpu") and diff < 1e-4),
+            }
+        )
+        threads = torch.get_num_threads()
+        for kind, device in (("gpu", DEVICE), ("cpu", "cpu")):
+            steps = max(50, ONLINE_TIMED_STEPS[kind] // (2 if quick else 1) // (20 if DEVICE == "cpu" else 1))
+            torch.set_num_threads(1 if kind == "cpu" else threads)
+            started = time.perf_counter()
+            manifest = online_run(device, "auto", steps, tmp / f"timed_{kind}")
+            seconds = time.perf_counter() - started
+            torch.set_num_threads(threads)
+            rate = steps / seconds
+            results.append(
+                {
+                    "check": "online_speed",
+                    "device": manifest["device"],
+                    "threads": 1 if kind == "cpu" else threads,
+                    "captured": manifest["captured"],
+                    "learning_steps": steps,
+                    "steps_per_s": round(rate, 1),
+                    "expert_1M_steps_min": round(975_000 / rate / 60, 1),
+                    "ok": True,
+                }
+            )
+    gpu, cpu = results[-2]["steps_per_s"], results[-1]["steps_per_s"]
+    results[-1]["gpu_vs_cpu"] = round(gpu / cpu, 2)
+    return results
+
+
 def speeds(quick: bool, algorithms: list[str]) -> list[dict]:
     """Issue 15's figures: TD3+BC with 1, 5, 60 seeds; every other algorithm with 5; eager and captured, one process."""
     steps = 10 if DEVICE == "cpu" else 200 if quick else 500
@@ -223,6 +292,19 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def online_table(rows: list[dict]) -> str:
+    lines = [
+        "| online TD3, Hopper | threads | steps/s | 1M-step expert, learning steps | GPU / CPU |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        where = f"{r['device']}, {'captured' if r['captured'] else 'eager'}"
+        lines.append(
+            f"| {where} | {r['threads']} | {r['steps_per_s']} | {r['expert_1M_steps_min']} min | {r.get('gpu_vs_cpu', '')} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer timed steps (a rerun that must fit the time left)")
@@ -259,9 +341,14 @@ def main() -> int:
     for result in resume_and_nan():
         print(json.dumps(result), flush=True)
         failed += [] if result["ok"] else [result["check"]]
+    online_results = online(args.quick)  # before the speed table: under a minute, and kept if the table overruns
+    for result in online_results:
+        print(json.dumps(result), flush=True)
+        failed += [] if result["ok"] else [result["check"]]
     print(f"# checks done after {time.time() - started:.0f} s", flush=True)
     rows = speeds(args.quick, args.algorithms)
     print("\n" + table(rows))
+    print("\n" + online_table([r for r in online_results if r["check"] == "online_speed"]))
     print(f"\n# {time.time() - started:.0f} s in all; failed checks: {', '.join(failed) or 'none'}")
     return 1 if failed else 0
 

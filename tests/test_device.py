@@ -115,3 +115,25 @@ def test_a_process_holding_a_slot_reuses_its_gpu(tmp_path):
         first.communicate("")
     with pytest.raises(ValueError, match="jobs_per_gpu must be at least 1"):
         claim_gpu(1, directory=tmp_path, jobs_per_gpu=0)
+
+
+@pytest.mark.parametrize("bad", ["gpu", "CPU", "cuda:", "cuda:x", "cuda:-1"])
+def test_a_bad_device_is_refused_naming_the_allowed_values(bad):
+    with pytest.raises(ValueError, match=rf"unknown device '{bad}'; allowed: auto, cpu, cuda, cuda:<index>$"):
+        choose_device(bad)
+
+
+def test_a_gpu_that_is_not_there_is_a_value_error(tmp_path, monkeypatch):
+    """A ValueError, which the command line reports in one line (a RuntimeError would print a traceback)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for request in ("cuda", "cuda:0"):
+        with pytest.raises(
+            ValueError, match=f"device '{request}' requested but torch sees no GPU; allowed here: auto, cpu"
+        ):
+            choose_device(request)
+    assert choose_device("auto") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("OFFRL_GPU_LOCK_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match=r"'cuda:2' requested but torch sees 2 GPU\(s\): cuda:0 to cuda:1"):
+        choose_device("cuda:2")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from offrl.data.generate import replay_dataset
-from offrl.online import ReplayBuffer, TD3Config, select_checkpoints, train_online
+from offrl.online import DeviceSampler, ReplayBuffer, TD3Config, select_checkpoints, train_online
 from offrl.policies import load_actor
 
 
@@ -28,6 +28,46 @@ def test_replay_cut_ends_as_timeout_at_the_checkpoint(tmp_path):
     recent = replay_dataset(tmp_path / "replay.npz", size=5)
     assert len(recent) == 5 and recent.observations[0, 0] == 2 and recent.next_observations[-1, 0] == 7
     assert recent.episode_ids.tolist() == [0, 0, 1, 1, 1]
+
+
+def test_device_sampler_draws_what_the_buffer_draws():
+    """The GPU path's minibatch (gathered into one host array, copied whole) holds the CPU path's transitions."""
+    buffer = ReplayBuffer(50, 3, 2)
+    data = np.random.default_rng(1)
+    for t in range(40):
+        buffer.add(data.normal(size=3), data.normal(size=2), float(t), data.normal(size=3), t % 7 == 0, t % 11 == 0)
+    sampler = DeviceSampler(buffer, 16, torch.device("cpu"))
+    ours, theirs = np.random.default_rng(9), np.random.default_rng(9)
+    for _ in range(2):  # the second call reuses the first's arrays
+        got, want = sampler(ours), buffer.sample(theirs, 16)
+        for name in ("obs", "actions", "rewards", "next_obs", "not_done"):
+            assert getattr(got, name).shape == getattr(want, name).shape
+            assert torch.equal(getattr(got, name), getattr(want, name)), name
+    assert ours.integers(1 << 30) == theirs.integers(1 << 30)  # the same draws, in the same order
+
+
+def test_device_cpu_explicit_gives_the_default_numbers(tmp_path):
+    """On a machine without a GPU the default (``auto``) is the CPU; naming it, with capture off, changes nothing."""
+    torch.set_num_threads(1)
+    config = TD3Config(total_steps=900, start_steps=600, eval_every=300, eval_episodes=1, seed=7, checkpoint_every=0)
+    default = train_online("hopper", config, tmp_path / "default", progress=False)
+    explicit = train_online("hopper", config, tmp_path / "cpu", progress=False, device="cpu", capture="off")
+    assert default["device"] == explicit["device"] == "cpu" and not default["captured"]
+    read = lambda run: pd.read_csv(tmp_path / run / "evaluations.csv").drop(columns="wall_s")
+    pd.testing.assert_frame_equal(read("default"), read("cpu"))
+    assert explicit["expert"] == default["expert"] and explicit["medium"] == default["medium"]
+
+
+def test_behaviour_rejects_a_bad_device_in_one_line_before_it_starts(tmp_path, capsys):
+    from offrl.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--device", "gpu", "behaviour", "--env", "hopper", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == (
+        "offrl behaviour: error: unknown device 'gpu'; allowed: auto, cpu, cuda, cuda:<index>\n"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_train_online_writes_behaviour_artefacts(tmp_path):
@@ -128,3 +168,27 @@ def test_rerun_with_fewer_steps_finalises_a_stopped_run(tmp_path, monkeypatch):
     manifest = train_online("hopper", TD3Config(**{**config.__dict__, "total_steps": 800}), tmp_path, progress=False)
     assert [row["step"] for row in pd.read_csv(tmp_path / "evaluations.csv").to_dict("records")] == [400, 800]
     assert manifest["expert"]["step"] in (400, 800) and not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_a_checkpoint_from_another_device_resumes(tmp_path, monkeypatch, capsys):
+    """Read into host memory whatever device wrote it; only the target noise's generator cannot carry over."""
+    torch.set_num_threads(1)
+    config = TD3Config(total_steps=800, start_steps=300, eval_every=400, eval_episodes=1, seed=5, checkpoint_every=400)
+    with monkeypatch.context() as patch:
+        _crash_at_evaluation(patch, 800)
+        with pytest.raises(KeyboardInterrupt):
+            train_online("hopper", config, tmp_path, progress=False, device="cpu")
+    checkpoint = tmp_path / "checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["device"] == "cpu" and state["step"] == 400
+    # As a GPU writes it: a CUDA generator's state (seed and offset) does not fit a CPU generator.
+    state["device"], state["generator"] = "cuda", torch.zeros(16, dtype=torch.uint8)
+    torch.save(state, checkpoint)
+    manifest = train_online("hopper", config, tmp_path, progress=False, device="cpu")
+    assert (
+        "checkpoint written on cuda, resumed on cpu: the target noise restarts from seed + step"
+        in capsys.readouterr().out
+    )
+    evaluations = pd.read_csv(tmp_path / "evaluations.csv")
+    assert evaluations["step"].tolist() == [400, 800] and manifest["device"] == "cpu"
+    assert evaluations["return_mean"].iloc[0] == state["evaluations"][0]["return_mean"]

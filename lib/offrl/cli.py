@@ -58,21 +58,21 @@ def _global_options(in_command: bool) -> argparse.ArgumentParser:
     group.add_argument(
         "--device",
         default=default("auto"),
-        help="train and bench: auto (a free GPU, else the CPU), cpu, cuda (a free GPU) or cuda:<index> (default: auto)",
+        help="train, behaviour and bench: auto (a free GPU, else the CPU), cpu, cuda (a free GPU) or cuda:<index> (default: auto)",
     )
     group.add_argument("--quiet", action="store_true", default=default(False), help="no progress bar")
     group.add_argument(
         "--capture",
         choices=("auto", "off"),
         default=default("auto"),
-        help="train and bench: auto runs each training step as a captured CUDA graph on a GPU; off always eagerly (debugging)",
+        help="train, behaviour and bench: auto runs each training step as a captured CUDA graph on a GPU; off always eagerly (debugging)",
     )
     group.add_argument(
         "--jobs-per-gpu",
         type=int,
         default=default(1),
         metavar="K",
-        help="train and bench: jobs sharing one GPU (offline.jobs_per_gpu)",
+        help="train, behaviour and bench: jobs sharing one GPU (offline.jobs_per_gpu)",
     )
     return parser
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO
@@ -76,13 +77,15 @@ def choose_device(request: str = "auto", jobs_per_gpu: int = 1) -> torch.device:
     """``cpu``, ``cuda``/``auto`` (claim a free GPU slot; ``auto`` falls back to the CPU) or ``cuda:I``."""
     if request == "cpu" or (request == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
-    if request.startswith("cuda:"):
-        return torch.device(request)
-    if request not in ("auto", "cuda"):
+    if request not in ("auto", "cuda") and not re.fullmatch(r"cuda:[0-9]+", request):
         raise ValueError(f"unknown device {request!r}; allowed: auto, cpu, cuda, cuda:<index>")
-    if not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but torch sees no GPU")
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if not torch.cuda.is_available():  # a ValueError: the command line reports it in one line
+        raise ValueError(f"device {request!r} requested but torch sees no GPU; allowed here: auto, cpu")
     count = torch.cuda.device_count()
+    if request.startswith("cuda:"):
+        if int(request[5:]) >= count:
+            raise ValueError(f"device {request!r} requested but torch sees {count} GPU(s): cuda:0 to cuda:{count - 1}")
+        return torch.device(request)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     names = visible.split(",")[:count] if visible else None
     return torch.device(f"cuda:{claim_gpu(count, names, jobs_per_gpu=jobs_per_gpu)}")

@@ -36,8 +36,8 @@ class NonFiniteWatch:
         if not logs:
             return
         bad = ~torch.isfinite(torch.stack([value.sum() for value in logs.values()]).sum())
-        here = torch.tensor(step, device=self.first_bad.device)
-        self.first_bad = torch.where(bad & (self.first_bad < 0), here, self.first_bad)
+        # ``step`` as a plain number: a tensor made of it would be a host-to-device copy, and a wait, every step on a GPU.
+        self.first_bad = torch.where(bad & (self.first_bad < 0), step, self.first_bad)
 
     def check(self, run: str) -> None:
         """Raise :class:`NonFiniteError` naming ``run`` and the step, if any step so far went bad."""

@@ -13,6 +13,15 @@ target smoothing N(0, 0.2) clipped to ±0.5, actor updated every 2 critic update
 environment, whose reward then charges ``ctrl_cost_weight · Σa²`` per step; evaluations during
 training (and so the checkpoint selection) use that reward, while the manifest's final scores
 are measured on the unmodified task, comparable with a plain expert's.
+
+On a GPU (``device``, as offline training's: :mod:`offrl.device` claims one) the learner lives
+there and each update runs as a captured CUDA graph (:class:`offrl.capture.CapturedUpdate`).
+The replay buffer stays in host memory, where the environment writes it: its minibatch is
+gathered on the host with the CPU path's draws and copied in one transfer (:class:`DeviceSampler`),
+and the acting policy is copied back to the host every ``policy_freq`` updates, as on the CPU.
+Host memory because a host buffer is what the CPU path already has, so the CPU keeps its
+code and numbers exactly; on a GPU the transfer (256 transitions, ~28 kB) is small beside the
+wait acting needs anyway: the next action waits for the actor of the last update.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +41,7 @@ import torch
 from offrl.algos.base import Batch
 from offrl.algos.td3bc import TD3BC, TD3BCConfig
 from offrl.capture import CapturedUpdate
+from offrl.device import choose_device
 from offrl.envs import make_env, normalized_score
 from offrl.evaluate import evaluate_policy
 from offrl.files import write_atomically
@@ -140,6 +151,52 @@ class ReplayBuffer:
         write_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
+class DeviceSampler:
+    """Minibatches of a host :class:`ReplayBuffer` on ``device``, in one host-to-device copy per step.
+
+    Each field is gathered straight into its slice of one (on CUDA pinned) host array, copied
+    whole into its twin on the device; the :class:`Batch` returned holds views of the twin and is
+    overwritten by the next call. The indices are drawn as :meth:`ReplayBuffer.sample` draws them.
+    """
+
+    def __init__(self, buffer: ReplayBuffer, batch_size: int, device: torch.device) -> None:
+        self.buffer, self.batch_size = buffer, batch_size
+        obs_dim, act_dim = buffer.obs.shape[1], buffer.actions.shape[1]
+        shapes = {
+            "obs": (batch_size, obs_dim),
+            "actions": (batch_size, act_dim),
+            "rewards": (batch_size,),
+            "next_obs": (batch_size, obs_dim),
+            "not_done": (batch_size,),
+        }
+        sizes = [int(np.prod(shape)) for shape in shapes.values()]
+        self.host = torch.empty(sum(sizes), dtype=torch.float32, pin_memory=device.type == "cuda")
+        self.on_device = torch.empty(sum(sizes), dtype=torch.float32, device=device)
+        self.host_fields = {
+            name: part.view(shape).numpy() for (name, shape), part in zip(shapes.items(), self.host.split(sizes))
+        }
+        self.batch = Batch(
+            **{name: part.view(shape)[None] for (name, shape), part in zip(shapes.items(), self.on_device.split(sizes))}
+        )
+        # The host array is rewritten only once the last copy has read it (the copy runs asynchronously).
+        self.copied = torch.cuda.Event() if device.type == "cuda" else None
+
+    def __call__(self, rng: np.random.Generator) -> Batch:
+        b, fields = self.buffer, self.host_fields
+        idx = rng.integers(0, b.size, size=self.batch_size)
+        if self.copied is not None:
+            self.copied.synchronize()
+        np.take(b.obs, idx, axis=0, out=fields["obs"])
+        np.take(b.actions, idx, axis=0, out=fields["actions"])
+        np.take(b.rewards, idx, out=fields["rewards"])
+        np.take(b.next_obs, idx, axis=0, out=fields["next_obs"])
+        np.subtract(1.0, b.terminals[idx], out=fields["not_done"])
+        self.on_device.copy_(self.host, non_blocking=self.copied is not None)
+        if self.copied is not None:
+            self.copied.record()
+        return self.batch
+
+
 def select_checkpoints(scores: list[float], expert_checkpoint: str, medium_fraction: float) -> tuple[int, int, float]:
     """Indices of the expert and medium evaluations, and the medium target score.
 
@@ -190,6 +247,9 @@ def train_online(
     progress: bool = True,
     command: str = "",
     checkpoint: str | Path | None = None,
+    device: str = "auto",
+    capture: str = "auto",
+    jobs_per_gpu: int = 1,
 ) -> dict[str, Any]:
     """Train TD3 online and write the behaviour-policy artefacts to ``out_dir``.
 
@@ -203,8 +263,15 @@ def train_online(
     and resumed from when it matches the configuration except ``total_steps``: a resumed run
     gives the same numbers as an uninterrupted one, and rerunning with a smaller ``total_steps``
     (no less than the checkpoint's step) finalises a run that was stopped early.
+
+    ``device``, ``capture`` and ``jobs_per_gpu`` are offline training's (:func:`offrl.train.train`):
+    ``auto`` trains on a free GPU if there is one (the CPU's numbers differ from a GPU's, so the
+    seed's numbers are those of its device). A checkpoint resumes on another device too: it is
+    read into host memory first; the target-noise generator, whose state does not carry across
+    devices, then restarts from the seed and the step.
     """
     c = config
+    device = choose_device(device, jobs_per_gpu)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = Path(checkpoint) if checkpoint else out_dir / "checkpoint.pt"
@@ -217,15 +284,19 @@ def train_online(
     train_env = make_env(env, **env_kwargs)
     obs_dim = train_env.observation_space.shape[0]
     act_dim = train_env.action_space.shape[0]
-    generator = torch.Generator().manual_seed(c.seed)
-    agent = TD3BC(obs_dim, act_dim, [generator], c.agent, torch.device("cpu"))
+    generator = torch.Generator(device=device).manual_seed(c.seed)
+    agent = TD3BC(obs_dim, act_dim, [generator], c.agent, device)
 
     evaluations: list[dict[str, float]] = []
     snapshots: list[dict[str, torch.Tensor]] = []  # the actor at every evaluation, to pick expert and medium after
     obs, _ = train_env.reset(seed=c.seed)
     train_env.action_space.seed(c.seed)
     start = 0
-    state = torch.load(checkpoint, weights_only=True) if c.checkpoint_every and checkpoint.is_file() else None
+    state = (
+        torch.load(checkpoint, weights_only=True, map_location="cpu")
+        if c.checkpoint_every and checkpoint.is_file()
+        else None
+    )
     if state is not None and state["config"] != _resumable_config(c):
         print(f"checkpoint {checkpoint} belongs to another configuration; starting afresh")
         state = None
@@ -242,15 +313,27 @@ def train_online(
             state["wall_s"],
         )
         agent.load_state_dict(state["agent"])
-        generator.set_state(state["generator"])
+        written_on = state.get("device", "cpu")  # checkpoints from before GPU training were all the CPU's
+        if written_on == device.type:
+            generator.set_state(state["generator"])
+        else:
+            generator.manual_seed(c.seed + start)
+            print(
+                f"checkpoint written on {written_on}, resumed on {device}: the target noise restarts from seed + step"
+            )
         rng.bit_generator.state = state["rng"]
         buffer.restore(state["buffer"])
         _restore_env(train_env, state["env"])
         obs = state["obs"].numpy()
         print(f"resumed from {checkpoint} at step {start}")
     policy = NumpyActor(agent.actor)
-    watch = NonFiniteWatch()
-    update = CapturedUpdate(agent, [generator])  # a captured CUDA graph where the agent is on a GPU (offrl.capture)
+    watch = NonFiniteWatch(device)
+    update = CapturedUpdate(agent, [generator], capture)  # a captured CUDA graph where the agent is on a GPU
+    sample = (
+        partial(buffer.sample, batch_size=c.batch_size)
+        if device.type == "cpu"
+        else DeviceSampler(buffer, c.batch_size, device)
+    )
     bar = progress_bar(start, c.total_steps, f"TD3 {env}", progress)
     for step in bar:
         if step <= c.start_steps:
@@ -264,7 +347,7 @@ def train_online(
             obs, _ = train_env.reset()
 
         if step >= c.start_steps:
-            watch.update(step, update(buffer.sample(rng, c.batch_size)))
+            watch.update(step, update(sample(rng)))
             if step % c.agent.policy_freq == 0:
                 policy = NumpyActor(agent.actor)
 
@@ -284,12 +367,13 @@ def train_online(
                 "wall_s": round(wall_before + time.time() - started, 1),
             }
             evaluations.append(row)
-            snapshots.append({k: v.clone() for k, v in agent.actor.state_dict().items()})
+            snapshots.append({k: v.to("cpu", copy=True) for k, v in agent.actor.state_dict().items()})
             bar.set_postfix(ret=f"{row['return_mean']:.0f}", norm=f"{row['normalized_score']:.1f}")
         if c.checkpoint_every and step % c.checkpoint_every == 0 and step < c.total_steps:
             state = {
                 "config": _resumable_config(c),
                 "step": step,
+                "device": device.type,
                 "agent": agent.state_dict(),
                 "generator": generator.get_state(),
                 "rng": rng.bit_generator.state,
@@ -340,6 +424,7 @@ def train_online(
         manifest["medium"] = {**finalise(medium_idx, "medium"), "target_normalized_score": medium_target}
         manifest["replay_medium_transitions"] = medium_step
     manifest["wall_time_s"] = round(wall_before + time.time() - started, 1)
+    manifest["device"], manifest["captured"] = str(device), update.captured
     manifest["torch"] = torch.__version__
     write_atomically(out_dir / "manifest.json", lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
     checkpoint.unlink(missing_ok=True)

@@ -105,8 +105,9 @@ class NumpyActor:
 
     def __init__(self, actor: DeterministicActor) -> None:
         layers = list(actor.mlp.layers)
-        self.weights = [m.weight.detach()[0].numpy().astype(np.float64) for m in layers]
-        self.biases = [m.bias.detach()[0, 0].numpy().astype(np.float64) for m in layers]
+        # .cpu(): the learner may be on a GPU (online TD3); a no-op for a CPU actor.
+        self.weights = [m.weight.detach()[0].cpu().numpy().astype(np.float64) for m in layers]
+        self.biases = [m.bias.detach()[0, 0].cpu().numpy().astype(np.float64) for m in layers]
         self.max_action = actor.max_action
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ BEHAVIOUR_FILES = ["expert.pt", "medium.pt", "replay_medium.npz", "evaluations.c
 if BEHAVIOUR["source"] == "train":
 
     rule behaviour_policy:
-        """TD3 online; keeps the expert, the medium policy and the replay buffer up to it."""
+        """TD3 online (on offline.device); keeps the expert, the medium policy and the replay buffer up to it."""
         output:
             expert="resources/behaviour/{env}/expert.pt",
             medium="resources/behaviour/{env}/medium.pt",
@@ -20,7 +20,8 @@ if BEHAVIOUR["source"] == "train":
             "logs/benchmarks/behaviour/{env}.tsv"
         threads: BEHAVIOUR["threads"]
         resources:
-            mem_mb=mem_mb(BEHAVIOUR["total_steps"]),  # the replay buffer holds every step
+            gpu=TRAIN_GPU,
+            mem_mb=mem_mb(BEHAVIOUR["total_steps"], extra_mb=TRAIN_CUDA_MB),  # the replay buffer holds every step
             runtime=online_runtime("behaviour_policy", BEHAVIOUR),
         params:
             out=subpath(output.manifest, parent=True),
@@ -29,8 +30,12 @@ if BEHAVIOUR["source"] == "train":
             eval_every=BEHAVIOUR["eval_every"],
             eval_episodes=BEHAVIOUR["eval_episodes"],
             seed=BEHAVIOUR["seed"],
+            device=TRAIN_DEVICE,
+            capture=OFFLINE["capture"],
+            jobs_per_gpu=OFFLINE["jobs_per_gpu"],
         shell:
-            "python -m offrl --threads {threads} behaviour --env {wildcards.env} --out {params.out}"
+            "python -m offrl --threads {threads} --device {params.device} --capture {params.capture}"
+            " --jobs-per-gpu {params.jobs_per_gpu} behaviour --env {wildcards.env} --out {params.out}"
             " --total-steps {params.total_steps} --start-steps {params.start_steps}"
             " --eval-every {params.eval_every} --eval-episodes {params.eval_episodes}"
             " --seed {params.seed} > {log} 2>&1"
@@ -64,7 +69,7 @@ SAFETY_FILES = ["expert.pt", "evaluations.csv", "manifest.json"]
 if SAFETY["source"] == "train":
 
     rule safety_expert:
-        """TD3 online with the extra control cost ctrl_cost_weight·Σa² per step (Guided TD3+BC's π_T)."""
+        """TD3 online (on offline.device) with the extra control cost ctrl_cost_weight·Σa² per step (Guided TD3+BC's π_T)."""
         output:
             expert="resources/safety_expert/{env}/expert.pt",
             evaluations="resources/safety_expert/{env}/evaluations.csv",
@@ -75,7 +80,8 @@ if SAFETY["source"] == "train":
             "logs/benchmarks/safety_expert/{env}.tsv"
         threads: SAFETY["threads"]
         resources:
-            mem_mb=mem_mb(SAFETY["total_steps"]),
+            gpu=TRAIN_GPU,
+            mem_mb=mem_mb(SAFETY["total_steps"], extra_mb=TRAIN_CUDA_MB),
             runtime=online_runtime("safety_expert", SAFETY),
         params:
             out=subpath(output.manifest, parent=True),
@@ -85,8 +91,12 @@ if SAFETY["source"] == "train":
             eval_episodes=SAFETY["eval_episodes"],
             ctrl_cost_weight=lambda wildcards: SAFETY["ctrl_cost_weight"][wildcards.env],
             seed=SAFETY["seed"],
+            device=TRAIN_DEVICE,
+            capture=OFFLINE["capture"],
+            jobs_per_gpu=OFFLINE["jobs_per_gpu"],
         shell:
-            "python -m offrl --threads {threads} behaviour --env {wildcards.env} --out {params.out}"
+            "python -m offrl --threads {threads} --device {params.device} --capture {params.capture}"
+            " --jobs-per-gpu {params.jobs_per_gpu} behaviour --env {wildcards.env} --out {params.out}"
             " --total-steps {params.total_steps} --start-steps {params.start_steps}"
             " --eval-every {params.eval_every} --eval-episodes {params.eval_episodes}"
             " --ctrl-cost-weight {params.ctrl_cost_weight} --expert-only --seed {params.seed} > {log} 2>&1"

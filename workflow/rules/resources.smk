@@ -21,6 +21,10 @@ MEM_HEADROOM = 2
 # A training job on a GPU also holds the CUDA runtime in host memory: not measured here (no GPU
 # lent to this project's machine); torch's usual 1.5 GB.
 CUDA_HOST_MB = 1500
+# Every training job (offline training, online TD3) on offline.device: on a GPU it asks one GPU
+# slot (`--resources gpu=N`) and the CUDA runtime's host memory.
+TRAIN_GPU = 0 if TRAIN_DEVICE == "cpu" else 1
+TRAIN_CUDA_MB = 0 if TRAIN_DEVICE == "cpu" else CUDA_HOST_MB
 
 
 def runtime_min(rule, units=0.0, **figure):

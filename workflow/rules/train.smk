@@ -15,8 +15,8 @@ rule train_offline:
         "logs/benchmarks/train/{algo}/{dataset}/seed{seeds}.tsv"
     threads: OFFLINE["threads"]
     resources:
-        gpu=0 if TRAIN_DEVICE == "cpu" else 1,
-        mem_mb=mem_mb(DATASET_TRANSITIONS, extra_mb=0 if TRAIN_DEVICE == "cpu" else CUDA_HOST_MB),
+        gpu=TRAIN_GPU,
+        mem_mb=mem_mb(DATASET_TRANSITIONS, extra_mb=TRAIN_CUDA_MB),
         runtime=train_runtime,
     params:
         out=subpath(output.snapshots, parent=True),

@@ -22,7 +22,16 @@ def _behaviour(args: argparse.Namespace) -> None:
     from offrl.online import train_online
 
     config = TD3Config(**field_values(args, TD3Config))
-    manifest = train_online(args.env, config, args.out, progress=not args.quiet, command=command_line())
+    manifest = train_online(
+        args.env,
+        config,
+        args.out,
+        progress=not args.quiet,
+        command=command_line(),
+        device=args.device,
+        capture=args.capture,
+        jobs_per_gpu=args.jobs_per_gpu,
+    )
     print(json.dumps({k: manifest[k] for k in ("env", "expert", "medium") if k in manifest}))
 
 
