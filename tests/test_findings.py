@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from offrl.report import findings
-from offrl.report.findings import guided_findings, safer_findings, taming_findings, write_findings
+from offrl.report.findings import Finding, guided_findings, safer_findings, taming_findings, write_findings
 from offrl.stats import Interval, iqm, stratified_bootstrap, verdict
 
 
@@ -283,3 +283,10 @@ def test_taming_collapse_is_measured_against_the_expert_control():
     collapse = taming_findings(_evaluations(scores, steps), None, datasets, last=1)[1]
     assert collapse.estimate == pytest.approx(0.0) and collapse.verdict == "inconclusive"
     assert "control: walker2d-expert" in collapse.detail
+
+
+def test_a_pipe_in_a_claim_does_not_split_its_markdown_cell(tmp_path):
+    finding = Finding("TD3BC++", "claim", "Figure 6", "(Q − Q′)/|Q|", 1.0, 0.5, 1.5, "holds")
+    write_findings([finding], tmp_path / "f")
+    row = next(line for line in (tmp_path / "f.md").read_text().splitlines() if line.startswith("| **holds**"))
+    assert "(Q − Q′)/\\|Q\\|" in row and row.count(" | ") == 7

@@ -538,9 +538,9 @@ def write_findings(findings: Sequence[Finding], stem: str | Path, scale: str = "
             ci = "" if f.low is None or pd.isna(f.low) else f"[{_number(f.low)}, {_number(f.high)}]"
             estimate = "" if f.estimate is None or pd.isna(f.estimate) else _number(f.estimate)
             settle = what_would_settle(findings[f.Index])
-            lines.append(
-                f"| **{f.verdict}** | {f.claim} | {f.source} | {f.effect} | {estimate} | {ci} | {f.detail} | {settle} |"
-            )
+            cells = (f"**{f.verdict}**", f.claim, f.source, f.effect, estimate, ci, f.detail, settle)
+            # A literal | (an absolute value, |Q̄|) would split a Markdown cell.
+            lines.append("| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |")
         lines.append("")
     write_atomically(stem.with_suffix(".md"), lambda tmp: tmp.write_text("\n".join(lines)))
     payload = {"scale": scale, "findings": [asdict(f) | {"what_would_settle": what_would_settle(f)} for f in findings]}
