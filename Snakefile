@@ -16,10 +16,11 @@ from offrl.config import (
     all_variants,
     batch_size,
     check_config,
-    d4rl_envs,
     preset_of,
     run_steps,
     seed_groups,
+    study_datasets,
+    taming_datasets,
     taming_sweeps,
     validate_config,
 )

@@ -13,6 +13,7 @@ from offrl.config import (
     d4rl_envs,
     load_config_files,
     run_steps,
+    study_datasets,
     validate_config,
 )
 from tests.conftest import REPO
@@ -427,6 +428,16 @@ def test_a_study_budget_applies_to_its_datasets_and_never_gives_a_run_two():
     # The default scale: TD3BC++'s Walker2d runs train 20k steps, every other run offline.steps.
     assert run_steps(config) == {"walker2d-expert": 20000, "walker2d-expert-random-70": 20000}
     assert d4rl_envs(config) == ["hopper"]
+    # The one list per study the rules read, and the clash check compares.
+    assert study_datasets(config) == {
+        "offline.envs": ["hopper-medium-replay", "hopper-medium-expert"],
+        "guided.envs": ["hopper-medium-replay", "hopper-medium-expert"],
+        "guided.extension_envs": [],
+        "bear_blog.envs": [],
+        "bear_blog.figure1_envs": ["hopper-expert-first10000"],
+        "q_diagnostic.datasets": ["hopper-expert-first10000"],
+        "taming.envs": ["walker2d-expert", "walker2d-expert-random-70"],
+    }
     for change, expected in (
         # The D4RL table on Walker2d would train walker2d-expert for both budgets.
         (

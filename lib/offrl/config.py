@@ -8,7 +8,7 @@ Snakefile before any job starts.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -202,41 +202,43 @@ def d4rl_envs(config: dict[str, Any]) -> list[str]:
     return config["offline"].get("envs") or config["envs"]
 
 
-def taming_study_datasets(config: dict[str, Any]) -> list[str]:
-    """Every dataset the TD3BC++ study trains on: Table 1's kinds, Table 8's, the contaminated ones."""
+def taming_datasets(config: dict[str, Any], kinds: Sequence[str] | None = None, contaminated: bool = True) -> list[str]:
+    """The TD3BC++ study's datasets per env: the D4RL ``kinds`` (default Table 1's, taming.kinds), then expert-random-X."""
     taming = config.get("taming", {})
-    datasets = config["datasets"]
-    kinds = [*taming.get("kinds", []), *(datasets["kinds"] if "table8" in taming.get("artefacts", []) else [])]
-    contaminated = [f"expert-random-{p}" for p in datasets["contamination"]] + [
-        f"expert-cloned-{p}" for p in datasets.get("cloned_contamination", [])
-    ]
-    return [f"{env}-{kind}" for env in taming.get("envs", []) for kind in dict.fromkeys([*kinds, *contaminated])]
+    kinds = taming.get("kinds", []) if kinds is None else kinds
+    extra = [f"expert-random-{p}" for p in config["datasets"]["contamination"]] if contaminated else []
+    return [f"{env}-{kind}" for env in taming.get("envs", []) for kind in [*kinds, *extra]]
 
 
-def _other_studies_datasets(config: dict[str, Any]) -> dict[str, list[str]]:
-    """The datasets each study other than TD3BC++ trains on, by the config key that names them."""
+def study_datasets(config: dict[str, Any]) -> dict[str, list[str]]:
+    """The datasets each study trains on, by the config key that names them.
+
+    The one place these lists are made: the Snakefile's rules read them, and the checks below compare them.
+    """
     kinds = config["datasets"]["kinds"]
-    guided = config.get("guided", {})
-    blog = config.get("bear_blog", {})
+    guided, blog, taming = config.get("guided", {}), config.get("bear_blog", {}), config.get("taming", {})
+
+    def on(envs: Iterable[str], kinds: Iterable[str]) -> list[str]:
+        return [f"{env}-{kind}" for env in envs for kind in kinds]
+
+    table8 = taming_datasets(config, kinds, contaminated=False) if "table8" in taming.get("artefacts", []) else []
     return {
-        "offline.envs (the D4RL table)": [f"{env}-{kind}" for env in d4rl_envs(config) for kind in kinds],
-        "guided.envs": [
-            f"{env}-{kind}" for env in [*guided.get("envs", []), *guided.get("extension_envs", [])] for kind in kinds
-        ],
-        "bear_blog.envs": [f"{env}-{kind}" for env in blog.get("envs", []) for kind in ("medium", "expert", "random")],
-        "bear_blog.figure1_envs": [
-            f"{env}-expert-first{size}"
-            for env in blog.get("figure1_envs", [])
-            for size in blog.get("figure1_sizes", [])
-        ],
+        "offline.envs": on(d4rl_envs(config), kinds),
+        "guided.envs": on(guided.get("envs", []), kinds),
+        "guided.extension_envs": on(guided.get("extension_envs", []), kinds),
+        "bear_blog.envs": on(blog.get("envs", []), ("medium", "expert", "random")),
+        "bear_blog.figure1_envs": on(
+            blog.get("figure1_envs", []), [f"expert-first{n}" for n in blog.get("figure1_sizes", [])]
+        ),
         "q_diagnostic.datasets": list(config.get("q_diagnostic", {}).get("datasets", [])),
+        "taming.envs": list(dict.fromkeys([*taming_datasets(config), *table8])),
     }
 
 
 def run_steps(config: dict[str, Any]) -> dict[str, int]:
     """The training budget of the runs on each dataset whose study sets its own (``taming.steps``); others take offline.steps."""
     steps = config.get("taming", {}).get("steps")
-    return dict.fromkeys(taming_study_datasets(config), steps) if steps else {}
+    return dict.fromkeys(study_datasets(config)["taming.envs"], steps) if steps else {}
 
 
 def _check_d4rl_envs(offline: dict[str, Any], envs: list[str]) -> None:
@@ -254,8 +256,9 @@ def _check_study_steps(config: dict[str, Any]) -> None:
         raise ConfigError(f"taming.steps ({steps}) must be a multiple of offline.eval_every ({offline['eval_every']})")
     if steps == offline["steps"]:
         return
-    study = set(taming_study_datasets(config))
-    for key, datasets in _other_studies_datasets(config).items():
+    others = study_datasets(config)
+    study = set(others.pop("taming.envs"))
+    for key, datasets in others.items():
         shared = sorted(study & set(datasets))
         if shared:
             raise ConfigError(

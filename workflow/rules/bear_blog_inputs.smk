@@ -1,10 +1,8 @@
 # The BEAR blog's constants and input functions (its rules: bear_blog.smk, which includes this file).
 
 BEAR_BLOG = config["bear_blog"]
-BEAR_BLOG_DATASETS = [f"{env}-{kind}" for env in BEAR_BLOG["envs"] for kind in ("medium", "expert", "random")]
-BEAR_FIG1_DATASETS = [
-    f"{env}-expert-first{size}" for env in BEAR_BLOG["figure1_envs"] for size in BEAR_BLOG["figure1_sizes"]
-]
+BEAR_BLOG_DATASETS = STUDY_DATASETS["bear_blog.envs"]
+BEAR_FIG1_DATASETS = STUDY_DATASETS["bear_blog.figure1_envs"]
 BEAR_FIG1_RUNS = [
     run_dir(a, d, s) for a in BEAR_BLOG["figure1_algorithms"] for d in BEAR_FIG1_DATASETS for s in SEED_GROUPS
 ]

@@ -45,8 +45,10 @@ TRAIN_DEVICE = "cpu" if OFFLINE["device"] == "auto" and GPUS_GIVEN == 0 else OFF
 ALGORITHMS = OFFLINE["algorithms"]
 SEED_GROUPS = seed_groups(OFFLINE["seeds"], OFFLINE["seeds_per_job"])
 DATASET_NAMES = [f"{env}-{kind}" for env in ENVS for kind in KINDS]
+# Each study's datasets, by the config key that names them (offrl.config.study_datasets).
+STUDY_DATASETS = study_datasets(config)
 # The D4RL score table's datasets: offline.algorithms on offline.envs × datasets.kinds.
-D4RL_DATASETS = [f"{env}-{kind}" for env in d4rl_envs(config) for kind in KINDS]
+D4RL_DATASETS = STUDY_DATASETS["offline.envs"]
 # A study may train its runs for its own budget (taming.steps); every other run trains offline.steps.
 STUDY_STEPS = run_steps(config)
 

@@ -14,7 +14,7 @@ def findings_studies():
             + " ".join(inputs),
         }
     if TAMING["envs"] and {"td3bc", "td3bc_pp"} <= set(TAMING["algorithms"]):
-        datasets = taming_datasets(kinds=("expert",))
+        datasets = taming_datasets(config, kinds=("expert",))
         runs = [run_dir(a, d, s) for a in ("td3bc", "td3bc_pp") for d in datasets for s in SEED_GROUPS]
         studies["taming"] = {
             "inputs": [f"{run}/{name}" for run in runs for name in ("evaluation.csv", "train_log.csv")],

@@ -1,7 +1,7 @@
 # Guided TD3+BC's constants and input functions (its rules: guided.smk, which includes this file).
 
-GUIDED_DATASETS = [f"{env}-{kind}" for env in GUIDED["envs"] for kind in KINDS]
-GUIDED_EXTENSION_DATASETS = [f"{env}-{kind}" for env in GUIDED["extension_envs"] for kind in KINDS]
+GUIDED_DATASETS = STUDY_DATASETS["guided.envs"]
+GUIDED_EXTENSION_DATASETS = STUDY_DATASETS["guided.extension_envs"]
 GUIDED_COMPARISON = ["td3bc", "guided_td3bc"]
 
 

@@ -28,7 +28,7 @@ rules.contamination_table.rule.docstring = (
 
 use rule d4rl_table as taming_table1 with:
     input:
-        evaluations(TAMING["algorithms"], taming_datasets()),
+        evaluations(TAMING["algorithms"], taming_datasets(config)),
     output:
         csv="results/tables/taming_table1.csv",
         md=reported("results/tables/taming_table1.md", caption="../report/taming_table1.rst", category="TD3BC++"),
@@ -40,7 +40,7 @@ use rule d4rl_table as taming_table1 with:
     params:
         stem=subpath(output.csv, strip_suffix=".csv"),
         algorithms=TAMING["algorithms"],
-        datasets=taming_datasets(),
+        datasets=taming_datasets(config),
         options=f"{TAMING_SPREAD} {gains(TAMING['algorithms'])}",
 
 
@@ -52,7 +52,7 @@ rules.taming_table1.rule.docstring = (
 
 use rule d4rl_table as taming_table8 with:
     input:
-        evaluations(TAMING["table8_algorithms"], taming_datasets(kinds=KINDS, contaminated=False)),
+        evaluations(TAMING["table8_algorithms"], taming_datasets(config, kinds=KINDS, contaminated=False)),
     output:
         csv="results/tables/taming_table8.csv",
         md=reported("results/tables/taming_table8.md", caption="../report/taming_table8.rst", category="TD3BC++"),
@@ -64,7 +64,7 @@ use rule d4rl_table as taming_table8 with:
     params:
         stem=subpath(output.csv, strip_suffix=".csv"),
         algorithms=TAMING["table8_algorithms"],
-        datasets=taming_datasets(kinds=KINDS, contaminated=False),
+        datasets=taming_datasets(config, kinds=KINDS, contaminated=False),
         options=f"{TAMING_SPREAD} {gains(TAMING['table8_algorithms'])}",
 
 
@@ -76,7 +76,7 @@ rules.taming_table8.rule.docstring = (
 rule taming_fig3:
     """Figure 3 of the TD3BC++ paper: final score against the share of random data (catastrophic failure)."""
     input:
-        evaluations(TAMING["figure_algorithms"], taming_datasets(kinds=("expert",))),
+        evaluations(TAMING["figure_algorithms"], taming_datasets(config, kinds=("expert",))),
     output:
         png=reported("results/figures/taming_fig3.png", caption="../report/taming_fig3.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig3.pdf",

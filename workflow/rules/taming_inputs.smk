@@ -27,12 +27,6 @@ def contamination_targets():
     return targets
 
 
-def taming_datasets(kinds=TAMING["kinds"], contaminated=True):
-    """The study's datasets per env: the given D4RL kinds (Table 1's: taming.kinds), then expert-random-X for each X."""
-    extra = [f"expert-random-{p}" for p in CONTAMINATION] if contaminated else []
-    return [f"{env}-{kind}" for env in TAMING["envs"] for kind in [*kinds, *extra]]
-
-
 def taming_contaminated(keep=lambda percent: True):
     """The study's expert-random-X datasets whose X passes ``keep``, or all of them if none does."""
     chosen = [p for p in CONTAMINATION if keep(p)] or CONTAMINATION
