@@ -173,7 +173,7 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
             raise ConfigError(
                 "taming.envs is set but datasets.contamination is empty: give the expert-random percents, e.g. [10, 30, 50, 70]"
             )
-        study = [f"{env}-expert-random-{p}" for env in taming["envs"] for p in config["datasets"]["contamination"]]
+        study = taming_datasets(config, kinds=())  # the contaminated ones alone
         # Figure 6 is the only artefact that reads this dataset (absent "artefacts": the schema's default, all of them).
         if "fig6" in taming.get("artefacts", ["fig6"]) and taming["q_histogram_dataset"] not in study:
             raise ConfigError(
