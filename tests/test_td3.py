@@ -170,6 +170,22 @@ def test_rerun_with_fewer_steps_finalises_a_stopped_run(tmp_path, monkeypatch):
     assert manifest["expert"]["step"] in (400, 800) and not (tmp_path / "checkpoint.pt").exists()
 
 
+def test_a_kept_checkpoint_extends_a_finished_run(tmp_path):
+    """Finished at 800 steps with its checkpoint kept, then rerun to 1200: the numbers of a 1200-step run."""
+    torch.set_num_threads(1)
+    config = TD3Config(total_steps=1200, start_steps=500, eval_every=400, eval_episodes=1, seed=5, checkpoint_every=600)
+    whole = train_online("hopper", config, tmp_path / "whole", progress=False)
+    short = TD3Config(**{**config.__dict__, "total_steps": 800})
+    first = train_online("hopper", short, tmp_path / "extended", progress=False, keep_checkpoint=True)
+    assert first["expert"]["step"] in (400, 800)
+    assert torch.load(tmp_path / "extended" / "checkpoint.pt", weights_only=True)["step"] == 800
+    extended = train_online("hopper", config, tmp_path / "extended", progress=False, keep_checkpoint=True)
+    read = lambda run: pd.read_csv(tmp_path / run / "evaluations.csv").drop(columns="wall_s")
+    pd.testing.assert_frame_equal(read("whole"), read("extended"))
+    assert extended["expert"] == whole["expert"] and extended["medium"] == whole["medium"]
+    assert (tmp_path / "extended" / "checkpoint.pt").is_file()
+
+
 def test_a_checkpoint_from_another_device_resumes(tmp_path, monkeypatch, capsys):
     """Read into host memory whatever device wrote it; only the target noise's generator cannot carry over."""
     torch.set_num_threads(1)

@@ -250,6 +250,7 @@ def train_online(
     device: str = "auto",
     capture: str = "auto",
     jobs_per_gpu: int = 1,
+    keep_checkpoint: bool = False,
 ) -> dict[str, Any]:
     """Train TD3 online and write the behaviour-policy artefacts to ``out_dir``.
 
@@ -262,7 +263,9 @@ def train_online(
     ``checkpoint`` (default ``out_dir/checkpoint.pt``) is saved every ``checkpoint_every`` steps
     and resumed from when it matches the configuration except ``total_steps``: a resumed run
     gives the same numbers as an uninterrupted one, and rerunning with a smaller ``total_steps``
-    (no less than the checkpoint's step) finalises a run that was stopped early.
+    (no less than the checkpoint's step) finalises a run that was stopped early. A finished run
+    removes its checkpoint unless ``keep_checkpoint``: then it saves one at ``total_steps`` too, and
+    a rerun with a larger ``total_steps`` extends the run to the numbers of a run that long.
 
     ``device``, ``capture`` and ``jobs_per_gpu`` are offline training's (:func:`offrl.train.train`):
     ``auto`` trains on a free GPU if there is one (the CPU's numbers differ from a GPU's, so the
@@ -351,7 +354,9 @@ def train_online(
             if step % c.agent.policy_freq == 0:
                 policy = NumpyActor(agent.actor)
 
-        if step % c.eval_every == 0 or (c.checkpoint_every and step % c.checkpoint_every == 0):
+        at_checkpoint = c.checkpoint_every and step % c.checkpoint_every == 0
+        save = (at_checkpoint and step < c.total_steps) or (keep_checkpoint and step == c.total_steps)
+        if step % c.eval_every == 0 or save:
             watch.check(f"TD3 on {env}, seed {c.seed}")  # neither an evaluation nor a checkpoint of a diverged learner
         if step % c.eval_every == 0:
             # Evaluation seeds (10_000 + step) never coincide with the training env's seed.
@@ -369,7 +374,7 @@ def train_online(
             evaluations.append(row)
             snapshots.append({k: v.to("cpu", copy=True) for k, v in agent.actor.state_dict().items()})
             bar.set_postfix(ret=f"{row['return_mean']:.0f}", norm=f"{row['normalized_score']:.1f}")
-        if c.checkpoint_every and step % c.checkpoint_every == 0 and step < c.total_steps:
+        if save:
             state = {
                 "config": _resumable_config(c),
                 "step": step,
@@ -427,5 +432,6 @@ def train_online(
     manifest["device"], manifest["captured"] = str(device), update.captured
     manifest["torch"] = torch.__version__
     write_atomically(out_dir / "manifest.json", lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
-    checkpoint.unlink(missing_ok=True)
+    if not keep_checkpoint:
+        checkpoint.unlink(missing_ok=True)
     return manifest

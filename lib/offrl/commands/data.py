@@ -31,6 +31,7 @@ def _behaviour(args: argparse.Namespace) -> None:
         device=args.device,
         capture=args.capture,
         jobs_per_gpu=args.jobs_per_gpu,
+        keep_checkpoint=args.keep_checkpoint,
     )
     print(json.dumps({k: manifest[k] for k in ("env", "expert", "medium") if k in manifest}))
 
@@ -170,6 +171,11 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--env", required=True, choices=envs)
     p.add_argument("--out", required=True, help="output directory")
     add_fields(p, TD3Config)
+    p.add_argument(
+        "--keep-checkpoint",
+        action="store_true",
+        help="keep OUT/checkpoint.pt (saved at the last step too), so a rerun with a larger --total-steps extends the run",
+    )
     p.set_defaults(func=_behaviour)
 
     p = add("collect", help="generate one D4RL-protocol dataset as a Minari dataset, with a JSON summary")
