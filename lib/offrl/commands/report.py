@@ -98,6 +98,16 @@ def _q_figure(args: argparse.Namespace) -> None:
     plot_q_histograms(args.snapshots, args.algorithms, args.figure)
 
 
+def _relaxation_weights(args: argparse.Namespace) -> None:
+    from offrl.files import write_csv
+    from offrl.report.relaxation import relaxation_by_time
+
+    table = relaxation_by_time(args.run, args.dataset_dir, args.bins, args.batches)
+    if args.out:
+        write_csv(table, args.out, index=False)
+    print(table.round(3).to_string(index=False))
+
+
 def _alpha_figure(args: argparse.Namespace) -> None:
     from offrl.report.scores import plot_alpha_grid
 
@@ -257,6 +267,17 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     _figure(p)
     p.add_argument("snapshots", nargs="+", help="snapshots.pt of runs on an expert-random-X dataset")
     p.set_defaults(func=_q_figure)
+
+    p = add(
+        "relaxation-weights",
+        help="TD3BC++'s relaxation weight W on a run's dataset, by time within the episode, per snapshot and seed",
+    )
+    p.add_argument("--run", required=True, help="run directory whose snapshots.pt kept the critics")
+    p.add_argument("--dataset-dir", required=True, help="the Minari dataset directory the run trained on")
+    p.add_argument("--bins", nargs="+", type=int, help="edges of the time-in-episode bins (default: 0 10 50 200 1000)")
+    p.add_argument("--batches", type=int, default=200, help="minibatches of 256 drawn per snapshot")
+    p.add_argument("--out", help="CSV of the table (default: print only)")
+    p.set_defaults(func=_relaxation_weights)
 
     p = add("alpha-figure", parents=[final_inputs], help="final score against α, one line per λ_GP (TD3BC++ Figure 7)")
     p.add_argument(
