@@ -3,8 +3,9 @@
 W (the "Taming" paper's eq. 10) min-max normalises Q(s, a) over each minibatch, so the batch's
 lowest-Q transitions get W ≈ 0 and lose their BC term, whatever the absolute gap in Q. This reads a
 run's kept critics (its ``snapshots.pt``, see :mod:`offrl.qdiagnostic`) and its dataset, draws
-minibatches as training does, computes W with the algorithm's own ``relaxation_weight``, and
-averages it per bin of the time step within the episode, per snapshot and seed.
+minibatches of training's size (the same ones for every seed and snapshot), computes W with the
+algorithm's own ``relaxation_weight``, and averages it per bin of the time step within the
+episode, per snapshot and seed.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def relaxation_by_time(
     edges = DEFAULT_BINS if edges is None else edges
     index = np.random.default_rng(seed).integers(0, len(times), size=(batches, batch_size))
     members = len(run["seeds"])
+    unused = torch.empty(0)  # rewards, next states, not-done: W reads the states and actions only
     rows = []
     for step in sorted(run["critics"]):
         q.load(step)
@@ -74,7 +76,9 @@ def relaxation_by_time(
                     Batch(
                         obs[i].expand(members, -1, -1),
                         actions[i].expand(members, -1, -1),
-                        *(torch.empty(0),) * 3,
+                        unused,
+                        unused,
+                        unused,
                     )
                 ).numpy()
                 for i in index
