@@ -8,8 +8,8 @@ from offrl.report.relaxation import episode_time, relaxation_by_time, weight_by_
 from offrl.train import TrainConfig, train
 
 
-def test_episode_time_by_hand():
-    assert episode_time(np.array([0, 0, 0, 1, 1, 2])).tolist() == [0, 1, 2, 0, 1, 0]
+def test_episode_time_by_hand(tiny_dataset):
+    assert episode_time(tiny_dataset).tolist() == [0, 1, 2, 0, 1, 2, 3]  # episodes of 3 and 4 transitions
 
 
 def test_weight_by_time_by_hand():

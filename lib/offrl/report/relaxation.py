@@ -12,19 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
 
+if TYPE_CHECKING:
+    from offrl.data import Dataset
+
 DEFAULT_BINS = (0, 10, 50, 200, 1000)
 
 
-def episode_time(episode_ids: np.ndarray) -> np.ndarray:
-    """(N,) each transition's time step within its episode, from the dataset's ``episode_ids`` (in order)."""
-    starts = np.flatnonzero(np.r_[True, episode_ids[1:] != episode_ids[:-1]])
-    lengths = np.diff(np.r_[starts, len(episode_ids)])
-    return np.arange(len(episode_ids)) - np.repeat(starts, lengths)
+def episode_time(dataset: Dataset) -> np.ndarray:
+    """(N,) each transition's time step within its episode."""
+    return np.concatenate([np.arange(s.stop - s.start) for s in dataset.episode_slices()])
 
 
 def weight_by_time(weights: np.ndarray, times: np.ndarray, edges: Sequence[int]) -> np.ndarray:
@@ -53,16 +55,17 @@ def relaxation_by_time(
     """
     from offrl.algos.base import Batch
     from offrl.data.dataset import load_dataset
+    from offrl.files import load_tensors
     from offrl.qdiagnostic import SnapshotQ
 
-    run = torch.load(Path(run_dir) / "snapshots.pt", weights_only=True, map_location="cpu")
+    run = load_tensors(Path(run_dir) / "snapshots.pt", "training snapshots")
     q = SnapshotQ(run)
     if not hasattr(q.algo, "relaxation_weight") or q.algo.config.relaxation is None:
         raise ValueError(f"{run_dir}: {run['algorithm']} has no constraint relaxation (options relaxation: null)")
     data = load_dataset(dataset_dir)
     obs = (torch.as_tensor(data.observations) - run["obs_mean"]) / run["obs_std"]
     actions = torch.as_tensor(data.actions)
-    times = episode_time(data.episode_ids)
+    times = episode_time(data)
     edges = DEFAULT_BINS if edges is None else edges
     index = np.random.default_rng(seed).integers(0, len(times), size=(batches, batch_size))
     members = len(run["seeds"])
