@@ -77,15 +77,23 @@ def tiny_dataset() -> Dataset:
 
 
 @pytest.fixture
-def td3bc_config():
-    """TD3+BC on one seed of hopper-random on the CPU: a TrainConfig with the loop's sizes (and any other field) given."""
+def cpu_config():
+    """A TrainConfig on hopper-random on the CPU, TD3+BC on seed 0 unless told: the loop's sizes (and any field) given."""
 
-    def config(steps: int, eval_every: int, log_every: int, batch_size: int, **fields) -> TrainConfig:
+    def config(
+        steps: int,
+        eval_every: int,
+        log_every: int,
+        batch_size: int,
+        algorithm: str = "td3bc",
+        seeds: tuple[int, ...] = (0,),
+        **fields,
+    ) -> TrainConfig:
         return TrainConfig(
-            algorithm="td3bc",
+            algorithm=algorithm,
             env="hopper",
             dataset="hopper-random",
-            seeds=[0],
+            seeds=list(seeds),
             steps=steps,
             eval_every=eval_every,
             log_every=log_every,

@@ -65,10 +65,10 @@ class Stop(Exception):
 
 
 @pytest.fixture
-def checkpointed_run(tmp_path, monkeypatch, one_thread, td3bc_config):
+def checkpointed_run(tmp_path, monkeypatch, one_thread, cpu_config):
     """A run stopped right after its first checkpoint (step 20 of 40): its data, config and checkpoint."""
     data = rollout("hopper", None, 300, seed=0)
-    config = td3bc_config(steps=40, eval_every=20, log_every=20, batch_size=16)
+    config = cpu_config(steps=40, eval_every=20, log_every=20, batch_size=16)
     checkpoint = tmp_path / "run.ckpt"
     save = train_module._atomic_save
 

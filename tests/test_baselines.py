@@ -6,7 +6,7 @@ import torch
 
 from offrl.algos.base import Batch
 from offrl.algos.presets import _classes, build
-from offrl.train import TrainConfig, train
+from offrl.train import train
 
 SMALL = {
     "fisher_brc": {"hidden": [8, 8], "behaviour_hidden": [8, 8]},
@@ -17,18 +17,11 @@ SMALL = {
 
 
 @pytest.mark.parametrize("preset", sorted(SMALL))
-def test_checkpoint_then_resume_equals_an_uninterrupted_run(preset, tiny_dataset, tmp_path, monkeypatch, one_thread):
-    config = TrainConfig(
-        algorithm=preset,
-        env="hopper",
-        dataset="hopper-random",
-        seeds=[0, 1],
-        steps=12,
-        eval_every=4,
-        log_every=2,
-        batch_size=4,
-        device="cpu",
-        options=SMALL[preset],
+def test_checkpoint_then_resume_equals_an_uninterrupted_run(
+    preset, tiny_dataset, tmp_path, monkeypatch, one_thread, cpu_config
+):
+    config = cpu_config(
+        steps=12, eval_every=4, log_every=2, batch_size=4, algorithm=preset, seeds=(0, 1), options=SMALL[preset]
     )
     train(tiny_dataset, config, tmp_path / "straight", checkpoint=tmp_path / "straight.ckpt", progress=False)
 

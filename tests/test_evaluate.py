@@ -4,7 +4,7 @@ import pytest
 
 from offrl.envs import make_env
 from offrl.evaluate import evaluate_policy, evaluate_snapshots
-from offrl.train import TrainConfig, train
+from offrl.train import train
 
 
 def test_metrics_of_a_scripted_constant_policy():
@@ -65,18 +65,15 @@ def test_columns(env):
 
 
 @pytest.mark.parametrize("algorithm", ["sac", "bcq"])  # critics kept at some snapshots only; a sampling policy
-def test_worker_processes_give_the_serial_result(algorithm, tiny_dataset, tmp_path, one_thread):
+def test_worker_processes_give_the_serial_result(algorithm, tiny_dataset, tmp_path, one_thread, cpu_config):
     options = {"hidden": [8, 8], **({"vae_hidden": [8, 8]} if algorithm == "bcq" else {})}
-    config = TrainConfig(
-        algorithm=algorithm,
-        env="hopper",
-        dataset="hopper-random",
-        seeds=[0, 1],
+    config = cpu_config(
         steps=3,
         eval_every=1,
         log_every=1,
         batch_size=4,
-        device="cpu",
+        algorithm=algorithm,
+        seeds=(0, 1),
         options=options,
         critic_snapshots=2,
     )

@@ -6,7 +6,7 @@ import torch
 
 from offrl.evaluate import evaluate_snapshots
 from offrl.policies import export_snapshot, snapshot_policy
-from offrl.train import TrainConfig, train
+from offrl.train import train
 
 SMALL = {"hidden": [16, 16]}
 KINDS = {
@@ -19,19 +19,10 @@ KINDS = {
 
 
 @pytest.mark.parametrize("algorithm", sorted(KINDS))
-def test_snapshot_round_trip(algorithm, tiny_dataset, tmp_path):
+def test_snapshot_round_trip(algorithm, tiny_dataset, tmp_path, cpu_config):
     kind, options = KINDS[algorithm]
-    config = TrainConfig(
-        algorithm=algorithm,
-        env="hopper",
-        dataset="hopper-random",
-        seeds=[0, 1],
-        steps=4,
-        eval_every=2,
-        log_every=2,
-        batch_size=4,
-        device="cpu",
-        options=options,
+    config = cpu_config(
+        steps=4, eval_every=2, log_every=2, batch_size=4, algorithm=algorithm, seeds=(0, 1), options=options
     )
     train(tiny_dataset, config, tmp_path, progress=False)
     run = torch.load(tmp_path / "snapshots.pt", weights_only=True)

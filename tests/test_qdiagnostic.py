@@ -173,17 +173,14 @@ def test_critic_steps_keep_the_last_snapshot_and_every_kth_before_it():
     assert critic_steps(config) == {1000}
 
 
-def test_a_run_keeps_its_critic_where_asked_and_the_evaluation_follows(tiny_dataset, tmp_path, one_thread):
-    config = TrainConfig(
-        algorithm="sac",
-        env="hopper",
-        dataset="hopper-random",
-        seeds=[0, 1],
+def test_a_run_keeps_its_critic_where_asked_and_the_evaluation_follows(tiny_dataset, tmp_path, one_thread, cpu_config):
+    config = cpu_config(
         steps=4,
         eval_every=1,
         log_every=1,
         batch_size=4,
-        device="cpu",
+        algorithm="sac",
+        seeds=(0, 1),
         options={"hidden": [8, 8]},
         critic_snapshots=2,
     )

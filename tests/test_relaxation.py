@@ -8,7 +8,7 @@ import pytest
 from offrl.cli import build_parser
 from offrl.data.dataset import write_minari
 from offrl.report.relaxation import DEFAULT_BINS, episode_time, relaxation_by_time, weight_by_time
-from offrl.train import TrainConfig, train
+from offrl.train import train
 
 
 def test_episode_time_by_hand(tiny_dataset):
@@ -30,29 +30,20 @@ def test_the_command_help_spells_the_default_bins():
     assert f"(default: {' '.join(map(str, DEFAULT_BINS))})" in help_text
 
 
-def _run(tmp_path, tiny_dataset, algorithm: str):
-    config = TrainConfig(
-        algorithm=algorithm,
-        env="hopper",
-        dataset="hopper-random",
-        seeds=[0, 1],
-        steps=4,
-        eval_every=2,
-        log_every=1,
-        batch_size=4,
-        device="cpu",
-        options={"hidden": [8, 8]},
+def _run(tmp_path, tiny_dataset, cpu_config, algorithm: str):
+    config = cpu_config(
+        steps=4, eval_every=2, log_every=1, batch_size=4, algorithm=algorithm, seeds=(0, 1), options={"hidden": [8, 8]}
     )
     train(tiny_dataset, config, tmp_path / algorithm, progress=False)
     return tmp_path / algorithm
 
 
-def test_a_td3bc_pp_run_read_back(tmp_path, tiny_dataset, one_thread):
+def test_a_td3bc_pp_run_read_back(tmp_path, tiny_dataset, one_thread, cpu_config):
     dataset_dir = write_minari(tiny_dataset, tmp_path / "minari", "hopper/tiny-v0", env="hopper")
-    table = relaxation_by_time(_run(tmp_path, tiny_dataset, "td3bc_pp"), dataset_dir, [0, 1, 4], batches=3)
+    table = relaxation_by_time(_run(tmp_path, tiny_dataset, cpu_config, "td3bc_pp"), dataset_dir, [0, 1, 4], batches=3)
     assert table[["step", "seed"]].values.tolist() == [[2, 0], [2, 1], [4, 0], [4, 1]]
     weights = table[["W[0,1)", "W[1,4)", "W"]].to_numpy()
     assert ((weights >= 0) & (weights <= 1)).all()  # min-max normalised per minibatch
 
     with pytest.raises(ValueError, match="td3bc has no constraint relaxation"):
-        relaxation_by_time(_run(tmp_path, tiny_dataset, "td3bc"), dataset_dir)
+        relaxation_by_time(_run(tmp_path, tiny_dataset, cpu_config, "td3bc"), dataset_dir)

@@ -90,28 +90,18 @@ def test_killed_run_resumes_to_identical_numbers(dataset_dir, tmp_path):
     assert not checkpoint.exists()  # a finished run removes its checkpoint
 
 
-def test_non_finite_loss_stops_with_its_step(tmp_path, td3bc_config):
+def test_non_finite_loss_stops_with_its_step(tmp_path, cpu_config):
     data = rollout("hopper", None, 500, seed=0)
     data.rewards[:] = 1e30  # (Q − y)² overflows float32 at the first critic step
-    config = td3bc_config(steps=100, eval_every=50, log_every=10, batch_size=32)
+    config = cpu_config(steps=100, eval_every=50, log_every=10, batch_size=32)
     with pytest.raises(NonFiniteError, match="NaN or infinite at step 1;"):
         train(data, config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
 
 
-def test_outputs_and_log_columns(tmp_path):
+def test_outputs_and_log_columns(tmp_path, cpu_config):
     data = rollout("hopper", None, 800, seed=1)
-    config = TrainConfig(
-        algorithm="bc",
-        env="hopper",
-        dataset="hopper-random",
-        seeds=[3, 4],
-        steps=60,
-        eval_every=20,
-        log_every=20,
-        batch_size=32,
-        device="cpu",
-    )
+    config = cpu_config(steps=60, eval_every=20, log_every=20, batch_size=32, algorithm="bc", seeds=(3, 4))
     record = train(data, config, tmp_path, progress=False)
     log = pd.read_csv(tmp_path / "train_log.csv")
     assert list(log.columns) == ["step", "seed", "actor_loss", "bc_mse"] and set(log["seed"]) == {3, 4}
@@ -122,9 +112,9 @@ def test_outputs_and_log_columns(tmp_path):
     assert record["config"]["seeds"] == [3, 4] and (tmp_path / "config.json").is_file()
 
 
-def test_same_seed_same_numbers(tmp_path, td3bc_config):
+def test_same_seed_same_numbers(tmp_path, cpu_config):
     data = rollout("hopper", None, 500, seed=2)
-    config = td3bc_config(steps=20, eval_every=10, log_every=10, batch_size=32)
+    config = cpu_config(steps=20, eval_every=10, log_every=10, batch_size=32)
     train(data, config, tmp_path / "a", progress=False)
     train(data, config, tmp_path / "b", progress=False)
     pd.testing.assert_frame_equal(
@@ -137,7 +127,7 @@ def test_steps_must_be_a_multiple_of_eval_every():
         TrainConfig(algorithm="bc", env="hopper", dataset="hopper-random", seeds=[0], steps=25, eval_every=10)
 
 
-def test_guided_run_reads_expert_and_index(tmp_path, td3bc_config):
+def test_guided_run_reads_expert_and_index(tmp_path, cpu_config):
     from offrl.nets import DeterministicActor
     from offrl.policies import save_actor
     from offrl.simhash import SimHashIndex
@@ -146,7 +136,7 @@ def test_guided_run_reads_expert_and_index(tmp_path, td3bc_config):
     save_actor(DeterministicActor(1, 11, 3), tmp_path / "expert.pt")
     SimHashIndex.build(data.observations, k=4, seed=0).save(tmp_path / "index.npz")
     options = {"guide_expert": str(tmp_path / "expert.pt"), "guide_index": str(tmp_path / "index.npz")}
-    config = td3bc_config(steps=20, eval_every=10, log_every=10, batch_size=32, options=options)
+    config = cpu_config(steps=20, eval_every=10, log_every=10, batch_size=32, options=options)
     train(data, config, tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "snapshots.pt").is_file()
 
