@@ -15,6 +15,17 @@ from offrl.train import TrainConfig
 REPO = Path(__file__).resolve().parents[1]
 
 
+def hopper_random_minari(root: Path, steps: int) -> Path:
+    """A Hopper random-policy rollout of ``steps`` written as offrl's Minari dataset under ``root``: its directory."""
+    from offrl.data.build import write_with_summary
+    from offrl.data.generate import rollout
+
+    write_with_summary(
+        rollout("hopper", None, steps, seed=0), "hopper", "random", root, root / "s.json", {"source": "test"}
+    )
+    return root / "offrl" / "hopper" / "random-v0"
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     """The .test scale, run once per test session in a fresh directory: (its directory, seconds it took).

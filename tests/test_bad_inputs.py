@@ -11,6 +11,7 @@ from offrl.data.generate import rollout
 from offrl.files import UnreadableFileError, load_tensors
 from offrl.safer.priors import SkillPrior, load_prior, save_prior
 from offrl.train import CHECKPOINT_FORMAT, train
+from tests.conftest import hopper_random_minari
 
 
 class RunsCode:
@@ -138,13 +139,7 @@ def test_a_damaged_or_unsafe_checkpoint_is_an_error_naming_the_fix(checkpointed_
 
 @pytest.fixture(scope="module")
 def good_dataset(tmp_path_factory):
-    from offrl.data.build import write_with_summary
-
-    root = tmp_path_factory.mktemp("minari")
-    write_with_summary(
-        rollout("hopper", None, 60, seed=0), "hopper", "random", root, root / "s.json", {"source": "test"}
-    )
-    return root / "offrl" / "hopper" / "random-v0"
+    return hopper_random_minari(tmp_path_factory.mktemp("minari"), 60)
 
 
 def damaged(good_dataset, tmp_path, damage):

@@ -11,18 +11,14 @@ import pandas as pd
 import pytest
 import torch
 
-from offrl.data.build import write_with_summary
 from offrl.data.generate import rollout
 from offrl.train import NonFiniteError, TrainConfig, train
+from tests.conftest import hopper_random_minari
 
 
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("minari")
-    write_with_summary(
-        rollout("hopper", None, 3000, seed=0), "hopper", "random", root, root / "s.json", {"source": "test"}
-    )
-    return root / "offrl" / "hopper" / "random-v0"
+    return hopper_random_minari(tmp_path_factory.mktemp("minari"), 3000)
 
 
 def train_command(dataset_dir, out, checkpoint, steps=400):
