@@ -215,6 +215,42 @@ def test_bear_blog_ratio_of_q_to_the_achieved_return():
     assert bounded.estimate == pytest.approx(2.0 - 1.2) and bounded.verdict == "holds" and "bear" in bounded.claim
 
 
+def test_bear_blog_multiple_keeps_its_sign_when_the_return_is_negative():
+    """A diverged HalfCheetah policy runs backwards: G = −200. Q = 600 lies 4|G| above it, the
+    multiple 1 + (600 + 200)/200 = 5 (Q/G would read −3, "within 2×"); Q = −250 lies below it: 0.75.
+    Each dataset is its own check."""
+    from offrl.report.findings import bear_blog_findings
+
+    rows = [
+        {
+            "algorithm": algorithm,
+            "dataset": "halfcheetah-expert-first10000",
+            "step": 1000,
+            "seed": seed,
+            "critic": "kept",
+            "q_dataset_initial": q,
+            "return_initial": -200.0,
+            "initial_comparable": True,
+            "q_along": 0.0,
+            "return_along": 0.0,
+            "comparable_steps": 1,
+        }
+        for algorithm, q in (("sac", 600.0), ("td3bc", -250.0))
+        for seed in (0, 1)
+    ]
+    # A second env where TD3+BC's Q is 3× its return (G = 100): its own row, not averaged away.
+    rows += [
+        {**row, "dataset": "hopper-expert-first10000", "q_dataset_initial": q, "return_initial": 100.0}
+        for row, q in zip(rows, (1000.0, 1000.0, 300.0, 300.0))
+    ]
+    datasets = ["halfcheetah-expert-first10000", "hopper-expert-first10000"]
+    naive, bounded, hopper_naive, hopper_bounded = bear_blog_findings(pd.DataFrame(rows), datasets, last=1)
+    assert naive.estimate == pytest.approx(5.0 - 2.0) and naive.verdict == "holds"
+    assert bounded.estimate == pytest.approx(2.0 - 0.75) and bounded.verdict == "holds"
+    assert hopper_naive.estimate == pytest.approx(10.0 - 2.0) and "hopper" in hopper_naive.claim
+    assert hopper_bounded.estimate == pytest.approx(2.0 - 3.0) and hopper_bounded.verdict == "reversed"
+
+
 def test_gp_q_gap_by_hand_and_not_measured_without_probe():
     # Seeds' gaps: (10 − 5)/10 = 50 % and (20 − 15)/20 = 25 % on one dataset; 100 % twice on the other.
     probe = pd.DataFrame(
