@@ -1,3 +1,4 @@
+import argparse
 import os
 import shutil
 import subprocess
@@ -13,6 +14,12 @@ from offrl.data import Dataset
 from offrl.train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The CLI's subcommands by name."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
 
 
 def hopper_random_minari(root: Path, steps: int) -> Path:

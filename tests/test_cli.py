@@ -8,12 +8,7 @@ import pytest
 from offrl import cli
 from offrl.algos.presets import PRESETS
 from offrl.commands import offline
-from tests.conftest import REPO
-
-
-def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(action.choices)
+from tests.conftest import REPO, commands
 
 
 def test_relaxation_weights_help_spells_the_default_bins():

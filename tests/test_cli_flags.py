@@ -8,16 +8,15 @@ import argparse
 import json
 
 from offrl import cli
-from tests.conftest import REPO
+from tests.conftest import REPO, commands
 
 SNAPSHOT = REPO / "tests" / "cli_flags.json"
 
 
 def flag_facts(parser: argparse.ArgumentParser) -> dict[str, list[dict]]:
     """Per command, each argument's command-line facts (help text aside), sorted by flag."""
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     facts = {}
-    for name, command in sorted(sub.choices.items()):
+    for name, command in sorted(commands(parser).items()):
         rows = [
             {
                 "flags": list(a.option_strings),
