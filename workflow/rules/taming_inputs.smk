@@ -33,6 +33,11 @@ def taming_contaminated(keep=lambda percent: True):
     return [f"{env}-expert-random-{p}" for env in TAMING["envs"] for p in chosen]
 
 
+def taming_with_medium_expert(keep):
+    """Each study env's expert-medium dataset, then its expert-random-X datasets whose X passes ``keep``."""
+    return [f"{env}-medium-expert" for env in TAMING["envs"]] + taming_contaminated(keep)
+
+
 def taming_contaminated_runs():
     """Run directories of Figure 4: the figure's algorithms on the contaminated datasets."""
     return [run_dir(a, d, s) for a in TAMING["figure_algorithms"] for d in taming_contaminated() for s in SEED_GROUPS]
@@ -46,9 +51,9 @@ def gains(algorithms):
 # The paper's sweeps: Figure 5 on ER1-ER5, Figure 11 on expert-medium and ER3-ER7, Figure 7 on every ER.
 TAMING_SWEEPS = taming_sweeps(TAMING)
 TAMING_FIG5_DATASETS = taming_contaminated(lambda p: p <= 50)
-TAMING_FIG11_DATASETS = [f"{env}-medium-expert" for env in TAMING["envs"]] + taming_contaminated(lambda p: p >= 30)
+TAMING_FIG11_DATASETS = taming_with_medium_expert(lambda p: p >= 30)
 # Figure 8 (the ablation) on expert-medium, ER1, ER3 and ER5, the settings the paper discusses.
-TAMING_FIG8_DATASETS = [f"{env}-medium-expert" for env in TAMING["envs"]] + taming_contaminated(lambda p: p <= 50)
+TAMING_FIG8_DATASETS = taming_with_medium_expert(lambda p: p <= 50)
 TAMING_FIG7_GRID = [f"{name}:{alpha}:{weight}" for name, alpha, weight in TAMING_SWEEPS["fig7_grid"]]
 # Tables 1 and 8: ± over every final episode, evaluation and seed; the Total's ± the sum of the rows'.
 TAMING_SPREAD = "--spread pooled --total-spread sum"
