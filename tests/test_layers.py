@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
         "options",
         "loop",
         "capture",
+        "provenance",
     ),  # import nothing of offrl but each other
     ("envs", "policies"),  # the D4RL MuJoCo specs; actors saved and loaded
     ("data",),  # datasets: read, generate, contaminate

@@ -48,6 +48,7 @@ from offrl.files import write_atomically
 from offrl.loop import NonFiniteWatch, progress_bar, save_checkpoint
 from offrl.options import cli
 from offrl.policies import NumpyActor, save_actor
+from offrl.provenance import provenance
 
 
 def _td3_learner() -> TD3BCConfig:
@@ -430,7 +431,7 @@ def train_online(
         manifest["replay_medium_transitions"] = medium_step
     manifest["wall_time_s"] = round(wall_before + time.time() - started, 1)
     manifest["device"], manifest["captured"] = str(device), update.captured
-    manifest["torch"] = torch.__version__
+    manifest.update(provenance())
     write_atomically(out_dir / "manifest.json", lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
     if not keep_checkpoint:
         checkpoint.unlink(missing_ok=True)

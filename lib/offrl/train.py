@@ -36,6 +36,7 @@ from offrl.files import UnreadableFileError, load_tensors, write_atomically, wri
 from offrl.loop import NonFiniteError
 from offrl.options import cli
 from offrl.policies import policy_spec
+from offrl.provenance import provenance
 from offrl.qdiagnostic import critic_modules, module_states
 
 
@@ -363,7 +364,7 @@ def train(
         "config": asdict(config),
         "algorithm_config": asdict(algo.config),
         "device": str(device),
-        "torch": torch.__version__,
+        **provenance(),
         "wall_time_s": round(time.time() - started, 1),
         "resumed_from_step": start,
         "captured": steps.captured,

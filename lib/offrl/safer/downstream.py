@@ -43,6 +43,7 @@ from offrl.algos.sac import SAC, SACConfig
 from offrl.files import write_atomically
 from offrl.loop import NonFiniteWatch, progress_bar
 from offrl.options import cli
+from offrl.provenance import provenance
 from offrl.safer.grasp import MAX_EPISODE_STEPS, GraspTask, SafeGraspEnv
 from offrl.safer.priors.latent import bounded_map, gaussian_latent
 from offrl.safer.priors.model import RollingWindow, SkillPrior, prior_action
@@ -367,7 +368,7 @@ def run_downstream(
         "task": asdict(task),
         "seeds": list(seeds),
         "command": command,
-        "torch": torch.__version__,
+        **provenance(),
         "wall_time_s": round(time.time() - started, 1),
     }
     write_atomically(out_dir / "config.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))

@@ -34,6 +34,7 @@ import torch
 from tqdm import tqdm
 
 from offrl.files import write_atomically
+from offrl.provenance import provenance
 from offrl.safer.grasp_script import GraspRollouts
 from offrl.safer.priors.model import SkillPrior, save_prior
 
@@ -231,7 +232,7 @@ def train_prior(
         "safe_rows": int(len(safe)),
         "unsafe_rows": int(len(unsafe)),
         "wall_time_s": round(time.time() - started, 1),
-        "torch": torch.__version__,
+        **provenance(),
     }
     write_atomically(out_dir / "prior.pt", lambda tmp: save_prior(prior, tmp, kind=c.kind))
     write_atomically(out_dir / "config.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
