@@ -46,6 +46,15 @@ def test_defaults_are_filled_in():
     assert config["datasets"]["kinds"] == ["random", "medium", "medium-replay", "medium-expert", "expert"]
 
 
+def without_halfcheetah():
+    """The default config on Hopper and Walker2d only, so that a study can name an env outside ``envs``."""
+    config = load()
+    config["envs"] = ["hopper", "walker2d"]
+    config["bear_blog"]["figure1_envs"] = ["hopper"]
+    config["q_diagnostic"]["datasets"] = ["hopper-expert-first10000"]
+    return config
+
+
 def with_change(path, value):
     config = copy.deepcopy(load())
     *parents, last = path
@@ -134,7 +143,8 @@ def test_shipped_source_without_shipped_policies(tmp_path):
     config = load()
     validate(config, SCHEMA)
     with pytest.raises(
-        ConfigError, match=r"no shipped behaviour policies exist for \['hopper', 'walker2d'\]; shipped envs: \[\]"
+        ConfigError,
+        match=r"no shipped behaviour policies exist for \['hopper', 'walker2d', 'halfcheetah'\]; shipped envs: \[\]",
     ):
         check_config(config, tmp_path)
 
@@ -240,7 +250,9 @@ def test_guided_needs_shipped_safety_experts(tmp_path):
     config = load()
     config["behaviour"]["source"] = "train"
     validate(config, SCHEMA)
-    with pytest.raises(ConfigError, match=r"no shipped safety expert exists for \['hopper', 'walker2d'\]"):
+    with pytest.raises(
+        ConfigError, match=r"no shipped safety expert exists for \['hopper', 'walker2d', 'halfcheetah'\]"
+    ):
         check_config(config, tmp_path)
     config["offline"]["algorithms"] = ["td3bc", "bc"]  # no guided preset: no safety expert needed
     check_config(config, tmp_path)
@@ -250,12 +262,12 @@ def test_trained_safety_expert_needs_a_weight_per_env():
     config = load()
     config["guided"]["safety_expert"] = {"source": "train", "ctrl_cost_weight": {"hopper": 0.1}}
     validate(config, SCHEMA)
-    with pytest.raises(ConfigError, match=r"ctrl_cost_weight has no weight for \['walker2d'\]"):
+    with pytest.raises(ConfigError, match=r"ctrl_cost_weight has no weight for \['walker2d', 'halfcheetah'\]"):
         check_config(config, REPO / "resources" / "shipped")
 
 
 def test_guided_study_envs_and_seeds_are_checked():
-    config = load()
+    config = without_halfcheetah()
     validate(config, SCHEMA)
     # The default scale's: Hopper, whose shipped experts meet the bar; the paper's seeds.
     assert config["guided"]["envs"] == ["hopper"] and config["guided"]["seeds"] == [0, 1, 2]
@@ -282,7 +294,7 @@ def test_safety_expert_defaults_are_the_papers():
 
 
 def test_taming_study_needs_its_envs_and_contaminated_datasets():
-    config = load()
+    config = without_halfcheetah()
     config["behaviour"]["source"] = "train"
     config["offline"]["algorithms"] = ["td3bc"]
     config["taming"] = {"envs": ["halfcheetah"]}
@@ -362,7 +374,7 @@ def test_taming_sweeps_name_their_variants_and_reuse_presets():
 
 
 def test_bear_blog_needs_its_envs_sizes_and_known_algorithms():
-    config = load()
+    config = without_halfcheetah()
     config["bear_blog"] = {"envs": ["hopper"], "figure1_envs": ["halfcheetah"]}
     validate(config, SCHEMA)
     assert config["bear_blog"]["algorithms"] == ["bear", "bc", "bcq", "sac"] and config["bear_blog"][
@@ -394,7 +406,7 @@ def test_batch_size_per_algorithm():
 
 
 def test_q_diagnostic_needs_known_algorithms_and_buildable_datasets():
-    config = load()
+    config = without_halfcheetah()
     del config["q_diagnostic"]
     validate(config, SCHEMA)
     assert config["q_diagnostic"] == {
@@ -434,8 +446,8 @@ def test_a_study_budget_applies_to_its_datasets_and_never_gives_a_run_two():
         "guided.envs": ["hopper-medium-replay", "hopper-medium-expert"],
         "guided.extension_envs": [],
         "bear_blog.envs": [],
-        "bear_blog.figure1_envs": ["hopper-expert-first10000"],
-        "q_diagnostic.datasets": ["hopper-expert-first10000"],
+        "bear_blog.figure1_envs": ["hopper-expert-first10000", "halfcheetah-expert-first10000"],
+        "q_diagnostic.datasets": ["hopper-expert-first10000", "halfcheetah-expert-first10000"],
         "taming.envs": ["walker2d-expert", "walker2d-expert-random-70"],
     }
     for change, expected in (
@@ -446,13 +458,17 @@ def test_a_study_budget_applies_to_its_datasets_and_never_gives_a_run_two():
         ),
         ({"taming": {"steps": 20500}}, r"taming.steps \(20500\) must be a multiple of offline.eval_every \(1000\)"),
         ({"taming": {"kinds": ["medium-expert"]}}, r"taming.kinds \['medium-expert'\] lacks expert"),
-        ({"offline": {"envs": ["halfcheetah"]}}, r"offline.envs \['halfcheetah'\] are not in envs"),
     ):
         changed = copy.deepcopy(config)
         for section, values in change.items():
             changed[section].update(values)
         with pytest.raises(ConfigError, match=expected):
             check_config(changed, shipped)
+    outside = without_halfcheetah()
+    outside["offline"]["envs"] = ["halfcheetah"]
+    validate(outside, SCHEMA)
+    with pytest.raises(ConfigError, match=r"offline.envs \['halfcheetah'\] are not in envs"):
+        check_config(outside, shipped)
     same = copy.deepcopy(config)
     same["taming"]["steps"] = same["offline"]["steps"]
     same["offline"]["envs"] = ["hopper", "walker2d"]
