@@ -341,12 +341,13 @@ def bear_blog_findings(
     )
     cells = _cells(ratio, ["algorithm", "dataset"], "ratio")
 
-    def shifted(algorithm: str, dataset: str, by: float, sign: int) -> Interval:
-        """sign · (the mean multiple over seeds − by), bootstrapped over the seeds."""
+    def beyond_factor(algorithm: str, dataset: str, sign: int) -> Interval:
+        """sign · (the mean multiple over seeds − factor), bootstrapped over the seeds."""
         _require(cells, [(algorithm, dataset)], study)
         interval = stratified_bootstrap([cells[(algorithm, dataset)]], lambda s: float(s[0].mean()))
         return Interval(
-            sign * (interval.estimate - by), *sorted((sign * (interval.low - by), sign * (interval.high - by)))
+            sign * (interval.estimate - factor),
+            *sorted((sign * (interval.low - factor), sign * (interval.high - factor))),
         )
 
     # One check per dataset: the envs' returns differ in scale and sign, so a mean over them
@@ -360,7 +361,7 @@ def bear_blog_findings(
                 f"naive offline SAC's Q grows far beyond the return its policy achieves (> {factor:g}×) on {dataset}",
                 "Figure 1; the slides' table",
                 f"Q(s₀, π(s₀)) in multiples of the discounted return G, 1 + (Q − G)/|G|, minus {factor:g}, {naive} (> 0 holds)",
-                shifted(naive, dataset, factor, +1),
+                beyond_factor(naive, dataset, +1),
                 +1,
                 where,
             )
@@ -372,7 +373,7 @@ def bear_blog_findings(
                     f"{algorithm}'s Q stays within {factor:g}× the return its policy achieves on {dataset}",
                     "Figure 1; the slides' table",
                     f"{factor:g} minus Q(s₀, π(s₀)) in multiples of the discounted return G, 1 + (Q − G)/|G|, {algorithm} (> 0 holds)",
-                    shifted(algorithm, dataset, factor, -1),
+                    beyond_factor(algorithm, dataset, -1),
                     +1,
                     where,
                 )
