@@ -10,16 +10,21 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from offrl.algos.presets import build
+from offrl.algos.presets import ALGORITHMS, PRESETS, build
 from offrl.capture import (
     CapturedUpdate,
+    GraphVariants,
     TrainingSteps,
     check_capture_mode,
     optimizers_of,
     variant_of,
 )
 from offrl.data.generate import rollout
+from offrl.nets import DeterministicActor
+from offrl.policies import save_actor
+from offrl.simhash import SimHashIndex
 from offrl.train import TensorData
+from tests.graph_replay import assert_replayed_like_eager, assert_same_state, replayed_graphs
 
 SMALL = {"hidden": [16, 16]}
 VAE = {"vae_hidden": [16, 16]}
@@ -54,6 +59,8 @@ CASES = {
     ),
     "fisher_brc": ("fisher_brc", {**SMALL, "behaviour_hidden": [16, 16], "components": 2, "pretrain_fraction": 0.5}),
     "uwac": ("uwac", {**SMALL, **VAE, "dropout_samples": 3, "warmup_fraction": 0.3}),
+    # The guided target and the actor's guidance (the safety expert's files come from the guide fixture).
+    "guided_td3bc": ("guided_td3bc", {**SMALL, "actor_guidance": 1.0}),
 }
 STEPS = 40
 
@@ -63,8 +70,19 @@ def dataset():
     return rollout("hopper", None, 400, seed=0)
 
 
-def setup(case, dataset, steps=STEPS, seeds=(0, 1)):
+@pytest.fixture(scope="module")
+def guide(dataset, tmp_path_factory):
+    """A safety expert and a SimHash index of the dataset: the files Guided TD3+BC's options name."""
+    folder = tmp_path_factory.mktemp("guide")
+    save_actor(DeterministicActor(1, 11, 3, hidden=(16, 16)), folder / "expert.pt")
+    SimHashIndex.build(dataset.observations, k=4, seed=0).save(folder / "index.npz")
+    return {"guide_expert": str(folder / "expert.pt"), "guide_index": str(folder / "index.npz")}
+
+
+def setup(case, dataset, steps=STEPS, seeds=(0, 1), guide=None):
     preset, options = CASES[case]
+    if PRESETS[preset].required:
+        options = {**options, **guide}
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     algo = build(
         preset,
@@ -102,8 +120,8 @@ class OperationLog(TorchDispatchMode):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_steps_of_one_variant_launch_the_same_operations(case, dataset, one_thread):
-    algo, data, generators = setup(case, dataset)
+def test_steps_of_one_variant_launch_the_same_operations(case, dataset, guide, one_thread):
+    algo, data, generators = setup(case, dataset, guide=guide)
     seen, occurrences = {}, {}
     for step in range(1, STEPS + 1):
         key = variant_of(algo, step)
@@ -120,6 +138,7 @@ def test_steps_of_one_variant_launch_the_same_operations(case, dataset, one_thre
         "td3bc": 2,
         "td3bc_pp": 4,
         "td3bc_raw_q_policy_gp": 4,
+        "guided_td3bc": 2,
         "bear_pp": 4,
         "uwac": 2,
         "brac_v": 3,
@@ -173,15 +192,21 @@ def test_the_step_function_gives_the_plain_loops_numbers(case, dataset, one_thre
         assert algo.updates == steps
 
 
-def test_the_step_function_notes_the_first_non_finite_step(dataset, one_thread):
+@pytest.mark.parametrize("replayed", [False, True])
+def test_the_step_function_notes_the_first_non_finite_step(replayed, dataset, one_thread, monkeypatch):
+    """Eagerly and with replayed graphs: a NaN at a step that replays a captured graph is noted with its step."""
+    graphs = replayed_graphs(monkeypatch) if replayed else []
     algo, data, generators = setup("td3bc", dataset)
+    data.rewards = data.rewards.clone()  # its own memory (the fixture's array is shared), changed in place below
     run = TrainingSteps(algo, data, generators, 8, torch.device("cpu"))
-    run(1)
+    for step in range(1, 11):
+        run(step)
     assert run.first_bad_step() == -1
-    data.rewards = torch.full_like(data.rewards, float("inf"))  # not in place: the tensor shares the fixture's array
-    run(2)
-    run(3)
-    assert run.first_bad_step() == 2
+    data.rewards.fill_(float("inf"))  # in place: a captured graph reads the tensor it was captured with
+    run(11)
+    run(12)
+    assert run.first_bad_step() == 11
+    assert all(graph.replays for graph in graphs) and len(graphs) == (2 if replayed else 0)
 
 
 def test_every_optimiser_is_found_and_the_mode_is_checked(dataset):
@@ -193,20 +218,69 @@ def test_every_optimiser_is_found_and_the_mode_is_checked(dataset):
         check_capture_mode("on")
 
 
-def test_captured_update_copies_host_batches_into_fixed_buffers(dataset, one_thread):
-    """Online TD3's path, its graphs run eagerly: every batch goes through the same buffers, the counter follows."""
-    plain, data, generators = setup("td3bc", dataset)
-    expected = [plain.update(data.sample(generators, 8)) for _ in range(6)]
+def test_captured_update_copies_host_batches_into_fixed_buffers(dataset, one_thread, monkeypatch):
+    """Online TD3's path, its graphs replayed: every batch goes through the same buffers, the counter follows."""
+    plain, data, _ = setup("td3bc", dataset)
+    batches = [data.sample([torch.Generator().manual_seed(s) for s in (7, 8)], 8) for _ in range(16)]
+    expected = [{name: value.clone() for name, value in plain.update(batch).items()} for batch in batches]
 
-    algo, data, generators = setup("td3bc", dataset)
+    graphs = replayed_graphs(monkeypatch)
+    algo, _, generators = setup("td3bc", dataset)
     update = CapturedUpdate(algo, generators)
-    assert not update.captured
-    update.captured = True  # the GPU path, with its graphs' steps run eagerly (GraphVariants disabled on the CPU)
+    assert update.captured
     buffers = None
-    for step, want in enumerate(expected, start=1):
-        got = update(data.sample(generators, 8))
+    for step, (batch, want) in enumerate(zip(batches, expected), start=1):
+        got = update(batch)
         buffers = buffers or update.batch
         assert update.batch is buffers and algo.updates == step
         assert sorted(got) == sorted(want)
         for name in want:
             torch.testing.assert_close(got[name], want[name], rtol=0, atol=0)
+    assert len(graphs) == 2 and all(graph.replays > 0 for graph in graphs)  # critic-only and critic+actor
+    assert_same_state(algo.state_dict(), plain.state_dict())
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_replayed_graphs_give_the_eager_numbers(case, dataset, guide, one_thread, monkeypatch):
+    """Every algorithm's update, captured once per variant and replayed, gives eager mode's numbers bit for bit.
+
+    The graphs are :mod:`tests.graph_replay`'s: CUDA-graph semantics on the CPU (what a capture
+    records is what every replay runs), so a step whose Python matters is caught without a GPU.
+    """
+    assert_replayed_like_eager(lambda steps: setup(case, dataset, steps, guide=guide), monkeypatch)
+
+
+def test_a_replay_runs_what_the_capture_recorded_not_the_python(monkeypatch):
+    """What makes the test above able to fail: a graph keeps the numbers and tensors its capture saw."""
+    graphs = replayed_graphs(monkeypatch)
+    total, calls, source = torch.zeros(()), [0], {"x": torch.ones(())}
+
+    def step():
+        calls[0] += 1
+        total.add_(calls[0])  # a Python number: baked in at the capture
+        total.add_(source["x"])  # a tensor: the graph reads the one it was captured with
+        return ()
+
+    run = GraphVariants(step, [], enabled=True)
+    for _ in range(4):  # three eager warm-up runs (1 + 2 + 3, each + 1), then the capture and its first replay (4 + 1)
+        run(None)
+    assert total.item() == 1 + 2 + 3 + 4 + 4 * 1 and len(graphs) == 1 and graphs[0].replays == 1
+    source["x"] = torch.full((), 100.0)  # eager mode would add 100 from now on and count on
+    run(None)
+    run(None)
+    assert total.item() == 14 + 2 * (4 + 1) and calls[0] == 4
+
+
+def test_a_capture_refuses_to_wait_for_the_device(monkeypatch):
+    replayed_graphs(monkeypatch)
+    value = torch.ones(3)
+    run = GraphVariants(lambda: (float(value.sum()),), [], enabled=True)
+    for _ in range(3):
+        run(None)
+    with pytest.raises(RuntimeError, match="_local_scalar_dense waits for the device"):
+        run(None)
+
+
+def test_every_algorithm_is_checked_with_replayed_graphs():
+    """An algorithm added to offrl.algos joins CASES, so the tests above check that its update captures."""
+    assert set(ALGORITHMS) <= {PRESETS[preset].algorithm for preset, _ in CASES.values()}

@@ -19,8 +19,9 @@ from offrl.config import check_config, load_config_files, validate_config
 from offrl.data.generate import rollout
 from offrl.evaluate import evaluate_snapshots
 from offrl.report import names
-from offrl.train import TrainConfig, train
+from offrl.train import TensorData, TrainConfig, train
 from tests.conftest import REPO
+from tests.graph_replay import assert_replayed_like_eager
 
 
 def code_blocks(page: str, language: str) -> list[str]:
@@ -42,7 +43,7 @@ def commands(block: str) -> list[list[str]]:
 @pytest.fixture
 def bc_l1(tmp_path, monkeypatch):
     """The guide's steps 1-3: its module among offrl.algos, its registrations in the dicts the guide names."""
-    module, algorithm_entry, preset_entry, name_entry = code_blocks("add-an-algorithm.md", "python")
+    module, algorithm_entry, preset_entry, name_entry, _ = code_blocks("add-an-algorithm.md", "python")
     (tmp_path / "bc_l1.py").write_text(module)
     monkeypatch.setattr(offrl.algos, "__path__", [*offrl.algos.__path__, str(tmp_path)])
     for table, entry in ((ALGORITHMS, algorithm_entry), (PRESETS, preset_entry), (names.PAPER_NAMES, name_entry)):
@@ -51,13 +52,25 @@ def bc_l1(tmp_path, monkeypatch):
     return "bc_l1"
 
 
-def test_the_add_an_algorithm_guide_makes_a_working_preset(bc_l1, tmp_path, one_thread, capsys):
+def test_the_add_an_algorithm_guide_makes_a_working_preset(bc_l1, tmp_path, one_thread, capsys, monkeypatch):
     algo = presets.build(bc_l1, 11, 3, [torch.Generator().manual_seed(s) for s in (0, 1)], torch.device("cpu"))
     assert type(algo).__name__ == "BCL1" and names.paper_name(bc_l1) == "BC (L1)"
     # Step 4's bench line, as written, through the command line.
     bench = next(c for c in commands(code_blocks("add-an-algorithm.md", "bash")[0]) if c[3] == "bench")
     cli.main([*bench[3:5], "--steps", "5", *bench[7:]])  # fewer steps: not a timing test
     assert '"algorithm": "bc_l1"' in capsys.readouterr().out
+    # Step 4's capture check, with the options of its CASES entry: captured, its update gives the eager numbers.
+    (preset, options), data = (
+        eval("{" + code_blocks("add-an-algorithm.md", "python")[4] + "}")[bc_l1],
+        rollout("hopper", None, 300, seed=0),
+    )
+
+    def make(steps):
+        generators = [torch.Generator().manual_seed(s) for s in (0, 1)]
+        algo = presets.build(preset, 11, 3, generators, torch.device("cpu"), options)
+        return algo, TensorData(data, torch.device("cpu"), algo.normalize_states), generators
+
+    assert_replayed_like_eager(make, monkeypatch)
     # Training and evaluating it: the loop, snapshots and the evaluation know nothing of it.
     config = TrainConfig(
         algorithm=bc_l1,

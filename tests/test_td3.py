@@ -8,6 +8,7 @@ import torch
 from offrl.data.generate import replay_dataset
 from offrl.online import DeviceSampler, ReplayBuffer, TD3Config, select_checkpoints, train_online
 from offrl.policies import load_actor
+from tests.graph_replay import replayed_graphs
 
 
 def test_select_checkpoints():
@@ -56,6 +57,23 @@ def test_device_cpu_explicit_gives_the_default_numbers(tmp_path):
     read = lambda run: pd.read_csv(tmp_path / run / "evaluations.csv").drop(columns="wall_s")
     pd.testing.assert_frame_equal(read("default"), read("cpu"))
     assert explicit["expert"] == default["expert"] and explicit["medium"] == default["medium"]
+
+
+def test_captured_updates_give_the_eager_numbers(tmp_path, monkeypatch):
+    """Online TD3 with its updates captured (CUDA-graph semantics on the CPU: tests.graph_replay): the eager run's numbers."""
+    torch.set_num_threads(1)
+    config = TD3Config(total_steps=900, start_steps=600, eval_every=300, eval_episodes=1, seed=7, checkpoint_every=0)
+    eager = train_online("hopper", config, tmp_path / "eager", progress=False, capture="off")
+    graphs = replayed_graphs(monkeypatch)
+    captured = train_online("hopper", config, tmp_path / "captured", progress=False)
+    assert captured["captured"] and not eager["captured"]
+    assert len(graphs) == 2 and all(graph.replays > 100 for graph in graphs)
+    read = lambda run: pd.read_csv(tmp_path / run / "evaluations.csv").drop(columns="wall_s")
+    pd.testing.assert_frame_equal(read("eager"), read("captured"))
+    for name in ("expert.pt", "medium.pt"):
+        a, b = (torch.load(tmp_path / run / name, weights_only=True) for run in ("eager", "captured"))
+        for key, tensor in a["state_dict"].items():
+            assert torch.equal(tensor, b["state_dict"][key]), (name, key)
 
 
 def test_behaviour_rejects_a_bad_device_in_one_line_before_it_starts(tmp_path, capsys):

@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
+import offrl.train
 from offrl.data.generate import rollout
 from offrl.train import NonFiniteError, TrainConfig, train
 from tests.conftest import hopper_random_minari
+from tests.graph_replay import replayed_graphs
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +86,45 @@ def test_killed_run_resumes_to_identical_numbers(dataset_dir, tmp_path):
             assert torch.equal(tensor, b["critics"][step]["critic"][name]), (step, name)
     pd.testing.assert_frame_equal(pd.read_csv(straight / "train_log.csv"), pd.read_csv(resumed / "train_log.csv"))
     assert not checkpoint.exists()  # a finished run removes its checkpoint
+
+
+def test_a_captured_run_stopped_and_resumed_gives_the_eager_runs_numbers(tmp_path, cpu_config, monkeypatch):
+    """Capture on (CUDA-graph semantics on the CPU: tests.graph_replay), the run stopped after a checkpoint and
+    resumed, whose graphs are captured again: the eager run's snapshots and log, to the bit."""
+    data = rollout("hopper", None, 500, seed=0)
+    config = cpu_config(steps=120, eval_every=40, log_every=20, batch_size=32, seeds=(0, 1))
+    assert not train(data, config, tmp_path / "eager", progress=False, capture="off")["captured"]
+
+    graphs = replayed_graphs(monkeypatch)
+
+    class Stopped(Exception):
+        pass
+
+    class StopAt70(offrl.train.TrainingSteps):
+        def __call__(self, step):
+            if step == 70:
+                raise Stopped
+            super().__call__(step)
+
+    checkpoint = tmp_path / "run.ckpt"
+    with monkeypatch.context() as stop:
+        stop.setattr(offrl.train, "TrainingSteps", StopAt70)
+        with pytest.raises(Stopped):
+            train(data, config, tmp_path / "captured", checkpoint=checkpoint, progress=False)
+    assert torch.load(checkpoint, weights_only=True)["step"] == 40 and len(graphs) == 2
+    record = train(data, config, tmp_path / "captured", checkpoint=checkpoint, progress=False)
+    assert record["captured"] and record["resumed_from_step"] == 40
+    assert len(graphs) == 4 and all(graph.replays for graph in graphs)
+
+    a = torch.load(tmp_path / "eager" / "snapshots.pt", weights_only=True)
+    b = torch.load(tmp_path / "captured" / "snapshots.pt", weights_only=True)
+    assert sorted(a["actors"]) == sorted(b["actors"]) == [40, 80, 120]
+    for step in a["actors"]:
+        for name, tensor in a["actors"][step].items():
+            assert torch.equal(tensor, b["actors"][step][name]), (step, name)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "eager" / "train_log.csv"), pd.read_csv(tmp_path / "captured" / "train_log.csv")
+    )
 
 
 def test_non_finite_loss_stops_with_its_step(tmp_path, cpu_config):

@@ -54,6 +54,11 @@ def check_capture_mode(mode: str) -> str:
     return mode
 
 
+def captures(mode: str, device: torch.device) -> bool:
+    """Whether training steps on ``device`` run as captured graphs under capture ``mode``: on CUDA with ``auto``."""
+    return check_capture_mode(mode) == "auto" and device.type == "cuda"
+
+
 def variant_of(algo: Any, update: int) -> Hashable:
     """The variant of ``algo``'s ``update``-th update (counted from 1): which of its branches it takes."""
     return algo.capture_variant(update) if hasattr(algo, "capture_variant") else None
@@ -155,7 +160,7 @@ class TrainingSteps:
         start: int = 0,
     ) -> None:
         self.algo, self.data, self.generators, self.batch_size = algo, data, generators, batch_size
-        self.captured = check_capture_mode(capture) == "auto" and device.type == "cuda"
+        self.captured = captures(capture, device)
         if self.captured:
             make_capturable(algo)
         self.step_number = torch.tensor(start, device=device)  # the device's copy, read by the NaN check inside graphs
@@ -206,7 +211,7 @@ class CapturedUpdate:
 
     def __init__(self, algo: Any, generators: list[torch.Generator], capture: str = "auto") -> None:
         self.algo = algo
-        self.captured = check_capture_mode(capture) == "auto" and generators[0].device.type == "cuda"
+        self.captured = captures(capture, generators[0].device)
         if self.captured:
             make_capturable(algo)
         self.batch: Any = None
