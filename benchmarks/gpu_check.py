@@ -45,12 +45,14 @@ ALGORITHMS = [
     "uwac",
 ]
 EQUALITY_STEPS = 300
+BATCH = 256  # --dry-run: 16 (the CPU runs UWAC's 100 dropout passes and CQL's 30 actions per state)
 RESUME_STEPS = 400
-DEVICE = "cuda"  # --dry-run: "cpu", to try every code path of this script without a GPU (nothing is captured)
+DEVICE = "cuda"  # --dry-run: "cpu", to try every code path of this script without a GPU (graphs replayed on the CPU)
 TARGETS = {1: 2500, 5: 1800, 60: 600}  # TD3+BC steps/s per seed, issue 15
 OTHER_TARGET = 5.0  # captured / eager for every other algorithm
 # Online TD3: learning steps of the captured/eager comparison, and timed per device (one CPU thread: the rules' default).
 ONLINE_EQUALITY_STEPS = 300
+BATCH = 256  # --dry-run: 16 (the CPU runs UWAC's 100 dropout passes and CQL's 30 actions per state)
 ONLINE_TIMED_STEPS = {"gpu": 5000, "cpu": 1000}
 ONLINE_START_STEPS = 1000
 
@@ -72,7 +74,7 @@ def equality(algorithm: str, members: int = 2) -> dict:
         if hasattr(algo, "plan"):
             algo.plan(steps)
         data = TensorData(dataset, device, algo.normalize_states, extras)
-        run = TrainingSteps(algo, data, generators, 256, device, capture=capture)
+        run = TrainingSteps(algo, data, generators, BATCH, device, capture=capture)
         logs = []
         for step in range(1, steps + 1):
             run(step)
@@ -113,6 +115,7 @@ def resume_and_nan() -> list[dict]:
         steps=RESUME_STEPS,
         eval_every=RESUME_STEPS // 4,
         log_every=RESUME_STEPS // 8,
+        batch_size=BATCH,
         device=DEVICE,
         critic_snapshots=1,
     )
@@ -255,7 +258,7 @@ def speeds(quick: bool, algorithms: list[str]) -> list[dict]:
     steps = 10 if DEVICE == "cpu" else 200 if quick else 500
     rows = []
     for members, target in TARGETS.items():
-        result = bench("td3bc", steps, members, DEVICE, reference=members == 1)
+        result = bench("td3bc", steps, members, DEVICE, batch_size=BATCH, reference=members == 1)
         result["target_per_seed"] = target
         rows.append(result)
         print(json.dumps(result), flush=True)
@@ -265,6 +268,7 @@ def speeds(quick: bool, algorithms: list[str]) -> list[dict]:
             steps if algorithm in ("bc", "guided_td3bc", "td3bc_pp", "sac", "iql", "brac_p", "brac_v") else steps // 2,
             5,
             DEVICE,
+            batch_size=BATCH,
             reference=False,
         )
         rows.append(result)
@@ -305,20 +309,34 @@ def online_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def replay_graphs_on_the_cpu() -> None:
+    """--dry-run: CUDA-graph semantics on the CPU (tests/graph_replay.py, the test suite's), so the checks run the
+    captured path, graphs recorded and replayed, as on a GPU; bench still times eager steps only."""
+    import pytest
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.graph_replay import replayed_graphs
+
+    replayed_graphs(pytest.MonkeyPatch())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer timed steps (a rerun that must fit the time left)")
     parser.add_argument(
-        "--dry-run", action="store_true", help="on the CPU with a few steps: the script's code paths, no figures"
+        "--dry-run",
+        action="store_true",
+        help="on the CPU with a few steps and CUDA graphs replayed there: the script's code paths, no figures",
     )
     parser.add_argument(
         "--algorithms", nargs="+", default=ALGORITHMS, help="a subset (the speed table then lacks the others)"
     )
     args = parser.parse_args()
-    global DEVICE, EQUALITY_STEPS, RESUME_STEPS, TARGETS
+    global DEVICE, EQUALITY_STEPS, BATCH, RESUME_STEPS, TARGETS
     if args.dry_run:
-        DEVICE, EQUALITY_STEPS, RESUME_STEPS, TARGETS = "cpu", 8, 40, {1: 0, 2: 0}
+        DEVICE, EQUALITY_STEPS, BATCH, RESUME_STEPS, TARGETS = "cpu", 60, 16, 40, {1: 0, 2: 0}
         torch.set_num_threads(1)
+        replay_graphs_on_the_cpu()
     elif not torch.cuda.is_available():
         print("no GPU visible to torch: nothing to check", file=sys.stderr)
         return 2

@@ -92,10 +92,9 @@ class ReplayGraph:
         with torch.no_grad():  # the recorded operations, the backward pass's among them, run as they are
             for func, args, kwargs, out in self.operations:
                 result = func(*args, **kwargs)
+                # A fresh output is written into the tensor the capture produced; a view or an in-place result is it.
                 for ret, recorded, value in zip(func._schema.returns, tree_leaves(out), tree_leaves(result)):
-                    if ret.alias_info is None and isinstance(
-                        recorded, torch.Tensor
-                    ):  # a fresh output: written into the capture's tensor
+                    if ret.alias_info is None and isinstance(recorded, torch.Tensor):
                         recorded.copy_(value)
 
 

@@ -1,6 +1,12 @@
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from offrl.bench import bench
+from tests.conftest import REPO
 
 
 @pytest.mark.parametrize("algorithm", ["td3bc", "guided_td3bc", "td3bc_pp", "bear"])
@@ -9,3 +15,26 @@ def test_bench_runs_every_kind_of_preset(algorithm):
     result = bench(algorithm, steps=6, members=2, device="cpu", reference=algorithm == "td3bc")
     assert result["algorithm"] == algorithm and result["members"] == 2 and result["steps_per_s_total"] > 0
     assert ("reference_steps_per_s" in result) == (algorithm == "td3bc")
+
+
+def test_the_gpu_scripts_dry_run_passes_its_checks_with_graphs_replayed():
+    """benchmarks/gpu_check.py (what gpu.sh runs) on the CPU, its CUDA graphs replayed (tests/graph_replay.py): the
+    script a GPU owner spends 8 minutes of a GPU on runs through, and its checks see captured runs equal to eager."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "lib"), "OMP_NUM_THREADS": "1"}
+    script = [sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--dry-run", "--algorithms", "td3bc", "bc"]
+    done = subprocess.run(script, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    checks = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"check"')]
+    assert [c["check"] for c in checks] == [
+        "equality",
+        "equality",
+        "resume",
+        "nan_stop",
+        "online_equality",
+        "online_speed",
+        "online_speed",
+    ]
+    assert all(c["ok"] for c in checks)
+    assert all(c["captured"] for c in checks if c["check"] in ("equality", "resume", "online_equality"))
+    assert all(c["max_abs_weight_diff"] == 0.0 for c in checks if "max_abs_weight_diff" in c)
+    assert "failed checks: none" in done.stdout
