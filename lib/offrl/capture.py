@@ -33,7 +33,9 @@ on the seeds sharing its job), adds its logs to sums on the device and remembers
 step with a NaN or infinite value, so a logging interval runs without a host sync.
 
 On the CPU, or with capture ``off``, the very same step function runs eagerly: the tests run
-it there against the plain loop.
+it there against the plain loop, and through ``tests/graph_replay.py``, which keeps a CUDA
+graph's contract on the CPU (a capture records, a replay reruns the recorded operations on
+the same tensors without the step's Python), captured against eager for every algorithm.
 """
 
 from __future__ import annotations
