@@ -24,7 +24,7 @@ from offrl.nets import DeterministicActor
 from offrl.policies import save_actor
 from offrl.simhash import SimHashIndex
 from offrl.train import TensorData
-from tests.graph_replay import assert_replayed_like_eager, assert_same_state, replayed_graphs
+from tests.graph_replay import HOST_SYNCS, assert_replayed_like_eager, assert_same_state, replayed_graphs
 
 SMALL = {"hidden": [16, 16]}
 VAE = {"vae_hidden": [16, 16]}
@@ -284,3 +284,34 @@ def test_a_capture_refuses_to_wait_for_the_device(monkeypatch):
 def test_every_algorithm_is_checked_with_replayed_graphs():
     """An algorithm added to offrl.algos joins CASES, so the tests above check that its update captures."""
     assert set(ALGORITHMS) <= {PRESETS[preset].algorithm for preset, _ in CASES.values()}
+
+
+class HostSyncs(TorchDispatchMode):
+    """The operations that wait for the device (what a logging interval must not do)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if str(func.overloadpacket) in HOST_SYNCS:
+            self.seen.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("case", ["td3bc_pp", "bear_pp", "iql", "cql_rho_lagrange"])
+def test_captured_steps_never_wait_for_the_device_between_logs(case, dataset, one_thread, monkeypatch):
+    """Once every variant is captured, a logging interval's steps make no host sync: the GPU runs ahead."""
+    replayed_graphs(monkeypatch)
+    algo, data, generators = setup(case, dataset, steps=80)
+    run = TrainingSteps(algo, data, generators, 8, torch.device("cpu"))
+    for step in range(1, 51):  # TD3BC++'s rarest variant (actor and penalty) comes every 10th step: captured at 40
+        run(step)
+    assert len(run.graphs.graphs) == len({variant_of(algo, step) for step in range(1, 81)})
+    with HostSyncs() as syncs:
+        for step in range(51, 81):
+            run(step)
+    assert syncs.seen == []
+    with HostSyncs() as syncs:
+        run.means(), run.first_bad_step()
+    assert syncs.seen  # the logging point itself reads the device: the mode sees a sync where there is one
