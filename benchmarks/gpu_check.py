@@ -52,7 +52,6 @@ TARGETS = {1: 2500, 5: 1800, 60: 600}  # TD3+BC steps/s per seed, issue 15
 OTHER_TARGET = 5.0  # captured / eager for every other algorithm
 # Online TD3: learning steps of the captured/eager comparison, and timed per device (one CPU thread: the rules' default).
 ONLINE_EQUALITY_STEPS = 300
-BATCH = 256  # --dry-run: 16 (the CPU runs UWAC's 100 dropout passes and CQL's 30 actions per state)
 ONLINE_TIMED_STEPS = {"gpu": 5000, "cpu": 1000}
 ONLINE_START_STEPS = 1000
 

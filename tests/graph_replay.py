@@ -122,7 +122,7 @@ class _Stream:
 
 
 def replayed_graphs(monkeypatch: Any) -> list[ReplayGraph]:
-    """Graphs and streams of ``torch.cuda`` replaced by the CPU's; :mod:`offrl.capture` captures on any device.
+    """Graphs and streams of ``torch.cuda`` replaced by the CPU's; :mod:`offrl.capture` captures on the CPU too.
 
     Returns the list every graph captured from now on is appended to.
     """
@@ -137,9 +137,7 @@ def replayed_graphs(monkeypatch: Any) -> list[ReplayGraph]:
     monkeypatch.setattr(torch.cuda, "Stream", _Stream)
     monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
     monkeypatch.setattr(torch.cuda, "current_stream", _Stream)
-    monkeypatch.setattr(
-        offrl.capture, "captures", lambda mode, device: offrl.capture.check_capture_mode(mode) == "auto"
-    )
+    monkeypatch.setattr(offrl.capture, "CAPTURING_DEVICES", ("cuda", "cpu"))
     return graphs
 
 

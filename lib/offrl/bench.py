@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from offrl.capture import WARMUP, TrainingSteps, check_capture_mode
+from offrl.capture import WARMUP, TrainingSteps, captures, check_capture_mode
 from offrl.data import Dataset
 from offrl.device import choose_device
 from offrl.train import NonFiniteError, TensorData
@@ -148,7 +148,7 @@ def _steps_per_s(
     extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
     data = TensorData(dataset, dev, normalize=True, extras=extras)
     # Captured: enough for every variant's eager runs and capture (TD3BC++: four variants, the rarest every 10th step).
-    warmup = max(10 * (WARMUP + 2) if capture == "auto" and dev.type == "cuda" else 10, steps // 10)
+    warmup = max(10 * (WARMUP + 2) if captures(capture, dev) else 10, steps // 10)
     if hasattr(algo, "plan"):
         # Phases that are a share of the run (BEAR's warm-up, Fisher-BRC's and BRAC's behaviour
         # phase) fall within the untimed steps: the timed ones are the steady state.
@@ -196,7 +196,7 @@ def bench(
         result |= {"steps_per_s_per_member": round(eager, 1), "steps_per_s_total": round(members * eager, 1)}
         if check_capture_mode(capture) == "off":
             result["captured"] = "off (--capture off)"
-        elif dev.type != "cuda":
+        elif not captures(capture, dev):
             result["captured"] = f"unavailable on {dev.type}: CUDA graphs need a GPU"
         else:
             captured, _ = _steps_per_s(algorithm, options, members, dev, dataset, steps, batch_size, "auto")

@@ -48,6 +48,7 @@ import torch
 
 CAPTURE_MODES = ("auto", "off")  # auto: captured on CUDA, eager elsewhere; off: always eager (for debugging)
 WARMUP = 3  # eager runs of a variant before it is captured
+CAPTURING_DEVICES = ("cuda",)  # where steps capture (tests/graph_replay.py adds the CPU, its graphs replayed there)
 
 
 def check_capture_mode(mode: str) -> str:
@@ -58,7 +59,7 @@ def check_capture_mode(mode: str) -> str:
 
 def captures(mode: str, device: torch.device) -> bool:
     """Whether training steps on ``device`` run as captured graphs under capture ``mode``: on CUDA with ``auto``."""
-    return check_capture_mode(mode) == "auto" and device.type == "cuda"
+    return check_capture_mode(mode) == "auto" and device.type in CAPTURING_DEVICES
 
 
 def variant_of(algo: Any, update: int) -> Hashable:
