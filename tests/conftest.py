@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -20,6 +21,18 @@ def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPars
     """The CLI's subcommands by name."""
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return dict(action.choices)
+
+
+def assert_same_run(a: Path, b: Path, steps: list[int]) -> tuple[dict, dict]:
+    """Two training runs (``train``'s output directories) alike: snapshots at ``steps``, every actor equal to the
+    bit, and the same log. Returns both ``snapshots.pt`` contents, for what a test checks beyond that."""
+    first, second = (torch.load(run / "snapshots.pt", weights_only=True) for run in (a, b))
+    assert sorted(first["actors"]) == sorted(second["actors"]) == steps
+    for step in first["actors"]:
+        for name, tensor in first["actors"][step].items():
+            assert torch.equal(tensor, second["actors"][step][name]), (step, name)
+    pd.testing.assert_frame_equal(pd.read_csv(a / "train_log.csv"), pd.read_csv(b / "train_log.csv"))
+    return first, second
 
 
 def hopper_random_minari(root: Path, steps: int) -> Path:

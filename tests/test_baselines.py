@@ -1,12 +1,12 @@
 """Fisher-BRC, UWAC, BRAC-p and BRAC-v through the shared loop: resume equality and member independence."""
 
-import pandas as pd
 import pytest
 import torch
 
 from offrl.algos.base import Batch
 from offrl.algos.presets import _classes, build
 from offrl.train import train
+from tests.conftest import assert_same_run
 
 SMALL = {
     "fisher_brc": {"hidden": [8, 8], "behaviour_hidden": [8, 8]},
@@ -43,15 +43,7 @@ def test_checkpoint_then_resume_equals_an_uninterrupted_run(
     record = train(tiny_dataset, config, tmp_path / "resumed", checkpoint=checkpoint, progress=False)
     assert record["resumed_from_step"] == 8
 
-    a = torch.load(tmp_path / "straight" / "snapshots.pt", weights_only=True)
-    b = torch.load(tmp_path / "resumed" / "snapshots.pt", weights_only=True)
-    assert sorted(a["actors"]) == sorted(b["actors"]) == [4, 8, 12]
-    for step in a["actors"]:
-        for name, tensor in a["actors"][step].items():
-            assert torch.equal(tensor, b["actors"][step][name]), (step, name)
-    pd.testing.assert_frame_equal(
-        pd.read_csv(tmp_path / "straight" / "train_log.csv"), pd.read_csv(tmp_path / "resumed" / "train_log.csv")
-    )
+    assert_same_run(tmp_path / "straight", tmp_path / "resumed", [4, 8, 12])
 
 
 def grown_batch(members: int) -> Batch:

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,19 @@ from offrl.data.generate import replay_dataset
 from offrl.online import DeviceSampler, ReplayBuffer, TD3Config, select_checkpoints, train_online
 from offrl.policies import load_actor
 from tests.graph_replay import replayed_graphs
+
+
+def evaluations(run: Path) -> pd.DataFrame:
+    """An online run's evaluations.csv without its wall-clock column."""
+    return pd.read_csv(run / "evaluations.csv").drop(columns="wall_s")
+
+
+def assert_same_policies(a: Path, b: Path) -> None:
+    """Two online runs' expert and medium actors equal to the bit."""
+    for name in ("expert.pt", "medium.pt"):
+        first, second = (torch.load(run / name, weights_only=True)["state_dict"] for run in (a, b))
+        for key in first:
+            assert torch.equal(first[key], second[key]), (name, key)
 
 
 def test_select_checkpoints():
@@ -54,8 +68,7 @@ def test_device_cpu_explicit_gives_the_default_numbers(tmp_path):
     default = train_online("hopper", config, tmp_path / "default", progress=False)
     explicit = train_online("hopper", config, tmp_path / "cpu", progress=False, device="cpu", capture="off")
     assert default["device"] == explicit["device"] == "cpu" and not default["captured"]
-    read = lambda run: pd.read_csv(tmp_path / run / "evaluations.csv").drop(columns="wall_s")
-    pd.testing.assert_frame_equal(read("default"), read("cpu"))
+    pd.testing.assert_frame_equal(evaluations(tmp_path / "default"), evaluations(tmp_path / "cpu"))
     assert explicit["expert"] == default["expert"] and explicit["medium"] == default["medium"]
 
 
@@ -68,12 +81,8 @@ def test_captured_updates_give_the_eager_numbers(tmp_path, monkeypatch):
     captured = train_online("hopper", config, tmp_path / "captured", progress=False)
     assert captured["captured"] and not eager["captured"]
     assert len(graphs) == 2 and all(graph.replays > 100 for graph in graphs)
-    read = lambda run: pd.read_csv(tmp_path / run / "evaluations.csv").drop(columns="wall_s")
-    pd.testing.assert_frame_equal(read("eager"), read("captured"))
-    for name in ("expert.pt", "medium.pt"):
-        a, b = (torch.load(tmp_path / run / name, weights_only=True) for run in ("eager", "captured"))
-        for key, tensor in a["state_dict"].items():
-            assert torch.equal(tensor, b["state_dict"][key]), (name, key)
+    pd.testing.assert_frame_equal(evaluations(tmp_path / "eager"), evaluations(tmp_path / "captured"))
+    assert_same_policies(tmp_path / "eager", tmp_path / "captured")
 
 
 def test_behaviour_rejects_a_bad_device_in_one_line_before_it_starts(tmp_path, capsys):
@@ -163,13 +172,7 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     read = lambda run: np.loadtxt(tmp_path / run / "evaluations.csv", delimiter=",", skiprows=1, usecols=(0, 1, 3, 4))
     np.testing.assert_array_equal(read("whole"), read("resumed"))
     assert resumed["expert"] == whole["expert"] and resumed["medium"] == whole["medium"]
-    for name in ("expert.pt", "medium.pt"):
-        a, b = (
-            torch.load(tmp_path / "whole" / name, weights_only=True),
-            torch.load(tmp_path / "resumed" / name, weights_only=True),
-        )
-        for key in a["state_dict"]:
-            assert torch.equal(a["state_dict"][key], b["state_dict"][key])
+    assert_same_policies(tmp_path / "whole", tmp_path / "resumed")
     replay = lambda run: np.load(tmp_path / run / "replay_medium.npz")["observations"]
     np.testing.assert_array_equal(replay("whole"), replay("resumed"))
 
@@ -198,8 +201,7 @@ def test_a_kept_checkpoint_extends_a_finished_run(tmp_path):
     assert first["expert"]["step"] in (400, 800)
     assert torch.load(tmp_path / "extended" / "checkpoint.pt", weights_only=True)["step"] == 800
     extended = train_online("hopper", config, tmp_path / "extended", progress=False, keep_checkpoint=True)
-    read = lambda run: pd.read_csv(tmp_path / run / "evaluations.csv").drop(columns="wall_s")
-    pd.testing.assert_frame_equal(read("whole"), read("extended"))
+    pd.testing.assert_frame_equal(evaluations(tmp_path / "whole"), evaluations(tmp_path / "extended"))
     assert extended["expert"] == whole["expert"] and extended["medium"] == whole["medium"]
     assert (tmp_path / "extended" / "checkpoint.pt").is_file()
 

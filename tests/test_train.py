@@ -14,7 +14,7 @@ import torch
 import offrl.train
 from offrl.data.generate import rollout
 from offrl.train import NonFiniteError, TrainConfig, train
-from tests.conftest import hopper_random_minari
+from tests.conftest import assert_same_run, hopper_random_minari
 from tests.graph_replay import replayed_graphs
 
 
@@ -74,17 +74,11 @@ def test_killed_run_resumes_to_identical_numbers(dataset_dir, tmp_path):
     assert 0 < kept < 400
     subprocess.run(train_command(dataset_dir, resumed, checkpoint), check=True, timeout=900)
 
-    a = torch.load(straight / "snapshots.pt", weights_only=True)
-    b = torch.load(resumed / "snapshots.pt", weights_only=True)
-    assert sorted(a["actors"]) == sorted(b["actors"]) == list(range(100, 401, 100))
-    for step in a["actors"]:
-        for name, tensor in a["actors"][step].items():
-            assert torch.equal(tensor, b["actors"][step][name]), (step, name)
+    a, b = assert_same_run(straight, resumed, list(range(100, 401, 100)))
     assert sorted(a["critics"]) == sorted(b["critics"]) == list(range(100, 401, 100))  # the Q diagnostic's critics too
     for step, modules in a["critics"].items():
         for name, tensor in modules["critic"].items():
             assert torch.equal(tensor, b["critics"][step]["critic"][name]), (step, name)
-    pd.testing.assert_frame_equal(pd.read_csv(straight / "train_log.csv"), pd.read_csv(resumed / "train_log.csv"))
     assert not checkpoint.exists()  # a finished run removes its checkpoint
 
 
@@ -116,15 +110,7 @@ def test_a_captured_run_stopped_and_resumed_gives_the_eager_runs_numbers(tmp_pat
     assert record["captured"] and record["resumed_from_step"] == 40
     assert len(graphs) == 4 and all(graph.replays for graph in graphs)
 
-    a = torch.load(tmp_path / "eager" / "snapshots.pt", weights_only=True)
-    b = torch.load(tmp_path / "captured" / "snapshots.pt", weights_only=True)
-    assert sorted(a["actors"]) == sorted(b["actors"]) == [40, 80, 120]
-    for step in a["actors"]:
-        for name, tensor in a["actors"][step].items():
-            assert torch.equal(tensor, b["actors"][step][name]), (step, name)
-    pd.testing.assert_frame_equal(
-        pd.read_csv(tmp_path / "eager" / "train_log.csv"), pd.read_csv(tmp_path / "captured" / "train_log.csv")
-    )
+    assert_same_run(tmp_path / "eager", tmp_path / "captured", [40, 80, 120])
 
 
 def test_non_finite_loss_stops_with_its_step(tmp_path, cpu_config):
