@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from snakemake.utils import min_version
+import yaml
+from snakemake.utils import min_version, validate
 
 from offrl.algos.presets import PRESETS
 from offrl.config import (
@@ -29,20 +30,22 @@ from offrl.plan import EPISODE_STEPS, load_costs, projected_seconds
 min_version("9.0")
 
 
-# A scale's config file is the whole config (with the schema's defaults): the default scale's
-# file is loaded only when no --configfile is given, as Snakemake would deep-merge the two.
-if not workflow.overwrite_configfiles:
-
-    configfile: "config/config.yaml"
-
-
+# The configuration, layered by Snakemake: the default scale's file is the workflow profile's
+# `configfile` (profiles/default), which a --configfile on the command line replaces (a scale's
+# file is the whole config); the schema then fills in its defaults. Nothing changes it after.
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 SHIPPED = Path(workflow.basedir) / "resources" / "shipped"
 try:
-    # The schema (names, types, ranges; fills in defaults), then the checks across fields: one line per problem.
-    validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
-    check_config(config, shipped_dir=SHIPPED)
+    # One line per problem (names, types, ranges), on a copy: Snakemake's own check below fills the defaults.
+    validate_config(copy.deepcopy(config), SCHEMA)
+    validate(config, str(SCHEMA), set_default=True)
+    check_config(config, shipped_dir=SHIPPED)  # the checks across fields
 except ConfigError as error:
     sys.exit(f"config error (config/README.md lists every key):\n{error}")
+# The values a config may name (the schema's enums): the wildcards' constraints (common.smk).
+SCHEMA_ENUMS = yaml.safe_load(SCHEMA.read_text())["properties"]
+ALL_ENVS = SCHEMA_ENUMS["envs"]["items"]["enum"]
+ALL_KINDS = SCHEMA_ENUMS["datasets"]["properties"]["kinds"]["items"]["enum"]
 
 
 report: "workflow/report/workflow.rst"
@@ -88,11 +91,3 @@ rule all:
         "results/config.yaml",
         dataset_summaries(),
         ARTEFACTS,
-
-
-# The project's one software environment (`--sdm conda`), set here once for every rule that
-# runs a command; Snakemake's top-level `conda:` would instead inject it into Snakemake's own
-# process. A `run:` rule (resolved_config) runs inside Snakemake, where no environment applies.
-for workflow_rule in workflow.rules:
-    if not (workflow_rule.norun or workflow_rule.is_run):
-        workflow_rule.conda_env = str(Path(workflow.basedir) / "envs" / "offrl.yaml")

@@ -19,6 +19,8 @@ rule bear_fig1:
         "logs/report/bear_fig1.log",
     benchmark:
         "logs/benchmarks/report/bear_fig1.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -34,6 +36,9 @@ rule bear_fig1:
 
 
 use rule d4rl_curves as bear_curves with:
+    """Figures 7-9 of the BEAR blog: BEAR against BC, BCQ and naive SAC on medium, expert and random data; one row per
+    env.
+    """
     input:
         evaluations(BEAR_BLOG["algorithms"], BEAR_BLOG_DATASETS),
     output:
@@ -49,9 +54,3 @@ use rule d4rl_curves as bear_curves with:
         algorithms=BEAR_BLOG["algorithms"],
         datasets=BEAR_BLOG_DATASETS,
         options="--columns 3",
-
-
-rules.bear_curves.rule.docstring = (
-    "Figures 7-9 of the BEAR blog: BEAR against BC, BCQ and naive SAC on medium, expert and random data; one row "
-    "per env."
-)

@@ -13,6 +13,10 @@ def reported(path, caption, category):
     return report(path, caption=caption, category=category) if os.path.exists(path) else path
 
 
+# The project's one software environment (`--sdm conda`), each rule that runs a command names it
+# (`conda: CONDA_ENV`); Snakemake's top-level `conda:` would instead run Snakemake itself in it.
+# A `run:` rule (resolved_config) runs inside Snakemake, where no environment applies.
+CONDA_ENV = str(Path(workflow.basedir) / "envs" / "offrl.yaml")
 ENVS = config["envs"]
 DATASETS = config["datasets"]
 KINDS = DATASETS["kinds"]
@@ -21,9 +25,14 @@ OFFLINE = config["offline"]
 Q_DIAGNOSTIC = config["q_diagnostic"]
 
 
+def one_of(values):
+    """A wildcard constraint matching exactly one of ``values`` (the longest first, so none stops at a prefix)."""
+    return "|".join(sorted(values, key=len, reverse=True))
+
+
 wildcard_constraints:
-    env="hopper|walker2d|halfcheetah",
-    kind="random|medium-replay|medium-expert|medium|expert|cloned",
+    env=one_of(ALL_ENVS),
+    kind=one_of(ALL_KINDS),
     percent="[1-9][0-9]?",
     contaminant="random|cloned",
     size="[1-9][0-9]*",
@@ -62,10 +71,9 @@ VARIANTS = all_variants(config)
 
 
 wildcard_constraints:
-    algo="|".join(sorted([*PRESETS, *VARIANTS], key=len, reverse=True)),
+    algo=one_of([*PRESETS, *VARIANTS]),
     dataset=(
-        "(hopper|walker2d|halfcheetah)-(random|medium-replay|medium-expert|medium|expert|cloned"
-        "|expert-(random|cloned)-[1-9][0-9]?|expert-first[1-9][0-9]*)"
+        f"({one_of(ALL_ENVS)})-({one_of(ALL_KINDS)}" "|expert-(random|cloned)-[1-9][0-9]?|expert-first[1-9][0-9]*)"
     ),
     seeds="[0-9]+(-[0-9]+)*",
 

@@ -14,6 +14,8 @@ if DATASETS["source"] == "local":
             "logs/datasets/{env}-{kind}.log",
         benchmark:
             "logs/benchmarks/datasets/{env}-{kind}.tsv"
+        conda:
+            CONDA_ENV
         threads: 1
         resources:
             mem_mb=DATASET_MEM_MB,
@@ -40,6 +42,8 @@ else:
             "logs/datasets/{env}-{kind}.log",
         benchmark:
             "logs/benchmarks/datasets/{env}-{kind}.tsv"
+        conda:
+            CONDA_ENV
         threads: 1
         resources:
             mem_mb=DATASET_MEM_MB,
@@ -64,6 +68,8 @@ rule contaminate_dataset:
         "logs/datasets/{env}-expert-{contaminant}-{percent}.log",
     benchmark:
         "logs/benchmarks/datasets/{env}-expert-{contaminant}-{percent}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=DATASET_MEM_MB,
@@ -84,6 +90,8 @@ rule subset_dataset:
         "logs/datasets/{env}-expert-first{size}.log",
     benchmark:
         "logs/benchmarks/datasets/{env}-expert-first{size}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=DATASET_MEM_MB,
@@ -104,6 +112,8 @@ rule cloned_policy:
         "logs/behaviour/{env}-cloned.log",
     benchmark:
         "logs/benchmarks/behaviour/{env}-cloned.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=DATASET_MEM_MB,

@@ -13,6 +13,8 @@ rule evaluate_run:
         "logs/evaluate/{algo}/{dataset}/seed{seeds}.log",
     benchmark:
         "logs/benchmarks/evaluate/{algo}/{dataset}/seed{seeds}.tsv"
+    conda:
+        CONDA_ENV
     threads: OFFLINE["eval_threads"]  # worker processes over the snapshots
     resources:
         mem_mb=LIGHT_MEM_MB,

@@ -18,6 +18,8 @@ if BEHAVIOUR["source"] == "train":
             "logs/behaviour/{env}.log",
         benchmark:
             "logs/benchmarks/behaviour/{env}.tsv"
+        conda:
+            CONDA_ENV
         threads: BEHAVIOUR["threads"]
         resources:
             gpu=TRAIN_GPU,
@@ -52,6 +54,8 @@ else:
             "logs/behaviour/{env}.log",
         benchmark:
             "logs/benchmarks/behaviour/{env}.tsv"
+        conda:
+            CONDA_ENV
         threads: 1
         resources:
             mem_mb=LIGHT_MEM_MB,
@@ -78,6 +82,8 @@ if SAFETY["source"] == "train":
             "logs/safety_expert/{env}.log",
         benchmark:
             "logs/benchmarks/safety_expert/{env}.tsv"
+        conda:
+            CONDA_ENV
         threads: SAFETY["threads"]
         resources:
             gpu=TRAIN_GPU,
@@ -113,6 +119,8 @@ else:
             "logs/safety_expert/{env}.log",
         benchmark:
             "logs/benchmarks/safety_expert/{env}.tsv"
+        conda:
+            CONDA_ENV
         threads: 1
         resources:
             mem_mb=LIGHT_MEM_MB,

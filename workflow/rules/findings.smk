@@ -16,6 +16,8 @@ rule findings:
         "logs/report/findings.log",
     benchmark:
         "logs/benchmarks/report/findings.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,

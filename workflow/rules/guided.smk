@@ -8,6 +8,9 @@ include: "guided_inputs.smk"
 
 
 use rule d4rl_table as guided_table1 with:
+    """Table 1 of the Guided TD3+BC paper: final normalised scores of its seeds, mean ± std over seeds, the Total's ±
+    the sum of the rows'.
+    """
     input:
         evaluations(GUIDED_COMPARISON, GUIDED_DATASETS + GUIDED_EXTENSION_DATASETS),
     output:
@@ -26,12 +29,6 @@ use rule d4rl_table as guided_table1 with:
         f" --seeds {' '.join(map(str, GUIDED['seeds']))} --total-spread sum",
 
 
-rules.guided_table1.rule.docstring = (
-    "Table 1 of the Guided TD3+BC paper: final normalised scores of its seeds, mean ± std over seeds, the Total's ±"
-    " the sum of the rows'."
-)
-
-
 rule guided_fig1:
     """Figure 1 of the Guided TD3+BC paper: % change of unsafe events and of Σ|a| over all evaluations."""
     input:
@@ -46,6 +43,8 @@ rule guided_fig1:
         "logs/report/guided_fig1.log",
     benchmark:
         "logs/benchmarks/report/guided_fig1.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,

@@ -12,6 +12,8 @@ rule simhash_index:
         "logs/index/{dataset}.log",
     benchmark:
         "logs/benchmarks/index/{dataset}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=DATASET_MEM_MB,
@@ -47,6 +49,8 @@ rule simhash_figure:
         "logs/report/simhash_conf.log",
     benchmark:
         "logs/benchmarks/report/simhash_conf.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,

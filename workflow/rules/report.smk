@@ -1,7 +1,7 @@
 # Reporting: the tables and figures every study shares, and the base rules the studies' own
 # tables and figures reuse with `use rule ... with:` (score tables, learning curves, dataset tables).
-# A derived rule would keep its base's description (`--list-rules`, the report): each study sets
-# its own after the rule, `rules.<name>.rule.docstring = ...`.
+# A derived rule would keep its base's description (`--list-rules`, the report): each study's
+# `use rule ... with:` block gives its own docstring.
 
 
 rule dataset_table:
@@ -16,6 +16,8 @@ rule dataset_table:
         "logs/report/datasets.log",
     benchmark:
         "logs/benchmarks/report/datasets.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -43,6 +45,8 @@ rule d4rl_table:
         "logs/report/d4rl_table.log",
     benchmark:
         "logs/benchmarks/report/d4rl_table.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -70,6 +74,8 @@ rule d4rl_curves:
         "logs/report/d4rl_curves.log",
     benchmark:
         "logs/benchmarks/report/d4rl_curves.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -131,6 +137,8 @@ rule q_overestimation:
         "logs/report/q_overestimation.log",
     benchmark:
         "logs/benchmarks/report/q_overestimation.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,

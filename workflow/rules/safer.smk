@@ -14,6 +14,8 @@ rule grasp_data:
         "logs/grasp/{split}.log",
     benchmark:
         "logs/benchmarks/grasp/{split}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=GRASP_MEM_MB,
@@ -46,6 +48,8 @@ rule safer_prior:
         "logs/safer/prior/{prior}.log",
     benchmark:
         "logs/benchmarks/safer/prior/{prior}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=GRASP_MEM_MB,
@@ -73,6 +77,8 @@ rule safer_bounds:
         "logs/safer/bounds/{prior}.log",
     benchmark:
         "logs/benchmarks/safer/bounds/{prior}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=GRASP_MEM_MB,
@@ -96,6 +102,8 @@ rule safer_likelihood:
         "logs/safer/likelihood/{prior}.log",
     benchmark:
         "logs/benchmarks/safer/likelihood/{prior}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=GRASP_MEM_MB,
@@ -118,6 +126,8 @@ rule safer_downstream:
         "logs/safer/downstream/{method}/task{task}/seed{seeds}.log",
     benchmark:
         "logs/benchmarks/safer/downstream/{method}/task{task}/seed{seeds}.tsv"
+    conda:
+        CONDA_ENV
     threads: SAFER_DOWNSTREAM["threads"]
     resources:
         mem_mb=mem_mb(SAFER_DOWNSTREAM["steps"] * SAFER_DOWNSTREAM["seeds_per_job"]),  # the replay buffers
@@ -158,6 +168,8 @@ rule safer_calibration:
         "logs/safer/calibration/task{task}.log",
     benchmark:
         "logs/benchmarks/safer/calibration/task{task}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -185,6 +197,8 @@ rule safer_table1:
         "logs/report/safer_table1.log",
     benchmark:
         "logs/benchmarks/report/safer_table1.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -212,6 +226,8 @@ rule safer_fig1:
         "logs/report/safer_fig1.log",
     benchmark:
         "logs/benchmarks/report/safer_fig1.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -235,6 +251,8 @@ rule safer_fig4:
         "logs/report/safer_fig4.log",
     benchmark:
         "logs/benchmarks/report/safer_fig4.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -259,6 +277,8 @@ rule safer_fig5:
         "logs/report/safer_fig5.log",
     benchmark:
         "logs/benchmarks/report/safer_fig5.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -287,6 +307,8 @@ rule safer_fig6:
         "logs/report/safer_fig6.log",
     benchmark:
         "logs/benchmarks/report/safer_fig6.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -303,6 +325,7 @@ rule safer_fig6:
 
 
 use rule safer_fig6 as safer_fig7 with:
+    """SAFER's Figure 7: violations per window of downstream training."""
     output:
         png=reported("results/figures/safer_fig7.png", caption="../report/safer_fig7.rst", category="SAFER"),
         pdf="results/figures/safer_fig7.pdf",
@@ -314,9 +337,6 @@ use rule safer_fig6 as safer_fig7 with:
     params:
         artefact="fig7",  # violations per window instead of their running sum
         stem=subpath(output.png, strip_suffix=".png"),
-
-
-rules.safer_fig7.rule.docstring = "SAFER's Figure 7: violations per window of downstream training."
 
 
 rule safer_fig8:
@@ -331,6 +351,8 @@ rule safer_fig8:
         "logs/report/safer_fig8.log",
     benchmark:
         "logs/benchmarks/report/safer_fig8.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,

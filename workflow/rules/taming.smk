@@ -6,6 +6,7 @@ include: "taming_inputs.smk"
 
 
 use rule dataset_table as contamination_table with:
+    """Table 3 of the TD3BC++ paper: sizes, expert and contaminant transitions, average reward."""
     input:
         contaminated_summaries(),
     output:
@@ -21,12 +22,10 @@ use rule dataset_table as contamination_table with:
         options="--layout contamination",
 
 
-rules.contamination_table.rule.docstring = (
-    "Table 3 of the TD3BC++ paper: sizes, expert and contaminant transitions, average reward."
-)
-
-
 use rule d4rl_table as taming_table1 with:
+    """Table 1 (gym) of the TD3BC++ paper: expert, expert-medium and ER-X datasets, final scores; ± over every final
+    episode, evaluation and seed, the Total's the sum of the rows'.
+    """
     input:
         evaluations(TAMING["algorithms"], taming_datasets(config)),
     output:
@@ -44,13 +43,8 @@ use rule d4rl_table as taming_table1 with:
         options=f"{TAMING_SPREAD} {gains(TAMING['algorithms'])}",
 
 
-rules.taming_table1.rule.docstring = (
-    "Table 1 (gym) of the TD3BC++ paper: expert, expert-medium and ER-X datasets, final scores; ± over every final "
-    "episode, evaluation and seed, the Total's the sum of the rows'."
-)
-
-
 use rule d4rl_table as taming_table8 with:
+    """Table 8 of the TD3BC++ paper: BEAR, TD3+BC and their ++ versions on D4RL's original dataset kinds."""
     input:
         evaluations(TAMING["table8_algorithms"], taming_datasets(config, kinds=KINDS, contaminated=False)),
     output:
@@ -68,11 +62,6 @@ use rule d4rl_table as taming_table8 with:
         options=f"{TAMING_SPREAD} {gains(TAMING['table8_algorithms'])}",
 
 
-rules.taming_table8.rule.docstring = (
-    "Table 8 of the TD3BC++ paper: BEAR, TD3+BC and their ++ versions on D4RL's original dataset kinds."
-)
-
-
 rule taming_fig3:
     """Figure 3 of the TD3BC++ paper: final score against the share of random data (catastrophic failure)."""
     input:
@@ -85,6 +74,8 @@ rule taming_fig3:
         "logs/report/taming_fig3.log",
     benchmark:
         "logs/benchmarks/report/taming_fig3.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -114,6 +105,8 @@ rule taming_fig4:
         "logs/report/taming_fig4.log",
     benchmark:
         "logs/benchmarks/report/taming_fig4.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -141,6 +134,8 @@ rule taming_fig8:
         "logs/report/taming_fig8.log",
     benchmark:
         "logs/benchmarks/report/taming_fig8.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -157,6 +152,9 @@ rule taming_fig8:
 
 
 use rule taming_fig8 as taming_fig5 with:
+    """Figure 5 of the TD3BC++ paper: TD3+BC, and TD3+BC with the gradient penalty on uniform, dataset or policy
+    actions.
+    """
     input:
         evaluations(TAMING_SWEEPS["fig5"], TAMING_FIG5_DATASETS),
     output:
@@ -174,13 +172,8 @@ use rule taming_fig8 as taming_fig5 with:
         title="Gradient penalty: which actions it samples",
 
 
-rules.taming_fig5.rule.docstring = (
-    "Figure 5 of the TD3BC++ paper: TD3+BC, and TD3+BC with the gradient penalty on uniform, dataset or policy "
-    "actions."
-)
-
-
 use rule taming_fig8 as taming_fig11 with:
+    """Figure 11 of the TD3BC++ paper: TD3BC++ over λ_GP."""
     input:
         evaluations(TAMING_SWEEPS["fig11"], TAMING_FIG11_DATASETS),
     output:
@@ -196,9 +189,6 @@ use rule taming_fig8 as taming_fig11 with:
         algorithms=TAMING_SWEEPS["fig11"],
         datasets=TAMING_FIG11_DATASETS,
         title="TD3BC++ over the gradient-penalty weight",
-
-
-rules.taming_fig11.rule.docstring = "Figure 11 of the TD3BC++ paper: TD3BC++ over λ_GP."
 
 
 rule taming_fig6:
@@ -218,6 +208,8 @@ rule taming_fig6:
         "logs/report/taming_fig6.log",
     benchmark:
         "logs/benchmarks/report/taming_fig6.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -242,6 +234,8 @@ rule taming_fig7:
         "logs/report/taming_fig7.log",
     benchmark:
         "logs/benchmarks/report/taming_fig7.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,

@@ -13,6 +13,8 @@ rule train_offline:
         "logs/train/{algo}/{dataset}/seed{seeds}.log",
     benchmark:
         "logs/benchmarks/train/{algo}/{dataset}/seed{seeds}.tsv"
+    conda:
+        CONDA_ENV
     threads: OFFLINE["threads"]
     resources:
         gpu=TRAIN_GPU,
