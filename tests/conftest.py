@@ -1,8 +1,10 @@
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,25 @@ def assert_same_run(a: Path, b: Path, steps: list[int]) -> tuple[dict, dict]:
     return first, second
 
 
+def resume_after_kill(command: list[str], checkpoint: Path, total: int, timeout: int = 900) -> int:
+    """Run ``command`` (a training run of ``total`` steps) until it has saved ``checkpoint``, kill it with SIGKILL,
+    then run it again to the end; returns the step the killed run's checkpoint held.
+
+    The caller compares the outputs with an uninterrupted run's (:func:`assert_same_run` for offline training).
+    """
+    proc = subprocess.Popen(command)
+    deadline = time.monotonic() + timeout
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    kept = torch.load(checkpoint, weights_only=True)["step"]
+    assert 0 < kept < total
+    subprocess.run(command, check=True, timeout=timeout)
+    assert not checkpoint.exists()  # a finished run removes its checkpoint
+    return kept
+
+
 def hopper_random_minari(root: Path, steps: int) -> Path:
     """A Hopper random-policy rollout of ``steps`` written as offrl's Minari dataset under ``root``: its directory."""
     from offrl.data.build import write_with_summary
@@ -43,6 +64,13 @@ def hopper_random_minari(root: Path, steps: int) -> Path:
         rollout("hopper", None, steps, seed=0), "hopper", "random", root, root / "s.json", {"source": "test"}
     )
     return root / "offrl" / "hopper" / "random-v0"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that reads the smoke run is slow whatever its marks say: the run takes 10-20 minutes."""
+    for item in items:
+        if "smoke_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -158,6 +158,7 @@ def test_minari_source_needs_every_remote_id():
         check_config(config, REPO / "resources" / "shipped")
 
 
+@pytest.mark.slow
 def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(with_change(("envs",), ["ant"])))
@@ -185,6 +186,7 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
     assert "Job stats" not in output and not (tmp_path / "resources").exists()
 
 
+@pytest.mark.slow
 def test_an_overlay_file_overrides_nested_keys_in_snakemake(tmp_path):
     # The documented way to change a nested key: the target first, then --configfile with the scale's file and an overlay.
     (tmp_path / "config").mkdir()

@@ -1,5 +1,7 @@
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,7 @@ from offrl.safer.downstream import METHODS, RAW_METHODS, DownstreamConfig, polic
 from offrl.safer.grasp import SafeGraspEnv, make_tasks
 from offrl.safer.grasp_script import state_windows
 from offrl.safer.priors.model import SkillPrior
+from tests.conftest import REPO, resume_after_kill
 
 TASK = make_tasks(0, 1, hard=True)[0]
 OBS_DIM = TASK.observation_dim  # the geometry hidden, as in the study
@@ -282,3 +285,33 @@ def test_csc_executes_and_stores_its_raw_actions_with_their_violations(recorded_
     assert costs.sum(axis=0).tolist() == [summary[0]["violations"], summary[1]["violations"]]
     record = json.loads((tmp_path / "config.json").read_text())
     assert DownstreamConfig(**record["config"]) == config("csc", max_episode_steps=10)
+
+
+# A downstream run in its own process, so a test can kill it: python -c KILLABLE METHOD OUT REPO.
+KILLABLE = """
+import sys
+sys.path.insert(0, sys.argv[3])
+import numpy as np
+import torch
+from tests.test_downstream import OBS_DIM, TASK, config, tiny_prior
+from offrl.safer.downstream import run_downstream
+
+torch.set_num_threads(1)
+method, out = sys.argv[1], sys.argv[2]
+prior = None if method == "csc" else tiny_prior()
+statistics = (np.zeros(OBS_DIM, np.float32), np.ones(OBS_DIM, np.float32)) if prior is None else None
+c = config(method, total_steps=300, start_steps=50, log_every=30, max_episode_steps=20)
+run_downstream(TASK, c, prior, [3, 4], statistics, out, progress=False)
+"""
+
+
+@pytest.mark.slow  # three runs in their own processes: minutes on a loaded machine
+@pytest.mark.parametrize("method", ["safer", "csc"])  # Λ and the prior; CSC's episode counts
+def test_killed_run_resumes_to_the_same_numbers(method, tmp_path):
+    """kill -9 after a checkpoint, then the same command again: an uninterrupted run's log."""
+    command = lambda out: [sys.executable, "-c", KILLABLE, method, str(tmp_path / out), str(REPO)]  # noqa: E731
+    subprocess.run(command("whole"), check=True, timeout=600)
+    assert not (tmp_path / "whole" / "checkpoint.pt").exists()
+    kept = resume_after_kill(command("resumed"), tmp_path / "resumed" / "checkpoint.pt", 300)
+    assert kept % 30 == 0  # at a log row
+    assert (tmp_path / "whole" / "log.csv").read_text() == (tmp_path / "resumed" / "log.csv").read_text()

@@ -1,4 +1,5 @@
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from offrl.data.generate import replay_dataset
 from offrl.online import DeviceSampler, ReplayBuffer, TD3Config, select_checkpoints, train_online
 from offrl.policies import load_actor
+from tests.conftest import resume_after_kill
 from tests.graph_replay import replayed_graphs
 
 
@@ -184,7 +186,7 @@ def test_rerun_with_fewer_steps_finalises_a_stopped_run(tmp_path, monkeypatch):
         _crash_at_evaluation(patch, 1200)
         with pytest.raises(KeyboardInterrupt):
             train_online("hopper", config, tmp_path, progress=False)
-    with pytest.raises(ValueError, match="past total_steps"):
+    with pytest.raises(ValueError, match="past the run's 400 steps"):
         train_online("hopper", TD3Config(**{**config.__dict__, "total_steps": 400}), tmp_path, progress=False)
     manifest = train_online("hopper", TD3Config(**{**config.__dict__, "total_steps": 800}), tmp_path, progress=False)
     assert [row["step"] for row in pd.read_csv(tmp_path / "evaluations.csv").to_dict("records")] == [400, 800]
@@ -216,9 +218,9 @@ def test_a_checkpoint_from_another_device_resumes(tmp_path, monkeypatch, capsys)
             train_online("hopper", config, tmp_path, progress=False, device="cpu")
     checkpoint = tmp_path / "checkpoint.pt"
     state = torch.load(checkpoint, weights_only=True)
-    assert state["device"] == "cpu" and state["step"] == 400
+    assert state["state"]["device"] == "cpu" and state["step"] == 400
     # As a GPU writes it: a CUDA generator's state (seed and offset) does not fit a CPU generator.
-    state["device"], state["generator"] = "cuda", torch.zeros(16, dtype=torch.uint8)
+    state["state"]["device"], state["state"]["generator"] = "cuda", torch.zeros(16, dtype=torch.uint8)
     torch.save(state, checkpoint)
     manifest = train_online("hopper", config, tmp_path, progress=False, device="cpu")
     assert (
@@ -227,4 +229,22 @@ def test_a_checkpoint_from_another_device_resumes(tmp_path, monkeypatch, capsys)
     )
     evaluations = pd.read_csv(tmp_path / "evaluations.csv")
     assert evaluations["step"].tolist() == [400, 800] and manifest["device"] == "cpu"
-    assert evaluations["return_mean"].iloc[0] == state["evaluations"][0]["return_mean"]
+    assert evaluations["return_mean"].iloc[0] == state["state"]["evaluations"][0]["return_mean"]
+
+
+def test_killed_run_resumes_to_the_same_numbers(tmp_path):
+    """kill -9 after a checkpoint, then the same command again: an uninterrupted run's evaluations, actors and
+    replay buffer."""
+    config = TD3Config(total_steps=1200, start_steps=500, eval_every=400, eval_episodes=1, seed=5, checkpoint_every=400)
+    whole = train_online("hopper", config, tmp_path / "whole", progress=False, device="cpu")
+    command = [sys.executable, "-m", "offrl", "--threads", "1", "--device", "cpu", "--quiet", "behaviour"]
+    command += ["--env", "hopper", "--out", str(tmp_path / "resumed"), "--total-steps", "1200", "--start-steps", "500"]
+    command += ["--eval-every", "400", "--eval-episodes", "1", "--seed", "5", "--checkpoint-every", "400"]
+    resume_after_kill(command, tmp_path / "resumed" / "checkpoint.pt", 1200)
+
+    pd.testing.assert_frame_equal(evaluations(tmp_path / "whole"), evaluations(tmp_path / "resumed"))
+    resumed = json.loads((tmp_path / "resumed" / "manifest.json").read_text())
+    assert resumed["expert"] == whole["expert"] and resumed["medium"] == whole["medium"]
+    assert_same_policies(tmp_path / "whole", tmp_path / "resumed")
+    replay = lambda run: np.load(tmp_path / run / "replay_medium.npz")["observations"]  # noqa: E731
+    np.testing.assert_array_equal(replay("whole"), replay("resumed"))

@@ -1,10 +1,7 @@
 """The training loop: resume equality, NaN detection, outputs, GPU claiming, seeds."""
 
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -14,7 +11,7 @@ import torch
 import offrl.train
 from offrl.data.generate import rollout
 from offrl.train import NonFiniteError, TrainConfig, train
-from tests.conftest import assert_same_run, hopper_random_minari
+from tests.conftest import assert_same_run, hopper_random_minari, resume_after_kill
 from tests.graph_replay import replayed_graphs
 
 
@@ -63,23 +60,13 @@ def test_killed_run_resumes_to_identical_numbers(dataset_dir, tmp_path):
     subprocess.run(train_command(dataset_dir, straight, tmp_path / "straight.ckpt"), check=True, timeout=900)
 
     resumed, checkpoint = tmp_path / "resumed", tmp_path / "resumed.ckpt"
-    proc = subprocess.Popen(train_command(dataset_dir, resumed, checkpoint))
-    deadline = time.monotonic() + 600
-    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
-    assert not (resumed / "snapshots.pt").exists()
-    kept = torch.load(checkpoint, weights_only=True)["step"]
-    assert 0 < kept < 400
-    subprocess.run(train_command(dataset_dir, resumed, checkpoint), check=True, timeout=900)
+    resume_after_kill(train_command(dataset_dir, resumed, checkpoint), checkpoint, 400)
 
     a, b = assert_same_run(straight, resumed, list(range(100, 401, 100)))
     assert sorted(a["critics"]) == sorted(b["critics"]) == list(range(100, 401, 100))  # the Q diagnostic's critics too
     for step, modules in a["critics"].items():
         for name, tensor in modules["critic"].items():
             assert torch.equal(tensor, b["critics"][step]["critic"][name]), (step, name)
-    assert not checkpoint.exists()  # a finished run removes its checkpoint
 
 
 def test_a_captured_run_stopped_and_resumed_gives_the_eager_runs_numbers(tmp_path, cpu_config, monkeypatch):

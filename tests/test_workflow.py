@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import REPO
 
+# Every test here runs Snakemake (lint, dry runs, the smoke pipeline): minutes.
+pytestmark = pytest.mark.slow
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 KINDS = ["random", "medium", "medium-replay", "medium-expert", "expert"]
 
@@ -400,7 +402,6 @@ def test_paper_table1_and_figure3_have_cql_and_iql(tmp_path):
     assert " cql " in table and " iql " in table and " cql " in figure and " iql " in figure
 
 
-@pytest.mark.slow
 def test_report_of_a_partial_run_builds_and_lists_what_is_missing(tmp_path):
     # One target built: the report holds it and names every artefact of `all` not built yet.
     shutil.copytree(REPO / ".test" / "config", tmp_path / "config")

@@ -17,6 +17,9 @@ import yaml
 
 from tests.conftest import REPO
 
+# Each scale loads the workflow and builds its DAG in Snakemake: minutes in all.
+pytestmark = pytest.mark.slow
+
 LOAD = """
 import json, sys
 from pathlib import Path

@@ -27,7 +27,6 @@ wait acting needs anyway: the next action waits for the actor of the last update
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -45,7 +44,7 @@ from offrl.device import choose_device
 from offrl.envs import make_env, normalized_score
 from offrl.evaluate import evaluate_policy
 from offrl.files import write_atomically
-from offrl.loop import NonFiniteWatch, progress_bar, save_checkpoint
+from offrl.loop import TrainingRun
 from offrl.options import cli
 from offrl.policies import NumpyActor, save_actor
 from offrl.provenance import provenance
@@ -241,6 +240,127 @@ def _resumable_config(config: TD3Config) -> dict[str, Any]:
     return {k: v for k, v in asdict(config).items() if k != "total_steps"}
 
 
+class _Learner:
+    """What an online run carries from step to step: the environment and its last state, the agent and its
+    generator, the exploration generator, the replay buffer, and the evaluations with their actors."""
+
+    def __init__(self, env: str, c: TD3Config, device: torch.device) -> None:
+        self.env, self.c, self.device = env, c, device
+        torch.manual_seed(c.seed)
+        self.rng = np.random.default_rng(c.seed)
+        self.env_kwargs = dict(c.env_kwargs)
+        if c.ctrl_cost_weight is not None:
+            self.env_kwargs["ctrl_cost_weight"] = c.ctrl_cost_weight
+        self.train_env = make_env(env, **self.env_kwargs)
+        obs_dim, self.act_dim = self.train_env.observation_space.shape[0], self.train_env.action_space.shape[0]
+        self.generator = torch.Generator(device=device).manual_seed(c.seed)
+        self.agent = TD3BC(obs_dim, self.act_dim, [self.generator], c.agent, device)
+        self.buffer = ReplayBuffer(c.total_steps, obs_dim, self.act_dim)
+        self.evaluations: list[dict[str, float]] = []
+        self.snapshots: list[dict[str, torch.Tensor]] = []  # the actor at every evaluation, to pick expert and medium
+        self.obs, _ = self.train_env.reset(seed=c.seed)
+        self.train_env.action_space.seed(c.seed)
+        self.policy = NumpyActor(self.agent.actor)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "device": self.device.type,
+            "agent": self.agent.state_dict(),
+            "generator": self.generator.get_state(),
+            "rng": self.rng.bit_generator.state,
+            "buffer": self.buffer.state(),
+            "env": _env_state(self.train_env),
+            "obs": torch.from_numpy(np.asarray(self.obs).copy()),
+            "evaluations": self.evaluations,
+            "snapshots": self.snapshots,
+        }
+
+    def restore(self, state: dict[str, Any], step: int) -> None:
+        """A checkpoint's state; one written on another device restarts the target noise from seed + step (a
+        generator's state does not carry across devices)."""
+        self.evaluations, self.snapshots = state["evaluations"], state["snapshots"]
+        self.agent.load_state_dict(state["agent"])
+        if state["device"] == self.device.type:
+            self.generator.set_state(state["generator"])
+        else:
+            self.generator.manual_seed(self.c.seed + step)
+            print(
+                f"checkpoint written on {state['device']}, resumed on {self.device}:"
+                " the target noise restarts from seed + step"
+            )
+        self.rng.bit_generator.state = state["rng"]
+        self.buffer.restore(state["buffer"])
+        _restore_env(self.train_env, state["env"])
+        self.obs = state["obs"].numpy()
+        self.policy = NumpyActor(self.agent.actor)
+
+    def act(self, step: int) -> None:
+        """One environment step: uniform actions for ``start_steps``, then the policy with Gaussian noise."""
+        c = self.c
+        if step <= c.start_steps:
+            action = self.train_env.action_space.sample()
+        else:
+            action = (self.policy(self.obs) + self.rng.normal(0.0, c.expl_noise, size=self.act_dim)).clip(-1.0, 1.0)
+        next_obs, reward, terminated, truncated, _ = self.train_env.step(action)
+        self.buffer.add(self.obs, action, reward, next_obs, terminated, truncated)
+        self.obs = next_obs
+        if terminated or truncated:
+            self.obs, _ = self.train_env.reset()
+
+    def evaluate(self, step: int, wall_s: float) -> dict[str, float]:
+        """An evaluation row, its actor kept; seeds 10_000 + step never coincide with the training env's."""
+        c = self.c
+        scores = evaluate_policy(
+            NumpyActor(self.agent.actor), self.env, c.eval_episodes, seed=10_000 + step, env_kwargs=self.env_kwargs
+        )
+        row = {
+            "step": step,
+            "return_mean": float(scores["return"].mean()),
+            "return_std": float(scores["return"].std(ddof=0)),
+            "normalized_score": float(scores["normalized_score"].mean()),
+            "sum_sq_action_per_step": float(scores["sum_sq_action"].sum() / scores["length"].sum()),
+            "wall_s": round(wall_s, 1),
+        }
+        self.evaluations.append(row)
+        self.snapshots.append({k: v.to("cpu", copy=True) for k, v in self.agent.actor.state_dict().items()})
+        return row
+
+    def finalise(self, idx: int, name: str, out_dir: Path) -> dict[str, Any]:
+        """Write evaluation ``idx``'s actor as ``name``.pt; its score on seeds used nowhere else."""
+        c, evaluation = self.c, self.evaluations[idx]
+        self.agent.actor.load_state_dict(self.snapshots[idx])
+        # On the unmodified task (no extra control cost), so a safety expert's score compares with a plain one's.
+        scores = evaluate_policy(
+            NumpyActor(self.agent.actor), self.env, c.eval_episodes, seed=1_000_000 + c.seed, env_kwargs=c.env_kwargs
+        )
+        save_actor(self.agent.actor, out_dir / f"{name}.pt", env=self.env, step=evaluation["step"])
+        return {
+            "step": evaluation["step"],
+            "selection_eval_return": evaluation["return_mean"],
+            "eval_episodes": c.eval_episodes,
+            "eval_return_mean": float(scores["return"].mean()),
+            "eval_return_std": float(scores["return"].std(ddof=0)),
+            "normalized_score": float(normalized_score(self.env, scores["return"].mean())),
+            "sum_sq_action_per_step": float(scores["sum_sq_action"].sum() / scores["length"].sum()),
+        }
+
+    def write(self, out_dir: Path, command: str) -> dict[str, Any]:
+        """``evaluations.csv``, the expert (and medium actor and replay cut), and the manifest, which it returns."""
+        c, evaluations = self.c, self.evaluations
+        write_atomically(out_dir / "evaluations.csv", lambda tmp: pd.DataFrame(evaluations).to_csv(tmp, index=False))
+        expert, medium, medium_target = select_checkpoints(
+            [e["normalized_score"] for e in evaluations], c.expert_checkpoint, c.medium_fraction
+        )
+        manifest = {"env": self.env, "algorithm": "TD3", "command": command, "seed": c.seed, "config": asdict(c)}
+        manifest["expert"] = self.finalise(expert, "expert", out_dir)
+        if not c.expert_only:
+            medium_step = evaluations[medium]["step"]
+            self.buffer.save(out_dir / "replay_medium.npz", end=medium_step)
+            manifest["medium"] = {**self.finalise(medium, "medium", out_dir), "target_normalized_score": medium_target}
+            manifest["replay_medium_transitions"] = medium_step
+        return manifest
+
+
 def train_online(
     env: str,
     config: TD3Config,
@@ -253,186 +373,51 @@ def train_online(
     jobs_per_gpu: int = 1,
     keep_checkpoint: bool = False,
 ) -> dict[str, Any]:
-    """Train TD3 online and write the behaviour-policy artefacts to ``out_dir``.
+    """Train TD3 online and write the behaviour-policy artefacts to ``out_dir``; return the manifest.
 
-    Writes ``expert.pt``, ``medium.pt``, ``replay_medium.npz`` (every transition up to the
-    medium checkpoint), ``evaluations.csv`` and ``manifest.json``; returns the manifest.
-    With ``expert_only`` (safety experts) the medium actor and the replay buffer are skipped.
-    The expert's score in the manifest comes from a fresh evaluation on seeds used nowhere
-    else, not from the evaluation that selected it.
+    Writes ``expert.pt``, ``medium.pt``, ``replay_medium.npz`` (every transition up to the medium checkpoint),
+    ``evaluations.csv`` and ``manifest.json``; with ``expert_only`` (safety experts) no medium actor and no
+    replay cut. The expert's score in the manifest is a fresh evaluation on seeds used nowhere else.
 
-    ``checkpoint`` (default ``out_dir/checkpoint.pt``) is saved every ``checkpoint_every`` steps
-    and resumed from when it matches the configuration except ``total_steps``: a resumed run
-    gives the same numbers as an uninterrupted one, and rerunning with a smaller ``total_steps``
-    (no less than the checkpoint's step) finalises a run that was stopped early. A finished run
-    removes its checkpoint unless ``keep_checkpoint``: then it saves one at ``total_steps`` too, and
-    a rerun with a larger ``total_steps`` extends the run to the numbers of a run that long.
-
-    ``device``, ``capture`` and ``jobs_per_gpu`` are offline training's (:func:`offrl.train.train`):
-    ``auto`` trains on a free GPU if there is one (the CPU's numbers differ from a GPU's, so the
-    seed's numbers are those of its device). A checkpoint resumes on another device too: it is
-    read into host memory first; the target-noise generator, whose state does not carry across
-    devices, then restarts from the seed and the step.
+    ``checkpoint`` (default ``out_dir/checkpoint.pt``) is saved every ``checkpoint_every`` steps and resumed when
+    it matches the configuration but ``total_steps``: a resumed run gives an uninterrupted one's numbers, a rerun
+    with fewer ``total_steps`` (no less than the checkpoint's step) finalises a run stopped early, and with
+    ``keep_checkpoint`` (a checkpoint at ``total_steps`` too, kept) a rerun with more extends it. ``device``,
+    ``capture`` and ``jobs_per_gpu`` are offline training's (:func:`offrl.train.train`); a checkpoint resumes on
+    another device too (:meth:`_Learner.restore`).
     """
     c = config
     device = choose_device(device, jobs_per_gpu)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = Path(checkpoint) if checkpoint else out_dir / "checkpoint.pt"
-    started, wall_before = time.time(), 0.0
-    torch.manual_seed(c.seed)
-    rng = np.random.default_rng(c.seed)
-    env_kwargs = dict(c.env_kwargs)
-    if c.ctrl_cost_weight is not None:
-        env_kwargs["ctrl_cost_weight"] = c.ctrl_cost_weight
-    train_env = make_env(env, **env_kwargs)
-    obs_dim = train_env.observation_space.shape[0]
-    act_dim = train_env.action_space.shape[0]
-    generator = torch.Generator(device=device).manual_seed(c.seed)
-    agent = TD3BC(obs_dim, act_dim, [generator], c.agent, device)
-
-    evaluations: list[dict[str, float]] = []
-    snapshots: list[dict[str, torch.Tensor]] = []  # the actor at every evaluation, to pick expert and medium after
-    obs, _ = train_env.reset(seed=c.seed)
-    train_env.action_space.seed(c.seed)
-    start = 0
-    state = (
-        torch.load(checkpoint, weights_only=True, map_location="cpu")
-        if c.checkpoint_every and checkpoint.is_file()
-        else None
+    checkpoint = (checkpoint or out_dir / "checkpoint.pt") if c.checkpoint_every else None
+    run = TrainingRun(
+        f"TD3 on {env}", c.total_steps, [f"seed {c.seed}"], checkpoint, _resumable_config(c), device, progress
     )
-    if state is not None and state["config"] != _resumable_config(c):
-        print(f"checkpoint {checkpoint} belongs to another configuration; starting afresh")
-        state = None
-    elif state is not None and state["step"] > c.total_steps:
-        raise ValueError(
-            f"checkpoint {checkpoint} is at step {state['step']}, past total_steps ({c.total_steps}): raise --total-steps"
-        )
-    buffer = ReplayBuffer(c.total_steps, obs_dim, act_dim)
+    learner = _Learner(env, c, device)
+    state = run.resume()
     if state is not None:
-        start, evaluations, snapshots, wall_before = (
-            state["step"],
-            state["evaluations"],
-            state["snapshots"],
-            state["wall_s"],
-        )
-        agent.load_state_dict(state["agent"])
-        written_on = state.get("device", "cpu")  # checkpoints from before GPU training were all the CPU's
-        if written_on == device.type:
-            generator.set_state(state["generator"])
-        else:
-            generator.manual_seed(c.seed + start)
-            print(
-                f"checkpoint written on {written_on}, resumed on {device}: the target noise restarts from seed + step"
-            )
-        rng.bit_generator.state = state["rng"]
-        buffer.restore(state["buffer"])
-        _restore_env(train_env, state["env"])
-        obs = state["obs"].numpy()
-        print(f"resumed from {checkpoint} at step {start}")
-    policy = NumpyActor(agent.actor)
-    watch = NonFiniteWatch(device)
-    update = CapturedUpdate(agent, [generator], capture)  # a captured CUDA graph where the agent is on a GPU
-    sample = (
-        partial(buffer.sample, batch_size=c.batch_size)
-        if device.type == "cpu"
-        else DeviceSampler(buffer, c.batch_size, device)
-    )
-    bar = progress_bar(start, c.total_steps, f"TD3 {env}", progress)
-    for step in bar:
-        if step <= c.start_steps:
-            action = train_env.action_space.sample()
-        else:
-            action = (policy(obs) + rng.normal(0.0, c.expl_noise, size=act_dim)).clip(-1.0, 1.0)
-        next_obs, reward, terminated, truncated, _ = train_env.step(action)
-        buffer.add(obs, action, reward, next_obs, terminated, truncated)
-        obs = next_obs
-        if terminated or truncated:
-            obs, _ = train_env.reset()
-
+        learner.restore(state, run.start)
+    update = CapturedUpdate(learner.agent, [learner.generator], capture)  # a CUDA graph where the agent is on a GPU
+    buffer, size = learner.buffer, c.batch_size
+    sample = partial(buffer.sample, batch_size=size) if device.type == "cpu" else DeviceSampler(buffer, size, device)
+    for step in run.steps():
+        learner.act(step)
         if step >= c.start_steps:
-            watch.update(step, update(sample(rng)))
+            run.watch.update(step, update(sample(learner.rng)))
             if step % c.agent.policy_freq == 0:
-                policy = NumpyActor(agent.actor)
-
-        at_checkpoint = c.checkpoint_every and step % c.checkpoint_every == 0
-        save = (at_checkpoint and step < c.total_steps) or (keep_checkpoint and step == c.total_steps)
-        if step % c.eval_every == 0 or save:
-            watch.check(f"TD3 on {env}, seed {c.seed}")  # neither an evaluation nor a checkpoint of a diverged learner
+                learner.policy = NumpyActor(learner.agent.actor)
         if step % c.eval_every == 0:
-            # Evaluation seeds (10_000 + step) never coincide with the training env's seed.
-            scores = evaluate_policy(
-                NumpyActor(agent.actor), env, c.eval_episodes, seed=10_000 + step, env_kwargs=env_kwargs
-            )
-            row = {
-                "step": step,
-                "return_mean": float(scores["return"].mean()),
-                "return_std": float(scores["return"].std(ddof=0)),
-                "normalized_score": float(scores["normalized_score"].mean()),
-                "sum_sq_action_per_step": float(scores["sum_sq_action"].sum() / scores["length"].sum()),
-                "wall_s": round(wall_before + time.time() - started, 1),
-            }
-            evaluations.append(row)
-            snapshots.append({k: v.to("cpu", copy=True) for k, v in agent.actor.state_dict().items()})
-            bar.set_postfix(ret=f"{row['return_mean']:.0f}", norm=f"{row['normalized_score']:.1f}")
-        if save:
-            state = {
-                "config": _resumable_config(c),
-                "step": step,
-                "device": device.type,
-                "agent": agent.state_dict(),
-                "generator": generator.get_state(),
-                "rng": rng.bit_generator.state,
-                "buffer": buffer.state(),
-                "env": _env_state(train_env),
-                "obs": torch.from_numpy(np.asarray(obs).copy()),
-                "evaluations": evaluations,
-                "snapshots": snapshots,
-                "wall_s": wall_before + time.time() - started,
-            }
-            save_checkpoint(state, checkpoint)
-    bar.close()
-
-    write_atomically(out_dir / "evaluations.csv", lambda tmp: pd.DataFrame(evaluations).to_csv(tmp, index=False))
-
-    expert_idx, medium_idx, medium_target = select_checkpoints(
-        [e["normalized_score"] for e in evaluations], c.expert_checkpoint, c.medium_fraction
-    )
-
-    def finalise(idx: int, name: str) -> dict[str, Any]:
-        agent.actor.load_state_dict(snapshots[idx])
-        # On the unmodified task (no extra control cost), so a safety expert's score compares with a plain one's.
-        scores = evaluate_policy(
-            NumpyActor(agent.actor), env, c.eval_episodes, seed=1_000_000 + c.seed, env_kwargs=c.env_kwargs
-        )
-        save_actor(agent.actor, out_dir / f"{name}.pt", env=env, step=evaluations[idx]["step"])
-        return {
-            "step": evaluations[idx]["step"],
-            "selection_eval_return": evaluations[idx]["return_mean"],
-            "eval_episodes": c.eval_episodes,
-            "eval_return_mean": float(scores["return"].mean()),
-            "eval_return_std": float(scores["return"].std(ddof=0)),
-            "normalized_score": float(normalized_score(env, scores["return"].mean())),
-            "sum_sq_action_per_step": float(scores["sum_sq_action"].sum() / scores["length"].sum()),
-        }
-
-    manifest = {
-        "env": env,
-        "algorithm": "TD3",
-        "command": command,
-        "seed": c.seed,
-        "config": asdict(c),
-        "expert": finalise(expert_idx, "expert"),
-    }
-    if not c.expert_only:
-        medium_step = evaluations[medium_idx]["step"]
-        buffer.save(out_dir / "replay_medium.npz", end=medium_step)
-        manifest["medium"] = {**finalise(medium_idx, "medium"), "target_normalized_score": medium_target}
-        manifest["replay_medium_transitions"] = medium_step
-    manifest["wall_time_s"] = round(wall_before + time.time() - started, 1)
+            run.check()  # no evaluation of a diverged learner
+            row = learner.evaluate(step, run.elapsed())
+            run.show(ret=f"{row['return_mean']:.0f}", norm=f"{row['normalized_score']:.1f}")
+        at_checkpoint = c.checkpoint_every and step % c.checkpoint_every == 0
+        if (at_checkpoint and step < c.total_steps) or (keep_checkpoint and step == c.total_steps):
+            run.save(step, learner.state())
+    manifest = learner.write(out_dir, command)
+    manifest["wall_time_s"] = round(run.elapsed(), 1)
     manifest["device"], manifest["captured"] = str(device), update.captured
     manifest.update(provenance())
     write_atomically(out_dir / "manifest.json", lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
-    if not keep_checkpoint:
-        checkpoint.unlink(missing_ok=True)
+    run.finish(keep_checkpoint)  # last: until the manifest is written, a rerun resumes
     return manifest
