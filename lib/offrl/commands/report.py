@@ -185,7 +185,13 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         "--last", type=int, default=10, help="final score = the mean of this many last evaluations"
     )
     final_inputs.add_argument("evaluations", nargs="+", help="evaluation.csv files of runs")
+    _add_tables(add, final_inputs)
+    _add_taming_figures(add, final_inputs)
+    _add_figures(add)
 
+
+def _add_tables(add: Callable[..., argparse.ArgumentParser], final_inputs: argparse.ArgumentParser) -> None:
+    """dataset-table, q-overestimation and score-table."""
     p = add("dataset-table", help="table of dataset sizes and returns from their JSON summaries")
     p.add_argument("--out", required=True, help="output stem: writes STEM.csv, STEM.md, STEM.tex")
     p.add_argument(
@@ -245,6 +251,9 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     _seeds(p)
     p.set_defaults(func=_score_table)
 
+
+def _add_taming_figures(add: Callable[..., argparse.ArgumentParser], final_inputs: argparse.ArgumentParser) -> None:
+    """The TD3BC++ paper's figures and its relaxation weights."""
     p = add(
         "divergence-figure",
         help="policy-to-data divergence on expert vs contaminant pairs, and the score (TD3BC++ Figure 4)",
@@ -296,6 +305,9 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     _figure(p)
     p.set_defaults(func=_contamination_figure)
 
+
+def _add_figures(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Learning curves, the BEAR blog's return and Q, Guided TD3+BC's safety figure and the SimHash figure."""
     p = add("learning-curves", help="normalised score over training, mean and ±1 sd band over seeds")
     _algorithms_and_datasets(p)
     p.add_argument("--columns", type=int, default=5, help="panels per row")

@@ -215,76 +215,83 @@ def taming_findings(
         )
     ]
     heavy = [d for d in ordered if shares[d] >= collapse_from]
+    controls = [d for d in ordered if shares[d] == 0]
+    findings += _taming_collapse(evaluations, cells, heavy, controls, last, collapse_from, margin, baseline, method)
+    contaminated = [d for d in ordered if shares[d] > 0]
+    return [*findings, _taming_divergence(logs, contaminated, baseline, method)]
+
+
+def _taming_collapse(
+    evaluations: pd.DataFrame,
+    cells: dict[tuple[str, str], np.ndarray],
+    heavy: list[str],
+    controls: list[str],
+    last: int,
+    collapse_from: int,
+    margin: float,
+    baseline: str,
+    method: str,
+) -> list[Finding]:
+    """TD3+BC's collapse on the ``heavy`` datasets (against the expert ``controls``), and TD3BC++'s gain there."""
+    study = "TD3BC++"
     er = f"ER{collapse_from // 10}+ (≥ {collapse_from} % random)"
-    if heavy:
-        drops = _cells(peak_minus_final(evaluations, last), ["algorithm", "dataset"], "drop")
-        controls = [d for d in ordered if shares[d] == 0]
-        _require(drops, [(baseline, d) for d in [*heavy, *controls]], study)
-        strata = [drops[(baseline, d)] for d in [*heavy, *controls]]
-
-        def excess_drop(s: Sequence[np.ndarray]) -> float:
-            collapse, control = s[: len(heavy)], s[len(heavy) :]
-            return float(np.mean([v.mean() for v in collapse]) - np.mean([v.mean() for v in control])) - margin
-
-        drop = stratified_bootstrap(strata, excess_drop)
-        findings.append(
-            measured(
-                study,
-                f"TD3+BC peaks early and then falls on {er}",
-                "Figure 3",
-                f"{baseline}'s best evaluation − final score, mean over those datasets, minus the same on the expert datasets"
-                + (f" and a {margin:g}-point margin" if margin else "")
-                + " (> 0 holds)",
-                drop,
-                +1,
-                "datasets: " + ", ".join(heavy) + "; control: " + ", ".join(controls),
-            )
-        )
-        gap = mean_difference(cells, method, baseline, heavy, study)
-        findings.append(
-            measured(
-                study,
-                f"TD3BC++ ends higher than TD3+BC on {er}",
-                "Table 1",
-                f"Σ final normalised score over those datasets, {method} − {baseline} (> 0 holds)",
-                gap,
-                +1,
-                "datasets: " + ", ".join(heavy),
-            )
-        )
-    else:
+    if not heavy:
         reason = f"no expert-random-X dataset with X ≥ {collapse_from} at this scale (datasets.contamination)"
-        findings += [
+        return [
             not_measured(study, f"TD3+BC peaks early and then falls on {er}", "Figure 3", reason),
             not_measured(study, f"TD3BC++ ends higher than TD3+BC on {er}", "Table 1", reason),
         ]
-    contaminated = [d for d in ordered if shares[d] > 0]
+    drops = _cells(peak_minus_final(evaluations, last), ["algorithm", "dataset"], "drop")
+    _require(drops, [(baseline, d) for d in [*heavy, *controls]], study)
+    strata = [drops[(baseline, d)] for d in [*heavy, *controls]]
+
+    def excess_drop(s: Sequence[np.ndarray]) -> float:
+        collapse, control = s[: len(heavy)], s[len(heavy) :]
+        return float(np.mean([v.mean() for v in collapse]) - np.mean([v.mean() for v in control])) - margin
+
+    return [
+        measured(
+            study,
+            f"TD3+BC peaks early and then falls on {er}",
+            "Figure 3",
+            f"{baseline}'s best evaluation − final score, mean over those datasets, minus the same on the expert"
+            " datasets" + (f" and a {margin:g}-point margin" if margin else "") + " (> 0 holds)",
+            stratified_bootstrap(strata, excess_drop),
+            +1,
+            "datasets: " + ", ".join(heavy) + "; control: " + ", ".join(controls),
+        ),
+        measured(
+            study,
+            f"TD3BC++ ends higher than TD3+BC on {er}",
+            "Table 1",
+            f"Σ final normalised score over those datasets, {method} − {baseline} (> 0 holds)",
+            mean_difference(cells, method, baseline, heavy, study),
+            +1,
+            "datasets: " + ", ".join(heavy),
+        ),
+    ]
+
+
+def _taming_divergence(logs: pd.DataFrame | None, contaminated: list[str], baseline: str, method: str) -> Finding:
+    """CR's effect on the policy's divergence from contaminant against expert actions, at the end of training."""
+    study = "TD3BC++"
+    claim = "CR moves the policy away from contaminant actions only"
     if logs is None or "divergence_contaminant_p75" not in logs or not contaminated:
-        findings.append(
-            not_measured(
-                study,
-                "CR moves the policy away from contaminant actions only",
-                "Figure 4",
-                "no divergence logs (train_log.csv of the contaminated runs)",
-            )
-        )
-        return findings
+        return not_measured(study, claim, "Figure 4", "no divergence logs (train_log.csv of the contaminated runs)")
     end = logs[logs["dataset"].isin(contaminated)]
     end = end[end["step"] == end.groupby(["algorithm", "dataset", "seed"])["step"].transform("max")]
     end = end.assign(ratio=np.log(end["divergence_contaminant_p75"] / end["divergence_expert_p75"]))
     gap = mean_difference(_cells(end, ["algorithm", "dataset"], "ratio"), method, baseline, contaminated, study)
-    findings.append(
-        measured(
-            study,
-            "CR moves the policy away from contaminant actions only",
-            "Figure 4",
-            f"Σ over datasets of log(divergence on contaminant / on expert pairs) at the end, {method} − {baseline} (> 0 holds)",
-            gap,
-            +1,
-            "75th percentile of ‖π(s) − a‖²; datasets: " + ", ".join(contaminated),
-        )
+    return measured(
+        study,
+        claim,
+        "Figure 4",
+        f"Σ over datasets of log(divergence on contaminant / on expert pairs) at the end, {method} − {baseline}"
+        " (> 0 holds)",
+        gap,
+        +1,
+        "75th percentile of ‖π(s) − a‖²; datasets: " + ", ".join(contaminated),
     )
-    return findings
 
 
 def gp_q_finding(probe: pd.DataFrame, datasets: Sequence[str], method: str = "td3bc_pp") -> Finding:
