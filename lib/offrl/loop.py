@@ -150,7 +150,7 @@ class TrainingRun:
         return self.wall_before + time.time() - self.started
 
     def save(self, step: int, state: dict[str, Any]) -> None:
-        """Checkpoint the loop's ``state`` at ``step`` (never that of a diverged learner: the watch is checked first)."""
+        """Checkpoint the loop's ``state`` at ``step``; never a diverged learner's: the watch is checked first."""
         self.check()
         if self.checkpoint is not None:
             saved = {"identity": self.identity, "step": step, "wall_s": self.elapsed(), "state": state}
