@@ -17,6 +17,7 @@ def test_bench_runs_every_kind_of_preset(algorithm):
     assert ("reference_steps_per_s" in result) == (algorithm == "td3bc")
 
 
+@pytest.mark.slow  # trains for tens of seconds on a loaded 2-core machine (--durations)
 def test_the_gpu_scripts_dry_run_passes_its_checks_with_graphs_replayed():
     """benchmarks/gpu_check.py (what gpu.sh runs) on the CPU, its CUDA graphs replayed (tests/graph_replay.py): the
     script a GPU owner spends 8 minutes of a GPU on runs through, and its checks see captured runs equal to eager."""

@@ -70,6 +70,7 @@ HOLD_SHARED = (
 )
 
 
+@pytest.mark.slow  # starts several processes: tens of seconds on a loaded 2-core machine (--durations)
 def test_jobs_per_gpu_lets_k_jobs_share_a_gpu_filled_evenly(tmp_path):
     def job():
         return subprocess.Popen(

@@ -65,6 +65,7 @@ def test_columns(env):
 
 
 @pytest.mark.parametrize("algorithm", ["sac", "bcq"])  # critics kept at some snapshots only; a sampling policy
+@pytest.mark.slow  # starts worker processes: tens of seconds on a loaded 2-core machine (--durations)
 def test_worker_processes_give_the_serial_result(algorithm, tiny_dataset, tmp_path, one_thread, cpu_config):
     options = {"hidden": [8, 8], **({"vae_hidden": [8, 8]} if algorithm == "bcq" else {})}
     config = cpu_config(

@@ -52,6 +52,7 @@ def bc_l1(tmp_path, monkeypatch):
     return "bc_l1"
 
 
+@pytest.mark.slow  # trains for tens of seconds on a loaded 2-core machine (--durations)
 def test_the_add_an_algorithm_guide_makes_a_working_preset(bc_l1, tmp_path, one_thread, capsys, monkeypatch):
     algo = presets.build(bc_l1, 11, 3, [torch.Generator().manual_seed(s) for s in (0, 1)], torch.device("cpu"))
     assert type(algo).__name__ == "BCL1" and names.paper_name(bc_l1) == "BC (L1)"
@@ -96,6 +97,7 @@ def test_the_add_an_algorithm_guide_makes_a_working_preset(bc_l1, tmp_path, one_
     assert "bc_l1" in config["offline"]["algorithms"]
 
 
+@pytest.mark.slow  # trains for tens of seconds on a loaded 2-core machine (--durations)
 def test_the_add_a_dataset_guide_trains_and_evaluates_own_data(tmp_path):
     here = f"{tmp_path}/"
     script = code_blocks("add-a-dataset.md", "python")[0].replace("/tmp/", here)

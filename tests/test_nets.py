@@ -74,6 +74,7 @@ def test_action_gradient_equals_autograds_double_backward(hidden):
         assert torch.allclose(ours, theirs, atol=1e-5)
 
 
+@pytest.mark.slow  # trains for tens of seconds on a loaded 2-core machine (--durations)
 def test_vae_reconstruction_loss_falls_on_a_toy_dataset():
     from offrl.nets import EnsembleVAE, adam, seeded_normal
 

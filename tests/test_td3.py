@@ -63,6 +63,7 @@ def test_device_sampler_draws_what_the_buffer_draws():
     assert ours.integers(1 << 30) == theirs.integers(1 << 30)  # the same draws, in the same order
 
 
+@pytest.mark.slow  # trains for tens of seconds on a loaded 2-core machine (--durations)
 def test_device_cpu_explicit_gives_the_default_numbers(tmp_path):
     """On a machine without a GPU the default (``auto``) is the CPU; naming it, with capture off, changes nothing."""
     torch.set_num_threads(1)
@@ -74,6 +75,7 @@ def test_device_cpu_explicit_gives_the_default_numbers(tmp_path):
     assert explicit["expert"] == default["expert"] and explicit["medium"] == default["medium"]
 
 
+@pytest.mark.slow  # trains for tens of seconds on a loaded 2-core machine (--durations)
 def test_captured_updates_give_the_eager_numbers(tmp_path, monkeypatch):
     """Online TD3 with its updates captured (CUDA-graph semantics on the CPU: tests.graph_replay): the eager run's numbers."""
     torch.set_num_threads(1)
@@ -157,6 +159,7 @@ def _crash_at_evaluation(monkeypatch, step: int) -> None:
     monkeypatch.setattr(td3, "evaluate_policy", crash)
 
 
+@pytest.mark.slow  # trains for tens of seconds on a loaded 2-core machine (--durations)
 def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     """A crash after a checkpoint, then a rerun: the same evaluations and the same expert as an uninterrupted run."""
     torch.set_num_threads(1)
@@ -179,6 +182,7 @@ def test_interrupted_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     np.testing.assert_array_equal(replay("whole"), replay("resumed"))
 
 
+@pytest.mark.slow  # trains for tens of seconds on a loaded 2-core machine (--durations)
 def test_rerun_with_fewer_steps_finalises_a_stopped_run(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     config = TD3Config(total_steps=2000, start_steps=500, eval_every=400, eval_episodes=1, seed=5, checkpoint_every=800)
@@ -193,6 +197,7 @@ def test_rerun_with_fewer_steps_finalises_a_stopped_run(tmp_path, monkeypatch):
     assert manifest["expert"]["step"] in (400, 800) and not (tmp_path / "checkpoint.pt").exists()
 
 
+@pytest.mark.slow  # trains for tens of seconds on a loaded 2-core machine (--durations)
 def test_a_kept_checkpoint_extends_a_finished_run(tmp_path):
     """Finished at 800 steps with its checkpoint kept, then rerun to 1200: the numbers of a 1200-step run."""
     torch.set_num_threads(1)
@@ -208,6 +213,7 @@ def test_a_kept_checkpoint_extends_a_finished_run(tmp_path):
     assert (tmp_path / "extended" / "checkpoint.pt").is_file()
 
 
+@pytest.mark.slow  # trains for tens of seconds on a loaded 2-core machine (--durations)
 def test_a_checkpoint_from_another_device_resumes(tmp_path, monkeypatch, capsys):
     """Read into host memory whatever device wrote it; only the target noise's generator cannot carry over."""
     torch.set_num_threads(1)
@@ -232,6 +238,7 @@ def test_a_checkpoint_from_another_device_resumes(tmp_path, monkeypatch, capsys)
     assert evaluations["return_mean"].iloc[0] == state["state"]["evaluations"][0]["return_mean"]
 
 
+@pytest.mark.slow  # trains for tens of seconds on a loaded 2-core machine (--durations)
 def test_killed_run_resumes_to_the_same_numbers(tmp_path):
     """kill -9 after a checkpoint, then the same command again: an uninterrupted run's evaluations, actors and
     replay buffer."""

@@ -55,6 +55,7 @@ def train_command(dataset_dir, out, checkpoint, steps=400):
     ]
 
 
+@pytest.mark.slow  # trains for tens of seconds on a loaded 2-core machine (--durations)
 def test_killed_run_resumes_to_identical_numbers(dataset_dir, tmp_path):
     straight = tmp_path / "straight"
     subprocess.run(train_command(dataset_dir, straight, tmp_path / "straight.ckpt"), check=True, timeout=900)
