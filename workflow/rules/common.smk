@@ -48,7 +48,9 @@ def dataset_dir(env, kind):
 
 # `--resources gpu=N` as given (None when not given). With gpu=0 a training job on device "auto"
 # asks no GPU and runs on the CPU. offline.device is every training job's: offline training and
-# online TD3 (behaviour policies, safety experts).
+# online TD3 (behaviour policies, safety experts). The one place, with the local GPU limit at the
+# end of this file, that still reads Snakemake's internals (workflow.global_resources): Snakemake
+# documents no way to read `--resources` or set its default (issue 33, item 3).
 GPUS_GIVEN = getattr(workflow.global_resources.get("gpu"), "value", workflow.global_resources.get("gpu"))
 TRAIN_DEVICE = "cpu" if OFFLINE["device"] == "auto" and GPUS_GIVEN == 0 else OFFLINE["device"]
 ALGORITHMS = OFFLINE["algorithms"]
