@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from offrl.algos.base import Batch, Checkpointed
-from offrl.nets import BCQPolicy, QEnsemble, adam, clipped_latent, gradient_step, reinit_member, soft_update
+from offrl.nets import BCQPolicy, adam, clipped_latent, gradient_step, reinit_member, soft_update
 
 
 @dataclass
@@ -67,10 +67,6 @@ class BCQ(Checkpointed):
         self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
         self.vae_opt = adam(self.vae.parameters(), c.vae_lr)
 
-    def twin(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """(2, S, N): both critics of every seed."""
-        return critic(obs.repeat(2, 1, 1), actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
-
     def generated(self, obs: torch.Tensor) -> torch.Tensor:
         """Actions G(s) sampled from the VAE, each seed's latents from its own generator."""
         return self.vae.decode(obs, clipped_latent(self.generators, (obs.shape[1], self.latent_dim), obs.device))
@@ -80,14 +76,12 @@ class BCQ(Checkpointed):
         n, batch_size = c.target_samples, batch.obs.shape[1]
         with torch.no_grad():
             next_obs = batch.next_obs.repeat_interleave(n, dim=1)  # each next state n times in a row
-            next_q = self.twin(
-                self.critic_target, next_obs, self.perturbation_target(next_obs, self.generated(next_obs))
-            )
+            next_q = self.critic_target.heads(next_obs, self.perturbation_target(next_obs, self.generated(next_obs)), 2)
             mixed = c.lmbda * next_q.min(dim=0).values + (1.0 - c.lmbda) * next_q.max(dim=0).values
             target = (
                 batch.rewards + c.discount * batch.not_done * mixed.view(self.seeds, batch_size, n).max(dim=2).values
             )
-        q = self.twin(self.critic, batch.obs, batch.actions)
+        q = self.critic.heads(batch.obs, batch.actions, 2)
         per_seed = (q - target).square().mean(dim=2).sum(dim=0)
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach()}
 

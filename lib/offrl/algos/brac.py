@@ -113,7 +113,7 @@ class BRAC(Checkpointed):
 
     def twin_min(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(S, B): min(Q₁, Q₂) of each seed."""
-        return twin_min(critic, obs, actions, self.seeds)
+        return twin_min(critic, obs, actions)
 
     def divergence(self, obs: torch.Tensor) -> torch.Tensor:
         """(S, B): D̂(s), the KL estimate from ``kl_samples`` actions of π at each state."""
@@ -133,7 +133,7 @@ class BRAC(Checkpointed):
                 value = value - penalty
                 logs["value_penalty"] = penalty.mean(dim=1)
             target = batch.rewards + c.discount * batch.not_done * value
-        q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
+        q = self.critic.heads(batch.obs, batch.actions, 2)
         per_seed = (q - target).square().mean(dim=2).sum(dim=0)
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach(), **logs}
 

@@ -143,7 +143,7 @@ class CQL(SAC):
         actions, log_density = self.sampled_actions(batch)
         seeds, _, batch_size, n, act_dim = actions.shape
         obs = batch.obs.repeat_interleave(n, dim=1).repeat(1, 3, 1)  # matches actions' (3, B, N) layout
-        q_sampled = self.critic(obs.repeat(2, 1, 1), actions.reshape(seeds, -1, act_dim).repeat(2, 1, 1))
+        q_sampled = self.critic.heads(obs, actions.reshape(seeds, -1, act_dim), 2)
         q_sampled = (
             q_sampled.view(2, seeds, 3, batch_size, n).permute(0, 1, 3, 2, 4).reshape(2, seeds, batch_size, 3 * n)
         )

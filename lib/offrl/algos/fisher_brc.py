@@ -36,7 +36,7 @@ import torch
 
 from offrl.algos.base import Batch
 from offrl.algos.behaviour import BehaviourCloning
-from offrl.algos.plugins import gradient_penalty
+from offrl.algos.plugins import heads_gradient_penalty
 from offrl.algos.sac import SAC, SACConfig
 from offrl.nets import QEnsemble, TanhGaussianMixture, reinit_member
 
@@ -104,10 +104,9 @@ class FisherBRC(SAC):
             )
             log_mu = self.behaviour.model.log_prob(batch.obs, batch.actions, CLIP)
             policy_action = self.actor.sample(batch.obs, self.noise(batch.obs))[0]
-        q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1) + log_mu
+        q = self.critic.heads(batch.obs, batch.actions, 2) + log_mu
         per_seed = (q - target).square().mean(dim=2).sum(dim=0)
-        penalty = gradient_penalty(self.critic, batch.obs.repeat(2, 1, 1), policy_action.repeat(2, 1, 1), threshold=0.0)
-        penalty = penalty.view(2, self.seeds).sum(dim=0)
+        penalty = heads_gradient_penalty(self.critic, batch.obs, policy_action, 2, threshold=0.0)
         per_seed = per_seed + c.f_reg * penalty
         return per_seed.sum(), {
             "critic_loss": per_seed.detach(),

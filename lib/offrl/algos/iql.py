@@ -152,7 +152,7 @@ class IQL(Checkpointed):
 
     def target_q(self, batch: Batch) -> torch.Tensor:
         """(S, B): min(Q̂₁, Q̂₂) at the dataset's pairs."""
-        return twin_min(self.critic_target, batch.obs, batch.actions, self.seeds)
+        return twin_min(self.critic_target, batch.obs, batch.actions)
 
     def state_value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.value(obs).squeeze(-1)
@@ -185,7 +185,7 @@ class IQL(Checkpointed):
         rewards = batch.extras.get("scaled_reward", batch.rewards)
         with torch.no_grad():
             target = rewards + self.config.discount * batch.not_done * self.state_value(batch.next_obs)
-        q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
+        q = self.critic.heads(batch.obs, batch.actions, 2)
         per_seed = (q - target).square().mean(dim=2).sum(dim=0)
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach()}
 

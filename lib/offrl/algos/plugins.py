@@ -77,6 +77,15 @@ def gradient_penalty(
     return torch.relu(grad.norm(dim=-1) - threshold).square().mean(dim=1)
 
 
+def heads_gradient_penalty(
+    critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor, heads: int, threshold: float = 1.0
+) -> torch.Tensor:
+    """(S,): :func:`gradient_penalty` of each of the ``heads`` critics of every seed at its pairs ``(S, N, ·)``, summed."""
+    seeds = obs.shape[0]
+    per_critic = gradient_penalty(critic, obs.repeat(heads, 1, 1), actions.repeat(heads, 1, 1), threshold)
+    return per_critic.view(heads, seeds).sum(dim=0)
+
+
 @torch.no_grad()
 def relaxation_weight(q: torch.Tensor, mode: str = "minmax") -> torch.Tensor:
     """W from Q values ``(S, B)``: min-max normalised per seed over the minibatch (eq. 10), or Q itself ("raw_q")."""

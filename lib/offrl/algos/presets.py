@@ -21,15 +21,24 @@ class Preset:
 
 # BEAR as the TD3BC++ paper ran it: rail-berkeley/d4rl_evaluations (rlkit), "the recommended settings for
 # mujoco tasks": the author's per-env kernel and σ (aviralkumar2907/BEAR issue 8: Laplacian σ = 20 for Hopper and
-# Walker2d, Gaussian σ = 20 for HalfCheetah), policy lr 1e-4, Q lr 3e-4, 256-wide actor and critics (VAE 750-750),
-# and 40 warm-up epochs of 1000 steps: 40k of the paper scale's 1M steps, kept as that share at any scale.
+# Walker2d, Gaussian σ = 20 for HalfCheetah), policy lr 1e-4, Q lr 3e-4, VAE lr 3e-4, 256-wide actor and critics
+# (VAE 750-750), n = 4 MMD samples (BEARTrainer's num_samples_mmd_match), next actions from π itself, the actor's
+# Q at its first sample, unclipped noise (bear/rlkit/torch/sac/bear.py::BEARTrainer.train_from_torch), evaluation
+# by argmax Q₁ over 100 samples (rlkit/core/batch_rl_algorithm.py::policy_fn), and the first 40k steps of warm-up:
+# 40k of the paper scale's 1M steps, kept as that share at any scale.
 BEAR_D4RL = {
     "actor_lr": 1e-4,
     "critic_lr": 3e-4,
+    "vae_lr": 3e-4,
     "hidden": (256, 256),
     "kernel": "laplacian",
     "sigma": 20.0,
+    "mmd_samples": 4,
     "warmup_fraction": 0.04,
+    "target_policy": "current",
+    "actor_q": "first",
+    "noise_clip": None,
+    "eval_samples": 100,
 }
 BEAR_D4RL_ENVS = {"halfcheetah": {"kernel": "gaussian"}}
 # aviralkumar2907/BEAR's README commands: Laplacian σ = 10 for Hopper (BEARConfig's default, HalfCheetah's too), Gaussian σ = 20 for Walker2d.

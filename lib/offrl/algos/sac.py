@@ -80,8 +80,8 @@ class SAC(Checkpointed):
         return seeded_normal(self.generators, (obs.shape[1], self.actor.spec["act_dim"]), obs.device)
 
     def twin_min(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """(S, B): min(Q₁, Q₂) of each seed."""
-        return twin_min(critic, obs, actions, self.seeds)
+        """(S, B): min(Q₁, Q₂) of each seed (Fisher-BRC adds log μ to both)."""
+        return twin_min(critic, obs, actions)
 
     def action_value(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(S, B): what the actor maximises besides its entropy, min(Q₁, Q₂); a constrained variant adds its penalty."""
@@ -95,7 +95,7 @@ class SAC(Checkpointed):
             if self.config.backup_entropy:
                 next_value = next_value - self.log_alpha.exp()[:, None] * next_log_prob
             target = batch.rewards + self.config.discount * batch.not_done * next_value
-        q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
+        q = self.critic.heads(batch.obs, batch.actions, 2)
         return (q - target).square().mean(dim=2).sum(dim=0), q
 
     def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
