@@ -54,6 +54,7 @@ class FisherBRCConfig(SACConfig):
     pretrain_fraction: float = 0.5
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0.0 <= self.pretrain_fraction < 1.0:
             raise ValueError(f"pretrain_fraction must be in [0, 1), got {self.pretrain_fraction}")
 

@@ -44,6 +44,18 @@ BEAR_D4RL_ENVS = {"halfcheetah": {"kernel": "gaussian"}}
 # aviralkumar2907/BEAR's README commands: Laplacian σ = 10 for Hopper (BEARConfig's default, HalfCheetah's too), Gaussian σ = 20 for Walker2d.
 BEAR_README_ENVS = {"walker2d": {"kernel": "gaussian", "sigma": 20.0}}
 
+# CQL as the TD3BC++ paper ran it, young-geng/CQL's SimpleSAC (conservative_sac.py::get_default_config,
+# conservative_sac_main.py, model.py): lrs 3e-4, 2×256 networks, raw states, log σ = m·x + o with learnable m, o
+# (o = −1 at the start), w = 5 (the paper's Table 5 sets it per env in config/paper.yaml's env_options).
+CQL_YOUNG_GENG = {
+    "actor_lr": 3e-4,
+    "alpha_lr": 3e-4,
+    "hidden": (256, 256),
+    "normalize_states": False,
+    "log_std": "affine",
+    "min_q_weight": 5.0,
+}
+
 
 PRESETS: dict[str, Preset] = {
     "bc": Preset("bc"),
@@ -69,8 +81,8 @@ PRESETS: dict[str, Preset] = {
     "bcq": Preset("bcq"),
     # TD3BC++'s other baselines: CQL(H) and CQL(ρ) (Kumar et al. 2020) and IQL (Kostrikov et al. 2021),
     # Fisher-BRC and UWAC; the lecture slides' BRAC-p and BRAC-v.
-    "cql": Preset("cql"),
-    "cql_rho": Preset("cql", {"regularizer": "rho"}),
+    "cql": Preset("cql", CQL_YOUNG_GENG),
+    "cql_rho": Preset("cql", {**CQL_YOUNG_GENG, "regularizer": "rho"}),
     "iql": Preset("iql"),
     "fisher_brc": Preset("fisher_brc"),
     "uwac": Preset("uwac"),

@@ -27,6 +27,7 @@ from torch import nn
 
 from offrl.algos.base import Batch, Checkpointed
 from offrl.nets import (
+    LOG_STD_MODES,
     QEnsemble,
     TanhGaussianActor,
     adam,
@@ -50,6 +51,12 @@ class SACConfig:
     hidden: tuple[int, ...] = (256, 256)
     # False: the target leaves out −α·log π(a′ | s′) (CQL's "deterministic backup").
     backup_entropy: bool = True
+    # How the actor's log σ is bounded (offrl.nets.LOG_STD_MODES): "clamp" to [−5, 2], as rlkit's SAC.
+    log_std: str = "clamp"
+
+    def __post_init__(self) -> None:
+        if self.log_std not in LOG_STD_MODES:
+            raise ValueError(f"log_std must be one of {LOG_STD_MODES}, got {self.log_std!r}")
 
 
 class SAC(Checkpointed):
@@ -63,7 +70,7 @@ class SAC(Checkpointed):
         self.config = config
         self.seeds = seeds = len(generators)
         self.generators = generators
-        self.actor = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
+        self.actor = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(config.hidden), config.log_std).to(device)
         self.critic = QEnsemble(2 * seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
         for s, generator in enumerate(generators):
             for module, member in ((self.actor, s), (self.critic, s), (self.critic, seeds + s)):
