@@ -40,7 +40,8 @@ BEAR_D4RL = {
     "noise_clip": None,
     "eval_samples": 100,
 }
-BEAR_D4RL_ENVS = {"halfcheetah": {"kernel": "gaussian"}}
+# The TD3BC++ paper (appendix C.1): "for four adroit tasks, we use the Gaussian kernel".
+BEAR_D4RL_ENVS = {env: {"kernel": "gaussian"} for env in ("halfcheetah", "door", "hammer", "pen", "relocate")}
 # aviralkumar2907/BEAR's README commands: Laplacian σ = 10 for Hopper (BEARConfig's default, HalfCheetah's too), Gaussian σ = 20 for Walker2d.
 BEAR_README_ENVS = {"walker2d": {"kernel": "gaussian", "sigma": 20.0}}
 
