@@ -10,8 +10,9 @@ Loss forms and hyperparameters of the reference code (sfujim/BCQ, ``continuous_B
     policy:       among ``policy_samples`` actions ξ(s, G(s)), the one with the highest Q₁
 
 with latent draws clipped to ±0.5 when sampling G, τ = 0.005 targets for ξ and the critics,
-400×300 networks, a 750×750 VAE with latent size 2·act_dim, and learning rates 1e-3. The
-reference's ``select_action`` draws 100 candidates; ``policy_samples`` = 10 is the paper's n.
+400×300 networks, a 750×750 VAE with latent size 2·act_dim, and learning rates 1e-3. Evaluation
+draws ``policy_samples`` = 100 candidates, as the reference's ``BCQ.py::BCQ.select_action``
+(``state.repeat(100, 1)``); the paper's n is 10, 10× cheaper to evaluate.
 
 Members: ``S`` VAEs and perturbation models, ``2S`` critics (member ``q·S + s`` is critic
 ``q`` of seed ``s``), all held by one :class:`offrl.nets.BCQPolicy`, the evaluation policy.
@@ -35,7 +36,7 @@ class BCQConfig:
     lmbda: float = 0.75  # weight of the minimum in the target's min/max mix
     phi: float = 0.05
     target_samples: int = 10
-    policy_samples: int = 10
+    policy_samples: int = 100
     actor_lr: float = 1e-3
     critic_lr: float = 1e-3
     vae_lr: float = 1e-3

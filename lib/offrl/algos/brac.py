@@ -21,8 +21,11 @@ two Q-functions and their minimum (``ensemble_q_lambda`` = 1), no entropy term
 The snapshots taken during the behaviour phase hold the untrained actor. Evaluation uses
 tanh(mean(s)), the reference's ``DeterministicSoftPolicy``.
 
-Departures: log σ of π and μ clamped to [−5, 2] (the shared actor) where the reference
-squashes it into [−5, 0] with a tanh; no weight decay (the reference's default is 0 too).
+log σ of π and μ is squashed into [−5, 0] as the reference's ``networks.py::ActorNetwork._get_outputs``:
+log σ = −5 + 2.5·(tanh(x) + 1) (``log_std="tanh"``; ``"clamp"``, clamp(x, −5, 2), is the shared actor's).
+
+Departures: no weight decay (the reference's default is 0 too). At a 1M-step run the phases are
+375k behaviour steps and 625k RL steps (the reference: 300k and 500k, two runs).
 
 Members: ``S`` actors and behaviour models, ``2S`` critics (member ``i·S + s`` is critic ``i``
 of seed ``s``).
@@ -38,6 +41,7 @@ import torch
 from offrl.algos.base import Batch, Checkpointed
 from offrl.algos.behaviour import BehaviourCloning
 from offrl.nets import (
+    LOG_STD_MODES,
     QEnsemble,
     TanhGaussianActor,
     adam,
@@ -66,8 +70,11 @@ class BRACConfig:
     behaviour_hidden: tuple[int, ...] = (200, 200)
     pretrain_fraction: float = 0.375
     warmup_fraction: float = 0.04
+    log_std: str = "tanh"  # of π and μ (offrl.nets.LOG_STD_MODES)
 
     def __post_init__(self) -> None:
+        if self.log_std not in LOG_STD_MODES:
+            raise ValueError(f"log_std must be one of {LOG_STD_MODES}, got {self.log_std!r}")
         if not 0.0 <= self.pretrain_fraction < 1.0:
             raise ValueError(f"pretrain_fraction must be in [0, 1), got {self.pretrain_fraction}")
         if not 0.0 <= self.warmup_fraction <= 1.0:
@@ -86,9 +93,9 @@ class BRAC(Checkpointed):
         self.seeds = seeds = len(generators)
         self.generators = generators
         self.act_dim = act_dim
-        self.actor = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(c.actor_hidden)).to(device)
+        self.actor = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(c.actor_hidden), c.log_std).to(device)
         self.critic = QEnsemble(2 * seeds, obs_dim, act_dim, tuple(c.critic_hidden)).to(device)
-        model = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(c.behaviour_hidden)).to(device)
+        model = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(c.behaviour_hidden), c.log_std).to(device)
         for s, generator in enumerate(generators):
             for module, member in ((self.actor, s), (self.critic, s), (self.critic, seeds + s), (model, s)):
                 reinit_member(module, member, generator)

@@ -12,10 +12,13 @@ policy's actions (the Fisher divergence between π and the Boltzmann policy of Q
     α:       SAC's temperature, target entropy −act_dim (offrl.algos.sac)
 
 Reference version: google-research ``fisher_brc`` (``fisher_brc.py``, ``train_eval_offline.py``):
-λ = ``f_reg`` = 0.1, reward bonus b = 5 (their "CQL style" bonus), 256×256×256 actor and
+λ = ``f_reg`` = 0.1 (the ``--f_reg`` flag's default; the TD3BC++ paper's Table 6 takes 1 for the gym tasks,
+config/paper.yaml's ``env_options``), reward bonus b = 5 (their "CQL style" bonus), 256×256×256 actor and
 critics, learning rates 3e-4, τ = 0.005, no entropy term in the target; the behaviour model
 256×256 with learning rate 1e-3, divided by 10 at 80% and by 100 at 90% of its phase; 1M
-behaviour steps then 1M RL steps, hence ``pretrain_fraction`` = 0.5 of the run. The snapshots
+behaviour steps then 1M RL steps (``bc_pretraining_steps``, ``num_updates``), hence
+``pretrain_fraction`` = 0.5 of the run: the reference's phases are those of a 2M-step run, a 1M-step
+run has 500k + 500k. The snapshots
 taken during the behaviour phase hold the untrained actor. Evaluation uses tanh(mean(s)), as
 the reference's ``act``.
 
