@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from offrl.algos.base import Batch, Checkpointed
+from offrl.algos.base import Batch, OfflineAlgorithm
 from offrl.nets import DeterministicActor, adam, gradient_step, reinit_member
 
 
@@ -20,7 +20,7 @@ class BCConfig:
     hidden: tuple[int, ...] = (256, 256)
 
 
-class BC(Checkpointed):
+class BC(OfflineAlgorithm):
     checkpointed = ("actor", "actor_opt")
     normalize_states = True
 

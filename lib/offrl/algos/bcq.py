@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from offrl.algos.base import Batch, Checkpointed
+from offrl.algos.base import Batch, OfflineAlgorithm
 from offrl.nets import BCQPolicy, adam, clipped_latent, gradient_step, reinit_member, soft_update
 
 
@@ -44,7 +44,7 @@ class BCQConfig:
     vae_hidden: tuple[int, ...] = (750, 750)
 
 
-class BCQ(Checkpointed):
+class BCQ(OfflineAlgorithm):
     checkpointed = ("actor", "perturbation_target", "critic_target", "actor_opt", "critic_opt", "vae_opt")
     normalize_states = False  # raw states, as the reference
 

@@ -63,7 +63,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from offrl.algos.base import Batch, Checkpointed
+from offrl.algos.base import Batch, OfflineAlgorithm
 from offrl.algos.plugins import PluginOptions, heads_gradient_penalty, penalty_inputs, relaxation_weight
 from offrl.nets import (
     EnsembleVAE,
@@ -133,7 +133,7 @@ class BEARConfig(PluginOptions):  # and the TD3BC++ plugins' options (off by def
             raise ValueError(f"eval_samples must be at least 0 (0: tanh(μ(s))), got {self.eval_samples}")
 
 
-class BEAR(Checkpointed):
+class BEAR(OfflineAlgorithm):
     checkpointed = (
         "pi",
         "critic",

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import torch
 
-from offrl.algos.base import Batch, Checkpointed
+from offrl.algos.base import Batch, OfflineAlgorithm
 from offrl.algos.behaviour import BehaviourCloning
 from offrl.nets import (
     LOG_STD_MODES,
@@ -81,7 +81,7 @@ class BRACConfig:
             raise ValueError(f"warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
 
 
-class BRAC(Checkpointed):
+class BRAC(OfflineAlgorithm):
     checkpointed = ("actor", "critic", "critic_target", "behaviour", "actor_opt", "critic_opt")
     checkpointed_values = ("updates",)
     normalize_states = False  # raw states, as the reference

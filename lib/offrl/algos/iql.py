@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from offrl.algos.base import Batch, Checkpointed
+from offrl.algos.base import Batch, OfflineAlgorithm
 from offrl.data import Dataset
 from offrl.nets import (
     LOG_STD_MAX,
@@ -104,7 +104,7 @@ def reward_scale(dataset: Dataset) -> float:
     return 1000.0 / spread if spread > 0 else 1.0
 
 
-class IQL(Checkpointed):
+class IQL(OfflineAlgorithm):
     checkpointed = ("actor", "value", "critic", "critic_target", "actor_opt", "value_opt", "critic_opt")
     checkpointed_values = ("log_std", "updates")
     normalize_states = True

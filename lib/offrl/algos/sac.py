@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from offrl.algos.base import Batch, Checkpointed
+from offrl.algos.base import Batch, OfflineAlgorithm
 from offrl.nets import (
     LOG_STD_MODES,
     QEnsemble,
@@ -59,7 +59,7 @@ class SACConfig:
             raise ValueError(f"log_std must be one of {LOG_STD_MODES}, got {self.log_std!r}")
 
 
-class SAC(Checkpointed):
+class SAC(OfflineAlgorithm):
     checkpointed = ("actor", "critic", "critic_target", "actor_opt", "critic_opt", "alpha_opt")
     checkpointed_values = ("log_alpha",)
     normalize_states = False  # raw states, as the online algorithm (and the blog's baseline)

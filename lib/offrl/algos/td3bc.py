@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from offrl.algos.base import Batch, Checkpointed
+from offrl.algos.base import Batch, OfflineAlgorithm
 from offrl.algos.plugins import PluginOptions, heads_gradient_penalty, penalty_inputs, relaxation_weight
 from offrl.data import Dataset
 from offrl.nets import (
@@ -89,7 +89,7 @@ class TD3BCConfig(PluginOptions):  # and the TD3BC++ plugins' options (off by de
             raise ValueError("actor_guidance needs Guided TD3+BC's guide_expert and guide_index")
 
 
-class TD3BC(Checkpointed):
+class TD3BC(OfflineAlgorithm):
     checkpointed = ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")
     checkpointed_values = ("updates",)
     normalize_states = True
