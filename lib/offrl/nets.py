@@ -9,7 +9,8 @@ seeds in one process is a size, not a rewrite.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -127,6 +128,11 @@ class EnsembleMLP(nn.Module):
                 mask[:, s].uniform_(generator=generator)  # the values torch.rand((heads, rows, width), generator) draws
             masks.append(mask.ge_(rate).mul_(1.0 / (1.0 - rate)).view(-1, rows, layer.out_features))
         return masks
+
+
+def seeded_uniform(generators: list[torch.Generator], shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """``(S, *shape)`` uniform noise in [0, 1), member ``s`` drawn from ``generators[s]`` (see :func:`seeded_normal`)."""
+    return torch.stack([torch.rand(shape, generator=g, device=device) for g in generators])
 
 
 def seeded_normal(generators: list[torch.Generator], shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
@@ -278,7 +284,7 @@ class TanhGaussianMixture(nn.Module):
     ) -> torch.Tensor:
         """−log μ(ã | s) ``(M, B)`` for one ã ~ μ(· | s) per state (the sample carries no gradient, as the reference's)."""
         shape = (obs.shape[1], self.act_dim)
-        uniform = torch.stack([torch.rand(shape, generator=g, device=obs.device) for g in generators])
+        uniform = seeded_uniform(generators, shape, obs.device)
         return -self.log_prob(obs, self.sample(obs, uniform, seeded_normal(generators, shape, obs.device)), clip)
 
 
@@ -533,6 +539,16 @@ class SampledArgmaxPolicy(nn.Module):
         return actions.view(members, batch, n, -1).gather(2, best.expand(-1, -1, 1, actions.shape[-1])).squeeze(2)
 
 
+def seeded_init(generators: list[torch.Generator], *modules: tuple[nn.Module, int]) -> None:
+    """Initialise each seed's members from its own generator: for seed s, in order, members ``k·S + s``
+    (k < heads) of every ``(module, heads)`` (twin critics: heads 2), each by :func:`reinit_member`."""
+    seeds = len(generators)
+    for s, generator in enumerate(generators):
+        for module, heads in modules:
+            for k in range(heads):
+                reinit_member(module, k * seeds + s, generator)
+
+
 def reinit_member(module: nn.Module, member: int, generator: torch.Generator) -> None:
     """Re-draw member ``member`` of every ensemble layer in ``module`` from ``generator``.
 
@@ -550,6 +566,16 @@ def reinit_member(module: nn.Module, member: int, generator: torch.Generator) ->
                         vector[member] = F.normalize(
                             torch.randn(vector.shape[1:], generator=generator, device=vector.device), dim=-1
                         )
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """``module``'s parameters take no gradient inside the block: an actor's step needs ∂Q/∂a only."""
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        module.requires_grad_(True)
 
 
 def adam(params: Iterable[nn.Parameter], lr: float | torch.Tensor) -> torch.optim.Adam:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from offrl.algos.base import Batch, OfflineAlgorithm
-from offrl.nets import DeterministicActor, adam, gradient_step, reinit_member
+from offrl.nets import DeterministicActor, adam, gradient_step, seeded_init
 
 
 @dataclass
@@ -29,8 +29,7 @@ class BC(OfflineAlgorithm):
     ) -> None:
         self.config = config
         self.actor = DeterministicActor(len(generators), obs_dim, act_dim, tuple(config.hidden)).to(device)
-        for s, generator in enumerate(generators):
-            reinit_member(self.actor, s, generator)
+        seeded_init(generators, (self.actor, 1))
         self.actor_opt = adam(self.actor.parameters(), config.lr)
 
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from offrl.algos.base import Batch, OfflineAlgorithm
-from offrl.nets import BCQPolicy, adam, clipped_latent, gradient_step, reinit_member, soft_update
+from offrl.nets import BCQPolicy, adam, clipped_latent, frozen, gradient_step, seeded_init, soft_update
 
 
 @dataclass
@@ -59,9 +59,7 @@ class BCQ(OfflineAlgorithm):
             seeds, obs_dim, act_dim, tuple(c.hidden), tuple(c.vae_hidden), self.latent_dim, c.phi, c.policy_samples
         ).to(device)
         self.vae, self.perturbation, self.critic = self.actor.vae, self.actor.perturbation, self.actor.critic
-        for s, generator in enumerate(generators):
-            for module, member in ((self.vae, s), (self.perturbation, s), (self.critic, s), (self.critic, seeds + s)):
-                reinit_member(module, member, generator)
+        seeded_init(generators, (self.vae, 1), (self.perturbation, 1), (self.critic, 2))
         self.perturbation_target = copy.deepcopy(self.perturbation).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = adam(self.perturbation.parameters(), c.actor_lr)
@@ -100,10 +98,9 @@ class BCQ(OfflineAlgorithm):
         loss, critic_logs = self.critic_loss(batch)
         gradient_step(self.critic_opt, loss)
 
-        self.critic.requires_grad_(False)  # the perturbation step needs ∂Q/∂a only
-        loss, actor_logs = self.actor_loss(batch)
-        gradient_step(self.actor_opt, loss)
-        self.critic.requires_grad_(True)
+        with frozen(self.critic):  # the perturbation step needs ∂Q/∂a only
+            loss, actor_logs = self.actor_loss(batch)
+            gradient_step(self.actor_opt, loss)
 
         soft_update(self.critic_target, self.critic, self.config.tau)
         soft_update(self.perturbation_target, self.perturbation, self.config.tau)

@@ -71,8 +71,9 @@ from offrl.nets import (
     SampledArgmaxPolicy,
     adam,
     clipped_latent,
+    frozen,
     gradient_step,
-    reinit_member,
+    seeded_init,
     seeded_normal,
     soft_update,
 )
@@ -161,13 +162,7 @@ class BEAR(OfflineAlgorithm):
         ).to(device)
         self.pi, self.critic = self.actor.actor, self.actor.critic
         self.vae = EnsembleVAE(seeds, obs_dim, act_dim, self.latent_dim, tuple(c.vae_hidden)).to(device)
-        for s, generator in enumerate(generators):
-            for module, member in (
-                (self.pi, s),
-                (self.vae, s),
-                *((self.critic, k * seeds + s) for k in range(c.num_qs)),
-            ):
-                reinit_member(module, member, generator)
+        seeded_init(generators, (self.pi, 1), (self.vae, 1), (self.critic, c.num_qs))
         self.actor_target = copy.deepcopy(self.pi).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(
@@ -305,10 +300,9 @@ class BEAR(OfflineAlgorithm):
         loss, critic_logs = self.critic_loss(batch)
         gradient_step(self.critic_opt, loss)
 
-        self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
-        loss, constraint, actor_logs = self.actor_loss(batch)
-        gradient_step(self.actor_opt, loss)
-        self.critic.requires_grad_(True)
+        with frozen(self.critic):  # the actor step needs ∂Q/∂a only
+            loss, constraint, actor_logs = self.actor_loss(batch)
+            gradient_step(self.actor_opt, loss)
 
         loss = self.lagrange_loss(constraint)
         gradient_step(self.alpha_opt, loss)

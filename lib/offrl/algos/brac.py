@@ -45,8 +45,9 @@ from offrl.nets import (
     QEnsemble,
     TanhGaussianActor,
     adam,
+    frozen,
     gradient_step,
-    reinit_member,
+    seeded_init,
     seeded_normal,
     soft_update,
     twin_min,
@@ -96,9 +97,7 @@ class BRAC(OfflineAlgorithm):
         self.actor = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(c.actor_hidden), c.log_std).to(device)
         self.critic = QEnsemble(2 * seeds, obs_dim, act_dim, tuple(c.critic_hidden)).to(device)
         model = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(c.behaviour_hidden), c.log_std).to(device)
-        for s, generator in enumerate(generators):
-            for module, member in ((self.actor, s), (self.critic, s), (self.critic, seeds + s), (model, s)):
-                reinit_member(module, member, generator)
+        seeded_init(generators, (self.actor, 1), (self.critic, 2), (model, 1))
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.behaviour = BehaviourCloning(model, generators, act_dim, c.behaviour_lr, CLIP)
         self.actor_opt = adam(self.actor.parameters(), c.actor_lr)
@@ -165,10 +164,9 @@ class BRAC(OfflineAlgorithm):
         loss, logs = self.critic_loss(batch)
         gradient_step(self.critic_opt, loss)
 
-        self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
-        loss, actor_logs = self.actor_loss(batch)
-        gradient_step(self.actor_opt, loss)
-        self.critic.requires_grad_(True)
+        with frozen(self.critic):  # the actor step needs ∂Q/∂a only
+            loss, actor_logs = self.actor_loss(batch)
+            gradient_step(self.actor_opt, loss)
 
         soft_update(self.critic_target, self.critic, self.config.tau)
         return logs | actor_logs

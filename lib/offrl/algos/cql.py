@@ -59,7 +59,7 @@ from torch import nn
 
 from offrl.algos.base import Batch
 from offrl.algos.sac import SAC, SACConfig
-from offrl.nets import adam, gradient_step
+from offrl.nets import adam, gradient_step, seeded_uniform
 
 REGULARIZERS = ("H", "rho")
 BC_CLIP = 1e-6  # the dataset's actions clipped to ±(1 − BC_CLIP) for atanh in the warm-up's log π(a | s)
@@ -154,16 +154,7 @@ class CQL(SAC):
         """The 3N proposals per state, ``(S, 3, B, N, A)``: uniform, π(· | s), π(· | s′); and their log-densities ``(S, 3, B, N)``."""
         n, (seeds, batch_size, act_dim) = self.config.samples, batch.actions.shape
         with torch.no_grad():
-            uniform = (
-                torch.stack(
-                    [
-                        torch.rand((batch_size * n, act_dim), generator=g, device=batch.actions.device)
-                        for g in self.generators
-                    ]
-                )
-                * 2.0
-                - 1.0
-            )
+            uniform = seeded_uniform(self.generators, (batch_size * n, act_dim), batch.actions.device) * 2.0 - 1.0
             proposals, log_densities = (
                 [uniform],
                 [torch.full((seeds, batch_size * n), act_dim * math.log(0.5), device=uniform.device)],

@@ -67,7 +67,7 @@ import torch
 
 from offrl.algos.base import Batch
 from offrl.algos.sac import SAC, SACConfig
-from offrl.nets import QEnsemble, adam, gradient_step, reinit_member, soft_update
+from offrl.nets import QEnsemble, adam, frozen, gradient_step, seeded_init, soft_update
 
 ACCEPTANCES = ("tightened", "chi")
 DUALS = ("episodes", "advantage")
@@ -149,8 +149,7 @@ class CSC(SAC):
         super().__init__(obs_dim, act_dim, generators, config, device)
         self.csc = csc
         self.cost_critic = QEnsemble(self.seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
-        for s, generator in enumerate(generators):
-            reinit_member(self.cost_critic, s, generator)
+        seeded_init(generators, (self.cost_critic, 1))
         self.cost_target = copy.deepcopy(self.cost_critic).requires_grad_(False)
         self.cost_opt = adam(self.cost_critic.parameters(), config.critic_lr)
         self.lagrange = torch.full((self.seeds,), csc.initial_lambda, device=device)
@@ -206,9 +205,8 @@ class CSC(SAC):
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Algorithm 1's updates in its order: policy (with SAC's critic and temperature), cost critic, λ."""
-        self.cost_critic.requires_grad_(False)  # the actor's penalty needs ∂Q_C/∂a only
-        logs = super().update(batch)
-        self.cost_critic.requires_grad_(True)
+        with frozen(self.cost_critic):  # the actor's penalty needs ∂Q_C/∂a only
+            logs = super().update(batch)
 
         loss, cost_logs = self.cost_critic_loss(batch)
         gradient_step(self.cost_opt, loss)

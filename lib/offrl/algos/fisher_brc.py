@@ -41,7 +41,7 @@ from offrl.algos.base import Batch
 from offrl.algos.behaviour import BehaviourCloning
 from offrl.algos.plugins import heads_gradient_penalty
 from offrl.algos.sac import SAC, SACConfig
-from offrl.nets import QEnsemble, TanhGaussianMixture, reinit_member
+from offrl.nets import QEnsemble, TanhGaussianMixture, seeded_init
 
 CLIP = 1e-6  # actions are clipped to ±(1 − CLIP) inside log μ, as the reference
 
@@ -78,8 +78,7 @@ class FisherBRC(SAC):
         model = TanhGaussianMixture(self.seeds, obs_dim, act_dim, config.components, tuple(config.behaviour_hidden)).to(
             device
         )
-        for s, generator in enumerate(generators):
-            reinit_member(model, s, generator)
+        seeded_init(generators, (model, 1))
         self.behaviour = BehaviourCloning(model, generators, act_dim, config.behaviour_lr, CLIP)
         self.updates = 0
         self.pretrain_steps = 0

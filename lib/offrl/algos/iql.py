@@ -51,7 +51,7 @@ from offrl.nets import (
     QEnsemble,
     adam,
     gradient_step,
-    reinit_member,
+    seeded_init,
     soft_update,
     twin_min,
 )
@@ -117,9 +117,7 @@ class IQL(OfflineAlgorithm):
         self.actor = DeterministicActor(seeds, obs_dim, act_dim, tuple(c.hidden)).to(device)
         self.value = EnsembleMLP(seeds, obs_dim, 1, tuple(c.hidden)).to(device)
         self.critic = QEnsemble(2 * seeds, obs_dim, act_dim, tuple(c.hidden)).to(device)
-        for s, generator in enumerate(generators):
-            for module, member in ((self.actor, s), (self.value, s), (self.critic, s), (self.critic, seeds + s)):
-                reinit_member(module, member, generator)
+        seeded_init(generators, (self.actor, 1), (self.value, 1), (self.critic, 2))
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_std = nn.Parameter(torch.zeros(seeds, 1, act_dim, device=device))
         actor_params = (

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from offrl.nets import QEnsemble
+from offrl.nets import QEnsemble, seeded_uniform
 
 GP_ACTIONS = ("uniform", "dataset", "policy")
 RELAXATIONS = (None, "minmax", "raw_q")
@@ -58,7 +58,7 @@ def penalty_inputs(
     obs = obs.repeat(1, repeats, 1)
     if sampling == "uniform":
         shape = (obs.shape[1], dataset_actions.shape[2])
-        actions = torch.stack([torch.rand(shape, generator=g, device=obs.device) for g in generators]) * 2.0 - 1.0
+        actions = seeded_uniform(generators, shape, obs.device) * 2.0 - 1.0
     elif sampling == "dataset":
         actions = dataset_actions.repeat(1, repeats, 1)
     elif sampling == "policy":

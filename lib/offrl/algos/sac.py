@@ -31,8 +31,9 @@ from offrl.nets import (
     QEnsemble,
     TanhGaussianActor,
     adam,
+    frozen,
     gradient_step,
-    reinit_member,
+    seeded_init,
     seeded_normal,
     soft_update,
     twin_min,
@@ -72,9 +73,7 @@ class SAC(OfflineAlgorithm):
         self.generators = generators
         self.actor = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(config.hidden), config.log_std).to(device)
         self.critic = QEnsemble(2 * seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
-        for s, generator in enumerate(generators):
-            for module, member in ((self.actor, s), (self.critic, s), (self.critic, seeds + s)):
-                reinit_member(module, member, generator)
+        seeded_init(generators, (self.actor, 1), (self.critic, 2))
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.full((seeds,), math.log(config.initial_alpha), device=device))
         self.target_entropy = -float(act_dim)
@@ -131,10 +130,9 @@ class SAC(OfflineAlgorithm):
 
     def actor_update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The actor's and the temperature's steps, then the target critics' Polyak update."""
-        self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
-        loss, log_prob, actor_logs = self.actor_loss(batch)
-        gradient_step(self.actor_opt, loss)
-        self.critic.requires_grad_(True)
+        with frozen(self.critic):  # the actor step needs ∂Q/∂a only
+            loss, log_prob, actor_logs = self.actor_loss(batch)
+            gradient_step(self.actor_opt, loss)
 
         loss = self.temperature_loss(log_prob)
         gradient_step(self.alpha_opt, loss)

@@ -50,8 +50,9 @@ from offrl.nets import (
     DeterministicActor,
     QEnsemble,
     adam,
+    frozen,
     gradient_step,
-    reinit_member,
+    seeded_init,
     seeded_normal,
     soft_update,
     twin_min,
@@ -102,9 +103,7 @@ class TD3BC(OfflineAlgorithm):
         self.generators = generators
         self.actor = DeterministicActor(seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
         self.critic = QEnsemble(2 * seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
-        for s, generator in enumerate(generators):
-            for module, member in ((self.actor, s), (self.critic, s), (self.critic, seeds + s)):
-                reinit_member(module, member, generator)
+        seeded_init(generators, (self.actor, 1), (self.critic, 2))
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = adam(self.actor.parameters(), config.actor_lr)
@@ -205,10 +204,9 @@ class TD3BC(OfflineAlgorithm):
         gradient_step(self.critic_opt, loss)
 
         if self.updates % self.config.policy_freq == 0:
-            self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
-            loss, actor_logs = self.actor_loss(batch)
-            gradient_step(self.actor_opt, loss)
-            self.critic.requires_grad_(True)
+            with frozen(self.critic):  # the actor step needs ∂Q/∂a only
+                loss, actor_logs = self.actor_loss(batch)
+                gradient_step(self.actor_opt, loss)
             logs |= actor_logs
             soft_update(self.critic_target, self.critic, self.config.tau)
             soft_update(self.actor_target, self.actor, self.config.tau)
