@@ -61,7 +61,7 @@ class EnsembleLinear(nn.Module):
         self.u.copy_(F.normalize(torch.bmm(self.v.unsqueeze(1), w).squeeze(1), dim=-1, eps=1e-12))
 
     def normalized_weight(self) -> torch.Tensor:
-        """The weight each member applies: W, or W/σ(W) with spectral norm, σ = uᵀWv (u, v constants for the gradient)."""
+        """The weight each member applies: W, or W/σ(W) with spectral norm, σ = uᵀWv (u, v constant)."""
         if not self.spectral_norm:
             return self.weight
         sigma = torch.bmm(torch.bmm(self.v.unsqueeze(1), self.weight), self.u.unsqueeze(-1))  # (M, 1, 1)
@@ -131,7 +131,7 @@ class EnsembleMLP(nn.Module):
 
 
 def seeded_uniform(generators: list[torch.Generator], shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
-    """``(S, *shape)`` uniform noise in [0, 1), member ``s`` drawn from ``generators[s]`` (see :func:`seeded_normal`)."""
+    """``(S, *shape)`` uniform noise in [0, 1), member ``s`` drawn from ``generators[s]`` (as :func:`seeded_normal`)."""
     return torch.stack([torch.rand(shape, generator=g, device=device) for g in generators])
 
 

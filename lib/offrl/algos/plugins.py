@@ -80,7 +80,8 @@ def gradient_penalty(
 def heads_gradient_penalty(
     critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor, heads: int, threshold: float = 1.0
 ) -> torch.Tensor:
-    """(S,): :func:`gradient_penalty` of each of the ``heads`` critics of every seed at its pairs ``(S, N, ·)``, summed."""
+    """(S,): :func:`gradient_penalty` of each of the ``heads`` critics of every seed at its pairs
+    ``(S, N, ·)``, summed over the critics."""
     seeds = obs.shape[0]
     per_critic = gradient_penalty(critic, obs.repeat(heads, 1, 1), actions.repeat(heads, 1, 1), threshold)
     return per_critic.view(heads, seeds).sum(dim=0)

@@ -29,9 +29,10 @@ steps (the reference runs 3M). Evaluation (``batch_rl_algorithm.py::policy_fn``,
 (:class:`offrl.nets.SampledArgmaxPolicy`).
 
 Departures: the spectral norm's power iteration takes one step per update for the critics and one
-for their targets (torch's takes one per forward in training mode). The rest of BEAR as offrl.algos.bear. Dropout masks are
-drawn from each seed's generator, so seeds stay independent. The example script imports
-``rlkit.torch.sac.uwac_ensemble``, absent from the repository: as released it does not run.
+for their targets (torch's takes one per forward in training mode). The rest of BEAR as
+offrl.algos.bear. Dropout masks are drawn from each seed's generator, so seeds stay independent. The
+example script imports ``rlkit.torch.sac.uwac_ensemble``, absent from the repository: as released it
+does not run.
 """
 
 from __future__ import annotations
