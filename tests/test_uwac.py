@@ -145,11 +145,12 @@ def test_reference_defaults_and_evaluation_policy():
         None,
         100,
     )
-    uwac = algo(dropout_samples=3)
+    uwac = algo(eval_dropout_samples=3)
     assert all(layer.spectral_norm for layer in uwac.critic.mlp.layers)
     assert all(layer.spectral_norm for layer in uwac.critic_target.mlp.layers)
     spec = uwac.actor.spec
     assert (spec["samples"], spec["dropout"], spec["dropout_samples"], spec["spectral_norm"]) == (100, 0.1, 3, True)
+    assert algo(eval_dropout_samples=0).actor.spec["dropout"] == 0.0  # Q₁ without dropout at evaluation
 
 
 def test_options_are_checked():
