@@ -178,6 +178,18 @@ def test_sampled_argmax_policy_picks_the_best_of_its_samples_by_q1():
     torch.testing.assert_close(deterministic(obs), deterministic.actor(obs))  # 0 samples: tanh(μ(s))
 
 
+def test_sampled_argmax_policy_in_chunks_equals_one_chunk_per_state():
+    torch.manual_seed(0)
+    policy = SampledArgmaxPolicy(2, 3, 2, (8,), samples=4, dropout=0.1, dropout_samples=3)
+    obs = torch.randn(2, 5, 3)
+    policy.MAX_ROWS = 2 * 4 * 3  # one state per chunk
+    policy.reseed(1)
+    chunked = policy(obs)
+    policy.reseed(1)
+    by_state = torch.cat([policy.best_of_samples(obs[:, b : b + 1]) for b in range(5)], dim=1)
+    torch.testing.assert_close(chunked, by_state)
+
+
 def test_sampled_argmax_policy_with_dropout_averages_q1_over_passes():
     # One hidden unit fixed at 1 and Q = its dropout mask: Q₁'s mean over 4 passes is 2·(kept share).
     policy = SampledArgmaxPolicy(1, 1, 1, (1,), samples=3, heads=2, dropout=0.5, dropout_samples=4)

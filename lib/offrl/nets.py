@@ -507,6 +507,8 @@ class SampledArgmaxPolicy(nn.Module):
         }
         self.generator: torch.Generator | None = None
 
+    MAX_ROWS = 2**20
+
     def reseed(self, seed: int) -> None:
         self.generator = torch.Generator(device=self.critic.mlp.layers[0].weight.device).manual_seed(seed)
 
@@ -529,6 +531,13 @@ class SampledArgmaxPolicy(nn.Module):
             return self.actor(obs)  # tanh(μ(s))
         if self.generator is None:
             self.reseed(0)
+        # States in chunks of at most MAX_ROWS critic rows: UWAC's 100 samples × 100 passes are 10⁴ rows per
+        # state, and the training loop's divergence probe asks about 10⁴ states at once.
+        chunk = max(1, self.MAX_ROWS // (obs.shape[0] * self.samples * self.dropout_samples))
+        return torch.cat([self.best_of_samples(part) for part in obs.split(chunk, dim=1)], dim=1)
+
+    def best_of_samples(self, obs: torch.Tensor) -> torch.Tensor:
+        """(M, B, act_dim): the argmax of Q₁ among ``samples`` actions from π at each state."""
         members, batch, n = obs.shape[0], obs.shape[1], self.samples
         repeated = obs.repeat_interleave(n, dim=1)  # (M, B·n, obs): each state n times in a row
         noise = torch.randn(
