@@ -18,6 +18,7 @@ from offrl.config import (
     batch_size,
     check_config,
     preset_of,
+    run_options,
     run_steps,
     seed_groups,
     study_datasets,

@@ -1,4 +1,4 @@
-"""Fisher-BRC, UWAC, BRAC-p and BRAC-v through the shared loop: resume equality and member independence."""
+"""BEAR-QL (d4rl_evaluations), CQL, Fisher-BRC, UWAC, BRAC-p and BRAC-v through the shared loop: resume equality and member independence."""
 
 import pytest
 import torch
@@ -9,6 +9,8 @@ from offrl.train import train
 from tests.conftest import assert_same_run
 
 SMALL = {
+    "bear_d4rl": {"hidden": [8, 8], "vae_hidden": [8, 8], "eval_samples": 5, "warmup_fraction": 0.25},
+    "cql": {"hidden": [8, 8], "bc_warmup_fraction": 0.25},
     "fisher_brc": {"hidden": [8, 8], "behaviour_hidden": [8, 8]},
     "uwac": {"hidden": [8, 8], "vae_hidden": [8, 8], "dropout_samples": 3, "warmup_fraction": 0.25},
     "brac_p": {"actor_hidden": [8], "critic_hidden": [8], "behaviour_hidden": [8], "warmup_fraction": 0.25},
@@ -70,7 +72,12 @@ def test_a_seed_does_not_depend_on_its_group(preset, one_thread):
         return algo
 
     alone, grouped = run((5,)), run((9, 5))
-    models = lambda algo: (algo.actor, algo.vae if preset == "uwac" else algo.behaviour.model)  # noqa: E731
+
+    def models(algo):  # the actor and the behaviour model of each (BEAR's and UWAC's VAE; CQL has none)
+        if preset in ("bear_d4rl", "uwac"):
+            return algo.pi, algo.vae
+        return (algo.actor,) if preset == "cql" else (algo.actor, algo.behaviour.model)
+
     for net_alone, net_grouped in zip(models(alone), models(grouped)):
         for pa, pg in zip(net_alone.parameters(), net_grouped.parameters()):
             torch.testing.assert_close(pa[0], pg[1])

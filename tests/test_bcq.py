@@ -42,3 +42,12 @@ def test_update_logs_and_perturbation_stays_within_phi():
     assert {"vae_loss", "critic_loss", "q_mean", "actor_loss"} <= set(logs)
     actions = torch.rand(1, 16, 2, generator=g) * 1.8 - 0.9
     assert (algo.perturbation(batch.obs, actions) - actions).abs().max() <= 0.05 + 1e-6
+
+
+def test_evaluation_draws_the_references_100_candidates():
+    from offrl.algos.presets import build
+
+    bcq = build(
+        "bcq", 3, 2, [torch.Generator().manual_seed(0)], torch.device("cpu"), {"hidden": (8,), "vae_hidden": (8,)}
+    )
+    assert bcq.config.policy_samples == 100 and bcq.actor.spec["samples"] == 100  # sfujim/BCQ's select_action

@@ -95,11 +95,12 @@ def test_bear_pp_composes_the_td3bc_plugins(monkeypatch):
 
         monkeypatch.setattr(bear_module, name, wrapped)
 
-    for name in ("penalty_inputs", "gradient_penalty", "relaxation_weight"):
+    for name in ("penalty_inputs", "heads_gradient_penalty", "relaxation_weight"):
         spy(name)
     bear = algo(gradient_penalty=1.0, gp_every=1, relaxation="minmax")
     logs = bear.update(batch())
-    assert calls.count("penalty_inputs") == calls.count("gradient_penalty") == calls.count("relaxation_weight") == 1
+    assert calls.count("penalty_inputs") == calls.count("heads_gradient_penalty") == 1
+    assert calls.count("relaxation_weight") == 1
     assert {"gradient_penalty", "relaxation_weight_mean", "mmd"} <= set(logs)
     obs = batch().obs.repeat_interleave(bear.config.mmd_samples, dim=1)
     weight = bear.relaxation_weight(obs, torch.zeros(1, obs.shape[1], 2))
@@ -118,7 +119,7 @@ def test_a_seed_does_not_depend_on_its_group():
     alone, logs = run((5,))
     grouped, _ = run((9, 5))
     assert {"vae_loss", "critic_loss", "q_mean", "actor_loss", "mmd", "alpha"} <= set(logs)
-    for net in ("actor", "vae"):
+    for net in ("pi", "vae"):
         for pa, pg in zip(getattr(alone, net).parameters(), getattr(grouped, net).parameters()):
             torch.testing.assert_close(pa[0], pg[1])
     for pa, pg in zip(alone.critic.parameters(), grouped.critic.parameters()):
@@ -165,3 +166,75 @@ def test_bear_presets_take_their_references_per_env_kernels():
     )
     built.plan(1_000_000)
     assert built.warmup_steps == 40_000  # d4rl_evaluations' 40 epochs of 1000 steps
+    d4rl = preset_options("bear_d4rl", "hopper")
+    assert {
+        k: d4rl[k] for k in ("mmd_samples", "vae_lr", "target_policy", "actor_q", "noise_clip", "eval_samples")
+    } == {
+        "mmd_samples": 4,  # BEARTrainer's num_samples_mmd_match
+        "vae_lr": 3e-4,
+        "target_policy": "current",
+        "actor_q": "first",
+        "noise_clip": None,
+        "eval_samples": 100,  # rlkit's policy_fn with --num_samples 100
+    }
+    original = algo()
+    original.plan(1_000_000)
+    assert original.warmup_steps == 20_000  # 20 epochs of the README's eval_freq = 1000
+    assert original.actor.spec["samples"] == 10  # algos.py::BEAR.select_action
+
+
+def test_target_actions_come_from_the_target_actor_or_from_pi():
+    seen = {}
+    for proposer in ("target", "current"):
+        bear = algo(target_policy=proposer)
+        with torch.no_grad():  # make π and its Polyak copy differ
+            for p in bear.pi.parameters():
+                p.add_(1.0)
+        for name, module in (("pi", bear.pi), ("actor_target", bear.actor_target)):
+            original = module.sample
+            module.sample = lambda *a, _name=name, _original=original: (
+                seen.setdefault(proposer, _name),
+                _original(*a),
+            )[1]
+        bear.critic_loss(batch())
+    assert seen == {"target": "actor_target", "current": "pi"}
+
+
+def test_actor_value_is_the_mean_over_samples_or_the_first_sample():
+    # Q₁ = [1, 2, 3 | 4, 5, 6], Q₂ = Q₁ + 1 for two states of 3 samples each: min over critics is Q₁.
+    q = torch.tensor([[[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]], [[2.0, 3.0, 4.0, 5.0, 6.0, 7.0]]])
+    obs = torch.arange(6.0).view(1, 6, 1)
+    mean = algo(mmd_samples=3)
+    mean.ensemble = lambda critic, o, a: q
+    assert mean.actor_value(obs, obs)[0].tolist() == [[2.0, 5.0]]
+    first = algo(mmd_samples=3, actor_q="first")
+    seen = {}
+
+    def at_first(critic, o, a):
+        seen["obs"] = o.flatten().tolist()
+        return torch.tensor([[[1.0, 4.0]], [[2.0, 5.0]]])
+
+    first.ensemble = at_first
+    assert first.actor_value(obs, obs)[0].tolist() == [[1.0, 4.0]] and seen["obs"] == [0.0, 3.0]
+
+
+@pytest.mark.parametrize("noise_clip, bound", [(0.5, 0.5), (None, math.inf)])
+def test_actor_noise_is_clipped_or_not(noise_clip, bound, monkeypatch):
+    bear = algo(noise_clip=noise_clip)
+    drawn = {}
+    original = bear.pi.sample
+
+    def sample(obs, noise):
+        drawn["noise"] = noise
+        return original(obs, noise)
+
+    bear.pi.sample = sample
+    monkeypatch.setattr(bear_module, "seeded_normal", lambda g, shape, device: torch.full((1, *shape), 3.0))
+    bear.actor_loss(batch())
+    assert drawn["noise"].max().item() == min(3.0, bound)
+
+
+def test_options_name_their_allowed_values():
+    for option, value in (("target_policy", "old"), ("actor_q", "max"), ("eval_samples", -1)):
+        with pytest.raises(ValueError, match=option):
+            BEARConfig(**{option: value})

@@ -52,6 +52,7 @@ def make(value_penalty: bool) -> tuple[BRAC, Batch]:
         actor_hidden=(1,),
         critic_hidden=(1,),
         behaviour_hidden=(1,),
+        log_std="clamp",  # log σ = the raw outputs below, as by hand
     )
     algo = BRAC(1, 1, [torch.Generator().manual_seed(0)], config, torch.device("cpu"))
     with torch.no_grad():
@@ -131,3 +132,19 @@ def test_presets_differ_only_by_the_value_penalty():
     }
     with pytest.raises(ValueError, match=r"warmup_fraction must be in \[0, 1\]"):
         BRACConfig(warmup_fraction=2.0)
+
+
+def test_log_std_of_pi_and_mu_is_tanh_squashed_into_minus5_0():
+    small = {"actor_hidden": (4,), "critic_hidden": (4,), "behaviour_hidden": (4,)}
+    brac = BRAC(3, 2, [torch.Generator().manual_seed(0)], BRACConfig(**small), torch.device("cpu"))
+    for actor in (brac.actor, brac.behaviour.model):
+        assert actor.log_std_mode == "tanh"
+        with torch.no_grad():
+            last = actor.mlp.layers[-1]
+            last.weight.zero_()
+            last.bias.copy_(torch.tensor([[[0.0, 0.0, 0.0, math.atanh(0.6)]]]))
+        _, log_std = actor.distribution(torch.zeros(1, 1, 3))
+        # −5 + 2.5·(tanh(x) + 1): x = 0 → −2.5, tanh(x) = 0.6 → −1
+        assert log_std.flatten().tolist() == pytest.approx([-2.5, -1.0])
+    with pytest.raises(ValueError, match="log_std must be one of"):
+        BRACConfig(log_std="softplus")

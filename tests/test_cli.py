@@ -105,6 +105,16 @@ def test_algo_accepts_the_variants_of_a_config_and_of_json(tmp_path):
     )
     assert offline.resolve_algorithm("mine", args) == ("td3bc", {"alpha": 1.0})
     assert offline.resolve_algorithm("td3bc", args) == ("td3bc", {})
+
+
+def test_algo_on_an_env_takes_the_configs_env_options():
+    args = argparse.Namespace(configfile=[str(REPO / "config" / "paper.yaml")], variants="{}")
+    assert offline.resolve_algorithm("cql", args, "hopper") == ("cql", {"min_q_weight": 20})  # Table 5
+    assert offline.resolve_algorithm("td3bc_pp", args, "relocate") == (
+        "td3bc_pp",
+        {"alpha": 0.02, "gradient_penalty": 0.1},  # Table 7
+    )
+    assert offline.resolve_algorithm("cql", args) == ("cql", {})  # no env: the preset's own options
     assert all(name in commands(cli.build_parser())["train"].format_help() for name in PRESETS)
 
 

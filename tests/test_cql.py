@@ -10,6 +10,7 @@ import torch
 from offrl.algos.base import Batch
 from offrl.algos.cql import CQL, CQLConfig, conservative_gap
 from offrl.algos.presets import build
+from offrl.algos.sac import SAC
 
 
 def test_cql_h_gap_by_hand():
@@ -111,16 +112,54 @@ def test_presets_and_config_defaults():
     gens = [torch.Generator().manual_seed(0)]
     h, rho = build("cql", 3, 2, gens, torch.device("cpu")), build("cql_rho", 3, 2, gens, torch.device("cpu"))
     assert (h.config.regularizer, rho.config.regularizer) == ("H", "rho")
-    c = h.config  # CORL's MuJoCo configuration
-    assert (c.min_q_weight, c.samples, c.actor_lr, c.critic_lr, c.backup_entropy, c.lagrange_gap) == (
-        10.0,
+    c = h.config  # young-geng/CQL's SimpleSAC, the TD3BC++ paper's CQL
+    assert (c.min_q_weight, c.samples, c.actor_lr, c.alpha_lr, c.critic_lr, c.backup_entropy, c.lagrange_gap) == (
+        5.0,
         10,
-        3e-5,
+        3e-4,
+        3e-4,
         3e-4,
         False,
         None,
     )
-    assert len(h.critic.mlp.layers) == 4 and h.normalize_states
+    assert (c.log_std, c.bc_warmup_fraction) == ("affine", 0.0)
+    assert len(h.critic.mlp.layers) == 3 and len(h.actor.mlp.layers) == 3 and not h.normalize_states
+    assert h.actor.log_std_offset.item() == -1.0 and h.actor.log_std_offset.requires_grad
+    corl = CQLConfig()  # the config's defaults: CORL's MuJoCo configuration
+    assert (corl.min_q_weight, corl.actor_lr, corl.hidden, corl.normalize_states) == (10.0, 3e-5, (256, 256, 256), True)
+
+
+def test_bc_warmup_loss_by_hand_then_sacs():
+    # One state, one action dim: μ = 0.3, log σ = log 0.5 (a bias-only actor), the dataset's action tanh(0.2),
+    # the sampled pre-tanh action 0.3 + 0.5·ε. Loss = α·log π(ã | s) − log π(a | s).
+    cql = CQL(
+        3, 1, [torch.Generator().manual_seed(0)], CQLConfig(bc_warmup_fraction=0.5, hidden=()), torch.device("cpu")
+    )
+    cql.plan(4)
+    assert cql.bc_warmup_steps == 2 and cql.capture_variant(2) and not cql.capture_variant(3)
+    with torch.no_grad():
+        layer = cql.actor.mlp.layers[0]
+        layer.weight.zero_()
+        layer.bias.copy_(torch.tensor([[[0.3, math.log(0.5)]]]))
+        cql.log_alpha.fill_(math.log(0.2))
+    obs, action = torch.zeros(1, 1, 3), torch.tanh(torch.tensor([[[0.2]]]))
+    data = Batch(obs, action, torch.zeros(1, 1), obs, torch.ones(1, 1))
+
+    def log_pi(u):  # tanh-Gaussian log density by hand
+        gauss = -0.5 * ((u - 0.3) / 0.5) ** 2 - math.log(0.5) - 0.5 * math.log(2 * math.pi)
+        return gauss - math.log(1 - math.tanh(u) ** 2)
+
+    state = cql.generators[0].get_state()
+    eps = torch.randn((1, 1), generator=cql.generators[0]).item()
+    cql.generators[0].set_state(state)
+    cql.updates = 1
+    loss, _, _ = cql.actor_loss(data)
+    assert loss.item() == pytest.approx(0.2 * log_pi(0.3 + 0.5 * eps) - log_pi(0.2), rel=1e-5)
+    cql.updates = 3  # past the warm-up: SAC's loss
+    cql.generators[0].set_state(state)
+    sac_loss = SAC.actor_loss(cql, data)[0]
+    cql.generators[0].set_state(state)
+    assert cql.actor_loss(data)[0].item() == sac_loss.item()
 
 
 @pytest.mark.parametrize("options", [{}, {"regularizer": "rho", "lagrange_gap": 1.0}])

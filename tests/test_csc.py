@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from offrl.algos.base import Batch
-from offrl.algos.csc import CSC, CSCConfig, conservative_cost_loss, dual_step, first_safe
+from offrl.algos.csc import CSC, CSCConfig, acceptance_threshold, conservative_cost_loss, dual_step, first_safe
 from offrl.algos.sac import SAC, SACConfig
 from offrl.nets import gradient_step, soft_update
 
@@ -82,7 +82,12 @@ def test_first_safe_candidate_else_the_least_costly(costs, threshold, expected):
 
 def test_explore_executes_the_first_safe_draw_of_each_state():
     # Q_C(s, a) = a₀ + 1: a draw passes χ = 0.5 when its first coordinate is at most −0.5.
-    algo = csc([torch.Generator().manual_seed(3), torch.Generator().manual_seed(4)], threshold=0.5, candidates=4)
+    algo = csc(
+        [torch.Generator().manual_seed(3), torch.Generator().manual_seed(4)],
+        threshold=0.5,
+        candidates=4,
+        acceptance="chi",
+    )
     algo.cost_critic = lambda obs, actions: actions[..., 0] + 1.0
     obs = torch.randn(2, 6, 3)
     torch.manual_seed(0)
@@ -98,6 +103,28 @@ def test_explore_executes_the_first_safe_draw_of_each_state():
             fallbacks += not passing
             torch.testing.assert_close(executed[s, b], draws[s, b, passing[0] if passing else int(first.argmin())])
     assert 0 < fallbacks < 12  # both branches ran
+
+
+def test_acceptance_threshold_by_hand():
+    # χ = 0.1, γ = 0.99: (1 − γ)(χ − V̂_C) = 0.01·0.05 = 5e-4 at V̂_C = 0.05, −0.01·0.2 = −2e-3 at V̂_C = 0.3.
+    episode_cost = torch.tensor([0.05, 0.3])
+    tightened = acceptance_threshold(0.1, episode_cost, 0.99, "tightened")
+    torch.testing.assert_close(tightened, torch.tensor([5e-4, -2e-3]))
+    torch.testing.assert_close(acceptance_threshold(0.1, episode_cost, 0.99, "chi"), torch.tensor([0.1, 0.1]))
+    costs = torch.tensor([[[0.01, 0.0004, 0.0]], [[0.01, 0.0004, 0.0]]])  # the same draws' Q_C for both seeds
+    # Seed 0: the first at most 5e-4 is the second draw; seed 1: none at most −2e-3, the least-cost one.
+    assert first_safe(costs, tightened[:, None, None]).flatten().tolist() == [1, 2]
+    assert CSCConfig().acceptance == "tightened" and CSCConfig().dual == "episodes"
+
+
+def test_advantage_dual_adds_the_cost_advantage_over_one_minus_gamma():
+    # V̂_C = χ = 0.1 (no episode ended), Q_C(s, ã) − Q_C(s, a) = d: λ moves by η·d/(1 − γ).
+    algo = csc([torch.Generator().manual_seed(0)], dual="advantage", dual_lr=0.01, initial_lambda=1.0)
+    logs = algo.update(batch(1))
+    advantage = logs["cost_q_policy"] - logs["cost_q_data"]
+    torch.testing.assert_close(logs["lambda"], (1.0 + 0.01 * advantage / (1 - 0.99)).clamp(min=0.0))
+    plain = csc([torch.Generator().manual_seed(0)], dual_lr=0.01, initial_lambda=1.0)
+    torch.testing.assert_close(plain.update(batch(1))["lambda"], torch.tensor([1.0]))  # V̂_C − χ = 0: λ stays
 
 
 def test_dual_variable_rises_above_the_threshold_and_falls_below():
@@ -167,6 +194,8 @@ def test_update_and_explore_of_a_seed_do_not_depend_on_its_group():
         (dict(threshold=0.0), "csc.threshold = 0.0"),
         (dict(candidates=0), "csc.candidates = 0"),
         (dict(dual_lr=-1.0), "csc.dual_lr = -1.0"),
+        (dict(acceptance="chi2"), "csc.acceptance = 'chi2': must be one of"),
+        (dict(dual="kkt"), "csc.dual = 'kkt': must be one of"),
     ],
 )
 def test_bad_options_name_the_field(option, message):

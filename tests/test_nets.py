@@ -1,8 +1,10 @@
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from offrl.nets import EnsembleLinear, EnsembleMLP, QEnsemble
+from offrl.nets import EnsembleLinear, EnsembleMLP, QEnsemble, SampledArgmaxPolicy, squashed_log_std, twin_min
 
 
 def test_ensemble_linear_is_one_affine_map_per_member():
@@ -99,3 +101,104 @@ def test_clipped_latent_stays_within_half():
 
     z = clipped_latent([torch.Generator().manual_seed(0)] * 2, (1000, 3), torch.device("cpu"))
     assert z.shape == (2, 1000, 3) and z.abs().max() == 0.5
+
+
+def test_heads_view_a_repeated_batch_as_k_critics_and_twin_min_takes_their_minimum():
+    torch.manual_seed(0)
+    critic = QEnsemble(6, 3, 2, (8,))  # 3 critics × 2 seeds, member k·S + s
+    obs, act = torch.randn(2, 5, 3), torch.randn(2, 5, 2)
+    heads = critic.heads(obs, act, 3)
+    for k in range(3):
+        for s in range(2):
+            expected = critic(obs[s : s + 1], act[s : s + 1], members=slice(2 * k + s, 2 * k + s + 1))[0]
+            torch.testing.assert_close(heads[k, s], expected)
+    twin = QEnsemble(4, 3, 2, (8,))
+    torch.testing.assert_close(twin_min(twin, obs, act), twin.heads(obs, act, 2).min(dim=0).values)
+
+
+def test_spectral_norm_divides_each_member_by_its_largest_singular_value():
+    layer = EnsembleLinear(2, 2, 2, spectral_norm=True)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[[3.0, 0.0], [0.0, 1.0]], [[0.0, 0.5], [2.0, 0.0]]]))  # σ = 3 and 2
+        layer.bias.zero_()
+    for _ in range(30):
+        layer.power_iteration()
+    u = layer.u.clone()
+    y = layer(torch.eye(2).expand(2, -1, -1))
+    torch.testing.assert_close(y[0], torch.tensor([[1.0, 0.0], [0.0, 1.0 / 3.0]]))
+    torch.testing.assert_close(y[1], torch.tensor([[0.0, 0.25], [1.0, 0.0]]))
+    assert torch.equal(layer.u, u)  # a forward leaves the estimate alone
+
+
+def test_spectral_norm_matches_torchs_on_one_forward():
+    torch.manual_seed(0)
+    ours = EnsembleLinear(1, 4, 3, spectral_norm=True)
+    reference = torch.nn.utils.spectral_norm(torch.nn.Linear(4, 3))
+    with torch.no_grad():
+        reference.weight_orig.copy_(ours.weight[0].T)
+        reference.bias.copy_(ours.bias[0, 0])
+        reference.weight_u.copy_(ours.u[0])
+        reference.weight_v.copy_(ours.v[0])
+    x = torch.randn(5, 4)
+    ours.power_iteration()  # torch's steps at each training forward
+    torch.testing.assert_close(ours(x[None])[0], reference(x))
+
+
+@pytest.mark.parametrize(
+    "mode, raw, expected",
+    [
+        ("clamp", [-9.0, 0.0, 3.0], [-5.0, 0.0, 2.0]),
+        # BRAC: −5 + 2.5·(tanh(x) + 1): x = 0 → −2.5; x = atanh(0.6) → −5 + 2.5·1.6 = −1; large → 0, −5
+        ("tanh", [0.0, math.atanh(0.6), 30.0, -30.0], [-2.5, -1.0, 0.0, -5.0]),
+        # young-geng: clamp(1·x − 1, −20, 2)
+        ("affine", [0.5, 5.0, -30.0], [-0.5, 2.0, -20.0]),
+    ],
+)
+def test_log_std_modes_by_hand(mode, raw, expected):
+    scale, offset = torch.ones(1), torch.full((1,), -1.0)
+    value = squashed_log_std(torch.tensor(raw), mode, scale, offset)
+    assert value.tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_sampled_argmax_policy_picks_the_best_of_its_samples_by_q1():
+    torch.manual_seed(0)
+    policy = SampledArgmaxPolicy(2, 3, 2, (8,), samples=10, heads=2)
+    obs = torch.randn(2, 6, 3)
+    policy.reseed(7)
+    chosen = policy(obs)
+    g = torch.Generator().manual_seed(7)
+    repeated = obs.repeat_interleave(10, dim=1)
+    candidates = policy.actor.sample(repeated, torch.randn((2, 60, 2), generator=g))[0]
+    q1 = policy.critic(repeated, candidates, members=slice(0, 2)).view(2, 6, 10)
+    best = candidates.view(2, 6, 10, 2)[torch.arange(2)[:, None], torch.arange(6)[None, :], q1.argmax(dim=2)]
+    torch.testing.assert_close(chosen, best)
+    assert not torch.equal(chosen, candidates.view(2, 6, 10, 2)[:, :, 0])
+    policy.reseed(7)
+    torch.testing.assert_close(policy(obs), chosen)
+    deterministic = SampledArgmaxPolicy(2, 3, 2, (8,), samples=0)
+    torch.testing.assert_close(deterministic(obs), deterministic.actor(obs))  # 0 samples: tanh(μ(s))
+
+
+def test_sampled_argmax_policy_in_chunks_equals_one_chunk_per_state():
+    torch.manual_seed(0)
+    policy = SampledArgmaxPolicy(2, 3, 2, (8,), samples=4, dropout=0.1, dropout_samples=3)
+    obs = torch.randn(2, 5, 3)
+    policy.MAX_ROWS = 2 * 4 * 3  # one state per chunk
+    policy.reseed(1)
+    chunked = policy(obs)
+    policy.reseed(1)
+    by_state = torch.cat([policy.best_of_samples(obs[:, b : b + 1]) for b in range(5)], dim=1)
+    torch.testing.assert_close(chunked, by_state)
+
+
+def test_sampled_argmax_policy_with_dropout_averages_q1_over_passes():
+    # One hidden unit fixed at 1 and Q = its dropout mask: Q₁'s mean over 4 passes is 2·(kept share).
+    policy = SampledArgmaxPolicy(1, 1, 1, (1,), samples=3, heads=2, dropout=0.5, dropout_samples=4)
+    with torch.no_grad():
+        first, last = policy.critic.mlp.layers
+        first.weight.zero_(), first.bias.fill_(1.0), last.weight.fill_(1.0), last.bias.zero_()
+    policy.reseed(3)
+    q = policy.q1(torch.zeros(1, 3, 1), torch.zeros(1, 3, 1))
+    g = torch.Generator().manual_seed(3)
+    kept = (torch.rand((1, 12, 1), generator=g) >= 0.5).float().view(4, 3) * 2.0
+    torch.testing.assert_close(q[0], kept.mean(dim=0))

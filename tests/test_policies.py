@@ -13,7 +13,11 @@ KINDS = {
     "bc": ("deterministic", SMALL),
     "td3bc": ("deterministic", SMALL),
     "sac": ("tanh_gaussian", SMALL),
-    "bear": ("tanh_gaussian", {**SMALL, "vae_hidden": [16, 16]}),
+    "bear": ("sampled_argmax", {**SMALL, "vae_hidden": [16, 16]}),
+    "uwac": (
+        "sampled_argmax",
+        {**SMALL, "vae_hidden": [16, 16], "dropout_samples": 2, "eval_dropout_samples": 2, "eval_samples": 3},
+    ),
     "bcq": ("bcq", {**SMALL, "vae_hidden": [16, 16]}),
 }
 

@@ -46,7 +46,7 @@ def test_uncertainty_weight_by_hand(weighting, expected):
 
 def test_dropout_moments_by_hand():
     # One hidden unit fixed at 1, Q = mask: each pass gives 0 or 1/(1 − p) = 2 by its mask.
-    uwac = algo(dropout=0.5, dropout_samples=5)
+    uwac = algo(dropout=0.5, dropout_samples=5, spectral_norm=False)  # a zero weight has no spectral norm
     with torch.no_grad():
         first, last = uwac.critic.mlp.layers
         first.weight.zero_(), first.bias.fill_(1.0), last.weight.fill_(1.0), last.bias.zero_()
@@ -96,7 +96,7 @@ def test_critic_loss_weighs_each_transition_by_its_least_certain_next_pair():
 
 
 def test_actor_ascends_the_weighted_value_of_the_first_sample():
-    uwac = algo(mmd_samples=3)
+    uwac = algo(mmd_samples=3, weighting="inverse")
     seen = {}
 
     def moments(critic, obs, actions):
@@ -115,8 +115,48 @@ def test_actor_ascends_the_weighted_value_of_the_first_sample():
     assert loss.item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_reference_weight_is_clamped_exp_and_squared_on_the_critic_error():
+    # The released defaults: w = clamp(exp(−0.5·Var), 0, 1), and (w·(Q − y))², i.e. w² on the squared error.
+    assert (UWACConfig().weighting, UWACConfig().critic_weighting) == ("exp", "error")
+    variance = torch.tensor([[0.0, 1.0, 2.0, 6.0]])
+    uwac = algo()
+    uwac.dropout_moments = lambda critic, obs, actions: (torch.zeros(2, 1, 4), variance)
+    _, on_error = uwac.target_values(None, None)
+    w = [1.0, math.exp(-0.5), math.exp(-1.0), math.exp(-3.0)]
+    assert on_error[0].tolist() == pytest.approx([x * x for x in w], rel=1e-6)
+    paper = algo(critic_weighting="squared_error")
+    paper.dropout_moments = uwac.dropout_moments
+    assert paper.target_values(None, None)[1][0].tolist() == pytest.approx(w, rel=1e-6)
+    # In the loss: one transition, Q − y = 2 for both critics, w = e^{-0.5}: Σₖ (w·2)² = 2·4·e^{-1}.
+    uwac = algo(target_samples=1)
+    uwac.target_values = lambda next_obs, next_action: (torch.zeros(2, 1, 2), torch.full((1, 2), w[1] ** 2))
+    uwac.ensemble = lambda critic, obs, actions: torch.tensor([[[2.0 + 1.0, 2.0 + 0.5]], [[3.0, 2.5]]])
+    loss, _ = uwac.critic_loss(batch())  # y = r = 1.0, 0.5 (next Q = 0)
+    assert loss.item() == pytest.approx(2 * 4 * math.exp(-1.0), rel=1e-6)
+
+
+def test_reference_defaults_and_evaluation_policy():
+    c = UWACConfig()
+    assert (c.spectral_norm, c.warmup_fraction, c.target_policy, c.actor_q, c.noise_clip, c.eval_samples) == (
+        True,
+        0.04,  # the reference's 40k steps of 1M
+        "current",
+        "first",
+        None,
+        100,
+    )
+    uwac = algo(eval_dropout_samples=3)
+    assert all(layer.spectral_norm for layer in uwac.critic.mlp.layers)
+    assert all(layer.spectral_norm for layer in uwac.critic_target.mlp.layers)
+    spec = uwac.actor.spec
+    assert (spec["samples"], spec["dropout"], spec["dropout_samples"], spec["spectral_norm"]) == (100, 0.1, 3, True)
+    assert algo(eval_dropout_samples=0).actor.spec["dropout"] == 0.0  # Q₁ without dropout at evaluation
+
+
 def test_options_are_checked():
     with pytest.raises(ValueError, match="weighting must be one of"):
         UWACConfig(weighting="linear")
+    with pytest.raises(ValueError, match="critic_weighting must be one of"):
+        UWACConfig(critic_weighting="w")
     with pytest.raises(ValueError, match="dropout_samples must be at least 2"):
         UWACConfig(dropout_samples=1)

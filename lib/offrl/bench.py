@@ -145,14 +145,13 @@ def _steps_per_s(
 
     generators = [torch.Generator(device=dev).manual_seed(s) for s in range(members)]
     algo = build(algorithm, OBS_DIM, ACT_DIM, generators, dev, options)
-    extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
+    extras = algo.per_transition(dataset)
     data = TensorData(dataset, dev, normalize=True, extras=extras)
     # Captured: enough for every variant's eager runs and capture (TD3BC++: four variants, the rarest every 10th step).
     warmup = max(10 * (WARMUP + 2) if captures(capture, dev) else 10, steps // 10)
-    if hasattr(algo, "plan"):
-        # Phases that are a share of the run (BEAR's warm-up, Fisher-BRC's and BRAC's behaviour
-        # phase) fall within the untimed steps: the timed ones are the steady state.
-        algo.plan(warmup)
+    # Phases that are a share of the run (BEAR's warm-up, Fisher-BRC's and BRAC's behaviour
+    # phase) fall within the untimed steps: the timed ones are the steady state.
+    algo.plan(warmup)
     run = TrainingSteps(algo, data, generators, batch_size, dev, capture=capture)
     for step in range(1, warmup + 1):
         run(step)

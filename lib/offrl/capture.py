@@ -64,7 +64,7 @@ def captures(mode: str, device: torch.device) -> bool:
 
 def variant_of(algo: Any, update: int) -> Hashable:
     """The variant of ``algo``'s ``update``-th update (counted from 1): which of its branches it takes."""
-    return algo.capture_variant(update) if hasattr(algo, "capture_variant") else None
+    return algo.capture_variant(update)
 
 
 def optimizers_of(algo: Any) -> list[torch.optim.Optimizer]:

@@ -325,6 +325,17 @@ def preset_of(variants: dict[str, dict[str, Any]], algorithm: str) -> str:
     return variant["preset"] if variant else algorithm
 
 
+def run_options(
+    config: dict[str, Any], variants: dict[str, dict[str, Any]], algorithm: str, env: str
+) -> dict[str, Any]:
+    """The options a run of ``algorithm`` on ``env`` is given: its variant's, then ``env_options[algorithm][env]``.
+
+    The preset's own per-env options (``Preset.env_options``) lie below both, applied when it is built.
+    """
+    variant = variants.get(algorithm, {}).get("options", {})
+    return {**variant, **config.get("env_options", {}).get(algorithm, {}).get(env, {})}
+
+
 def batch_size(offline: dict[str, Any], variants: dict[str, dict[str, Any]], algorithm: str) -> int:
     """An algorithm's minibatch size: its own in ``offline.batch_sizes``, else its preset's there, else ``offline.batch_size``."""
     sizes = offline.get("batch_sizes", {})
@@ -343,6 +354,14 @@ def _check_algorithms(config: dict[str, Any], variants: dict[str, dict[str, Any]
         except ValueError as error:
             raise ConfigError(f"variants.{name}: {error}") from None
     allowed = f"presets {sorted(PRESETS)} and variants {sorted(variants)}"
+    for name, per_env in config.get("env_options", {}).items():
+        if name not in PRESETS and name not in variants:
+            raise ConfigError(f"env_options.{name}: unknown algorithm; allowed: {allowed}")
+        for env, options in per_env.items():
+            try:
+                check_options(preset_of(variants, name), {**variants.get(name, {}).get("options", {}), **options})
+            except ValueError as error:
+                raise ConfigError(f"env_options.{name}.{env}: {error}") from None
     lists = (
         ("offline", "algorithms"),
         ("taming", "algorithms"),

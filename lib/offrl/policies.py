@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from offrl.files import load_tensors, write_atomically
-from offrl.nets import BCQPolicy, DeterministicActor, TanhGaussianActor
+from offrl.nets import BCQPolicy, DeterministicActor, SampledArgmaxPolicy, TanhGaussianActor
 
 # Every kind of evaluation policy an algorithm may snapshot (its ``actor``): a module mapping
 # states ``(M, B, obs_dim)`` to actions, rebuilt from ``members`` and its ``spec``.
@@ -19,6 +19,7 @@ POLICIES: dict[str, type[nn.Module]] = {
     "deterministic": DeterministicActor,  # TD3+BC, BC
     "tanh_gaussian": TanhGaussianActor,  # SAC, BEAR: evaluated deterministically, tanh(μ(s))
     "bcq": BCQPolicy,  # BCQ: the best of perturbed VAE samples by Q₁
+    "sampled_argmax": SampledArgmaxPolicy,  # BEAR, UWAC: the best of π's samples by Q₁ (rlkit's policy_fn)
 }
 
 

@@ -36,6 +36,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from offrl.algos.base import has_q_values
+
 DEFAULT_TAIL = 0.01
 
 
@@ -71,7 +73,7 @@ def critic_modules(algo: Any, obs_dim: int, act_dim: int, device: torch.device |
     Found by trial: a module is read when setting its parameters to NaN turns Q into NaN. Every
     parameter, random stream and generator is restored, so a run that asks gives the same numbers.
     """
-    if not hasattr(algo, "q_values"):
+    if not has_q_values(algo):
         return ()
     members = algo.seeds
     obs = torch.zeros(members, 2, obs_dim, device=device)

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from offrl.algos.base import Algorithm, Batch
+from offrl.algos.base import Algorithm, Batch, has_q_values
 from offrl.algos.presets import build, training_data
 from offrl.capture import TrainingSteps
 from offrl.data import Dataset
@@ -250,9 +250,8 @@ def train(
         config.options,
         env=config.env,
     )
-    extras = algo.per_transition(dataset) if hasattr(algo, "per_transition") else {}
-    if hasattr(algo, "plan"):
-        algo.plan(config.steps)
+    extras = algo.per_transition(dataset)
+    algo.plan(config.steps)
     data = TensorData(dataset, device, normalize=algo.normalize_states, extras=extras)
     obs_dim, act_dim = dataset.observations.shape[1], dataset.actions.shape[1]
     critic_names = critic_modules(algo, obs_dim, act_dim, device)
@@ -314,7 +313,7 @@ def train(
             snapshots[step] = {k: v.detach().cpu().clone() for k, v in algo.actor.state_dict().items()}
             if step in keep_critic:
                 critics[step] = module_states(algo, critic_names)
-            if probe is not None and hasattr(algo, "q_values"):
+            if probe is not None and has_q_values(algo):
                 probe_q[step] = probe.q_values(algo, len(config.seeds))
         if checkpoint and step % checkpoint_every == 0 and step < config.steps:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)

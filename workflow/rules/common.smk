@@ -126,7 +126,7 @@ def train_inputs(wildcards):
 
 def train_options(wildcards, input):
     """A variant's options and the files a run supplies from its inputs, as the JSON the train command takes."""
-    options = dict(VARIANTS.get(wildcards.algo, {}).get("options", {}))
+    options = run_options(config, VARIANTS, wildcards.algo, wildcards.dataset.split("-", 1)[0])
     options.update({name: input[name] for name in ("guide_expert", "guide_index") if name in input.keys()})
     return json.dumps(options, sort_keys=True)
 

@@ -7,6 +7,7 @@ so no algorithm imports a loop.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,13 +55,40 @@ class Checkpointed:
                 setattr(self, name, state[name])
 
 
-class Algorithm(Protocol):
-    """What :func:`offrl.train.train` calls on an algorithm (seeds are the leading member dimension ``S``).
+class OfflineAlgorithm(Checkpointed):
+    """The base of every algorithm: checkpointing, and the defaults of what an algorithm may add.
 
-    Optional, looked up with ``hasattr``: ``per_transition(dataset) -> {name: array}`` (values it needs
-    alongside each transition, in ``Batch.extras``), ``plan(total_steps)`` (phases that are a share of the
-    run, BEAR's warm-up) and ``q_values(obs, actions) -> (S, n)`` (the Q its actor maximises: snapshots
-    then keep the modules it reads, for the Q diagnostic of :mod:`offrl.qdiagnostic`).
+    An algorithm overrides ``per_transition(dataset) -> {name: array}`` (values it needs alongside each
+    transition, in ``Batch.extras``), ``plan(total_steps)`` (phases that are a share of the run, BEAR's
+    warm-up), ``capture_variant(update)`` (the branches an update takes, :mod:`offrl.capture`) and
+    ``q_values(obs, actions) -> (S, n)`` (the Q its actor maximises: snapshots then keep the modules it
+    reads, for the Q diagnostic of :mod:`offrl.qdiagnostic`; :func:`has_q_values` tells whether it does).
+    """
+
+    def per_transition(self, dataset: Any) -> dict[str, Any]:
+        """Per-transition values the algorithm needs in ``Batch.extras``: none."""
+        return {}
+
+    def plan(self, total_steps: int) -> None:
+        """Told the run's length by the training loop: no phase depends on it."""
+
+    def capture_variant(self, update: int) -> Hashable:
+        """The branches the ``update``-th update takes: always the same."""
+        return None
+
+    def q_values(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(S, n) the Q the actor maximises: an algorithm without a critic (BC) has none."""
+        raise NotImplementedError(f"{type(self).__name__} has no critic")
+
+
+def has_q_values(algo: Any) -> bool:
+    """Whether ``algo`` has a critic whose Q its actor maximises (overrides :meth:`OfflineAlgorithm.q_values`)."""
+    return getattr(type(algo), "q_values", OfflineAlgorithm.q_values) is not OfflineAlgorithm.q_values
+
+
+class Algorithm(Protocol):
+    """What :func:`offrl.train.train` calls on an algorithm (seeds are the leading member dimension ``S``);
+    the optional parts have their defaults in :class:`OfflineAlgorithm`.
     """
 
     normalize_states: bool  # train on states normalised by the dataset's mean and std

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
-from offrl.algos.base import Batch, Checkpointed
-from offrl.nets import DeterministicActor, adam, gradient_step, reinit_member
+from offrl.algos.base import Batch, OfflineAlgorithm
+from offrl.nets import DeterministicActor, adam, gradient_step, seeded_init
 
 
 @dataclass
@@ -20,7 +20,7 @@ class BCConfig:
     hidden: tuple[int, ...] = (256, 256)
 
 
-class BC(Checkpointed):
+class BC(OfflineAlgorithm):
     checkpointed = ("actor", "actor_opt")
     normalize_states = True
 
@@ -29,8 +29,7 @@ class BC(Checkpointed):
     ) -> None:
         self.config = config
         self.actor = DeterministicActor(len(generators), obs_dim, act_dim, tuple(config.hidden)).to(device)
-        for s, generator in enumerate(generators):
-            reinit_member(self.actor, s, generator)
+        seeded_init(generators, (self.actor, 1))
         self.actor_opt = adam(self.actor.parameters(), config.lr)
 
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

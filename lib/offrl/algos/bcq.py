@@ -10,8 +10,9 @@ Loss forms and hyperparameters of the reference code (sfujim/BCQ, ``continuous_B
     policy:       among ``policy_samples`` actions ξ(s, G(s)), the one with the highest Q₁
 
 with latent draws clipped to ±0.5 when sampling G, τ = 0.005 targets for ξ and the critics,
-400×300 networks, a 750×750 VAE with latent size 2·act_dim, and learning rates 1e-3. The
-reference's ``select_action`` draws 100 candidates; ``policy_samples`` = 10 is the paper's n.
+400×300 networks, a 750×750 VAE with latent size 2·act_dim, and learning rates 1e-3. Evaluation
+draws ``policy_samples`` = 100 candidates, as the reference's ``BCQ.py::BCQ.select_action``
+(``state.repeat(100, 1)``); the paper's n is 10, 10× cheaper to evaluate.
 
 Members: ``S`` VAEs and perturbation models, ``2S`` critics (member ``q·S + s`` is critic
 ``q`` of seed ``s``), all held by one :class:`offrl.nets.BCQPolicy`, the evaluation policy.
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-from offrl.algos.base import Batch, Checkpointed
-from offrl.nets import BCQPolicy, QEnsemble, adam, clipped_latent, gradient_step, reinit_member, soft_update
+from offrl.algos.base import Batch, OfflineAlgorithm
+from offrl.nets import BCQPolicy, adam, clipped_latent, frozen, gradient_step, seeded_init, soft_update
 
 
 @dataclass
@@ -35,7 +36,7 @@ class BCQConfig:
     lmbda: float = 0.75  # weight of the minimum in the target's min/max mix
     phi: float = 0.05
     target_samples: int = 10
-    policy_samples: int = 10
+    policy_samples: int = 100
     actor_lr: float = 1e-3
     critic_lr: float = 1e-3
     vae_lr: float = 1e-3
@@ -43,7 +44,7 @@ class BCQConfig:
     vae_hidden: tuple[int, ...] = (750, 750)
 
 
-class BCQ(Checkpointed):
+class BCQ(OfflineAlgorithm):
     checkpointed = ("actor", "perturbation_target", "critic_target", "actor_opt", "critic_opt", "vae_opt")
     normalize_states = False  # raw states, as the reference
 
@@ -58,18 +59,12 @@ class BCQ(Checkpointed):
             seeds, obs_dim, act_dim, tuple(c.hidden), tuple(c.vae_hidden), self.latent_dim, c.phi, c.policy_samples
         ).to(device)
         self.vae, self.perturbation, self.critic = self.actor.vae, self.actor.perturbation, self.actor.critic
-        for s, generator in enumerate(generators):
-            for module, member in ((self.vae, s), (self.perturbation, s), (self.critic, s), (self.critic, seeds + s)):
-                reinit_member(module, member, generator)
+        seeded_init(generators, (self.vae, 1), (self.perturbation, 1), (self.critic, 2))
         self.perturbation_target = copy.deepcopy(self.perturbation).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = adam(self.perturbation.parameters(), c.actor_lr)
         self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
         self.vae_opt = adam(self.vae.parameters(), c.vae_lr)
-
-    def twin(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """(2, S, N): both critics of every seed."""
-        return critic(obs.repeat(2, 1, 1), actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
 
     def generated(self, obs: torch.Tensor) -> torch.Tensor:
         """Actions G(s) sampled from the VAE, each seed's latents from its own generator."""
@@ -80,14 +75,12 @@ class BCQ(Checkpointed):
         n, batch_size = c.target_samples, batch.obs.shape[1]
         with torch.no_grad():
             next_obs = batch.next_obs.repeat_interleave(n, dim=1)  # each next state n times in a row
-            next_q = self.twin(
-                self.critic_target, next_obs, self.perturbation_target(next_obs, self.generated(next_obs))
-            )
+            next_q = self.critic_target.heads(next_obs, self.perturbation_target(next_obs, self.generated(next_obs)), 2)
             mixed = c.lmbda * next_q.min(dim=0).values + (1.0 - c.lmbda) * next_q.max(dim=0).values
             target = (
                 batch.rewards + c.discount * batch.not_done * mixed.view(self.seeds, batch_size, n).max(dim=2).values
             )
-        q = self.twin(self.critic, batch.obs, batch.actions)
+        q = self.critic.heads(batch.obs, batch.actions, 2)
         per_seed = (q - target).square().mean(dim=2).sum(dim=0)
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach()}
 
@@ -105,10 +98,9 @@ class BCQ(Checkpointed):
         loss, critic_logs = self.critic_loss(batch)
         gradient_step(self.critic_opt, loss)
 
-        self.critic.requires_grad_(False)  # the perturbation step needs ∂Q/∂a only
-        loss, actor_logs = self.actor_loss(batch)
-        gradient_step(self.actor_opt, loss)
-        self.critic.requires_grad_(True)
+        with frozen(self.critic):  # the perturbation step needs ∂Q/∂a only
+            loss, actor_logs = self.actor_loss(batch)
+            gradient_step(self.actor_opt, loss)
 
         soft_update(self.critic_target, self.critic, self.config.tau)
         soft_update(self.perturbation_target, self.perturbation, self.config.tau)

@@ -10,7 +10,8 @@ Walker2d's command uses a Gaussian kernel with σ = 20), n = 5 sampled actions p
     VAE:    the behaviour model β, mean (D(s, z) − a)² + ½·KL (offrl.nets.EnsembleVAE)
     critic: Σₖ mean_B w·(Qₖ(s, a) − y)²,
             y = r + γ·(1 − done)·maxⱼ [λ·minₖ Q′ₖ(s′, a′ⱼ) + (1 − λ)·maxₖ Q′ₖ(s′, a′ⱼ)],  a′ⱼ ~ π′(· | s′), j ≤ 10, λ = 0.75
-    actor:  mean_B [−w·minₖ meanⱼ Qₖ(s, ãⱼ) + α·MMD(s)],  ãⱼ ~ π(· | s) with its noise clipped to ±0.5, j ≤ n;
+    actor:  mean_B [−w·minₖ meanⱼ Qₖ(s, ãⱼ) + α·MMD(s)],  ãⱼ ~ π(· | s) with its noise clipped to ±0.5, j ≤ n
+            (``actor_q="first"``: minₖ Qₖ(s, ã₀) at the first sample only);
             during the warm-up mean_B α·MMD(s) alone
             (w ≡ 1 here; UWAC, offrl.algos.uwac, overrides ``target_values`` and ``actor_value`` to weigh by uncertainty)
     α:      log α ascends mean_B α·(MMD(s) − ε), then is clamped to [−5, 10]
@@ -30,10 +31,21 @@ log's ``mmd_constraint_met`` is the share of steps whose batch-mean constraint w
 the criterion the multiplier descends on.
 
 Left out of the reference: the bootstrap masks on the critic loss and the ensemble-std term
-λ·√((1 − δ)/δ)·std Q of the actor loss. The reference's warm-up is 20 of its 200
-evaluation epochs; ``warmup_fraction`` = 0.1 keeps that share of training at any scale.
-Evaluation uses tanh(μ(s)) (see offrl.nets.TanhGaussianActor), not the reference's
-argmax-Q over 10 samples.
+λ·√((1 − δ)/δ)·std Q of the actor loss; log α starts at 0 (the reference draws it from N(0, 1)).
+The reference's warm-up is ``if self.epoch >= 20`` in ``algos.py::BEAR.train``, an epoch being one
+``train(iterations=eval_freq)`` call: 20 × 1000 = 20k steps with the README's ``--eval_freq=1000``,
+``warmup_fraction`` = 0.02 of the paper scale's 1M steps (kept as that share at any scale).
+Evaluation is the reference's ``BEAR.select_action``: ``eval_samples`` = 10 actions from π, the
+argmax of Q₁ (:class:`offrl.nets.SampledArgmaxPolicy`); ``eval_samples`` = 0 evaluates tanh(μ(s)),
+deterministic and cheaper (the convention of TD3+BC's and d3rlpy's evaluations).
+
+rail-berkeley/d4rl_evaluations' BEAR (``bear/rlkit/torch/sac/bear.py::BEARTrainer``, the TD3BC++
+paper's BEAR-QL, preset ``bear_d4rl``) departs from the original where these options say:
+``target_policy="current"`` (next actions from π itself, ``self.policy(state_rep)``, no target
+actor), ``actor_q="first"`` (the actor ascends minₖ Qₖ(s, ã₀) at the first of its n samples,
+``actor_samples[:, 0, :]``), ``noise_clip=None`` (rlkit's TanhGaussianPolicy does not clip its
+noise), n = 4 (``num_samples_mmd_match``), VAE lr 3e-4, and evaluation by argmax-Q₁ over 100 samples
+(``batch_rl_algorithm.py::policy_fn`` with ``--num_samples 100``).
 
 BEAR++ (the TD3BC++ paper, eq. 11) is two options composed from offrl.algos.plugins, the
 functions TD3BC++ uses: the gradient penalty on the critic ensemble every ``gp_every`` steps,
@@ -51,21 +63,24 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from offrl.algos.base import Batch, Checkpointed
-from offrl.algos.plugins import PluginOptions, gradient_penalty, penalty_inputs, relaxation_weight
+from offrl.algos.base import Batch, OfflineAlgorithm
+from offrl.algos.plugins import PluginOptions, heads_gradient_penalty, penalty_inputs, relaxation_weight
 from offrl.nets import (
     EnsembleVAE,
     QEnsemble,
-    TanhGaussianActor,
+    SampledArgmaxPolicy,
     adam,
     clipped_latent,
+    frozen,
     gradient_step,
-    reinit_member,
+    seeded_init,
     seeded_normal,
     soft_update,
 )
 
 KERNELS = ("laplacian", "gaussian")
+TARGET_POLICIES = ("target", "current")  # next actions from a Polyak-averaged copy of π (original) or π (rlkit)
+ACTOR_QS = ("mean", "first")  # the actor's value: the mean over its n samples (original) or the first (rlkit)
 
 
 def mmd(x: torch.Tensor, y: torch.Tensor, kernel: str = "laplacian", sigma: float = 10.0) -> torch.Tensor:
@@ -93,7 +108,11 @@ class BEARConfig(PluginOptions):  # and the TD3BC++ plugins' options (off by def
     mmd_samples: int = 5
     epsilon: float = 0.05
     log_alpha_max: float = 10.0
-    warmup_fraction: float = 0.1
+    warmup_fraction: float = 0.02
+    target_policy: str = "target"
+    actor_q: str = "mean"
+    noise_clip: float | None = 0.5  # the actor's MMD samples' noise clipped to ±noise_clip; None: unclipped
+    eval_samples: int = 10  # evaluation: argmax Q₁ over this many actions from π; 0: tanh(μ(s))
     actor_lr: float = 1e-3
     critic_lr: float = 1e-3
     vae_lr: float = 1e-3
@@ -107,11 +126,17 @@ class BEARConfig(PluginOptions):  # and the TD3BC++ plugins' options (off by def
             raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
         if not 0.0 <= self.warmup_fraction <= 1.0:
             raise ValueError(f"warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
+        if self.target_policy not in TARGET_POLICIES:
+            raise ValueError(f"target_policy must be one of {TARGET_POLICIES}, got {self.target_policy!r}")
+        if self.actor_q not in ACTOR_QS:
+            raise ValueError(f"actor_q must be one of {ACTOR_QS}, got {self.actor_q!r}")
+        if self.eval_samples < 0:
+            raise ValueError(f"eval_samples must be at least 0 (0: tanh(μ(s))), got {self.eval_samples}")
 
 
-class BEAR(Checkpointed):
+class BEAR(OfflineAlgorithm):
     checkpointed = (
-        "actor",
+        "pi",
         "critic",
         "vae",
         "actor_target",
@@ -131,27 +156,28 @@ class BEAR(Checkpointed):
         self.seeds = seeds = len(generators)
         self.generators = generators
         self.act_dim, self.latent_dim = act_dim, 2 * act_dim
-        self.actor = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(c.hidden)).to(device)
-        self.critic = QEnsemble(c.num_qs * seeds, obs_dim, act_dim, tuple(c.hidden)).to(device)
+        # The evaluation policy holds π and the critics: a snapshot is the whole policy.
+        self.actor = SampledArgmaxPolicy(
+            seeds, obs_dim, act_dim, tuple(c.hidden), c.eval_samples, c.num_qs, **self.policy_options()
+        ).to(device)
+        self.pi, self.critic = self.actor.actor, self.actor.critic
         self.vae = EnsembleVAE(seeds, obs_dim, act_dim, self.latent_dim, tuple(c.vae_hidden)).to(device)
-        for s, generator in enumerate(generators):
-            for module, member in (
-                (self.actor, s),
-                (self.vae, s),
-                *((self.critic, k * seeds + s) for k in range(c.num_qs)),
-            ):
-                reinit_member(module, member, generator)
-        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        seeded_init(generators, (self.pi, 1), (self.vae, 1), (self.critic, c.num_qs))
+        self.actor_target = copy.deepcopy(self.pi).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(
             torch.zeros(seeds, device=device)
         )  # α = 1 at the start; the reference draws log α from N(0, 1)
-        self.actor_opt = adam(self.actor.parameters(), c.actor_lr)
+        self.actor_opt = adam(self.pi.parameters(), c.actor_lr)
         self.critic_opt = adam(self.critic.parameters(), c.critic_lr)
         self.vae_opt = adam(self.vae.parameters(), c.vae_lr)
         self.alpha_opt = adam([self.log_alpha], c.alpha_lr)
         self.updates = 0
         self.warmup_steps = 0
+
+    def policy_options(self) -> dict:
+        """The evaluation policy's critic options besides its sizes (UWAC's: spectral norm, dropout)."""
+        return {}
 
     def plan(self, total_steps: int) -> None:
         """Told the run's length by the training loop: the warm-up is its first ``warmup_fraction``."""
@@ -159,8 +185,7 @@ class BEAR(Checkpointed):
 
     def ensemble(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(K, S, N): every Q-function of every seed at the pairs ``(S, N, ·)``."""
-        k = self.config.num_qs
-        return critic(obs.repeat(k, 1, 1), actions.repeat(k, 1, 1)).view(k, self.seeds, -1)
+        return critic.heads(obs, actions, self.config.num_qs)
 
     def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.config
@@ -168,7 +193,8 @@ class BEAR(Checkpointed):
         with torch.no_grad():
             next_obs = batch.next_obs.repeat_interleave(n, dim=1)  # each next state n times in a row
             noise = seeded_normal(self.generators, (batch_size * n, self.act_dim), next_obs.device)
-            next_action, _, _ = self.actor_target.sample(next_obs, noise)
+            proposer = self.pi if c.target_policy == "current" else self.actor_target
+            next_action, _, _ = proposer.sample(next_obs, noise)
             next_q, next_weight = self.target_values(next_obs, next_action)
             mixed = c.lmbda * next_q.min(dim=0).values + (1.0 - c.lmbda) * next_q.max(dim=0).values
             target = (
@@ -182,12 +208,9 @@ class BEAR(Checkpointed):
         logs = {}
         if c.gradient_penalty > 0 and self.updates % c.gp_every == 0:
             obs, actions = penalty_inputs(
-                batch.obs, batch.actions, c.gp_repeats, c.gp_actions, self.generators, self.actor
+                batch.obs, batch.actions, c.gp_repeats, c.gp_actions, self.generators, self.pi
             )
-            penalty = gradient_penalty(
-                self.critic, obs.repeat(c.num_qs, 1, 1), actions.repeat(c.num_qs, 1, 1), c.gp_threshold
-            )
-            penalty = penalty.view(c.num_qs, self.seeds).sum(dim=0)
+            penalty = heads_gradient_penalty(self.critic, obs, actions, c.num_qs, c.gp_threshold)
             per_seed = per_seed + c.gradient_penalty * penalty
             logs["gradient_penalty"] = penalty.detach()
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach(), **logs}
@@ -198,16 +221,19 @@ class BEAR(Checkpointed):
             next_obs.shape[:2], device=next_obs.device
         )
 
+    def first_sample(self, x: torch.Tensor) -> torch.Tensor:
+        """``(S, B, ·)``: the first of each state's n rows of ``(S, B·n, ·)``."""
+        return x.view(self.seeds, -1, self.config.mmd_samples, x.shape[-1])[:, :, 0]
+
     def actor_value(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(S, B) the value the actor ascends, minₖ meanⱼ Qₖ(s, ãⱼ) over the n samples ``(S, B·n, ·)``, and its weight (1)."""
+        """(S, B) the value the actor ascends from its n samples per state ``(S, B·n, ·)``, and its weight (1):
+        minₖ meanⱼ Qₖ(s, ãⱼ), or minₖ Qₖ(s, ã₀) (``actor_q="first"``)."""
         c = self.config
-        q = (
-            self.ensemble(self.critic, obs, action)
-            .view(c.num_qs, self.seeds, -1, c.mmd_samples)
-            .mean(dim=3)
-            .min(dim=0)
-            .values
-        )
+        if c.actor_q == "first":
+            q = self.ensemble(self.critic, self.first_sample(obs), self.first_sample(action)).min(dim=0).values
+        else:
+            q = self.ensemble(self.critic, obs, action).view(c.num_qs, self.seeds, -1, c.mmd_samples)
+            q = q.mean(dim=3).min(dim=0).values
         return q, torch.ones_like(q)
 
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
@@ -219,8 +245,10 @@ class BEAR(Checkpointed):
             behaviour_raw = self.vae.decode_raw(
                 obs, clipped_latent(self.generators, (batch_size * n, self.latent_dim), obs.device)
             )
-        noise = seeded_normal(self.generators, (batch_size * n, self.act_dim), obs.device).clamp(-0.5, 0.5)
-        action, policy_raw, _ = self.actor.sample(obs, noise)
+        noise = seeded_normal(self.generators, (batch_size * n, self.act_dim), obs.device)
+        if c.noise_clip is not None:
+            noise = noise.clamp(-c.noise_clip, c.noise_clip)
+        action, policy_raw, _ = self.pi.sample(obs, noise)
         distance = mmd(
             policy_raw.view(self.seeds, batch_size, n, -1),
             behaviour_raw.view(self.seeds, batch_size, n, -1),
@@ -272,10 +300,9 @@ class BEAR(Checkpointed):
         loss, critic_logs = self.critic_loss(batch)
         gradient_step(self.critic_opt, loss)
 
-        self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
-        loss, constraint, actor_logs = self.actor_loss(batch)
-        gradient_step(self.actor_opt, loss)
-        self.critic.requires_grad_(True)
+        with frozen(self.critic):  # the actor step needs ∂Q/∂a only
+            loss, constraint, actor_logs = self.actor_loss(batch)
+            gradient_step(self.actor_opt, loss)
 
         loss = self.lagrange_loss(constraint)
         gradient_step(self.alpha_opt, loss)
@@ -283,7 +310,7 @@ class BEAR(Checkpointed):
             self.log_alpha.clamp_(-5.0, self.config.log_alpha_max)
 
         soft_update(self.critic_target, self.critic, self.config.tau)
-        soft_update(self.actor_target, self.actor, self.config.tau)
+        soft_update(self.actor_target, self.pi, self.config.tau)
         return logs | critic_logs | actor_logs | {"alpha": self.log_alpha.exp().detach()}
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:

@@ -21,8 +21,11 @@ two Q-functions and their minimum (``ensemble_q_lambda`` = 1), no entropy term
 The snapshots taken during the behaviour phase hold the untrained actor. Evaluation uses
 tanh(mean(s)), the reference's ``DeterministicSoftPolicy``.
 
-Departures: log σ of π and μ clamped to [−5, 2] (the shared actor) where the reference
-squashes it into [−5, 0] with a tanh; no weight decay (the reference's default is 0 too).
+log σ of π and μ is squashed into [−5, 0] as the reference's ``networks.py::ActorNetwork._get_outputs``:
+log σ = −5 + 2.5·(tanh(x) + 1) (``log_std="tanh"``; ``"clamp"``, clamp(x, −5, 2), is the shared actor's).
+
+Departures: no weight decay (the reference's default is 0 too). At a 1M-step run the phases are
+375k behaviour steps and 625k RL steps (the reference: 300k and 500k, two runs).
 
 Members: ``S`` actors and behaviour models, ``2S`` critics (member ``i·S + s`` is critic ``i``
 of seed ``s``).
@@ -35,14 +38,16 @@ from dataclasses import dataclass
 
 import torch
 
-from offrl.algos.base import Batch, Checkpointed
+from offrl.algos.base import Batch, OfflineAlgorithm
 from offrl.algos.behaviour import BehaviourCloning
 from offrl.nets import (
+    LOG_STD_MODES,
     QEnsemble,
     TanhGaussianActor,
     adam,
+    frozen,
     gradient_step,
-    reinit_member,
+    seeded_init,
     seeded_normal,
     soft_update,
     twin_min,
@@ -66,15 +71,18 @@ class BRACConfig:
     behaviour_hidden: tuple[int, ...] = (200, 200)
     pretrain_fraction: float = 0.375
     warmup_fraction: float = 0.04
+    log_std: str = "tanh"  # of π and μ (offrl.nets.LOG_STD_MODES)
 
     def __post_init__(self) -> None:
+        if self.log_std not in LOG_STD_MODES:
+            raise ValueError(f"log_std must be one of {LOG_STD_MODES}, got {self.log_std!r}")
         if not 0.0 <= self.pretrain_fraction < 1.0:
             raise ValueError(f"pretrain_fraction must be in [0, 1), got {self.pretrain_fraction}")
         if not 0.0 <= self.warmup_fraction <= 1.0:
             raise ValueError(f"warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
 
 
-class BRAC(Checkpointed):
+class BRAC(OfflineAlgorithm):
     checkpointed = ("actor", "critic", "critic_target", "behaviour", "actor_opt", "critic_opt")
     checkpointed_values = ("updates",)
     normalize_states = False  # raw states, as the reference
@@ -86,12 +94,10 @@ class BRAC(Checkpointed):
         self.seeds = seeds = len(generators)
         self.generators = generators
         self.act_dim = act_dim
-        self.actor = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(c.actor_hidden)).to(device)
+        self.actor = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(c.actor_hidden), c.log_std).to(device)
         self.critic = QEnsemble(2 * seeds, obs_dim, act_dim, tuple(c.critic_hidden)).to(device)
-        model = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(c.behaviour_hidden)).to(device)
-        for s, generator in enumerate(generators):
-            for module, member in ((self.actor, s), (self.critic, s), (self.critic, seeds + s), (model, s)):
-                reinit_member(module, member, generator)
+        model = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(c.behaviour_hidden), c.log_std).to(device)
+        seeded_init(generators, (self.actor, 1), (self.critic, 2), (model, 1))
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.behaviour = BehaviourCloning(model, generators, act_dim, c.behaviour_lr, CLIP)
         self.actor_opt = adam(self.actor.parameters(), c.actor_lr)
@@ -113,7 +119,7 @@ class BRAC(Checkpointed):
 
     def twin_min(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(S, B): min(Q₁, Q₂) of each seed."""
-        return twin_min(critic, obs, actions, self.seeds)
+        return twin_min(critic, obs, actions)
 
     def divergence(self, obs: torch.Tensor) -> torch.Tensor:
         """(S, B): D̂(s), the KL estimate from ``kl_samples`` actions of π at each state."""
@@ -133,7 +139,7 @@ class BRAC(Checkpointed):
                 value = value - penalty
                 logs["value_penalty"] = penalty.mean(dim=1)
             target = batch.rewards + c.discount * batch.not_done * value
-        q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
+        q = self.critic.heads(batch.obs, batch.actions, 2)
         per_seed = (q - target).square().mean(dim=2).sum(dim=0)
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach(), **logs}
 
@@ -158,10 +164,9 @@ class BRAC(Checkpointed):
         loss, logs = self.critic_loss(batch)
         gradient_step(self.critic_opt, loss)
 
-        self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
-        loss, actor_logs = self.actor_loss(batch)
-        gradient_step(self.actor_opt, loss)
-        self.critic.requires_grad_(True)
+        with frozen(self.critic):  # the actor step needs ∂Q/∂a only
+            loss, actor_logs = self.actor_loss(batch)
+            gradient_step(self.actor_opt, loss)
 
         soft_update(self.critic_target, self.critic, self.config.tau)
         return logs | actor_logs

@@ -21,18 +21,29 @@ Lagrange variant (``lagrange_gap`` τ set, the paper's "CQL-Lagrange"): the crit
 with α′ = exp(log α′) clamped to [0, 10⁶]; log α′ ascends α′·(w·mean_i gapᵢ − τ) (Adam, the critic's
 learning rate), so α′ grows while the gap exceeds τ.
 
-Hyperparameters: CORL's D4RL MuJoCo configurations (tinkoff-ai/CORL, ``configs/offline/cql/*/*.yaml``):
-w (``cql_min_q_weight``) = 10, N = 10, T = 1, no Lagrange, importance sampling on, no entropy in the
-backup (``backup_entropy: false``; the authors' ``deterministic_backup``), policy and temperature
-learning rate 3e-5, critic 3e-4, τ = 0.005, batch 256, three hidden layers of 256, states
-normalised by the dataset's mean and std. The authors' launcher (aviralkumar2907/CQL,
-``d4rl/examples/cql_mujoco_new.py``) differs: policy lr 1e-4, w = 5 or 10, and 40k initial steps of
-behaviour cloning for the actor.
+Behaviour-cloning warm-up (``bc_warmup_fraction`` > 0, the authors' ``policy_eval_start``): for the
+first share of the run the actor's loss is mean_B [α·log π(ã | s) − log π(a | s)] (a the dataset's
+action), as ``d4rl/rlkit/torch/sac/cql.py::CQLTrainer.train_from_torch`` does for 40k steps.
 
-Departures: no behaviour-cloning warm-up (CORL's MuJoCo configs have ``bc_steps: 0`` too); CORL's
-orthogonal initialisation and its log σ offset of −1 are left out (``nn.Linear``'s initialisation
-and log σ clamped to [−5, 2], as :class:`offrl.nets.TanhGaussianActor`); SAC's update order, the
-critic's step before the actor's (CORL and the authors take both from the networks before the step).
+The config's defaults are CORL's D4RL MuJoCo configurations (tinkoff-ai/CORL,
+``configs/offline/cql/*/*.yaml``): w (``cql_min_q_weight``) = 10, N = 10, T = 1, no Lagrange,
+importance sampling on, no entropy in the backup (``backup_entropy: false``; the authors'
+``deterministic_backup``), policy and temperature learning rate 3e-5, critic 3e-4, τ = 0.005, batch
+256, three hidden layers of 256, states normalised by the dataset's mean and std.
+
+The preset ``cql`` is the CQL the TD3BC++ paper ran, young-geng/CQL (``SimpleSAC/conservative_sac.py``,
+``conservative_sac_main.py``, ``model.py``): policy, temperature and critic learning rates 3e-4, two
+hidden layers of 256, raw states, log σ = m·x + o with learnable m = 1, o = −1 clamped to [−20, 2]
+(``log_std="affine"``, ``model.py::TanhGaussianPolicy``), w = 5 (``cql_min_q_weight``; the paper's
+Table 5 sets it per env, config/paper.yaml), N = 10, T = 1, importance sampling, no Lagrange, no
+entropy in the backup, no BC warm-up (``bc_epochs=0``). The authors' own launcher
+(aviralkumar2907/CQL, ``d4rl/examples/cql_mujoco_new.py``) differs: policy lr 1e-4, three layers of
+256, w = 5 or 10, and the 40k-step BC warm-up (``bc_warmup_fraction`` = 0.04 of 1M steps).
+
+Departures: SAC's update order, the critic's step before the actor's (young-geng and the authors
+take both from the networks before the step); nn.Linear's initialisation (young-geng: a
+xavier-uniform last layer with gain 1e-2; CORL: orthogonal); the dataset's actions are not clipped
+to ±0.999 (young-geng's ``clip_action``).
 
 Members: ``S`` actors, ``2S`` critics (member ``q·S + s`` is critic ``q`` of seed ``s``), one
 temperature and one α′ per seed.
@@ -48,9 +59,10 @@ from torch import nn
 
 from offrl.algos.base import Batch
 from offrl.algos.sac import SAC, SACConfig
-from offrl.nets import adam, gradient_step
+from offrl.nets import adam, gradient_step, seeded_uniform
 
 REGULARIZERS = ("H", "rho")
+BC_CLIP = 1e-6  # the dataset's actions clipped to ±(1 − BC_CLIP) for atanh in the warm-up's log π(a | s)
 
 
 @dataclass
@@ -64,8 +76,14 @@ class CQLConfig(SACConfig):
     samples: int = 10  # N actions from each of the three proposals
     temperature: float = 1.0  # T of the logsumexp
     lagrange_gap: float | None = None  # τ: None keeps w fixed
+    # The first share of the run trains the actor by behaviour cloning (aviralkumar2907/CQL: 40k steps).
+    bc_warmup_fraction: float = 0.0
+    normalize_states: bool = True  # CORL's normalize: true; young-geng and the authors train on raw states
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.bc_warmup_fraction <= 1.0:
+            raise ValueError(f"bc_warmup_fraction must be in [0, 1], got {self.bc_warmup_fraction}")
         if self.regularizer not in REGULARIZERS:
             raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {self.regularizer!r}")
         if self.samples < 1:
@@ -96,32 +114,47 @@ def conservative_gap(
 
 class CQL(SAC):
     checkpointed = (*SAC.checkpointed, "alpha_prime_opt")
-    checkpointed_values = (*SAC.checkpointed_values, "log_alpha_prime")
-    normalize_states = True  # CORL's normalize: true
+    checkpointed_values = (*SAC.checkpointed_values, "log_alpha_prime", "updates")
 
     def __init__(
         self, obs_dim: int, act_dim: int, generators: list[torch.Generator], config: CQLConfig, device: torch.device
     ) -> None:
         super().__init__(obs_dim, act_dim, generators, config, device)
+        self.normalize_states = config.normalize_states
+        self.updates = 0
+        self.bc_warmup_steps = 0
         self.log_alpha_prime = nn.Parameter(
             torch.zeros(self.seeds, device=device)
         )  # α′ = 1 at the start, as the authors
         self.alpha_prime_opt = adam([self.log_alpha_prime], config.critic_lr)
 
+    def plan(self, total_steps: int) -> None:
+        """Told the run's length by the training loop: the BC warm-up is its first ``bc_warmup_fraction``."""
+        self.bc_warmup_steps = round(self.config.bc_warmup_fraction * total_steps)
+
+    def capture_variant(self, update: int) -> bool:
+        """The branch the ``update``-th update takes (offrl.capture): the actor's BC warm-up or not."""
+        return update <= self.bc_warmup_steps
+
+    def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """SAC's, or during the BC warm-up mean_B [α·log π(ã | s) − log π(a | s)] with a the dataset's action."""
+        if self.updates > self.bc_warmup_steps:
+            return super().actor_loss(batch)
+        alpha = self.log_alpha.exp().detach()[:, None]
+        _, _, log_prob = self.actor.sample(batch.obs, self.noise(batch.obs))
+        log_likelihood = self.actor.log_prob(batch.obs, batch.actions, BC_CLIP)
+        per_seed = (alpha * log_prob - log_likelihood).mean(dim=1)
+        return (
+            per_seed.sum(),
+            log_prob.detach(),
+            {"actor_loss": per_seed.detach(), "entropy": -log_prob.mean(dim=1).detach()},
+        )
+
     def sampled_actions(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """The 3N proposals per state, ``(S, 3, B, N, A)``: uniform, π(· | s), π(· | s′); and their log-densities ``(S, 3, B, N)``."""
         n, (seeds, batch_size, act_dim) = self.config.samples, batch.actions.shape
         with torch.no_grad():
-            uniform = (
-                torch.stack(
-                    [
-                        torch.rand((batch_size * n, act_dim), generator=g, device=batch.actions.device)
-                        for g in self.generators
-                    ]
-                )
-                * 2.0
-                - 1.0
-            )
+            uniform = seeded_uniform(self.generators, (batch_size * n, act_dim), batch.actions.device) * 2.0 - 1.0
             proposals, log_densities = (
                 [uniform],
                 [torch.full((seeds, batch_size * n), act_dim * math.log(0.5), device=uniform.device)],
@@ -143,7 +176,7 @@ class CQL(SAC):
         actions, log_density = self.sampled_actions(batch)
         seeds, _, batch_size, n, act_dim = actions.shape
         obs = batch.obs.repeat_interleave(n, dim=1).repeat(1, 3, 1)  # matches actions' (3, B, N) layout
-        q_sampled = self.critic(obs.repeat(2, 1, 1), actions.reshape(seeds, -1, act_dim).repeat(2, 1, 1))
+        q_sampled = self.critic.heads(obs, actions.reshape(seeds, -1, act_dim), 2)
         q_sampled = (
             q_sampled.view(2, seeds, 3, batch_size, n).permute(0, 1, 3, 2, 4).reshape(2, seeds, batch_size, 3 * n)
         )
@@ -167,6 +200,7 @@ class CQL(SAC):
         return -(self.alpha_prime() * (c.min_q_weight * gap - c.lagrange_gap)).sum()
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        self.updates += 1
         loss, logs = self.critic_loss(batch)
         gradient_step(self.critic_opt, loss)
         if self.config.lagrange_gap is not None:

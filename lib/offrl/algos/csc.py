@@ -9,18 +9,26 @@ executes only actions it deems safe, and trades reward against cost with a dual 
                   y_C = c + γ·(1 − c)·(1 − done)·Q̄_C(s′, a′),   a′ ~ π(· | s′)
                   (Eq. 2: CQL's regulariser with its sign turned, so Q_C is pushed up at the
                   policy's actions and down at the replayed ones: an over-estimate)
-    acting:       a₁ … a_K ~ π(· | s); execute the first a_k with Q_C(s, a_k) ≤ χ, or, when
-                  none passes, argmin_k Q_C(s, a_k)
+    acting:       a₁ … a_K ~ π(· | s); execute the first a_k with Q_C(s, a_k) ≤ ε, or, when
+                  none passes, argmin_k Q_C(s, a_k);  ε = (1 − γ)·(χ − V̂_C) (``acceptance="tightened"``)
+                  or ε = χ (``"chi"``)
     actor:        SAC's loss + λ/(1 − γ)·mean_B Q_C(s, ã): the surrogate E[A_R] − λ/(1 − γ)·E[A_C]
                   with Q-values in place of advantages (a baseline V(s) leaves the gradient alone)
     dual:         λ ← max(0, λ + η_λ·(V̂_C − χ)),   V̂_C the share of the seed's last M ended
-                  episodes that had a violation (χ before any has ended)
+                  episodes that had a violation (χ before any has ended) (``dual="episodes"``);
+                  ``"advantage"``: λ ← max(0, λ + η_λ·(V̂_C + mean_B [Q_C(s, ã) − Q_C(s, a)]/(1 − γ) − χ)),
+                  the new policy's estimated cost (V̂_C plus its cost advantage, Q-values for advantages)
     critic, temperature: SAC's (offrl.algos.sac); Q̄_C is Q_C's Polyak-averaged target (τ).
 
-The paper's text was not at hand here: this follows the slides (the constrained problem, "use
-the CQL update rule to guarantee that the probability of an accident is overestimated", shown
-there with CQL(H)'s log-sum-exp) and the paper's Eq. 2 and Algorithm 1 as we recall them, with
-the regulariser's expectation over π (CQL's first form) rather than the slides' log-sum-exp.
+The paper's text was not at hand here and its authors released no code (../shared/BASELINES.md §7): this
+follows the slides (the constrained problem, "use the CQL update rule to guarantee that the probability
+of an accident is overestimated", shown there with CQL(H)'s log-sum-exp) and the paper's Eq. 2 and
+Algorithm 1 as we recall them, with the regulariser's expectation over π (CQL's first form) rather than
+the slides' log-sum-exp. A third-party port (an OmniSafe-based CSC, ``csc.py::_update``,
+``csc_actor_critic.py::CSCActorCritic.step``) reads Algorithm 1 as we recall it on the acting rule,
+ε = (1 − γ)·(χ − V̂_C): the default. On the multiplier the two readings differ (our recollection: the
+episodes' failures; the port: the cost advantage, with its step's sign turned): ``dual`` offers both,
+the default the episodes' (plain dual ascent on V_C ≤ χ).
 
 Departures from the paper, and why:
 
@@ -31,10 +39,10 @@ Departures from the paper, and why:
   episodes end at a failure. Only the cost critic treats a violation as absorbing, the (1 − c)
   in y_C, so Q_C stays the discounted probability of the next violation, in [0, 1] but for
   the conservative term.
-- The rejection threshold is χ itself: executing only actions whose over-estimated Q_C is at
-  most χ bounds the estimated probability of a violation from every visited state by χ, a
-  per-state form of the constraint. The paper's Algorithm 1, as we recall it, tightens the
-  threshold with the last epoch's failures, ε = (1 − γ)(χ − V̂_C).
+- ``acceptance="chi"`` (an option, the project's earlier rule) rejects at χ itself: executing only
+  actions whose over-estimated Q_C is at most χ bounds the estimated probability of a violation
+  from every visited state by χ, a per-state form of the constraint. The tightened threshold is
+  below 0 once V̂_C > χ: every draw is rejected and the least-cost one runs.
 - The paper resamples until an action passes; here at most K candidates, drawn at once (the
   first that passes is the one sequential resampling would have stopped at), and the
   least-cost one when none passes.
@@ -59,7 +67,10 @@ import torch
 
 from offrl.algos.base import Batch
 from offrl.algos.sac import SAC, SACConfig
-from offrl.nets import QEnsemble, adam, gradient_step, reinit_member, soft_update
+from offrl.nets import QEnsemble, adam, frozen, gradient_step, seeded_init, soft_update
+
+ACCEPTANCES = ("tightened", "chi")
+DUALS = ("episodes", "advantage")
 
 
 @dataclass
@@ -70,8 +81,14 @@ class CSCConfig:
     dual_lr: float = 1e-4  # η_λ per gradient step: at the widest gap λ/(1 − γ) grows by about 9 per 1000 steps
     initial_lambda: float = 0.0
     cost_episodes: int = 10  # M: ended episodes behind V̂_C (500 steps of 50-step episodes)
+    acceptance: str = "tightened"  # ε = (1 − γ)(χ − V̂_C) (Algorithm 1), or "chi": ε = χ
+    dual: str = "episodes"  # λ's step by V̂_C − χ, or "advantage": by V̂_C + E[A_C]/(1 − γ) − χ
 
     def __post_init__(self) -> None:
+        if self.acceptance not in ACCEPTANCES:
+            raise ValueError(f"csc.acceptance = {self.acceptance!r}: must be one of {ACCEPTANCES}")
+        if self.dual not in DUALS:
+            raise ValueError(f"csc.dual = {self.dual!r}: must be one of {DUALS}")
         if not 0 < self.threshold <= 1:
             raise ValueError(f"csc.threshold = {self.threshold}: χ is a probability, must be in (0, 1]")
         for name in ("cql_weight", "dual_lr", "initial_lambda"):
@@ -96,15 +113,23 @@ def conservative_cost_loss(
     return weight * (q_data.mean(dim=1) - q_policy.mean(dim=1)) + 0.5 * (q_data - target.detach()).square().mean(dim=1)
 
 
-def first_safe(costs: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Index along the last dimension: the first candidate with cost ≤ ``threshold``, else the least-cost one."""
+def acceptance_threshold(threshold: float, episode_cost: torch.Tensor, discount: float, rule: str) -> torch.Tensor:
+    """ε per seed ``(S,)``: (1 − γ)·(χ − V̂_C) (``"tightened"``, Algorithm 1) or χ (``"chi"``)."""
+    if rule == "tightened":
+        return (1.0 - discount) * (threshold - episode_cost)
+    return torch.full_like(episode_cost, threshold)
+
+
+def first_safe(costs: torch.Tensor, threshold: float | torch.Tensor) -> torch.Tensor:
+    """Index along the last dimension: the first candidate with cost ≤ ``threshold`` (a number, or one per
+    leading index, broadcast), else the least-cost one."""
     safe = costs <= threshold
     return torch.where(safe.any(dim=-1), safe.to(torch.uint8).argmax(dim=-1), costs.argmin(dim=-1))
 
 
-def dual_step(lagrange: torch.Tensor, episode_cost: torch.Tensor, threshold: float, lr: float) -> torch.Tensor:
-    """λ after one projected gradient step: up while the episodes fail more often than χ, down (to 0 at least) while less."""
-    return (lagrange + lr * (episode_cost - threshold)).clamp(min=0.0)
+def dual_step(lagrange: torch.Tensor, cost_estimate: torch.Tensor, threshold: float, lr: float) -> torch.Tensor:
+    """λ after one projected gradient step: up while the estimated cost exceeds χ, down (to 0 at least) while below."""
+    return (lagrange + lr * (cost_estimate - threshold)).clamp(min=0.0)
 
 
 class CSC(SAC):
@@ -124,8 +149,7 @@ class CSC(SAC):
         super().__init__(obs_dim, act_dim, generators, config, device)
         self.csc = csc
         self.cost_critic = QEnsemble(self.seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
-        for s, generator in enumerate(generators):
-            reinit_member(self.cost_critic, s, generator)
+        seeded_init(generators, (self.cost_critic, 1))
         self.cost_target = copy.deepcopy(self.cost_critic).requires_grad_(False)
         self.cost_opt = adam(self.cost_critic.parameters(), config.critic_lr)
         self.lagrange = torch.full((self.seeds,), csc.initial_lambda, device=device)
@@ -153,7 +177,9 @@ class CSC(SAC):
         repeated = obs.repeat_interleave(k, dim=1)  # each state K times in a row
         actions = super().explore(repeated)
         costs = self.cost_critic(repeated, actions).view(seeds, batch, k)
-        pick = first_safe(costs, self.csc.threshold)[..., None, None].expand(-1, -1, 1, actions.shape[-1])
+        c = self.csc
+        threshold = acceptance_threshold(c.threshold, self.episode_cost(), self.config.discount, c.acceptance)
+        pick = first_safe(costs, threshold[:, None, None])[..., None, None].expand(-1, -1, 1, actions.shape[-1])
         return actions.view(seeds, batch, k, -1).gather(2, pick).squeeze(2)
 
     def action_value(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -179,14 +205,16 @@ class CSC(SAC):
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Algorithm 1's updates in its order: policy (with SAC's critic and temperature), cost critic, λ."""
-        self.cost_critic.requires_grad_(False)  # the actor's penalty needs ∂Q_C/∂a only
-        logs = super().update(batch)
-        self.cost_critic.requires_grad_(True)
+        with frozen(self.cost_critic):  # the actor's penalty needs ∂Q_C/∂a only
+            logs = super().update(batch)
 
         loss, cost_logs = self.cost_critic_loss(batch)
         gradient_step(self.cost_opt, loss)
         soft_update(self.cost_target, self.cost_critic, self.config.tau)
 
-        episode_cost = self.episode_cost()
-        self.lagrange = dual_step(self.lagrange, episode_cost, self.csc.threshold, self.csc.dual_lr)
+        episode_cost = estimate = self.episode_cost()
+        if self.csc.dual == "advantage":  # the cost advantage of π's actions over the replayed ones
+            advantage = cost_logs["cost_q_policy"] - cost_logs["cost_q_data"]
+            estimate = episode_cost + advantage / (1.0 - self.config.discount)
+        self.lagrange = dual_step(self.lagrange, estimate, self.csc.threshold, self.csc.dual_lr)
         return logs | cost_logs | {"lambda": self.lagrange.clone(), "episode_cost": episode_cost}

@@ -12,10 +12,13 @@ policy's actions (the Fisher divergence between π and the Boltzmann policy of Q
     α:       SAC's temperature, target entropy −act_dim (offrl.algos.sac)
 
 Reference version: google-research ``fisher_brc`` (``fisher_brc.py``, ``train_eval_offline.py``):
-λ = ``f_reg`` = 0.1, reward bonus b = 5 (their "CQL style" bonus), 256×256×256 actor and
+λ = ``f_reg`` = 0.1 (the ``--f_reg`` flag's default; the TD3BC++ paper's Table 6 takes 1 for the gym tasks,
+config/paper.yaml's ``env_options``), reward bonus b = 5 (their "CQL style" bonus), 256×256×256 actor and
 critics, learning rates 3e-4, τ = 0.005, no entropy term in the target; the behaviour model
 256×256 with learning rate 1e-3, divided by 10 at 80% and by 100 at 90% of its phase; 1M
-behaviour steps then 1M RL steps, hence ``pretrain_fraction`` = 0.5 of the run. The snapshots
+behaviour steps then 1M RL steps (``bc_pretraining_steps``, ``num_updates``), hence
+``pretrain_fraction`` = 0.5 of the run: the reference's phases are those of a 2M-step run, a 1M-step
+run has 500k + 500k. The snapshots
 taken during the behaviour phase hold the untrained actor. Evaluation uses tanh(mean(s)), as
 the reference's ``act``.
 
@@ -36,9 +39,9 @@ import torch
 
 from offrl.algos.base import Batch
 from offrl.algos.behaviour import BehaviourCloning
-from offrl.algos.plugins import gradient_penalty
+from offrl.algos.plugins import heads_gradient_penalty
 from offrl.algos.sac import SAC, SACConfig
-from offrl.nets import QEnsemble, TanhGaussianMixture, reinit_member
+from offrl.nets import QEnsemble, TanhGaussianMixture, seeded_init
 
 CLIP = 1e-6  # actions are clipped to ±(1 − CLIP) inside log μ, as the reference
 
@@ -54,6 +57,7 @@ class FisherBRCConfig(SACConfig):
     pretrain_fraction: float = 0.5
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0.0 <= self.pretrain_fraction < 1.0:
             raise ValueError(f"pretrain_fraction must be in [0, 1), got {self.pretrain_fraction}")
 
@@ -74,8 +78,7 @@ class FisherBRC(SAC):
         model = TanhGaussianMixture(self.seeds, obs_dim, act_dim, config.components, tuple(config.behaviour_hidden)).to(
             device
         )
-        for s, generator in enumerate(generators):
-            reinit_member(model, s, generator)
+        seeded_init(generators, (model, 1))
         self.behaviour = BehaviourCloning(model, generators, act_dim, config.behaviour_lr, CLIP)
         self.updates = 0
         self.pretrain_steps = 0
@@ -104,10 +107,9 @@ class FisherBRC(SAC):
             )
             log_mu = self.behaviour.model.log_prob(batch.obs, batch.actions, CLIP)
             policy_action = self.actor.sample(batch.obs, self.noise(batch.obs))[0]
-        q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1) + log_mu
+        q = self.critic.heads(batch.obs, batch.actions, 2) + log_mu
         per_seed = (q - target).square().mean(dim=2).sum(dim=0)
-        penalty = gradient_penalty(self.critic, batch.obs.repeat(2, 1, 1), policy_action.repeat(2, 1, 1), threshold=0.0)
-        penalty = penalty.view(2, self.seeds).sum(dim=0)
+        penalty = heads_gradient_penalty(self.critic, batch.obs, policy_action, 2, threshold=0.0)
         per_seed = per_seed + c.f_reg * penalty
         return per_seed.sum(), {
             "critic_loss": per_seed.detach(),

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from offrl.algos.base import Batch, Checkpointed
+from offrl.algos.base import Batch, OfflineAlgorithm
 from offrl.data import Dataset
 from offrl.nets import (
     LOG_STD_MAX,
@@ -51,7 +51,7 @@ from offrl.nets import (
     QEnsemble,
     adam,
     gradient_step,
-    reinit_member,
+    seeded_init,
     soft_update,
     twin_min,
 )
@@ -104,7 +104,7 @@ def reward_scale(dataset: Dataset) -> float:
     return 1000.0 / spread if spread > 0 else 1.0
 
 
-class IQL(Checkpointed):
+class IQL(OfflineAlgorithm):
     checkpointed = ("actor", "value", "critic", "critic_target", "actor_opt", "value_opt", "critic_opt")
     checkpointed_values = ("log_std", "updates")
     normalize_states = True
@@ -117,9 +117,7 @@ class IQL(Checkpointed):
         self.actor = DeterministicActor(seeds, obs_dim, act_dim, tuple(c.hidden)).to(device)
         self.value = EnsembleMLP(seeds, obs_dim, 1, tuple(c.hidden)).to(device)
         self.critic = QEnsemble(2 * seeds, obs_dim, act_dim, tuple(c.hidden)).to(device)
-        for s, generator in enumerate(generators):
-            for module, member in ((self.actor, s), (self.value, s), (self.critic, s), (self.critic, seeds + s)):
-                reinit_member(module, member, generator)
+        seeded_init(generators, (self.actor, 1), (self.value, 1), (self.critic, 2))
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_std = nn.Parameter(torch.zeros(seeds, 1, act_dim, device=device))
         actor_params = (
@@ -152,7 +150,7 @@ class IQL(Checkpointed):
 
     def target_q(self, batch: Batch) -> torch.Tensor:
         """(S, B): min(Q̂₁, Q̂₂) at the dataset's pairs."""
-        return twin_min(self.critic_target, batch.obs, batch.actions, self.seeds)
+        return twin_min(self.critic_target, batch.obs, batch.actions)
 
     def state_value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.value(obs).squeeze(-1)
@@ -185,7 +183,7 @@ class IQL(Checkpointed):
         rewards = batch.extras.get("scaled_reward", batch.rewards)
         with torch.no_grad():
             target = rewards + self.config.discount * batch.not_done * self.state_value(batch.next_obs)
-        q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
+        q = self.critic.heads(batch.obs, batch.actions, 2)
         per_seed = (q - target).square().mean(dim=2).sum(dim=0)
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach()}
 

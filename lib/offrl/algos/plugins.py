@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from offrl.nets import QEnsemble
+from offrl.nets import QEnsemble, seeded_uniform
 
 GP_ACTIONS = ("uniform", "dataset", "policy")
 RELAXATIONS = (None, "minmax", "raw_q")
@@ -58,7 +58,7 @@ def penalty_inputs(
     obs = obs.repeat(1, repeats, 1)
     if sampling == "uniform":
         shape = (obs.shape[1], dataset_actions.shape[2])
-        actions = torch.stack([torch.rand(shape, generator=g, device=obs.device) for g in generators]) * 2.0 - 1.0
+        actions = seeded_uniform(generators, shape, obs.device) * 2.0 - 1.0
     elif sampling == "dataset":
         actions = dataset_actions.repeat(1, repeats, 1)
     elif sampling == "policy":
@@ -75,6 +75,16 @@ def gradient_penalty(
     """(M,): mean over the pairs of ReLU(‖∇ₐQₘ(s, a)‖₂ − k)² for every critic member m."""
     grad = critic.action_gradient(obs, actions)
     return torch.relu(grad.norm(dim=-1) - threshold).square().mean(dim=1)
+
+
+def heads_gradient_penalty(
+    critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor, heads: int, threshold: float = 1.0
+) -> torch.Tensor:
+    """(S,): :func:`gradient_penalty` of each of the ``heads`` critics of every seed at its pairs
+    ``(S, N, ·)``, summed over the critics."""
+    seeds = obs.shape[0]
+    per_critic = gradient_penalty(critic, obs.repeat(heads, 1, 1), actions.repeat(heads, 1, 1), threshold)
+    return per_critic.view(heads, seeds).sum(dim=0)
 
 
 @torch.no_grad()

@@ -21,19 +21,41 @@ class Preset:
 
 # BEAR as the TD3BC++ paper ran it: rail-berkeley/d4rl_evaluations (rlkit), "the recommended settings for
 # mujoco tasks": the author's per-env kernel and σ (aviralkumar2907/BEAR issue 8: Laplacian σ = 20 for Hopper and
-# Walker2d, Gaussian σ = 20 for HalfCheetah), policy lr 1e-4, Q lr 3e-4, 256-wide actor and critics (VAE 750-750),
-# and 40 warm-up epochs of 1000 steps: 40k of the paper scale's 1M steps, kept as that share at any scale.
+# Walker2d, Gaussian σ = 20 for HalfCheetah), policy lr 1e-4, Q lr 3e-4, VAE lr 3e-4, 256-wide actor and critics
+# (VAE 750-750), n = 4 MMD samples (BEARTrainer's num_samples_mmd_match), next actions from π itself, the actor's
+# Q at its first sample, unclipped noise (bear/rlkit/torch/sac/bear.py::BEARTrainer.train_from_torch), evaluation
+# by argmax Q₁ over 100 samples (rlkit/core/batch_rl_algorithm.py::policy_fn), and the first 40k steps of warm-up:
+# 40k of the paper scale's 1M steps, kept as that share at any scale.
 BEAR_D4RL = {
     "actor_lr": 1e-4,
     "critic_lr": 3e-4,
+    "vae_lr": 3e-4,
     "hidden": (256, 256),
     "kernel": "laplacian",
     "sigma": 20.0,
+    "mmd_samples": 4,
     "warmup_fraction": 0.04,
+    "target_policy": "current",
+    "actor_q": "first",
+    "noise_clip": None,
+    "eval_samples": 100,
 }
-BEAR_D4RL_ENVS = {"halfcheetah": {"kernel": "gaussian"}}
+# The TD3BC++ paper (appendix C.1): "for four adroit tasks, we use the Gaussian kernel".
+BEAR_D4RL_ENVS = {env: {"kernel": "gaussian"} for env in ("halfcheetah", "door", "hammer", "pen", "relocate")}
 # aviralkumar2907/BEAR's README commands: Laplacian σ = 10 for Hopper (BEARConfig's default, HalfCheetah's too), Gaussian σ = 20 for Walker2d.
 BEAR_README_ENVS = {"walker2d": {"kernel": "gaussian", "sigma": 20.0}}
+
+# CQL as the TD3BC++ paper ran it, young-geng/CQL's SimpleSAC (conservative_sac.py::get_default_config,
+# conservative_sac_main.py, model.py): lrs 3e-4, 2×256 networks, raw states, log σ = m·x + o with learnable m, o
+# (o = −1 at the start), w = 5 (the paper's Table 5 sets it per env in config/paper.yaml's env_options).
+CQL_YOUNG_GENG = {
+    "actor_lr": 3e-4,
+    "alpha_lr": 3e-4,
+    "hidden": (256, 256),
+    "normalize_states": False,
+    "log_std": "affine",
+    "min_q_weight": 5.0,
+}
 
 
 PRESETS: dict[str, Preset] = {
@@ -60,8 +82,8 @@ PRESETS: dict[str, Preset] = {
     "bcq": Preset("bcq"),
     # TD3BC++'s other baselines: CQL(H) and CQL(ρ) (Kumar et al. 2020) and IQL (Kostrikov et al. 2021),
     # Fisher-BRC and UWAC; the lecture slides' BRAC-p and BRAC-v.
-    "cql": Preset("cql"),
-    "cql_rho": Preset("cql", {"regularizer": "rho"}),
+    "cql": Preset("cql", CQL_YOUNG_GENG),
+    "cql_rho": Preset("cql", {**CQL_YOUNG_GENG, "regularizer": "rho"}),
     "iql": Preset("iql"),
     "fisher_brc": Preset("fisher_brc"),
     "uwac": Preset("uwac"),

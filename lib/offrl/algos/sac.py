@@ -25,13 +25,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from offrl.algos.base import Batch, Checkpointed
+from offrl.algos.base import Batch, OfflineAlgorithm
 from offrl.nets import (
+    LOG_STD_MODES,
     QEnsemble,
     TanhGaussianActor,
     adam,
+    frozen,
     gradient_step,
-    reinit_member,
+    seeded_init,
     seeded_normal,
     soft_update,
     twin_min,
@@ -50,9 +52,15 @@ class SACConfig:
     hidden: tuple[int, ...] = (256, 256)
     # False: the target leaves out −α·log π(a′ | s′) (CQL's "deterministic backup").
     backup_entropy: bool = True
+    # How the actor's log σ is bounded (offrl.nets.LOG_STD_MODES): "clamp" to [−5, 2], as rlkit's SAC.
+    log_std: str = "clamp"
+
+    def __post_init__(self) -> None:
+        if self.log_std not in LOG_STD_MODES:
+            raise ValueError(f"log_std must be one of {LOG_STD_MODES}, got {self.log_std!r}")
 
 
-class SAC(Checkpointed):
+class SAC(OfflineAlgorithm):
     checkpointed = ("actor", "critic", "critic_target", "actor_opt", "critic_opt", "alpha_opt")
     checkpointed_values = ("log_alpha",)
     normalize_states = False  # raw states, as the online algorithm (and the blog's baseline)
@@ -63,11 +71,9 @@ class SAC(Checkpointed):
         self.config = config
         self.seeds = seeds = len(generators)
         self.generators = generators
-        self.actor = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
+        self.actor = TanhGaussianActor(seeds, obs_dim, act_dim, tuple(config.hidden), config.log_std).to(device)
         self.critic = QEnsemble(2 * seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
-        for s, generator in enumerate(generators):
-            for module, member in ((self.actor, s), (self.critic, s), (self.critic, seeds + s)):
-                reinit_member(module, member, generator)
+        seeded_init(generators, (self.actor, 1), (self.critic, 2))
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.full((seeds,), math.log(config.initial_alpha), device=device))
         self.target_entropy = -float(act_dim)
@@ -80,8 +86,8 @@ class SAC(Checkpointed):
         return seeded_normal(self.generators, (obs.shape[1], self.actor.spec["act_dim"]), obs.device)
 
     def twin_min(self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """(S, B): min(Q₁, Q₂) of each seed."""
-        return twin_min(critic, obs, actions, self.seeds)
+        """(S, B): min(Q₁, Q₂) of each seed (Fisher-BRC adds log μ to both)."""
+        return twin_min(critic, obs, actions)
 
     def action_value(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """(S, B): what the actor maximises besides its entropy, min(Q₁, Q₂); a constrained variant adds its penalty."""
@@ -95,7 +101,7 @@ class SAC(Checkpointed):
             if self.config.backup_entropy:
                 next_value = next_value - self.log_alpha.exp()[:, None] * next_log_prob
             target = batch.rewards + self.config.discount * batch.not_done * next_value
-        q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
+        q = self.critic.heads(batch.obs, batch.actions, 2)
         return (q - target).square().mean(dim=2).sum(dim=0), q
 
     def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -124,10 +130,9 @@ class SAC(Checkpointed):
 
     def actor_update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The actor's and the temperature's steps, then the target critics' Polyak update."""
-        self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
-        loss, log_prob, actor_logs = self.actor_loss(batch)
-        gradient_step(self.actor_opt, loss)
-        self.critic.requires_grad_(True)
+        with frozen(self.critic):  # the actor step needs ∂Q/∂a only
+            loss, log_prob, actor_logs = self.actor_loss(batch)
+            gradient_step(self.actor_opt, loss)
 
         loss = self.temperature_loss(log_prob)
         gradient_step(self.alpha_opt, loss)

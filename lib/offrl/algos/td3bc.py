@@ -43,10 +43,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from offrl.algos.base import Batch, Checkpointed
-from offrl.algos.plugins import PluginOptions, gradient_penalty, penalty_inputs, relaxation_weight
+from offrl.algos.base import Batch, OfflineAlgorithm
+from offrl.algos.plugins import PluginOptions, heads_gradient_penalty, penalty_inputs, relaxation_weight
 from offrl.data import Dataset
-from offrl.nets import DeterministicActor, QEnsemble, adam, gradient_step, reinit_member, seeded_normal, soft_update
+from offrl.nets import (
+    DeterministicActor,
+    QEnsemble,
+    adam,
+    frozen,
+    gradient_step,
+    seeded_init,
+    seeded_normal,
+    soft_update,
+    twin_min,
+)
 from offrl.policies import NumpyActor, load_actor
 from offrl.simhash import SimHashIndex
 
@@ -80,7 +90,7 @@ class TD3BCConfig(PluginOptions):  # and the TD3BC++ plugins' options (off by de
             raise ValueError("actor_guidance needs Guided TD3+BC's guide_expert and guide_index")
 
 
-class TD3BC(Checkpointed):
+class TD3BC(OfflineAlgorithm):
     checkpointed = ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")
     checkpointed_values = ("updates",)
     normalize_states = True
@@ -93,9 +103,7 @@ class TD3BC(Checkpointed):
         self.generators = generators
         self.actor = DeterministicActor(seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
         self.critic = QEnsemble(2 * seeds, obs_dim, act_dim, tuple(config.hidden)).to(device)
-        for s, generator in enumerate(generators):
-            for module, member in ((self.actor, s), (self.critic, s), (self.critic, seeds + s)):
-                reinit_member(module, member, generator)
+        seeded_init(generators, (self.actor, 1), (self.critic, 2))
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = adam(self.actor.parameters(), config.actor_lr)
@@ -126,9 +134,9 @@ class TD3BC(Checkpointed):
             next_action = (
                 self.actor_target(batch.next_obs) + self.target_noise(batch.actions.shape, batch.actions.device)
             ).clamp(-1.0, 1.0)
-            next_q = self.critic_target(batch.next_obs.repeat(2, 1, 1), next_action.repeat(2, 1, 1))
-            next_q = next_q.view(2, self.seeds, -1).min(dim=0).values
-            target = batch.rewards + c.discount * batch.not_done * next_q
+            target = batch.rewards + c.discount * batch.not_done * twin_min(
+                self.critic_target, batch.next_obs, next_action
+            )
             logs = {}
             if "conf" in batch.extras:
                 # Guided TD3+BC: where the data is thin (low conf), values of actions away from the expert's drop.
@@ -136,7 +144,7 @@ class TD3BC(Checkpointed):
                 guidance = (1.0 - batch.extras["conf"]) * distance
                 target = target - guidance
                 logs["guidance_mean"] = guidance.mean(dim=1)
-        q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1)
+        q = self.critic.heads(batch.obs, batch.actions, 2)
         per_seed = (q - target).square().mean(dim=2).sum(dim=0)  # (S,): Σᵢ mean_B (Qᵢ − y)²
         if c.gradient_penalty > 0 and self.updates % c.gp_every == 0:
             penalty = self.gradient_penalty(batch)
@@ -148,8 +156,7 @@ class TD3BC(Checkpointed):
         """(S,): Σᵢ mean over repeated states of ReLU(‖∇ₐQᵢ(s, a)‖₂ − k)², for both critics i."""
         c = self.config
         obs, actions = penalty_inputs(batch.obs, batch.actions, c.gp_repeats, c.gp_actions, self.generators, self.actor)
-        per_critic = gradient_penalty(self.critic, obs.repeat(2, 1, 1), actions.repeat(2, 1, 1), c.gp_threshold)
-        return per_critic.view(2, self.seeds).sum(dim=0)
+        return heads_gradient_penalty(self.critic, obs, actions, 2, c.gp_threshold)
 
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         pi = self.actor(batch.obs)
@@ -183,7 +190,7 @@ class TD3BC(Checkpointed):
     @torch.no_grad()
     def relaxation_weight(self, batch: Batch) -> torch.Tensor:
         """(S, B): W(s, a) from the mean of both critics at the dataset's (s, a); no gradient flows through it."""
-        q = self.critic(batch.obs.repeat(2, 1, 1), batch.actions.repeat(2, 1, 1)).view(2, self.seeds, -1).mean(dim=0)
+        q = self.critic.heads(batch.obs, batch.actions, 2).mean(dim=0)
         return relaxation_weight(q, self.config.relaxation)
 
     def capture_variant(self, update: int) -> tuple[bool, bool]:
@@ -197,10 +204,9 @@ class TD3BC(Checkpointed):
         gradient_step(self.critic_opt, loss)
 
         if self.updates % self.config.policy_freq == 0:
-            self.critic.requires_grad_(False)  # the actor step needs ∂Q/∂a only
-            loss, actor_logs = self.actor_loss(batch)
-            gradient_step(self.actor_opt, loss)
-            self.critic.requires_grad_(True)
+            with frozen(self.critic):  # the actor step needs ∂Q/∂a only
+                loss, actor_logs = self.actor_loss(batch)
+                gradient_step(self.actor_opt, loss)
             logs |= actor_logs
             soft_update(self.critic_target, self.critic, self.config.tau)
             soft_update(self.actor_target, self.actor, self.config.tau)

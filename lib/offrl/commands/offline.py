@@ -27,7 +27,7 @@ def _train(args: argparse.Namespace) -> None:
     from offrl.data.dataset import dataset_provenance
 
     env, kind = split_dataset(args.dataset, own_data=args.dataset_dir is not None)
-    preset, variant_options = resolve_algorithm(args.algo, args)
+    preset, variant_options = resolve_algorithm(args.algo, args, env)
     _check_intervals(args)
     path = args.dataset_dir or f"{args.root}/{minari_id(env, kind)}"
     provenance = dataset_provenance(path)
@@ -63,19 +63,21 @@ def _check_intervals(args: argparse.Namespace) -> None:
         )
 
 
-def resolve_algorithm(name: str, args: argparse.Namespace) -> tuple[str, dict]:
-    """An algorithm name's preset and options: a preset itself, or a variant of --configfile / --variants."""
-    from offrl.config import config_variants
+def resolve_algorithm(name: str, args: argparse.Namespace, env: str | None = None) -> tuple[str, dict]:
+    """An algorithm name's preset and options: a preset itself, or a variant of --configfile / --variants;
+    with ``env``, the config's ``env_options`` of that name on that env on top (offrl.config.run_options)."""
+    from offrl.config import config_variants, load_config_files, run_options
 
-    if name in PRESETS:
-        return name, {}
     files = args.configfile if args.configfile is not None else [f for f in (DEFAULT_CONFIG,) if os.path.isfile(f)]
+    config = load_config_files(files) if env is not None else {}
+    if name in PRESETS:
+        return name, run_options(config, {}, name, env)
     variants = {**config_variants(files), **json.loads(args.variants)}
     if name not in variants:
         source = f"variants of {', '.join(files)}" if files else "variants (none: no --configfile)"
         allowed = f"presets {', '.join(sorted(PRESETS))}; {source}: {', '.join(sorted(variants)) or '-'}"
         raise ValueError(f"--algo {name}: unknown; allowed: {allowed}")
-    return variants[name]["preset"], dict(variants[name].get("options", {}))
+    return variants[name]["preset"], run_options(config, variants, name, env)
 
 
 def split_dataset(name: str, own_data: bool = False) -> tuple[str, str]:
