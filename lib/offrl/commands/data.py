@@ -100,20 +100,18 @@ def _clone(args: argparse.Namespace) -> None:
 def _contaminate(args: argparse.Namespace) -> None:
     from offrl.data.build import minari_id, write_with_summary
     from offrl.data.contaminate import contaminate
-    from offrl.data.dataset import load_dataset
+    from offrl.data.dataset import dataset_provenance, load_dataset
 
     root = args.root
-    dataset, mask = contaminate(
-        load_dataset(f"{root}/{minari_id(args.env, 'expert')}"),
-        load_dataset(f"{root}/{minari_id(args.env, args.contaminant)}"),
-        args.percent,
-    )
+    parts = [f"{root}/{minari_id(args.env, kind)}" for kind in ("expert", args.contaminant)]
+    dataset, mask = contaminate(load_dataset(parts[0]), load_dataset(parts[1]), args.percent)
     provenance = {
         "source": "contaminated",
         "percent": args.percent,
         "contaminant": args.contaminant,
         "expert_transitions": int((~mask).sum()),
         "contaminant_transitions": int(mask.sum()),
+        "standin": any(dataset_provenance(part).get("standin", False) for part in parts),
         "command": command_line(),
     }
     summary = write_with_summary(
