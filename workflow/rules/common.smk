@@ -1,6 +1,7 @@
 # What every stage and study shares: the config's sections, wildcard constraints, run paths.
 # Each study's own constants and input functions live beside its rules (guided.smk, taming.smk,
 # bear_blog.smk, safer.smk).
+from offrl.envs import ADROIT_ENVS, ADROIT_KINDS, ENV_SPECS, minari_remote_id
 
 
 def reported(path, caption, category):
@@ -21,8 +22,12 @@ OFFLINE = config["offline"]
 Q_DIAGNOSTIC = config["q_diagnostic"]
 
 
+# Every env of the registry (offrl.envs): the locomotion tasks and the Adroit tasks.
+ENV_PATTERN = "|".join(ENV_SPECS)
+
+
 wildcard_constraints:
-    env="hopper|walker2d|halfcheetah",
+    env=ENV_PATTERN,
     kind="random|medium-replay|medium-expert|medium|expert|cloned",
     percent="[1-9][0-9]?",
     contaminant="random|cloned",
@@ -64,7 +69,7 @@ VARIANTS = all_variants(config)
 wildcard_constraints:
     algo="|".join(sorted([*PRESETS, *VARIANTS], key=len, reverse=True)),
     dataset=(
-        "(hopper|walker2d|halfcheetah)-(random|medium-replay|medium-expert|medium|expert|cloned"
+        f"({ENV_PATTERN})-(random|medium-replay|medium-expert|medium|expert|cloned"
         "|expert-(random|cloned)-[1-9][0-9]?|expert-first[1-9][0-9]*)"
     ),
     seeds="[0-9]+(-[0-9]+)*",
