@@ -235,9 +235,7 @@ rule taming_fig7_gym:
     input:
         evaluations(TAMING_SWEEPS["fig7"], taming_contaminated()),
     output:
-        png=reported(
-            "results/figures/taming_fig7_gym.png", caption="../report/taming_fig7_gym.rst", category="TD3BC++"
-        ),
+        png=reported("results/figures/taming_fig7_gym.png", caption="../report/taming_fig7_gym.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig7_gym.pdf",
         csv="results/figures/taming_fig7_gym.csv",
     log:

@@ -3,7 +3,6 @@ import shlex
 
 from offrl.config import adroit_study
 
-
 TAMING = config["taming"]
 CONTAMINATION = DATASETS["contamination"]
 CLONED_CONTAMINATION = DATASETS["cloned_contamination"]
@@ -11,7 +10,10 @@ CLONED_CONTAMINATION = DATASETS["cloned_contamination"]
 TAMING_ARTEFACTS = {
     "table1": "results/tables/taming_table1.md",
     "table8": "results/tables/taming_table8.md",
-    **{fig: f"results/figures/taming_{fig}.png" for fig in ("fig3", "fig4", "fig5", "fig6", "fig7_gym", "fig8", "fig11")},
+    **{
+        fig: f"results/figures/taming_{fig}.png"
+        for fig in ("fig3", "fig4", "fig5", "fig6", "fig7_gym", "fig8", "fig11")
+    },
 }
 # The Adroit artefacts by their config name (taming.adroit.artefacts).
 ADROIT_ARTEFACTS = {

@@ -237,7 +237,8 @@ def write_score_table(
     left_out = ", ".join(f"{paper_name(a)} on {dataset_name(d)}" for a, d in omitted)
     note = (
         (f"{note} " if note else "")
-        + f"Final normalised score: mean over {spread_label(counts, '').strip().removeprefix('over ')} ± {SPREADS[spread]}; "
+        + f"Final normalised score: mean over {spread_label(counts, '').strip().removeprefix('over ')} "
+        + f"± {SPREADS[spread]}; "
         f"Total ± {TOTAL_SPREADS[total_spread]}. "
         + (
             f"{IQM_ROW}: interquartile mean over every run (dataset × seed) of the Total's datasets "
