@@ -183,9 +183,17 @@ def _evaluate_units(job: Job, producers: dict[str, Job]) -> tuple[float, str]:
         _number(o, "episodes"),
     )
     return (
-        snapshots * seeds * episodes * EPISODE_STEPS,
+        snapshots * seeds * episodes * _episode_steps(o["dataset"][0]),
         f"{snapshots:.0f} snapshots × {seeds} seeds × {episodes:.0f} episodes",
     )
+
+
+def _episode_steps(dataset: str) -> int:
+    """An evaluation episode at full length: the env's time limit (1000 for locomotion; Adroit's 200, Pen's 100)."""
+    from offrl.envs import ENV_SPECS
+
+    env = dataset.split("-", 1)[0]
+    return ENV_SPECS[env].max_episode_steps if env in ENV_SPECS else EPISODE_STEPS
 
 
 def _option_units(
