@@ -230,8 +230,8 @@ rule taming_fig6:
 
 
 rule taming_fig7_gym:
-    """Figure 7's sweep on the gym expert-random datasets (the paper's is on Adroit: taming_fig7): score
-    against α for several λ_GP."""
+    """Figure 7 of the TD3BC++ paper: score against α for several λ_GP (the penalty relaxes the need for the
+    BC term); taming_fig7 on Adroit's expert-cloned data as the paper, taming_fig7_gym on the gym expert-random."""
     input:
         evaluations(TAMING_SWEEPS["fig7"], taming_contaminated()),
     output:
@@ -276,6 +276,8 @@ use rule taming_fig7_gym as taming_fig7 with:
         note=ADROIT_NOTE,
 
 
+# Table 2 of the TD3BC++ paper: the Adroit tasks' expert and expert-cloned-X datasets, final scores; the cells the
+# paper leaves out shown as –.
 use rule d4rl_table as taming_table2 with:
     input:
         ADROIT_TABLE2_EVALUATIONS,
@@ -294,6 +296,7 @@ use rule d4rl_table as taming_table2 with:
         options=f"{TAMING_SPREAD} {gains(ADROIT['algorithms'])} {ADROIT_OMIT} --note {shlex.quote(ADROIT_NOTE)}",
 
 
+# Table 4 of the TD3BC++ paper: the expert-cloned-X Adroit datasets' sizes, expert and cloned transitions, reward.
 use rule dataset_table as taming_table4 with:
     input:
         expand("resources/datasets/{dataset}.json", dataset=ADROIT_STUDY["table4"]),
