@@ -115,9 +115,8 @@ def score_table(
         )
     rows = [*datasets, *extension]
     mean = final.groupby(["dataset", "algorithm"])[metric].mean().unstack().reindex(index=rows, columns=algorithms)
-    gaps = pd.DataFrame(
-        [[(a, d) in set(omitted) for a in algorithms] for d in rows], index=rows, columns=algorithms, dtype=bool
-    )
+    left_out = set(omitted)
+    gaps = pd.DataFrame([[(a, d) in left_out for a in algorithms] for d in rows], index=rows, columns=algorithms)
     missing = [f"{a} on {d}" for d in rows for a in algorithms if pd.isna(mean.loc[d, a]) and not gaps.loc[d, a]]
     if missing:
         raise ValueError(f"no scores for {missing}")
