@@ -453,6 +453,7 @@ def test_a_study_budget_applies_to_its_datasets_and_never_gives_a_run_two():
         "bear_blog.figure1_envs": ["hopper-expert-first10000", "halfcheetah-expert-first10000"],
         "q_diagnostic.datasets": ["hopper-expert-first10000", "halfcheetah-expert-first10000"],
         "taming.envs": ["walker2d-expert", "walker2d-expert-random-70"],
+        "taming.adroit.envs": [],
     }
     for change, expected in (
         # The D4RL table on Walker2d would train walker2d-expert for both budgets.

@@ -15,7 +15,7 @@ def test_normalized_score_matches_d4rl_constants():
 
 
 def test_unknown_env_names_the_allowed_ones():
-    with pytest.raises(ValueError, match="allowed: halfcheetah, hopper, walker2d"):
+    with pytest.raises(ValueError, match="allowed: door, halfcheetah, hammer, hopper, pen, relocate, walker2d"):
         env_spec("ant")
 
 

@@ -73,8 +73,9 @@ def test_paper_scale_config_is_its_file_and_the_schema_defaults(tmp_path):
     expected = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     validate(expected, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # fills the schema's defaults
     assert resolved == expected
-    # The keys that leaked from config/config.yaml before: every TD3BC++ artefact, SAFER's priors with
-    # the PriorConfig defaults (appendix C: SGD + momentum, lr 1e-4, λ = 1e-4), 256-wide downstream SAC, no bear_256.
+    # The keys that leaked from config/config.yaml before: every TD3BC++ artefact (the gym ones but our fig7_gym sweep,
+    # and the Adroit ones), SAFER's priors with the PriorConfig defaults (appendix C: SGD + momentum, lr 1e-4,
+    # λ = 1e-4), 256-wide downstream SAC, no bear_256.
     assert resolved["taming"]["artefacts"] == [
         "table1",
         "table8",
@@ -82,10 +83,10 @@ def test_paper_scale_config_is_its_file_and_the_schema_defaults(tmp_path):
         "fig4",
         "fig5",
         "fig6",
-        "fig7",
         "fig8",
         "fig11",
     ]
+    assert resolved["taming"]["adroit"]["artefacts"] == ["table2", "table4", "fig7"]
     assert resolved["safer"]["prior"]["options"] == {} and resolved["safer"]["downstream"]["hidden"] == [256, 256]
     from offrl.safer.priors.train import prior_config
 
@@ -217,7 +218,7 @@ def test_smoke_pipeline_builds_taming_table1_and_figure3(smoke_run):
     assert (workdir / "results" / "figures" / "taming_fig3.png").stat().st_size > 10_000
     assert (workdir / "results" / "figures" / "taming_fig4.png").stat().st_size > 10_000
     assert (workdir / "results" / "figures" / "taming_fig8.png").stat().st_size > 10_000
-    for figure in ("taming_fig5", "taming_fig6", "taming_fig7", "taming_fig11"):
+    for figure in ("taming_fig5", "taming_fig6", "taming_fig7_gym", "taming_fig11"):
         assert (workdir / "results" / "figures" / f"{figure}.png").stat().st_size > 10_000, figure
     table8 = pd.read_csv(workdir / "results" / "tables" / "taming_table8.csv", header=[0, 1], index_col=0)
     assert list(table8.index) == [f"hopper-{kind}" for kind in KINDS] + ["Total"]

@@ -186,6 +186,7 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
         missing = [algo for algo in taming["figure_algorithms"] if algo not in taming["algorithms"]]
         if missing:
             raise ConfigError(f"taming.figure_algorithms {missing} are not in taming.algorithms {taming['algorithms']}")
+    _check_adroit(config)
     _check_bear_blog(config)
     _check_q_diagnostic(config)
     _check_safer(config.get("safer"))
@@ -210,6 +211,35 @@ def taming_datasets(config: dict[str, Any], kinds: Sequence[str] | None = None, 
     return [f"{env}-{kind}" for env in taming.get("envs", []) for kind in [*kinds, *extra]]
 
 
+def adroit_study(config: dict[str, Any]) -> dict[str, Any]:
+    """The TD3BC++ study's Adroit datasets and Table 2's cells (``taming.adroit``).
+
+    ``table2``: each task's expert dataset, then its expert-cloned-X rows; ``fig7``: the
+    expert-cloned-X rows alone; ``table4``: every expert-cloned-X dataset built; ``omitted``:
+    the (algorithm, dataset) cells of Table 2 the paper leaves out; ``runs``: Table 2's
+    (algorithm, dataset) cells that are trained.
+    """
+    adroit = config.get("taming", {}).get("adroit", {})
+    envs = adroit.get("envs", [])
+    rows = adroit.get("table_contamination", [])
+    table2 = [d for env in envs for d in [f"{env}-expert", *(f"{env}-expert-cloned-{p}" for p in rows)]]
+    omitted = [
+        (algo, dataset)
+        for algo, tasks in adroit.get("omitted", {}).items()
+        for dataset in table2
+        if dataset.split("-", 1)[0] in tasks
+    ]
+    algorithms = adroit.get("algorithms", [])
+    return {
+        "envs": envs,
+        "table2": table2,
+        "fig7": [f"{env}-expert-cloned-{p}" for env in envs for p in rows],
+        "table4": [f"{env}-expert-cloned-{p}" for env in envs for p in adroit.get("contamination", [])],
+        "omitted": omitted,
+        "runs": [(a, d) for a in algorithms for d in table2 if (a, d) not in omitted],
+    }
+
+
 def study_datasets(config: dict[str, Any]) -> dict[str, list[str]]:
     """The datasets each study trains on, by the config key that names them.
 
@@ -232,6 +262,7 @@ def study_datasets(config: dict[str, Any]) -> dict[str, list[str]]:
         ),
         "q_diagnostic.datasets": list(config.get("q_diagnostic", {}).get("datasets", [])),
         "taming.envs": list(dict.fromkeys([*taming_datasets(config), *table8])),
+        "taming.adroit.envs": adroit_study(config)["table2"],
     }
 
 
@@ -265,6 +296,23 @@ def _check_study_steps(config: dict[str, Any]) -> None:
                 f"taming.steps ({steps}) differs from offline.steps ({offline['steps']}), but {shared} are also "
                 f"trained for {key}: a run has one budget; make them equal or keep the studies' datasets apart"
             )
+
+
+def _check_adroit(config: dict[str, Any]) -> None:
+    """Table 2's rows are among the built expert-cloned-X datasets; each omitted cell is one of its algorithms'."""
+    adroit = config.get("taming", {}).get("adroit", {})
+    if not adroit.get("envs"):
+        return
+    rows = [p for p in adroit["table_contamination"] if p not in adroit["contamination"]]
+    if rows:
+        raise ConfigError(
+            f"taming.adroit.table_contamination {rows} are not in taming.adroit.contamination {adroit['contamination']}"
+        )
+    strangers = [algo for algo in adroit["omitted"] if algo not in adroit["algorithms"]]
+    if strangers:
+        raise ConfigError(
+            f"taming.adroit.omitted names {strangers}, not in taming.adroit.algorithms {adroit['algorithms']}"
+        )
 
 
 def number_tag(value: float) -> str:
@@ -315,7 +363,9 @@ def taming_sweeps(taming: dict[str, Any]) -> dict[str, Any]:
 
 def all_variants(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The config's own variants and those the TD3BC++ study's sweeps define."""
-    generated = taming_sweeps(config["taming"])["variants"] if config.get("taming", {}).get("envs") else {}
+    taming = config.get("taming", {})
+    sweeping = taming.get("envs") or taming.get("adroit", {}).get("envs")
+    generated = taming_sweeps(taming)["variants"] if sweeping else {}
     return {**generated, **config.get("variants", {})}
 
 
@@ -379,12 +429,12 @@ def _check_algorithms(config: dict[str, Any], variants: dict[str, dict[str, Any]
     ]
     if sized:
         raise ConfigError(f"offline.batch_sizes: unknown algorithm(s) {sized}; allowed: {allowed}")
-    for section, key in lists:
-        unknown = [
-            name for name in config.get(section, {}).get(key, []) if name not in PRESETS and name not in variants
-        ]
+    named = {f"{section}.{key}": config.get(section, {}).get(key, []) for section, key in lists}
+    named["taming.adroit.algorithms"] = config.get("taming", {}).get("adroit", {}).get("algorithms", [])
+    for where, names in named.items():
+        unknown = [name for name in names if name not in PRESETS and name not in variants]
         if unknown:
-            raise ConfigError(f"{section}.{key}: unknown algorithm(s) {unknown}; allowed: {allowed}")
+            raise ConfigError(f"{where}: unknown algorithm(s) {unknown}; allowed: {allowed}")
 
 
 def _check_bear_blog(config: dict[str, Any]) -> None:

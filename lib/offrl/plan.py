@@ -183,9 +183,18 @@ def _evaluate_units(job: Job, producers: dict[str, Job]) -> tuple[float, str]:
         _number(o, "episodes"),
     )
     return (
-        snapshots * seeds * episodes * EPISODE_STEPS,
+        snapshots * seeds * episodes * _episode_steps(o.get("dataset", [""])[0]),
         f"{snapshots:.0f} snapshots × {seeds} seeds × {episodes:.0f} episodes",
     )
+
+
+def _episode_steps(dataset: str) -> int:
+    """An evaluation episode at full length: its env's time limit (locomotion's 1000, Adroit's 200, Pen's 100);
+    MuJoCo's where the command names no dataset of a known env."""
+    from offrl.envs import ENV_SPECS
+
+    env = dataset.split("-", 1)[0]
+    return ENV_SPECS[env].max_episode_steps if env in ENV_SPECS else EPISODE_STEPS
 
 
 def _option_units(

@@ -1,6 +1,7 @@
 # What every stage and study shares: the config's sections, wildcard constraints, run paths.
 # Each study's own constants and input functions live beside its rules (guided.smk, taming.smk,
 # bear_blog.smk, safer.smk).
+from offrl.envs import ADROIT_ENVS, ADROIT_KINDS, ENV_SPECS, minari_remote_id
 
 
 def reported(path, caption, category):
@@ -31,7 +32,7 @@ def one_of(values):
 
 
 wildcard_constraints:
-    env=one_of(ALL_ENVS),
+    env=one_of(ENV_SPECS),  # every env of the registry (offrl.envs): the locomotion and the Adroit tasks
     kind=one_of(ALL_KINDS),
     percent="[1-9][0-9]?",
     contaminant="random|cloned",
@@ -75,7 +76,7 @@ VARIANTS = all_variants(config)
 wildcard_constraints:
     algo=one_of([*PRESETS, *VARIANTS]),
     dataset=(
-        f"({one_of(ALL_ENVS)})-({one_of(ALL_KINDS)}" "|expert-(random|cloned)-[1-9][0-9]?|expert-first[1-9][0-9]*)"
+        f"({one_of(ENV_SPECS)})-({one_of(ALL_KINDS)}" "|expert-(random|cloned)-[1-9][0-9]?|expert-first[1-9][0-9]*)"
     ),
     seeds="[0-9]+(-[0-9]+)*",
 

@@ -1,6 +1,9 @@
 # Data stage: D4RL-protocol datasets, generated here from the behaviour policies or downloaded.
 
 
+include: "datasets_inputs.smk"
+
+
 if DATASETS["source"] == "local":
 
     rule collect_dataset:
@@ -14,6 +17,8 @@ if DATASETS["source"] == "local":
             "logs/datasets/{env}-{kind}.log",
         benchmark:
             "logs/benchmarks/datasets/{env}-{kind}.tsv"
+        wildcard_constraints:
+            env="|".join(LOCOMOTION_ENVS),
         conda:
             CONDA_ENV
         threads: 1
@@ -31,28 +36,63 @@ if DATASETS["source"] == "local":
             " --noise {params.noise} --root resources/minari --summary {output.summary}"
             " --quiet > {log} 2>&1"
 
-else:
 
-    rule download_dataset:
-        """Fetch a remote Minari dataset (needs network; fails at once without)."""
-        output:
-            dataset=directory("resources/minari/offrl/{env}/{kind}-v0"),
-            summary="resources/datasets/{env}-{kind}.json",
-        log:
-            "logs/datasets/{env}-{kind}.log",
-        benchmark:
-            "logs/benchmarks/datasets/{env}-{kind}.tsv"
-        conda:
-            CONDA_ENV
-        threads: 1
-        resources:
-            mem_mb=DATASET_MEM_MB,
-            runtime=DATASET_RUNTIME,
-        params:
-            remote_id=lambda wildcards: DATASETS["minari_ids"][f"{wildcards.env}-{wildcards.kind}"],
-        shell:
-            "python -m offrl download --remote-id {params.remote_id} --env {wildcards.env}"
-            " --kind {wildcards.kind} --root resources/minari --summary {output.summary} > {log} 2>&1"
+rule download_dataset:
+    """Fetch a remote Minari dataset, or take the copy placed in MINARI_DATASETS_PATH; without
+    either, fail first, in one line naming the run's datasets and how to place them."""
+    input:
+        download_inputs,
+    output:
+        dataset=directory("resources/minari/offrl/{env}/{kind}-v0"),
+        summary="resources/datasets/{env}-{kind}.json",
+    log:
+        "logs/datasets/{env}-{kind}.log",
+    benchmark:
+        "logs/benchmarks/datasets/{env}-{kind}.tsv"
+    wildcard_constraints:
+        env="|".join(DOWNLOADED_ENVS),
+    # Before any other job: a run that cannot get its data stops at once, not hours in.
+    priority: 100
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=DATASET_MEM_MB,
+        runtime=DATASET_RUNTIME,
+    params:
+        remote_id=remote_id,
+        needed=lambda wildcards: ADROIT_REMOTE_IDS if wildcards.env in ADROIT_ENVS else [],
+        # Stand-ins are read from their own root, as a hand-placed copy would be from MINARI_DATASETS_PATH.
+        minari_path=lambda wildcards, input: f"MINARI_DATASETS_PATH={ADROIT_STANDIN_ROOT} " if input else "",
+    shell:
+        "{params.minari_path}python -m offrl download --remote-id {params.remote_id} --env {wildcards.env}"
+        " --kind {wildcards.kind} --root resources/minari --summary {output.summary} --needed {params.needed}"
+        " > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
+
+
+rule adroit_standin:
+    """A small stand-in for an Adroit dataset (taming.adroit.source: standin): a few episodes of a
+    scripted or random policy in the real env, under D4RL's Minari id."""
+    output:
+        directory(f"{ADROIT_STANDIN_ROOT}/D4RL/{{env}}/{{kind}}-v2"),
+    log:
+        "logs/datasets/standin-{env}-{kind}.log",
+    benchmark:
+        "logs/benchmarks/datasets/standin-{env}-{kind}.tsv"
+    wildcard_constraints:
+        env="|".join(ADROIT_ENVS),
+        kind="|".join(ADROIT_KINDS),
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=DATASET_MEM_MB,
+        runtime=DATASET_RUNTIME,
+    params:
+        episodes=ADROIT["standin_episodes"],
+    shell:
+        "python -m offrl standin --env {wildcards.env} --kind {wildcards.kind} --episodes {params.episodes}"
+        f" --root {ADROIT_STANDIN_ROOT} > {{log}} 2>&1"
 
 
 rule contaminate_dataset:

@@ -1,4 +1,7 @@
 # The TD3BC++ study's constants and input functions (its rules: taming.smk, which includes this file).
+import shlex
+
+from offrl.config import adroit_study
 
 TAMING = config["taming"]
 CONTAMINATION = DATASETS["contamination"]
@@ -7,7 +10,16 @@ CLONED_CONTAMINATION = DATASETS["cloned_contamination"]
 TAMING_ARTEFACTS = {
     "table1": "results/tables/taming_table1.md",
     "table8": "results/tables/taming_table8.md",
-    **{fig: f"results/figures/taming_{fig}.png" for fig in ("fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig11")},
+    **{
+        fig: f"results/figures/taming_{fig}.png"
+        for fig in ("fig3", "fig4", "fig5", "fig6", "fig7_gym", "fig8", "fig11")
+    },
+}
+# The Adroit artefacts by their config name (taming.adroit.artefacts).
+ADROIT_ARTEFACTS = {
+    "table2": "results/tables/taming_table2.md",
+    "table4": "results/tables/taming_table4.md",
+    "fig7": "results/figures/taming_fig7.png",
 }
 # Each "++" method's Total is shown with its gain over the method it extends.
 PLUS_PLUS = {"td3bc_pp": "td3bc", "bear_pp": "bear", "bear_pp_d4rl": "bear_d4rl"}
@@ -20,10 +32,13 @@ def contaminated_summaries():
 
 
 def contamination_targets():
-    """Table 3 when the config asks for contaminated datasets; the study's tables and figures with taming.envs."""
+    """Table 3 when the config asks for contaminated datasets; the study's tables and figures with taming.envs,
+    its Adroit ones with taming.adroit.envs."""
     targets = ["results/tables/contamination.md"] if CONTAMINATION or CLONED_CONTAMINATION else []
     if TAMING["envs"]:
         targets += [TAMING_ARTEFACTS[name] for name in TAMING["artefacts"]]
+    if ADROIT["envs"]:
+        targets += [ADROIT_ARTEFACTS[name] for name in ADROIT["artefacts"]]
     return targets
 
 
@@ -57,3 +72,17 @@ TAMING_FIG8_DATASETS = taming_with_medium_expert(lambda p: p <= 50)
 TAMING_FIG7_GRID = [f"{name}:{alpha}:{weight}" for name, alpha, weight in TAMING_SWEEPS["fig7_grid"]]
 # Tables 1 and 8: ± over every final episode, evaluation and seed; the Total's ± the sum of the rows'.
 TAMING_SPREAD = "--spread pooled --total-spread sum"
+
+# Adroit (taming.adroit): Table 2's cells, Table 4's datasets, Figure 7's (offrl.config.adroit_study).
+ADROIT_STUDY = adroit_study(config)
+ADROIT_TABLE2_EVALUATIONS = [
+    f"{run_dir(algo, dataset, seeds)}/evaluation.csv" for algo, dataset in ADROIT_STUDY["runs"] for seeds in SEED_GROUPS
+]
+ADROIT_OMIT = " ".join(f"--omit {algo}:{dataset}" for algo, dataset in ADROIT_STUDY["omitted"])
+# Artefacts of stand-in data say so, under the table or figure and in the report's caption.
+ADROIT_NOTE = (
+    "Built from stand-in data (a few episodes of a scripted or random policy, taming.adroit.source: standin),"
+    " not D4RL's: the wiring is checked, the numbers mean nothing."
+    if ADROIT["source"] == "standin"
+    else ""
+)

@@ -1,5 +1,5 @@
 """Behaviour policies and datasets: ``behaviour``, ``collect``, ``clone``, ``contaminate``, ``subset``, ``download``,
-``index``.
+``standin``, ``index``.
 
 ``behaviour``'s options are :class:`offrl.online.TD3Config`'s fields (``offrl.options``).
 """
@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from offrl.data.contaminate import CONTAMINANTS
 from offrl.data.generate import KINDS
-from offrl.envs import ENV_SPECS
+from offrl.envs import ADROIT_ENVS, ADROIT_KINDS, ENV_SPECS
 from offrl.files import write_atomically
 from offrl.online import TD3Config
 from offrl.options import add_fields, command_line, field_values
@@ -100,20 +100,18 @@ def _clone(args: argparse.Namespace) -> None:
 def _contaminate(args: argparse.Namespace) -> None:
     from offrl.data.build import minari_id, write_with_summary
     from offrl.data.contaminate import contaminate
-    from offrl.data.dataset import load_dataset
+    from offrl.data.dataset import dataset_provenance, load_dataset
 
     root = args.root
-    dataset, mask = contaminate(
-        load_dataset(f"{root}/{minari_id(args.env, 'expert')}"),
-        load_dataset(f"{root}/{minari_id(args.env, args.contaminant)}"),
-        args.percent,
-    )
+    parts = [f"{root}/{minari_id(args.env, kind)}" for kind in ("expert", args.contaminant)]
+    dataset, mask = contaminate(load_dataset(parts[0]), load_dataset(parts[1]), args.percent)
     provenance = {
         "source": "contaminated",
         "percent": args.percent,
         "contaminant": args.contaminant,
         "expert_transitions": int((~mask).sum()),
         "contaminant_transitions": int(mask.sum()),
+        "standin": any(dataset_provenance(part).get("standin", False) for part in parts),
         "command": command_line(),
     }
     summary = write_with_summary(
@@ -135,21 +133,35 @@ def _subset(args: argparse.Namespace) -> None:
 
 def _download(args: argparse.Namespace) -> None:
     from offrl.data.build import minari_id, write_json
-    from offrl.data.dataset import load_dataset
-    from offrl.data.download import download
+    from offrl.data.dataset import dataset_provenance, load_dataset
+    from offrl.data.download import download, reference_scores
+    from offrl.envs import env_spec
 
-    path = download(args.remote_id, args.root, minari_id(args.env, args.kind))
+    path = download(args.remote_id, args.root, minari_id(args.env, args.kind), needed=args.needed)
+    spec = env_spec(args.env)
+    # Scores are normalised with the registry's D4RL constants; the dataset's own are kept beside them to compare.
+    own = {f"dataset_{key}": value for key, value in reference_scores(path).items()}
     summary = {
         "env": args.env,
         "kind": args.kind,
         "minari_id": minari_id(args.env, args.kind),
         "source": "minari",
         "remote_id": args.remote_id,
+        "standin": bool(dataset_provenance(path).get("standin", False)),
+        "ref_min_score": spec.ref_min_score,
+        "ref_max_score": spec.ref_max_score,
+        **own,
         **load_dataset(path).summary(args.env),
         "path": str(path),
     }
     write_json(args.summary, summary)
     print(json.dumps(summary))
+
+
+def _standin(args: argparse.Namespace) -> None:
+    from offrl.data.standin import write_standin
+
+    print(write_standin(args.env, args.kind, args.episodes, args.seed, args.root))
 
 
 def _index(args: argparse.Namespace) -> None:
@@ -167,8 +179,9 @@ def _index(args: argparse.Namespace) -> None:
 def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     """The data commands, each made by ``add(name, help=...)`` (the trunk's, which adds the global options)."""
     envs = sorted(ENV_SPECS)
+    generated = [env for env in envs if env not in ADROIT_ENVS]  # Adroit's data is downloaded, never generated here
     p = add("behaviour", help="train TD3 online; write expert and medium actors, replay buffer, manifest")
-    p.add_argument("--env", required=True, choices=envs)
+    p.add_argument("--env", required=True, choices=generated)
     p.add_argument("--out", required=True, help="output directory")
     add_fields(p, TD3Config)
     p.add_argument(
@@ -179,7 +192,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_behaviour)
 
     p = add("collect", help="generate one D4RL-protocol dataset as a Minari dataset, with a JSON summary")
-    p.add_argument("--env", required=True, choices=envs)
+    p.add_argument("--env", required=True, choices=generated)
     p.add_argument("--kind", required=True, choices=KINDS)
     p.add_argument(
         "--behaviour",
@@ -199,7 +212,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         "clone",
         help="the cloned behaviour policy: BC on the first transitions of the expert dataset, as a raw-state actor",
     )
-    p.add_argument("--env", required=True, choices=envs)
+    p.add_argument("--env", required=True, choices=generated)
     p.add_argument("--expert-dir", required=True, help="the expert Minari dataset")
     p.add_argument(
         "--fraction", type=float, default=0.01, help="share of the expert dataset's transitions, from its start"
@@ -240,7 +253,26 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--kind", required=True, choices=KINDS)
     p.add_argument("--root", required=True)
     p.add_argument("--summary", required=True)
+    p.add_argument(
+        "--needed",
+        nargs="*",
+        default=[],
+        metavar="REMOTE_ID",
+        help="every remote id the run downloads: a failure names them all and how to place them by hand",
+    )
     p.set_defaults(func=_download)
+
+    p = add(
+        "standin",
+        help="a stand-in for an Adroit Minari dataset (a few episodes of a scripted or random policy), under its"
+        " Minari id in a Minari root",
+    )
+    p.add_argument("--env", required=True, choices=ADROIT_ENVS)
+    p.add_argument("--kind", required=True, choices=ADROIT_KINDS)
+    p.add_argument("--episodes", type=int, required=True, help="full episodes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--root", required=True, help="Minari root (what MINARI_DATASETS_PATH would name)")
+    p.set_defaults(func=_standin)
 
     p = add("index", help="SimHash index of a dataset's states: exact bucket counts and conf(s)")
     p.add_argument("--dataset-dir", required=True)

@@ -22,7 +22,7 @@ def _dataset_table(args: argparse.Namespace) -> None:
     from offrl.report.tables import contamination_table, dataset_table, write_table
 
     data, display = (contamination_table if args.layout == "contamination" else dataset_table)(args.summaries)
-    write_table(data, display, args.out)
+    write_table(data, display, args.out, footnote=args.note)
 
 
 def _q_overestimation(args: argparse.Namespace) -> None:
@@ -74,6 +74,8 @@ def _score_table(args: argparse.Namespace) -> None:
         episodes=episodes,
         extension=args.extension_datasets,
         iqm=args.iqm,
+        omitted=[tuple(cell.split(":", 1)) for cell in args.omit],
+        note=args.note,
     )
     print(display.to_string())
 
@@ -113,7 +115,7 @@ def _alpha_figure(args: argparse.Namespace) -> None:
 
     grid = [(name, float(alpha), float(weight)) for name, alpha, weight in (point.split(":") for point in args.grid)]
     final = _final_scores(args)
-    print(plot_alpha_grid(final, args.figure, grid, args.datasets).to_string())
+    print(plot_alpha_grid(final, args.figure, grid, args.datasets, args.note).to_string())
 
 
 def _contamination_figure(args: argparse.Namespace) -> None:
@@ -153,6 +155,10 @@ def _conf_figure(args: argparse.Namespace) -> None:
     plot_conf(args.indexes, args.names, args.figure)
     if args.histograms:
         plot_conf_histograms(args.indexes, args.names, args.histograms)
+
+
+def _note(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--note", default="", help="a sentence before the footnote, e.g. that the data are stand-ins")
 
 
 def _algorithms_and_datasets(p: argparse.ArgumentParser, algorithms: bool = True) -> None:
@@ -200,6 +206,7 @@ def _add_tables(add: Callable[..., argparse.ArgumentParser], final_inputs: argpa
         default="datasets",
         help="datasets: sizes and returns; contamination: expert and contaminant transitions (Table 3)",
     )
+    _note(p)
     p.add_argument("summaries", nargs="+")
     p.set_defaults(func=_dataset_table)
 
@@ -248,6 +255,14 @@ def _add_tables(add: Callable[..., argparse.ArgumentParser], final_inputs: argpa
         "stratified-bootstrap interval (rliable's protocol; in the CSV, the ci_low and ci_high columns)",
     )
     _extension_datasets(p, "rows below the Total, marked (extension), not summed")
+    p.add_argument(
+        "--omit",
+        action="append",
+        default=[],
+        metavar="ALGO:DATASET",
+        help="a cell the paper leaves out: shown as –, needs no runs, and its column has no Total (repeatable)",
+    )
+    _note(p)
     _seeds(p)
     p.set_defaults(func=_score_table)
 
@@ -293,6 +308,7 @@ def _add_taming_figures(add: Callable[..., argparse.ArgumentParser], final_input
         "--grid", nargs="+", required=True, metavar="ALGO:ALPHA:LAMBDA", help="each grid point's algorithm, α and λ_GP"
     )
     _algorithms_and_datasets(p, algorithms=False)
+    _note(p)
     _figure(p)
     p.set_defaults(func=_alpha_figure)
 

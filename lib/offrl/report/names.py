@@ -37,7 +37,15 @@ PAPER_NAMES = {
     "safer_no_context": "SAFER w/o c",
     "csc": "CSC",
 }
-ENV_NAMES = {"hopper": "Hopper", "walker2d": "Walker2d", "halfcheetah": "HalfCheetah"}
+ENV_NAMES = {
+    "hopper": "Hopper",
+    "walker2d": "Walker2d",
+    "halfcheetah": "HalfCheetah",
+    "door": "Door",
+    "hammer": "Hammer",
+    "pen": "Pen",
+    "relocate": "Relocate",
+}
 
 
 def paper_name(name: str) -> str:

@@ -92,6 +92,7 @@ def score_table(
     episodes: pd.DataFrame | None = None,
     extension: Sequence[str] = (),
     iqm: bool = False,
+    omitted: Sequence[tuple[str, str]] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Datasets × algorithms, mean ± spread, a Total row; and which cells are a row's best.
 
@@ -101,7 +102,9 @@ def score_table(
     Total shows the gain over the baseline's Total in % as well, as the TD3BC++ paper's Table 1
     does ("1918.5 (+21.6%)"). ``extension`` datasets are rows below the Total, marked
     "(extension)" and left out of it: results beyond a paper's grid. ``iqm`` adds a row under
-    the Total: :func:`iqm_interval` over the main datasets' runs.
+    the Total: :func:`iqm_interval` over the main datasets' runs. ``omitted`` (algorithm, dataset)
+    cells are ones the paper leaves out (TD3BC++ Table 2's CQL on Hammer and Relocate): shown as
+    ``OMITTED``, NaN in the numbers, and so are that algorithm's Total and IQM.
     Returns (numbers, display strings, bold mask). The numbers have a column per (statistic, algorithm):
     ``mean`` (the Total's: the sum; the IQM row's: the IQM) and ``std`` (NaN on the IQM row); with
     ``iqm``, also ``ci_low`` and ``ci_high``, the IQM row's 95 % interval (NaN on the other rows).
@@ -112,9 +115,12 @@ def score_table(
         )
     rows = [*datasets, *extension]
     mean = final.groupby(["dataset", "algorithm"])[metric].mean().unstack().reindex(index=rows, columns=algorithms)
-    if mean.isna().any().any():
-        missing = [f"{a} on {d}" for d in rows for a in algorithms if pd.isna(mean.loc[d, a])]
+    left_out = set(omitted)
+    gaps = pd.DataFrame([[(a, d) in left_out for a in algorithms] for d in rows], index=rows, columns=algorithms)
+    missing = [f"{a} on {d}" for d in rows for a in algorithms if pd.isna(mean.loc[d, a]) and not gaps.loc[d, a]]
+    if missing:
         raise ValueError(f"no scores for {missing}")
+    mean = mean.mask(gaps)
     if spread == "pooled":
         if episodes is None:
             raise ValueError("the pooled spread needs the final episodes (final_episodes)")
@@ -122,28 +128,42 @@ def score_table(
     else:
         spread_of = final.groupby(["dataset", "algorithm"])[metric].std()
     std = spread_of.fillna(0.0).unstack().reindex(index=rows, columns=algorithms)  # one seed or episode: no spread
+    std = std.mask(gaps)
     main, extra = list(datasets), list(extension)
-    total_mean = mean.loc[main].sum()
-    total_std = std.loc[main].sum() if total_spread == "sum" else np.sqrt((std.loc[main] ** 2).sum())
+    whole = len(main)  # a column with an omitted cell has no Total
+    total_mean = mean.loc[main].sum(min_count=whole)
+    if total_spread == "sum":
+        total_std = std.loc[main].sum(min_count=whole)
+    else:
+        total_std = np.sqrt((std.loc[main] ** 2).sum(min_count=whole))
     mean = pd.concat([mean.loc[main], total_mean.to_frame("Total").T, mean.loc[extra]])
     std = pd.concat([std.loc[main], total_std.to_frame("Total").T, std.loc[extra]])
-    display = mean.map(lambda v: f"{v:.1f}") + " ± " + std.map(lambda v: f"{v:.1f}")
+    display = (mean.map(lambda v: f"{v:.1f}") + " ± " + std.map(lambda v: f"{v:.1f}")).where(mean.notna(), OMITTED)
     bounds = {}  # the IQM row's interval: columns of their own, empty (NaN) on the other rows
     if iqm:
-        intervals = {a: iqm_interval(final, a, main, metric) for a in algorithms}
+        whole_columns = [a for a in algorithms if not gaps.loc[main, a].any()]
+        intervals = {a: iqm_interval(final, a, main, metric) for a in whole_columns}
         place = len(main) + 1  # under the Total, above the extension rows
         estimate = pd.DataFrame({a: [i.estimate] for a, i in intervals.items()}, index=[IQM_ROW])
-        mean = pd.concat([mean.iloc[:place], estimate, mean.iloc[place:]])
+        mean = pd.concat([mean.iloc[:place], estimate.reindex(columns=algorithms), mean.iloc[place:]])
         std = std.reindex(mean.index)  # the IQM's spread is its interval
         for column, field in IQM_BOUNDS.items():
             bounds[column] = pd.DataFrame(np.nan, index=mean.index, columns=algorithms)
-            bounds[column].loc[IQM_ROW] = [getattr(intervals[a], field) for a in algorithms]
+            bounds[column].loc[IQM_ROW] = [
+                getattr(intervals[a], field) if a in intervals else np.nan for a in algorithms
+            ]
         shown = pd.DataFrame(
-            {a: {IQM_ROW: f"{i.estimate:.1f} [{i.low:.1f}, {i.high:.1f}]"} for a, i in intervals.items()}
+            {
+                a: {IQM_ROW: f"{intervals[a].estimate:.1f} [{intervals[a].low:.1f}, {intervals[a].high:.1f}]"}
+                if a in intervals
+                else {IQM_ROW: OMITTED}
+                for a in algorithms
+            }
         )
         display = pd.concat([display.iloc[:place], shown, display.iloc[place:]])
     for algorithm, baseline in (gains or {}).items():
-        if algorithm in mean.columns and baseline in mean.columns:
+        totals = mean.loc["Total"].reindex([algorithm, baseline])
+        if totals.notna().all():  # both shown, neither without a Total
             gain = (
                 100.0 * (mean.loc["Total", algorithm] - mean.loc["Total", baseline]) / abs(mean.loc["Total", baseline])
             )
@@ -157,6 +177,7 @@ def score_table(
 
 
 IQM_ROW = "IQM"
+OMITTED = "–"  # a cell the paper leaves out, as its tables show it
 IQM_BOUNDS = {"ci_low": "low", "ci_high": "high"}  # the numbers' columns of the IQM's interval: Interval field
 
 
@@ -187,9 +208,11 @@ def write_score_table(
     episodes: pd.DataFrame | None = None,
     extension: Sequence[str] = (),
     iqm: bool = False,
+    omitted: Sequence[tuple[str, str]] = (),
+    note: str = "",
 ) -> pd.DataFrame:
     """:func:`score_table` written to ``stem.csv`` (ids, numbers) and ``stem.md``/``.tex`` (the papers' names, a footnote
-    saying what ± is and which id each name stands for); returns the displayed table."""
+    saying what ± is and which id each name stands for, after ``note``); returns the displayed table."""
     numbers, display, bold = score_table(
         final,
         algorithms,
@@ -200,6 +223,7 @@ def write_score_table(
         episodes=episodes,
         extension=extension,
         iqm=iqm,
+        omitted=omitted,
     )
     for baseline in set((gains or {}).values()):
         display = display.map(lambda cell, b=baseline: cell.replace(f"% vs {b})", f"% vs {paper_name(b)})"))
@@ -209,8 +233,11 @@ def write_score_table(
         .groupby(["algorithm", "dataset"])
         .size()
     )
+    left_out = ", ".join(f"{paper_name(a)} on {dataset_name(d)}" for a, d in omitted)
     note = (
-        f"Final normalised score: mean over {spread_label(counts, '').strip().removeprefix('over ')} ± {SPREADS[spread]}; "
+        (f"{note} " if note else "")
+        + f"Final normalised score: mean over {spread_label(counts, '').strip().removeprefix('over ')} "
+        + f"± {SPREADS[spread]}; "
         f"Total ± {TOTAL_SPREADS[total_spread]}. "
         + (
             f"{IQM_ROW}: interquartile mean over every run (dataset × seed) of the Total's datasets "
@@ -218,6 +245,7 @@ def write_score_table(
             if iqm
             else ""
         )
+        + (f"{OMITTED}: left out as the paper does ({left_out}), not run; no Total for its column. " if omitted else "")
         + id_footnote(algorithms)
     )
     write_table(numbers, display, stem, bold, footnote=note.strip())
@@ -579,11 +607,15 @@ def plot_q_histograms(
 
 
 def plot_alpha_grid(
-    final: pd.DataFrame, stem: str | Path, grid: Sequence[tuple[str, float, float]], datasets: Sequence[str]
+    final: pd.DataFrame,
+    stem: str | Path,
+    grid: Sequence[tuple[str, float, float]],
+    datasets: Sequence[str],
+    note: str = "",
 ) -> pd.DataFrame:
     """TD3BC++ Figure 7: final score against TD3+BC's α, one line per λ_GP, one panel per dataset.
 
-    ``grid`` lists (algorithm name, α, λ_GP); returns the plotted means and stds.
+    ``grid`` lists (algorithm name, α, λ_GP); ``note`` goes under the panels. Returns the plotted means and stds.
     """
     import matplotlib
 
@@ -617,6 +649,6 @@ def plot_alpha_grid(
     axes[0][0].set_ylabel("normalised score (final)")
     axes[0][0].legend(fontsize=7, title=f"TD3+BC(+GP), {spread_label(data['seeds'])}", title_fontsize=6)
     fig.tight_layout()
-    save_figure(fig, stem)
+    save_figure(fig, stem, note)
     write_csv(data, Path(stem).with_suffix(".csv"), index=False)
     return data
