@@ -1,4 +1,4 @@
-"""Offline training and its evaluation: ``train``, ``evaluate``, ``bench``.
+"""Offline training and its evaluation: ``train``, ``train-pack``, ``evaluate``, ``bench``.
 
 ``train``'s options are :class:`offrl.train.TrainConfig`'s fields (``offrl.options``); ``--algo`` names a
 preset or a variant of a config file, resolved here for all three commands.
@@ -10,31 +10,40 @@ import argparse
 import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from offrl.algos.presets import PRESETS
 from offrl.files import write_atomically
 from offrl.options import add_fields, field_values
 from offrl.train import TrainConfig, train
 
+# train-pack's shared options: TrainConfig's fields but those each --run gives (dataset, seeds).
+PACK_FIELDS = ("steps", "batch_size", "eval_every", "log_every", "options", "critic_snapshots")
+
 # The config whose variants --algo may name when no --configfile is given (relative to where the command runs).
 DEFAULT_CONFIG = "config/config.yaml"
 ALGORITHM_HELP = f"a preset ({', '.join(sorted(PRESETS))}) or a variant of --configfile / --variants"
 
 
+def _contaminant_from(path: str) -> int | None:
+    """A contaminated dataset's first contaminant transition (from its provenance); None for any other."""
+    from offrl.data.dataset import dataset_provenance
+
+    provenance = dataset_provenance(path)
+    return provenance.get("expert_transitions") if provenance.get("source") == "contaminated" else None
+
+
 def _train(args: argparse.Namespace) -> None:
     from offrl.data import load_dataset
     from offrl.data.build import minari_id
-    from offrl.data.dataset import dataset_provenance
 
     env, kind = split_dataset(args.dataset, own_data=args.dataset_dir is not None)
     preset, variant_options = resolve_algorithm(args.algo, args)
     _check_intervals(args)
     path = args.dataset_dir or f"{args.root}/{minari_id(env, kind)}"
-    provenance = dataset_provenance(path)
     values = field_values(args, TrainConfig)
     values["options"] = {**variant_options, **values["options"]}
-    contaminant_from = provenance.get("expert_transitions") if provenance.get("source") == "contaminated" else None
-    config = TrainConfig(algorithm=preset, env=env, device=args.device, contaminant_from=contaminant_from, **values)
+    config = TrainConfig(algorithm=preset, env=env, device=args.device, contaminant_from=_contaminant_from(path), **values)
     record = train(
         load_dataset(path),
         config,
@@ -45,6 +54,44 @@ def _train(args: argparse.Namespace) -> None:
         jobs_per_gpu=args.jobs_per_gpu,
     )
     print(json.dumps({k: record[k] for k in ("device", "wall_time_s", "resumed_from_step")}))
+
+
+def pack_seeds(text: str) -> list[int]:
+    """A --run's seeds, joined by '-' as the workflow's run directories name them: ``0-1-2``."""
+    if not all(part.isdigit() for part in text.split("-")):
+        raise ValueError(f"--run SEEDS {text!r}: expected seeds joined by '-', e.g. 0-1-2")
+    return [int(part) for part in text.split("-")]
+
+
+def _train_pack(args: argparse.Namespace) -> None:
+    from offrl.data import load_dataset
+    from offrl.train import Run, train_pack
+
+    preset, variant_options = resolve_algorithm(args.algo, args)
+    _check_intervals(args)
+    values = field_values(args, TrainConfig, only=PACK_FIELDS)
+    values["options"] = {**variant_options, **values["options"]}
+    configs = []
+    for name, path, seeds, out in args.run:
+        env, _ = split_dataset(name, own_data=True)
+        config = TrainConfig(
+            algorithm=preset,
+            env=env,
+            dataset=name,
+            seeds=pack_seeds(seeds),
+            device=args.device,
+            contaminant_from=_contaminant_from(path),
+            **values,
+        )
+        configs.append((config, path, out))
+    records = train_pack(
+        [Run(load_dataset(path), config, Path(out)) for config, path, out in configs],
+        checkpoint=args.checkpoint,
+        progress=not args.quiet,
+        capture=args.capture,
+        jobs_per_gpu=args.jobs_per_gpu,
+    )
+    print(json.dumps({k: records[0][k] for k in ("device", "wall_time_s", "resumed_from_step")} | {"runs": len(records)}))
 
 
 def _check_intervals(args: argparse.Namespace) -> None:
@@ -167,6 +214,26 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--out", required=True, help="run directory: snapshots.pt, train_log.csv, config.json")
     p.add_argument("--checkpoint", default=None, help="resume file, kept outside --out")
     p.set_defaults(func=_train)
+
+    p = add(
+        "train-pack",
+        help="train one algorithm on several datasets of one env in one process, every seed of every run an"
+        " ensemble member; each run's outputs are train's",
+    )
+    p.add_argument("--algo", required=True, help=ALGORITHM_HELP)
+    _algorithm_options(p)
+    add_fields(p, TrainConfig, only=PACK_FIELDS)
+    p.add_argument(
+        "--run",
+        nargs=4,
+        action="append",
+        required=True,
+        metavar=("DATASET", "DATASET_DIR", "SEEDS", "OUT"),
+        help="one run, given once per run: its dataset's name, its Minari directory, its seeds joined by '-' (0-1-2)"
+        " and its run directory (snapshots.pt, train_log.csv, config.json)",
+    )
+    p.add_argument("--checkpoint", default=None, help="the pack's resume file, kept outside every run directory")
+    p.set_defaults(func=_train_pack)
 
     p = add("evaluate", help="evaluate every snapshot of a run in vectorised envs")
     p.add_argument("--snapshots", required=True)
