@@ -43,7 +43,9 @@ def _train(args: argparse.Namespace) -> None:
     path = args.dataset_dir or f"{args.root}/{minari_id(env, kind)}"
     values = field_values(args, TrainConfig)
     values["options"] = {**variant_options, **values["options"]}
-    config = TrainConfig(algorithm=preset, env=env, device=args.device, contaminant_from=_contaminant_from(path), **values)
+    config = TrainConfig(
+        algorithm=preset, env=env, device=args.device, contaminant_from=_contaminant_from(path), **values
+    )
     record = train(
         load_dataset(path),
         config,
@@ -91,7 +93,9 @@ def _train_pack(args: argparse.Namespace) -> None:
         capture=args.capture,
         jobs_per_gpu=args.jobs_per_gpu,
     )
-    print(json.dumps({k: records[0][k] for k in ("device", "wall_time_s", "resumed_from_step")} | {"runs": len(records)}))
+    print(
+        json.dumps({k: records[0][k] for k in ("device", "wall_time_s", "resumed_from_step")} | {"runs": len(records)})
+    )
 
 
 def _check_intervals(args: argparse.Namespace) -> None:
