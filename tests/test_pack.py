@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from offrl.algos.presets import PRESETS
+from offrl.config import pack_runs
 from offrl.data.build import write_with_summary
 from offrl.data.generate import rollout
 from offrl.train import NonFiniteError, Run, TrainConfig, check_pack, member_states, train, train_pack
@@ -190,3 +191,21 @@ def test_a_killed_pack_resumes_to_identical_numbers(tmp_path):
     log = pd.read_csv(tmp_path / "resumed" / "a" / "train_log.csv")
     assert set(log["seed"]) == {0, 1} and log["step"].max() == 300
     assert not checkpoint.exists()
+
+
+def test_runs_pack_by_key_up_to_the_members_in_sorted_order():
+    runs = [
+        ("td3bc", "hopper-medium", "0-1"),
+        ("td3bc", "hopper-expert", "0-1"),
+        ("td3bc", "hopper-random", "0-1"),
+        ("td3bc", "walker2d-expert", "0-1"),
+        ("bc", "hopper-expert", "0-1"),
+        ("guided", "hopper-expert", "0-1"),
+        ("guided", "hopper-medium", "0-1"),
+    ]
+    key = lambda algo, dataset: None if algo == "guided" else (algo, dataset.split("-")[0])  # noqa: E731
+    # hopper's three TD3+BC runs: 6 members, 4 at most: expert and medium, then random alone (not a pack);
+    # walker2d's and BC's runs are alone in their groups; Guided never packs.
+    assert pack_runs(runs, 4, key) == [[("td3bc", "hopper-expert", "0-1"), ("td3bc", "hopper-medium", "0-1")]]
+    assert pack_runs(runs, 6, key) == [[("td3bc", f"hopper-{k}", "0-1") for k in ("expert", "medium", "random")]]
+    assert pack_runs(runs, 0, key) == [] and pack_runs(runs, 1, key) == []
