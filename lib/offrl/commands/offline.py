@@ -169,29 +169,35 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from offrl.bench import bench
+    from offrl.bench import bench, packed_vs_separate
 
-    # Several algorithms time one after the other in this process, so their ratio is fair on a noisy machine.
-    first = None
-    for name in args.algorithms:
-        preset, options = resolve_algorithm(name, args)
-        result = bench(
-            preset,
-            args.steps,
-            args.members,
-            args.device,
-            reference=not args.no_reference,
-            options=options,
-            capture=args.capture,
-            jobs_per_gpu=args.jobs_per_gpu,
-        )
-        result["algorithm"] = name
-        first = first or result
-        if len(args.algorithms) > 1:
-            result[f"speed_vs_{first['algorithm']}"] = round(
-                result["steps_per_s_total"] / first["steps_per_s_total"], 2
-            )
-        print(json.dumps(result), flush=True)
+    # Several algorithms and sizes time one after the other in this process, so their ratios are fair on a noisy
+    # machine; each size is its own line, speed_vs_ against the first algorithm at that size.
+    first: dict[int, dict] = {}
+    for members in args.members:
+        for name in args.algorithms:
+            preset, options = resolve_algorithm(name, args)
+            if args.versus_separate:
+                result = packed_vs_separate(
+                    preset, members, args.versus_separate, args.steps, args.device, options=options
+                )
+            else:
+                result = bench(
+                    preset,
+                    args.steps,
+                    members,
+                    args.device,
+                    reference=not args.no_reference,
+                    options=options,
+                    capture=args.capture,
+                    jobs_per_gpu=args.jobs_per_gpu,
+                )
+            result["algorithm"] = name
+            first.setdefault(members, result)
+            total = "packed_member_steps_per_s" if args.versus_separate else "steps_per_s_total"
+            if len(args.algorithms) > 1:
+                result[f"speed_vs_{first[members]['algorithm']}"] = round(result[total] / first[members][total], 2)
+            print(json.dumps(result), flush=True)
 
 
 def _algorithm_options(p: argparse.ArgumentParser) -> None:
@@ -265,6 +271,20 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("algorithms", nargs="+", metavar="ALGORITHM", help=f"one or more: {ALGORITHM_HELP}")
     _algorithm_options(p)
     p.add_argument("--steps", type=int, default=500, help="timed gradient steps (after a tenth as many untimed)")
-    p.add_argument("--members", type=int, default=1, help="seeds trained at once, as ensemble members")
+    p.add_argument(
+        "--members",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="seeds trained at once, as ensemble members; several sizes, one line each (e.g. packs: 1 5 30 60)",
+    )
+    p.add_argument(
+        "--versus-separate",
+        type=int,
+        default=0,
+        metavar="DATASETS",
+        help="instead: a pack of --members members over DATASETS datasets against the same members trained one at"
+        " a time as separate one-member runs, both eager, in member-steps/s (offrl.bench.packed_vs_separate)",
+    )
     p.add_argument("--no-reference", action="store_true", help="skip the plain reference loop")
     p.set_defaults(func=_bench)
