@@ -7,6 +7,7 @@ import math
 import pytest
 
 from offrl.plan import Job, Task, captured_rate, groups_of, project, projected_seconds, wall_time
+from tests.conftest import REPO
 
 
 def test_independent_jobs_share_the_cores():
@@ -239,3 +240,16 @@ def test_a_job_on_a_shared_gpu_holds_its_share_of_the_gpu_hours():
     job = _job("train_offline", "python -m offrl train --algo td3bc --seeds 0 --steps 10", gpus=1, seconds=7200.0)
     assert groups_of([job], sharing=4)[0].gpu_hours == pytest.approx(0.5)
     assert groups_of([job])[0].gpu_hours == pytest.approx(2.0)
+
+
+@pytest.mark.slow  # three dry runs of the paper scale, a minute each
+def test_the_readmes_cost_table_is_the_plans(monkeypatch):
+    """README.md's paper-scale table between its markers is what `plan --markdown-table` prints: regenerate it with
+    `python -m offrl plan --configfile config/paper.yaml --markdown-table` when the figures or the DAG change."""
+    from offrl.plan import readme_table
+
+    readme = (REPO / "README.md").read_text()
+    start, end = "<!-- plan table: config/paper.yaml -->\n", "\n<!-- end plan table -->"
+    found = readme[readme.index(start) + len(start) : readme.index(end)]
+    monkeypatch.chdir(REPO)  # the plan reads the Snakefile and the schema from the repository root
+    assert readme_table(["config/paper.yaml"]) == found
