@@ -253,3 +253,14 @@ def test_the_readmes_cost_table_is_the_plans(monkeypatch):
     found = readme[readme.index(start) + len(start) : readme.index(end)]
     monkeypatch.chdir(REPO)  # the plan reads the Snakefile and the schema from the repository root
     assert readme_table(["config/paper.yaml"]) == found
+
+
+def test_a_target_is_priced_with_only_the_jobs_it_needs():
+    """`plan TARGET`: the dry run of that file alone (issue 34: one figure's cost)."""
+    from offrl.plan import dry_run
+
+    config = [str(REPO / ".test" / "config" / "config.yaml")]
+    jobs = dry_run(config, 2, 0, REPO / "Snakefile", targets=["resources/datasets/hopper-random.json"])
+    assert [(job.rule, job.outputs[0]) for job in jobs] == [
+        ("collect_dataset", "resources/minari/offrl/hopper/random-v0")
+    ]

@@ -138,11 +138,14 @@ def _print_jobs(snakemake_args: list[str]) -> None:
     print(json.dumps(jobs))
 
 
-def dry_run(configfiles: Sequence[str], cores: int, gpus: int, snakefile: Path) -> list[Job]:
-    """The jobs of ``snakemake all --forceall`` for ``configfiles`` on ``cores`` cores and ``gpus`` GPUs (`--resources gpu=`)."""
+def dry_run(
+    configfiles: Sequence[str], cores: int, gpus: int, snakefile: Path, targets: Sequence[str] = ("all",)
+) -> list[Job]:
+    """The jobs of ``snakemake TARGETS --forceall`` (default ``all``) for ``configfiles`` on ``cores`` cores and
+    ``gpus`` GPUs (`--resources gpu=`): a target file or rule name is priced with only the jobs it needs."""
     with tempfile.TemporaryDirectory(prefix="offrl-plan-") as workdir:
         args = [
-            "all",
+            *targets,
             "--dry-run",
             "--forceall",
             "--snakefile",
@@ -596,6 +599,12 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         "plan", help="before a run: its jobs by rule and algorithm, CPU- and GPU-hours, wall time on a box or a cluster"
     )
     p.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="files or rule names to price, with only the jobs they need (default: all), e.g. results/figures/taming_fig3.png",
+    )
+    p.add_argument(
         "--configfile", nargs="+", required=True, metavar="YAML", help="the run's config files, as given to Snakemake"
     )
     where = p.add_mutually_exclusive_group()
@@ -649,12 +658,17 @@ def make_plan(
     capture: bool = True,
     sharing: int = 1,
     directory: Path = Path("."),
+    targets: Sequence[str] = ("all",),
 ) -> Plan:
-    """Price ``snakemake all`` for ``configfiles`` on a box (``cores``, ``gpus``) or a cluster (``jobs`` at once)."""
+    """Price ``snakemake TARGETS`` for ``configfiles`` on a box (``cores``, ``gpus``) or a cluster (``jobs`` at once)."""
     costs = load_costs()
     cluster = jobs is not None
     found = dry_run(
-        configfiles, CLUSTER_CORES if cluster else cores, jobs if cluster else gpus * sharing, Path("Snakefile")
+        configfiles,
+        CLUSTER_CORES if cluster else cores,
+        jobs if cluster else gpus * sharing,
+        Path("Snakefile"),
+        targets,
     )
     config = resolved_config(configfiles, Path("workflow") / "schemas" / "config.schema.yaml")
     capture = capture and config["offline"]["capture"] == "auto"
@@ -710,9 +724,11 @@ def run(args: argparse.Namespace) -> None:
         capture=args.capture == "auto",
         sharing=args.jobs_per_gpu,
         directory=args.directory,
+        targets=args.targets or ["all"],
     )
     groups = plan.groups
-    print(f"Cost plan of `snakemake all` with --configfile {' '.join(args.configfile)}: {len(plan.jobs)} jobs\n")
+    targets = " ".join(args.targets or ["all"])
+    print(f"Cost plan of `snakemake {targets}` with --configfile {' '.join(args.configfile)}: {len(plan.jobs)} jobs\n")
     print(table(groups))
     print(f"\nWall time on {plan.where}: {plan.wall / 3600:,.1f} h (list scheduling over the DAG, longest path first)")
     print(
