@@ -209,3 +209,32 @@ def test_runs_pack_by_key_up_to_the_members_in_sorted_order():
     assert pack_runs(runs, 4, key) == [[("td3bc", "hopper-expert", "0-1"), ("td3bc", "hopper-medium", "0-1")]]
     assert pack_runs(runs, 6, key) == [[("td3bc", f"hopper-{k}", "0-1") for k in ("expert", "medium", "random")]]
     assert pack_runs(runs, 0, key) == [] and pack_runs(runs, 1, key) == []
+
+
+def test_the_workflow_trains_packs_whose_runs_land_where_a_runs_job_writes_them(tmp_path):
+    """The smoke scale with offline.pack_members: 6 (a dry run): runs of 3 seeds pack two by two, a pack of one
+    algorithm and env, its outputs each run's own files, which the evaluation jobs read as they read a run's job's;
+    a group's odd run trains alone (at most one per algorithm and env), and Guided TD3+BC's runs all do."""
+    import yaml
+
+    from offrl.plan import dry_run
+    from tests.conftest import REPO
+
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["offline"]["pack_members"] = 6
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    jobs = dry_run([str(tmp_path / "config.yaml")], 2, 0, REPO / "Snakefile")
+    producers = {path: job for job in jobs for path in job.outputs}
+    packs = [job for job in jobs if job.rule == "train_pack"]
+    alone = [job.outputs[0].split("/")[2:4] for job in jobs if job.rule == "train_offline"]
+    alone = [(algo, dataset.split("-")[0]) for algo, dataset in alone if algo != "guided_td3bc"]
+    assert packs and len(alone) == len(set(alone))
+    for pack in packs:
+        runs = sorted({path.rsplit("/", 1)[0] for path in pack.outputs})
+        assert len(runs) >= 2 and pack.members <= 6 and len(pack.outputs) == 3 * len(runs)
+        assert len({run.split("/")[2] for run in runs}) == 1  # one algorithm
+        assert len({run.split("/")[3].split("-")[0] for run in runs}) == 1  # one env
+    packed = {path for pack in packs for path in pack.outputs}
+    evaluated = {job.inputs[0] for job in jobs if job.rule == "evaluate_run"}
+    assert packed & evaluated == {path for path in packed if path.endswith("snapshots.pt")}
+    assert all(producers[path].rule in ("train_pack", "train_offline") for path in evaluated)
