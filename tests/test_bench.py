@@ -28,7 +28,8 @@ def test_the_bench_times_every_size_and_a_pack_against_separate_runs():
     result = packed_vs_separate("td3bc", members=3, datasets=2, steps=4)
     assert result["members"] == 3 and result["datasets"] == 2
     ratio = result["packed_member_steps_per_s"] / result["separate_member_steps_per_s"]
-    assert result["packed_vs_separate"] == round(ratio, 2) and result["separate_member_steps_per_s"] > 0
+    # The rates are printed to 0.1: their ratio agrees with the unrounded one to a few percent at these small rates.
+    assert result["packed_vs_separate"] == pytest.approx(ratio, rel=0.05) and result["separate_member_steps_per_s"] > 0
 
 
 def test_the_gpu_scripts_dry_run_passes_its_checks_with_graphs_replayed():
