@@ -17,6 +17,7 @@ from offrl.config import (
     all_variants,
     batch_size,
     check_config,
+    pack_runs,
     preset_of,
     run_options,
     run_steps,
@@ -66,6 +67,8 @@ include: "workflow/rules/taming.smk"
 include: "workflow/rules/bear_blog.smk"
 include: "workflow/rules/safer.smk"
 include: "workflow/rules/findings.smk"
+# Last: packs the runs every rule above named.
+include: "workflow/rules/train_packs.smk"
 
 
 # What `all` builds beyond the datasets: the tables and figures `snakemake --report` gathers.

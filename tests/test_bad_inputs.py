@@ -88,7 +88,7 @@ def checkpointed_run(tmp_path, monkeypatch, one_thread, cpu_config):
 def test_a_checkpoint_holds_plain_data_and_resumes(checkpointed_run, tmp_path):
     data, config, checkpoint = checkpointed_run
     state = torch.load(checkpoint, weights_only=True)
-    assert state["format"] == CHECKPOINT_FORMAT and state["step"] == 20 and state["config"] == asdict(config)
+    assert state["format"] == CHECKPOINT_FORMAT and state["step"] == 20 and state["config"] == [asdict(config)]
     assert train(data, config, tmp_path / "out", checkpoint=checkpoint, progress=False)["resumed_from_step"] == 20
 
 
@@ -100,7 +100,7 @@ def test_a_checkpoint_holds_plain_data_and_resumes(checkpointed_run, tmp_path):
             "was written by another version of offrl (checkpoint format None, this code writes",
         ),
         (lambda state: state.update(format=CHECKPOINT_FORMAT - 1), "was written by another version of offrl"),
-        (lambda state: state["config"].update(seeds=[5]), "belongs to another configuration"),
+        (lambda state: state["config"][0].update(seeds=[5]), "belongs to another configuration"),
         (
             lambda state: state["algorithm"]["actor"].update(
                 {name: torch.zeros(1) for name in list(state["algorithm"]["actor"])[:1]}

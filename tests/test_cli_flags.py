@@ -28,7 +28,7 @@ def flag_facts(parser: argparse.ArgumentParser) -> dict[str, list[dict]]:
                 "required": a.required,
                 "type": getattr(a.type, "__name__", None),
                 "action": type(a).__name__,
-                "metavar": a.metavar,
+                "metavar": list(a.metavar) if isinstance(a.metavar, tuple) else a.metavar,  # as JSON reads it
             }
             for a in command._actions
             if not isinstance(a, argparse._HelpAction)

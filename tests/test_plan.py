@@ -2,10 +2,12 @@
 commands, and the smoke scale's plan against the jobs a real smoke run benchmarked."""
 
 import json
+import math
 
 import pytest
 
-from offrl.plan import Job, Task, project, projected_seconds, wall_time
+from offrl.plan import Job, Task, captured_rate, groups_of, project, projected_seconds, wall_time
+from tests.conftest import REPO
 
 
 def test_independent_jobs_share_the_cores():
@@ -77,6 +79,7 @@ def test_units_come_from_each_jobs_command():
     evaluate = _job(
         "evaluate_run",
         "python -m offrl evaluate --snapshots runs/x/snapshots.pt --episodes 5 > log",
+        wildcards={"seeds": "0-1-2"},
         inputs=["runs/x/snapshots.pt"],
     )
     gpu = _job(
@@ -105,6 +108,52 @@ def test_units_come_from_each_jobs_command():
         3 + (300 - 100) * 2 * 0.005 / 2
     )  # the learning steps of 2 seeds, at half the batch
     assert table.seconds == 3 and "start-up only" in table.figure
+
+
+CAPTURED = {
+    **COSTS,
+    "train_offline": {**COSTS["train_offline"], "gpu_captured": {"td3bc": {1: 2000, 5: 8000, 60: 30000}}},
+}
+
+
+def test_a_pack_is_priced_by_its_members_and_its_runs_are_evaluated_by_their_seeds():
+    runs = " ".join(f"--run hopper-{k} d/{k} 0-1-2-3-4 results/runs/td3bc/hopper-{k}/seed0-1-2-3-4" for k in "abc")
+    pack = _job(
+        "train_pack",
+        f"python -m offrl train-pack --algo td3bc {runs} --steps 1000 --eval-every 100 --batch-size 256 > log",
+        outputs=["results/runs/td3bc/hopper-a/seed0-1-2-3-4/snapshots.pt"],
+    )
+    evaluate = _job(
+        "evaluate_run",
+        "python -m offrl evaluate --snapshots results/runs/td3bc/hopper-a/seed0-1-2-3-4/snapshots.pt --episodes 2",
+        wildcards={"seeds": "0-1-2-3-4"},
+        inputs=["results/runs/td3bc/hopper-a/seed0-1-2-3-4/snapshots.pt"],
+    )
+    project([pack, evaluate], COSTS, measured={})
+    assert pack.members == 15 and pack.name == "td3bc" and pack.size == "1k steps × 15 members"
+    assert pack.seconds == pytest.approx(3 + 1000 * 15 / 100)  # CPU: member-steps at td3bc's 100 per second
+    assert evaluate.seconds == pytest.approx(4 + 10 * 5 * 2 * 1000 * 1e-4)  # 10 snapshots × its run's 5 seeds
+
+
+def test_a_captured_gpu_job_gets_the_rate_of_its_members_shared_with_its_gpus_other_jobs():
+    # 5 members: 8000 member-steps/s; 1000 steps × 5 members.
+    seconds, figure = projected_seconds(CAPTURED, "train_offline", 1000, preset="td3bc", gpu=True, capture=True)
+    assert seconds == pytest.approx(3 + 1000 * 5 / 8000) and "estimate" in figure
+    # 2 jobs of 5 on one GPU: a 10-member process's rate, 8000·(30000/8000)^(ln 2 / ln 12), half each.
+    rate = 8000 * (30000 / 8000) ** (math.log(2) / math.log(12))
+    seconds, figure = projected_seconds(
+        CAPTURED, "train_offline", 1000, preset="td3bc", gpu=True, capture=True, sharing=2
+    )
+    assert seconds == pytest.approx(3 + 1000 * 5 / (rate / 2)) and "2 jobs per GPU" in figure
+    # BEAR at its eager speed against TD3+BC's (90 / 250), 60 members: the curve's last point; past it, flat.
+    seconds, _ = projected_seconds(CAPTURED, "train_offline", 1000, preset="bear", gpu=True, capture=True, members=60)
+    assert seconds == pytest.approx(3 + 1000 * 60 / (30000 * 90 / 250))
+    assert captured_rate(CAPTURED, 120) == 30000 and captured_rate(CAPTURED, 1) == 2000
+    # Eager: the 5-seed job's steps/s for any size, said an estimate for another size; 2 jobs per GPU share it.
+    seconds, figure = projected_seconds(CAPTURED, "train_offline", 1000, preset="td3bc", gpu=True, members=20)
+    assert seconds == pytest.approx(3 + 1000 / 250) and "estimate: measured at 5 seeds" in figure
+    seconds, figure = projected_seconds(CAPTURED, "train_offline", 1000, preset="td3bc", gpu=True, sharing=2)
+    assert seconds == pytest.approx(3 + 2 * 1000 / 250) and "estimate: sharing its speed" in figure
 
 
 def test_the_workflows_runtime_figures_are_the_plans():
@@ -185,3 +234,33 @@ def test_a_previous_run_of_the_same_config_gives_its_jobs_measured_times(tmp_pat
     assert measured == {}  # trained on the CPU then, planned on a GPU now
     measured, note = measured_seconds(tmp_path, {**config, "scale": "paper"}, [evaluate])
     assert measured == {} and "another config" in note
+
+
+def test_a_job_on_a_shared_gpu_holds_its_share_of_the_gpu_hours():
+    job = _job("train_offline", "python -m offrl train --algo td3bc --seeds 0 --steps 10", gpus=1, seconds=7200.0)
+    assert groups_of([job], sharing=4)[0].gpu_hours == pytest.approx(0.5)
+    assert groups_of([job])[0].gpu_hours == pytest.approx(2.0)
+
+
+@pytest.mark.slow  # three dry runs of the paper scale, a minute each
+def test_the_readmes_cost_table_is_the_plans(monkeypatch):
+    """README.md's paper-scale table between its markers is what `plan --markdown-table` prints: regenerate it with
+    `python -m offrl plan --configfile config/paper.yaml --markdown-table` when the figures or the DAG change."""
+    from offrl.plan import readme_table
+
+    readme = (REPO / "README.md").read_text()
+    start, end = "<!-- plan table: config/paper.yaml -->\n", "\n<!-- end plan table -->"
+    found = readme[readme.index(start) + len(start) : readme.index(end)]
+    monkeypatch.chdir(REPO)  # the plan reads the Snakefile and the schema from the repository root
+    assert readme_table(["config/paper.yaml"]) == found
+
+
+def test_a_target_is_priced_with_only_the_jobs_it_needs():
+    """`plan TARGET`: the dry run of that file alone (issue 34: one figure's cost)."""
+    from offrl.plan import dry_run
+
+    config = [str(REPO / ".test" / "config" / "config.yaml")]
+    jobs = dry_run(config, 2, 0, REPO / "Snakefile", targets=["resources/datasets/hopper-random.json"])
+    assert [(job.rule, job.outputs[0]) for job in jobs] == [
+        ("collect_dataset", "resources/minari/offrl/hopper/random-v0")
+    ]

@@ -40,7 +40,8 @@ with SnakemakeApi(OutputSettings(quiet=None)) as api:
     workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True, nolock=True)
     workflow._build_dag()
     jobs = [{"rule": job.rule.name, "wildcards": dict(job.wildcards_dict), "threads": job.threads,
-             "mem_mb": job.resources.get("mem_mb"), "runtime": job.resources.get("runtime")} for job in workflow.dag.jobs]
+             "mem_mb": job.resources.get("mem_mb"), "runtime": job.resources.get("runtime"),
+             "outputs": [str(f) for f in job.output]} for job in workflow.dag.jobs]
 print("JSON" + json.dumps({"rules": rules, "jobs": jobs}))
 """
 
@@ -117,13 +118,28 @@ def test_paper_scale_values_follow_the_measured_costs(loaded):
     def job(rule, **wildcards):
         return next(j for j in workflow["jobs"] if j["rule"] == rule and wildcards.items() <= j["wildcards"].items())
 
-    # A job's runtime: ceil(3 * (12 s cluster start + start-up + work) / 60).
-    # TD3+BC on a GPU, 233 steps/s: 5.45 + 1e6 / 233 = 4297.30 s; 3 * 4309.30 / 60 = 215.47 -> 216
-    assert job("train_offline", algo="td3bc")["runtime"] == 216
-    # CQL has no GPU figure: the slowest measured, BEAR's 96 steps/s: 5.45 + 1e6 / 96 = 10422.12 s; 3 * 10434.12 / 60 = 521.7 -> 522
-    assert job("train_offline", algo="cql")["runtime"] == 522
+    def pack(algo, env):
+        """The pack (offline.pack_members: 60) of ``algo``'s runs on ``env``'s datasets that holds the most runs."""
+        packs = [
+            j
+            for j in workflow["jobs"]
+            if j["rule"].startswith("train_pack_") and j["outputs"][0].startswith(f"results/runs/{algo}/{env}-")
+        ]
+        return max(packs, key=lambda j: len(j["outputs"]))
+
+    # A job's runtime: ceil(3 * (12 s cluster start + start-up + work) / 60), eager GPU speeds (the longer).
+    # Guided TD3+BC (never packed) on a GPU, 265 steps/s: 5.45 + 1e6 / 265 = 3779.04 s; 3 * 3791.04 / 60 = 189.55 -> 190
+    assert job("train_offline", algo="guided_td3bc")["runtime"] == 190
     # 2 * (610 MB + 0.27 MB * 2000k transitions + 1500 MB of CUDA runtime) = 5300
-    assert job("train_offline", algo="td3bc")["mem_mb"] == 5300
+    assert job("train_offline", algo="guided_td3bc")["mem_mb"] == 5300
+    # A pack of TD3+BC runs on a GPU, at the eager 233 steps/s whatever its members: 5.45 + 1e6 / 233 = 4297.30 s;
+    # 3 * 4309.30 / 60 = 215.47 -> 216
+    td3bc = pack("td3bc", "hopper")
+    assert td3bc["runtime"] == 216 and len(td3bc["outputs"]) == 3 * 9  # 9 runs of 5 seeds: 45 members
+    # 2 * (610 + 0.27 * 2000k * 9 datasets + 1500) = 13940 -> 14000
+    assert td3bc["mem_mb"] == 14000
+    # CQL has no GPU figure: the slowest measured, BEAR's 96 steps/s: 5.45 + 1e6 / 96 = 10422.12 s; 3 * 10434.12 / 60 = 521.7 -> 522
+    assert pack("cql", "hopper")["runtime"] == 522
     # 1e6 / 5000 = 200 snapshots * 5 members * 10 episodes * 1000 steps = 1e7 env steps * 0.166 ms = 1660 s;
     # 3 * (12 + 3.96 + 1660) / 60 = 83.80 -> 84
     assert job("evaluate_run", algo="td3bc")["runtime"] == 84
@@ -161,13 +177,13 @@ def test_paper_scale_runtime_is_the_plans_projection_with_headroom(loaded):
         [str(REPO / CONFIGS[scale])], cores=16, gpus=1, snakefile=REPO / "Snakefile"
     )  # as the load: training on a GPU
     project(jobs, costs, measured={})
-    requested = {(j["rule"], tuple(sorted(j["wildcards"].items()))): j["runtime"] for j in workflow["jobs"]}
+    requested = {j["outputs"][0]: j["runtime"] for j in workflow["jobs"] if j["outputs"]}
     checked = set()
     for job in jobs:
         if job.rule == "all":
             continue
         expected = min(MAX_RUNTIME_MIN, max(5, math.ceil(3 * (costs["cluster_job_start_s"] + job.seconds) / 60)))
-        runtime = requested[(job.rule, tuple(sorted(job.wildcards.items())))]
+        runtime = requested[job.outputs[0]]
         if job.rule in PRICED_ABOVE_THE_PLAN:
             assert runtime >= expected, (job.rule, job.wildcards, runtime, expected)
         else:
@@ -175,6 +191,7 @@ def test_paper_scale_runtime_is_the_plans_projection_with_headroom(loaded):
         checked.add(job.rule)
     assert {
         "train_offline",
+        "train_pack",
         "evaluate_run",
         "behaviour_policy",
         "safety_expert",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from torch import nn
 from offrl.capture import WARMUP, TrainingSteps, captures, check_capture_mode
 from offrl.data import Dataset
 from offrl.device import choose_device
-from offrl.train import NonFiniteError, TensorData
+from offrl.train import NonFiniteError, PackedData, TensorData
 
 OBS_DIM, ACT_DIM = 11, 3  # Hopper
 
@@ -134,19 +135,25 @@ def _steps_per_s(
     options: dict[str, Any],
     members: int,
     dev: torch.device,
-    dataset: Dataset,
+    dataset: Dataset | list[Dataset],
     steps: int,
     batch_size: int,
     capture: str,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[float, bool]:
     """Steps per second of the training loop's step for a freshly built ``algorithm``, after untimed warm-up steps
-    (which also capture every variant); and whether it ran captured."""
+    (which also capture every variant); and whether it ran captured. A list of datasets is a pack
+    (:class:`offrl.train.PackedData`): the members split evenly over them. ``clock``: the wall clock, or the
+    process's CPU clock (a busy machine's other jobs then do not count)."""
     from offrl.algos.presets import build
 
+    datasets = dataset if isinstance(dataset, list) else [dataset]
     generators = [torch.Generator(device=dev).manual_seed(s) for s in range(members)]
     algo = build(algorithm, OBS_DIM, ACT_DIM, generators, dev, options)
-    extras = algo.per_transition(dataset)
-    data = TensorData(dataset, dev, normalize=True, extras=extras)
+    parts = [
+        TensorData(d, dev, True, algo.per_transition(d)) for d in datasets
+    ]
+    data = PackedData(parts, [len(chunk) for chunk in np.array_split(np.arange(members), len(datasets))])
     # Captured: enough for every variant's eager runs and capture (TD3BC++: four variants, the rarest every 10th step).
     warmup = max(10 * (WARMUP + 2) if captures(capture, dev) else 10, steps // 10)
     # Phases that are a share of the run (BEAR's warm-up, Fisher-BRC's and BRAC's behaviour
@@ -156,11 +163,11 @@ def _steps_per_s(
     for step in range(1, warmup + 1):
         run(step)
     _sync(dev)
-    start = time.perf_counter()
+    start = clock()
     for step in range(warmup + 1, warmup + steps + 1):
         run(step)
     _sync(dev)
-    seconds = time.perf_counter() - start
+    seconds = clock() - start
     if run.first_bad_step() >= 0:
         raise NonFiniteError(f"bench {algorithm}: a loss became NaN or infinite at step {run.first_bad_step()}")
     return steps / seconds, run.captured
@@ -229,3 +236,42 @@ def bench(
         )
         result["speedup_total_vs_reference"] = round(result["steps_per_s_total"] / result["reference_steps_per_s"], 2)
     return result
+
+
+def packed_vs_separate(
+    algorithm: str,
+    members: int,
+    datasets: int,
+    steps: int,
+    device: str = "cpu",
+    batch_size: int = 256,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Member-steps/s of one process training a pack of ``members`` members over ``datasets`` datasets, and of the
+    same members trained one at a time as separate one-member runs (what separate processes on one core each
+    do), timed side by side in this process; ``packed_vs_separate`` > 1: a packed member costs less per step.
+    On the CPU both are timed on the process's CPU clock, as benchmarks/cpu_costs.py times: a shared machine's
+    other jobs do not tilt the comparison."""
+    dev = choose_device(device)
+    clock = time.process_time if dev.type == "cpu" else time.perf_counter
+    pack = [random_dataset(seed=seed) for seed in range(datasets)]
+    with tempfile.TemporaryDirectory() as tmp:
+        options = {**(options or {}), **run_files(algorithm, pack[0], Path(tmp))}
+        packed, _ = _steps_per_s(algorithm, options, members, dev, pack, steps, batch_size, "off", clock)
+        seconds = sum(
+            1 / _steps_per_s(algorithm, options, 1, dev, pack[m % datasets], steps, batch_size, "off", clock)[0]
+            for m in range(members)
+        )
+    separate = members / seconds  # member-steps per second over all the separate runs' time
+    return {
+        "algorithm": algorithm,
+        "members": members,
+        "datasets": datasets,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "steps": steps,
+        "clock": "process CPU time" if dev.type == "cpu" else "wall",
+        "packed_member_steps_per_s": round(members * packed, 1),
+        "separate_member_steps_per_s": round(separate, 1),
+        "packed_vs_separate": round(members * packed / separate, 2),
+    }

@@ -167,7 +167,8 @@ class TrainingSteps:
         if self.captured:
             make_capturable(algo)
         self.step_number = torch.tensor(start, device=device)  # the device's copy, read by the NaN check inside graphs
-        self.first_bad = torch.tensor(-1, device=device)
+        # Per member: a pack's member that goes NaN is named, and the others train on (offrl.train.train_pack).
+        self.first_bad = torch.full((len(generators),), -1, device=device)
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
         self.graphs = GraphVariants(self._step, generators, self.captured)
@@ -175,7 +176,8 @@ class TrainingSteps:
     def _step(self) -> tuple[str, ...]:
         logs = self.algo.update(self.data.sample(self.generators, self.batch_size))
         self.step_number += 1
-        bad = ~torch.isfinite(torch.stack([v.sum() for v in logs.values()]).sum())
+        members = len(self.generators)
+        bad = ~torch.isfinite(torch.stack([v.reshape(members, -1).sum(dim=1) for v in logs.values()]).sum(dim=0))
         self.first_bad.copy_(torch.where(bad & (self.first_bad < 0), self.step_number, self.first_bad))
         for name, value in logs.items():
             if name not in self.sums:  # only ever on an eager run: a variant is captured after its eager runs
@@ -193,7 +195,12 @@ class TrainingSteps:
 
     def first_bad_step(self) -> int:
         """The first step with a NaN or infinite log, −1 if none (a host sync)."""
-        return int(self.first_bad.item())
+        bad = [step for step in self.first_bad_steps() if step >= 0]
+        return min(bad, default=-1)
+
+    def first_bad_steps(self) -> list[int]:
+        """Each member's first step with a NaN or infinite log, −1 if none (one host sync: the copy to the CPU)."""
+        return [int(step) for step in self.first_bad.cpu()]
 
     def means(self) -> dict[str, torch.Tensor]:
         """Each log's mean over the steps since the last call, ``(S,)`` on the device; the sums start again."""

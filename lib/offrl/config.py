@@ -8,7 +8,7 @@ Snakefile before any job starts.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -545,3 +545,28 @@ def _check_safety_experts(safety: dict[str, Any], envs: list[str], shipped_dir: 
 def seed_groups(seeds: list[int], per_job: int) -> list[str]:
     """Seeds split into jobs of ``per_job``, each named by its seeds: ``[0, 1, 2], 2 -> ["0-1", "2"]``."""
     return ["-".join(str(s) for s in seeds[i : i + per_job]) for i in range(0, len(seeds), per_job)]
+
+
+def pack_runs(runs: list[tuple[str, str, str]], members: int, key: Callable[[str, str], Hashable]) -> list[list]:
+    """Training runs ``(algo, dataset, seeds)`` grouped into packs of at most ``members`` members (seeds).
+
+    Runs pack together when ``key(algo, dataset)`` agrees (one algorithm, env and budget; None: never packed);
+    each group is filled in sorted order, a run at a time. ``members`` 0 (or a run larger than it): one run per
+    pack. Only packs of two runs or more are returned: a run alone trains as it always has.
+    """
+    groups: dict[Hashable, list[tuple[str, str, str]]] = {}
+    for run in sorted(set(runs)):
+        group_key = key(run[0], run[1])
+        if members and group_key is not None:
+            groups.setdefault(group_key, []).append(run)
+    packs = []
+    for group in groups.values():
+        pack: list[tuple[str, str, str]] = []
+        for run in group:
+            size = len(run[2].split("-"))
+            if pack and sum(len(r[2].split("-")) for r in pack) + size > members:
+                packs.append(pack)
+                pack = []
+            pack.append(run)
+        packs.append(pack)
+    return [pack for pack in packs if len(pack) > 1]

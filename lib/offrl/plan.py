@@ -67,7 +67,17 @@ class Job:
     @property
     def name(self) -> str:
         """What the rule runs: the algorithm (a preset or a variant), SAFER method or prior kind of its wildcards ('' for other rules)."""
+        if self.rule == "train_pack":  # no wildcards: its runs' directories, results/runs/<algo>/...
+            return self.outputs[0].split("/")[2]
         return next((self.wildcards[k] for k in ("algo", "method", "prior") if k in self.wildcards), "")
+
+    @property
+    def members(self) -> int:
+        """A training job's ensemble members: its seeds, or every seed of every run of a pack (its --run SEEDS)."""
+        if self.rule == "train_pack":
+            words = shlex.split(self.shell.split(" > ")[0])
+            return sum(len(words[i + 3].split("-")) for i, word in enumerate(words) if word == "--run")
+        return len(self.options["seeds"])
 
     @property
     def options(self) -> dict[str, list[str]]:
@@ -128,11 +138,14 @@ def _print_jobs(snakemake_args: list[str]) -> None:
     print(json.dumps(jobs))
 
 
-def dry_run(configfiles: Sequence[str], cores: int, gpus: int, snakefile: Path) -> list[Job]:
-    """The jobs of ``snakemake all --forceall`` for ``configfiles`` on ``cores`` cores and ``gpus`` GPUs (`--resources gpu=`)."""
+def dry_run(
+    configfiles: Sequence[str], cores: int, gpus: int, snakefile: Path, targets: Sequence[str] = ("all",)
+) -> list[Job]:
+    """The jobs of ``snakemake TARGETS --forceall`` (default ``all``) for ``configfiles`` on ``cores`` cores and
+    ``gpus`` GPUs (`--resources gpu=`): a target file or rule name is priced with only the jobs it needs."""
     with tempfile.TemporaryDirectory(prefix="offrl-plan-") as workdir:
         args = [
-            "all",
+            *targets,
             "--dry-run",
             "--forceall",
             "--snakefile",
@@ -155,6 +168,8 @@ def dry_run(configfiles: Sequence[str], cores: int, gpus: int, snakefile: Path) 
     annotation = re.compile(r" \([^()]*\)$")  # Snakemake marks e.g. "(directory)" after a path
     jobs = []
     for raw in json.loads(result.stdout):
+        # One rule per pack (workflow/rules/train_packs.smk): priced, grouped and listed as one rule.
+        raw["rule"] = "train_pack" if raw["rule"].startswith("train_pack_") else raw["rule"]
         raw["inputs"] = [annotation.sub("", f) for f in raw["inputs"]]
         raw["outputs"] = [annotation.sub("", f) for f in raw["outputs"]]
         jobs.append(Job(**raw))
@@ -169,9 +184,8 @@ def _number(options: dict[str, list[str]], name: str) -> float:
 
 
 def _train_units(job: Job, _: dict[str, Job]) -> tuple[float, str]:
-    o = job.options
-    steps, seeds = _number(o, "steps"), len(o["seeds"])
-    return steps * seeds, f"{_short(steps)} steps × {seeds} seeds"
+    steps, members = _number(job.options, "steps"), job.members
+    return steps * members, f"{_short(steps)} steps × {members} {'members' if job.rule == 'train_pack' else 'seeds'}"
 
 
 def _evaluate_units(job: Job, producers: dict[str, Job]) -> tuple[float, str]:
@@ -179,7 +193,7 @@ def _evaluate_units(job: Job, producers: dict[str, Job]) -> tuple[float, str]:
     train = producers[o["snapshots"][0]].options
     snapshots, seeds, episodes = (
         _number(train, "steps") / _number(train, "eval-every"),
-        len(train["seeds"]),
+        len(job.wildcards["seeds"].split("-")),  # the run's seeds, also where a pack trained it
         _number(o, "episodes"),
     )
     return (
@@ -221,6 +235,7 @@ def _grasp_units(job: Job, _: dict[str, Job]) -> tuple[float, str]:
 # The work of each rule with a per-unit figure in benchmarks/costs.yaml; other rules cost their start-up.
 UNITS: dict[str, Callable[[Job, dict[str, Job]], tuple[float, str]]] = {
     "train_offline": _train_units,
+    "train_pack": _train_units,
     "evaluate_run": _evaluate_units,
     "collect_dataset": _option_units("size", "transitions"),
     "behaviour_policy": _option_units("total-steps", "learning steps", less="start-steps"),
@@ -231,6 +246,9 @@ UNITS: dict[str, Callable[[Job, dict[str, Job]], tuple[float, str]]] = {
     "safer_downstream": _option_units("steps", "learning steps", times="seeds", less="start-steps"),
 }
 
+
+# The rules that train offline: a job of seeds, or a pack of runs (the same figures, by members).
+TRAINING = ("train_offline", "train_pack")
 
 UNIT_NAMES = {
     "evaluate_run": "env step",
@@ -258,6 +276,22 @@ def load_costs(path: Path = COSTS) -> dict[str, Any]:
     return yaml.safe_load(Path(path).read_text())
 
 
+def captured_rate(costs: dict[str, Any], members: float) -> float:
+    """Member-steps/s of one captured TD3+BC process of ``members`` members on one GPU.
+
+    ``train_offline.gpu_captured.td3bc`` of ``costs`` gives it at a few sizes; between them it is interpolated
+    linearly in log members and log rate; past the largest the GPU is taken as full (the total stays).
+    """
+    points = sorted((int(k), float(v)) for k, v in costs["train_offline"]["gpu_captured"]["td3bc"].items())
+    if members <= points[0][0]:
+        return points[0][1] * members / points[0][0]
+    for (m0, r0), (m1, r1) in zip(points, points[1:]):
+        if members <= m1:
+            t = math.log(members / m0) / math.log(m1 / m0)
+            return math.exp((1 - t) * math.log(r0) + t * math.log(r1))
+    return points[-1][1]
+
+
 def projected_seconds(
     costs: dict[str, Any],
     rule: str,
@@ -267,23 +301,42 @@ def projected_seconds(
     preset: str = "",
     batch: float = 256,
     gpu: bool = False,
+    members: int = 5,
+    capture: bool = False,
+    sharing: int = 1,
 ) -> tuple[float, str]:
     """A job's seconds (start-up + work) from ``costs``, and which figure it comes from.
 
     ``units`` is the rule's work as ``UNITS`` counts it (training: member-steps on the CPU, steps on a GPU).
     ``name`` is the config's name of what the job runs (a variant, a SAFER method), ``preset`` its preset:
     a training figure is the name's, else the preset's. CPU figures are at batch 256, scaled by ``batch``/256.
+    A training job on a GPU holds ``members`` members and shares its GPU with ``sharing`` - 1 others like it:
+    eager, its steps/s are the measured 5-seed job's; ``capture``d, it gets 1/``sharing`` of the member-steps/s
+    of one process of ``sharing`` × ``members`` members (:func:`captured_rate`), scaled by the preset's eager
+    speed against TD3+BC's. A figure that rests on an estimate says "estimate".
     """
     startup = costs["startup_s"].get(rule, costs["startup_s"]["default"])
     if rule == "train_offline" and gpu:
         table = costs["train_offline"]["gpu"]
         found = next((n for n in (name, preset, costs["train_offline"]["gpu_same_as"].get(preset)) if n in table), None)
+        source = f"{found} {table[found]:g} steps/s" if found else ""
         if found is None:
-            slowest = min(table, key=table.get)
-            return startup + units / table[
-                slowest
-            ], f"GPU: no figure, {slowest}'s (the slowest measured) {table[slowest]:g} steps/s"
-        return startup + units / table[found], f"GPU: {found} {table[found]:g} steps/s"
+            found = min(table, key=table.get)
+            source = f"estimate: no figure, {found}'s (the slowest measured) {table[found]:g} steps/s"
+        if not capture:
+            if members != 5 and "estimate" not in source:
+                source += f" (estimate: measured at 5 seeds, taken for {members})"
+            shared = f" ({sharing} jobs per GPU, estimate: sharing its speed)" if sharing > 1 else ""
+            return startup + units * sharing / table[found], f"GPU eager: {source}{shared}"
+        total = sharing * members
+        ratio = table[found] / table["td3bc"]
+        rate = captured_rate(costs, total) * ratio / sharing  # this job's member-steps/s
+        return startup + units * members / rate, (
+            f"GPU captured (estimate: TD3+BC's {captured_rate(costs, total):,.0f} member-steps/s at {total} members"
+            + (f" × {found}'s eager speed / TD3+BC's, {ratio:.2f}" if found != "td3bc" else "")
+            + (f"; {sharing} jobs per GPU" if sharing > 1 else "")
+            + ")"
+        )
     scaled = f", × {batch:g}/256 batch" if batch != 256 else ""
     if rule in ("train_offline", "cloned_policy"):  # cloned_policy: BC's steps
         table = costs["train_offline"]["cpu"]
@@ -307,15 +360,18 @@ def projected_seconds(
     return startup, "start-up only (light jobs: tables, figures, indexes, ...)"
 
 
-def project(jobs: list[Job], costs: dict[str, Any], measured: dict[str, float]) -> None:
-    """Set each job's ``seconds``, ``size`` and ``figure`` (which figure its projection comes from)."""
+def project(
+    jobs: list[Job], costs: dict[str, Any], measured: dict[str, float], capture: bool = False, sharing: int = 1
+) -> None:
+    """Set each job's ``seconds``, ``size`` and ``figure`` (which figure its projection comes from).
+
+    ``capture``: training on a GPU runs captured; ``sharing``: training jobs per GPU (:func:`projected_seconds`).
+    """
     producers = {path: job for job in jobs for path in job.outputs}
     for job in jobs:
         job.algorithm = job.name
-        if job.rule in ("train_offline", "evaluate_run"):  # the preset: a training job's --algo
-            job.algorithm = (job if job.rule == "train_offline" else producers[job.options["snapshots"][0]]).options[
-                "algo"
-            ][0]
+        if job.rule in (*TRAINING, "evaluate_run"):  # the preset: a training job's --algo
+            job.algorithm = (job if job.rule in TRAINING else producers[job.options["snapshots"][0]]).options["algo"][0]
         if job.rule in UNITS:
             units, job.size = UNITS[job.rule](job, producers)
         else:
@@ -324,12 +380,22 @@ def project(jobs: list[Job], costs: dict[str, Any], measured: dict[str, float]) 
             job.seconds, job.figure = measured[job.benchmark], "measured: this job in the previous run"
             continue
         o = job.options
-        gpu = job.rule == "train_offline" and bool(job.gpus)
+        training = job.rule in TRAINING
+        gpu = training and bool(job.gpus)
         if gpu:
-            units = _number(o, "steps")  # a step trains every seed at once
+            units = _number(o, "steps")  # a step trains every member at once
         batch = _number(o, "batch-size") if "batch-size" in o and not gpu else 256
         job.seconds, job.figure = projected_seconds(
-            costs, job.rule, units, name=job.name, preset=job.algorithm, batch=batch, gpu=gpu
+            costs,
+            "train_offline" if training else job.rule,
+            units,
+            name=job.name,
+            preset=job.algorithm,
+            batch=batch,
+            gpu=gpu,
+            members=job.members if training else 1,
+            capture=capture,
+            sharing=sharing,
         )
 
 
@@ -353,7 +419,7 @@ def measured_seconds(directory: Path, config: dict[str, Any], jobs: list[Job]) -
         tsv = directory / job.benchmark if job.benchmark else None
         if tsv is None or not tsv.is_file():
             continue
-        if job.rule == "train_offline":
+        if job.rule in TRAINING:
             run = directory / next(f for f in job.outputs if f.endswith("config.json"))
             device = json.loads(run.read_text()).get("device", "") if run.is_file() else ""
             if device.startswith("cuda") != bool(job.gpus):
@@ -470,8 +536,11 @@ class Group:
     figures: set[str] = field(default_factory=set)
 
 
-def groups_of(jobs: list[Job]) -> list[Group]:
-    """Jobs by rule, algorithm, size and device (the light rules in one group), the costliest first."""
+def groups_of(jobs: list[Job], sharing: int = 1) -> list[Group]:
+    """Jobs by rule, algorithm, size and device (the light rules in one group), the costliest first.
+
+    A job on a GPU shared by ``sharing`` jobs holds 1/``sharing`` of it: its GPU-hours are its hours / sharing.
+    """
     groups: dict[tuple[str, str, str, str], Group] = {}
     for job in jobs:
         device = "gpu" if job.gpus else "cpu"
@@ -481,7 +550,7 @@ def groups_of(jobs: list[Job]) -> list[Group]:
         group.jobs += 1
         group.seconds += job.seconds
         if job.gpus:
-            group.gpu_hours += job.seconds * job.gpus / 3600
+            group.gpu_hours += job.seconds * job.gpus / sharing / 3600
         else:
             group.cpu_hours += job.seconds * job.threads / 3600
         group.figures.add(job.figure)
@@ -539,6 +608,12 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         "plan", help="before a run: its jobs by rule and algorithm, CPU- and GPU-hours, wall time on a box or a cluster"
     )
     p.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="files or rule names to price, with only the jobs they need (default: all), e.g. results/figures/taming_fig3.png",
+    )
+    p.add_argument(
         "--configfile", nargs="+", required=True, metavar="YAML", help="the run's config files, as given to Snakemake"
     )
     where = p.add_mutually_exclusive_group()
@@ -558,51 +633,144 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         help="a previous run's directory: its logs/benchmarks give the jobs' times where its results/config.yaml is this config",
     )
     p.add_argument("--json", type=Path, help="also write the plan here as JSON")
+    p.add_argument(
+        "--markdown-table",
+        action="store_true",
+        help="print only the README's cost table of these config files: two boxes and a cluster (README_SETUPS)",
+    )
     p.set_defaults(func=run)
 
 
+@dataclass
+class Plan:
+    """A projection: its jobs (priced), their groups, and the wall time where it runs."""
+
+    jobs: list[Job]
+    groups: list[Group]
+    wall: float
+    where: str
+    note: str
+    capture: bool
+    sharing: int
+
+    @property
+    def estimated(self) -> list[Group]:
+        """The groups whose projection rests on an estimate, not a measured figure."""
+        return [g for g in self.groups if any("estimate" in f for f in g.figures)]
+
+
+def make_plan(
+    configfiles: Sequence[str],
+    cores: int,
+    gpus: int,
+    jobs: int | None = None,
+    capture: bool = True,
+    sharing: int = 1,
+    directory: Path = Path("."),
+    targets: Sequence[str] = ("all",),
+) -> Plan:
+    """Price ``snakemake TARGETS`` for ``configfiles`` on a box (``cores``, ``gpus``) or a cluster (``jobs`` at once)."""
+    costs = load_costs()
+    cluster = jobs is not None
+    found = dry_run(
+        configfiles,
+        CLUSTER_CORES if cluster else cores,
+        jobs if cluster else gpus * sharing,
+        Path("Snakefile"),
+        targets,
+    )
+    config = resolved_config(configfiles, Path("workflow") / "schemas" / "config.schema.yaml")
+    capture = capture and config["offline"]["capture"] == "auto"
+    measured, note = measured_seconds(directory, config, found)
+    project(found, costs, measured, capture=capture, sharing=sharing)
+    if cluster:
+        wall = wall_time(tasks_of(found), slots=jobs)
+        where = f"a cluster running {jobs} jobs at once"
+    else:
+        wall = wall_time(tasks_of(found), cores=cores, gpus=gpus * sharing)
+        where = f"one box of {cores} cores and {gpus} GPU(s)" + (
+            f", {sharing} training jobs per GPU" if sharing > 1 else ""
+        )
+    return Plan(found, groups_of(found, sharing), wall, where, note, capture, sharing)
+
+
+# The README's paper-scale table (README.md, between its plan-table markers): these boxes and a cluster.
+README_SETUPS = (
+    ("one box, 16 cores, 1 GPU", "--cores 16 --gpus 1", {"cores": 16, "gpus": 1}),
+    ("one box, 16 cores, 2 GPUs", "--cores 16 --gpus 2", {"cores": 16, "gpus": 2}),
+    ("a cluster, 100 jobs at once", "--jobs 100", {"cores": 16, "gpus": 0, "jobs": 100}),
+)
+
+
+def readme_table(configfiles: Sequence[str]) -> str:
+    """The README's cost table of ``configfiles``, one row per :data:`README_SETUPS`, from :func:`make_plan`."""
+    rows = ["| where | jobs | CPU-h | GPU-h | wall |", "| --- | ---: | ---: | ---: | ---: |"]
+    for label, flags, where in README_SETUPS:
+        plan = make_plan(configfiles, **where, directory=Path("/nonexistent"))
+        cpu, gpu = (sum(getattr(g, k) for g in plan.groups) for k in ("cpu_hours", "gpu_hours"))
+        days = f" ({plan.wall / 86400:.1f} days)" if plan.wall > 2 * 86400 else ""
+        rows.append(
+            f"| {label} (`{flags}`) | {len(plan.jobs)} | {cpu:,.0f} | {gpu:,.0f} | {plan.wall / 3600:,.1f} h{days} |"
+        )
+    return "\n".join(rows)
+
+
 def run(args: argparse.Namespace) -> None:
-    snakefile = Path("Snakefile")
-    if not snakefile.is_file():
+    if not Path("Snakefile").is_file():
         raise FileNotFoundError("no Snakefile here: run `offrl plan` from the repository root")
     if args.jobs is not None and args.gpus:
         raise ValueError(
             "--gpus describes a box (with --cores); a cluster (--jobs) gives every training job its own GPU"
         )
-    costs = load_costs()
-    cluster = args.jobs is not None
-    jobs = dry_run(
-        args.configfile, CLUSTER_CORES if cluster else args.cores, args.jobs if cluster else args.gpus, snakefile
+    if args.markdown_table:
+        print(readme_table(args.configfile))
+        return
+    plan = make_plan(
+        args.configfile,
+        args.cores,
+        args.gpus,
+        args.jobs,
+        capture=args.capture == "auto",
+        sharing=args.jobs_per_gpu,
+        directory=args.directory,
+        targets=args.targets or ["all"],
     )
-    config = resolved_config(args.configfile, Path("workflow") / "schemas" / "config.schema.yaml")
-    measured, note = measured_seconds(args.directory, config, jobs)
-    project(jobs, costs, measured)
-    groups = groups_of(jobs)
-    if cluster:
-        wall = wall_time(tasks_of(jobs), slots=args.jobs)
-        where = f"a cluster running {args.jobs} jobs at once"
-    else:
-        wall = wall_time(tasks_of(jobs), cores=args.cores, gpus=args.gpus)
-        where = f"one box of {args.cores} cores and {args.gpus} GPU(s)"
-    print(f"Cost plan of `snakemake all` with --configfile {' '.join(args.configfile)}: {len(jobs)} jobs\n")
+    groups = plan.groups
+    targets = " ".join(args.targets or ["all"])
+    print(f"Cost plan of `snakemake {targets}` with --configfile {' '.join(args.configfile)}: {len(plan.jobs)} jobs\n")
     print(table(groups))
-    print(f"\nWall time on {where}: {wall / 3600:,.1f} h (list scheduling over the DAG, longest path first)")
+    print(f"\nWall time on {plan.where}: {plan.wall / 3600:,.1f} h (list scheduling over the DAG, longest path first)")
     print(
-        f"Figures: {note}. CPU-h: hours × threads of the CPU jobs; GPU-h: hours × GPUs of the GPU jobs"
+        f"Figures: {plan.note}. CPU-h: hours × threads of the CPU jobs; GPU-h: hours × GPUs of the GPU jobs"
         " (whose threads are held in the wall time, not counted as CPU-h)."
     )
+    print(
+        f"Assumptions: training on a GPU runs {'captured' if plan.capture else 'eagerly'}"
+        f" ({'offline.capture and --capture' if plan.capture else 'offline.capture or --capture off'}),"
+        f" {plan.sharing} training job(s) per GPU (--jobs-per-gpu); a pack trains its members in one process"
+        " (offline.pack_members); evaluation runs every episode to full length on the CPUs."
+    )
+    estimated = plan.estimated
+    if estimated:
+        hours = sum(g.gpu_hours + g.cpu_hours for g in estimated)
+        names = sorted({f"{g.rule} {g.algorithm}".strip() for g in estimated})
+        print(
+            f"Rows resting on estimates (their figure says which; {len(estimated)} rows, {hours:,.1f} h): {', '.join(names)}"
+        )
     if args.json:
-        plan = {
+        plan_json = {
             "configfiles": args.configfile,
-            "where": {"jobs": args.jobs} if cluster else {"cores": args.cores, "gpus": args.gpus},
-            "wall_hours": wall / 3600,
+            "where": {"jobs": args.jobs} if args.jobs is not None else {"cores": args.cores, "gpus": args.gpus},
+            "wall_hours": plan.wall / 3600,
             "cpu_hours": sum(g.cpu_hours for g in groups),
             "gpu_hours": sum(g.gpu_hours for g in groups),
-            "figures": note,
+            "figures": plan.note,
             "groups": [{**asdict(g), "figures": sorted(g.figures)} for g in groups],
-            "jobs": [{k: v for k, v in asdict(job).items() if k not in ("shell", "inputs", "outputs")} for job in jobs],
+            "jobs": [
+                {k: v for k, v in asdict(job).items() if k not in ("shell", "inputs", "outputs")} for job in plan.jobs
+            ],
         }
-        write_atomically(args.json, lambda path: path.write_text(json.dumps(plan, indent=1)))
+        write_atomically(args.json, lambda path: path.write_text(json.dumps(plan_json, indent=1)))
 
 
 if __name__ == "__main__":

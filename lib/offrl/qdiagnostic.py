@@ -100,11 +100,6 @@ def critic_modules(algo: Any, obs_dim: int, act_dim: int, device: torch.device |
     return tuple(names)
 
 
-def module_states(algo: Any, names: tuple[str, ...]) -> dict[str, dict[str, torch.Tensor]]:
-    """A CPU copy of the named modules' states, as a snapshot keeps them."""
-    return {name: {k: v.detach().cpu().clone() for k, v in getattr(algo, name).state_dict().items()} for name in names}
-
-
 class SnapshotQ:
     """A run's algorithm rebuilt on the CPU from its ``snapshots.pt``, its Q loaded snapshot by snapshot."""
 

@@ -81,7 +81,12 @@ wildcard_constraints:
     seeds="[0-9]+(-[0-9]+)*",
 
 
+# The runs named while the workflow is read, by any study; train_packs.smk packs them (offline.pack_members).
+NAMED_RUNS = set()
+
+
 def run_dir(algo, dataset, seeds):
+    NAMED_RUNS.add((algo, dataset, seeds))
     return f"results/runs/{algo}/{dataset}/seed{seeds}"
 
 

@@ -67,6 +67,7 @@ def train_runtime(wildcards):
         preset=preset_of(VARIANTS, wildcards.algo),
         batch=batch_size(OFFLINE, VARIANTS, wildcards.algo),  # a GPU figure takes no batch
         gpu=gpu,
+        members=seeds_in(wildcards),
     )
 
 

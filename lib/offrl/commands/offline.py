@@ -1,4 +1,4 @@
-"""Offline training and its evaluation: ``train``, ``evaluate``, ``bench``.
+"""Offline training and its evaluation: ``train``, ``train-pack``, ``evaluate``, ``bench``.
 
 ``train``'s options are :class:`offrl.train.TrainConfig`'s fields (``offrl.options``); ``--algo`` names a
 preset or a variant of a config file, resolved here for all three commands.
@@ -10,31 +10,42 @@ import argparse
 import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from offrl.algos.presets import PRESETS
 from offrl.files import write_atomically
 from offrl.options import add_fields, field_values
 from offrl.train import TrainConfig, train
 
+# train-pack's shared options: TrainConfig's fields but those each --run gives (dataset, seeds).
+PACK_FIELDS = ("steps", "batch_size", "eval_every", "log_every", "options", "critic_snapshots")
+
 # The config whose variants --algo may name when no --configfile is given (relative to where the command runs).
 DEFAULT_CONFIG = "config/config.yaml"
 ALGORITHM_HELP = f"a preset ({', '.join(sorted(PRESETS))}) or a variant of --configfile / --variants"
 
 
+def _contaminant_from(path: str) -> int | None:
+    """A contaminated dataset's first contaminant transition (from its provenance); None for any other."""
+    from offrl.data.dataset import dataset_provenance
+
+    provenance = dataset_provenance(path)
+    return provenance.get("expert_transitions") if provenance.get("source") == "contaminated" else None
+
+
 def _train(args: argparse.Namespace) -> None:
     from offrl.data import load_dataset
     from offrl.data.build import minari_id
-    from offrl.data.dataset import dataset_provenance
 
     env, kind = split_dataset(args.dataset, own_data=args.dataset_dir is not None)
     preset, variant_options = resolve_algorithm(args.algo, args, env)
     _check_intervals(args)
     path = args.dataset_dir or f"{args.root}/{minari_id(env, kind)}"
-    provenance = dataset_provenance(path)
     values = field_values(args, TrainConfig)
     values["options"] = {**variant_options, **values["options"]}
-    contaminant_from = provenance.get("expert_transitions") if provenance.get("source") == "contaminated" else None
-    config = TrainConfig(algorithm=preset, env=env, device=args.device, contaminant_from=contaminant_from, **values)
+    config = TrainConfig(
+        algorithm=preset, env=env, device=args.device, contaminant_from=_contaminant_from(path), **values
+    )
     record = train(
         load_dataset(path),
         config,
@@ -45,6 +56,46 @@ def _train(args: argparse.Namespace) -> None:
         jobs_per_gpu=args.jobs_per_gpu,
     )
     print(json.dumps({k: record[k] for k in ("device", "wall_time_s", "resumed_from_step")}))
+
+
+def pack_seeds(text: str) -> list[int]:
+    """A --run's seeds, joined by '-' as the workflow's run directories name them: ``0-1-2``."""
+    if not all(part.isdigit() for part in text.split("-")):
+        raise ValueError(f"--run SEEDS {text!r}: expected seeds joined by '-', e.g. 0-1-2")
+    return [int(part) for part in text.split("-")]
+
+
+def _train_pack(args: argparse.Namespace) -> None:
+    from offrl.data import load_dataset
+    from offrl.train import Run, train_pack
+
+    preset, variant_options = resolve_algorithm(args.algo, args)
+    _check_intervals(args)
+    values = field_values(args, TrainConfig, only=PACK_FIELDS)
+    values["options"] = {**variant_options, **values["options"]}
+    configs = []
+    for name, path, seeds, out in args.run:
+        env, _ = split_dataset(name, own_data=True)
+        config = TrainConfig(
+            algorithm=preset,
+            env=env,
+            dataset=name,
+            seeds=pack_seeds(seeds),
+            device=args.device,
+            contaminant_from=_contaminant_from(path),
+            **values,
+        )
+        configs.append((config, path, out))
+    records = train_pack(
+        [Run(load_dataset(path), config, Path(out)) for config, path, out in configs],
+        checkpoint=args.checkpoint,
+        progress=not args.quiet,
+        capture=args.capture,
+        jobs_per_gpu=args.jobs_per_gpu,
+    )
+    print(
+        json.dumps({k: records[0][k] for k in ("device", "wall_time_s", "resumed_from_step")} | {"runs": len(records)})
+    )
 
 
 def _check_intervals(args: argparse.Namespace) -> None:
@@ -120,29 +171,35 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from offrl.bench import bench
+    from offrl.bench import bench, packed_vs_separate
 
-    # Several algorithms time one after the other in this process, so their ratio is fair on a noisy machine.
-    first = None
-    for name in args.algorithms:
-        preset, options = resolve_algorithm(name, args)
-        result = bench(
-            preset,
-            args.steps,
-            args.members,
-            args.device,
-            reference=not args.no_reference,
-            options=options,
-            capture=args.capture,
-            jobs_per_gpu=args.jobs_per_gpu,
-        )
-        result["algorithm"] = name
-        first = first or result
-        if len(args.algorithms) > 1:
-            result[f"speed_vs_{first['algorithm']}"] = round(
-                result["steps_per_s_total"] / first["steps_per_s_total"], 2
-            )
-        print(json.dumps(result), flush=True)
+    # Several algorithms and sizes time one after the other in this process, so their ratios are fair on a noisy
+    # machine; each size is its own line, speed_vs_ against the first algorithm at that size.
+    first: dict[int, dict] = {}
+    for members in args.members:
+        for name in args.algorithms:
+            preset, options = resolve_algorithm(name, args)
+            if args.versus_separate:
+                result = packed_vs_separate(
+                    preset, members, args.versus_separate, args.steps, args.device, options=options
+                )
+            else:
+                result = bench(
+                    preset,
+                    args.steps,
+                    members,
+                    args.device,
+                    reference=not args.no_reference,
+                    options=options,
+                    capture=args.capture,
+                    jobs_per_gpu=args.jobs_per_gpu,
+                )
+            result["algorithm"] = name
+            first.setdefault(members, result)
+            total = "packed_member_steps_per_s" if args.versus_separate else "steps_per_s_total"
+            if len(args.algorithms) > 1:
+                result[f"speed_vs_{first[members]['algorithm']}"] = round(result[total] / first[members][total], 2)
+            print(json.dumps(result), flush=True)
 
 
 def _algorithm_options(p: argparse.ArgumentParser) -> None:
@@ -170,6 +227,26 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--checkpoint", default=None, help="resume file, kept outside --out")
     p.set_defaults(func=_train)
 
+    p = add(
+        "train-pack",
+        help="train one algorithm on several datasets of one env in one process, every seed of every run an"
+        " ensemble member; each run's outputs are train's",
+    )
+    p.add_argument("--algo", required=True, help=ALGORITHM_HELP)
+    _algorithm_options(p)
+    add_fields(p, TrainConfig, only=PACK_FIELDS)
+    p.add_argument(
+        "--run",
+        nargs=4,
+        action="append",
+        required=True,
+        metavar=("DATASET", "DATASET_DIR", "SEEDS", "OUT"),
+        help="one run, given once per run: its dataset's name, its Minari directory, its seeds joined by '-' (0-1-2)"
+        " and its run directory (snapshots.pt, train_log.csv, config.json)",
+    )
+    p.add_argument("--checkpoint", default=None, help="the pack's resume file, kept outside every run directory")
+    p.set_defaults(func=_train_pack)
+
     p = add("evaluate", help="evaluate every snapshot of a run in vectorised envs")
     p.add_argument("--snapshots", required=True)
     p.add_argument("--episodes", type=int, default=10)
@@ -196,6 +273,20 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("algorithms", nargs="+", metavar="ALGORITHM", help=f"one or more: {ALGORITHM_HELP}")
     _algorithm_options(p)
     p.add_argument("--steps", type=int, default=500, help="timed gradient steps (after a tenth as many untimed)")
-    p.add_argument("--members", type=int, default=1, help="seeds trained at once, as ensemble members")
+    p.add_argument(
+        "--members",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="seeds trained at once, as ensemble members; several sizes, one line each (e.g. packs: 1 5 30 60)",
+    )
+    p.add_argument(
+        "--versus-separate",
+        type=int,
+        default=0,
+        metavar="DATASETS",
+        help="instead: a pack of --members members over DATASETS datasets against the same members trained one at"
+        " a time as separate one-member runs, both eager, in member-steps/s (offrl.bench.packed_vs_separate)",
+    )
     p.add_argument("--no-reference", action="store_true", help="skip the plain reference loop")
     p.set_defaults(func=_bench)
