@@ -150,9 +150,7 @@ def _steps_per_s(
     datasets = dataset if isinstance(dataset, list) else [dataset]
     generators = [torch.Generator(device=dev).manual_seed(s) for s in range(members)]
     algo = build(algorithm, OBS_DIM, ACT_DIM, generators, dev, options)
-    parts = [
-        TensorData(d, dev, True, algo.per_transition(d)) for d in datasets
-    ]
+    parts = [TensorData(d, dev, True, algo.per_transition(d)) for d in datasets]
     data = PackedData(parts, [len(chunk) for chunk in np.array_split(np.arange(members), len(datasets))])
     # Captured: enough for every variant's eager runs and capture (TD3BC++: four variants, the rarest every 10th step).
     warmup = max(10 * (WARMUP + 2) if captures(capture, dev) else 10, steps // 10)
