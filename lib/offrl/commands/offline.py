@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 
 from offrl.algos.presets import PRESETS
+from offrl.evaluate import EvalConfig
 from offrl.files import write_atomically
 from offrl.options import add_fields, field_values
 from offrl.train import TrainConfig, train
@@ -107,7 +108,12 @@ def _evaluate(args: argparse.Namespace) -> None:
         raise ValueError(f"--q-tail must be in (0, 1), got {args.q_tail}")
     # --threads: worker processes over the snapshots (the rule's threads:), one torch thread each.
     scores, diagnostic = evaluate_snapshots(
-        args.snapshots, args.episodes, progress=not args.quiet, tail=args.q_tail, workers=args.threads
+        args.snapshots,
+        args.episodes,
+        progress=not args.quiet,
+        tail=args.q_tail,
+        workers=args.threads,
+        config=EvalConfig(**field_values(args, EvalConfig)),
     )
     for frame, path in ((scores, args.out), (diagnostic, args.q_out)):
         if path is None:
@@ -185,6 +191,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         help="a truncated episode's steps count in the Q diagnostic while the missing return weighs at most this"
         " (γ^(T−t) ≤ tail)",
     )
+    add_fields(p, EvalConfig)
     p.set_defaults(func=_evaluate)
 
     p = add(
