@@ -36,6 +36,9 @@ from offrl.envs.specs import env_spec, make_env
 Step = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """Observations, rewards, terminated, truncated of the stepped episodes."""
 
+Rows = np.ndarray | slice
+"""The episodes to step: sorted indices, or ``slice(None)`` for all."""
+
 
 def time_limit(env: gym.Env) -> int:
     """The step count at which ``env`` (made by ``gym.make``) truncates an episode."""
@@ -52,8 +55,9 @@ class GymEpisodes:
     def reset(self, seeds: list[int]) -> np.ndarray:
         return np.stack([env.reset(seed=seed)[0] for env, seed in zip(self.envs, seeds, strict=True)])
 
-    def step(self, rows: np.ndarray, action: np.ndarray) -> Step:
-        results = [self.envs[i].step(a) for i, a in zip(rows, action, strict=True)]
+    def step(self, rows: Rows, action: np.ndarray) -> Step:
+        envs = self.envs[rows] if isinstance(rows, slice) else [self.envs[i] for i in rows]
+        results = [env.step(a) for env, a in zip(envs, action, strict=True)]
         obs, reward, terminated, truncated, _ = zip(*results, strict=True)
         return np.stack(obs), np.array(reward), np.array(terminated), np.array(truncated)
 
@@ -90,13 +94,13 @@ class MujocoEpisodes:
                 self.qvel[i] = task.init_qvel + rng.uniform(low=-noise, high=noise, size=nv)
         self.batch.forward()
         self.steps[:] = 0
-        return self._obs(np.arange(len(seeds)))
+        return self._obs(slice(None))
 
-    def step(self, rows: np.ndarray, action: np.ndarray) -> Step:
+    def step(self, rows: Rows, action: np.ndarray) -> Step:
         task = self.task
-        x_before = self.qpos[rows, 0]
+        x_before = self.qpos[rows, 0].copy()  # rows may be a slice: a view the step would overwrite
         self.ctrl[rows] = action
-        self.batch.step(rows, nstep=self.frame_skip)
+        self.batch.step(None if isinstance(rows, slice) else rows, nstep=self.frame_skip)
         qpos = self.qpos[rows]
         x_velocity = (qpos[:, 0] - x_before) / self.dt
         forward_reward = task._forward_reward_weight * x_velocity
@@ -104,7 +108,7 @@ class MujocoEpisodes:
         ctrl_cost = task._ctrl_cost_weight * np.sum(np.square(action), axis=1)
         if self.kind == "halfcheetah":
             reward = forward_reward - ctrl_cost
-            terminated = np.zeros(len(rows), dtype=bool)
+            terminated = np.zeros(len(action), dtype=bool)
         else:
             healthy = self._healthy(qpos, self.qvel[rows])
             reward = (forward_reward + healthy * task._healthy_reward) - ctrl_cost
@@ -123,7 +127,7 @@ class MujocoEpisodes:
             healthy &= ((min_state < state) & (state < max_state)).all(axis=1)
         return healthy
 
-    def _obs(self, rows: np.ndarray) -> np.ndarray:
+    def _obs(self, rows: Rows) -> np.ndarray:
         position = self.qpos[rows]
         if self.task._exclude_current_positions_from_observation:
             position = position[:, 1:]
