@@ -9,8 +9,14 @@ episodes at once, as one snapshot's evaluation does, and these are timed on the 
 - raw: ``mj_step`` × frame_skip on one ``MjData`` per episode, replaying the evaluation's actions
   (the simulator alone: no observation, reward or policy);
 - gymnasium: Gymnasium's ``env.step``, replaying the same actions, one env per episode;
-- eval new: ``evaluate_policy(..., stepper="mujoco")``, the default (policy, simulator, metrics);
-- eval old: ``evaluate_policy(..., stepper="gymnasium")``, the reference path.
+- eval new: ``evaluate_policy(..., stepper="mujoco")``, the default (policy, simulator, metrics), and
+  "policy", the part of it spent in the policy's calls;
+- eval old: ``evaluate_policy(..., stepper="gymnasium")``, the reference path;
+- job new / job old: a whole snapshot's evaluation as ``offrl evaluate`` runs it (``SnapshotEvaluator``:
+  the run's actor, the metrics and the slides' Q diagnostic with its critic), each stepper: a TD3+BC run
+  of ``--members`` seeds on made-up data of the env's sizes, its snapshot's actors replaced by the
+  shipped policy (so the episodes are those above) — the figure ``benchmarks/costs.yaml``'s
+  ``evaluate_run`` stands for.
 
 Each is CPU seconds of this process (``time.process_time``: a core shared with other jobs counts
 only this process's time) per counted env-step (the sum of the episodes' lengths), one torch and
@@ -28,29 +34,39 @@ import argparse
 import datetime
 import platform
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import mujoco
 import numpy as np
 import torch
 
+from offrl.data.dataset import Dataset
 from offrl.envs import make_env
-from offrl.evaluate import evaluate_policy
+from offrl.evaluate import EvalConfig, SnapshotEvaluator, eval_env_seeds, evaluate_policy
 from offrl.files import load_tensors
 from offrl.nets import DeterministicActor
 from offrl.qdiagnostic import Rollouts
+from offrl.train import TrainConfig, train
 
 ENVS = ("halfcheetah", "hopper", "walker2d")
 
 
-def ensemble_policy(env: str, members: int):
-    """The shipped medium policy as every member of a ``members``-member actor, called as a snapshot's actor is."""
+def shipped_members(env: str, members: int) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The shipped medium policy's checkpoint, and its weights as every member of a ``members``-member actor."""
     payload = load_tensors(f"resources/shipped/behaviour/{env}/medium.pt", "actor checkpoint")
+    return payload, {k: v.expand(members, *v.shape[1:]).clone() for k, v in payload["state_dict"].items()}
+
+
+def ensemble_policy(env: str, members: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The shipped medium policy as every member of a ``members``-member actor, called as a snapshot's actor is."""
+    payload, state = shipped_members(env, members)
     actor = DeterministicActor(
         members, payload["obs_dim"], payload["act_dim"], tuple(payload["hidden"]), payload["max_action"]
     )
-    actor.load_state_dict({k: v.expand(members, *v.shape[1:]).clone() for k, v in payload["state_dict"].items()})
+    actor.load_state_dict(state)
     actor.eval()
 
     def policy(obs: np.ndarray) -> np.ndarray:
@@ -101,25 +117,74 @@ def replay_gymnasium(env: str, seeds: list[int], actions: list[np.ndarray]) -> C
     return run
 
 
-def measure(env: str, members: int, episodes: int, reps: int) -> dict[str, float]:
+def snapshot_run(env: str, members: int, root: Path) -> Path:
+    """A TD3+BC run of ``members`` seeds whose one snapshot acts as the shipped policy on raw states."""
+    payload, state = shipped_members(env, members)
+    rng = np.random.default_rng(0)
+    size, obs_dim, act_dim = 64, payload["obs_dim"], payload["act_dim"]
+    dataset = Dataset(
+        observations=rng.normal(size=(size, obs_dim)).astype(np.float32),
+        actions=rng.uniform(-1, 1, (size, act_dim)).astype(np.float32),
+        rewards=rng.normal(size=size).astype(np.float32),
+        next_observations=rng.normal(size=(size, obs_dim)).astype(np.float32),
+        terminals=np.zeros(size, bool),
+        timeouts=np.arange(size) == size - 1,
+        episode_ids=np.zeros(size, np.int64),
+    )
+    config = TrainConfig(
+        algorithm="td3bc",
+        env=env,
+        dataset="made-up",
+        seeds=list(range(members)),
+        steps=1,
+        eval_every=1,
+        log_every=1,
+        device="cpu",
+    )
+    train(dataset, config, root / env, progress=False)
+    path = root / env / "snapshots.pt"
+    run = torch.load(path, weights_only=True)
+    run["actors"] = {1: state}
+    run["obs_mean"], run["obs_std"] = torch.zeros(obs_dim), torch.ones(obs_dim)
+    torch.save(run, path)
+    return path
+
+
+def measure(env: str, members: int, episodes: int, reps: int, root: Path) -> dict[str, float]:
     policy = ensemble_policy(env, members)
     n = members * episodes
-    seeds = list(range(100, 100 + n))
+    seeds = [s for member in range(members) for s in eval_env_seeds(member, episodes)]  # a run's, as its job's
     rollouts = Rollouts()
     scores = evaluate_policy(policy, env, n, seed=seeds, observer=rollouts, members=members)
     actions = [rollouts.episode(i)[1] for i in range(n)]
     counted = int(scores["length"].sum())
+    policy_seconds = [0.0]
+
+    def timed_policy(obs: np.ndarray) -> np.ndarray:
+        start = time.process_time()
+        actions = policy(obs)
+        policy_seconds[0] += time.process_time() - start
+        return actions
+
     runs = {
         "raw": replay_raw(env, seeds, actions),
         "gymnasium": replay_gymnasium(env, seeds, actions),
-        "eval new": lambda: evaluate_policy(policy, env, n, seed=seeds, members=members, stepper="mujoco"),
+        "eval new": lambda: evaluate_policy(timed_policy, env, n, seed=seeds, members=members, stepper="mujoco"),
         "eval old": lambda: evaluate_policy(policy, env, n, seed=seeds, members=members, stepper="gymnasium"),
     }
+    path = snapshot_run(env, members, root)
+    for name, stepper in (("job new", "mujoco"), ("job old", "gymnasium")):
+        job = SnapshotEvaluator(path, episodes, quiet=True, config=EvalConfig(stepper=stepper))
+        runs[name] = lambda job=job: job(1)[0]
     times: dict[str, list[float]] = {name: [] for name in runs}
+    times["policy"] = []
     for _ in range(reps):
         for name, run in runs.items():
+            policy_seconds[0] = 0.0
             seconds, result = timed(run)
-            if name.startswith("eval"):
+            if name == "eval new":
+                times["policy"].append(policy_seconds[0] / counted)
+            if name.startswith(("eval", "job")):
                 assert result["length"].sum() == counted  # the same episodes every time
             times[name].append(seconds / counted)
     ratios = np.array(times["eval new"]) / np.array(times["raw"])
@@ -147,16 +212,17 @@ def main() -> None:
     torch.set_num_threads(1)
     print(f"# {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; {machine()}")
     print(f"# {args.members} members x {args.episodes} episodes, {args.reps} reps; µs of CPU per counted env-step")
-    header = f"{'env':<12} {'raw':>7} {'gymnasium':>9} {'eval new':>8} {'eval old':>8} {'new/raw':>7} {'old/new':>7}"
-    print(header + "  counted steps (mean length)")
-    for env in args.envs:
-        row = measure(env, args.members, args.episodes, args.reps)
-        us = {k: 1e6 * row[k] for k in ("raw", "gymnasium", "eval new", "eval old")}
-        print(
-            f"{env:<12} {us['raw']:7.1f} {us['gymnasium']:9.1f} {us['eval new']:8.1f} {us['eval old']:8.1f}"
-            f" {row['new/raw']:7.2f} {row['old/new']:7.2f}  {row['counted']} ({row['mean length']:.0f})",
-            flush=True,
-        )
+    columns = ("raw", "gymnasium", "eval new", "policy", "eval old", "job new", "job old")
+    print(f"{'env':<12}" + "".join(f" {c:>9}" for c in (*columns, "new/raw", "old/new")) + "  counted (mean length)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for env in args.envs:
+            row = measure(env, args.members, args.episodes, args.reps, Path(tmp))
+            print(
+                f"{env:<12}"
+                + "".join(f" {1e6 * row[c]:9.1f}" for c in columns)
+                + f" {row['new/raw']:9.2f} {row['old/new']:9.2f}  {row['counted']} ({row['mean length']:.0f})",
+                flush=True,
+            )
     print(f"# load average after: {os.getloadavg()[0]:.1f}")
 
 

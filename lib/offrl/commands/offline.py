@@ -174,7 +174,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--checkpoint", default=None, help="resume file, kept outside --out")
     p.set_defaults(func=_train)
 
-    p = add("evaluate", help="evaluate every snapshot of a run in vectorised envs")
+    p = add("evaluate", help="evaluate every snapshot of a run, all its episodes stepped at once")
     p.add_argument("--snapshots", required=True)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--algo", required=True, help=f"the run's algorithm (written in each row): {ALGORITHM_HELP}")
