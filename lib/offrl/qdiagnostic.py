@@ -188,7 +188,8 @@ def rollout_rows(
     discount: float,
     tail: float,
 ) -> pd.DataFrame:
-    """One row per episode (sub-env ``s·E + e`` is episode ``e`` of member ``s``): Q against the return from s₀ and along the episode.
+    """One row per episode (sub-env ``s·E + e`` is episode ``e`` of member ``s``): Q against the return
+    from s₀ and along the episode.
 
     Without ``q`` the Q columns are NaN. ``discount`` is the return's γ (the algorithm's, or the
     caller's for one without Q).

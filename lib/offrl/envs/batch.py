@@ -69,7 +69,7 @@ class GymEpisodes:
 class MujocoEpisodes:
     """``n`` episodes of a Gymnasium v5 locomotion task on one ``mujoco.batch.Batch``: the fast path."""
 
-    def __init__(self, env: str, n: int, env_kwargs: dict[str, Any] | None = None, threads: int = 1) -> None:
+    def __init__(self, env: str, n: int, env_kwargs: dict[str, Any] | None = None) -> None:
         self.kind = env_spec(env).short
         made = make_env(env, **(env_kwargs or {}))
         self.action_space = made.action_space
@@ -77,7 +77,7 @@ class MujocoEpisodes:
         self.task = task = made.unwrapped
         made.close()
         self.frame_skip, self.dt = task.frame_skip, task.dt
-        self.batch = mjbatch.Batch(task.model, n, nthread=threads)
+        self.batch = mjbatch.Batch(task.model, n, nthread=1)  # the calling thread: worker processes are the parallelism
         self.qpos, self.qvel, self.ctrl = (self.batch.bind(name) for name in ("qpos", "qvel", "ctrl"))
         self.steps = np.zeros(n, dtype=np.int64)
 
