@@ -135,6 +135,7 @@ class Rollouts:
         self.rewards: list[np.ndarray] = []
         self.lengths: np.ndarray | None = None
         self.terminated: np.ndarray | None = None
+        self.stacked: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (T, n, ·) copies, made once
 
     def __call__(
         self,
@@ -148,6 +149,7 @@ class Rollouts:
         if self.lengths is None:
             self.lengths = np.zeros(len(obs), dtype=np.int64)
             self.terminated = np.zeros(len(obs), dtype=bool)
+        self.stacked = None
         self.obs.append(np.array(obs, dtype=np.float32))
         self.actions.append(np.array(action, dtype=np.float32))
         self.rewards.append(np.array(reward, dtype=np.float64))
@@ -156,12 +158,11 @@ class Rollouts:
 
     def episode(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sub-env ``i``'s states, actions and rewards over its first episode."""
+        if self.stacked is None:
+            self.stacked = (np.stack(self.obs), np.stack(self.actions), np.stack(self.rewards))
         n = int(self.lengths[i])
-        return (
-            np.stack([o[i] for o in self.obs[:n]]),
-            np.stack([a[i] for a in self.actions[:n]]),
-            np.array([r[i] for r in self.rewards[:n]]),
-        )
+        obs, actions, rewards = self.stacked
+        return obs[:n, i], actions[:n, i], rewards[:n, i]
 
 
 # What the ``critic`` column of the diagnostic says about a run's Q.
@@ -184,15 +185,17 @@ def rollout_rows(
     discount: float,
     tail: float,
 ) -> pd.DataFrame:
-    """One row per episode (sub-env ``s·E + e`` is episode ``e`` of member ``s``): Q against the return from s₀ and along the episode.
+    """One row per episode (sub-env ``s·E + e`` is episode ``e`` of member ``s``): Q against the return
+    from s₀ and along the episode.
 
     Without ``q`` the Q columns are NaN. ``discount`` is the return's γ (the algorithm's, or the
     caller's for one without Q).
     """
     episodes = len(rollouts.lengths) // members
+    steps = [rollouts.episode(i) for i in range(len(rollouts.lengths))]
+    values = member_q(steps, q, obs_mean, obs_std, members) if q is not None else None
     rows = []
-    for i in range(len(rollouts.lengths)):
-        obs, actions, rewards = rollouts.episode(i)
+    for i, (_, _, rewards) in enumerate(steps):
         returns = discounted_returns(rewards, discount)
         comparable = comparable_steps(len(rewards), not rollouts.terminated[i], discount, tail)
         row = {
@@ -207,17 +210,41 @@ def rollout_rows(
             "q_initial": np.nan,
             "q_along": np.nan,
         }
-        if q is not None:
-            x = (torch.as_tensor(obs) - obs_mean) / obs_std
-            values = (
-                q(x.expand(members, -1, -1), torch.as_tensor(actions).expand(members, -1, -1))[i // episodes]
-                .double()
-                .numpy()
-            )
-            row["q_initial"] = values[0]
-            row["q_along"] = values[comparable].mean() if comparable.any() else np.nan
+        if values is not None:
+            row["q_initial"] = values[i][0]
+            row["q_along"] = values[i][comparable].mean() if comparable.any() else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+@torch.inference_mode()
+def member_q(
+    steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    q: SnapshotQ,
+    obs_mean: torch.Tensor,
+    obs_std: torch.Tensor,
+    members: int,
+) -> list[np.ndarray]:
+    """Q(s_t, a_t) along each episode by its own member's Q (episode ``i``: member ``i // E``), in one call.
+
+    Each member's episodes go end to end in its row of an ``(S, n, ·)`` batch, padded to the longest
+    row with zeros whose values are dropped: every member evaluates its own states only.
+    """
+    per_member = len(steps) // members
+    groups = [steps[s * per_member : (s + 1) * per_member] for s in range(members)]
+    width = max(sum(len(rewards) for _, _, rewards in group) for group in groups)
+    obs = torch.zeros(members, width, steps[0][0].shape[1])
+    actions = torch.zeros(members, width, steps[0][1].shape[1])
+    for s, group in enumerate(groups):
+        n = sum(len(rewards) for _, _, rewards in group)
+        obs[s, :n] = torch.as_tensor(np.concatenate([o for o, _, _ in group]))
+        actions[s, :n] = torch.as_tensor(np.concatenate([a for _, a, _ in group]))
+    values = q((obs - obs_mean) / obs_std, actions).double().numpy()
+    out = []
+    for s, group in enumerate(groups):
+        ends = np.cumsum([len(rewards) for _, _, rewards in group])
+        out.extend(np.split(values[s, : ends[-1]], ends[:-1]))
+    return out
 
 
 @torch.inference_mode()

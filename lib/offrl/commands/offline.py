@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from offrl.algos.presets import PRESETS
+from offrl.evaluate import EvalConfig
 from offrl.files import write_atomically
 from offrl.options import add_fields, field_values
 from offrl.train import TrainConfig, train
@@ -160,7 +161,12 @@ def _evaluate(args: argparse.Namespace) -> None:
         raise ValueError(f"--q-tail must be in (0, 1), got {args.q_tail}")
     # --threads: worker processes over the snapshots (the rule's threads:), one torch thread each.
     scores, diagnostic = evaluate_snapshots(
-        args.snapshots, args.episodes, progress=not args.quiet, tail=args.q_tail, workers=args.threads
+        args.snapshots,
+        args.episodes,
+        progress=not args.quiet,
+        tail=args.q_tail,
+        workers=args.threads,
+        config=EvalConfig(**field_values(args, EvalConfig)),
     )
     for frame, path in ((scores, args.out), (diagnostic, args.q_out)):
         if path is None:
@@ -247,7 +253,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--checkpoint", default=None, help="the pack's resume file, kept outside every run directory")
     p.set_defaults(func=_train_pack)
 
-    p = add("evaluate", help="evaluate every snapshot of a run in vectorised envs")
+    p = add("evaluate", help="evaluate every snapshot of a run, all its episodes stepped at once")
     p.add_argument("--snapshots", required=True)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--algo", required=True, help=f"the run's algorithm (written in each row): {ALGORITHM_HELP}")
@@ -264,6 +270,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         help="a truncated episode's steps count in the Q diagnostic while the missing return weighs at most this"
         " (γ^(T−t) ≤ tail)",
     )
+    add_fields(p, EvalConfig)
     p.set_defaults(func=_evaluate)
 
     p = add(
