@@ -202,6 +202,11 @@ def _evaluate_units(job: Job, producers: dict[str, Job]) -> tuple[float, str]:
     )
 
 
+def _env(options: dict[str, list[str]]) -> str:
+    """The env of a job's ``--dataset`` (its name's first part), "" where it names none."""
+    return options.get("dataset", [""])[0].split("-", 1)[0]
+
+
 def _episode_steps(dataset: str) -> int:
     """An evaluation episode at full length: its env's time limit (locomotion's 1000, Adroit's 200, Pen's 100);
     MuJoCo's where the command names no dataset of a known env."""
@@ -389,7 +394,8 @@ def project(
             costs,
             "train_offline" if training else job.rule,
             units,
-            name=job.name,
+            # Evaluation costs what its env's simulator costs: its figures are per env.
+            name=_env(o) if job.rule == "evaluate_run" else job.name,
             preset=job.algorithm,
             batch=batch,
             gpu=gpu,

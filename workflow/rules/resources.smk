@@ -75,7 +75,7 @@ def evaluate_runtime(wildcards):
     """Environment steps: snapshots x members x episodes, every episode at full length."""
     snapshots = steps_of(wildcards.dataset) / OFFLINE["eval_every"]
     steps = snapshots * seeds_in(wildcards) * OFFLINE["eval_episodes"] * EPISODE_STEPS
-    return runtime_min("evaluate_run", steps)
+    return runtime_min("evaluate_run", steps, name=wildcards.dataset.split("-", 1)[0])  # figures per env
 
 
 def online_runtime(rule, section):
