@@ -17,9 +17,8 @@ SAFER_METHOD_PRIOR = {
     "safer_no_context": "safer_no_context",
 }
 TASK_ARGS = (
-    f"--task-seed {SAFER_TASKS['seed']} --data-tasks {SAFER_TASKS['data']}"
-    f" --eval-task-seed {SAFER_TASKS['eval_seed']} --eval-tasks {SAFER_TASKS['eval']}"
-    + (" --observe-geometry" if SAFER_TASKS["observe_geometry"] else "")
+    f"--task-seed {SAFER_TASKS['seed']} --data-tasks {SAFER_TASKS['data']} --eval-tasks {SAFER_TASKS['eval']}"
+    f" --look-steps {SAFER_TASKS['look_steps']}" + (" --observe-geometry" if SAFER_TASKS["observe_geometry"] else "")
 )
 
 
@@ -106,11 +105,11 @@ def safer_targets():
 
 # Resources (resources.smk): the scripted episodes of a split, prior steps, downstream member steps.
 GRASP_EPISODES = {
-    "offline": SAFER_DATA["episodes_per_task"] * (SAFER_TASKS["data"] + SAFER_TASKS["eval"]),
-    "holdout": SAFER_DATA["holdout_episodes_per_task"] * (SAFER_TASKS["data"] + SAFER_TASKS["eval"]),
+    "offline": SAFER_DATA["episodes_per_task"] * SAFER_TASKS["data"],
+    "holdout": SAFER_DATA["holdout_episodes_per_task"] * SAFER_TASKS["data"],
 }
-# The default scale's 1150 offline episodes hold ~37k scripted steps.
-GRASP_STEPS_PER_EPISODE = 32
+# The default scale's 1000 offline episodes hold ~39k scripted steps.
+GRASP_STEPS_PER_EPISODE = 39
 GRASP_TRANSITIONS = GRASP_EPISODES["offline"] * GRASP_STEPS_PER_EPISODE
 GRASP_MEM_MB = mem_mb(GRASP_TRANSITIONS)
 # The bounds and likelihood pass the data through a prior once: priced as rolling out as many transitions.
