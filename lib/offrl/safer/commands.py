@@ -199,17 +199,10 @@ def _safer_calibration(args: argparse.Namespace) -> None:
 
 
 def _runs(specs: list[str]) -> Any:
-    """``method:task=log.csv`` arguments as the downstream logs of every run."""
-    from offrl.safer.report import load_downstream
+    """``METHOD:TASK[:PRIOR_SEED]=log.csv`` arguments as the downstream logs of every run."""
+    from offrl.safer.report import load_downstream, parse_runs
 
-    paths: dict[tuple[str, int], list[str]] = {}
-    for spec in specs:
-        run, _, path = spec.partition("=")
-        method, _, task = run.partition(":")
-        if not path or not task.isdigit():
-            raise ValueError(f"run {spec!r}: expected METHOD:TASK=PATH/log.csv")
-        paths.setdefault((method, int(task)), []).append(path)
-    return load_downstream(paths)
+    return load_downstream(parse_runs(specs, "run"))
 
 
 def _keyed(specs: list[str], key: Any = str) -> dict[Any, str]:
@@ -354,6 +347,8 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--bound-methods", nargs="+", default=[], help="fig5: METHOD=TARGET_PERCENT for each bound")
     p.add_argument("--calibration", default=None, help="fig5: the task's calibration CSV (puts η on the axis)")
     p.add_argument(
-        "inputs", nargs="+", help="fig1: PRIOR=likelihood.csv; fig4: TASK=calibration.csv; others: METHOD:TASK=log.csv"
+        "inputs",
+        nargs="+",
+        help="fig1: PRIOR=likelihood.csv; fig4: TASK=calibration.csv; others: METHOD:TASK[:PRIOR_SEED]=log.csv",
     )
     p.set_defaults(func=_safer_report)
