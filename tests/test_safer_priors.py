@@ -244,6 +244,7 @@ def config_with_safer():
             r"safer.downstream.tasks \[7\]: evaluation tasks are numbered 1..6",
         ),
         (lambda s: s["downstream"].update(figure5_task=9), r"safer.downstream.figure5_task \[9\]"),
+        (lambda s: s["tasks"].update(eval=41), r"safer.tasks.eval 41: the evaluation tasks are data tasks, at most"),
         (lambda s: s["bounds"].update(table_target=0.2), r"safer.bounds.table_target 0.2 must be one of"),
         (lambda s: s["data"].update(modes={"none": 0.5, "drift": 0.3}), r"must sum to 1"),
         (lambda s: s["prior"].update(options={"lambda": 1}), r"safer.prior.options \['lambda'\] unknown; allowed: "),
