@@ -332,6 +332,8 @@ def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
             len(data)
             and np.isfinite(data.select_dtypes("number").drop(columns=["std"], errors="ignore").to_numpy()).all()
         )
+    probe = json.loads((results / "safer" / "priors" / "safer" / "seed1" / "probe.json").read_text())
+    assert probe["look_steps"] == 3 and {"kl_safe", "swap_action_change", "r2_clearance_from_c"} <= set(probe)
     for prior_seed in (0, 1):  # every prior seed's rollouts, for Figure 4's check
         calibration = pd.read_csv(results / "safer" / "calibration" / f"prior{prior_seed}" / "task1.csv")
         assert sorted(calibration["target"].unique()) == [0.0, 0.15, 0.3, 0.45]

@@ -84,6 +84,29 @@ rule safer_bounds:
         " --targets {params.targets} --seed {wildcards.prior_seed} --out {output} > {log} 2>&1"
 
 
+rule safer_probe:
+    """Does the prior's safety variable carry the geometry the state hides? KL_safe, the action change when
+    windows are swapped, a linear probe's R² from c and from s_t (offrl.safer.priors.probe)."""
+    input:
+        prior="results/safer/priors/{prior}/seed{prior_seed}/prior.pt",
+        dataset=grasp_dataset("offline"),
+    output:
+        "results/safer/priors/{prior}/seed{prior_seed}/probe.json",
+    log:
+        "logs/safer/probe/{prior}/seed{prior_seed}.log",
+    benchmark:
+        "logs/benchmarks/safer/probe/{prior}/seed{prior_seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=GRASP_MEM_MB,
+        runtime=GRASP_PASS_RUNTIME,
+    params:
+        tasks=TASK_ARGS,
+    shell:
+        "python -m offrl --threads 1 safer-probe {params.tasks} --prior {input.prior} --dataset-dir {input.dataset}"
+        " --seed {wildcards.prior_seed} --out {output} > {log} 2>&1"
+
+
 rule safer_likelihood:
     """Figure 1's probe: the % of unsafe pairs among the most likely holdout pairs under one prior."""
     input:

@@ -128,8 +128,15 @@ SAFER_ARTEFACTS = {
 }
 
 
+# safer-probe's readings of every prior with a safety variable: does c carry the hidden geometry?
+PROBED_PRIORS = ("contextual_parrot", "safer")
+
+
 def safer_targets():
-    return [SAFER_ARTEFACTS[name] for name in SAFER["artefacts"]]
+    targets = [SAFER_ARTEFACTS[name] for name in SAFER["artefacts"] if name != "probe"]
+    if "probe" in SAFER["artefacts"]:
+        targets += [prior_file(kind, seed, "probe.json") for kind in PROBED_PRIORS for seed in SAFER_PRIOR_SEEDS]
+    return targets
 
 
 # Resources (resources.smk): the scripted episodes of a split, prior steps, downstream member steps.
