@@ -110,6 +110,8 @@ def _load(prior_path: str, dataset_dir: str) -> tuple[Any, Any, dict[str, Any]]:
     from offrl.safer.priors.model import load_prior
 
     prior, saved = load_prior(prior_path)
+    if "safe_set" not in saved:
+        raise ValueError(f"{prior_path} does not record its safe set (safe_set): retrain it with `safer-prior`")
     return prior, load_rollouts(dataset_dir, prior.window), saved
 
 
