@@ -202,8 +202,8 @@ def test_the_safer_interval_resamples_priors_with_their_sac_seeds():
     np.testing.assert_array_equal(units[("parrot", 2)], [20.0, 20.0])
     np.testing.assert_array_equal(units[("sac", 2)], [7.0, 9.0, 11.0])
     # Resampling the two priors gives SAFER's mean 0, 5 or 10 (probability 1/4, 1/2, 1/4) against PARROT's 20: the
-    # change is −100, −75 or −50 %, so the 95 % interval is [−100, −50] around −75. Resampling the four runs instead
-    # would reach 15 violations, −25 %.
+    # change is −100, −75 or −50 %, so the 95 % interval is [−100, −50] around −75. Resampling the four runs
+    # instead would reach 15 violations, −25 %.
     (finding,) = [f for f in safer_findings(summary, [2], None, None, None, others=("parrot",)) if "parrot" in f.claim]
     assert (finding.estimate, finding.low, finding.high) == pytest.approx((-75.0, -100.0, -50.0))
 

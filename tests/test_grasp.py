@@ -55,7 +55,8 @@ def test_observation_layout_reads_the_task_back():
 
 
 def test_geometry_is_seen_in_a_first_look_only():
-    """s_0 … s_{look_steps−1} show the geometry, later states zeros: tasks that differ in geometry alone look the same."""
+    """s_0 … s_{look_steps−1} show the geometry, later states zeros: tasks that differ in geometry alone then look
+    the same."""
     assert not ROOMY.observe_geometry and ROOMY.look_steps == LOOK_STEPS == 3  # the study's default
     assert [ROOMY.geometry_visible(t) for t in range(5)] == [True, True, True, False, False]
     assert all(ROOMY_OBSERVED.geometry_visible(t) for t in range(60))

@@ -386,7 +386,8 @@ def test_episode_steps_count_from_each_episode_start():
 
 def test_probe_r2_by_hand():
     train = np.array([True, True, False, False])
-    # A constant feature predicts the training mean 1 for the held-out 3 and 5: R² = 1 − (2² + 4²) / (1² + 1²) = −9.
+    # A constant feature predicts the training mean 1 for the held-out 3 and 5:
+    # R² = 1 − (2² + 4²) / (1² + 1²) = −9.
     assert probe_r2(np.ones((4, 1)), np.array([0.0, 2.0, 3.0, 5.0]), train) == pytest.approx(-9.0)
     # y = 2x + 1 exactly: without the ridge the fit is exact on the held-out rows.
     x = np.array([[0.0], [1.0], [2.0], [3.0]])

@@ -481,7 +481,8 @@ def safer_findings(
                 "unsafe % of rollout steps minus the target % (< 0 holds)",
                 excess,
                 -1,
-                f"{len(rows)} rollouts on {rows['task'].nunique()} tasks of {rows['prior_seed'].nunique()} SAFER priors,"
+                f"{len(rows)} rollouts on {rows['task'].nunique()} tasks"
+                f" of {rows['prior_seed'].nunique()} SAFER priors,"
                 " z drawn inside the bound; the interval resamples priors per task",
             )
         )

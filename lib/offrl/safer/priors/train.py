@@ -8,7 +8,9 @@ SAFER (eq. 5, Algorithm 2) minimises, over a batch of safe and a batch of unsafe
 c drawn by reparameterisation. With ``free_bits`` > 0 each KL term is max(mean KL, free_bits) instead
 (Kingma et al. 2016's free bits, a departure): with the paper's weight the posterior collapses to
 N(0, I) within a thousand steps on our data and c reaches no action (docs/safer.md measures it);
-below ``free_bits`` nats the KL costs nothing, so q_ρ keeps what Λ holds. −λ·log p(a_unsafe) is unbounded below: the paper clips
+below ``free_bits`` nats the KL costs nothing, so q_ρ keeps what Λ holds.
+
+−λ·log p(a_unsafe) is unbounded below: the paper clips
 gradients and "freezes this term if it starts to diverge". Here a row's unsafe term is
 frozen once its log-likelihood is below ``unsafe_floor`` (it is pushed no further; the
 share of frozen rows is logged), and the gradient norm is clipped to ``grad_clip``.
