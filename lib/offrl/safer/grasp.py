@@ -11,7 +11,7 @@ Where it departs from the paper, and why:
 - The container floor is not a violation: fingers may rest on it while they close. Only the
   four walls are.
 - The paper evaluates on "6 of the more complex" of its 40 data tasks; we take the 6 with the least
-  clearance (:func:`task_family`), so the evaluation tasks are data tasks.
+  clearance (:func:`evaluation_task_ids`), so the evaluation tasks are data tasks.
 
 The action is 4-D in [−1, 1]: Δx, Δy, Δz of up to ``STEP_DISTANCE`` metres per step added to
 the slide actuators' targets, and an absolute finger opening (−1 closed, +1 fully open).
