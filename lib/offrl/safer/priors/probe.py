@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from offrl.safer.grasp import MOTION_DIM, GraspTask
+from offrl.safer.grasp import GraspTask
 from offrl.safer.grasp_script import GraspRollouts
 from offrl.safer.priors.context import kl_to_standard_normal
 from offrl.safer.priors.model import SkillPrior
@@ -94,7 +94,7 @@ def window_probe(
         "context_dim": prior.context_dim,
         "probe_rows": int(len(rows)),
     }
-    features = {"state": states[:, :MOTION_DIM], "window": windows}
+    features = {"state": states, "window": windows}  # the geometry columns of s_t: zeros unless observed
     if prior.context_dim:
         safe_windows = data.windows[safe_rows(data, safe_set)]
         kl = _batched(lambda w: kl_to_standard_normal(*prior.posterior(w)), safe_windows)
