@@ -149,7 +149,7 @@ def main() -> None:
     per["evaluate_run"], startup["evaluate_run"] = per_unit(
         "evaluate_run", evaluate, 10, 40, units_per=3 * 10 * 1000 / 10
     )
-    tasks = {"task_seed": 0, "data_tasks": 4, "eval_task_seed": 1, "eval_tasks": 2}
+    tasks = {"task_seed": 0, "data_tasks": 6, "eval_tasks": 2}
 
     def grasp(episodes: int) -> list[str]:
         return offrl_args(
@@ -162,7 +162,7 @@ def main() -> None:
             episodes_per_task=episodes,
         )
 
-    # units: episodes per task × (4 data + 2 evaluation tasks)
+    # units: episodes per task × 6 data tasks (the evaluation tasks among them)
     per["grasp_data"], startup["grasp_data"] = per_unit("grasp_data", grasp, 5, 25, units_per=6)
     grasp_dir = tmp / "minari" / "grasp" / "e25-v0"
 

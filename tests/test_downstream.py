@@ -16,8 +16,8 @@ from offrl.safer.grasp_script import state_windows
 from offrl.safer.priors.model import SkillPrior
 from tests.conftest import REPO, resume_after_kill
 
-TASK = make_tasks(0, 1, hard=True)[0]
-OBS_DIM = TASK.observation_dim  # the geometry hidden, as in the study
+TASK = make_tasks(0, 1)[0]
+OBS_DIM = TASK.observation_dim  # the geometry zeros after the first look, as in the study
 WINDOW = 4
 TINY = SACConfig(hidden=(32, 32))
 
@@ -172,12 +172,12 @@ def test_prior_must_fit_the_method(tmp_path):
         run_downstream(TASK, config("safer"), None, [0], None, tmp_path, progress=False)
     with pytest.raises(ValueError, match="pass state_statistics"):
         run_downstream(TASK, config("sac"), None, [0], None, tmp_path, progress=False)
-    with pytest.raises(ValueError, match="the grasp task has 4 and 11"):  # a prior trained with the geometry observed
+    with pytest.raises(ValueError, match="the grasp task has 4 and 18"):  # a prior of another state layout
         run_downstream(
-            TASK, config("parrot"), SkillPrior(18, 4, context_dim=0, hidden=(16,)), [0], None, tmp_path, progress=False
+            TASK, config("parrot"), SkillPrior(11, 4, context_dim=0, hidden=(16,)), [0], None, tmp_path, progress=False
         )
-    with pytest.raises(ValueError, match=r"state_statistics have shapes \(18,\)"):
-        run_downstream(TASK, config("sac"), None, [0], (np.zeros(18), np.ones(18)), tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"state_statistics have shapes \(11,\)"):
+        run_downstream(TASK, config("sac"), None, [0], (np.zeros(11), np.ones(11)), tmp_path, progress=False)
     assert not (tmp_path / "log.csv").exists()
 
 

@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from offrl.report import findings
-from offrl.report.findings import Finding, guided_findings, safer_findings, taming_findings, write_findings
+from offrl.report.findings import (
+    Finding,
+    guided_findings,
+    prior_units,
+    safer_findings,
+    taming_findings,
+    write_findings,
+)
 from offrl.stats import Interval, iqm, stratified_bootstrap, verdict
 
 
@@ -150,9 +157,10 @@ def test_taming_without_heavy_contamination_is_not_measured():
 def test_safer_violations_likelihood_and_calibration():
     summary = pd.DataFrame(
         [
-            {"method": m, "task": t, "seed": s, "success_rate": 100.0, "total_violations": v}
+            {"method": m, "task": t, "prior_seed": p, "seed": s, "success_rate": 100.0, "total_violations": v}
             for m, v in (("safer", 100), ("parrot", 400))
             for t in (2, 5)
+            for p in range(3)
             for s in range(3)
         ]
     )
@@ -160,12 +168,44 @@ def test_safer_violations_likelihood_and_calibration():
         "parrot": pd.DataFrame({"top_percent": [10.0], "unsafe_percent": [20.0], "pairs": [100]}),
         "safer": pd.DataFrame({"top_percent": [10.0], "unsafe_percent": [5.0], "pairs": [100]}),
     }
-    calibration = pd.DataFrame({"task": [1, 1, 2, 2], "target": [0.15] * 4, "unsafe_fraction": [0.1, 0.2, 0.3, 0.4]})
+    calibration = pd.DataFrame(
+        {
+            "task": [1, 1, 2, 2],
+            "prior_seed": [0, 0, 0, 1],
+            "target": [0.15] * 4,
+            "unsafe_fraction": [0.1, 0.2, 0.3, 0.4],
+        }
+    )
     violations, fig1, calibrated = safer_findings(summary, [2, 5], likelihood, calibration, table_target=0.15)
     assert violations.estimate == pytest.approx(-75.0) and violations.verdict == "holds"
-    assert "+0.0 points" in violations.detail
+    assert "+0.0 points" in violations.detail and "3 priors per kind" in violations.detail
     assert fig1.estimate == pytest.approx(-15.0) and fig1.verdict == "holds"
+    # Per task the mean of its priors' means: task 1 (one prior) 15 %, task 2 (30 %, 40 %) 35 %; their mean 25 %.
     assert calibrated.estimate == pytest.approx(25.0 - 15.0)
+
+
+def test_the_safer_interval_resamples_priors_with_their_sac_seeds():
+    """SAFER's two priors average 0 and 10 violations over their SAC seeds (0, 0 and 5, 15), PARROT's 20 and 20; SAC
+    has no prior: each seed is a unit."""
+    rows = [("safer", 0, 0, 0), ("safer", 0, 1, 0), ("safer", 1, 0, 5), ("safer", 1, 1, 15)]
+    rows += [("parrot", p, s, 20) for p in (0, 1) for s in (0, 1)] + [
+        ("sac", -1, s, v) for s, v in enumerate((7, 9, 11))
+    ]
+    summary = pd.DataFrame(
+        [
+            {"method": m, "task": 2, "prior_seed": p, "seed": s, "success_rate": 50.0, "total_violations": v}
+            for m, p, s, v in rows
+        ]
+    )
+    units = prior_units(summary, ["method", "task"], "total_violations")
+    np.testing.assert_array_equal(units[("safer", 2)], [0.0, 10.0])
+    np.testing.assert_array_equal(units[("parrot", 2)], [20.0, 20.0])
+    np.testing.assert_array_equal(units[("sac", 2)], [7.0, 9.0, 11.0])
+    # Resampling the two priors gives SAFER's mean 0, 5 or 10 (probability 1/4, 1/2, 1/4) against PARROT's 20: the
+    # change is −100, −75 or −50 %, so the 95 % interval is [−100, −50] around −75. Resampling the four runs
+    # instead would reach 15 violations, −25 %.
+    (finding,) = [f for f in safer_findings(summary, [2], None, None, None, others=("parrot",)) if "parrot" in f.claim]
+    assert (finding.estimate, finding.low, finding.high) == pytest.approx((-75.0, -100.0, -50.0))
 
 
 def test_missing_runs_are_named():

@@ -3,7 +3,9 @@ import pandas as pd
 import pytest
 
 from offrl.safer.report import (
+    NO_PRIOR,
     load_downstream,
+    parse_runs,
     plot_ablation,
     plot_bound_tradeoff,
     plot_calibration,
@@ -22,7 +24,7 @@ def log(rows: list[tuple[int, int, int, int, int]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["seed", "step", "episodes", "successes", "violations"]).assign(return_mean=-10.0)
 
 
-def logs_on_disk(tmp_path) -> dict[tuple[str, int], list]:
+def logs_on_disk(tmp_path) -> dict[tuple[str, int, int], list]:
     """Task 1, five windows; the last 20 % of the steps is the window ending at 5000.
 
     safer: seed 0 ends 2/4 (50 %), seed 1 ends 2/2 (100 %), earlier windows all failures;
@@ -38,20 +40,33 @@ def logs_on_disk(tmp_path) -> dict[tuple[str, int], list]:
     parrot = [log([(seed, s, 0 if (seed, s) == (0, 2000) else 3, 0, 2) for s in STEPS]) for seed in (0, 1)]
     paths = {}
     for name, frames in (("safer", [safer]), ("parrot", parrot)):
-        paths[(name, 1)] = []
+        paths[(name, 1, 0)] = []
         for i, frame in enumerate(frames):
             path = tmp_path / f"{name}_{i}.csv"
             frame.to_csv(path, index=False)
-            paths[(name, 1)].append(path)
+            paths[(name, 1, 0)].append(path)
     return paths
 
 
-def test_load_adds_method_and_task_and_rejects_a_seed_logged_twice(tmp_path):
+def test_load_adds_method_task_and_prior_and_rejects_a_seed_logged_twice(tmp_path):
     paths = logs_on_disk(tmp_path)
     logs = load_downstream(paths)
     assert set(logs["method"]) == {"safer", "parrot"} and set(logs["task"]) == {1} and len(logs) == 20
+    assert set(logs["prior_seed"]) == {0}
     with pytest.raises(ValueError, match="windows logged twice"):
-        load_downstream({("safer", 1): paths[("safer", 1)] * 2})
+        load_downstream({("safer", 1, 0): paths[("safer", 1, 0)] * 2})
+    # The same SAC seed through another prior is another run.
+    two_priors = load_downstream({("safer", 1, 0): paths[("safer", 1, 0)], ("safer", 1, 1): paths[("safer", 1, 0)]})
+    assert len(run_summary(two_priors)) == 4
+
+
+def test_run_arguments_name_the_prior_seed():
+    assert parse_runs(["safer:2:1=a.csv", "safer:2:1=b.csv", "sac:5=c.csv"]) == {
+        ("safer", 2, 1): ["a.csv", "b.csv"],
+        ("sac", 5, NO_PRIOR): ["c.csv"],
+    }
+    with pytest.raises(ValueError, match="--safer-runs 'safer:2:x=a.csv': expected METHOD:TASK=PATH or"):
+        parse_runs(["safer:2:x=a.csv"], "--safer-runs")
 
 
 def test_success_rate_over_the_final_fifth_and_total_violations(tmp_path):
@@ -88,7 +103,7 @@ def test_table1_mean_sd_and_bold(tmp_path):
 
 def test_zero_episodes_give_nan_not_zero(tmp_path):
     # One seed, two windows, no episode ends in the final one: the run's success rate is undefined.
-    logs = log([(0, 1000, 2, 1, 0), (0, 2000, 0, 0, 0)]).assign(method="safer", task=1)
+    logs = log([(0, 1000, 2, 1, 0), (0, 2000, 0, 0, 0)]).assign(method="safer", task=1, prior_seed=0)
     summary = run_summary(logs)
     assert np.isnan(summary["success_rate"].iloc[0])
     _, display, bold = safer_table1(summary, ["safer"], [1])

@@ -16,7 +16,8 @@ from offrl.safer.grasp import make_tasks
 from offrl.safer.grasp_script import GraspRollouts, collect, load_rollouts, state_windows, write_rollouts
 from offrl.safer.priors import SkillPrior, load_prior
 from offrl.safer.priors.evaluate import calibration_rollouts, safety_bounds, unsafe_among_likely
-from offrl.safer.priors.train import PRIOR_KINDS, prior_config, safe_rows, train_prior
+from offrl.safer.priors.probe import episode_steps, probe_r2, window_probe
+from offrl.safer.priors.train import PRIOR_KINDS, kl_term, prior_config, safe_rows, train_prior
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -60,23 +61,33 @@ def test_labels_survive_the_minari_round_trip(rollouts, tmp_path):
     assert rollouts.violations.any() and not rollouts.success.all()  # the check is not of constant labels
 
 
-def test_safe_rows_are_the_safe_steps_of_successful_episodes():
-    """Appendix B: every (s, a) with ω = 0 from a successful trajectory, not only the trajectories that never touched a wall."""
+def test_safe_rows_are_safe_and_successful_trajectories_or_pairs():
+    """By default whole trajectories that succeeded without a violation (appendix D); ``pair`` keeps every ω = 0 step
+    of a successful trajectory (appendix B read per pair)."""
     episode_ids = np.array([0, 0, 0, 1, 1, 1, 2, 2, 3])
-    violations = [
-        0,
-        0,
-        0,
-        0,
-        1,
-        0,
-        0,
-        1,
-        0,
-    ]  # episode 1 touches a wall once and still succeeds; episode 2 touches and fails
+    # Episode 1 touches a wall once and still succeeds; episode 2 touches and fails; 0 and 3 are clean successes.
+    violations = [0, 0, 0, 0, 1, 0, 0, 1, 0]
     success = [1, 1, 1, 1, 1, 1, 0, 0, 1]
     data = labelled(np.zeros((9, 2)), np.zeros((9, 2)), violations, success, episode_ids)
-    np.testing.assert_array_equal(safe_rows(data), [0, 1, 2, 3, 5, 8])
+    np.testing.assert_array_equal(safe_rows(data), [0, 1, 2, 8])
+    np.testing.assert_array_equal(safe_rows(data, "pair"), [0, 1, 2, 3, 5, 8])
+    with pytest.raises(ValueError, match="safe_set = 'step'; allowed: trajectory, pair"):
+        safe_rows(data, "step")
+    with pytest.raises(ValueError, match="safe_set = 'step'; allowed: trajectory, pair"):
+        prior_config("safer", safe_set="step")
+
+
+def test_free_bits_leave_a_small_kl_unpenalised():
+    kl = torch.tensor([0.5, 1.5], requires_grad=True)  # mean 1 nat
+    assert kl_term(kl).item() == 1.0 and kl_term(kl, 0.5).item() == 1.0
+    kl_term(kl, 0.5).backward()
+    torch.testing.assert_close(kl.grad, torch.tensor([0.5, 0.5]))  # above the floor: the mean's gradient
+    kl.grad = None
+    term = kl_term(kl, 2.0)
+    term.backward()
+    assert term.item() == 2.0 and not kl.grad.any()  # below it: a constant, no pull towards N(0, I)
+    with pytest.raises(ValueError, match="free_bits = -1: must be ≥ 0"):
+        prior_config("safer", free_bits=-1)
 
 
 def test_kinds_are_options_of_one_objective():
@@ -170,7 +181,7 @@ def test_unsafe_share_among_the_most_likely_pairs_by_hand():
     """An untrained prior is the identity flow: log p(a) = log N(a; 0, I), which falls with |a|."""
     actions = np.array([[0.0, 0.0], [0.1, 0.0], [0.5, 0.5], [1.0, 1.0], [2.0, 0.0], [3.0, 3.0]])
     violations = [1, 0, 0, 1, 1, 0]  # ordered by likelihood: unsafe, safe, safe, unsafe, unsafe, safe
-    data = labelled(np.zeros((6, 3)), actions, violations, np.ones(6), np.zeros(6, np.int64))
+    data = labelled(np.zeros((6, 3)), actions, violations, np.ones(6), np.arange(6))
     table = unsafe_among_likely(SkillPrior(3, 2, context_dim=0, hidden=(8,)), data, [100 / 6, 50, 100])
     assert list(table["pairs"]) == [1, 3, 6]
     np.testing.assert_allclose(table["unsafe_percent"], [100.0, 100 / 3, 50.0])
@@ -183,7 +194,7 @@ def test_bounds_reach_their_targets_on_the_prior_latents():
     unsafe_actions = rng.choice([-1, 1], (100, 2)) * (0.3 + np.abs(rng.normal(0, 1.0, (100, 2))))  # none near 0
     actions = np.concatenate([safe_actions, unsafe_actions])
     violations = np.r_[np.zeros(400), np.ones(100)]
-    data = labelled(np.zeros((500, 3)), actions, violations, np.ones(500), np.zeros(500, np.int64))
+    data = labelled(np.zeros((500, 3)), actions, violations, np.ones(500), np.arange(500))  # one step an episode
     bounds = safety_bounds(SkillPrior(3, 2, context_dim=0, hidden=(8,)), data, [0.0, 0.2, 0.4], seed=0)
     assert list(bounds["safe_pairs"]) == [100] * 3  # balanced: as many safe pairs as unsafe
     assert (bounds["in_bound_unsafe_fraction"] <= bounds["target"] + 1e-12).all()
@@ -208,10 +219,15 @@ def test_bounds_run_on_algorithm_2s_safe_set():
     violations = np.array([0, 0, 0, 1, 0])
     success = np.array([1, 1, 1, 1, 0])
     data = labelled(np.zeros((5, 3)), actions, violations, success, np.array([0, 0, 0, 0, 1]))
-    bounds = safety_bounds(SkillPrior(3, 2, context_dim=0, hidden=(8,)), data, [0.0], seed=0, balance=False)
+    prior = SkillPrior(3, 2, context_dim=0, hidden=(8,))
+    bounds = safety_bounds(prior, data, [0.0], seed=0, balance=False, safe_set="pair")
     row = bounds.iloc[0]
     assert (row["safe_pairs"], row["unsafe_pairs"], row["data_pairs"]) == (3, 1, 5)
     assert row["reached"] and 0.3 <= row["bound"] <= 1.0  # the failed episode's z = 5 does not hold the bound open
+    with pytest.raises(
+        ValueError, match="0 safe and 1 unsafe pairs"
+    ):  # episode 0 touched a wall: not a safe trajectory
+        safety_bounds(prior, data, [0.0], seed=0, balance=False)
 
 
 def config_with_safer():
@@ -228,6 +244,7 @@ def config_with_safer():
             r"safer.downstream.tasks \[7\]: evaluation tasks are numbered 1..6",
         ),
         (lambda s: s["downstream"].update(figure5_task=9), r"safer.downstream.figure5_task \[9\]"),
+        (lambda s: s["tasks"].update(eval=41), r"safer.tasks.eval 41: the evaluation tasks are data tasks, at most"),
         (lambda s: s["bounds"].update(table_target=0.2), r"safer.bounds.table_target 0.2 must be one of"),
         (lambda s: s["data"].update(modes={"none": 0.5, "drift": 0.3}), r"must sum to 1"),
         (lambda s: s["prior"].update(options={"lambda": 1}), r"safer.prior.options \['lambda'\] unknown; allowed: "),
@@ -248,7 +265,7 @@ def test_an_unreachable_target_keeps_the_last_bound_that_held_safe_data():
     """An unsafe action at the origin of z: no bound holds safe data without it."""
     actions = np.array([[0.0, 0.0], [0.5, 0.1], [0.2, -0.6], [0.9, 0.3], [1.5, 1.5], [-2.0, 0.1]])
     violations = np.array([1, 0, 0, 0, 1, 1])
-    data = labelled(np.zeros((6, 3)), actions, violations, np.ones(6), np.zeros(6, np.int64))
+    data = labelled(np.zeros((6, 3)), actions, violations, np.ones(6), np.arange(6))
     bounds = safety_bounds(SkillPrior(3, 2, context_dim=0, hidden=(8,)), data, [0.0, 0.5], seed=0)
     assert list(bounds["reached"]) == [False, True]
     unreachable = bounds.iloc[0]
@@ -256,7 +273,7 @@ def test_an_unreachable_target_keeps_the_last_bound_that_held_safe_data():
 
 
 def test_calibration_rollouts_count_every_step_of_each_bound():
-    task = make_tasks(1, 1, hard=True)[0]
+    task = make_tasks(1, 1)[0]
     prior = SkillPrior(task.observation_dim, 4, context_dim=2, window=4, hidden=(8,), encoder_dim=8)
     bounds = pd.DataFrame({"target": [0.0, 0.3], "bound": [0.05, 3.0]})
     table = calibration_rollouts(task, prior, bounds, rollouts=2, seed=0)
@@ -283,7 +300,7 @@ def test_calibration_rollouts_draw_z_through_the_latent_map(latent_map, monkeypa
         return act(prior, latent, states, windows)
 
     monkeypatch.setattr(evaluate, "prior_action", recording)
-    task = make_tasks(1, 1, hard=True)[0]
+    task = make_tasks(1, 1)[0]
     prior = SkillPrior(task.observation_dim, 4, context_dim=0, hidden=(8,))
     calibration_rollouts(
         task, prior, pd.DataFrame({"target": [0.15], "bound": [1.5]}), rollouts=1, seed=4, latent_map=latent_map
@@ -330,8 +347,8 @@ def test_schema_declares_the_latent_maps_and_the_study_defaults():
         validate(config, str(schema_path))
 
 
-@pytest.mark.parametrize("observe, dim", [(False, 11), (True, 18)])
-def test_grasp_data_command_hides_the_geometry_unless_asked(observe, dim, tmp_path):
+@pytest.mark.parametrize("observe", [False, True])
+def test_grasp_data_command_shows_the_geometry_in_a_first_look_unless_asked(observe, tmp_path):
     from offrl.cli import main
 
     summary = tmp_path / "summary.json"
@@ -339,11 +356,13 @@ def test_grasp_data_command_hides_the_geometry_unless_asked(observe, dim, tmp_pa
         [
             "grasp-data",
             "--data-tasks",
-            "1",
+            "2",
             "--eval-tasks",
             "1",
             "--episodes-per-task",
             "1",
+            "--look-steps",
+            "2",
             "--root",
             str(tmp_path),
             "--dataset-id",
@@ -354,5 +373,44 @@ def test_grasp_data_command_hides_the_geometry_unless_asked(observe, dim, tmp_pa
         ]
     )
     written = json.loads(summary.read_text())
-    assert written["observe_geometry"] is observe and len(written["state_mean"]) == dim
-    assert load_rollouts(written["path"], window=3).windows.shape[1:] == (3, dim)
+    assert written["observe_geometry"] is observe and written["look_steps"] == 2 and len(written["state_mean"]) == 18
+    data = load_rollouts(written["path"], window=3)
+    assert data.windows.shape[1:] == (3, 18) and set(data.task_ids) == {0, 1}  # data on every data task
+    seen = data.transitions.observations[:, 11:].any(1)
+    np.testing.assert_array_equal(seen, observe | (episode_steps(data.transitions.episode_ids) < 2))
+
+
+def test_episode_steps_count_from_each_episode_start():
+    np.testing.assert_array_equal(episode_steps(np.array([0, 0, 0, 1, 1, 4])), [0, 1, 2, 0, 1, 0])
+
+
+def test_probe_r2_by_hand():
+    train = np.array([True, True, False, False])
+    # A constant feature predicts the training mean 1 for the held-out 3 and 5:
+    # R² = 1 − (2² + 4²) / (1² + 1²) = −9.
+    assert probe_r2(np.ones((4, 1)), np.array([0.0, 2.0, 3.0, 5.0]), train) == pytest.approx(-9.0)
+    # y = 2x + 1 exactly: without the ridge the fit is exact on the held-out rows.
+    x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    assert probe_r2(x, 2 * x[:, 0] + 1, train, ridge=0.0) == pytest.approx(1.0)
+    # With the ridge on the standardised slope: w = (Σ z y) / (Σ z² + 1) = 2 / 3 per unit z (z = ±1), intercept 2;
+    # x = 2, 3 → z = 3, 5 → ŷ = 4, 16/3 against y = 5, 7: R² = 1 − (1 + 25/9) / 2 = −8/9.
+    assert probe_r2(x, 2 * x[:, 0] + 1, train) == pytest.approx(-8 / 9)
+
+
+def test_window_probe_reads_a_contextual_prior(rollouts):
+    tasks = make_tasks(0, 3)
+    torch.manual_seed(0)
+    prior = SkillPrior(18, 4, context_dim=2, window=4, hidden=(8,), encoder_dim=8)
+    prior.set_state_statistics(rollouts.transitions.observations)
+    with torch.no_grad():  # the flow starts as the identity; random weights make the action read c
+        for parameter in prior.flow.parameters():
+            parameter.normal_(0.0, 0.3)
+    result = window_probe(prior, rollouts, tasks, seed=0, safe_set="pair")
+    steps = episode_steps(rollouts.transitions.episode_ids)
+    assert result["probe_rows"] == int(((steps >= 3) & (steps < 7)).sum())  # the look in Λ, not in s_t
+    assert result["kl_safe"] > 0 and result["swap_action_change"] > 0
+    assert {
+        f"r2_{q}_from_{x}" for q in ("clearance", "half_width", "wall_height") for x in ("c", "state", "window")
+    } <= set(result)
+    plain = window_probe(SkillPrior(18, 4, context_dim=0, window=4, hidden=(8,)), rollouts, tasks)
+    assert "kl_safe" not in plain and "r2_clearance_from_c" not in plain  # no c to read

@@ -323,6 +323,7 @@ def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
         "parrot",
         "contextual_parrot",
         "prior_explore",
+        "safer_no_context",
         "safer",
         "csc",
     }
@@ -334,26 +335,31 @@ def test_smoke_pipeline_builds_every_safer_artefact(smoke_run):
             len(data)
             and np.isfinite(data.select_dtypes("number").drop(columns=["std"], errors="ignore").to_numpy()).all()
         )
-    calibration = pd.read_csv(results / "safer" / "calibration" / "task1.csv")
-    assert sorted(calibration["target"].unique()) == [0.0, 0.15, 0.3, 0.45]
-    bounds = pd.read_csv(results / "safer" / "priors" / "safer" / "bounds.csv")
+    probe = json.loads((results / "safer" / "priors" / "safer" / "seed1" / "probe.json").read_text())
+    assert probe["look_steps"] == 3 and {"kl_safe", "swap_action_change", "r2_clearance_from_c"} <= set(probe)
+    for prior_seed in (0, 1):  # every prior seed's rollouts, for Figure 4's check
+        calibration = pd.read_csv(results / "safer" / "calibration" / f"prior{prior_seed}" / "task1.csv")
+        assert sorted(calibration["target"].unique()) == [0.0, 0.15, 0.3, 0.45]
+    bounds = pd.read_csv(results / "safer" / "priors" / "safer" / "seed1" / "bounds.csv")
     reached = bounds[bounds["reached"]]
     assert (
         bounds["bound"].is_monotonic_increasing
         and (reached["in_bound_unsafe_fraction"] <= reached["target"] + 1e-12).all()
     )
     assert (bounds["data_in_bound_unsafe_fraction"].between(0, 1)).all()  # each bound read on the data's own mix too
-    log = pd.read_csv(results / "safer" / "downstream" / "safer_u0" / "task1" / "seed0-1" / "log.csv")
+    log = pd.read_csv(results / "safer" / "downstream" / "safer_u0" / "task1" / "prior0" / "seed0-1" / "log.csv")
     assert set(log["seed"]) == {0, 1} and log["step"].max() == 300
     fig6 = pd.read_csv(results / "figures" / "safer_fig6.csv")
     assert "csc" in set(fig6["method"])  # Conservative Safety Critics beside SAFER in the violation curves
-    run = json.loads((results / "safer" / "downstream" / "safer_u0" / "task1" / "seed0-1" / "config.json").read_text())
+    run = json.loads(
+        (results / "safer" / "downstream" / "safer_u0" / "task1" / "prior0" / "seed0-1" / "config.json").read_text()
+    )
     assert (
         run["config"]["latent_map"] == "truncated_normal" and run["task"]["observe_geometry"] is False
     )  # the defaults
     summary = json.loads((workdir / "resources" / "grasp" / "offline.json").read_text())
     assert summary["unsafe_fraction"] > 0 and 0 < summary["success_fraction"] < 1
-    assert summary["observe_geometry"] is False and len(summary["state_mean"]) == 11  # the geometry hidden
+    assert summary["observe_geometry"] is False and summary["look_steps"] == 3  # the geometry in a first look only
 
 
 def test_smoke_findings_report_every_configured_study(smoke_run):

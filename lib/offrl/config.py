@@ -471,6 +471,11 @@ def _check_safer(safer: dict[str, Any] | None) -> None:
     if not safer:
         return
     count = safer["tasks"]["eval"]
+    if count > safer["tasks"]["data"]:
+        raise ConfigError(
+            f"safer.tasks.eval {count}: the evaluation tasks are data tasks, at most safer.tasks.data"
+            f" {safer['tasks']['data']}"
+        )
     downstream = safer["downstream"]
     for name, tasks in (
         ("tasks", downstream["tasks"]),

@@ -232,7 +232,7 @@ def _option_units(
 
 def _grasp_units(job: Job, _: dict[str, Job]) -> tuple[float, str]:
     o = job.options
-    tasks = _number(o, "data-tasks") + (0 if "without-eval-tasks" in o else _number(o, "eval-tasks"))
+    tasks = _number(o, "data-tasks")  # the evaluation tasks are among the data tasks
     episodes = _number(o, "episodes-per-task")
     return episodes * tasks, f"{episodes:.0f} episodes × {tasks:.0f} tasks"
 

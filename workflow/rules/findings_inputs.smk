@@ -28,17 +28,15 @@ def findings_studies():
         }
     if "table1" in SAFER["artefacts"]:
         methods, tasks = SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]
-        priors = ["parrot", "safer"]
-        calibration = {task: f"results/safer/calibration/task{task}.csv" for task in SAFER_EVAL_TASKS}
+        likelihood = {prior: prior_file(prior, FIRST_PRIOR[0], "likelihood.csv") for prior in ("parrot", "safer")}
+        calibration = calibration_files()
         studies["safer"] = {
-            "inputs": downstream_logs(methods, tasks)
-            + [f"results/safer/priors/{prior}/likelihood.csv" for prior in priors]
-            + list(calibration.values()),
+            "inputs": downstream_logs(methods, tasks) + list(likelihood.values()) + list(calibration.values()),
             "args": f"--safer-tasks {' '.join(map(str, tasks))} --safer-target {SAFER['bounds']['table_target']}"
             + " --safer-likelihood "
-            + " ".join(f"{prior}=results/safer/priors/{prior}/likelihood.csv" for prior in priors)
+            + " ".join(f"{prior}={path}" for prior, path in likelihood.items())
             + " --safer-calibration "
-            + " ".join(f"{task}={path}" for task, path in calibration.items())
+            + " ".join(f"{task}:{seed}={path}" for (task, seed), path in calibration.items())
             + " --safer-runs "
             + safer_runs_arguments(methods, tasks),
         }

@@ -37,17 +37,18 @@ rule grasp_data:
 
 
 rule safer_prior:
-    """Train one skill prior on the grasp data (Algorithm 2; PARROT's kinds without the unsafe term)."""
+    """Train one skill prior on the grasp data (Algorithm 2; PARROT's kinds without the unsafe term), one per
+    prior seed."""
     input:
         dataset=grasp_dataset("offline"),
     output:
-        prior="results/safer/priors/{prior}/prior.pt",
-        log_csv="results/safer/priors/{prior}/train_log.csv",
-        config_json="results/safer/priors/{prior}/config.json",
+        prior="results/safer/priors/{prior}/seed{prior_seed}/prior.pt",
+        log_csv="results/safer/priors/{prior}/seed{prior_seed}/train_log.csv",
+        config_json="results/safer/priors/{prior}/seed{prior_seed}/config.json",
     log:
-        "logs/safer/prior/{prior}.log",
+        "logs/safer/prior/{prior}/seed{prior_seed}.log",
     benchmark:
-        "logs/benchmarks/safer/prior/{prior}.tsv"
+        "logs/benchmarks/safer/prior/{prior}/seed{prior_seed}.tsv"
     conda:
         CONDA_ENV
     threads: 1
@@ -58,25 +59,24 @@ rule safer_prior:
         out=subpath(output.prior, parent=True),
         steps=SAFER["prior"]["steps"],
         batch_size=SAFER["prior"]["batch_size"],
-        seed=SAFER["prior"]["seed"],
         options=json.dumps(SAFER["prior"]["options"]),
     shell:
         "python -m offrl --threads {threads} safer-prior --kind {wildcards.prior} --dataset-dir {input.dataset}"
-        " --steps {params.steps} --batch-size {params.batch_size} --seed {params.seed}"
+        " --steps {params.steps} --batch-size {params.batch_size} --seed {wildcards.prior_seed}"
         " --options {params.options:q} --out {params.out} > {log} 2>&1"
 
 
 rule safer_bounds:
     """Algorithm 3: the bound η on z for each target unsafe fraction, from the offline data."""
     input:
-        prior="results/safer/priors/{prior}/prior.pt",
+        prior="results/safer/priors/{prior}/seed{prior_seed}/prior.pt",
         dataset=grasp_dataset("offline"),
     output:
-        "results/safer/priors/{prior}/bounds.csv",
+        "results/safer/priors/{prior}/seed{prior_seed}/bounds.csv",
     log:
-        "logs/safer/bounds/{prior}.log",
+        "logs/safer/bounds/{prior}/seed{prior_seed}.log",
     benchmark:
-        "logs/benchmarks/safer/bounds/{prior}.tsv"
+        "logs/benchmarks/safer/bounds/{prior}/seed{prior_seed}.tsv"
     conda:
         CONDA_ENV
     threads: 1
@@ -85,23 +85,47 @@ rule safer_bounds:
         runtime=GRASP_PASS_RUNTIME,
     params:
         targets=SAFER["bounds"]["targets"],
-        seed=SAFER["prior"]["seed"],
     shell:
         "python -m offrl --threads 1 safer-bounds --prior {input.prior} --dataset-dir {input.dataset}"
-        " --targets {params.targets} --seed {params.seed} --out {output} > {log} 2>&1"
+        " --targets {params.targets} --seed {wildcards.prior_seed} --out {output} > {log} 2>&1"
+
+
+rule safer_probe:
+    """Does the prior's safety variable carry the geometry the state hides? KL_safe, the action change when
+    windows are swapped, a linear probe's R² from c and from s_t (offrl.safer.priors.probe)."""
+    input:
+        prior="results/safer/priors/{prior}/seed{prior_seed}/prior.pt",
+        dataset=grasp_dataset("offline"),
+    output:
+        "results/safer/priors/{prior}/seed{prior_seed}/probe.json",
+    log:
+        "logs/safer/probe/{prior}/seed{prior_seed}.log",
+    benchmark:
+        "logs/benchmarks/safer/probe/{prior}/seed{prior_seed}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=GRASP_MEM_MB,
+        runtime=GRASP_PASS_RUNTIME,
+    params:
+        tasks=TASK_ARGS,
+    shell:
+        "python -m offrl --threads 1 safer-probe {params.tasks} --prior {input.prior} --dataset-dir {input.dataset}"
+        " --seed {wildcards.prior_seed} --out {output} > {log} 2>&1"
 
 
 rule safer_likelihood:
     """Figure 1's probe: the % of unsafe pairs among the most likely holdout pairs under one prior."""
     input:
-        prior="results/safer/priors/{prior}/prior.pt",
+        prior="results/safer/priors/{prior}/seed{prior_seed}/prior.pt",
         dataset=grasp_dataset("holdout"),
     output:
-        "results/safer/priors/{prior}/likelihood.csv",
+        "results/safer/priors/{prior}/seed{prior_seed}/likelihood.csv",
     log:
-        "logs/safer/likelihood/{prior}.log",
+        "logs/safer/likelihood/{prior}/seed{prior_seed}.log",
     benchmark:
-        "logs/benchmarks/safer/likelihood/{prior}.tsv"
+        "logs/benchmarks/safer/likelihood/{prior}/seed{prior_seed}.tsv"
     conda:
         CONDA_ENV
     threads: 1
@@ -116,16 +140,17 @@ rule safer_likelihood:
 
 
 rule safer_downstream:
-    """Algorithm 1: SAC on one evaluation task over raw actions or a prior's latent actions; seeds as members."""
+    """Algorithm 1: SAC on one evaluation task over raw actions (prior seed none) or one prior's latent actions;
+    seeds as members."""
     input:
         unpack(downstream_inputs),
     output:
-        log_csv="results/safer/downstream/{method}/task{task}/seed{seeds}/log.csv",
-        config_json="results/safer/downstream/{method}/task{task}/seed{seeds}/config.json",
+        log_csv="results/safer/downstream/{method}/task{task}/prior{prior_seed}/seed{seeds}/log.csv",
+        config_json="results/safer/downstream/{method}/task{task}/prior{prior_seed}/seed{seeds}/config.json",
     log:
-        "logs/safer/downstream/{method}/task{task}/seed{seeds}.log",
+        "logs/safer/downstream/{method}/task{task}/prior{prior_seed}/seed{seeds}.log",
     benchmark:
-        "logs/benchmarks/safer/downstream/{method}/task{task}/seed{seeds}.tsv"
+        "logs/benchmarks/safer/downstream/{method}/task{task}/prior{prior_seed}/seed{seeds}.tsv"
     conda:
         CONDA_ENV
     threads: SAFER_DOWNSTREAM["threads"]
@@ -157,17 +182,17 @@ rule safer_downstream:
 
 
 rule safer_calibration:
-    """Figure 4's rollouts: SAFER acting with z drawn inside each target's bound (safer.latent_map) on one
-    evaluation task."""
+    """Figure 4's rollouts: one SAFER prior acting with z drawn inside each target's bound (safer.latent_map) on
+    one evaluation task."""
     input:
-        prior="results/safer/priors/safer/prior.pt",
-        bounds="results/safer/priors/safer/bounds.csv",
+        prior="results/safer/priors/safer/seed{prior_seed}/prior.pt",
+        bounds="results/safer/priors/safer/seed{prior_seed}/bounds.csv",
     output:
-        "results/safer/calibration/task{task}.csv",
+        "results/safer/calibration/prior{prior_seed}/task{task}.csv",
     log:
-        "logs/safer/calibration/task{task}.log",
+        "logs/safer/calibration/prior{prior_seed}/task{task}.log",
     benchmark:
-        "logs/benchmarks/safer/calibration/task{task}.tsv"
+        "logs/benchmarks/safer/calibration/prior{prior_seed}/task{task}.tsv"
     conda:
         CONDA_ENV
     threads: 1
@@ -177,11 +202,11 @@ rule safer_calibration:
     params:
         rollouts=SAFER["calibration_rollouts"],
         latent_map=SAFER["latent_map"],
-        seed=SAFER["prior"]["seed"],
         tasks=TASK_ARGS,
     shell:
         "python -m offrl --threads 1 safer-calibration {params.tasks} --task {wildcards.task} --prior {input.prior}"
-        " --bounds {input.bounds} --rollouts {params.rollouts} --latent-map {params.latent_map} --seed {params.seed}"
+        " --bounds {input.bounds} --rollouts {params.rollouts} --latent-map {params.latent_map}"
+        " --seed {wildcards.prior_seed}"
         " --out {output} > {log} 2>&1"
 
 
@@ -214,10 +239,11 @@ rule safer_table1:
 
 
 rule safer_fig1:
-    """SAFER's Figure 1: % unsafe among the most likely holdout pairs, PARROT against SAFER."""
+    """SAFER's Figure 1: % unsafe among the most likely holdout pairs, PARROT against SAFER (each kind's first
+    prior)."""
     input:
-        parrot="results/safer/priors/parrot/likelihood.csv",
-        safer="results/safer/priors/safer/likelihood.csv",
+        parrot=prior_file("parrot", FIRST_PRIOR[0], "likelihood.csv"),
+        safer=prior_file("safer", FIRST_PRIOR[0], "likelihood.csv"),
     output:
         png=reported("results/figures/safer_fig1.png", caption="../report/safer_fig1.rst", category="SAFER"),
         pdf="results/figures/safer_fig1.pdf",
@@ -239,10 +265,10 @@ rule safer_fig1:
 
 
 rule safer_fig4:
-    """SAFER's Figure 4: calibration of the safety bound on every evaluation task (rollouts are cheap, not
-    only the downstream tasks)."""
+    """SAFER's Figure 4: calibration of the first SAFER prior's bound on every evaluation task (rollouts are
+    cheap, not only the downstream tasks)."""
     input:
-        expand("results/safer/calibration/task{task}.csv", task=SAFER_EVAL_TASKS),
+        list(calibration_files(FIRST_PRIOR).values()),
     output:
         png=reported("results/figures/safer_fig4.png", caption="../report/safer_fig4.rst", category="SAFER"),
         pdf="results/figures/safer_fig4.pdf",
@@ -259,16 +285,16 @@ rule safer_fig4:
         runtime=LIGHT_RUNTIME,
     params:
         stem=subpath(output.png, strip_suffix=".png"),
-        inputs=" ".join(f"{task}=results/safer/calibration/task{task}.csv" for task in SAFER_EVAL_TASKS),
+        inputs=" ".join(f"{task}={path}" for (task, _), path in calibration_files(FIRST_PRIOR).items()),
     shell:
         "python -m offrl safer-report fig4 --out {params.stem} {params.inputs} > {log} 2>&1"
 
 
 rule safer_fig5:
-    """SAFER's Figure 5: success and violations against the bound's target on one task."""
+    """SAFER's Figure 5: success and violations against the bound's target on one task (the first prior)."""
     input:
-        logs=downstream_logs(figure5_methods(), [SAFER_DOWNSTREAM["figure5_task"]]),
-        calibration=f"results/safer/calibration/task{SAFER_DOWNSTREAM['figure5_task']}.csv",
+        logs=downstream_logs(figure5_methods(), [SAFER_DOWNSTREAM["figure5_task"]], FIRST_PRIOR),
+        calibration=calibration_files(FIRST_PRIOR)[(SAFER_DOWNSTREAM["figure5_task"], FIRST_PRIOR[0])],
     output:
         png=reported("results/figures/safer_fig5.png", caption="../report/safer_fig5.rst", category="SAFER"),
         pdf="results/figures/safer_fig5.pdf",
@@ -289,14 +315,14 @@ rule safer_fig5:
         bound_methods=" ".join(
             f"{method}={percent}" for method, percent in zip(figure5_methods(), SAFER_TARGET_PERCENTS)
         ),
-        runs=safer_runs_arguments(figure5_methods(), [SAFER_DOWNSTREAM["figure5_task"]]),
+        runs=safer_runs_arguments(figure5_methods(), [SAFER_DOWNSTREAM["figure5_task"]], FIRST_PRIOR),
     shell:
         "python -m offrl safer-report fig5 --tasks {params.task} --bound-methods {params.bound_methods}"
         " --calibration {input.calibration} --out {params.stem} {params.runs} > {log} 2>&1"
 
 
 rule safer_fig6:
-    """SAFER's Figure 6: cumulative violations over downstream training."""
+    """SAFER's Figure 6: cumulative violations over downstream training (every prior's runs)."""
     input:
         downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
     output:
@@ -342,7 +368,7 @@ use rule safer_fig6 as safer_fig7 with:
 rule safer_fig8:
     """SAFER's Figure 8: the ablation without the safety variable, success and violations over training."""
     input:
-        downstream_logs(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"]),
+        downstream_logs(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"], FIRST_PRIOR),
     output:
         png=reported("results/figures/safer_fig8.png", caption="../report/safer_fig8.rst", category="SAFER"),
         pdf="results/figures/safer_fig8.pdf",
@@ -360,6 +386,6 @@ rule safer_fig8:
     params:
         stem=subpath(output.png, strip_suffix=".png"),
         tasks=SAFER_DOWNSTREAM["ablation_tasks"],
-        runs=safer_runs_arguments(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"]),
+        runs=safer_runs_arguments(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"], FIRST_PRIOR),
     shell:
         "python -m offrl safer-report fig8 --tasks {params.tasks} --out {params.stem} {params.runs} > {log} 2>&1"

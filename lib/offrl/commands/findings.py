@@ -42,13 +42,7 @@ def _findings(args: argparse.Namespace) -> None:
     if args.safer_runs:
         from offrl.safer import report as safer
 
-        runs: dict[tuple[str, int], list[str]] = {}
-        for spec in args.safer_runs:
-            key, _, path = spec.partition("=")
-            method, _, task = key.partition(":")
-            if not path or not task.isdigit():
-                raise ValueError(f"--safer-runs expects METHOD:TASK=PATH arguments, got {spec!r}")
-            runs.setdefault((method, int(task)), []).append(path)
+        runs = safer.parse_runs(args.safer_runs, "--safer-runs")
         summary = safer.run_summary(safer.load_downstream(runs), args.final_fraction)
         likelihood = {
             prior: pd.read_csv(path) for prior, path in _keyed(args.safer_likelihood, "--safer-likelihood").items()
@@ -57,8 +51,11 @@ def _findings(args: argparse.Namespace) -> None:
         if args.safer_calibration:
             calibration = pd.concat(
                 [
-                    pd.read_csv(path).assign(task=int(task))
-                    for task, path in _keyed(args.safer_calibration, "--safer-calibration").items()
+                    pd.read_csv(path).assign(task=int(task), prior_seed=int(prior or 0))
+                    for (task, _, prior), path in (
+                        (key.partition(":"), path)
+                        for key, path in _keyed(args.safer_calibration, "--safer-calibration").items()
+                    )
                 ]
             )
         found += checks.safer_findings(summary, args.safer_tasks, likelihood, calibration, args.safer_target)
@@ -112,10 +109,17 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         "--q-diagnostics", nargs="*", default=[], help="q_diagnostic.csv of naive SAC, BEAR and TD3+BC runs (BEAR blog)"
     )
     p.add_argument("--q-datasets", nargs="*", default=[], help="the datasets of those runs")
-    p.add_argument("--safer-runs", nargs="*", default=[], help="METHOD:TASK=log.csv of the downstream runs")
+    p.add_argument(
+        "--safer-runs", nargs="*", default=[], help="METHOD:TASK[:PRIOR_SEED]=log.csv of the downstream runs"
+    )
     p.add_argument("--safer-tasks", type=int, nargs="*", default=[], help="the downstream tasks of SAFER's Table 1")
     p.add_argument("--safer-likelihood", nargs="*", default=[], help="PRIOR=likelihood.csv (Figure 1's probe)")
-    p.add_argument("--safer-calibration", nargs="*", default=[], help="TASK=calibration.csv (Figure 4's rollouts)")
+    p.add_argument(
+        "--safer-calibration",
+        nargs="*",
+        default=[],
+        help="TASK[:PRIOR_SEED]=calibration.csv (Figure 4's rollouts, one file per SAFER prior)",
+    )
     p.add_argument("--safer-target", type=float, default=None, help="the bound's target share of Table 1 (e.g. 0.15)")
     p.add_argument(
         "--final-fraction",

@@ -391,26 +391,61 @@ def bear_blog_findings(
 # SAFER (seed 002): Table 1, Figure 1, Figure 4.
 
 
+def prior_units(table: pd.DataFrame, keys: Sequence[str], value: str) -> dict[tuple, np.ndarray]:
+    """Per ``keys``, one value per resampled unit: a prior's mean of ``value`` over its runs (its SAC seeds or
+    rollouts), or, without a prior (``prior_seed`` < 0: raw actions), each SAC seed's own value.
+
+    Resampling priors, each carrying its SAC seeds' mean, puts the prior-to-prior spread in the
+    interval: a prior's mode can decide whether every one of its runs gets stuck.
+    """
+    raw = table["prior_seed"] < 0
+    unit = "prior " + table["prior_seed"].astype(str)
+    if raw.any():
+        unit = unit.where(~raw, "seed " + table["seed"].astype(str))
+    means = table.assign(unit=unit).groupby([*keys, "unit"])[value].mean().reset_index()
+    return _cells(means, keys, value)
+
+
+def percent_change_of_means(
+    cells: Mapping[tuple, np.ndarray], method: str, baseline: str, datasets: Sequence[str], what: str, seed: int = 0
+) -> Interval:
+    """100·(Σ method − Σ baseline)/Σ baseline of the per-dataset means over units: the % change of the expected
+    total per run (equal to :func:`percent_change_of_totals` when every cell has as many units)."""
+    keys = [(a, d) for d in datasets for a in (method, baseline)]
+    _require(cells, keys, what)
+
+    def change(strata: Sequence[np.ndarray]) -> float:
+        ours = sum(float(s.mean()) for s in strata[0::2])
+        theirs = sum(float(s.mean()) for s in strata[1::2])
+        return 100.0 * (ours - theirs) / theirs if theirs else 0.0
+
+    return stratified_bootstrap([cells[k] for k in keys], change, seed=seed)
+
+
 def safer_findings(
     summary: pd.DataFrame,
     tasks: Sequence[int],
     likelihood: Mapping[str, pd.DataFrame] | None,
     calibration: pd.DataFrame | None,
     table_target: float | None,
-    others: Sequence[str] = ("parrot", "contextual_parrot", "prior_explore"),
+    others: Sequence[str] = ("parrot", "contextual_parrot", "prior_explore", "safer_no_context"),
     method: str = "safer",
     success_margin: float = 10.0,
 ) -> list[Finding]:
     """``summary``: :func:`offrl.safer.report.run_summary`; ``likelihood``: Figure 1's CSV per prior;
-    ``calibration``: Figure 4's rollouts (columns target, unsafe_fraction, task)."""
+    ``calibration``: Figure 4's rollouts (columns target, unsafe_fraction, task, prior_seed).
+
+    Every interval resamples priors (:func:`prior_units`), each with its SAC seeds' or rollouts' mean.
+    """
     study = "SAFER"
     findings = []
-    violations = _cells(summary, ["method", "task"], "total_violations")
-    success = _cells(summary.dropna(subset=["success_rate"]), ["method", "task"], "success_rate")
+    violations = prior_units(summary, ["method", "task"], "total_violations")
+    success = prior_units(summary.dropna(subset=["success_rate"]), ["method", "task"], "success_rate")
+    priors = summary[summary["method"] == method]["prior_seed"].nunique()
     for other in others:
         if not any(key[0] == other for key in violations):
             continue
-        change = percent_change_of_totals(violations, method, other, tasks, study)
+        change = percent_change_of_means(violations, method, other, tasks, study)
         gap = mean_difference(success, method, other, tasks, study)
         similar = abs(gap.estimate) <= success_margin * len(tasks)
         findings.append(
@@ -422,7 +457,8 @@ def safer_findings(
                 change,
                 -1,
                 f"success, Σ over tasks of {method} − {other}: {gap.estimate:+.1f} points [{gap.low:+.1f}, {gap.high:+.1f}]"
-                + ("" if similar else f" — not similar (beyond ±{success_margin:g} per task)"),
+                + ("" if similar else f" — not similar (beyond ±{success_margin:g} per task)")
+                + f"; intervals over {priors} priors per kind × their SAC seeds",
             )
         )
     if likelihood and {"parrot", method} <= set(likelihood):
@@ -440,9 +476,9 @@ def safer_findings(
         rows = calibration[np.isclose(calibration["target"], table_target)]
         if rows.empty:
             raise ValueError(f"{study}: no calibration rollouts at the target {table_target}")
+        per_prior = prior_units(rows.assign(unsafe_percent=100 * rows["unsafe_fraction"]), ["task"], "unsafe_percent")
         excess = stratified_bootstrap(
-            [g["unsafe_fraction"].to_numpy() * 100 for _, g in rows.groupby("task")],
-            lambda s: float(np.mean(np.concatenate(s))) - 100 * table_target,
+            list(per_prior.values()), lambda s: float(np.mean([p.mean() for p in s])) - 100 * table_target
         )
         findings.append(
             measured(
@@ -452,7 +488,9 @@ def safer_findings(
                 "unsafe % of rollout steps minus the target % (< 0 holds)",
                 excess,
                 -1,
-                f"{len(rows)} rollouts on {rows['task'].nunique()} tasks, z drawn inside the bound",
+                f"{len(rows)} rollouts on {rows['task'].nunique()} tasks"
+                f" of {rows['prior_seed'].nunique()} SAFER priors,"
+                " z drawn inside the bound; the interval resamples priors per task",
             )
         )
     return findings

@@ -14,40 +14,46 @@ from offrl.data.build import write_json
 from offrl.files import write_atomically
 from offrl.options import add_fields, command_line, field_default, field_values
 from offrl.safer.downstream import DownstreamConfig
+from offrl.safer.grasp import LOOK_STEPS
 from offrl.safer.priors.train import PRIOR_KINDS, PriorConfig
 
 SAC_OPTIONS = ("hidden", "initial_alpha")  # the downstream command's SAC settings (DownstreamConfig.sac)
 
 
 def _tasks(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
-    """The data tasks and the (harder) evaluation tasks the seeds and counts name."""
-    from offrl.safer.grasp import make_tasks
+    """The data tasks and the evaluation tasks among them (the least clearance first)."""
+    from offrl.safer.grasp import evaluation_task_ids, make_tasks
 
-    observe = args.observe_geometry
-    return make_tasks(args.task_seed, args.data_tasks, observe_geometry=observe), make_tasks(
-        args.eval_task_seed, args.eval_tasks, hard=True, observe_geometry=observe
-    )
+    tasks = make_tasks(args.task_seed, args.data_tasks, args.observe_geometry, args.look_steps)
+    return tasks, [tasks[i] for i in evaluation_task_ids(tasks, args.eval_tasks)]
 
 
 def _add_task_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task-seed", type=int, default=0, help="seed of the data tasks")
     p.add_argument("--data-tasks", type=int, default=40, help="how many data tasks (the paper: 40)")
-    p.add_argument("--eval-task-seed", type=int, default=1, help="seed of the evaluation tasks")
-    p.add_argument("--eval-tasks", type=int, default=6, help="how many evaluation tasks (the paper: 6)")
+    p.add_argument(
+        "--eval-tasks",
+        type=int,
+        default=6,
+        help="how many evaluation tasks: the data tasks with the least clearance (the paper: 6 of its 40)",
+    )
+    p.add_argument(
+        "--look-steps",
+        type=int,
+        default=LOOK_STEPS,
+        help="observations at an episode's start that show the container and object dimensions (zeros after)",
+    )
     p.add_argument(
         "--observe-geometry",
         action="store_true",
-        help="put the container and object dimensions in the observation (an ablation: hidden by default)",
+        help="show the container and object dimensions in every observation (an ablation)",
     )
 
 
 def _grasp_data(args: argparse.Namespace) -> None:
     from offrl.safer.grasp_script import FAILURE_MODES, collect, write_rollouts
 
-    data_tasks, eval_tasks = _tasks(args)
-    # The paper collects on all 40 tasks and evaluates on 6 of them; ours are drawn apart, so
-    # the evaluation tasks join the data unless asked not to.
-    tasks = data_tasks + ([] if args.without_eval_tasks else eval_tasks)
+    tasks = _tasks(args)[0]  # the paper collects on all 40 tasks, its evaluation tasks among them
     modes = json.loads(args.modes)
     rollouts = collect(tasks, args.episodes_per_task, args.seed, args.noise, modes, window=1)
     provenance = {
@@ -58,9 +64,8 @@ def _grasp_data(args: argparse.Namespace) -> None:
         "episodes_per_task": args.episodes_per_task,
         "task_seed": args.task_seed,
         "data_tasks": args.data_tasks,
-        "eval_task_seed": args.eval_task_seed,
+        "look_steps": args.look_steps,
         "observe_geometry": args.observe_geometry,
-        "eval_tasks": 0 if args.without_eval_tasks else args.eval_tasks,
         "command": command_line(),
     }
     path = write_rollouts(rollouts, args.root, args.dataset_id, provenance)
@@ -99,19 +104,22 @@ def _safer_prior(args: argparse.Namespace) -> None:
     print(json.dumps({k: record[k] for k in ("kind", "safe_rows", "unsafe_rows", "wall_time_s")}))
 
 
-def _load(prior_path: str, dataset_dir: str) -> tuple[Any, Any]:
+def _load(prior_path: str, dataset_dir: str) -> tuple[Any, Any, dict[str, Any]]:
+    """The prior, the data with its windows and what was saved beside the prior (its kind and safe set)."""
     from offrl.safer.grasp_script import load_rollouts
     from offrl.safer.priors.model import load_prior
 
-    prior, _ = load_prior(prior_path)
-    return prior, load_rollouts(dataset_dir, prior.window)
+    prior, saved = load_prior(prior_path)
+    if "safe_set" not in saved:
+        raise ValueError(f"{prior_path} does not record its safe set (safe_set): retrain it with `safer-prior`")
+    return prior, load_rollouts(dataset_dir, prior.window), saved
 
 
 def _safer_bounds(args: argparse.Namespace) -> None:
     from offrl.safer.priors.evaluate import safety_bounds
 
-    prior, data = _load(args.prior, args.dataset_dir)
-    bounds = safety_bounds(prior, data, args.targets, args.seed, balance=not args.unbalanced)
+    prior, data, saved = _load(args.prior, args.dataset_dir)
+    bounds = safety_bounds(prior, data, args.targets, args.seed, not args.unbalanced, saved["safe_set"])
     _write_csv(bounds, args.out)
     print(bounds.to_string(index=False))
 
@@ -119,10 +127,24 @@ def _safer_bounds(args: argparse.Namespace) -> None:
 def _safer_likelihood(args: argparse.Namespace) -> None:
     from offrl.safer.priors.evaluate import unsafe_among_likely
 
-    prior, data = _load(args.prior, args.dataset_dir)
+    prior, data, _ = _load(args.prior, args.dataset_dir)
     table = unsafe_among_likely(prior, data, args.top_percents)
     _write_csv(table, args.out)
     print(table.to_string(index=False))
+
+
+def _safer_probe(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from offrl.safer.priors.probe import window_probe
+
+    prior, data, saved = _load(args.prior, args.dataset_dir)
+    result = window_probe(prior, data, _tasks(args)[0], args.seed, saved["safe_set"])
+    train_log = Path(args.prior).parent / "train_log.csv"
+    if prior.context_dim and train_log.exists():
+        result["kl_safe_train_log"] = float(pd.read_csv(train_log)["kl_safe"].iloc[-1])
+    write_json(args.out, result)
+    print(json.dumps(result, indent=1))
 
 
 def _eval_task(args: argparse.Namespace) -> Any:
@@ -179,17 +201,10 @@ def _safer_calibration(args: argparse.Namespace) -> None:
 
 
 def _runs(specs: list[str]) -> Any:
-    """``method:task=log.csv`` arguments as the downstream logs of every run."""
-    from offrl.safer.report import load_downstream
+    """``METHOD:TASK[:PRIOR_SEED]=log.csv`` arguments as the downstream logs of every run."""
+    from offrl.safer.report import load_downstream, parse_runs
 
-    paths: dict[tuple[str, int], list[str]] = {}
-    for spec in specs:
-        run, _, path = spec.partition("=")
-        method, _, task = run.partition(":")
-        if not path or not task.isdigit():
-            raise ValueError(f"run {spec!r}: expected METHOD:TASK=PATH/log.csv")
-        paths.setdefault((method, int(task)), []).append(path)
-    return load_downstream(paths)
+    return load_downstream(parse_runs(specs, "run"))
 
 
 def _keyed(specs: list[str], key: Any = str) -> dict[Any, str]:
@@ -250,7 +265,6 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         default='{"none": 0.5, "drift": 0.3, "miss": 0.2}',
         help="JSON: probability of each failure mode per episode",
     )
-    p.add_argument("--without-eval-tasks", action="store_true", help="collect on the data tasks only")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_grasp_data)
 
@@ -279,6 +293,17 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--top-percents", type=float, nargs="+", default=[1, 5, 10, 25, 50, 100])
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_safer_likelihood)
+
+    p = add(
+        "safer-probe",
+        help="does c carry the hidden geometry? KL_safe, the action change when windows are swapped, probe R²",
+    )
+    _add_task_arguments(p)
+    p.add_argument("--prior", required=True)
+    p.add_argument("--dataset-dir", required=True, help="the data the prior trained on (same task arguments)")
+    p.add_argument("--seed", type=int, default=0, help="the probe's episode split and the swapped windows")
+    p.add_argument("--out", required=True, help="JSON to write")
+    p.set_defaults(func=_safer_probe)
 
     p = add(
         "downstream", help="Algorithm 1: SAC on one evaluation grasp task, over raw actions or a prior's latent actions"
@@ -324,6 +349,8 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--bound-methods", nargs="+", default=[], help="fig5: METHOD=TARGET_PERCENT for each bound")
     p.add_argument("--calibration", default=None, help="fig5: the task's calibration CSV (puts η on the axis)")
     p.add_argument(
-        "inputs", nargs="+", help="fig1: PRIOR=likelihood.csv; fig4: TASK=calibration.csv; others: METHOD:TASK=log.csv"
+        "inputs",
+        nargs="+",
+        help="fig1: PRIOR=likelihood.csv; fig4: TASK=calibration.csv; others: METHOD:TASK[:PRIOR_SEED]=log.csv",
     )
     p.set_defaults(func=_safer_report)

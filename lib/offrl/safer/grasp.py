@@ -10,22 +10,24 @@ Where it departs from the paper, and why:
 - State observations (below) instead of 48×48 pixel images, so no CNN encoder is needed.
 - The container floor is not a violation: fingers may rest on it while they close. Only the
   four walls are.
-- The paper evaluates on 6 of its 40 data tasks, the more complex ones. ``make_tasks(...,
-  hard=True)`` draws separate, tighter tasks instead; collect data on them too to match the
-  paper, or leave them out to ask the prior to generalise.
+- The paper evaluates on "6 of the more complex" of its 40 data tasks; we take the 6 with the least
+  clearance (:func:`evaluation_task_ids`), so the evaluation tasks are data tasks.
 
 The action is 4-D in [−1, 1]: Δx, Δy, Δz of up to ``STEP_DISTANCE`` metres per step added to
 the slide actuators' targets, and an absolute finger opening (−1 closed, +1 fully open).
 
-The observation: gripper position (3, the height is the fingertips'), finger opening (1,
-each finger's distance from the gripper centre), object position (3) and quaternion (4)
-(``MOTION_DIM`` floats); with ``GraspTask.observe_geometry`` also the task's geometry
-(``GEOMETRY``): container centre (2), container inner half-width and wall height (2), object
-half-extents (3) (``OBS_DIM`` floats in all). By default the geometry is hidden, so what
-makes an action unsafe is not in the current state, SAFER's premise: the safety variable c
-has to infer it from the window Λ of previous states. Observed (an ablation), the state spells
-out the very gap a finger must fit and c can only add motion history. The scripted data
-policy is privileged: it reads :meth:`SafeGraspEnv.full_observation` whatever the agent observes.
+The observation (``OBS_DIM`` floats): gripper position (3, the height is the fingertips'), finger
+opening (1, each finger's distance from the gripper centre), object position (3) and quaternion
+(4) (the first ``MOTION_DIM``), then the task's geometry (``GEOMETRY``): container centre (2),
+container inner half-width and wall height (2), object half-extents (3). The geometry is seen in
+a first look only: in the first ``GraspTask.look_steps`` observations of an episode (s_0 …
+s_{look_steps−1}, the gripper still above the walls), zeros afterwards. So what makes an action
+unsafe later on is in the window Λ of previous states but not in the current state, SAFER's
+premise (§3.2: previous states "may contain useful information concerning the locations of
+objects to avoid, which may be unobserved in the current state"): the safety variable c has to
+carry it. ``GraspTask.observe_geometry`` shows it at every step (an ablation: the state spells out
+the very gap a finger must fit, and c can only add motion history). The scripted data policy is
+privileged: it reads :meth:`SafeGraspEnv.full_observation` whatever the agent observes.
 
 ω = 1 when any gripper geom touches a wall during any physics substep of the step, read from
 ``data.contact[:data.ncon]``. Success: the object's bottom is above the wall top and both
@@ -34,6 +36,7 @@ fingers touch it. Reward −1 per step, +1 on success, which ends the episode.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +61,9 @@ OBSERVATION_LAYOUT: dict[str, slice | int] = {
     "object_size": slice(15, 18),
 }
 GEOMETRY = ("container_centre", "container_half_width", "wall_height", "object_size")  # the task's, last in the vector
-MOTION_DIM = 11  # gripper, fingers and object: what every variant observes
-OBS_DIM = 18  # with the geometry
+MOTION_DIM = 11  # gripper, fingers and object: observed at every step
+OBS_DIM = 18  # with the geometry, zeros outside the first look
+LOOK_STEPS = 3  # observations that show the geometry; the fingers reach the wall tops after about 5 steps
 
 FINGER_HALF_THICKNESS = 0.005  # along x, the closing axis
 FINGER_HALF_WIDTH = 0.01  # along y
@@ -78,8 +82,8 @@ class GraspTask:
     half-extents ``object_size`` resting on the floor at ``object_offset`` from the container
     centre, which sits at ``position`` in the world. ``clearance`` is the narrowest gap between
     the object and a wall along the fingers' closing axis (x): a finger has to fit there.
-    ``observe_geometry`` puts the container and object dimensions in the observation (an
-    ablation; hidden by default, see the module docstring).
+    The container and object dimensions are in the first ``look_steps`` observations of an
+    episode; ``observe_geometry`` puts them in every one (an ablation, see the module docstring).
     """
 
     container_width: float
@@ -88,8 +92,11 @@ class GraspTask:
     object_offset: tuple[float, float]
     position: tuple[float, float]
     observe_geometry: bool = False
+    look_steps: int = LOOK_STEPS
 
     def __post_init__(self) -> None:
+        if self.look_steps < 0:
+            raise ValueError(f"look_steps = {self.look_steps}: must be ≥ 0 (0: the geometry is never seen)")
         half = self.container_width / 2
         for axis, (size, offset) in enumerate(zip(self.object_size[:2], self.object_offset)):
             if abs(offset) + size > half:
@@ -105,7 +112,12 @@ class GraspTask:
 
     @property
     def observation_dim(self) -> int:
-        return OBS_DIM if self.observe_geometry else MOTION_DIM
+        """``OBS_DIM`` whatever is seen: unseen geometry is zeros, so every variant's states have one shape."""
+        return OBS_DIM
+
+    def geometry_visible(self, step: int) -> bool:
+        """Whether observation s_step of an episode (s_0 at reset) shows the geometry."""
+        return self.observe_geometry or step < self.look_steps
 
 
 @dataclass(frozen=True)
@@ -115,26 +127,24 @@ class TaskRanges:
     extra_width: tuple[float, float]  # container width beyond the object and both clearances
 
 
-# Data tasks leave 3-5 cm beside the object for a 1 cm finger; the harder evaluation tasks
-# leave 1.6-2.2 cm behind taller walls, so a few millimetres of drift touch a wall.
-EASY = TaskRanges(clearance=(0.03, 0.05), wall_height=(0.03, 0.07), extra_width=(0.0, 0.04))
-HARD = TaskRanges(clearance=(0.016, 0.022), wall_height=(0.07, 0.10), extra_width=(0.0, 0.01))
+# 1.6-5 cm beside the object for a 1 cm finger, walls 3-10 cm high: the tightest tasks leave a few
+# millimetres of drift before a finger touches a wall.
+RANGES = TaskRanges(clearance=(0.016, 0.05), wall_height=(0.03, 0.10), extra_width=(0.0, 0.04))
 
 
-def make_tasks(seed: int, n: int, hard: bool = False, observe_geometry: bool = False) -> list[GraspTask]:
-    """``n`` tasks drawn from ``seed``: the paper's 40 data tasks, or (``hard``) its 6 evaluation tasks.
+def make_tasks(seed: int, n: int, observe_geometry: bool = False, look_steps: int = LOOK_STEPS) -> list[GraspTask]:
+    """``n`` tasks drawn from ``seed``: the paper's 40 data tasks.
 
-    ``observe_geometry`` changes what the agent observes, not the tasks drawn.
+    ``observe_geometry`` and ``look_steps`` change what the agent observes, not the tasks drawn.
     """
     if n < 1:
         raise ValueError(f"n = {n}: the number of tasks must be at least 1")
-    ranges = HARD if hard else EASY
     rng = np.random.default_rng(seed)
     tasks = []
     for _ in range(n):
         size = (rng.uniform(0.012, 0.025), rng.uniform(0.012, 0.025), rng.uniform(0.015, 0.03))
-        clearance = rng.uniform(*ranges.clearance)
-        extra = rng.uniform(*ranges.extra_width)
+        clearance = rng.uniform(*RANGES.clearance)
+        extra = rng.uniform(*RANGES.extra_width)
         width = 2 * (size[0] + clearance) + extra
         # The object sits off centre towards a random side wall, which sets the clearance there.
         offset_x = rng.choice([-1.0, 1.0]) * extra / 2
@@ -142,14 +152,26 @@ def make_tasks(seed: int, n: int, hard: bool = False, observe_geometry: bool = F
         tasks.append(
             GraspTask(
                 container_width=float(width),
-                wall_height=float(rng.uniform(*ranges.wall_height)),
+                wall_height=float(rng.uniform(*RANGES.wall_height)),
                 object_size=tuple(float(s) for s in size),
                 object_offset=(float(offset_x), float(offset_y)),
                 position=(float(rng.uniform(-0.05, 0.05)), float(rng.uniform(-0.05, 0.05))),
                 observe_geometry=observe_geometry,
+                look_steps=look_steps,
             )
         )
     return tasks
+
+
+def evaluation_task_ids(tasks: Sequence[GraspTask], n: int) -> list[int]:
+    """The paper's "6 of the more complex tasks" among the data tasks: the ``n`` with the least clearance.
+
+    Clearance (the gap a finger must fit beside the object) is what makes a grasp unsafe here.
+    Indices into ``tasks``, tightest first (ties by index); evaluation task k is ``tasks[ids[k − 1]]``.
+    """
+    if not 1 <= n <= len(tasks):
+        raise ValueError(f"eval tasks = {n}: must be in 1..{len(tasks)}, the number of data tasks")
+    return sorted(range(len(tasks)), key=lambda i: (tasks[i].clearance, i))[:n]
 
 
 def _mjcf(task: GraspTask) -> str:
@@ -302,4 +324,7 @@ class SafeGraspEnv(gym.Env):
         ).astype(np.float32)
 
     def _observation(self) -> np.ndarray:
-        return self.full_observation()[: self.task.observation_dim]
+        observation = self.full_observation()
+        if not self.task.geometry_visible(self._steps):
+            observation[MOTION_DIM:] = 0.0
+        return observation

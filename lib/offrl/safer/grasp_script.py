@@ -2,8 +2,12 @@
 
 The paper runs PARROT's scripted grasping policy with actuation noise (section 5.1). Ours
 reads the full state, the task's geometry included (``SafeGraspEnv.full_observation``: a
-scripted policy is privileged, whatever the agent observes), and goes through four phases: align (opening the fingers to fit
-the narrowest gap on the way), descend, close, and lift, which ends holding the object still.
+scripted policy is privileged, whatever the agent observes), and goes through five phases: align
+over the object with the fingers wide open, narrow (the fingers to fit the narrowest gap, still
+above the walls), descend, close, and lift, which ends holding the object still. The fingers
+narrow once the gripper is over the object, after the agent's first look at the geometry
+(``GraspTask.look_steps``), so the safety-critical opening is an action the current state cannot
+explain and the window of previous states can.
 Two deliberate failure modes give the data its unsafe and unsuccessful parts: ``drift`` slides
 towards the tight wall while descending (violations, mostly still a success), ``miss`` closes
 above the object (safe, unsuccessful).
@@ -73,8 +77,11 @@ class ScriptedGrasp:
         self.phase_steps += 1
         aim, grip = np.array([obj[0], obj[1], hover]), open_command
         if self.phase == "align":
-            if np.abs(gripper[:2] - obj[:2]).max() < ALIGNED and abs(opening_now - opening) < 0.003:
-                self._enter("descend")
+            grip = 1.0
+            if np.abs(gripper[:2] - obj[:2]).max() < ALIGNED:
+                self._enter("narrow")
+        if self.phase == "narrow" and abs(opening_now - opening) < 0.003:
+            self._enter("descend")
         if self.phase == "descend":
             aim[2] = grasp_height
             if self.mode == "drift":

@@ -10,8 +10,10 @@ step). From these:
 - a run's total violations sum ``violations`` over all its windows;
 - a window's success rate is 100·successes/episodes of that window, NaN without episodes.
 
-Spreads over seeds follow the score tables: mean and sample std (0 for one seed), via
-:func:`offrl.report.scores._mean_std`; undefined (NaN) seed values are left out and counted.
+A run is one SAC seed acting through one prior: the prior-based methods train several priors
+(``prior_seed``), each with the same SAC seeds; the raw-action methods have none (``NO_PRIOR``).
+Spreads over runs (priors × SAC seeds) follow the score tables: mean and sample std (0 for one
+run), via :func:`offrl.report.scores._mean_std`; undefined (NaN) run values are left out and counted.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ CALIBRATION_COLUMNS = ["target", "bound", "rollout", "steps", "unsafe_steps", "u
 LIKELIHOOD_COLUMNS = ["top_percent", "unsafe_percent", "pairs"]
 SUCCESS = "Success Rate (%)"
 ABLATION = ("safer", "safer_no_context")
+NO_PRIOR = -1  # the prior_seed of a run on raw actions (sac, csc)
+RUN_KEYS = ["method", "task", "prior_seed", "seed"]
 
 
 def method_name(method: str) -> str:
@@ -61,30 +65,43 @@ def _require_runs(frame: pd.DataFrame, methods: Sequence[str], tasks: Sequence[i
     return frame
 
 
-def load_downstream(paths_by_run: Mapping[tuple[str, int], Sequence[str | Path]]) -> pd.DataFrame:
-    """Concatenate the downstream ``log.csv`` files; keys are (method, task), values that run's seed groups' logs.
+def parse_runs(specs: Sequence[str], flag: str = "runs") -> dict[tuple[str, int, int], list[str]]:
+    """``METHOD:TASK[:PRIOR_SEED]=PATH/log.csv`` arguments as :func:`load_downstream`'s keys and paths."""
+    paths: dict[tuple[str, int, int], list[str]] = {}
+    for spec in specs:
+        run, _, path = spec.partition("=")
+        method, task, *prior = run.split(":")
+        if not path or not task.isdigit() or len(prior) > 1 or (prior and not prior[0].isdigit()):
+            raise ValueError(f"{flag} {spec!r}: expected METHOD:TASK=PATH or METHOD:TASK:PRIOR_SEED=PATH")
+        paths.setdefault((method, int(task), int(prior[0]) if prior else NO_PRIOR), []).append(path)
+    return paths
 
-    Adds ``method`` and ``task`` columns. A seed logged twice for one (method, task) (overlapping
-    seed groups) is an error, as sums over windows would count it twice.
+
+def load_downstream(paths_by_run: Mapping[tuple[str, int, int], Sequence[str | Path]]) -> pd.DataFrame:
+    """Concatenate the downstream ``log.csv`` files; keys are (method, task, prior seed), values that prior's
+    seed groups' logs (prior seed ``NO_PRIOR`` for raw actions).
+
+    Adds ``method``, ``task`` and ``prior_seed`` columns. A seed logged twice for one (method, task,
+    prior) (overlapping seed groups) is an error, as sums over windows would count it twice.
     """
     frames = []
-    for (method, task), paths in paths_by_run.items():
+    for (method, task, prior_seed), paths in paths_by_run.items():
         for path in paths:
             log = _read_csv(path, LOG_COLUMNS)
             if (log["successes"] > log["episodes"]).any() or (
                 log[["episodes", "successes", "violations"]] < 0
             ).any().any():
                 raise ValueError(f"{path}: counts must be non-negative with successes ≤ episodes")
-            frames.append(log.assign(method=method, task=int(task)))
+            frames.append(log.assign(method=method, task=int(task), prior_seed=int(prior_seed)))
     if not frames:
         raise ValueError("no downstream logs given")
     logs = pd.concat(frames, ignore_index=True)
-    repeated = logs[logs.duplicated(["method", "task", "seed", "step"])]
+    repeated = logs[logs.duplicated([*RUN_KEYS, "step"])]
     if not repeated.empty:
         raise ValueError(
-            f"windows logged twice: {repeated[['method', 'task', 'seed', 'step']].drop_duplicates().to_dict('records')[:5]}"
+            f"windows logged twice: {repeated[[*RUN_KEYS, 'step']].drop_duplicates().to_dict('records')[:5]}"
         )
-    return logs.sort_values(["method", "task", "seed", "step"], ignore_index=True)
+    return logs.sort_values([*RUN_KEYS, "step"], ignore_index=True)
 
 
 def success_percent(successes: pd.Series | np.ndarray, episodes: pd.Series | np.ndarray) -> np.ndarray:
@@ -95,15 +112,16 @@ def success_percent(successes: pd.Series | np.ndarray, episodes: pd.Series | np.
 
 
 def run_summary(logs: pd.DataFrame, final_fraction: float = 0.2) -> pd.DataFrame:
-    """Per (method, task, seed): success rate over the last ``final_fraction`` of the run, total violations.
+    """Per run (method, task, prior seed, SAC seed): success rate over the last ``final_fraction`` of the run,
+    total violations.
 
     The final windows are those ending after (1 − final_fraction)·the run's last step, so the
-    last window always counts. Columns: method, task, seed, steps (the last step),
+    last window always counts. Columns: method, task, prior_seed, seed, steps (the last step),
     final_episodes, final_successes, success_rate, total_violations.
     """
     if not 0.0 < final_fraction <= 1.0:
         raise ValueError(f"final_fraction must be in (0, 1], got {final_fraction}")
-    keys = ["method", "task", "seed"]
+    keys = RUN_KEYS
     steps = logs.groupby(keys)["step"].transform("max")
     final = logs[logs["step"] > (1.0 - final_fraction) * steps]
     summary = logs.groupby(keys).agg(steps=("step", "max"), total_violations=("violations", "sum"))
@@ -328,8 +346,8 @@ def violation_curves(
     logs: pd.DataFrame, methods: Sequence[str], tasks: Sequence[int], cumulative: bool
 ) -> pd.DataFrame:
     """Per (method, task, step): mean, std and seeds of the violations per window, or of their running sum."""
-    logs = _require_runs(logs, methods, tasks).sort_values(["method", "task", "seed", "step"])
-    values = logs.groupby(["method", "task", "seed"])["violations"].cumsum() if cumulative else logs["violations"]
+    logs = _require_runs(logs, methods, tasks).sort_values([*RUN_KEYS, "step"])
+    values = logs.groupby(RUN_KEYS)["violations"].cumsum() if cumulative else logs["violations"]
     return _seed_stats(logs.assign(value=values), ["method", "task", "step"], "value")
 
 

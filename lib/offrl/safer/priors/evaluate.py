@@ -39,12 +39,17 @@ def _per_row(prior: SkillPrior, data: GraspRollouts, rows: np.ndarray, latent: b
 
 
 def safety_bounds(
-    prior: SkillPrior, data: GraspRollouts, targets: Sequence[float], seed: int, balance: bool = True
+    prior: SkillPrior,
+    data: GraspRollouts,
+    targets: Sequence[float],
+    seed: int,
+    balance: bool = True,
+    safe_set: str = "trajectory",
 ) -> pd.DataFrame:
     """η for each target unsafe fraction u, by Algorithm 3 on Algorithm 2's safe and unsafe pairs.
 
-    The safe pairs are the prior's own safe set (:func:`offrl.safer.priors.train.safe_rows`: ω = 0 in
-    a successful trajectory; not the failed "miss" episodes), the unsafe ones every ω = 1 pair.
+    The safe pairs are the prior's own safe set (``safe_set``, :func:`offrl.safer.priors.train.safe_rows`:
+    not the failed "miss" episodes), the unsafe ones every ω = 1 pair.
     ``balance`` runs it on as many safe as unsafe pairs (a fixed random subset of the safe
     ones): the data's own share of unsafe pairs (about a tenth) is below most targets, and
     Algorithm 3 would stop at once with η holding every pair. Because that 50/50 mix is not the
@@ -58,7 +63,7 @@ def safety_bounds(
     keeps the last bound that still held safe data, ``reached`` False.
     """
     rng = np.random.default_rng(seed)
-    safe, unsafe = safe_rows(data), np.flatnonzero(data.violations)
+    safe, unsafe = safe_rows(data, safe_set), np.flatnonzero(data.violations)
     if len(unsafe) == 0 or len(safe) == 0:
         raise ValueError(f"{len(safe)} safe and {len(unsafe)} unsafe pairs: Algorithm 3 needs both kinds")
     if balance and len(safe) > len(unsafe):

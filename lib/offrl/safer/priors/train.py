@@ -5,19 +5,25 @@ SAFER (eq. 5, Algorithm 2) minimises, over a batch of safe and a batch of unsafe
     NLL = −( mean log p_φ(a_safe | s, c_safe) − λ · mean log p_φ(a_unsafe | s, c_unsafe)
              − mean KL(q_ρ(c | Λ_safe) ‖ N(0, I)) − mean KL(q_ρ(c | Λ_unsafe) ‖ N(0, I)) ),
 
-c drawn by reparameterisation. −λ·log p(a_unsafe) is unbounded below: the paper clips
+c drawn by reparameterisation. With ``free_bits`` > 0 each KL term is max(mean KL, free_bits) instead
+(Kingma et al. 2016's free bits, a departure): with the paper's weight the posterior collapses to
+N(0, I) within a thousand steps on our data and c reaches no action (docs/safer.md measures it);
+below ``free_bits`` nats the KL costs nothing, so q_ρ keeps what Λ holds.
+
+−λ·log p(a_unsafe) is unbounded below: the paper clips
 gradients and "freezes this term if it starts to diverge". Here a row's unsafe term is
 frozen once its log-likelihood is below ``unsafe_floor`` (it is pushed no further; the
 share of frozen rows is logged), and the gradient norm is clipped to ``grad_clip``.
 
 The kinds (:data:`PRIOR_KINDS`) switch the two parts on and off: PARROT has no safety variable
 and no unsafe term; Contextual PARROT adds the safety variable; SAFER without c keeps the
-unsafe term and drops the variable. Every kind's safe data are the same: every (s, a) with
-ω(s, a) = 0 from a trajectory that succeeded (appendix B: "PARROT trained using safe data.
-Meaning, w(s, a) = 0 for each training point. We also limited the data to only those tuples
-in successful trajectories"), so the safe steps of a successful trajectory that touched a wall
-elsewhere count too; the unsafe data are the pairs with ω(s, a) = 1. Algorithm 3 uses the same
-two sets (``offrl.safer.priors.evaluate.safety_bounds``).
+unsafe term and drops the variable. Every kind's safe data are the same (``safe_set``): by default
+every (s, a) of a trajectory that succeeded without a single violation (appendix D: PARROT's
+prior is limited "to *both* safe and successful rollouts"; §3.2: "safe and successful trajectory
+data"); ``safe_set = "pair"`` reads appendix B per pair instead ("w(s, a) = 0 for each training
+point ... only those tuples in successful trajectories"), which keeps the safe steps of a
+successful trajectory that touched a wall elsewhere. The unsafe data are the pairs with
+ω(s, a) = 1. Algorithm 3 uses the same two sets (``offrl.safer.priors.evaluate.safety_bounds``).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from offrl.safer.grasp_script import GraspRollouts
 from offrl.safer.priors.model import SkillPrior, save_prior
 
 OPTIMIZERS = ("adam", "sgd")
+SAFE_SETS = ("trajectory", "pair")  # safe and successful trajectories, or safe pairs of successful ones
 
 
 @dataclass
@@ -60,17 +67,23 @@ class PriorConfig:
     encoder_layers: int = 1
     seed: int = 0
     log_every: int = 500
+    safe_set: str = "trajectory"  # see the module docstring
+    free_bits: float = 0.0  # nats: a batch's mean KL below this is not penalised (0: the paper's ELBO; docs/safer.md)
 
     def __post_init__(self) -> None:
         self.hidden = tuple(self.hidden)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer = {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+        if self.safe_set not in SAFE_SETS:
+            raise ValueError(f"safe_set = {self.safe_set!r}; allowed: {', '.join(SAFE_SETS)}")
         for name in ("steps", "batch_size", "window", "layers", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)}: must be at least 1")
         for name in ("lr", "grad_clip"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} = {getattr(self, name)}: must be positive")
+        if self.free_bits < 0:
+            raise ValueError(f"free_bits = {self.free_bits}: must be ≥ 0")
         if self.unsafe_weight < 0 or self.context_dim < 0:
             raise ValueError(
                 f"unsafe_weight = {self.unsafe_weight}, context_dim = {self.context_dim}: both must be ≥ 0"
@@ -121,9 +134,21 @@ def prior_config(kind: str, **options: Any) -> PriorConfig:
     )
 
 
-def safe_rows(data: GraspRollouts) -> np.ndarray:
-    """Algorithm 2's safe set: the rows with ω(s, a) = 0 of trajectories that succeeded (appendix B)."""
-    return np.flatnonzero(data.success & ~data.violations)
+def safe_rows(data: GraspRollouts, safe_set: str = "trajectory") -> np.ndarray:
+    """Algorithm 2's safe set: every row of a safe and successful trajectory, or (``"pair"``) the rows with
+    ω(s, a) = 0 of trajectories that succeeded."""
+    if safe_set not in SAFE_SETS:
+        raise ValueError(f"safe_set = {safe_set!r}; allowed: {', '.join(SAFE_SETS)}")
+    if safe_set == "pair":
+        return np.flatnonzero(data.success & ~data.violations)
+    episodes = data.transitions.episode_ids
+    unsafe_episodes = np.unique(episodes[data.violations])
+    return np.flatnonzero(data.success & ~np.isin(episodes, unsafe_episodes))
+
+
+def kl_term(kl: torch.Tensor, free_bits: float = 0.0) -> torch.Tensor:
+    """The batch's KL term of the loss: its mean KL, or ``free_bits`` (no gradient) where the mean is below that."""
+    return kl.mean().clamp(min=free_bits)
 
 
 @dataclass
@@ -159,7 +184,7 @@ def train_prior(
         raise ValueError(
             f"the data's windows hold {data.windows.shape[1]} states; the config asks for window = {c.window}"
         )
-    safe, unsafe = safe_rows(data), np.flatnonzero(data.violations)
+    safe, unsafe = safe_rows(data, c.safe_set), np.flatnonzero(data.violations)
     if len(safe) == 0 or (c.unsafe_weight > 0 and len(unsafe) == 0):
         raise ValueError(
             f"{len(safe)} safe and {len(unsafe)} unsafe rows: {c.kind} needs both (collect more data or more failure modes)"
@@ -193,12 +218,13 @@ def train_prior(
     for step in bar:
         states, actions, windows = safe_part.sample(c.batch_size)
         log_p_safe, kl_safe = prior.log_prob(states, actions, windows, context_noise)
-        loss = -log_p_safe.mean() + kl_safe.mean()
+        loss = -log_p_safe.mean() + kl_term(kl_safe, c.free_bits)
         logs = {"log_p_safe": log_p_safe.mean(), "kl_safe": kl_safe.mean()}
         if contrastive:
             states, actions, windows = unsafe_part.sample(c.batch_size)
             log_p_unsafe, kl_unsafe = prior.log_prob(states, actions, windows, context_noise)
-            loss = loss + c.unsafe_weight * log_p_unsafe.clamp(min=c.unsafe_floor).mean() + kl_unsafe.mean()
+            loss = loss + c.unsafe_weight * log_p_unsafe.clamp(min=c.unsafe_floor).mean()
+            loss = loss + kl_term(kl_unsafe, c.free_bits)
             logs |= {
                 "log_p_unsafe": log_p_unsafe.mean(),
                 "kl_unsafe": kl_unsafe.mean(),
@@ -234,7 +260,7 @@ def train_prior(
         "wall_time_s": round(time.time() - started, 1),
         **provenance(),
     }
-    write_atomically(out_dir / "prior.pt", lambda tmp: save_prior(prior, tmp, kind=c.kind))
+    write_atomically(out_dir / "prior.pt", lambda tmp: save_prior(prior, tmp, kind=c.kind, safe_set=c.safe_set))
     write_atomically(out_dir / "config.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
     write_atomically(out_dir / "train_log.csv", lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
     return record
