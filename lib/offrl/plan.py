@@ -356,10 +356,13 @@ def projected_seconds(
         default = isinstance(figure, dict) and name not in figure
         if isinstance(figure, dict):
             figure = figure["default" if default else name]
+        # A policy that samples and scores actions (argmax-Q over N samples) adds its call's cost per env step.
+        policy = costs.get("evaluate_policy", {}).get(preset, 0.0) if rule == "evaluate_run" else 0.0
         return (
-            startup + units * figure * batch / 256,
+            startup + units * (figure * batch / 256 + policy),
             f"CPU: {figure * 1e3:.3g} ms per {UNIT_NAMES[rule]}"
             + (" (the rule's default)" if default else "")
+            + (f" + {preset}'s policy {policy * 1e3:.3g} ms" if policy else "")
             + scaled,
         )
     return startup, "start-up only (light jobs: tables, figures, indexes, ...)"

@@ -93,11 +93,12 @@ def _register_robotics() -> None:
 
 
 def make_env(env: str, **kwargs: Any) -> gym.Env:
-    """Create the Gymnasium environment; ``kwargs`` go to ``gym.make`` (e.g. ``ctrl_cost_weight``)."""
+    """Create the Gymnasium environment; ``kwargs`` go to ``gym.make`` (e.g. ``ctrl_cost_weight``, or a
+    ``max_episode_steps`` other than the registry's)."""
     spec = env_spec(env)
     if spec.minari_dataset is not None and spec.gym_id not in gym.registry:
         _register_robotics()
-    return gym.make(spec.gym_id, max_episode_steps=spec.max_episode_steps, **kwargs)
+    return gym.make(spec.gym_id, **{"max_episode_steps": spec.max_episode_steps, **kwargs})
 
 
 def normalized_score(env: str, episode_return: float | np.ndarray) -> float | np.ndarray:
