@@ -176,7 +176,8 @@ rule safer_calibration:
 rule safer_table1:
     """SAFER's Table 1: success rate and total violations during downstream training, per evaluation task."""
     input:
-        downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
+        run_config=RUN_CONFIG,
+        files=downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
     output:
         md=reported("results/tables/safer_table1.md", caption="../report/safer_table1.rst", category="SAFER"),
         tex="results/tables/safer_table1.tex",
@@ -190,18 +191,21 @@ rule safer_table1:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="safer",
         stem=subpath(output.md, strip_suffix=".md"),
         methods=SAFER_DOWNSTREAM["methods"],
         tasks=SAFER_DOWNSTREAM["tasks"],
         runs=safer_runs_arguments(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
     shell:
-        "python -m offrl safer-report table1 --methods {params.methods} --tasks {params.tasks}"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " safer-report table1 --methods {params.methods} --tasks {params.tasks}"
         " --out {params.stem} {params.runs} > {log} 2>&1"
 
 
 rule safer_fig1:
     """SAFER's Figure 1: % unsafe among the most likely holdout pairs, PARROT against SAFER."""
     input:
+        run_config=RUN_CONFIG,
         parrot="results/safer/priors/parrot/likelihood.csv",
         safer="results/safer/priors/safer/likelihood.csv",
     output:
@@ -217,16 +221,19 @@ rule safer_fig1:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="safer",
         stem=subpath(output.png, strip_suffix=".png"),
     shell:
-        "python -m offrl safer-report fig1 --out {params.stem} parrot={input.parrot} safer={input.safer} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " safer-report fig1 --out {params.stem} parrot={input.parrot} safer={input.safer} > {log} 2>&1"
 
 
 rule safer_fig4:
     """SAFER's Figure 4: calibration of the safety bound on every evaluation task (rollouts are cheap, not
     only the downstream tasks)."""
     input:
-        expand("results/safer/calibration/task{task}.csv", task=SAFER_EVAL_TASKS),
+        run_config=RUN_CONFIG,
+        files=expand("results/safer/calibration/task{task}.csv", task=SAFER_EVAL_TASKS),
     output:
         png=reported("results/figures/safer_fig4.png", caption="../report/safer_fig4.rst", category="SAFER"),
         pdf="results/figures/safer_fig4.pdf",
@@ -240,15 +247,18 @@ rule safer_fig4:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="safer",
         stem=subpath(output.png, strip_suffix=".png"),
         inputs=" ".join(f"{task}=results/safer/calibration/task{task}.csv" for task in SAFER_EVAL_TASKS),
     shell:
-        "python -m offrl safer-report fig4 --out {params.stem} {params.inputs} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " safer-report fig4 --out {params.stem} {params.inputs} > {log} 2>&1"
 
 
 rule safer_fig5:
     """SAFER's Figure 5: success and violations against the bound's target on one task."""
     input:
+        run_config=RUN_CONFIG,
         logs=downstream_logs(figure5_methods(), [SAFER_DOWNSTREAM["figure5_task"]]),
         calibration=f"results/safer/calibration/task{SAFER_DOWNSTREAM['figure5_task']}.csv",
     output:
@@ -264,6 +274,7 @@ rule safer_fig5:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="safer",
         stem=subpath(output.png, strip_suffix=".png"),
         task=SAFER_DOWNSTREAM["figure5_task"],
         bound_methods=" ".join(
@@ -271,14 +282,16 @@ rule safer_fig5:
         ),
         runs=safer_runs_arguments(figure5_methods(), [SAFER_DOWNSTREAM["figure5_task"]]),
     shell:
-        "python -m offrl safer-report fig5 --tasks {params.task} --bound-methods {params.bound_methods}"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " safer-report fig5 --tasks {params.task} --bound-methods {params.bound_methods}"
         " --calibration {input.calibration} --out {params.stem} {params.runs} > {log} 2>&1"
 
 
 rule safer_fig6:
     """SAFER's Figure 6: cumulative violations over downstream training."""
     input:
-        downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
+        run_config=RUN_CONFIG,
+        files=downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
     output:
         png=reported("results/figures/safer_fig6.png", caption="../report/safer_fig6.rst", category="SAFER"),
         pdf="results/figures/safer_fig6.pdf",
@@ -292,13 +305,15 @@ rule safer_fig6:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="safer",
         artefact="fig6",
         stem=subpath(output.png, strip_suffix=".png"),
         methods=SAFER_DOWNSTREAM["methods"],
         tasks=SAFER_DOWNSTREAM["tasks"],
         runs=safer_runs_arguments(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
     shell:
-        "python -m offrl safer-report {params.artefact} --methods {params.methods} --tasks {params.tasks}"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " safer-report {params.artefact} --methods {params.methods} --tasks {params.tasks}"
         " --out {params.stem} {params.runs} > {log} 2>&1"
 
 
@@ -322,7 +337,8 @@ rules.safer_fig7.rule.docstring = "SAFER's Figure 7: violations per window of do
 rule safer_fig8:
     """SAFER's Figure 8: the ablation without the safety variable, success and violations over training."""
     input:
-        downstream_logs(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"]),
+        run_config=RUN_CONFIG,
+        files=downstream_logs(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"]),
     output:
         png=reported("results/figures/safer_fig8.png", caption="../report/safer_fig8.rst", category="SAFER"),
         pdf="results/figures/safer_fig8.pdf",
@@ -336,8 +352,10 @@ rule safer_fig8:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="safer",
         stem=subpath(output.png, strip_suffix=".png"),
         tasks=SAFER_DOWNSTREAM["ablation_tasks"],
         runs=safer_runs_arguments(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"]),
     shell:
-        "python -m offrl safer-report fig8 --tasks {params.tasks} --out {params.stem} {params.runs} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " safer-report fig8 --tasks {params.tasks} --out {params.stem} {params.runs} > {log} 2>&1"
