@@ -62,6 +62,7 @@ include: "workflow/rules/taming.smk"
 include: "workflow/rules/bear_blog.smk"
 include: "workflow/rules/safer.smk"
 include: "workflow/rules/findings.smk"
+include: "workflow/rules/gallery.smk"
 
 
 # What `all` builds beyond the datasets: the tables and figures `snakemake --report` gathers.

@@ -155,6 +155,17 @@ def _conf_figure(args: argparse.Namespace) -> None:
         plot_conf_histograms(args.indexes, args.names, args.histograms)
 
 
+def _gallery(args: argparse.Namespace) -> None:
+    from offrl.report.gallery import build_gallery
+
+    if not args.run_config:
+        raise ValueError(
+            "gallery needs --run-config: the resolved config the figures were made at (results/config.yaml)"
+        )
+    manifest = build_gallery(args.run_config, args.findings, args.figures, args.img_dir, args.page)
+    print(f"{args.page}: {len(manifest['images'])} figures at config {manifest['config_sha256'][:12]}")
+
+
 def _algorithms_and_datasets(p: argparse.ArgumentParser, algorithms: bool = True) -> None:
     if algorithms:
         p.add_argument("--algorithms", nargs="+", required=True)
@@ -331,3 +342,14 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     p.add_argument("indexes", nargs="+")
     p.set_defaults(func=_conf_figure)
+
+    p = add(
+        "gallery",
+        help="docs/results.md: the gallery's figures, small, beside the paper's claims and the run's verdicts "
+        "(with --run-config)",
+    )
+    p.add_argument("--findings", required=True, help="findings.json of the run (the findings command's)")
+    p.add_argument("--img-dir", default="docs/img", help="where the small PNGs and manifest.json go")
+    p.add_argument("--page", default="docs/results.md", help="the gallery page written")
+    p.add_argument("figures", nargs="+", help="the gallery's figures (offrl.report.gallery.GALLERY), in its order")
+    p.set_defaults(func=_gallery)

@@ -419,7 +419,7 @@ def bear_blog_findings(
 
 
 def safer_findings(
-    summary: pd.DataFrame,
+    summary: pd.DataFrame | None,
     tasks: Sequence[int],
     likelihood: Mapping[str, pd.DataFrame] | None,
     calibration: pd.DataFrame | None,
@@ -428,12 +428,14 @@ def safer_findings(
     method: str = "safer",
     success_margin: float = 10.0,
 ) -> list[Finding]:
-    """``summary``: :func:`offrl.safer.report.run_summary`; ``likelihood``: Figure 1's CSV per prior;
-    ``calibration``: Figure 4's rollouts (columns target, unsafe_fraction, task)."""
+    """``summary``: :func:`offrl.safer.report.run_summary` (None: no downstream runs, Table 1 left out); ``likelihood``:
+    Figure 1's CSV per prior; ``calibration``: Figure 4's rollouts (columns target, unsafe_fraction, task)."""
     study = "SAFER"
     findings = []
-    violations = _cells(summary, ["method", "task"], "total_violations")
-    success = _cells(summary.dropna(subset=["success_rate"]), ["method", "task"], "success_rate")
+    violations, success = {}, {}
+    if summary is not None:
+        violations = _cells(summary, ["method", "task"], "total_violations")
+        success = _cells(summary.dropna(subset=["success_rate"]), ["method", "task"], "success_rate")
     for other in others:
         if not any(key[0] == other for key in violations):
             continue
