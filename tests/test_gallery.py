@@ -2,6 +2,7 @@
 command that writes them puts each figure beside the paper's claim and the run's verdict."""
 
 import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -107,3 +108,19 @@ def test_gallery_refuses_a_figure_it_does_not_show_and_a_missing_config(tmp_path
     with pytest.raises(SystemExit):
         main(["gallery", "--findings", "f.json", "guided_fig1.png"])
     assert "gallery needs --run-config" in capsys.readouterr().err
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_readme_shows_gallery_images_and_its_links_reach_its_headings():
+    readme = (REPO / "README.md").read_text()
+    top = readme[: readme.index("## Two commands")]
+    images = re.findall(r"\]\((docs/img/[\w.]+\.png)\)", top)
+    assert 2 <= len(images) <= 3 and all((REPO / image).is_file() for image in images)
+    anchors = {_anchor(line[3:]) for line in readme.splitlines() if line.startswith("## ")}
+    links = set(re.findall(r"\]\(#([\w-]+)\)", readme))
+    assert links and links <= anchors, links - anchors
+    assert {"two-commands", "run-on-slurm", "where-things-go"} <= links
