@@ -67,7 +67,7 @@ def test_gallery_command_writes_small_images_the_page_and_the_manifest(tmp_path)
     )
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     figures = []
-    for entry, width in zip(GALLERY, (15, 4, 6)):
+    for entry, width in zip(GALLERY, (15, 4, 6, 8)):
         figures.append(tmp_path / Path(entry.figure).name)
         _figure(figures[-1], width)
     findings = [
@@ -85,7 +85,7 @@ def test_gallery_command_writes_small_images_the_page_and_the_manifest(tmp_path)
     assert manifest["config_sha256"] == config_sha256(config) and manifest["scale"] == "default"
     # 15 inches at 150 dpi (2250 px) shrinks to 1000 px; 4 inches (600 px) is not enlarged.
     widths = [Image.open(docs / "img" / Path(e.figure).name).width for e in GALLERY]
-    assert widths == [1000, 600, 900]
+    assert widths == [1000, 600, 900, 1000]
     for image, figure in zip(manifest["images"], figures):
         assert image["sha256"] == file_sha256(image["image"]) and image["source_sha256"] == file_sha256(figure)
     page = (docs / "results.md").read_text()

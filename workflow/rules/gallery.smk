@@ -4,11 +4,16 @@
 
 from offrl.report.gallery import GALLERY
 
+# The findings of the studies the gallery shows: Guided TD3+BC's need its runs, SAFER's Figures 1 and 4 its
+# priors' probes and calibration rollouts (no downstream runs).
+GALLERY_FIGURES = [entry.figure for entry in GALLERY]
+GALLERY_GUIDED = "results/figures/guided_fig1.png" in GALLERY_FIGURES and "guided" in FINDINGS_STUDIES
+
 
 rule gallery_findings:
     """The findings the gallery's figures bear on: Guided TD3+BC's, and SAFER's Figures 1 and 4 (no downstream runs)."""
     input:
-        guided=FINDINGS_STUDIES["guided"]["inputs"] if "guided" in FINDINGS_STUDIES else [],
+        guided=FINDINGS_STUDIES["guided"]["inputs"] if GALLERY_GUIDED else [],
         likelihood=expand("results/safer/priors/{prior}/likelihood.csv", prior=["parrot", "safer"]),
         calibration=expand("results/safer/calibration/task{task}.csv", task=SAFER_EVAL_TASKS),
     output:
@@ -26,7 +31,7 @@ rule gallery_findings:
         stem=subpath(output.md, strip_suffix=".md"),
         scale=config["scale"],
         last=OFFLINE["final_evaluations"],
-        guided=FINDINGS_STUDIES["guided"]["args"] if "guided" in FINDINGS_STUDIES else "",
+        guided=FINDINGS_STUDIES["guided"]["args"] if GALLERY_GUIDED else "",
         likelihood=" ".join(f"{prior}=results/safer/priors/{prior}/likelihood.csv" for prior in ["parrot", "safer"]),
         calibration=" ".join(f"{task}=results/safer/calibration/task{task}.csv" for task in SAFER_EVAL_TASKS),
         target=SAFER["bounds"]["table_target"],
@@ -41,7 +46,7 @@ rule gallery:
     input:
         run_config=RUN_CONFIG,
         findings="results/gallery/findings.json",
-        figures=[entry.figure for entry in GALLERY],
+        figures=GALLERY_FIGURES,
     output:
         page="docs/results.md",
         manifest="docs/img/manifest.json",
