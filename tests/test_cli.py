@@ -231,3 +231,17 @@ def test_evaluate_refuses_an_output_it_cannot_write(tmp_path, capsys):
 def test_plan_names_a_missing_config_file_in_one_line(tmp_path, capsys):
     err = run(["plan", "--configfile", str(tmp_path / "nope.yaml")], capsys)
     assert err.strip() == f"offrl plan: error: --configfile: no such file {tmp_path / 'nope.yaml'}"
+
+
+def test_relaxation_weights_refuses_a_dataset_of_another_env_than_the_run(tmp_path, capsys):
+    import torch
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    torch.save({"algorithm": "td3bc_pp", "env": "walker2d", "actors": {}}, run_dir / "snapshots.pt")
+    path = hopper_random_minari(tmp_path, 300)
+    err = run(["relaxation-weights", "--run", str(run_dir), "--dataset-dir", str(path)], capsys)
+    assert (
+        f"--dataset-dir (the run {run_dir} trained on walker2d): the dataset at {path} records env Hopper-v5 with"
+        " observations of 11 and actions of 3, not walker2d's Walker2d-v5 (17, 6)" in err
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -99,9 +100,13 @@ def _q_figure(args: argparse.Namespace) -> None:
 
 
 def _relaxation_weights(args: argparse.Namespace) -> None:
+    from offrl.commands.checks import check_dataset_record, run_record
     from offrl.files import write_csv
     from offrl.report.relaxation import relaxation_by_time
 
+    # The run's critics score the dataset's pairs: both must be one env's, or the sizes fail deep in the critic.
+    env = run_record(Path(args.run) / "snapshots.pt")["env"]
+    check_dataset_record(args.dataset_dir, env, f"--dataset-dir (the run {args.run} trained on {env})")
     table = relaxation_by_time(args.run, args.dataset_dir, args.bins, args.batches)
     if args.out:
         write_csv(table, args.out, index=False)
