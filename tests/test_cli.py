@@ -245,3 +245,20 @@ def test_relaxation_weights_refuses_a_dataset_of_another_env_than_the_run(tmp_pa
         f"--dataset-dir (the run {run_dir} trained on walker2d): the dataset at {path} records env Hopper-v5 with"
         " observations of 11 and actions of 3, not walker2d's Walker2d-v5 (17, 6)" in err
     )
+
+
+def test_data_commands_refuse_a_dataset_recorded_for_another_env(tmp_path, capsys):
+    """A Hopper dataset where Walker2d's expert data should be: subset and contaminate name both envs, write nothing."""
+    import shutil
+
+    hopper = hopper_random_minari(tmp_path / "made", 300)
+    root = tmp_path / "root"
+    for kind in ("expert", "random"):
+        shutil.copytree(hopper, root / "offrl" / "walker2d" / f"{kind}-v0")
+    expected = "--env walker2d: the dataset at {root}/offrl/walker2d/expert-v0 records env Hopper-v5"
+    for argv in (
+        ["subset", "--env", "walker2d", "--size", "10", "--root", str(root), "--summary", str(tmp_path / "s.json")],
+        ["contaminate", "--env", "walker2d", "--percent", "30", "--root", str(root), "--summary", str(tmp_path / "s")],
+    ):
+        assert expected.format(root=root) in run(argv, capsys)
+    assert sorted(p.name for p in (root / "offrl" / "walker2d").iterdir()) == ["expert-v0", "random-v0"]

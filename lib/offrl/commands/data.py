@@ -10,6 +10,7 @@ import argparse
 import json
 from collections.abc import Callable
 
+from offrl.commands.checks import check_dataset_record
 from offrl.data.contaminate import CONTAMINANTS
 from offrl.data.generate import KINDS
 from offrl.envs import ENV_SPECS
@@ -65,6 +66,7 @@ def _clone(args: argparse.Namespace) -> None:
     from offrl.policies import NumpyActor, export_snapshot, load_actor
     from offrl.train import TrainConfig, train
 
+    check_dataset_record(args.expert_dir, args.env, f"--env {args.env}")
     expert = load_dataset(args.expert_dir)
     transitions = max(1, round(args.fraction * len(expert)))
     config = TrainConfig(
@@ -103,11 +105,10 @@ def _contaminate(args: argparse.Namespace) -> None:
     from offrl.data.dataset import load_dataset
 
     root = args.root
-    dataset, mask = contaminate(
-        load_dataset(f"{root}/{minari_id(args.env, 'expert')}"),
-        load_dataset(f"{root}/{minari_id(args.env, args.contaminant)}"),
-        args.percent,
-    )
+    paths = [f"{root}/{minari_id(args.env, kind)}" for kind in ("expert", args.contaminant)]
+    for path in paths:
+        check_dataset_record(path, args.env, f"--env {args.env}")
+    dataset, mask = contaminate(load_dataset(paths[0]), load_dataset(paths[1]), args.percent)
     provenance = {
         "source": "contaminated",
         "percent": args.percent,
@@ -127,7 +128,9 @@ def _subset(args: argparse.Namespace) -> None:
     from offrl.data.contaminate import truncate
     from offrl.data.dataset import load_dataset
 
-    dataset = truncate(load_dataset(f"{args.root}/{minari_id(args.env, 'expert')}"), args.size)
+    path = f"{args.root}/{minari_id(args.env, 'expert')}"
+    check_dataset_record(path, args.env, f"--env {args.env}")
+    dataset = truncate(load_dataset(path), args.size)
     provenance = {"source": "subset", "subset_of": "expert", "first": args.size, "command": command_line()}
     summary = write_with_summary(dataset, args.env, f"expert-first{args.size}", args.root, args.summary, provenance)
     print(json.dumps(summary))
@@ -139,6 +142,7 @@ def _download(args: argparse.Namespace) -> None:
     from offrl.data.download import download
 
     path = download(args.remote_id, args.root, minari_id(args.env, args.kind))
+    check_dataset_record(path, args.env, f"--env {args.env} (--remote-id {args.remote_id})")
     summary = {
         "env": args.env,
         "kind": args.kind,
