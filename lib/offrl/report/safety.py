@@ -112,6 +112,8 @@ def safety_comparison(
 
 def write_safety_comparison(comparison: pd.DataFrame, stem: str | Path) -> None:
     display = comparison.map(lambda v: f"{v:.1f}" if isinstance(v, float) else str(v))
+    per_step = [c for c in comparison.columns if c.startswith("abs_action_per_step_") and not c.endswith("_pct")]
+    display[per_step] = comparison[per_step].map(lambda v: f"{v:.3f}")  # ‖a‖₁ per step is about 1
     codes = (
         ", ".join(f"{code} = {env}" for env, code in ENV_LABELS.items())
         + "; "
