@@ -221,6 +221,11 @@ def test_evaluate_takes_algorithm_and_dataset_from_the_run(tmp_path, monkeypatch
     assert pd.read_csv(tmp_path / "f.csv")["algorithm"].tolist() == ["td3bc"]
 
 
+def test_evaluate_refuses_no_episodes(tmp_path, capsys):
+    argv = ["evaluate", "--snapshots", str(_fake_run(tmp_path)), "--episodes", "0", "--out", str(tmp_path / "e.csv")]
+    assert "--episodes must be at least 1, got 0" in run(argv, capsys)
+
+
 def test_evaluate_refuses_an_output_it_cannot_write(tmp_path, capsys):
     snapshots = _fake_run(tmp_path)
     (tmp_path / "file").write_text("")

@@ -114,6 +114,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         split_dataset(args.dataset, own_data=True)
     if not 0.0 < args.q_tail < 1.0:
         raise ValueError(f"--q-tail must be in (0, 1), got {args.q_tail}")
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
     for path, flag in ((args.out, "--out"), (args.q_out, "--q-out")):
         if path is not None:
             check_writable(path, flag)
