@@ -67,12 +67,12 @@ def test_gallery_command_writes_small_images_the_page_and_the_manifest(tmp_path)
     )
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     figures = []
-    for entry, width in zip(GALLERY, (15, 4, 6, 8)):
+    for entry, width in zip(GALLERY, (4, 6, 15)):
         figures.append(tmp_path / Path(entry.figure).name)
         _figure(figures[-1], width)
     findings = [
-        _finding("Guided TD3+BC", "Figure 1", "smaller actions per step than TD3+BC", "holds", -25.0),
-        _finding("Guided TD3+BC", "Table 1", "scores at least as high", "holds", 51.0),
+        _finding("SAFER", "Figure 1", "SAFER's likely actions hold fewer unsafe pairs", "holds", -6.0),
+        _finding("SAFER", "Table 1", "SAFER has fewer safety violations than parrot", "reversed", 24.0),
         _finding("SAFER", "Figure 4", "actions inside the bound are unsafe at most 15 %", "reversed", 24.9),
     ]
     (tmp_path / "findings.json").write_text(json.dumps({"scale": "default", "findings": findings}))
@@ -83,18 +83,21 @@ def test_gallery_command_writes_small_images_the_page_and_the_manifest(tmp_path)
     )
     manifest = json.loads((docs / "img" / "manifest.json").read_text())
     assert manifest["config_sha256"] == config_sha256(config) and manifest["scale"] == "default"
-    # 15 inches at 150 dpi (2250 px) shrinks to 1000 px; 4 inches (600 px) is not enlarged.
+    # 4 inches at 150 dpi (600 px) is not enlarged; 15 inches (2250 px) shrinks to 1000 px.
     widths = [Image.open(docs / "img" / Path(e.figure).name).width for e in GALLERY]
-    assert widths == [1000, 600, 900, 1000]
+    assert widths == [600, 900, 1000]
     for image, figure in zip(manifest["images"], figures):
         assert image["sha256"] == file_sha256(image["image"]) and image["source_sha256"] == file_sha256(figure)
     page = (docs / "results.md").read_text()
-    guided = page[page.index("## Guided TD3+BC") : page.index("## SAFER, Figure 1")]
-    assert "(img/guided_fig1.png)" in guided
-    assert "| **holds** | smaller actions per step than TD3+BC | % change (< 0 holds) | -25 | [-26, -24] |" in guided
-    assert "scores at least as high" not in guided  # Table 1's finding is not this figure's
-    assert "No finding of this run checks this figure." in page[page.index("## SAFER, Figure 1") :]
+    figure1 = page[page.index("## SAFER, Figure 1") : page.index("## SAFER, Figure 4")]
+    assert "(img/safer_fig1.png)" in figure1
+    assert (
+        "| **holds** | SAFER's likely actions hold fewer unsafe pairs | % change (< 0 holds) | -6 | [-7, -5] |"
+        in figure1
+    )
+    assert "fewer safety violations than parrot" not in page  # Table 1's finding is not a figure's
     assert "| **reversed** | actions inside the bound are unsafe at most 15 %" in page
+    assert "No finding of this run checks this figure." in page[page.index("## Guided TD3+BC's SimHash") :]
 
 
 def test_gallery_refuses_a_figure_it_does_not_show_and_a_missing_config(tmp_path, capsys):

@@ -4,8 +4,9 @@
 
 from offrl.report.gallery import GALLERY
 
-# The findings of the studies the gallery shows: Guided TD3+BC's need its runs, SAFER's Figures 1 and 4 its
-# priors' probes and calibration rollouts (no downstream runs).
+# The findings of the studies the gallery shows: SAFER's Figures 1 and 4 need its priors' probes and calibration
+# rollouts (no downstream runs); Guided TD3+BC's, its runs, read only when its Figure 1 is a GALLERY entry (its
+# four training runs add 23 CPU-minutes at the default scale).
 GALLERY_FIGURES = [entry.figure for entry in GALLERY]
 GALLERY_GUIDED = "results/figures/guided_fig1.png" in GALLERY_FIGURES and "guided" in FINDINGS_STUDIES
 
