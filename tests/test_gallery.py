@@ -15,7 +15,7 @@ from PIL import Image  # noqa: E402
 
 from offrl.cli import main  # noqa: E402
 from offrl.plan import resolved_config  # noqa: E402
-from offrl.report.gallery import GALLERY, config_sha256, file_sha256  # noqa: E402
+from offrl.report.gallery import GALLERY, IMAGE_WIDTH, config_sha256, file_sha256  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
 
 MANIFEST = REPO / "docs" / "img" / "manifest.json"
@@ -83,9 +83,9 @@ def test_gallery_command_writes_small_images_the_page_and_the_manifest(tmp_path)
     )
     manifest = json.loads((docs / "img" / "manifest.json").read_text())
     assert manifest["config_sha256"] == config_sha256(config) and manifest["scale"] == "default"
-    # 4 inches at 150 dpi (600 px) is not enlarged; 15 inches (2250 px) shrinks to 1000 px.
+    # 4 inches at 150 dpi (600 px) is not enlarged; 15 inches (2250 px) shrinks to IMAGE_WIDTH (1200 px).
     widths = [Image.open(docs / "img" / Path(e.figure).name).width for e in GALLERY]
-    assert widths == [600, 900, 1000]
+    assert widths == [600, 900, IMAGE_WIDTH]
     for image, figure in zip(manifest["images"], figures):
         assert image["sha256"] == file_sha256(image["image"]) and image["source_sha256"] == file_sha256(figure)
     page = (docs / "results.md").read_text()
