@@ -25,7 +25,7 @@ from offrl.report import (  # noqa: E402
     tables,
 )
 from offrl.report.names import dataset_name, id_footnote, paper_name, spread_label  # noqa: E402
-from offrl.report.scale import scale_note, stated_scale  # noqa: E402
+from offrl.report.scale import load_scale_note, scale_note, stated_scale  # noqa: E402
 from offrl.safer import report as safer  # noqa: E402
 from offrl.simhash import SimHashIndex  # noqa: E402
 
@@ -243,9 +243,12 @@ def test_scale_note_per_study(study, note):
     assert scale_note(SCALE_CONFIG, study) == note
 
 
-def test_scale_note_refuses_an_unknown_study():
+def test_scale_note_refuses_an_unknown_study_and_a_config_without_the_keys(tmp_path):
     with pytest.raises(ValueError, match="--study must be one of datasets, offline, guided"):
         scale_note(SCALE_CONFIG, "d4rl")
+    (tmp_path / "partial.yaml").write_text("scale: default\n")
+    with pytest.raises(ValueError, match=r"--run-config .*partial.yaml: no key 'offline' \(give the run's resolved"):
+        load_scale_note(tmp_path / "partial.yaml", "offline")
 
 
 def test_every_table_and_figure_states_the_scale_set_for_it(tmp_path):

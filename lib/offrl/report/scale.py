@@ -59,7 +59,12 @@ def load_scale_note(path: str | Path, study: str) -> str:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--run-config: no such file {path} (the run's results/config.yaml)")
-    return scale_note(yaml.safe_load(path.read_text()), study)
+    try:
+        return scale_note(yaml.safe_load(path.read_text()), study)
+    except (KeyError, TypeError) as err:
+        raise ValueError(
+            f"--run-config {path}: no key {err} (give the run's resolved config, results/config.yaml)"
+        ) from err
 
 
 @contextmanager
