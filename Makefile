@@ -32,7 +32,7 @@ run: setup
 report: setup
 	@log=$$(mktemp); snakemake --report report.html > $$log 2>&1; status=$$?; \
 	grep -v '^Missing metadata for file' $$log; \
-	echo "$$(grep -c '^Missing metadata for file' $$log) files not built yet (the report's front page lists the artefacts)"; \
+	echo "$$(grep -c '^Missing metadata for file' $$log) files not built yet (the report's front page lists them)"; \
 	rm -f $$log; exit $$status
 
 test: setup

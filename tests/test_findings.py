@@ -91,7 +91,7 @@ def test_guided_total_and_safety_with_hand_computed_effects():
 
 
 def test_guided_per_step_actions_separate_size_from_length():
-    """Guided's episodes last twice as long with 1.5x the Σ‖a‖₁: the cumulative measure grows, the size per step falls."""
+    """Guided's episodes last twice as long with 1.5x the Σ‖a‖₁: the cumulative measure grows, per step it falls."""
     datasets = ["hopper-medium-replay"]
     scores = {("td3bc", datasets[0]): [[0, 40], [0, 50]], ("guided_td3bc", datasets[0]): [[0, 60], [0, 70]]}
     guided = lambda algo, dataset, seed: (

@@ -3,9 +3,9 @@
 The cluster (tests/slurm_cluster.py) is one node on this machine, started for this module and
 stopped by PID. The slice: a dataset, a training job asking for a GPU (``offline.device: auto``
 makes the rule ask for ``gpu: 1``, submitted as ``--gpus=1`` against the node's gres/gpu, on the
-profile's GPU partition), its evaluation and the D4RL table (on its CPU partition); beside it, a dataset whose behaviour policy is damaged, the
-failing job whose log Snakemake must show. About 3-5 minutes on 2 cores, mostly the plugin's
-status-check interval (2, 12, 22, ... s after each finished job) and the jobs' Snakefile parse.
+profile's GPU partition), its evaluation and the D4RL table (on its CPU partition); beside it, a
+dataset whose behaviour policy is damaged, the failing job whose log Snakemake must show. About 3-5
+minutes on 2 cores, mostly the plugin's status-check interval (2, 12, 22, ... s after each finished job) and the jobs' Snakefile parse.
 """
 
 import re
@@ -95,7 +95,7 @@ def test_slice_runs_as_sbatch_jobs_equal_to_a_local_run_and_a_failed_job_shows_i
     }
     job = jobs["train_offline"]
     assert "TresPerJob=gres:gpu:1" in job and "JobState=COMPLETED" in job, job  # scheduled on one of the node's GPUs
-    # The profile's partitions by kind: the GPU job on the GPU partition, the CPU jobs (a dataset, a table) on the other.
+    # The profile's partitions by kind: the GPU job on the GPU partition, the CPU jobs (dataset, table) on the other.
     assert "Partition=gpu " in job, job
     for rule in ("collect_dataset", "evaluate_run", "d4rl_table"):
         assert "Partition=cpu " in jobs[rule] and "JobState=COMPLETED" in jobs[rule], jobs[rule]

@@ -14,7 +14,8 @@ from typing import Any
 
 
 def check_writable(path: str | Path, flag: str) -> None:
-    """``path`` (a directory or file to be written) can be created: its nearest existing ancestor is a writable directory."""
+    """``path`` (a directory or file to be written) can be created: its nearest existing ancestor is a writable
+    directory."""
     path = Path(path).absolute()
     ancestor = path
     while not ancestor.exists():
@@ -73,7 +74,7 @@ def check_dataset_record(path: str | Path, env: str, flag: str) -> None:
 
 
 def run_record(snapshots: str | Path) -> dict[str, Any]:
-    """What a run says about itself: its preset and env (``snapshots.pt``), and its dataset (``config.json`` beside it)."""
+    """What a run says about itself: its preset and env (``snapshots.pt``), its dataset (``config.json`` beside it)."""
     from offrl.files import load_tensors
 
     run = load_tensors(snapshots, "snapshots")

@@ -23,7 +23,7 @@ class ClippedTextWarning(UserWarning):
 
 
 def save_figure(fig: Any, stem: str | Path, footnote: str = "") -> None:
-    """Save a Matplotlib figure as STEM.png and STEM.pdf (with ``footnote`` and the scale under its panels), then close it."""
+    """Save a Matplotlib figure as STEM.png and STEM.pdf, ``footnote`` and the scale under its panels; close it."""
     import matplotlib.pyplot as plt
 
     stem = Path(stem)

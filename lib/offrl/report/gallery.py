@@ -101,7 +101,8 @@ def _verdicts(findings: Sequence[dict[str, Any]], entry: Entry) -> list[str]:
 def build_gallery(
     run_config: str | Path, findings_json: str | Path, figures: Sequence[str], img_dir: str | Path, page: str | Path
 ) -> dict[str, Any]:
-    """Shrink ``figures`` (the :data:`GALLERY` entries' files, in order) into ``img_dir``; write its manifest and ``page``."""
+    """Shrink ``figures`` (the :data:`GALLERY` entries' files, in order) into ``img_dir``; write its manifest and
+    ``page``."""
     entries = {Path(e.figure).name: e for e in GALLERY}
     unknown = [f for f in figures if Path(f).name not in entries]
     if unknown:

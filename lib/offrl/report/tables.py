@@ -63,8 +63,8 @@ def to_latex(table: pd.DataFrame, bold: pd.DataFrame | None = None, caption: str
 def write_table(
     data: pd.DataFrame, display: pd.DataFrame, stem: str | Path, bold: pd.DataFrame | None = None, footnote: str = ""
 ) -> None:
-    """Write ``data`` (numbers) to ``stem.csv`` and ``display`` (formatted) to ``stem.md`` and ``stem.tex``, with ``footnote``
-    and the scale (:mod:`offrl.report.scale`) under both."""
+    """Write ``data`` (numbers) to ``stem.csv`` and ``display`` (formatted) to ``stem.md`` and ``stem.tex``, with
+    ``footnote`` and the scale (:mod:`offrl.report.scale`) under both."""
     stem = Path(stem)
     footnote = with_scale(footnote)
     stem.parent.mkdir(parents=True, exist_ok=True)
