@@ -5,7 +5,8 @@ stopped by PID. The slice: a dataset, a training job asking for a GPU (``offline
 makes the rule ask for ``gpu: 1``, submitted as ``--gpus=1`` against the node's gres/gpu, on the
 profile's GPU partition), its evaluation and the D4RL table (on its CPU partition); beside it, a
 dataset whose behaviour policy is damaged, the failing job whose log Snakemake must show. About 3-5
-minutes on 2 cores, mostly the plugin's status-check interval (2, 12, 22, ... s after each finished job) and the jobs' Snakefile parse.
+minutes on 2 cores, mostly the plugin's status-check interval (2, 12, 22, ... s after each finished
+job) and the jobs' Snakefile parse.
 """
 
 import re
