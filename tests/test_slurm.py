@@ -89,7 +89,10 @@ def test_slice_runs_as_sbatch_jobs_equal_to_a_local_run_and_a_failed_job_shows_i
         rule: job
         for job, rule in re.findall(r"submitted with SLURM jobid (\d+) \(log: \S+/slurm_logs/rule_(\w+)/", output)
     }
-    assert set(submitted) == {"collect_dataset", "train_offline", "evaluate_run", "d4rl_table"}, output[-5000:]
+    # resolved_config: the table states the run's scale from results/config.yaml.
+    assert set(submitted) == {"collect_dataset", "resolved_config", "train_offline", "evaluate_run", "d4rl_table"}, (
+        output[-5000:]
+    )
     jobs = {
         rule: subprocess.run(["scontrol", "show", "job", job], env=cluster, capture_output=True, text=True).stdout
         for rule, job in submitted.items()
