@@ -67,7 +67,7 @@ def test_gallery_command_writes_small_images_the_page_and_the_manifest(tmp_path)
     )
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     figures = []
-    for entry, width in zip(GALLERY, (4, 6, 15)):
+    for entry, width in zip(GALLERY, (15, 4, 6, 15)):
         figures.append(tmp_path / Path(entry.figure).name)
         _figure(figures[-1], width)
     findings = [
@@ -85,7 +85,7 @@ def test_gallery_command_writes_small_images_the_page_and_the_manifest(tmp_path)
     assert manifest["config_sha256"] == config_sha256(config) and manifest["scale"] == "default"
     # 4 inches at 150 dpi (600 px) is not enlarged; 15 inches (2250 px) shrinks to IMAGE_WIDTH (1200 px).
     widths = [Image.open(docs / "img" / Path(e.figure).name).width for e in GALLERY]
-    assert widths == [600, 900, IMAGE_WIDTH]
+    assert widths == [IMAGE_WIDTH, 600, 900, IMAGE_WIDTH]
     for image, figure in zip(manifest["images"], figures):
         assert image["sha256"] == file_sha256(image["image"]) and image["source_sha256"] == file_sha256(figure)
     page = (docs / "results.md").read_text()
