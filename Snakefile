@@ -67,6 +67,7 @@ include: "workflow/rules/taming.smk"
 include: "workflow/rules/bear_blog.smk"
 include: "workflow/rules/safer.smk"
 include: "workflow/rules/findings.smk"
+include: "workflow/rules/gallery.smk"
 # Last: packs the runs every rule above named.
 include: "workflow/rules/train_packs.smk"
 

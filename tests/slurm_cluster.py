@@ -23,7 +23,8 @@ from pathlib import Path
 PACKAGES = ["munge", "slurm-client", "slurmctld", "slurmd"]
 DAEMONS = ["munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scontrol"]
 MUNGE_SOCKET = Path("/run/munge/munge.socket.2")
-PARTITION = "debug"
+# profiles/slurm's partitions by kind of job; the one node is in both, the CPU one the default.
+PARTITIONS = ("cpu", "gpu")
 GPUS = 2
 
 
@@ -113,7 +114,8 @@ ReturnToService=2
 MinJobAge=300
 GresTypes=gpu
 NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} Gres=gpu:{GPUS} State=UNKNOWN
-PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP
+PartitionName={PARTITIONS[0]} Nodes={node} Default=YES MaxTime=INFINITE State=UP
+PartitionName={PARTITIONS[1]} Nodes={node} MaxTime=INFINITE State=UP
 """
     )
     return conf

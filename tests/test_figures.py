@@ -3,6 +3,7 @@
 Text outside a figure raises (pyproject's filterwarnings turns offrl.report.figures.ClippedTextWarning into an error).
 """
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -21,8 +22,10 @@ from offrl.report import (  # noqa: E402
     safety,
     scores,
     simhash,
+    tables,
 )
 from offrl.report.names import dataset_name, id_footnote, paper_name, spread_label  # noqa: E402
+from offrl.report.scale import load_scale_note, scale_note, stated_scale  # noqa: E402
 from offrl.safer import report as safer  # noqa: E402
 from offrl.simhash import SimHashIndex  # noqa: E402
 
@@ -178,3 +181,118 @@ def test_simhash_figures_write_their_numbers(tmp_path, drawn):
     simhash.plot_conf_histograms(paths, DATASETS, tmp_path / "hist")
     assert pd.read_csv(tmp_path / "conf.csv").groupby("dataset")["states"].sum().tolist() == [200, 200]
     assert pd.read_csv(tmp_path / "hist.csv").groupby("dataset")["states"].sum().tolist() == [200, 200]
+
+
+def test_safety_figure_per_step_actions_and_lengths(tmp_path, drawn):
+    """Guided's episodes last 200 steps with Σ‖a‖₁ 15, TD3+BC's 100 with 10: +50 % cumulative, 0.075 vs 0.1 per step."""
+    data = evaluations().replace({"td3bc_pp": "guided_td3bc"})
+    guided = data["algorithm"] == "guided_td3bc"
+    data["sum_abs_action"] = np.where(guided, 15.0, 10.0)
+    data.loc[guided, "length"] = 200
+    comparison = safety.safety_comparison(data, "td3bc", "guided_td3bc", DATASETS)
+    row = comparison.loc["hopper-expert"]
+    assert row["sum_abs_action_change_pct"] == pytest.approx(50.0)
+    assert (row["abs_action_per_step_td3bc"], row["abs_action_per_step_guided_td3bc"]) == pytest.approx((0.1, 0.075))
+    assert row["abs_action_per_step_change_pct"] == pytest.approx(-25.0)
+    assert (row["mean_length_td3bc"], row["mean_length_guided_td3bc"]) == (100.0, 200.0)
+    safety.plot_safety_comparison(comparison, tmp_path / "guided_fig1", "guided_td3bc", "td3bc")
+    text = drawn["guided_fig1"]
+    assert "‖a‖₁ per step" in text and "episode length" in text and "cumulative Σ‖a‖₁" in text
+    # No falls in either algorithm: the empty events bars say so.
+    assert "none in\neither" in text
+
+
+def test_an_empty_events_bar_names_a_baseline_without_events(tmp_path, drawn):
+    data = evaluations().replace({"td3bc_pp": "guided_td3bc"})
+    data.loc[data["algorithm"] == "guided_td3bc", "fell"] = True
+    comparison = safety.safety_comparison(data, "td3bc", "guided_td3bc", DATASETS)
+    safety.plot_safety_comparison(comparison, tmp_path / "guided_fig1", "guided_td3bc", "td3bc")
+    assert "n/a: none\nfor TD3+BC" in drawn["guided_fig1"] and "none in\neither" not in drawn["guided_fig1"]
+
+
+SCALE_CONFIG = {
+    "scale": "default",
+    "datasets": {"size": 100000},
+    "offline": {"steps": 10000, "seeds": [0, 1, 2]},
+    "guided": {"seeds": [0, 1]},
+    "taming": {"steps": 20000},
+    "bear_blog": {"figure1_sizes": [10000, 100000]},
+    "safer": {
+        "prior": {"steps": 3000},
+        "data": {"episodes_per_task": 25},
+        "downstream": {"steps": 10000, "seeds": [0]},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "study, note",
+    [
+        ("datasets", "Scale: default — datasets of 100,000 transitions."),
+        ("offline", "Scale: default — 10,000 training steps, 3 seeds (0, 1, 2), datasets of 100,000 transitions."),
+        ("guided", "Scale: default — 10,000 training steps, 2 seeds (0, 1), datasets of 100,000 transitions."),
+        ("taming", "Scale: default — 20,000 training steps, 3 seeds (0, 1, 2), datasets of 100,000 transitions."),
+        (
+            "bear_blog",
+            "Scale: default — 10,000 training steps, 3 seeds (0, 1, 2), expert data of 10,000 and 100,000 transitions.",
+        ),
+        ("safer", "Scale: default — prior 3,000 steps on 25 episodes per task; downstream 10,000 steps, 1 seed (0)."),
+    ],
+)
+def test_scale_note_per_study(study, note):
+    assert scale_note(SCALE_CONFIG, study) == note
+
+
+def test_scale_note_refuses_an_unknown_study_and_a_config_without_the_keys(tmp_path):
+    with pytest.raises(ValueError, match="--study must be one of datasets, offline, guided"):
+        scale_note(SCALE_CONFIG, "d4rl")
+    (tmp_path / "partial.yaml").write_text("scale: default\n")
+    with pytest.raises(ValueError, match=r"--run-config .*partial.yaml: no key 'offline' \(give the run's resolved"):
+        load_scale_note(tmp_path / "partial.yaml", "offline")
+
+
+def test_every_table_and_figure_states_the_scale_set_for_it(tmp_path):
+    note = scale_note(SCALE_CONFIG, "offline")
+    data = pd.DataFrame({"score": [1.0]}, index=pd.Index(["hopper-medium"], name="dataset"))
+    fig, _ = plt.subplots()
+    with stated_scale(note):
+        tables.write_table(data, data.astype(str), tmp_path / "table", footnote="ids: TD3+BC = td3bc")
+        figures.save_figure(fig, tmp_path / "figure", footnote="ids: TD3+BC = td3bc")
+    markdown = (tmp_path / "table.md").read_text()
+    assert "\nids: TD3+BC = td3bc\n\nScale: default — 10,000 training steps" in markdown
+    assert "% Scale: default — 10,000 training steps" in (tmp_path / "table.tex").read_text()
+    footer = [t.get_text() for t in fig.texts]
+    assert len(footer) == 1 and footer[0].startswith("ids: TD3+BC = td3bc\nScale: default — 10,000 training")
+    # Outside the block nothing is added.
+    tables.write_table(data, data.astype(str), tmp_path / "plain")
+    assert "Scale" not in (tmp_path / "plain.md").read_text()
+
+
+def test_the_cli_reads_the_scale_from_the_run_config(tmp_path):
+    import yaml
+
+    from offrl.cli import main
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(SCALE_CONFIG))
+    summary = {
+        "env": "hopper",
+        "kind": "medium",
+        **{c: 1.0 for c in tables.DATASET_COLUMNS},
+    }
+    (tmp_path / "hopper-medium.json").write_text(json.dumps(summary))
+    main(
+        ["dataset-table", "--run-config", str(tmp_path / "config.yaml"), "--study", "datasets"]
+        + ["--out", str(tmp_path / "datasets"), str(tmp_path / "hopper-medium.json")]
+    )
+    assert "Scale: default — datasets of 100,000 transitions." in (tmp_path / "datasets.md").read_text()
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "dataset-table",
+                "--run-config",
+                str(tmp_path / "missing.yaml"),
+                "--out",
+                str(tmp_path / "x"),
+                str(tmp_path / "hopper-medium.json"),
+            ]
+        )

@@ -87,7 +87,7 @@ def test_guided_total_and_safety_with_hand_computed_effects():
         "sum_abs_action": 5.0 if algo == "guided_td3bc" else 10.0,
     }
     findings = guided_findings(_evaluations(scores, extra=extra), datasets, mixed=["hopper-medium-replay"], last=1)
-    total, events, actions = findings
+    total, events, actions, _ = findings
     assert total.estimate == pytest.approx(2 * 20) and total.verdict == "holds"
     assert events.estimate == pytest.approx(-100.0) and events.verdict == "holds"
     assert actions.estimate == pytest.approx(-50.0) and actions.verdict == "holds"
@@ -95,6 +95,31 @@ def test_guided_total_and_safety_with_hand_computed_effects():
     extra = lambda algo, dataset, seed: {"fell": algo == "td3bc" and seed == 0}
     events = guided_findings(_evaluations(scores, extra=extra), datasets, mixed=["hopper-medium-replay"], last=1)[1]
     assert events.estimate == pytest.approx(-100.0) and events.high == 0.0 and events.verdict == "inconclusive"
+
+
+def test_guided_per_step_actions_separate_size_from_length():
+    """Guided's episodes last twice as long with 1.5x the Σ‖a‖₁: the cumulative measure grows, per step it falls."""
+    datasets = ["hopper-medium-replay"]
+    scores = {("td3bc", datasets[0]): [[0, 40], [0, 50]], ("guided_td3bc", datasets[0]): [[0, 60], [0, 70]]}
+    guided = lambda algo, dataset, seed: (
+        {"sum_abs_action": 15.0, "length": 200} if algo == "guided_td3bc" else {"sum_abs_action": 10.0, "length": 100}
+    )
+    _, _, actions, per_step = guided_findings(_evaluations(scores, extra=guided), datasets, mixed=datasets, last=1)
+    assert actions.estimate == pytest.approx(50.0) and actions.verdict == "reversed"
+    # 15/200 = 0.075 against 10/100 = 0.1 per step: -25 %, every seed alike, so the interval is the point.
+    assert per_step.estimate == pytest.approx(-25.0) and per_step.verdict == "holds"
+    assert (per_step.low, per_step.high) == pytest.approx((-25.0, -25.0))
+    assert per_step.source == "Figure 1" and "per step" in per_step.claim
+    # Seed 1's guided run acts as large as the baseline: rates 0.075 and 0.1 over equal steps, the ratio of sums
+    # (15 + 20) / 400 = 0.0875 against 0.1 is -12.5 %; resampling seed 1 twice reaches 0.
+    uneven = lambda algo, dataset, seed: (
+        {"sum_abs_action": 15.0 if seed == 0 else 20.0, "length": 200}
+        if algo == "guided_td3bc"
+        else guided(algo, dataset, seed)
+    )
+    per_step = guided_findings(_evaluations(scores, extra=uneven), datasets, mixed=datasets, last=1)[3]
+    assert per_step.estimate == pytest.approx(-12.5) and per_step.high == pytest.approx(0.0)
+    assert per_step.low == pytest.approx(-25.0) and per_step.verdict == "inconclusive"
 
 
 def test_guided_reversed_when_the_baseline_is_better():

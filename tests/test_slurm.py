@@ -2,10 +2,11 @@
 
 The cluster (tests/slurm_cluster.py) is one node on this machine, started for this module and
 stopped by PID. The slice: a dataset, a training job asking for a GPU (``offline.device: auto``
-makes the rule ask for ``gpu: 1``, submitted as ``--gpus=1`` against the node's gres/gpu), its
-evaluation and the D4RL table; beside it, a dataset whose behaviour policy is damaged, the
-failing job whose log Snakemake must show. About 3-5 minutes on 2 cores, mostly the plugin's
-status-check interval (2, 12, 22, ... s after each finished job) and the jobs' Snakefile parse.
+makes the rule ask for ``gpu: 1``, submitted as ``--gpus=1`` against the node's gres/gpu, on the
+profile's GPU partition), its evaluation and the D4RL table (on its CPU partition); beside it, a
+dataset whose behaviour policy is damaged, the failing job whose log Snakemake must show. About 3-5
+minutes on 2 cores, mostly the plugin's status-check interval (2, 12, 22, ... s after each finished
+job) and the jobs' Snakefile parse.
 """
 
 import re
@@ -88,11 +89,20 @@ def test_slice_runs_as_sbatch_jobs_equal_to_a_local_run_and_a_failed_job_shows_i
         rule: job
         for job, rule in re.findall(r"submitted with SLURM jobid (\d+) \(log: \S+/slurm_logs/rule_(\w+)/", output)
     }
-    assert set(submitted) == {"collect_dataset", "train_offline", "evaluate_run", "d4rl_table"}, output[-5000:]
-    job = subprocess.run(
-        ["scontrol", "show", "job", submitted["train_offline"]], env=cluster, capture_output=True, text=True
-    ).stdout
+    # resolved_config: the table states the run's scale from results/config.yaml.
+    assert set(submitted) == {"collect_dataset", "resolved_config", "train_offline", "evaluate_run", "d4rl_table"}, (
+        output[-5000:]
+    )
+    jobs = {
+        rule: subprocess.run(["scontrol", "show", "job", job], env=cluster, capture_output=True, text=True).stdout
+        for rule, job in submitted.items()
+    }
+    job = jobs["train_offline"]
     assert "TresPerJob=gres:gpu:1" in job and "JobState=COMPLETED" in job, job  # scheduled on one of the node's GPUs
+    # The profile's partitions by kind: the GPU job on the GPU partition, the CPU jobs (dataset, table) on the other.
+    assert "Partition=gpu " in job, job
+    for rule in ("collect_dataset", "evaluate_run", "d4rl_table"):
+        assert "Partition=cpu " in jobs[rule] and "JobState=COMPLETED" in jobs[rule], jobs[rule]
 
     failure = output[output.index("Error in rule collect_dataset") :]
     assert "--kind medium" in failure[: failure.index("Logfile")]

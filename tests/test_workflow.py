@@ -55,6 +55,19 @@ def test_dry_run_builds_the_dag(configfile, tmp_path):
         assert rule in result.stdout
 
 
+def test_the_profile_prints_no_commands_and_a_quiet_dry_run_is_a_summary(tmp_path):
+    """profiles/default prints no shell command per job; `-n --quiet rules` gives the paper scale's 1198 jobs as a
+    job-count table, no block per job (what README and profiles/README.md give for a dry run's summary)."""
+    paper = ("all", "-n", "--configfile", str(REPO / "config/paper.yaml"), "--directory", str(tmp_path))
+    result = snakemake(*paper)
+    output = result.stdout + result.stderr
+    assert "rule train_offline:" in output and "python -m offrl" not in output
+    quiet = snakemake(*paper, "--quiet", "rules")
+    summary = quiet.stdout + quiet.stderr
+    assert "Job stats:" in summary and "train_offline" in summary and "rule train_offline:" not in summary
+    assert len(summary.splitlines()) < 300
+
+
 def test_paper_scale_config_is_its_file_and_the_schema_defaults(tmp_path):
     """--configfile config/paper.yaml is the whole config: no default-scale key of config/config.yaml leaks in."""
     import yaml

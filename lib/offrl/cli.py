@@ -17,6 +17,7 @@ import torch
 
 from offrl import plan
 from offrl.commands import data, findings, offline, report
+from offrl.report.scale import STUDIES, load_scale_note, stated_scale
 from offrl.safer import commands as safer
 
 # Default thread count by hand: the networks are small, so more threads mostly wait on each other (on a busy
@@ -74,6 +75,18 @@ def _global_options(in_command: bool) -> argparse.ArgumentParser:
         metavar="K",
         help="train, behaviour and bench: jobs sharing one GPU (offline.jobs_per_gpu)",
     )
+    group.add_argument(
+        "--run-config",
+        default=default(None),
+        metavar="YAML",
+        help="tables and figures: the run's resolved config (results/config.yaml); each states its scale from it",
+    )
+    group.add_argument(
+        "--study",
+        choices=STUDIES,
+        default=default("offline"),
+        help="with --run-config: whose steps, seeds and data size the scale note gives",
+    )
     return parser
 
 
@@ -112,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        args.func(args)
+        note = load_scale_note(args.run_config, args.study) if args.run_config else ""
+        with stated_scale(note):
+            args.func(args)
     except (DatasetError, FileNotFoundError, ValueError) as err:
         # Expected failures (bad input, missing data, no network) get one line, not a traceback.
         print(f"offrl {args.command}: error: {err}", file=sys.stderr)

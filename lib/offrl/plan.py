@@ -727,6 +727,9 @@ def readme_table(configfiles: Sequence[str]) -> str:
 def run(args: argparse.Namespace) -> None:
     if not Path("Snakefile").is_file():
         raise FileNotFoundError("no Snakefile here: run `offrl plan` from the repository root")
+    missing = [path for path in args.configfile if not Path(path).is_file()]
+    if missing:
+        raise FileNotFoundError(f"--configfile: no such file {', '.join(missing)}")
     if args.jobs is not None and args.gpus:
         raise ValueError(
             "--gpus describes a box (with --cores); a cluster (--jobs) gives every training job its own GPU"

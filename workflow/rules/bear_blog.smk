@@ -9,6 +9,7 @@ rule bear_fig1:
     """Figure 1 of the BEAR blog: naive offline SAC on expert data of several sizes, return and Q over
     training, beside BEAR and TD3+BC."""
     input:
+        run_config=RUN_CONFIG,
         logs=[f"{run}/train_log.csv" for run in BEAR_FIG1_RUNS],
         evaluations=[f"{run}/evaluation.csv" for run in BEAR_FIG1_RUNS],
     output:
@@ -26,12 +27,14 @@ rule bear_fig1:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="bear_blog",
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=BEAR_BLOG["figure1_algorithms"],
         datasets=BEAR_FIG1_DATASETS,
         runs=BEAR_FIG1_RUNS,
     shell:
-        "python -m offrl return-q-figure --algorithms {params.algorithms} --datasets {params.datasets}"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " return-q-figure --algorithms {params.algorithms} --datasets {params.datasets}"
         " --figure {params.stem} {params.runs} > {log} 2>&1"
 
 
@@ -40,7 +43,8 @@ use rule d4rl_curves as bear_curves with:
     env.
     """
     input:
-        evaluations(BEAR_BLOG["algorithms"], BEAR_BLOG_DATASETS),
+        run_config=RUN_CONFIG,
+        files=evaluations(BEAR_BLOG["algorithms"], BEAR_BLOG_DATASETS),
     output:
         png=reported("results/figures/bear_curves.png", caption="../report/bear_curves.rst", category="BEAR"),
         pdf="results/figures/bear_curves.pdf",
@@ -50,6 +54,7 @@ use rule d4rl_curves as bear_curves with:
     benchmark:
         "logs/benchmarks/report/bear_curves.tsv"
     params:
+        study="offline",
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=BEAR_BLOG["algorithms"],
         datasets=BEAR_BLOG_DATASETS,

@@ -24,6 +24,9 @@ KINDS = DATASETS["kinds"]
 GUIDED = config["guided"]
 OFFLINE = config["offline"]
 Q_DIAGNOSTIC = config["q_diagnostic"]
+# The run's resolved config (report.smk's resolved_config): every table and figure states its scale from it
+# (`--run-config`, offrl.report.scale), for the study its rule names (`--study`, in the rule's params).
+RUN_CONFIG = "results/config.yaml"
 
 
 def one_of(values):

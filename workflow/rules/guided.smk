@@ -12,7 +12,8 @@ use rule d4rl_table as guided_table1 with:
     the sum of the rows'.
     """
     input:
-        evaluations(GUIDED_COMPARISON, GUIDED_DATASETS + GUIDED_EXTENSION_DATASETS),
+        run_config=RUN_CONFIG,
+        files=evaluations(GUIDED_COMPARISON, GUIDED_DATASETS + GUIDED_EXTENSION_DATASETS),
     output:
         csv="results/tables/guided_table1.csv",
         md=reported("results/tables/guided_table1.md", caption="../report/guided_table1.rst", category="Guided TD3+BC"),
@@ -22,6 +23,7 @@ use rule d4rl_table as guided_table1 with:
     benchmark:
         "logs/benchmarks/report/guided_table1.tsv"
     params:
+        study="guided",
         stem=subpath(output.csv, strip_suffix=".csv"),
         algorithms=GUIDED_COMPARISON,
         datasets=GUIDED_DATASETS,
@@ -32,7 +34,8 @@ use rule d4rl_table as guided_table1 with:
 rule guided_fig1:
     """Figure 1 of the Guided TD3+BC paper: % change of unsafe events and of Σ|a| over all evaluations."""
     input:
-        evaluations(GUIDED_COMPARISON, GUIDED_DATASETS + GUIDED_EXTENSION_DATASETS),
+        run_config=RUN_CONFIG,
+        files=evaluations(GUIDED_COMPARISON, GUIDED_DATASETS + GUIDED_EXTENSION_DATASETS),
     output:
         png=reported("results/figures/guided_fig1.png", caption="../report/guided_fig1.rst", category="Guided TD3+BC"),
         pdf="results/figures/guided_fig1.pdf",
@@ -50,6 +53,7 @@ rule guided_fig1:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="guided",
         figure=subpath(output.png, strip_suffix=".png"),
         table=subpath(output.csv, strip_suffix=".csv"),
         baseline=GUIDED_COMPARISON[0],
@@ -58,6 +62,7 @@ rule guided_fig1:
         extension=GUIDED_EXTENSION_DATASETS,
         seeds=GUIDED["seeds"],
     shell:
-        "python -m offrl safety-figure --baseline {params.baseline} --method {params.method}"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " safety-figure --baseline {params.baseline} --method {params.method}"
         " --datasets {params.datasets} --extension-datasets {params.extension} --seeds {params.seeds}"
-        " --table {params.table} --figure {params.figure} {input} > {log} 2>&1"
+        " --table {params.table} --figure {params.figure} {input.files} > {log} 2>&1"

@@ -29,7 +29,8 @@ rule simhash_index:
 rule simhash_figure:
     """How the datasets' states spread over SimHash buckets, and the conf(s) they get."""
     input:
-        expand("results/index/{dataset}/simhash.npz", dataset=DATASET_NAMES),
+        run_config=RUN_CONFIG,
+        files=expand("results/index/{dataset}/simhash.npz", dataset=DATASET_NAMES),
     output:
         png=reported(
             "results/figures/simhash_conf.png",
@@ -56,9 +57,11 @@ rule simhash_figure:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="datasets",
         stem=subpath(output.png, strip_suffix=".png"),
         histograms=subpath(output.histograms, strip_suffix=".png"),
         names=DATASET_NAMES,
     shell:
-        "python -m offrl conf-figure --names {params.names} --figure {params.stem}"
-        " --histograms {params.histograms} {input} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " conf-figure --names {params.names} --figure {params.stem}"
+        " --histograms {params.histograms} {input.files} > {log} 2>&1"

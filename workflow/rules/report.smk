@@ -7,7 +7,8 @@
 rule dataset_table:
     """Sizes and returns of every dataset of the run."""
     input:
-        dataset_summaries(),
+        run_config=RUN_CONFIG,
+        files=dataset_summaries(),
     output:
         csv="results/tables/datasets.csv",
         md=reported("results/tables/datasets.md", caption="../report/datasets.rst", category="Datasets"),
@@ -23,10 +24,12 @@ rule dataset_table:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="datasets",
         stem=subpath(output.csv, strip_suffix=".csv"),
         options="",
     shell:
-        "python -m offrl dataset-table {params.options} --out {params.stem} {input} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " dataset-table {params.options} --out {params.stem} {input.files} > {log} 2>&1"
 
 
 # offline.iqm_rows: every score table adds the IQM row (rliable's protocol) under its Total.
@@ -36,7 +39,8 @@ IQM_ROWS = " --iqm" if OFFLINE["iqm_rows"] else ""
 rule d4rl_table:
     """TD3+BC and BC on D4RL's dataset kinds: final scores, mean ± std over seeds."""
     input:
-        evaluations(ALGORITHMS, D4RL_DATASETS),
+        run_config=RUN_CONFIG,
+        files=evaluations(ALGORITHMS, D4RL_DATASETS),
     output:
         csv="results/tables/d4rl.csv",
         md=reported("results/tables/d4rl.md", caption="../report/d4rl_table.rst", category="D4RL"),
@@ -52,20 +56,23 @@ rule d4rl_table:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="offline",
         stem=subpath(output.csv, strip_suffix=".csv"),
         algorithms=ALGORITHMS,
         datasets=D4RL_DATASETS,
         last=OFFLINE["final_evaluations"],
         options="",  # the studies' tables add their layout: extension rows, seeds, spreads, gains
     shell:
-        "python -m offrl score-table --algorithms {params.algorithms} --datasets {params.datasets}"
-        f" --last {{params.last}} {{params.options}}{IQM_ROWS} --table {{params.stem}} {{input}} > {{log}} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " score-table --algorithms {params.algorithms} --datasets {params.datasets}"
+        f" --last {{params.last}} {{params.options}}{IQM_ROWS} --table {{params.stem}} {{input.files}} > {{log}} 2>&1"
 
 
 rule d4rl_curves:
     """TD3+BC and BC on D4RL's dataset kinds: learning curves."""
     input:
-        evaluations(ALGORITHMS, D4RL_DATASETS),
+        run_config=RUN_CONFIG,
+        files=evaluations(ALGORITHMS, D4RL_DATASETS),
     output:
         png=reported("results/figures/d4rl_curves.png", caption="../report/d4rl_curves.rst", category="D4RL"),
         pdf="results/figures/d4rl_curves.pdf",
@@ -81,19 +88,21 @@ rule d4rl_curves:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="offline",
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=ALGORITHMS,
         datasets=D4RL_DATASETS,
         options="",
     shell:
-        "python -m offrl learning-curves --algorithms {params.algorithms} --datasets {params.datasets}"
-        " {params.options} --figure {params.stem} {input} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " learning-curves --algorithms {params.algorithms} --datasets {params.datasets}"
+        " {params.options} --figure {params.stem} {input.files} > {log} 2>&1"
 
 
 rule resolved_config:
     """The run's whole configuration: its scale's file with the schema's defaults filled in."""
     output:
-        "results/config.yaml",
+        RUN_CONFIG,
     log:
         "logs/report/resolved_config.log",
     benchmark:
@@ -119,7 +128,8 @@ rule q_overestimation:
     """Learned Q against the discounted return of the evaluated policy, at the dataset's initial states
     and along the rollouts; table and curves."""
     input:
-        [f"{run}/q_diagnostic.csv" for run in Q_DIAGNOSTIC_RUNS],
+        run_config=RUN_CONFIG,
+        files=[f"{run}/q_diagnostic.csv" for run in Q_DIAGNOSTIC_RUNS],
     output:
         csv="results/tables/q_overestimation.csv",
         md=reported(
@@ -144,11 +154,13 @@ rule q_overestimation:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="bear_blog",
         table=subpath(output.csv, strip_suffix=".csv"),
         figure=subpath(output.png, strip_suffix=".png"),
         algorithms=Q_DIAGNOSTIC["algorithms"],
         datasets=Q_DIAGNOSTIC["datasets"],
         last=OFFLINE["final_evaluations"],
     shell:
-        "python -m offrl q-overestimation --algorithms {params.algorithms} --datasets {params.datasets}"
-        " --last {params.last} --table {params.table} --figure {params.figure} {input} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " q-overestimation --algorithms {params.algorithms} --datasets {params.datasets}"
+        " --last {params.last} --table {params.table} --figure {params.figure} {input.files} > {log} 2>&1"

@@ -213,7 +213,8 @@ rule safer_calibration:
 rule safer_table1:
     """SAFER's Table 1: success rate and total violations during downstream training, per evaluation task."""
     input:
-        downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
+        run_config=RUN_CONFIG,
+        files=downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
     output:
         md=reported("results/tables/safer_table1.md", caption="../report/safer_table1.rst", category="SAFER"),
         tex="results/tables/safer_table1.tex",
@@ -229,12 +230,14 @@ rule safer_table1:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="safer",
         stem=subpath(output.md, strip_suffix=".md"),
         methods=SAFER_DOWNSTREAM["methods"],
         tasks=SAFER_DOWNSTREAM["tasks"],
         runs=safer_runs_arguments(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
     shell:
-        "python -m offrl safer-report table1 --methods {params.methods} --tasks {params.tasks}"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " safer-report table1 --methods {params.methods} --tasks {params.tasks}"
         " --out {params.stem} {params.runs} > {log} 2>&1"
 
 
@@ -242,6 +245,7 @@ rule safer_fig1:
     """SAFER's Figure 1: % unsafe among the most likely holdout pairs, PARROT against SAFER (each kind's first
     prior)."""
     input:
+        run_config=RUN_CONFIG,
         parrot=prior_file("parrot", FIRST_PRIOR[0], "likelihood.csv"),
         safer=prior_file("safer", FIRST_PRIOR[0], "likelihood.csv"),
     output:
@@ -259,16 +263,19 @@ rule safer_fig1:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="safer",
         stem=subpath(output.png, strip_suffix=".png"),
     shell:
-        "python -m offrl safer-report fig1 --out {params.stem} parrot={input.parrot} safer={input.safer} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " safer-report fig1 --out {params.stem} parrot={input.parrot} safer={input.safer} > {log} 2>&1"
 
 
 rule safer_fig4:
     """SAFER's Figure 4: calibration of the first SAFER prior's bound on every evaluation task (rollouts are
     cheap, not only the downstream tasks)."""
     input:
-        list(calibration_files(FIRST_PRIOR).values()),
+        run_config=RUN_CONFIG,
+        files=list(calibration_files(FIRST_PRIOR).values()),
     output:
         png=reported("results/figures/safer_fig4.png", caption="../report/safer_fig4.rst", category="SAFER"),
         pdf="results/figures/safer_fig4.pdf",
@@ -284,15 +291,18 @@ rule safer_fig4:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="safer",
         stem=subpath(output.png, strip_suffix=".png"),
         inputs=" ".join(f"{task}={path}" for (task, _), path in calibration_files(FIRST_PRIOR).items()),
     shell:
-        "python -m offrl safer-report fig4 --out {params.stem} {params.inputs} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " safer-report fig4 --out {params.stem} {params.inputs} > {log} 2>&1"
 
 
 rule safer_fig5:
     """SAFER's Figure 5: success and violations against the bound's target on one task (the first prior)."""
     input:
+        run_config=RUN_CONFIG,
         logs=downstream_logs(figure5_methods(), [SAFER_DOWNSTREAM["figure5_task"]], FIRST_PRIOR),
         calibration=calibration_files(FIRST_PRIOR)[(SAFER_DOWNSTREAM["figure5_task"], FIRST_PRIOR[0])],
     output:
@@ -310,6 +320,7 @@ rule safer_fig5:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="safer",
         stem=subpath(output.png, strip_suffix=".png"),
         task=SAFER_DOWNSTREAM["figure5_task"],
         bound_methods=" ".join(
@@ -317,14 +328,16 @@ rule safer_fig5:
         ),
         runs=safer_runs_arguments(figure5_methods(), [SAFER_DOWNSTREAM["figure5_task"]], FIRST_PRIOR),
     shell:
-        "python -m offrl safer-report fig5 --tasks {params.task} --bound-methods {params.bound_methods}"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " safer-report fig5 --tasks {params.task} --bound-methods {params.bound_methods}"
         " --calibration {input.calibration} --out {params.stem} {params.runs} > {log} 2>&1"
 
 
 rule safer_fig6:
     """SAFER's Figure 6: cumulative violations over downstream training (every prior's runs)."""
     input:
-        downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
+        run_config=RUN_CONFIG,
+        files=downstream_logs(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
     output:
         png=reported("results/figures/safer_fig6.png", caption="../report/safer_fig6.rst", category="SAFER"),
         pdf="results/figures/safer_fig6.pdf",
@@ -340,13 +353,15 @@ rule safer_fig6:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="safer",
         artefact="fig6",
         stem=subpath(output.png, strip_suffix=".png"),
         methods=SAFER_DOWNSTREAM["methods"],
         tasks=SAFER_DOWNSTREAM["tasks"],
         runs=safer_runs_arguments(SAFER_DOWNSTREAM["methods"], SAFER_DOWNSTREAM["tasks"]),
     shell:
-        "python -m offrl safer-report {params.artefact} --methods {params.methods} --tasks {params.tasks}"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " safer-report {params.artefact} --methods {params.methods} --tasks {params.tasks}"
         " --out {params.stem} {params.runs} > {log} 2>&1"
 
 
@@ -368,7 +383,8 @@ use rule safer_fig6 as safer_fig7 with:
 rule safer_fig8:
     """SAFER's Figure 8: the ablation without the safety variable, success and violations over training."""
     input:
-        downstream_logs(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"], FIRST_PRIOR),
+        run_config=RUN_CONFIG,
+        files=downstream_logs(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"], FIRST_PRIOR),
     output:
         png=reported("results/figures/safer_fig8.png", caption="../report/safer_fig8.rst", category="SAFER"),
         pdf="results/figures/safer_fig8.pdf",
@@ -384,8 +400,10 @@ rule safer_fig8:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="safer",
         stem=subpath(output.png, strip_suffix=".png"),
         tasks=SAFER_DOWNSTREAM["ablation_tasks"],
         runs=safer_runs_arguments(["safer", "safer_no_context"], SAFER_DOWNSTREAM["ablation_tasks"], FIRST_PRIOR),
     shell:
-        "python -m offrl safer-report fig8 --tasks {params.tasks} --out {params.stem} {params.runs} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " safer-report fig8 --tasks {params.tasks} --out {params.stem} {params.runs} > {log} 2>&1"

@@ -8,7 +8,8 @@ include: "taming_inputs.smk"
 use rule dataset_table as contamination_table with:
     """Table 3 of the TD3BC++ paper: sizes, expert and contaminant transitions, average reward."""
     input:
-        contaminated_summaries(),
+        run_config=RUN_CONFIG,
+        files=contaminated_summaries(),
     output:
         csv="results/tables/contamination.csv",
         md=reported("results/tables/contamination.md", caption="../report/contamination.rst", category="Datasets"),
@@ -18,6 +19,7 @@ use rule dataset_table as contamination_table with:
     benchmark:
         "logs/benchmarks/report/contamination.tsv"
     params:
+        study="datasets",
         stem=subpath(output.csv, strip_suffix=".csv"),
         options="--layout contamination",
 
@@ -27,7 +29,8 @@ use rule d4rl_table as taming_table1 with:
     episode, evaluation and seed, the Total's the sum of the rows'.
     """
     input:
-        evaluations(TAMING["algorithms"], taming_datasets(config)),
+        run_config=RUN_CONFIG,
+        files=evaluations(TAMING["algorithms"], taming_datasets(config)),
     output:
         csv="results/tables/taming_table1.csv",
         md=reported("results/tables/taming_table1.md", caption="../report/taming_table1.rst", category="TD3BC++"),
@@ -37,6 +40,7 @@ use rule d4rl_table as taming_table1 with:
     benchmark:
         "logs/benchmarks/report/taming_table1.tsv"
     params:
+        study="taming",
         stem=subpath(output.csv, strip_suffix=".csv"),
         algorithms=TAMING["algorithms"],
         datasets=taming_datasets(config),
@@ -46,7 +50,8 @@ use rule d4rl_table as taming_table1 with:
 use rule d4rl_table as taming_table8 with:
     """Table 8 of the TD3BC++ paper: BEAR, TD3+BC and their ++ versions on D4RL's original dataset kinds."""
     input:
-        evaluations(TAMING["table8_algorithms"], taming_datasets(config, kinds=KINDS, contaminated=False)),
+        run_config=RUN_CONFIG,
+        files=evaluations(TAMING["table8_algorithms"], taming_datasets(config, kinds=KINDS, contaminated=False)),
     output:
         csv="results/tables/taming_table8.csv",
         md=reported("results/tables/taming_table8.md", caption="../report/taming_table8.rst", category="TD3BC++"),
@@ -56,6 +61,7 @@ use rule d4rl_table as taming_table8 with:
     benchmark:
         "logs/benchmarks/report/taming_table8.tsv"
     params:
+        study="taming",
         stem=subpath(output.csv, strip_suffix=".csv"),
         algorithms=TAMING["table8_algorithms"],
         datasets=taming_datasets(config, kinds=KINDS, contaminated=False),
@@ -65,7 +71,8 @@ use rule d4rl_table as taming_table8 with:
 rule taming_fig3:
     """Figure 3 of the TD3BC++ paper: final score against the share of random data (catastrophic failure)."""
     input:
-        evaluations(TAMING["figure_algorithms"], taming_datasets(config, kinds=("expert",))),
+        run_config=RUN_CONFIG,
+        files=evaluations(TAMING["figure_algorithms"], taming_datasets(config, kinds=("expert",))),
     output:
         png=reported("results/figures/taming_fig3.png", caption="../report/taming_fig3.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig3.pdf",
@@ -81,20 +88,23 @@ rule taming_fig3:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="taming",
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING["figure_algorithms"],
         envs=TAMING["envs"],
         percents=CONTAMINATION,
         last=OFFLINE["final_evaluations"],
     shell:
-        "python -m offrl contamination-figure --algorithms {params.algorithms} --envs {params.envs}"
-        " --percents {params.percents} --last {params.last} --figure {params.stem} {input} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " contamination-figure --algorithms {params.algorithms} --envs {params.envs}"
+        " --percents {params.percents} --last {params.last} --figure {params.stem} {input.files} > {log} 2>&1"
 
 
 rule taming_fig4:
     """Figure 4 of the TD3BC++ paper: the policy's divergence from expert vs contaminant dataset actions,
     and the score."""
     input:
+        run_config=RUN_CONFIG,
         logs=[f"{run}/train_log.csv" for run in taming_contaminated_runs()],
         evaluations=[f"{run}/evaluation.csv" for run in taming_contaminated_runs()],
     output:
@@ -112,12 +122,14 @@ rule taming_fig4:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="taming",
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING["figure_algorithms"],
         datasets=taming_contaminated(),
         runs=taming_contaminated_runs(),
     shell:
-        "python -m offrl divergence-figure --algorithms {params.algorithms} --datasets {params.datasets}"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " divergence-figure --algorithms {params.algorithms} --datasets {params.datasets}"
         " --figure {params.stem} {params.runs} > {log} 2>&1"
 
 
@@ -125,7 +137,8 @@ rule taming_fig8:
     """Figure 8 of the TD3BC++ paper: ablation of the two plugins (+GP, +CR, both) on expert-medium, ER1,
     ER3 and ER5."""
     input:
-        evaluations(TAMING["ablation_algorithms"], TAMING_FIG8_DATASETS),
+        run_config=RUN_CONFIG,
+        files=evaluations(TAMING["ablation_algorithms"], TAMING_FIG8_DATASETS),
     output:
         png=reported("results/figures/taming_fig8.png", caption="../report/taming_fig8.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig8.pdf",
@@ -141,14 +154,16 @@ rule taming_fig8:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="taming",
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING["ablation_algorithms"],
         datasets=TAMING_FIG8_DATASETS,
         last=OFFLINE["final_evaluations"],
         title="Ablation: final scores over seeds",
     shell:
-        "python -m offrl box-figure --algorithms {params.algorithms} --datasets {params.datasets}"
-        " --last {params.last} --title {params.title:q} --figure {params.stem} {input} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " box-figure --algorithms {params.algorithms} --datasets {params.datasets}"
+        " --last {params.last} --title {params.title:q} --figure {params.stem} {input.files} > {log} 2>&1"
 
 
 use rule taming_fig8 as taming_fig5 with:
@@ -156,7 +171,8 @@ use rule taming_fig8 as taming_fig5 with:
     actions.
     """
     input:
-        evaluations(TAMING_SWEEPS["fig5"], TAMING_FIG5_DATASETS),
+        run_config=RUN_CONFIG,
+        files=evaluations(TAMING_SWEEPS["fig5"], TAMING_FIG5_DATASETS),
     output:
         png=reported("results/figures/taming_fig5.png", caption="../report/taming_fig5.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig5.pdf",
@@ -166,6 +182,7 @@ use rule taming_fig8 as taming_fig5 with:
     benchmark:
         "logs/benchmarks/report/taming_fig5.tsv"
     params:
+        study="taming",
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING_SWEEPS["fig5"],
         datasets=TAMING_FIG5_DATASETS,
@@ -175,7 +192,8 @@ use rule taming_fig8 as taming_fig5 with:
 use rule taming_fig8 as taming_fig11 with:
     """Figure 11 of the TD3BC++ paper: TD3BC++ over λ_GP."""
     input:
-        evaluations(TAMING_SWEEPS["fig11"], TAMING_FIG11_DATASETS),
+        run_config=RUN_CONFIG,
+        files=evaluations(TAMING_SWEEPS["fig11"], TAMING_FIG11_DATASETS),
     output:
         png=reported("results/figures/taming_fig11.png", caption="../report/taming_fig11.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig11.pdf",
@@ -185,6 +203,7 @@ use rule taming_fig8 as taming_fig11 with:
     benchmark:
         "logs/benchmarks/report/taming_fig11.tsv"
     params:
+        study="taming",
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=TAMING_SWEEPS["fig11"],
         datasets=TAMING_FIG11_DATASETS,
@@ -194,7 +213,8 @@ use rule taming_fig8 as taming_fig11 with:
 rule taming_fig6:
     """Figure 6 of the TD3BC++ paper: Q of expert vs random dataset actions during training, with and without GP."""
     input:
-        expand(
+        run_config=RUN_CONFIG,
+        files=expand(
             "results/runs/{algo}/{dataset}/seed{seeds}/snapshots.pt",
             algo=["td3bc", "td3bc_gp"],
             dataset=TAMING["q_histogram_dataset"],
@@ -215,17 +235,20 @@ rule taming_fig6:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="taming",
         stem=subpath(output.png, strip_suffix=".png"),
         algorithms=[algo for algo in ["td3bc", "td3bc_gp"] for _ in SEED_GROUPS],
     shell:
-        "python -m offrl q-figure --algorithms {params.algorithms} --figure {params.stem} {input} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " q-figure --algorithms {params.algorithms} --figure {params.stem} {input.files} > {log} 2>&1"
 
 
 rule taming_fig7_gym:
     """Figure 7 of the TD3BC++ paper's sweep on the gym expert-random data (the default scale's stand-in for the
     paper's Adroit figure): score against α for several λ_GP (the penalty relaxes the need for the BC term)."""
     input:
-        evaluations(TAMING_SWEEPS["fig7"], taming_contaminated()),
+        run_config=RUN_CONFIG,
+        files=evaluations(TAMING_SWEEPS["fig7"], taming_contaminated()),
     output:
         png=reported("results/figures/taming_fig7_gym.png", caption="../report/taming_fig7_gym.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig7_gym.pdf",
@@ -241,20 +264,23 @@ rule taming_fig7_gym:
         mem_mb=LIGHT_MEM_MB,
         runtime=LIGHT_RUNTIME,
     params:
+        study="taming",
         stem=subpath(output.png, strip_suffix=".png"),
         grid=TAMING_FIG7_GRID,
         datasets=taming_contaminated(),
         last=OFFLINE["final_evaluations"],
         note="",
     shell:
-        "python -m offrl alpha-figure --grid {params.grid} --datasets {params.datasets}"
-        " --last {params.last} --note {params.note:q} --figure {params.stem} {input} > {log} 2>&1"
+        "python -m offrl --run-config {input.run_config} --study {params.study}"
+        " alpha-figure --grid {params.grid} --datasets {params.datasets}"
+        " --last {params.last} --note {params.note:q} --figure {params.stem} {input.files} > {log} 2>&1"
 
 
 use rule taming_fig7_gym as taming_fig7 with:
     """Figure 7 of the TD3BC++ paper on Adroit's expert-cloned data: score against α for several λ_GP."""
     input:
-        evaluations(TAMING_SWEEPS["fig7"], ADROIT_STUDY["fig7"]),
+        run_config=RUN_CONFIG,
+        files=evaluations(TAMING_SWEEPS["fig7"], ADROIT_STUDY["fig7"]),
     output:
         png=reported("results/figures/taming_fig7.png", caption="../report/taming_fig7.rst", category="TD3BC++"),
         pdf="results/figures/taming_fig7.pdf",
@@ -264,6 +290,7 @@ use rule taming_fig7_gym as taming_fig7 with:
     benchmark:
         "logs/benchmarks/report/taming_fig7.tsv"
     params:
+        study="taming",
         stem=subpath(output.png, strip_suffix=".png"),
         grid=TAMING_FIG7_GRID,
         datasets=ADROIT_STUDY["fig7"],
@@ -276,7 +303,8 @@ use rule d4rl_table as taming_table2 with:
     the paper leaves out shown as –.
     """
     input:
-        ADROIT_TABLE2_EVALUATIONS,
+        run_config=RUN_CONFIG,
+        files=ADROIT_TABLE2_EVALUATIONS,
     output:
         csv="results/tables/taming_table2.csv",
         md=reported("results/tables/taming_table2.md", caption="../report/taming_table2.rst", category="TD3BC++"),
@@ -286,6 +314,7 @@ use rule d4rl_table as taming_table2 with:
     benchmark:
         "logs/benchmarks/report/taming_table2.tsv"
     params:
+        study="taming",
         stem=subpath(output.csv, strip_suffix=".csv"),
         algorithms=ADROIT["algorithms"],
         datasets=ADROIT_STUDY["table2"],
@@ -297,7 +326,8 @@ use rule dataset_table as taming_table4 with:
     reward.
     """
     input:
-        expand("resources/datasets/{dataset}.json", dataset=ADROIT_STUDY["table4"]),
+        run_config=RUN_CONFIG,
+        files=expand("resources/datasets/{dataset}.json", dataset=ADROIT_STUDY["table4"]),
     output:
         csv="results/tables/taming_table4.csv",
         md=reported("results/tables/taming_table4.md", caption="../report/taming_table4.rst", category="Datasets"),
@@ -307,5 +337,6 @@ use rule dataset_table as taming_table4 with:
     benchmark:
         "logs/benchmarks/report/taming_table4.tsv"
     params:
+        study="taming",
         stem=subpath(output.csv, strip_suffix=".csv"),
         options=f"--layout contamination --note {shlex.quote(ADROIT_NOTE)}",

@@ -10,6 +10,7 @@ import argparse
 import json
 from collections.abc import Callable
 
+from offrl.commands.checks import check_dataset_record
 from offrl.data.contaminate import CONTAMINANTS
 from offrl.data.generate import KINDS
 from offrl.envs import ADROIT_ENVS, ADROIT_KINDS, ENV_SPECS
@@ -65,6 +66,7 @@ def _clone(args: argparse.Namespace) -> None:
     from offrl.policies import NumpyActor, export_snapshot, load_actor
     from offrl.train import TrainConfig, train
 
+    check_dataset_record(args.expert_dir, args.env, f"--env {args.env}")
     expert = load_dataset(args.expert_dir)
     transitions = max(1, round(args.fraction * len(expert)))
     config = TrainConfig(
@@ -104,6 +106,8 @@ def _contaminate(args: argparse.Namespace) -> None:
 
     root = args.root
     parts = [f"{root}/{minari_id(args.env, kind)}" for kind in ("expert", args.contaminant)]
+    for path in parts:
+        check_dataset_record(path, args.env, f"--env {args.env}")
     dataset, mask = contaminate(load_dataset(parts[0]), load_dataset(parts[1]), args.percent)
     provenance = {
         "source": "contaminated",
@@ -125,7 +129,9 @@ def _subset(args: argparse.Namespace) -> None:
     from offrl.data.contaminate import truncate
     from offrl.data.dataset import load_dataset
 
-    dataset = truncate(load_dataset(f"{args.root}/{minari_id(args.env, 'expert')}"), args.size)
+    path = f"{args.root}/{minari_id(args.env, 'expert')}"
+    check_dataset_record(path, args.env, f"--env {args.env}")
+    dataset = truncate(load_dataset(path), args.size)
     provenance = {"source": "subset", "subset_of": "expert", "first": args.size, "command": command_line()}
     summary = write_with_summary(dataset, args.env, f"expert-first{args.size}", args.root, args.summary, provenance)
     print(json.dumps(summary))
@@ -138,6 +144,7 @@ def _download(args: argparse.Namespace) -> None:
     from offrl.envs import env_spec
 
     path = download(args.remote_id, args.root, minari_id(args.env, args.kind), needed=args.needed)
+    check_dataset_record(path, args.env, f"--env {args.env} (--remote-id {args.remote_id})")
     spec = env_spec(args.env)
     # Scores are normalised with the registry's D4RL constants; the dataset's own are kept beside them to compare.
     own = {f"dataset_{key}": value for key, value in reference_scores(path).items()}

@@ -39,11 +39,12 @@ def _findings(args: argparse.Namespace) -> None:
         from offrl.report.overestimation import load_diagnostics
 
         found += checks.bear_blog_findings(load_diagnostics(args.q_diagnostics), args.q_datasets, args.last)
-    if args.safer_runs:
+    if args.safer_runs or args.safer_likelihood or args.safer_calibration:
         from offrl.safer import report as safer
 
         runs = safer.parse_runs(args.safer_runs, "--safer-runs")
-        summary = safer.run_summary(safer.load_downstream(runs), args.final_fraction)
+        # Without downstream runs (the gallery's findings), Table 1's checks are left out.
+        summary = safer.run_summary(safer.load_downstream(runs), args.final_fraction) if runs else None
         likelihood = {
             prior: pd.read_csv(path) for prior, path in _keyed(args.safer_likelihood, "--safer-likelihood").items()
         }
@@ -61,7 +62,8 @@ def _findings(args: argparse.Namespace) -> None:
         found += checks.safer_findings(summary, args.safer_tasks, likelihood, calibration, args.safer_target)
     if not found:
         raise ValueError(
-            "no study's inputs given: pass --guided-evaluations, --taming-runs, --q-diagnostics or --safer-runs"
+            "no study's inputs given: pass --guided-evaluations, --taming-runs, --q-diagnostics, --safer-runs,"
+            " --safer-likelihood or --safer-calibration"
         )
     print(
         checks.write_findings(found, args.out, args.scale)[

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from offrl.algos.presets import PRESETS
+from offrl.commands.checks import check_against_run, check_dataset_record, check_distinct, check_writable, run_record
 from offrl.evaluate import EvalConfig
 from offrl.files import write_atomically
 from offrl.options import add_fields, field_values
@@ -41,7 +42,12 @@ def _train(args: argparse.Namespace) -> None:
     env, kind = split_dataset(args.dataset, own_data=args.dataset_dir is not None)
     preset, variant_options = resolve_algorithm(args.algo, args, env)
     _check_intervals(args)
+    check_distinct(args.seeds, "--seeds")
+    check_writable(args.out, "--out")
+    if args.checkpoint:
+        check_writable(args.checkpoint, "--checkpoint")
     path = args.dataset_dir or f"{args.root}/{minari_id(env, kind)}"
+    check_dataset_record(path, env, f"--dataset {args.dataset}")
     values = field_values(args, TrainConfig)
     values["options"] = {**variant_options, **values["options"]}
     config = TrainConfig(
@@ -155,10 +161,24 @@ def split_dataset(name: str, own_data: bool = False) -> tuple[str, str]:
 def _evaluate(args: argparse.Namespace) -> None:
     from offrl.evaluate import evaluate_snapshots
 
-    resolve_algorithm(args.algo, args)
-    split_dataset(args.dataset, own_data=True)  # a label: the snapshots know their env
+    # The run's record gives the algorithm and dataset; a flag may rename them (a variant's name, a label) but not
+    # contradict them: another preset, or another env's dataset, would evaluate the wrong policy or env.
+    preset = resolve_algorithm(args.algo, args)[0] if args.algo else None
+    if args.dataset:
+        split_dataset(args.dataset, own_data=True)
     if not 0.0 < args.q_tail < 1.0:
         raise ValueError(f"--q-tail must be in (0, 1), got {args.q_tail}")
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be at least 1, got {args.episodes}")
+    for path, flag in ((args.out, "--out"), (args.q_out, "--q-out")):
+        if path is not None:
+            check_writable(path, flag)
+    record = run_record(args.snapshots)
+    check_against_run(record, args.snapshots, preset, args.dataset)
+    args.algo = args.algo or record["algorithm"]
+    args.dataset = args.dataset or record["dataset"]
+    if args.dataset is None:
+        raise ValueError(f"--dataset: the run {args.snapshots} has no config.json saying its dataset; give it")
     # --threads: worker processes over the snapshots (the rule's threads:), one torch thread each.
     scores, diagnostic = evaluate_snapshots(
         args.snapshots,
@@ -256,9 +276,16 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("evaluate", help="evaluate every snapshot of a run, all its episodes stepped at once")
     p.add_argument("--snapshots", required=True)
     p.add_argument("--episodes", type=int, default=10)
-    p.add_argument("--algo", required=True, help=f"the run's algorithm (written in each row): {ALGORITHM_HELP}")
+    p.add_argument(
+        "--algo",
+        help=f"the run's algorithm as written in each row (default: the run's preset; must name that preset):"
+        f" {ALGORITHM_HELP}",
+    )
     _algorithm_options(p)
-    p.add_argument("--dataset", required=True, help="the run's dataset (written in each row), <env>-<label>")
+    p.add_argument(
+        "--dataset",
+        help="the run's dataset as written in each row, <env>-<label> (default: the run's config.json; must agree)",
+    )
     p.add_argument("--out", required=True, help="CSV, one row per episode")
     p.add_argument(
         "--q-out", default=None, help="CSV of the slides' Q diagnostic, one row per episode (offrl.qdiagnostic)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -101,9 +102,13 @@ def _q_figure(args: argparse.Namespace) -> None:
 
 
 def _relaxation_weights(args: argparse.Namespace) -> None:
+    from offrl.commands.checks import check_dataset_record, run_record
     from offrl.files import write_csv
     from offrl.report.relaxation import relaxation_by_time
 
+    # The run's critics score the dataset's pairs: both must be one env's, or the sizes fail deep in the critic.
+    env = run_record(Path(args.run) / "snapshots.pt")["env"]
+    check_dataset_record(args.dataset_dir, env, f"--dataset-dir (the run {args.run} trained on {env})")
     table = relaxation_by_time(args.run, args.dataset_dir, args.bins, args.batches)
     if args.out:
         write_csv(table, args.out, index=False)
@@ -155,6 +160,17 @@ def _conf_figure(args: argparse.Namespace) -> None:
     plot_conf(args.indexes, args.names, args.figure)
     if args.histograms:
         plot_conf_histograms(args.indexes, args.names, args.histograms)
+
+
+def _gallery(args: argparse.Namespace) -> None:
+    from offrl.report.gallery import build_gallery
+
+    if not args.run_config:
+        raise ValueError(
+            "gallery needs --run-config: the resolved config the figures were made at (results/config.yaml)"
+        )
+    manifest = build_gallery(args.run_config, args.findings, args.figures, args.img_dir, args.page)
+    print(f"{args.page}: {len(manifest['images'])} figures at config {manifest['config_sha256'][:12]}")
 
 
 def _note(p: argparse.ArgumentParser) -> None:
@@ -359,3 +375,14 @@ def _add_figures(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     p.add_argument("indexes", nargs="+")
     p.set_defaults(func=_conf_figure)
+
+    p = add(
+        "gallery",
+        help="docs/results.md: the gallery's figures, small, beside the paper's claims and the run's verdicts "
+        "(with --run-config)",
+    )
+    p.add_argument("--findings", required=True, help="findings.json of the run (the findings command's)")
+    p.add_argument("--img-dir", default="docs/img", help="where the small PNGs and manifest.json go")
+    p.add_argument("--page", default="docs/results.md", help="the gallery page written")
+    p.add_argument("figures", nargs="+", help="the gallery's figures (offrl.report.gallery.GALLERY), in its order")
+    p.set_defaults(func=_gallery)

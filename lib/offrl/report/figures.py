@@ -1,6 +1,7 @@
 """Writing figures: every figure goes out as ``STEM.png`` (for reading) and ``STEM.pdf`` (for papers).
 
-A figure may carry a footnote (which id each name in it stands for), set below its panels.
+A figure may carry a footnote (which id each name in it stands for), set below its panels, and
+states the scale it was made at (:mod:`offrl.report.scale`) on the footnote's last line.
 Text that reaches outside the figure (a long title, a wide legend) is never clipped: the figure
 is then saved with a tight bounding box, and a :class:`ClippedTextWarning` says which text did
 not fit its layout (the tests turn it into an error).
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from offrl.files import write_atomically
+from offrl.report.scale import with_scale
 
 
 class ClippedTextWarning(UserWarning):
@@ -21,16 +23,16 @@ class ClippedTextWarning(UserWarning):
 
 
 def save_figure(fig: Any, stem: str | Path, footnote: str = "") -> None:
-    """Save a Matplotlib figure as STEM.png and STEM.pdf (with ``footnote`` under its panels), then close it."""
+    """Save a Matplotlib figure as STEM.png and STEM.pdf, ``footnote`` and the scale under its panels; close it."""
     import matplotlib.pyplot as plt
 
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
+    footnote = with_scale(footnote)
     if footnote:
         width_chars = max(40, int(fig.get_figwidth() * 72 / 6 * 1.6))  # 6-pt characters across the figure
-        note = fig.text(
-            0.005, 0.005, textwrap.fill(footnote, width_chars), fontsize=6, color="dimgray", ha="left", va="bottom"
-        )
+        text = "\n".join(textwrap.fill(line, width_chars) for line in footnote.splitlines())
+        note = fig.text(0.005, 0.005, text, fontsize=6, color="dimgray", ha="left", va="bottom")
         fig.canvas.draw()
         height = note.get_window_extent().height / fig.bbox.height
         fig.tight_layout(rect=(0, height + 0.01, 1, 1))

@@ -151,7 +151,41 @@ def guided_findings(
                 "datasets: " + ", ".join(mixed),
             )
         )
+    change = percent_change_per_step(per_seed, method, baseline, mixed, study)
+    findings.append(
+        measured(
+            study,
+            "smaller actions per step than TD3+BC on the mixed datasets",
+            "Figure 1",
+            f"% change of Σ‖a‖₁ / Σ steps over all evaluations, {method} vs {baseline} (< 0 holds)",
+            change,
+            -1,
+            "the cumulative Σ‖a‖₁ counts longer episodes' extra steps; this is its size per step."
+            " Datasets: " + ", ".join(mixed),
+        )
+    )
     return findings
+
+
+def percent_change_per_step(
+    per_seed: pd.DataFrame, method: str, baseline: str, datasets: Sequence[str], what: str, seed: int = 0
+) -> Interval:
+    """100·(rate(method) − rate(baseline))/rate(baseline), rate = Σ sum_abs_action / Σ steps over seeds and datasets.
+
+    A ratio of two sums needs each seed's pair kept together: the strata hold row numbers of
+    ``per_seed`` (one per seed of an (algorithm, dataset) cell), resampled as runs are.
+    """
+    rows = _cells(per_seed.reset_index(drop=True).rename_axis("row").reset_index(), ["algorithm", "dataset"], "row")
+    keys = [(a, d) for d in datasets for a in (method, baseline)]
+    _require(rows, keys, what)
+    actions, steps = per_seed["sum_abs_action"].to_numpy(float), per_seed["steps"].to_numpy(float)
+
+    def change(strata: Sequence[np.ndarray]) -> float:
+        ours, theirs = (np.concatenate(strata[i::2]).astype(int) for i in (0, 1))
+        rate, base = actions[ours].sum() / steps[ours].sum(), actions[theirs].sum() / steps[theirs].sum()
+        return 100.0 * (rate - base) / base
+
+    return stratified_bootstrap([rows[k] for k in keys], change, seed=seed)
 
 
 # TD3BC++ (seed 003): Figures 3 and 4, Table 1.
@@ -423,7 +457,7 @@ def percent_change_of_means(
 
 
 def safer_findings(
-    summary: pd.DataFrame,
+    summary: pd.DataFrame | None,
     tasks: Sequence[int],
     likelihood: Mapping[str, pd.DataFrame] | None,
     calibration: pd.DataFrame | None,
@@ -432,16 +466,19 @@ def safer_findings(
     method: str = "safer",
     success_margin: float = 10.0,
 ) -> list[Finding]:
-    """``summary``: :func:`offrl.safer.report.run_summary`; ``likelihood``: Figure 1's CSV per prior;
-    ``calibration``: Figure 4's rollouts (columns target, unsafe_fraction, task, prior_seed).
+    """``summary``: :func:`offrl.safer.report.run_summary` (None: no downstream runs, Table 1 left out);
+    ``likelihood``: Figure 1's CSV per prior; ``calibration``: Figure 4's rollouts (columns target,
+    unsafe_fraction, task, prior_seed).
 
     Every interval resamples priors (:func:`prior_units`), each with its SAC seeds' or rollouts' mean.
     """
     study = "SAFER"
     findings = []
-    violations = prior_units(summary, ["method", "task"], "total_violations")
-    success = prior_units(summary.dropna(subset=["success_rate"]), ["method", "task"], "success_rate")
-    priors = summary[summary["method"] == method]["prior_seed"].nunique()
+    violations, success, priors = {}, {}, 0
+    if summary is not None:
+        violations = prior_units(summary, ["method", "task"], "total_violations")
+        success = prior_units(summary.dropna(subset=["success_rate"]), ["method", "task"], "success_rate")
+        priors = summary[summary["method"] == method]["prior_seed"].nunique()
     for other in others:
         if not any(key[0] == other for key in violations):
             continue

@@ -10,8 +10,12 @@ Both are totals over every evaluation episode a run made during training, all se
   unsafe-height step: adding the two counted every height fall twice. An episode ends at its
   first unsafe event, so per episode is also per event;
 - actions: the cumulative Σ‖a‖₁ over all evaluation steps ("the cumulative sum of the actions").
+  A cumulative sum grows with the episodes' length: a method whose episodes last twice as long
+  (it falls less) sums twice the steps. Beside it, the per-step action size Σ‖a‖₁ / Σ steps
+  and the mean episode length of both algorithms say which of the two moved the total.
 
-The figure shows 100·(method − baseline)/baseline per (env, dataset); negative is safer.
+The figure shows 100·(method − baseline)/baseline per (env, dataset) for events and the
+cumulative Σ‖a‖₁ (negative is safer), then both algorithms' per-step ‖a‖₁ and episode lengths.
 """
 
 from __future__ import annotations
@@ -92,6 +96,15 @@ def safety_comparison(
                 f"sum_abs_action_{baseline}": float(b["sum_abs_action"]),
                 f"sum_abs_action_{method}": float(m["sum_abs_action"]),
                 "sum_abs_action_change_pct": percent_change(m["sum_abs_action"], b["sum_abs_action"]),
+                f"steps_{baseline}": int(b["steps"]),
+                f"steps_{method}": int(m["steps"]),
+                f"mean_length_{baseline}": b["steps"] / b["episodes"],
+                f"mean_length_{method}": m["steps"] / m["episodes"],
+                f"abs_action_per_step_{baseline}": b["sum_abs_action"] / b["steps"],
+                f"abs_action_per_step_{method}": m["sum_abs_action"] / m["steps"],
+                "abs_action_per_step_change_pct": percent_change(
+                    m["sum_abs_action"] / m["steps"], b["sum_abs_action"] / b["steps"]
+                ),
             }
         )
     return pd.DataFrame(rows).set_index("dataset")
@@ -99,6 +112,8 @@ def safety_comparison(
 
 def write_safety_comparison(comparison: pd.DataFrame, stem: str | Path) -> None:
     display = comparison.map(lambda v: f"{v:.1f}" if isinstance(v, float) else str(v))
+    per_step = [c for c in comparison.columns if c.startswith("abs_action_per_step_") and not c.endswith("_pct")]
+    display[per_step] = comparison[per_step].map(lambda v: f"{v:.3f}")  # ‖a‖₁ per step is about 1
     codes = (
         ", ".join(f"{code} = {env}" for env, code in ENV_LABELS.items())
         + "; "
@@ -112,40 +127,73 @@ def write_safety_comparison(comparison: pd.DataFrame, stem: str | Path) -> None:
     )
 
 
+def _why_empty(comparison: pd.DataFrame, column: str, baseline: str, method: str) -> list[str]:
+    """Per dataset, why a % change bar has no height: no events in either algorithm (0/0), or none in the baseline."""
+    counted = column.removesuffix("_change_pct")
+    notes = []
+    for b, m, change in zip(comparison[f"{counted}_{baseline}"], comparison[f"{counted}_{method}"], comparison[column]):
+        if b == 0 and m == 0:
+            notes.append("none in\neither")
+        elif np.isnan(change):
+            notes.append(f"n/a: none\nfor {paper_name(baseline)}")
+        else:
+            notes.append("")
+    return notes
+
+
 def plot_safety_comparison(comparison: pd.DataFrame, stem: str | Path, method_name: str, baseline_name: str) -> None:
-    """Two bar panels, as the paper's Figure 1: % change of unsafe events (falls or unsafe height, once per episode), and of Σ‖a‖₁."""
+    """Four panels: as the paper's Figure 1, % change of unsafe events (falls or unsafe height, once per episode) and of
+    the cumulative Σ‖a‖₁; then what the cumulative measure is made of, both algorithms' ‖a‖₁ per step and mean
+    episode length. A bar with no height says why (no events in either algorithm, or none in the baseline)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(max(11.0, 1.1 * len(comparison)), 3.8))
+    fig, axes = plt.subplots(1, 4, figsize=(max(15.0, 2.2 * len(comparison)), 4.0))
     x = np.arange(len(comparison))
-    panels = (
-        ("events_change_pct", "falls or unsafe height (episodes)"),
-        ("sum_abs_action_change_pct", "cumulative Σ‖a‖₁"),
+    labels = [
+        dataset_name(d).replace(" ", "\n", 1) + ("*" if label.endswith("*") else "")
+        for d, label in zip(comparison.index, comparison["label"])
+    ]
+    method, baseline = paper_name(method_name), paper_name(baseline_name)
+    changes = (
+        ("events_change_pct", "% change: falls or unsafe height\n(episodes)"),
+        ("sum_abs_action_change_pct", "% change: cumulative Σ‖a‖₁"),
     )
-    for ax, (column, title) in zip(axes, panels):
+    for ax, (column, title) in zip(axes[:2], changes):
         values = comparison[column].to_numpy(dtype=float)
         ax.bar(x, np.nan_to_num(values), color=np.where(values <= 0, "tab:green", "tab:red"))
-        for i in np.flatnonzero(np.isnan(values)):
-            ax.annotate("n/a", (x[i], 0), ha="center", va="bottom", fontsize=7)  # baseline total was 0
+        if column == "events_change_pct":
+            for i, note in enumerate(_why_empty(comparison, column, baseline_name, method_name)):
+                if note:
+                    ax.annotate(note, (x[i], 0), ha="center", va="bottom", fontsize=7)
         ax.axhline(0.0, color="black", linewidth=0.8)
-        ax.set_xticks(
-            x,
-            [
-                dataset_name(d).replace(" ", "\n", 1) + ("*" if label.endswith("*") else "")
-                for d, label in zip(comparison.index, comparison["label"])
-            ],
-            rotation=0,
-            fontsize=7,
-        )
-        ax.set_ylabel("% difference (bars: totals over all seeds)")
-        ax.set_title(title, fontsize=10)
-    method, baseline = paper_name(method_name), paper_name(baseline_name)
+        ax.set_ylabel("% difference (totals over all seeds)", fontsize=8)
+        ax.set_title(title, fontsize=9)
+    width = 0.38
+    absolute = (
+        ("abs_action_per_step", "‖a‖₁ per step\n(Σ‖a‖₁ / Σ steps)", "‖a‖₁ per step"),
+        ("mean_length", "episode length\n(mean over all evaluations)", "steps"),
+    )
+    for ax, (column, title, unit) in zip(axes[2:], absolute):
+        for offset, name, colour in ((-width / 2, baseline_name, "tab:gray"), (width / 2, method_name, "tab:blue")):
+            ax.bar(
+                x + offset,
+                comparison[f"{column}_{name}"].to_numpy(dtype=float),
+                width,
+                color=colour,
+                label=paper_name(name),
+            )
+        ax.set_ylabel(unit, fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
+    for ax in axes:
+        ax.set_xticks(x, labels, rotation=0, fontsize=7)
     extension = " (* an extension beyond the paper's envs)" if comparison["label"].str.endswith("*").any() else ""
     fig.suptitle(
-        f"{method} vs {baseline}: % change over all evaluation episodes of training (green: fewer){extension}",
+        f"{method} vs {baseline} over all evaluation episodes of training: % change (green: fewer),"
+        f" and what the cumulative Σ‖a‖₁ is made of{extension}",
         fontsize=10,
     )
     fig.tight_layout()

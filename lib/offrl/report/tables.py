@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from offrl.files import write_csv, write_text
+from offrl.report.scale import with_scale
 
 
 def _latex_escape(text: str) -> str:
@@ -55,19 +56,22 @@ def to_latex(table: pd.DataFrame, bold: pd.DataFrame | None = None, caption: str
             cells = [rf"\textbf{{{c}}}" if bold.iloc[i, j] else c for j, c in enumerate(cells)]
         lines.append(" & ".join([_latex_escape(str(label)), *cells]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    if caption:
-        lines.append(f"% {caption}")
+    lines += [f"% {line}" for line in caption.splitlines()]
     return "\n".join(lines) + "\n"
 
 
 def write_table(
     data: pd.DataFrame, display: pd.DataFrame, stem: str | Path, bold: pd.DataFrame | None = None, footnote: str = ""
 ) -> None:
-    """Write ``data`` (numbers) to ``stem.csv`` and ``display`` (formatted) to ``stem.md`` and ``stem.tex``, with ``footnote`` under both."""
+    """Write ``data`` (numbers) to ``stem.csv`` and ``display`` (formatted) to ``stem.md`` and ``stem.tex``, with
+    ``footnote`` and the scale (:mod:`offrl.report.scale`) under both."""
     stem = Path(stem)
+    footnote = with_scale(footnote)
     stem.parent.mkdir(parents=True, exist_ok=True)
     write_csv(data, stem.with_suffix(".csv"))
-    write_text(stem.with_suffix(".md"), to_markdown(display, bold) + (f"\n{footnote}\n" if footnote else ""))
+    write_text(
+        stem.with_suffix(".md"), to_markdown(display, bold) + "".join(f"\n{line}\n" for line in footnote.splitlines())
+    )
     write_text(stem.with_suffix(".tex"), to_latex(display, bold, caption=footnote))
 
 
