@@ -50,7 +50,8 @@ RESUME_STEPS = 400
 DEVICE = "cuda"  # --dry-run: "cpu", to try every code path of this script without a GPU (graphs replayed on the CPU)
 TARGETS = {1: 2500, 5: 1800, 60: 600}  # TD3+BC steps/s per seed, issue 15
 OTHER_TARGET = 5.0  # captured / eager for every other algorithm
-# Online TD3: learning steps of the captured/eager comparison, and timed per device (one CPU thread: the rules' default).
+# Online TD3: learning steps of the captured/eager comparison, and timed per device (one CPU thread: the rules'
+# default).
 ONLINE_EQUALITY_STEPS = 300
 ONLINE_TIMED_STEPS = {"gpu": 5000, "cpu": 1000}
 ONLINE_START_STEPS = 1000
@@ -102,7 +103,8 @@ def equality(algorithm: str, members: int = 2) -> dict:
 
 
 def resume_and_nan() -> list[dict]:
-    """train() with capture on: a run stopped after its first checkpoint resumes to the straight run's numbers; a NaN stops it."""
+    """train() with capture on: a run stopped after its first checkpoint resumes to the straight run's numbers; a NaN
+    stops it."""
     import offrl.train as train_module
 
     dataset = random_dataset(20_000)
@@ -289,7 +291,8 @@ def table(rows: list[dict]) -> str:
             else (r.get("captured_vs_eager") or 0) >= OTHER_TARGET
         )
         lines.append(
-            f"| {r['algorithm']} | {r['members']} | {r['steps_per_s_per_member']} | {captured} | {r.get('captured_vs_eager')} | "
+            f"| {r['algorithm']} | {r['members']} | {r['steps_per_s_per_member']} | {captured} | "
+            f"{r.get('captured_vs_eager')} | "
             f"{target}: {'met' if met else 'NOT met'} |"
         )
     return "\n".join(lines)
@@ -303,7 +306,8 @@ def online_table(rows: list[dict]) -> str:
     for r in rows:
         where = f"{r['device']}, {'captured' if r['captured'] else 'eager'}"
         lines.append(
-            f"| {where} | {r['threads']} | {r['steps_per_s']} | {r['expert_1M_steps_min']} min | {r.get('gpu_vs_cpu', '')} |"
+            f"| {where} | {r['threads']} | {r['steps_per_s']} | {r['expert_1M_steps_min']} min | "
+            f"{r.get('gpu_vs_cpu', '')} |"
         )
     return "\n".join(lines)
 

@@ -108,7 +108,8 @@ def smoke_run(tmp_path_factory):
 
 @pytest.fixture
 def one_thread():
-    """Tiny networks: on a machine shared with training jobs, extra threads only wait on each other (up to 30× slower)."""
+    """Tiny networks: on a machine shared with training jobs, extra threads only wait on each other (up to 30×
+    slower)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -135,7 +136,8 @@ def tiny_dataset() -> Dataset:
 
 @pytest.fixture
 def cpu_config():
-    """A TrainConfig on hopper-random on the CPU, TD3+BC on seed 0 unless told: the loop's sizes (and any field) given."""
+    """A TrainConfig on hopper-random on the CPU, TD3+BC on seed 0 unless told: the loop's sizes (and any field)
+    given."""
 
     def config(
         steps: int,

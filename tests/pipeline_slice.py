@@ -1,4 +1,5 @@
-"""A slice of the smoke pipeline for the Slurm and fault tests: one dataset, one training job, its evaluation, the D4RL table."""
+"""A slice of the smoke pipeline for the Slurm and fault tests: one dataset, one training job, its evaluation, the D4RL
+table."""
 
 from __future__ import annotations
 

@@ -185,7 +185,8 @@ PREFIX = r"^dataset offrl/hopper/random-v0 at \S+random-v0: "
         (set_value("rewards", 5, -np.inf), r"field rewards, episode 1, step 5: -inf is not finite"),
         (
             set_value("actions", (2, 1), 1.5),
-            r"field actions, episode 1, step 2: \[.*1\.5.*\] is outside the action box \[\[-1\.0, -1\.0, -1\.0\], \[1\.0, 1\.0, 1\.0\]\]$",
+            r"field actions, episode 1, step 2: \[.*1\.5.*\] is outside the action box "
+            r"\[\[-1\.0, -1\.0, -1\.0\], \[1\.0, 1\.0, 1\.0\]\]$",
         ),
         (
             replace("actions", lambda a: a[:, :2]),
@@ -306,7 +307,8 @@ def test_a_damaged_shipped_policy_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith(
-        f"offrl collect: error: cannot read the actor checkpoint {behaviour / 'expert.pt'}: it is damaged or not a torch file ("
+        f"offrl collect: error: cannot read the actor checkpoint {behaviour / 'expert.pt'}: "
+        "it is damaged or not a torch file ("
     )
 
 

@@ -1,4 +1,5 @@
-"""BEAR-QL (d4rl_evaluations), CQL, Fisher-BRC, UWAC, BRAC-p and BRAC-v through the shared loop: resume equality and member independence."""
+"""BEAR-QL (d4rl_evaluations), CQL, Fisher-BRC, UWAC, BRAC-p and BRAC-v through the shared loop: resume equality and
+member independence."""
 
 import pytest
 import torch

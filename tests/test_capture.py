@@ -131,7 +131,8 @@ def test_steps_of_one_variant_launch_the_same_operations(case, dataset, guide, o
         with OperationLog() as log:
             algo.update(data.sample(generators, 8))
         occurrences[key] = occurrences.get(key, 0) + 1
-        # The first run of a variant creates optimiser state (a warm-up run, never captured); the second is the reference.
+        # The first run of a variant creates optimiser state (a warm-up run, never captured); the second is the
+        # reference.
         if occurrences[key] == 2:
             seen[key] = (step, log.calls)
         elif occurrences[key] > 2:

@@ -190,7 +190,8 @@ def test_snakemake_rejects_bad_config_before_any_job(tmp_path):
 
 @pytest.mark.slow
 def test_an_overlay_file_overrides_nested_keys_in_snakemake(tmp_path):
-    # The documented way to change a nested key: the target first, then --configfile with the scale's file and an overlay.
+    # The documented way to change a nested key: the target first, then --configfile with the scale's file and an
+    # overlay.
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.yaml").write_text((REPO / ".test" / "config" / "config.yaml").read_text())
     (tmp_path / "overlay.yaml").write_text("offline: {seeds: [0, 1, 2, 3], seeds_per_job: 2}\n")
@@ -328,7 +329,10 @@ def test_unknown_algorithm_names_the_presets_and_variants():
     validate(config, SCHEMA)
     with pytest.raises(
         ConfigError,
-        match=r"offline.algorithms: unknown algorithm\(s\) \['cql9'\]; allowed: presets \[.*'td3bc_pp'.*\] and variants \[.*'td3bc_a1'.*\]",
+        match=(
+            r"offline.algorithms: unknown algorithm\(s\) \['cql9'\]; "
+            r"allowed: presets \[.*'td3bc_pp'.*\] and variants \[.*'td3bc_a1'.*\]"
+        ),
     ):
         check_config(config, REPO / "resources" / "shipped")
 

@@ -1,4 +1,5 @@
-"""Conservative Safety Critics: the cost critic's loss by hand, the rejection rule, the dual step, member independence."""
+"""Conservative Safety Critics: the cost critic's loss by hand, the rejection rule, the dual step, member
+independence."""
 
 import numpy as np
 import pytest

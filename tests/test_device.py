@@ -9,7 +9,10 @@ import torch
 
 from offrl.device import choose_device, claim_gpu, lock_dir
 
-HOLD = "import pathlib, sys; from offrl.device import claim_gpu; print(claim_gpu({count}, directory=pathlib.Path({directory!r})), flush=True); sys.stdin.read()"
+HOLD = (
+    "import pathlib, sys; from offrl.device import claim_gpu; "
+    "print(claim_gpu({count}, directory=pathlib.Path({directory!r})), flush=True); sys.stdin.read()"
+)
 
 
 def other_job(directory, count):
@@ -66,7 +69,8 @@ def test_lock_directory_is_per_user(monkeypatch):
 
 HOLD_SHARED = (
     "import pathlib, sys; from offrl.device import claim_gpu; "
-    "print(claim_gpu({count}, names={names!r}, directory=pathlib.Path({directory!r}), jobs_per_gpu={k}), flush=True); sys.stdin.read()"
+    "print(claim_gpu({count}, names={names!r}, directory=pathlib.Path({directory!r}), jobs_per_gpu={k}), flush=True); "
+    "sys.stdin.read()"
 )
 
 

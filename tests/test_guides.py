@@ -1,4 +1,5 @@
-"""The docs' guides, followed as written: their code blocks are read from the pages, so a guide that drifts fails here."""
+"""The docs' guides, followed as written: their code blocks are read from the pages, so a guide that drifts fails
+here."""
 
 import os
 import re

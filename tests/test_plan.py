@@ -17,7 +17,8 @@ def test_independent_jobs_share_the_cores():
 
 
 def test_a_job_waits_for_its_inputs_and_the_longest_path_goes_first():
-    # A(5) -> B(5), C(8). On 2 cores: A and C at 0, B at 5: 10. On 1 core: A first (path 10 > 8), then C (8 > B's 5), then B: 18.
+    # A(5) -> B(5), C(8). On 2 cores: A and C at 0, B at 5: 10. On 1 core: A first (path 10 > 8), then C (8 > B's 5),
+    # then B: 18.
     tasks = [Task(5), Task(5, after=(0,)), Task(8)]
     assert wall_time(tasks, cores=2, gpus=0) == 10
     assert wall_time(tasks, cores=1, gpus=0) == 18
@@ -157,7 +158,8 @@ def test_a_captured_gpu_job_gets_the_rate_of_its_members_shared_with_its_gpus_ot
 
 
 def test_the_workflows_runtime_figures_are_the_plans():
-    """workflow/rules/resources.smk calls projected_seconds with a job's units: a variant's own figure first, then its preset's."""
+    """workflow/rules/resources.smk calls projected_seconds with a job's units: a variant's own figure first, then its
+    preset's."""
     costs = {**COSTS, "train_offline": {**COSTS["train_offline"], "cpu": {"td3bc": 100.0, "td3bc_a1": 50.0}}}
     assert projected_seconds(costs, "train_offline", 1000, name="td3bc_a1", preset="td3bc")[0] == pytest.approx(
         3 + 1000 / 50

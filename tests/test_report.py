@@ -224,7 +224,8 @@ def test_pooled_spread_and_summed_total_by_hand():
     data = evaluations()
     final, episodes = final_scores(data, last=2), final_episodes(data, last=2)
     # a on hopper-medium, last two evaluations (steps 300, 400), two episodes each:
-    # seed 0: 19, 21, 29, 31; seed 1: 20, 22, 30, 32 -> mean 25.5, squared deviations sum to 210, sample std √(210/7) = √30.
+    # seed 0: 19, 21, 29, 31; seed 1: 20, 22, 30, 32 -> mean 25.5, squared deviations sum to 210, sample std
+    # √(210/7) = √30.
     cell = episodes[(episodes["algorithm"] == "a") & (episodes["dataset"] == "hopper-medium")]
     assert sorted(cell["normalized_score"]) == [19, 20, 21, 22, 29, 30, 31, 32]
     numbers, display, _ = score_table(

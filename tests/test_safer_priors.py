@@ -288,7 +288,8 @@ def test_calibration_rollouts_count_every_step_of_each_bound():
 
 @pytest.mark.parametrize("latent_map", ["truncated_normal", "box"])
 def test_calibration_rollouts_draw_z_through_the_latent_map(latent_map, monkeypatch):
-    """Each step's z is the map of the next uniform u of the seeded stream: the truncated prior by default, the box as an option."""
+    """Each step's z is the map of the next uniform u of the seeded stream: the truncated prior by default, the box as
+    an option."""
     from offrl.safer.priors import evaluate
     from offrl.safer.priors.latent import LATENT_MAPS
 

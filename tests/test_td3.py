@@ -77,7 +77,8 @@ def test_device_cpu_explicit_gives_the_default_numbers(tmp_path):
 
 @pytest.mark.slow  # trains for tens of seconds on a loaded 2-core machine (--durations)
 def test_captured_updates_give_the_eager_numbers(tmp_path, monkeypatch):
-    """Online TD3 with its updates captured (CUDA-graph semantics on the CPU: tests.graph_replay): the eager run's numbers."""
+    """Online TD3 with its updates captured (CUDA-graph semantics on the CPU: tests.graph_replay): the eager run's
+    numbers."""
     torch.set_num_threads(1)
     config = TD3Config(total_steps=900, start_steps=600, eval_every=300, eval_episodes=1, seed=7, checkpoint_every=0)
     eager = train_online("hopper", config, tmp_path / "eager", progress=False, capture="off")

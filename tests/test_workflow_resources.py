@@ -28,7 +28,8 @@ from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings
 
 repo, configfile, workdir = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 with SnakemakeApi(OutputSettings(quiet=None)) as api:
-    api_workflow = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(configfiles=[configfile]),
+    api_workflow = api.workflow(resource_settings=ResourceSettings(),
+                                config_settings=ConfigSettings(configfiles=[configfile]),
                                 snakefile=repo / "Snakefile", workdir=workdir)
     api_workflow.dag(DAGSettings(targets={"all"}))
     workflow = api_workflow._workflow
@@ -138,7 +139,8 @@ def test_paper_scale_values_follow_the_measured_costs(loaded):
     assert td3bc["runtime"] == 216 and len(td3bc["outputs"]) == 3 * 9  # 9 runs of 5 seeds: 45 members
     # 2 * (610 + 0.27 * 2000k * 9 datasets + 1500) = 13940 -> 14000
     assert td3bc["mem_mb"] == 14000
-    # CQL has no GPU figure: the slowest measured, BEAR's 96 steps/s: 5.45 + 1e6 / 96 = 10422.12 s; 3 * 10434.12 / 60 = 521.7 -> 522
+    # CQL has no GPU figure: the slowest measured, BEAR's 96 steps/s: 5.45 + 1e6 / 96 = 10422.12 s;
+    # 3 * 10434.12 / 60 = 521.7 -> 522
     assert pack("cql", "hopper")["runtime"] == 522
     # 1e6 / 5000 = 200 snapshots * 5 members * 10 episodes * 1000 steps = 1e7 env steps * 0.166 ms = 1660 s;
     # 3 * (12 + 3.96 + 1660) / 60 = 83.80 -> 84
@@ -166,7 +168,8 @@ PRICED_ABOVE_THE_PLAN = {
 
 
 def test_paper_scale_runtime_is_the_plans_projection_with_headroom(loaded):
-    """Each job's runtime request is ceil(headroom * (cluster start + the seconds `offrl plan` projects) / 60), within the bounds."""
+    """Each job's runtime request is ceil(headroom * (cluster start + the seconds `offrl plan` projects) / 60), within
+    the bounds."""
     from offrl.plan import dry_run, load_costs, project
 
     scale, workflow = loaded

@@ -92,7 +92,8 @@ def make_capturable(algo: Any) -> None:
         for group in optimizer.param_groups:
             if not group.get("fused"):
                 raise ValueError(
-                    f"{type(algo).__name__}: capture needs fused Adam (offrl.nets.adam), found {type(optimizer).__name__} without it"
+                    f"{type(algo).__name__}: capture needs fused Adam (offrl.nets.adam), "
+                    f"found {type(optimizer).__name__} without it"
                 )
             group["capturable"] = True
         optimizer._warned_capturable_if_run_uncaptured = True  # eager warm-up runs are intended
@@ -136,7 +137,8 @@ class GraphVariants:
             result = self.step()
         if result != self.results[key]:
             raise RuntimeError(
-                f"variant {key!r} wrote other logs when captured ({result}) than eagerly ({self.results[key]}): its capture_variant misses a branch"
+                f"variant {key!r} wrote other logs when captured ({result}) than eagerly ({self.results[key]}): "
+                "its capture_variant misses a branch"
             )
         self.graphs[key] = graph
         graph.replay()  # the step itself

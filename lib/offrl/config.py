@@ -48,7 +48,8 @@ def config_variants(paths: Iterable[str | Path]) -> dict[str, dict[str, Any]]:
 
 
 def load_config_files(paths: Iterable[str | Path]) -> dict[str, Any]:
-    """YAML config files merged in order, as Snakemake's ``--configfile`` does: later files win, sections merge key by key."""
+    """YAML config files merged in order, as Snakemake's ``--configfile`` does: later files win, sections merge key by
+    key."""
     import yaml
 
     merged: dict[str, Any] = {}
@@ -171,13 +172,15 @@ def check_config(config: dict[str, Any], shipped_dir: str | Path) -> None:
             raise ConfigError(f"taming.envs {outside} are not in envs {envs}")
         if not config["datasets"]["contamination"]:
             raise ConfigError(
-                "taming.envs is set but datasets.contamination is empty: give the expert-random percents, e.g. [10, 30, 50, 70]"
+                "taming.envs is set but datasets.contamination is empty: "
+                "give the expert-random percents, e.g. [10, 30, 50, 70]"
             )
         study = taming_datasets(config, kinds=())  # the contaminated ones alone
         # Figure 6 is the only artefact that reads this dataset (absent "artefacts": the schema's default, all of them).
         if "fig6" in taming.get("artefacts", ["fig6"]) and taming["q_histogram_dataset"] not in study:
             raise ConfigError(
-                f"taming.q_histogram_dataset {taming['q_histogram_dataset']!r} is not one of the study's contaminated datasets {study}"
+                f"taming.q_histogram_dataset {taming['q_histogram_dataset']!r} "
+                f"is not one of the study's contaminated datasets {study}"
             )
         if "expert" not in taming.get("kinds", ["expert"]):
             raise ConfigError(
@@ -204,7 +207,8 @@ def d4rl_envs(config: dict[str, Any]) -> list[str]:
 
 
 def taming_datasets(config: dict[str, Any], kinds: Sequence[str] | None = None, contaminated: bool = True) -> list[str]:
-    """The TD3BC++ study's datasets per env: the D4RL ``kinds`` (default Table 1's, taming.kinds), then expert-random-X."""
+    """The TD3BC++ study's datasets per env: the D4RL ``kinds`` (default Table 1's, taming.kinds), then
+    expert-random-X."""
     taming = config.get("taming", {})
     kinds = taming.get("kinds", []) if kinds is None else kinds
     extra = [f"expert-random-{p}" for p in config["datasets"]["contamination"]] if contaminated else []
@@ -267,7 +271,8 @@ def study_datasets(config: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def run_steps(config: dict[str, Any]) -> dict[str, int]:
-    """The training budget of the runs on each dataset whose study sets its own (``taming.steps``); others take offline.steps."""
+    """The training budget of the runs on each dataset whose study sets its own (``taming.steps``); others take
+    offline.steps."""
     steps = config.get("taming", {}).get("steps")
     return dict.fromkeys(study_datasets(config)["taming.envs"], steps) if steps else {}
 
@@ -370,7 +375,8 @@ def all_variants(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def preset_of(variants: dict[str, dict[str, Any]], algorithm: str) -> str:
-    """The preset behind an algorithm name: a variant's preset (``variants`` as from :func:`all_variants`), or the name itself."""
+    """The preset behind an algorithm name: a variant's preset (``variants`` as from :func:`all_variants`), or the name
+    itself."""
     variant = variants.get(algorithm)
     return variant["preset"] if variant else algorithm
 
@@ -387,7 +393,8 @@ def run_options(
 
 
 def batch_size(offline: dict[str, Any], variants: dict[str, dict[str, Any]], algorithm: str) -> int:
-    """An algorithm's minibatch size: its own in ``offline.batch_sizes``, else its preset's there, else ``offline.batch_size``."""
+    """An algorithm's minibatch size: its own in ``offline.batch_sizes``, else its preset's there, else
+    ``offline.batch_size``."""
     sizes = offline.get("batch_sizes", {})
     return sizes.get(algorithm, sizes.get(preset_of(variants, algorithm), offline["batch_size"]))
 
@@ -447,7 +454,8 @@ def _check_bear_blog(config: dict[str, Any]) -> None:
         too_big = [n for n in blog["figure1_sizes"] if n > config["datasets"]["size"]]
         if too_big:
             raise ConfigError(
-                f"bear_blog.figure1_sizes {too_big} exceed datasets.size ({config['datasets']['size']}), the expert dataset's transitions"
+                f"bear_blog.figure1_sizes {too_big} exceed datasets.size ({config['datasets']['size']}), "
+                "the expert dataset's transitions"
             )
 
 
@@ -462,7 +470,8 @@ def _check_q_diagnostic(config: dict[str, Any]) -> None:
         too_big = [name for name, size in sizes.items() if size > config["datasets"]["size"]]
         if too_big:
             raise ConfigError(
-                f"q_diagnostic.datasets {too_big} keep more transitions than datasets.size ({config['datasets']['size']})"
+                f"q_diagnostic.datasets {too_big} keep more transitions than "
+                f"datasets.size ({config['datasets']['size']})"
             )
 
 
@@ -490,7 +499,8 @@ def _check_safer(safer: dict[str, Any] | None) -> None:
     bounds = safer["bounds"]
     if bounds["table_target"] not in bounds["targets"]:
         raise ConfigError(
-            f"safer.bounds.table_target {bounds['table_target']} must be one of safer.bounds.targets {bounds['targets']}"
+            f"safer.bounds.table_target {bounds['table_target']} "
+            f"must be one of safer.bounds.targets {bounds['targets']}"
         )
     percents = [round(100 * target) for target in bounds["targets"]]
     if len(set(percents)) != len(percents):
@@ -512,7 +522,8 @@ def _check_safer(safer: dict[str, Any] | None) -> None:
 
 
 def _check_guided_study(guided: dict[str, Any], envs: list[str], seeds: list[int]) -> None:
-    """The Guided TD3+BC study's envs among the run's, its extension apart from them, its seeds among the trained ones."""
+    """The Guided TD3+BC study's envs among the run's, its extension apart from them, its seeds among the trained
+    ones."""
     for key in ("envs", "extension_envs"):
         outside = [env for env in guided[key] if env not in envs]
         if outside:
@@ -536,7 +547,8 @@ def _check_safety_experts(safety: dict[str, Any], envs: list[str], shipped_dir: 
         if missing:
             raise ConfigError(
                 f"guided.safety_expert.source is 'shipped' but no shipped safety expert exists for {missing}; "
-                f"shipped envs: {available}. Set guided.safety_expert.source: train, or drop guided_td3bc from offline.algorithms."
+                f"shipped envs: {available}. Set guided.safety_expert.source: train, "
+                "or drop guided_td3bc from offline.algorithms."
             )
     else:
         missing = [env for env in envs if env not in safety["ctrl_cost_weight"]]

@@ -37,12 +37,14 @@ def lock_dir() -> Path:
 
 
 def _slot_path(directory: Path, name: str, slot: int) -> Path:
-    """Slot 0 keeps the one-job-per-GPU name, so jobs with different ``jobs_per_gpu`` still see each other's first slot."""
+    """Slot 0 keeps the one-job-per-GPU name, so jobs with different ``jobs_per_gpu`` still see each other's first
+    slot."""
     return (directory / (f"gpu{name}.lock" if slot == 0 else f"gpu{name}.slot{slot}.lock")).resolve()
 
 
 def claim_gpu(count: int, names: list[str] | None = None, directory: Path | None = None, jobs_per_gpu: int = 1) -> int:
-    """Lock a free slot and return its GPU's index among ``count`` (the GPU this process holds, if any); raise if all are taken."""
+    """Lock a free slot and return its GPU's index among ``count`` (the GPU this process holds, if any); raise if all
+    are taken."""
     if jobs_per_gpu < 1:
         raise ValueError(f"jobs_per_gpu must be at least 1, got {jobs_per_gpu}")
     names = names or [str(i) for i in range(count)]

@@ -195,7 +195,8 @@ class SnapshotEvaluator:
             return self.actor(x.view(len(self.seeds), -1, x.shape[-1])).reshape(len(obs), -1).numpy()
 
     def __call__(self, step: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-        """The scores of snapshot ``step``, one row per episode, and its Q diagnostic (None where the critic was not kept)."""
+        """The scores of snapshot ``step``, one row per episode, and its Q diagnostic (None where the critic was not
+        kept)."""
         seeds, episodes, q = self.seeds, self.episodes, self.q
         self.actor.load_state_dict(self.run["actors"][step])
         if hasattr(self.actor, "reseed"):

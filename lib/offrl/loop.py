@@ -63,7 +63,8 @@ class NonFiniteWatch:
         ).sum(0)
         bad = ~torch.isfinite(per_member)
         first = bad.any() & (self.first_bad < 0)
-        # ``step`` as a plain number: a tensor made of it would be a host-to-device copy, and a wait, every step on a GPU.
+        # ``step`` as a plain number: a tensor made of it would be a host-to-device copy, and a wait, every step on a
+        # GPU.
         self.first_bad = torch.where(first, step, self.first_bad)
         self.bad_members = torch.where(first, bad, self.bad_members)
 

@@ -232,7 +232,8 @@ class TanhGaussianActor(nn.Module):
         return tanh_gaussian_log_prob(torch.atanh(actions.clamp(clip - 1.0, 1.0 - clip)), mean, log_std)
 
     def entropy_estimate(self, obs: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
-        """−log π(ã | s) ``(M, B)`` for one reparameterised ã ~ π(· | s) per state, member s's noise from ``generators[s]``."""
+        """−log π(ã | s) ``(M, B)`` for one reparameterised ã ~ π(· | s) per state, member s's noise from
+        ``generators[s]``."""
         return -self.sample(obs, seeded_normal(generators, (obs.shape[1], self.spec["act_dim"]), obs.device))[2]
 
 
@@ -269,7 +270,8 @@ class TanhGaussianMixture(nn.Module):
 
     @torch.no_grad()
     def sample(self, obs: torch.Tensor, uniform: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Actions ``(M, B, act_dim)``: each dimension's component chosen by ``uniform`` (inverse CDF), then tanh(m + σ·noise).
+        """Actions ``(M, B, act_dim)``: each dimension's component chosen by ``uniform`` (inverse CDF), then
+        tanh(m + σ·noise).
 
         Not reparameterised (tfp's mixture sample is not either), hence no gradient.
         """
@@ -282,7 +284,8 @@ class TanhGaussianMixture(nn.Module):
     def entropy_estimate(
         self, obs: torch.Tensor, generators: list[torch.Generator], clip: float = 1e-6
     ) -> torch.Tensor:
-        """−log μ(ã | s) ``(M, B)`` for one ã ~ μ(· | s) per state (the sample carries no gradient, as the reference's)."""
+        """−log μ(ã | s) ``(M, B)`` for one ã ~ μ(· | s) per state (the sample carries no gradient, as the
+        reference's)."""
         shape = (obs.shape[1], self.act_dim)
         uniform = seeded_uniform(generators, shape, obs.device)
         return -self.log_prob(obs, self.sample(obs, uniform, seeded_normal(generators, shape, obs.device)), clip)

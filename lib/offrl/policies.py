@@ -41,7 +41,8 @@ def build_policy(spec: dict[str, Any], members: int) -> nn.Module:
 
 
 def snapshot_policy(run: dict[str, Any]) -> nn.Module:
-    """The evaluation policy a run's snapshots load into (runs written before policy kinds hold deterministic actors)."""
+    """The evaluation policy a run's snapshots load into (runs written before policy kinds hold deterministic
+    actors)."""
     spec = run.get("policy") or {
         "kind": "deterministic",
         "obs_dim": run["obs_dim"],

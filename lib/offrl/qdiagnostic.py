@@ -14,8 +14,8 @@ The protocol: an algorithm with a critic defines ``q_values(obs, actions) -> (S,
 value of each pair for each of its ``S`` members, on states as it trains on them (normalised
 where it normalises): the Q its actor maximises. An algorithm without one (BC) has no Q; its
 rows carry the return alone. γ is the algorithm's own ``config.discount``. The training loop
-keeps, at its snapshots (``TrainConfig.critic_snapshots`` of them at most), the state of the modules ``q_values`` reads (:func:`critic_modules`),
-and the evaluation rebuilds the algorithm around them (:class:`SnapshotQ`).
+keeps, at its snapshots (``TrainConfig.critic_snapshots`` of them at most), the state of the modules ``q_values`` reads
+(:func:`critic_modules`), and the evaluation rebuilds the algorithm around them (:class:`SnapshotQ`).
 
 Truncated tails. Q estimates the return of an unbounded episode; an episode cut by the time
 limit at T leaves G_t short of it by γ^{T−t}·V(s_T). A terminated episode gives the exact
@@ -170,7 +170,8 @@ CRITIC_KEPT, NO_CRITIC, CRITIC_NOT_KEPT = "kept", "none", "not kept"
 
 
 def critic_status(run: dict[str, Any]) -> str:
-    """``kept``: its snapshots hold the critic; ``none``: the algorithm has no Q (BC); ``not kept``: a run from before the diagnostic."""
+    """``kept``: its snapshots hold the critic; ``none``: the algorithm has no Q (BC); ``not kept``: a run from before
+    the diagnostic."""
     if "critics" not in run:
         return CRITIC_NOT_KEPT
     return CRITIC_KEPT if run["critics"] else NO_CRITIC

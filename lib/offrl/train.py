@@ -63,7 +63,8 @@ class DivergenceProbe:
         for name, index in parts.items():
             if len(index) == 0:
                 raise ValueError(
-                    f"the dataset has no {name} transitions (contaminant_from={contaminant_from}, {len(dataset)} transitions)"
+                    f"the dataset has no {name} transitions "
+                    f"(contaminant_from={contaminant_from}, {len(dataset)} transitions)"
                 )
             index = np.sort(rng.choice(index, size=min(size, len(index)), replace=False))
             obs = torch.as_tensor(
@@ -150,7 +151,8 @@ class TrainConfig:
     """JSON object of algorithm options, e.g. '{"alpha": 2.5}'"""
     contaminant_from: int | None = field(default=None, metadata=cli(hidden=True))
     """contaminated datasets: transitions from this index on are the contaminant's; the log then follows the
-    policy's divergence from the dataset's actions on each part (TD3BC++ Figure 4). Read from the dataset's provenance"""
+    policy's divergence from the dataset's actions on each part (TD3BC++ Figure 4). Read from the dataset's
+    provenance"""
     critic_snapshots: int = 20
     """the Q diagnostic: at most this many snapshots keep the critic (the last and every k-th before it)"""
 
@@ -164,12 +166,14 @@ class TrainConfig:
         if (self.checkpoint_every or self.eval_every) % self.log_every:
             # A checkpoint must fall on a log row, or a resumed run would lose the partial log interval.
             raise ValueError(
-                f"log_every ({self.log_every}) must divide the checkpoint interval ({self.checkpoint_every or self.eval_every})"
+                f"log_every ({self.log_every}) must divide the checkpoint interval "
+                f"({self.checkpoint_every or self.eval_every})"
             )
 
 
 def critic_steps(config: TrainConfig) -> set[int]:
-    """The snapshot steps that keep the critic: the last and every k-th before it, k = ⌈snapshots / critic_snapshots⌉."""
+    """The snapshot steps that keep the critic: the last and every k-th before it,
+    k = ⌈snapshots / critic_snapshots⌉."""
     snapshots = config.steps // config.eval_every
     stride = -(-snapshots // config.critic_snapshots)
     return {config.steps - i * stride * config.eval_every for i in range((snapshots - 1) // stride + 1)}
@@ -339,7 +343,8 @@ def train_pack(
     for run, d in zip(runs, datasets):
         if d.observations.shape[1] != obs_dim or d.actions.shape[1] != act_dim:
             raise ValueError(
-                f"a pack's datasets must have one shape: {run.config.dataset} has {d.observations.shape[1]}-d states and"
+                f"a pack's datasets must have one shape: {run.config.dataset} "
+                f"has {d.observations.shape[1]}-d states and"
                 f" {d.actions.shape[1]}-d actions, {config.dataset} {obs_dim} and {act_dim}"
             )
     algo = build(config.algorithm, obs_dim, act_dim, generators, device, config.options, env=config.env)
@@ -462,7 +467,8 @@ def _failed_runs(configs: list[TrainConfig], chosen: list[list[int]], first_bad:
     failed = {}
     for r, (c, index) in enumerate(zip(configs, chosen)):
         bad = [
-            f"{c.algorithm} on {c.dataset}, seed {seed}: a loss or Q-value became NaN or infinite at step {first_bad[m]}"
+            f"{c.algorithm} on {c.dataset}, seed {seed}: "
+            f"a loss or Q-value became NaN or infinite at step {first_bad[m]}"
             for seed, m in zip(c.seeds, index)
             if first_bad[m] >= 0
         ]

@@ -2,18 +2,20 @@
 
 Reference version: the authors' code, aviralkumar2907/BEAR (``algos.py``, and its README's
 MuJoCo commands): Laplacian kernel with σ = 10 (their Hopper value, the config's default;
-Walker2d's command uses a Gaussian kernel with σ = 20), n = 5 sampled actions per state, ε = 0.05 (the threshold hard-coded in
-``algos.py``), log α clamped to [−5, 10] (``lagrange_thresh`` = 10), K = 2 Q-functions,
+Walker2d's command uses a Gaussian kernel with σ = 20), n = 5 sampled actions per state, ε = 0.05 (the threshold
+hard-coded in ``algos.py``), log α clamped to [−5, 10] (``lagrange_thresh`` = 10), K = 2 Q-functions,
 ``version`` 0 (the actor ascends the minimum over the ensemble), 10 sampled next actions,
 400×300 actor and critics, 750×750 VAE, learning rates 1e-3 (Adam's default there).
 
     VAE:    the behaviour model β, mean (D(s, z) − a)² + ½·KL (offrl.nets.EnsembleVAE)
     critic: Σₖ mean_B w·(Qₖ(s, a) − y)²,
-            y = r + γ·(1 − done)·maxⱼ [λ·minₖ Q′ₖ(s′, a′ⱼ) + (1 − λ)·maxₖ Q′ₖ(s′, a′ⱼ)],  a′ⱼ ~ π′(· | s′), j ≤ 10, λ = 0.75
+            y = r + γ·(1 − done)·maxⱼ [λ·minₖ Q′ₖ(s′, a′ⱼ) + (1 − λ)·maxₖ Q′ₖ(s′, a′ⱼ)],
+                a′ⱼ ~ π′(· | s′), j ≤ 10, λ = 0.75
     actor:  mean_B [−w·minₖ meanⱼ Qₖ(s, ãⱼ) + α·MMD(s)],  ãⱼ ~ π(· | s) with its noise clipped to ±0.5, j ≤ n
             (``actor_q="first"``: minₖ Qₖ(s, ã₀) at the first sample only);
             during the warm-up mean_B α·MMD(s) alone
-            (w ≡ 1 here; UWAC, offrl.algos.uwac, overrides ``target_values`` and ``actor_value`` to weigh by uncertainty)
+            (w ≡ 1 here; UWAC, offrl.algos.uwac, overrides ``target_values`` and ``actor_value``
+             to weigh by uncertainty)
     α:      log α ascends mean_B α·(MMD(s) − ε), then is clamped to [−5, 10]
 
     MMD(s) = √(mean k(x, x′) + mean k(y, y′) − 2·mean k(x, y) + 1e-6), x the actor's n pre-tanh
@@ -216,7 +218,8 @@ class BEAR(OfflineAlgorithm):
         return per_seed.sum(), {"critic_loss": per_seed.detach(), "q_mean": q[0].mean(dim=1).detach(), **logs}
 
     def target_values(self, next_obs: torch.Tensor, next_action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(K, S, N) the target critics at the sampled next pairs, and (S, N) each pair's weight in the critic loss (1: BEAR weighs none)."""
+        """(K, S, N) the target critics at the sampled next pairs, and (S, N) each pair's weight in the critic loss
+        (1: BEAR weighs none)."""
         return self.ensemble(self.critic_target, next_obs, next_action), torch.ones(
             next_obs.shape[:2], device=next_obs.device
         )
@@ -274,7 +277,8 @@ class BEAR(OfflineAlgorithm):
 
     @torch.no_grad()
     def relaxation_weight(self, obs: torch.Tensor, behaviour_actions: torch.Tensor) -> torch.Tensor:
-        """(S, B): W(s, β(s)) from the mean of the critics over the VAE's n actions at s; no gradient flows through it."""
+        """(S, B): W(s, β(s)) from the mean of the critics over the VAE's n actions at s; no gradient flows through
+        it."""
         q = (
             self.ensemble(self.critic, obs, behaviour_actions)
             .mean(dim=0)

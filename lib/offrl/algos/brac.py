@@ -152,7 +152,8 @@ class BRAC(OfflineAlgorithm):
         return per_seed.sum(), {"actor_loss": per_seed.detach(), "kl": divergence.mean(dim=1).detach()}
 
     def capture_variant(self, update: int) -> tuple[bool, bool]:
-        """The branches the ``update``-th update takes (offrl.capture): the behaviour model's phase, the actor's Q term."""
+        """The branches the ``update``-th update takes (offrl.capture): the behaviour model's phase, the actor's Q
+        term."""
         return update <= self.pretrain_steps, update > self.pretrain_steps + self.warmup_steps
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:

@@ -1,4 +1,5 @@
-"""Conservative Q-Learning (Kumar, Zhou, Tucker, Levine 2020, "Conservative Q-Learning for Offline RL"): CQL(H) and CQL(ρ).
+"""Conservative Q-Learning (Kumar, Zhou, Tucker, Levine 2020, "Conservative Q-Learning for Offline RL"): CQL(H) and
+CQL(ρ).
 
 SAC (:mod:`offrl.algos.sac`, its actor, temperature and target updates unchanged) whose critics are
 pushed down at actions the policy or chance proposes and up at the dataset's (the paper's eq. 3 with
@@ -151,7 +152,8 @@ class CQL(SAC):
         )
 
     def sampled_actions(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """The 3N proposals per state, ``(S, 3, B, N, A)``: uniform, π(· | s), π(· | s′); and their log-densities ``(S, 3, B, N)``."""
+        """The 3N proposals per state, ``(S, 3, B, N, A)``: uniform, π(· | s), π(· | s′); and their log-densities
+        ``(S, 3, B, N)``."""
         n, (seeds, batch_size, act_dim) = self.config.samples, batch.actions.shape
         with torch.no_grad():
             uniform = seeded_uniform(self.generators, (batch_size * n, act_dim), batch.actions.device) * 2.0 - 1.0

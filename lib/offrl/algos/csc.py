@@ -108,7 +108,8 @@ def conservative_cost_loss(
     discount: float,
     weight: float,
 ) -> torch.Tensor:
-    """Each seed's cost-critic loss ``(S,)`` from ``(S, B)`` tensors: Q_C at the replayed and at policy actions, c, 1 − done, Q̄_C(s′, a′)."""
+    """Each seed's cost-critic loss ``(S,)`` from ``(S, B)`` tensors: Q_C at the replayed and at policy actions, c, 1 −
+    done, Q̄_C(s′, a′)."""
     target = costs + discount * (1.0 - costs) * not_done * next_cost
     return weight * (q_data.mean(dim=1) - q_policy.mean(dim=1)) + 0.5 * (q_data - target.detach()).square().mean(dim=1)
 
@@ -172,7 +173,8 @@ class CSC(SAC):
         )
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
-        """The executed actions ``(S, B, act_dim)``: of K draws from π, the first that Q_C deems safe, else the least costly."""
+        """The executed actions ``(S, B, act_dim)``: of K draws from π, the first that Q_C deems safe, else the least
+        costly."""
         seeds, batch, k = obs.shape[0], obs.shape[1], self.csc.candidates
         repeated = obs.repeat_interleave(k, dim=1)  # each state K times in a row
         actions = super().explore(repeated)

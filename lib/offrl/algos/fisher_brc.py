@@ -1,4 +1,5 @@
-"""Fisher-BRC (Kostrikov, Tompson, Fergus & Nachum 2021, "Offline Reinforcement Learning with Fisher Divergence Critic Regularization").
+"""Fisher-BRC (Kostrikov, Tompson, Fergus & Nachum 2021, "Offline Reinforcement Learning with Fisher Divergence Critic
+Regularization").
 
 The critic is an offset from the log-density of a behaviour model μ fitted first,
 Q(s, a) = O(s, a) + log μ(a | s), and the offset's action gradient is penalised at the
@@ -88,7 +89,8 @@ class FisherBRC(SAC):
         self.pretrain_steps = round(self.config.pretrain_fraction * total_steps)
 
     def behaviour_lr(self, update: int) -> float:
-        """The ``update``-th update's rate, the reference's piecewise-constant schedule, at 80% and 90% of the behaviour phase."""
+        """The ``update``-th update's rate, the reference's piecewise-constant schedule, at 80% and 90% of the behaviour
+        phase."""
         progress = (update - 1) / self.pretrain_steps
         return self.config.behaviour_lr * (1.0 if progress < 0.8 else 0.1 if progress < 0.9 else 0.01)
 

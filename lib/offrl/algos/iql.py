@@ -16,10 +16,10 @@ then Q with the new V, then the targets. The actor's learning rate decays from 3
 cosine over the run (``optax.cosine_decay_schedule`` there, over its 1M steps; here over the run's
 length, which the training loop tells :meth:`IQL.plan`). Rewards are scaled by
 1000 / (max − min episode return) of the dataset (``normalize_rewards``), as the reference's
-``train_offline.py`` (``normalize``) does for the locomotion tasks: the advantages, and so the weights exp(β·A), then mean the same at any
-reward scale. Hyperparameters of the reference's MuJoCo configuration (``configs/mujoco_config.py``):
-expectile 0.7, temperature β = 3, learning rates 3e-4, two hidden layers of 256, batch 256, no dropout;
-the Gaussian actor with a tanh mean and a state-independent σ (``NormalTanhPolicy`` with
+``train_offline.py`` (``normalize``) does for the locomotion tasks: the advantages, and so the weights exp(β·A),
+then mean the same at any reward scale. Hyperparameters of the reference's MuJoCo configuration
+(``configs/mujoco_config.py``): expectile 0.7, temperature β = 3, learning rates 3e-4, two hidden layers of 256,
+batch 256, no dropout; the Gaussian actor with a tanh mean and a state-independent σ (``NormalTanhPolicy`` with
 ``state_dependent_std=False, tanh_squash_distribution=False``), evaluated at its mean.
 
 Departures: states normalised by the dataset's mean and std (CORL's ``normalize: true``; the reference
@@ -123,7 +123,8 @@ class IQL(OfflineAlgorithm):
         actor_params = (
             [*self.actor.parameters(), self.log_std] if c.actor == "gaussian" else list(self.actor.parameters())
         )
-        # The actor's rate and the update count live on the device, so a captured update (offrl.capture) follows the cosine.
+        # The actor's rate and the update count live on the device, so a captured update (offrl.capture) follows the
+        # cosine.
         self.actor_opt = adam(actor_params, torch.tensor(c.actor_lr, device=device))
         self.value_opt = adam(self.value.parameters(), c.value_lr)
         self.critic_opt = adam(self.critic.parameters(), c.critic_lr)

@@ -42,7 +42,8 @@ BEAR_D4RL = {
 }
 # The TD3BC++ paper (appendix C.1): "for four adroit tasks, we use the Gaussian kernel".
 BEAR_D4RL_ENVS = {env: {"kernel": "gaussian"} for env in ("halfcheetah", "door", "hammer", "pen", "relocate")}
-# aviralkumar2907/BEAR's README commands: Laplacian σ = 10 for Hopper (BEARConfig's default, HalfCheetah's too), Gaussian σ = 20 for Walker2d.
+# aviralkumar2907/BEAR's README commands: Laplacian σ = 10 for Hopper (BEARConfig's default, HalfCheetah's too),
+# Gaussian σ = 20 for Walker2d.
 BEAR_README_ENVS = {"walker2d": {"kernel": "gaussian", "sigma": 20.0}}
 
 # CQL as the TD3BC++ paper ran it, young-geng/CQL's SimpleSAC (conservative_sac.py::get_default_config,
@@ -70,7 +71,8 @@ PRESETS: dict[str, Preset] = {
     # The TD3BC++ paper's naive baselines: the top 10% of trajectories by return.
     "bc_10pct": Preset("bc", top_episodes=0.1),
     "td3bc_10pct": Preset("td3bc", top_episodes=0.1),
-    # The BEAR blog: naive offline SAC, BEAR-QL and BCQ; BEAR++ is BEAR-QL with both TD3BC++ plugins (λ_GP = 1, Table 7).
+    # The BEAR blog: naive offline SAC, BEAR-QL and BCQ; BEAR++ is BEAR-QL with both TD3BC++ plugins (λ_GP = 1,
+    # Table 7).
     "sac": Preset("sac"),
     "bear": Preset("bear", env_options=BEAR_README_ENVS),
     "bear_pp": Preset("bear", {"gradient_penalty": 1.0, "relaxation": "minmax"}, env_options=BEAR_README_ENVS),
@@ -153,7 +155,8 @@ def build(
     missing = [name for name in spec.required if options.get(name) is None]
     if missing:
         raise ValueError(
-            f"algorithm {preset!r} needs option(s) {missing} (files a run supplies, e.g. --options '{{\"{missing[0]}\": ...}}')"
+            f"algorithm {preset!r} needs option(s) {missing} "
+            f"(files a run supplies, e.g. --options '{{\"{missing[0]}\": ...}}')"
         )
     check_options(preset, options)
     return cls(obs_dim, act_dim, generators, config_cls(**options), device)

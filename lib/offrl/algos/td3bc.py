@@ -77,7 +77,8 @@ class TD3BCConfig(PluginOptions):  # and the TD3BC++ plugins' options (off by de
     # Guided TD3+BC: the safety expert's actor (.pt) and the dataset's SimHash index (.npz).
     guide_expert: str | None = None
     guide_index: str | None = None
-    # Guided TD3+BC, the actor-side reading of section 3: weight of (1 − conf(s))·‖π(s) − π_T(s)‖² in the actor loss; 0 = eq. 2 alone.
+    # Guided TD3+BC, the actor-side reading of section 3: weight of (1 − conf(s))·‖π(s) − π_T(s)‖² in the actor loss;
+    # 0 = eq. 2 alone.
     actor_guidance: float = 0.0
 
     def __post_init__(self) -> None:

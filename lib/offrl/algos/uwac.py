@@ -1,4 +1,5 @@
-"""UWAC (Wu, Zhai, Srivastava, Susskind, Zhang, Salakhutdinov & Goh 2021, "Uncertainty Weighted Actor-Critic for Offline Reinforcement Learning").
+"""UWAC (Wu, Zhai, Srivastava, Susskind, Zhang, Salakhutdinov & Goh 2021, "Uncertainty Weighted Actor-Critic for Offline
+Reinforcement Learning").
 
 BEAR (offrl.algos.bear, whose losses this reuses) with MC-dropout critics: every critic
 evaluation drops hidden units at rate p, the variance of Q over K dropout passes measures how
@@ -120,7 +121,8 @@ class UWAC(BEAR):
     def dropout_moments(
         self, critic: QEnsemble, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(K, S, N) each critic's mean over ``dropout_samples`` passes, and (S, N) the variances summed over the critics."""
+        """(K, S, N) each critic's mean over ``dropout_samples`` passes, and (S, N) the variances summed over the
+        critics."""
         passes = self.config.dropout_samples
         q = self.ensemble(critic, obs.repeat(1, passes, 1), actions.repeat(1, passes, 1))
         q = q.view(self.config.num_qs, self.seeds, passes, -1)

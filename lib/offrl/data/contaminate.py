@@ -1,9 +1,9 @@
 """Contaminated datasets (TD3BC++ paper, appendix A.1): expert data with a share of other data spliced in.
 
 ``expert-random-X``: load the expert dataset and replace its final X% of transitions with the
-first X% of the random dataset; ``expert-cloned-X`` likewise with the cloned dataset. The contaminant count is ``floor(X/100 · N)`` for an expert
-dataset of N transitions (:func:`contaminant_count`; the paper's Table 3 counts, e.g. Hopper's
-ER7 699,323 of 999,034), so the total stays N. An episode cut by either splice ends as a
+first X% of the random dataset; ``expert-cloned-X`` likewise with the cloned dataset. The contaminant count is
+``floor(X/100 · N)`` for an expert dataset of N transitions (:func:`contaminant_count`; the paper's Table 3
+counts, e.g. Hopper's ER7 699,323 of 999,034), so the total stays N. An episode cut by either splice ends as a
 truncation (timeout), never as a fake terminal.
 
 ``expert-firstN``: the expert dataset's first N transitions alone (the BEAR blog's Figure 1
@@ -32,7 +32,8 @@ def parse_subset(kind: str) -> int | None:
 
 
 def parse_contaminated(kind: str) -> tuple[str, int] | None:
-    """``"expert-random-30"`` -> ``("random", 30)``, ``"expert-cloned-10"`` -> ``("cloned", 10)``; None for any other kind."""
+    """``"expert-random-30"`` -> ``("random", 30)``, ``"expert-cloned-10"`` -> ``("cloned", 10)``; None for any other
+    kind."""
     match = CONTAMINATED_KIND.fullmatch(kind)
     return (match.group(1), int(match.group(2))) if match else None
 
@@ -50,7 +51,8 @@ def truncate(dataset: Dataset, size: int) -> Dataset:
 
 
 def contaminant_count(n: int, percent: int) -> int:
-    """Transitions of an ``expert-<contaminant>-percent`` dataset of ``n`` that are the contaminant's: floor(percent/100 · n), in integers."""
+    """Transitions of an ``expert-<contaminant>-percent`` dataset of ``n`` that are the contaminant's:
+    floor(percent/100 · n), in integers."""
     return percent * n // 100
 
 

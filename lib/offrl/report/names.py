@@ -77,7 +77,8 @@ def id_footnote(names: Iterable[str]) -> str:
 
 
 def spread_label(seeds: Iterable[int], spread: str = "mean ± s.d.") -> str:
-    """What a line and its band or error bar show, from the seed count of each: ``mean ± s.d. over 5 seeds`` (``2-3 seeds`` if they differ)."""
+    """What a line and its band or error bar show, from the seed count of each: ``mean ± s.d. over 5 seeds``
+    (``2-3 seeds`` if they differ)."""
     counts = sorted({int(n) for n in seeds})
     if not counts:
         return spread

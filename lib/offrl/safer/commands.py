@@ -252,7 +252,9 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     """The SAFER commands, each made by ``add(name, help=...)`` (the trunk's, which adds the global options)."""
     p = add(
         "grasp-data",
-        help="scripted grasp episodes on the task family, labelled with ω, success, task and failure mode (SAFER's data)",
+        help=(
+            "scripted grasp episodes on the task family, labelled with ω, success, task and failure mode (SAFER's data)"
+        ),
     )
     _add_task_arguments(p)
     p.add_argument("--root", default="resources/minari", help="Minari datasets root")

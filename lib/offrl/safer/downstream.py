@@ -68,7 +68,8 @@ def _downstream_sac() -> SACConfig:
 
 @dataclass
 class DownstreamConfig:
-    """One downstream run. Its fields are ``python -m offrl downstream``'s options (``offrl.options``), help below each."""
+    """One downstream run. Its fields are ``python -m offrl downstream``'s options (``offrl.options``), help below
+    each."""
 
     method: str = field(metadata=cli(choices=METHODS))
     total_steps: int = field(default=50_000, metadata=cli("--steps"))
@@ -79,7 +80,8 @@ class DownstreamConfig:
     explore_probability: float = field(default=0.9, metadata=cli(hidden=True))
     """δ of Prior-Explore"""
     bound: float | None = field(default=None, metadata=cli(hidden=True))
-    """η of safer and safer_no_context; None for every other method (the command line reads it from --bounds and --target)"""
+    """η of safer and safer_no_context; None for every other method (the command line reads it from --bounds
+    and --target)"""
     latent_map: str = "truncated_normal"
     """safer, safer_no_context: u → z, truncated_normal (the prior's N(0, I) truncated to the bound) or box (z = η·u)
     (offrl.safer.priors.latent.LATENT_MAPS)"""
@@ -102,7 +104,8 @@ class DownstreamConfig:
                 raise ValueError(f"bound = {self.bound}: method {self.method!r} needs the safety bound η, a number > 0")
         elif self.bound is not None:
             raise ValueError(
-                f"bound = {self.bound}: only {', '.join(BOUNDED_METHODS)} use η; for method {self.method!r} it must be None"
+                f"bound = {self.bound}: only {', '.join(BOUNDED_METHODS)} use η; "
+                f"for method {self.method!r} it must be None"
             )
         for name in ("total_steps", "batch_size", "log_every", "max_episode_steps"):
             if getattr(self, name) < 1:
@@ -111,14 +114,16 @@ class DownstreamConfig:
             raise ValueError(f"start_steps = {self.start_steps}: must be in [0, total_steps = {self.total_steps}]")
         if self.total_steps % self.log_every:
             raise ValueError(
-                f"log_every = {self.log_every}: must divide total_steps = {self.total_steps}, so every log window has the same length"
+                f"log_every = {self.log_every}: must divide total_steps = {self.total_steps}, "
+                "so every log window has the same length"
             )
         if not 0 <= self.explore_probability <= 1:
             raise ValueError(f"explore_probability = {self.explore_probability}: must be in [0, 1]")
 
 
 def check_prior(method: str, prior: SkillPrior | None, obs_dim: int) -> None:
-    """Raise ValueError where ``prior`` does not fit ``method`` (sac and csc take none; the others need one) or the task's ``obs_dim``."""
+    """Raise ValueError where ``prior`` does not fit ``method`` (sac and csc take none; the others need one) or the
+    task's ``obs_dim``."""
     if method in RAW_METHODS:
         if prior is not None:
             raise ValueError(f"method {method!r} acts on raw actions: prior must be None")
@@ -127,14 +132,16 @@ def check_prior(method: str, prior: SkillPrior | None, obs_dim: int) -> None:
         raise ValueError(f"method {method!r} needs a skill prior; only {', '.join(RAW_METHODS)} run without one")
     if prior.flow.action_dim != ACT_DIM or prior.spec["state_dim"] != obs_dim:
         raise ValueError(
-            f"the prior maps {prior.flow.action_dim}-D actions of {prior.spec['state_dim']}-D states; the grasp task has {ACT_DIM} and {obs_dim}"
+            f"the prior maps {prior.flow.action_dim}-D actions of {prior.spec['state_dim']}-D states; "
+            f"the grasp task has {ACT_DIM} and {obs_dim}"
             " (is the task's geometry observed in one and hidden in the other? safer.tasks.observe_geometry)"
         )
     if method in NEEDS_CONTEXT and not prior.context_dim:
         raise ValueError(f"method {method!r} needs a prior with a safety variable (context_dim > 0); this one has none")
     if method in NEEDS_NO_CONTEXT and prior.context_dim:
         raise ValueError(
-            f"method {method!r} needs a prior without a safety variable (context_dim = 0); this one has {prior.context_dim}"
+            f"method {method!r} needs a prior without a safety variable (context_dim = 0); "
+            f"this one has {prior.context_dim}"
         )
 
 
@@ -191,7 +198,8 @@ class MemberReplay:
         self.size += 1
 
     def sample(self, rngs: list[np.random.Generator], batch_size: int) -> Batch:
-        """``batch_size`` transitions per seed, each seed's indices from its own generator; the costs ω in ``extras``."""
+        """``batch_size`` transitions per seed, each seed's indices from its own generator; the costs ω in
+        ``extras``."""
         idx = np.stack([rng.integers(0, self.size, batch_size) for rng in rngs])
         member = np.arange(len(rngs))[:, None]
         return Batch(

@@ -101,7 +101,8 @@ class GraspTask:
         for axis, (size, offset) in enumerate(zip(self.object_size[:2], self.object_offset)):
             if abs(offset) + size > half:
                 raise ValueError(
-                    f"object_offset[{axis}] = {offset}: the object must lie inside the container (|offset| + size ≤ {half})"
+                    f"object_offset[{axis}] = {offset}: the object must lie inside the container "
+                    f"(|offset| + size ≤ {half})"
                 )
         if not 0 < self.wall_height < 2 * FINGER_HALF_LENGTH:
             raise ValueError(f"wall_height = {self.wall_height}: must be in (0, {2 * FINGER_HALF_LENGTH})")
@@ -181,7 +182,8 @@ def _mjcf(task: GraspTask) -> str:
     ox, oy = cx + task.object_offset[0], cy + task.object_offset[1]
     sx, sy, sz = task.object_size
     walls = "\n".join(
-        f'<geom name="wall_{name}" type="box" pos="{cx + px} {cy + py} {h / 2}" size="{hx} {hy} {h / 2}" material="wall"/>'
+        f'<geom name="wall_{name}" type="box" pos="{cx + px} {cy + py} {h / 2}" '
+        f'size="{hx} {hy} {h / 2}" material="wall"/>'
         for name, px, py, hx, hy in (
             ("west", -half - t, 0, t, half + 2 * t),
             ("east", half + t, 0, t, half + 2 * t),
@@ -194,7 +196,8 @@ def _mjcf(task: GraspTask) -> str:
     fingers = "\n".join(
         f"""<body name="finger_{side}" gravcomp="1">
               <joint name="finger_{side}" type="slide" axis="{sign} 0 0" range="{lo} {hi}" damping="1"/>
-              <geom name="finger_{side}" type="box" pos="0 0 {fl}" size="{ft} {fw} {fl}" mass="0.02" material="gripper"/>
+              <geom name="finger_{side}" type="box" pos="0 0 {fl}" size="{ft} {fw} {fl}" mass="0.02"
+                    material="gripper"/>
             </body>"""
         for side, sign in (("left", -1), ("right", 1))
     )
@@ -219,7 +222,8 @@ def _mjcf(task: GraspTask) -> str:
       <joint name="x" type="slide" axis="1 0 0" range="-0.3 0.3"/>
       <joint name="y" type="slide" axis="0 1 0" range="-0.3 0.3"/>
       <joint name="z" type="slide" axis="0 0 1" range="0 0.4"/>
-      <geom name="palm" type="capsule" fromto="{-hi} 0 {2 * fl + 0.01} {hi} 0 {2 * fl + 0.01}" size="0.01" mass="0.1" material="gripper"/>
+      <geom name="palm" type="capsule" fromto="{-hi} 0 {2 * fl + 0.01} {hi} 0 {2 * fl + 0.01}" size="0.01"
+            mass="0.1" material="gripper"/>
       {fingers}
     </body>
   </worldbody>
@@ -312,7 +316,8 @@ class SafeGraspEnv(gym.Env):
         return all(finger in touching for finger in self._finger_geoms)
 
     def full_observation(self) -> np.ndarray:
-        """The ``OBS_DIM`` floats with the geometry, whatever the task lets the agent observe (the scripted policy's view)."""
+        """The ``OBS_DIM`` floats with the geometry, whatever the task lets the agent observe (the scripted policy's
+        view)."""
         q = self.data.qpos
         return np.concatenate(
             [

@@ -40,7 +40,8 @@ DRIFT_PER_STEP = 0.002  # metres the aim slides towards the tight wall per desce
 
 
 class ScriptedGrasp:
-    """One episode's controller: ``act(full_observation)`` (geometry included) until the episode ends, then a new one."""
+    """One episode's controller: ``act(full_observation)`` (geometry included) until the episode ends, then a new
+    one."""
 
     def __init__(self, mode: str = "none", noise: float = 0.1, rng: np.random.Generator | None = None) -> None:
         if mode not in FAILURE_MODES:

@@ -385,7 +385,8 @@ def plot_violation_curves(
 def plot_ablation(
     logs: pd.DataFrame, tasks: Sequence[int], stem: str | Path, methods: Sequence[str] = ABLATION
 ) -> pd.DataFrame:
-    """SAFER's Figure 8: SAFER with and without the safety context; top, success rate per window; bottom, violations per window.
+    """SAFER's Figure 8: SAFER with and without the safety context; top, success rate per window; bottom, violations per
+    window.
 
     One column per task; mean over seeds and a ±1 SD band. A window where no episode ended has
     no success rate: a gap in the line.

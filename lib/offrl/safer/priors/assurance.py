@@ -14,7 +14,8 @@ import numpy as np
 
 
 class UnreachableTarget(RuntimeError):
-    """No bound holds safe data with at most the target share of unsafe data; ``bound`` is the last one that held safe data."""
+    """No bound holds safe data with at most the target share of unsafe data; ``bound`` is the last one that held safe
+    data."""
 
     def __init__(self, message: str, bound: float) -> None:
         super().__init__(message)
@@ -72,7 +73,8 @@ def safety_bound(
         if not maxima:
             # An unsafe z lies nearer the origin than every safe z still in bound.
             raise UnreachableTarget(
-                f"no safe data left in bound at η = {bound}: no bound reaches max_unsafe_fraction = {max_unsafe_fraction}",
+                f"no safe data left in bound at η = {bound}: "
+                f"no bound reaches max_unsafe_fraction = {max_unsafe_fraction}",
                 last_with_safe,
             )
         bound = float(max(maxima))

@@ -117,7 +117,8 @@ class SkillPrior(nn.Module):
 
 
 def save_prior(prior: SkillPrior, path: str | Path, **extra: Any) -> None:
-    """``extra``: plain values only (numbers, strings, lists, dicts, tensors), so the file loads without running code."""
+    """``extra``: plain values only (numbers, strings, lists, dicts, tensors), so the file loads without running
+    code."""
     torch.save({"spec": prior.spec, "state": prior.state_dict(), **extra}, path)
 
 

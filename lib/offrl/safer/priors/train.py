@@ -187,7 +187,8 @@ def train_prior(
     safe, unsafe = safe_rows(data, c.safe_set), np.flatnonzero(data.violations)
     if len(safe) == 0 or (c.unsafe_weight > 0 and len(unsafe) == 0):
         raise ValueError(
-            f"{len(safe)} safe and {len(unsafe)} unsafe rows: {c.kind} needs both (collect more data or more failure modes)"
+            f"{len(safe)} safe and {len(unsafe)} unsafe rows: {c.kind} needs both "
+            "(collect more data or more failure modes)"
         )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
