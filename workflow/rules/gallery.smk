@@ -15,8 +15,8 @@ rule gallery_findings:
     """The findings the gallery's figures bear on: Guided TD3+BC's, and SAFER's Figures 1 and 4 (no downstream runs)."""
     input:
         guided=FINDINGS_STUDIES["guided"]["inputs"] if GALLERY_GUIDED else [],
-        likelihood=expand("results/safer/priors/{prior}/likelihood.csv", prior=["parrot", "safer"]),
-        calibration=expand("results/safer/calibration/task{task}.csv", task=SAFER_EVAL_TASKS),
+        likelihood=[prior_file(prior, FIRST_PRIOR[0], "likelihood.csv") for prior in ("parrot", "safer")],
+        calibration=list(calibration_files().values()),
     output:
         md="results/gallery/findings.md",
         json="results/gallery/findings.json",
@@ -24,6 +24,8 @@ rule gallery_findings:
         "logs/report/gallery_findings.log",
     benchmark:
         "logs/benchmarks/report/gallery_findings.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
@@ -33,8 +35,10 @@ rule gallery_findings:
         scale=config["scale"],
         last=OFFLINE["final_evaluations"],
         guided=FINDINGS_STUDIES["guided"]["args"] if GALLERY_GUIDED else "",
-        likelihood=" ".join(f"{prior}=results/safer/priors/{prior}/likelihood.csv" for prior in ["parrot", "safer"]),
-        calibration=" ".join(f"{task}=results/safer/calibration/task{task}.csv" for task in SAFER_EVAL_TASKS),
+        likelihood=" ".join(
+            f"{prior}={prior_file(prior, FIRST_PRIOR[0], 'likelihood.csv')}" for prior in ("parrot", "safer")
+        ),
+        calibration=" ".join(f"{task}:{seed}={path}" for (task, seed), path in calibration_files().items()),
         target=SAFER["bounds"]["table_target"],
     shell:
         "python -m offrl findings --out {params.stem} --scale {params.scale} --last {params.last} {params.guided}"
@@ -56,6 +60,8 @@ rule gallery:
         "logs/report/gallery.log",
     benchmark:
         "logs/benchmarks/report/gallery.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=LIGHT_MEM_MB,
