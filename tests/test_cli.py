@@ -1,4 +1,5 @@
-"""The command line: every command's help, the global options, names checked before any work, errors that name the fix."""
+"""The command line: every command's help, the global options, names checked before any work, errors that name
+the fix."""
 
 import argparse
 import json

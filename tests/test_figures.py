@@ -1,4 +1,5 @@
-"""Every figure readable alone: the papers' names with the ids in a footnote, what bands and bars are, no clipped text, its data beside it.
+"""Every figure readable alone: the papers' names with the ids in a footnote, what bands and bars are, no clipped
+text, its data beside it.
 
 Text outside a figure raises (pyproject's filterwarnings turns offrl.report.figures.ClippedTextWarning into an error).
 """

@@ -342,7 +342,8 @@ def test_final_probe_q_is_read_per_seed_at_the_last_snapshot(tmp_path):
 
     run = tmp_path / "run"
     run.mkdir()
-    # (seeds, pairs), as offrl.train's DivergenceProbe.q_values writes them: seed 4's contaminant Q 0, 1, 2, seed 7's 3, 4, 5.
+    # (seeds, pairs), as offrl.train's DivergenceProbe.q_values writes them: seed 4's contaminant Q 0, 1, 2,
+    # seed 7's 3, 4, 5.
     probe_q = {
         step: {"expert": torch.full((2, 3), float(step)), "contaminant": torch.arange(6.0).reshape(2, 3)}
         for step in (5, 10)

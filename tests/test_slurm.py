@@ -107,13 +107,14 @@ def test_slice_runs_as_sbatch_jobs_equal_to_a_local_run_and_a_failed_job_shows_i
     failure = output[output.index("Error in rule collect_dataset") :]
     assert "--kind medium" in failure[: failure.index("Logfile")]
     assert re.search(
-        r"log: logs/datasets/hopper-medium\.log, \S+/\.snakemake/slurm_logs/rule_collect_dataset/hopper_medium/\d+\.log",
+        r"log: logs/datasets/hopper-medium\.log, "
+        r"\S+/\.snakemake/slurm_logs/rule_collect_dataset/hopper_medium/\d+\.log",
         failure,
     )
     assert "Logfile logs/datasets/hopper-medium.log:" in failure
     assert (
-        f"offrl collect: error: cannot read the actor checkpoint {behaviour.relative_to(remote)}/medium.pt: it is damaged"
-        in failure
+        f"offrl collect: error: cannot read the actor checkpoint {behaviour.relative_to(remote)}/medium.pt: "
+        "it is damaged" in failure
     )
     assert not (remote / "resources" / "datasets" / "hopper-medium.json").exists()
 

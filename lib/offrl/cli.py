@@ -21,7 +21,8 @@ from offrl.report.scale import STUDIES, load_scale_note, stated_scale
 from offrl.safer import commands as safer
 
 # Default thread count by hand: the networks are small, so more threads mostly wait on each other (on a busy
-# 2-core machine the default of every core ran TD3+BC 40x slower than one thread). Snakemake rules pass their `threads:`.
+# 2-core machine the default of every core ran TD3+BC 40x slower than one thread). Snakemake rules pass their
+# `threads:`.
 DEFAULT_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
@@ -59,14 +60,20 @@ def _global_options(in_command: bool) -> argparse.ArgumentParser:
     group.add_argument(
         "--device",
         default=default("auto"),
-        help="train, behaviour and bench: auto (a free GPU, else the CPU), cpu, cuda (a free GPU) or cuda:<index> (default: auto)",
+        help=(
+            "train, behaviour and bench: auto (a free GPU, else the CPU), cpu, cuda (a free GPU) or cuda:<index> "
+            "(default: auto)"
+        ),
     )
     group.add_argument("--quiet", action="store_true", default=default(False), help="no progress bar")
     group.add_argument(
         "--capture",
         choices=("auto", "off"),
         default=default("auto"),
-        help="train, behaviour and bench: auto runs each training step as a captured CUDA graph on a GPU; off always eagerly (debugging)",
+        help=(
+            "train, behaviour and bench: auto runs each training step as a captured CUDA graph on a GPU; "
+            "off always eagerly (debugging)"
+        ),
     )
     group.add_argument(
         "--jobs-per-gpu",

@@ -1,4 +1,5 @@
-"""The cost of a run before it starts: ``python -m offrl plan --configfile config/paper.yaml [--gpus 2 --cores 16 | --jobs 100]``.
+"""The cost of a run before it starts:
+``python -m offrl plan --configfile config/paper.yaml [--gpus 2 --cores 16 | --jobs 100]``.
 
 **Jobs** are Snakemake's own: a dry run of target ``all`` with ``--forceall`` in a child process
 (``python -m offrl.plan``), where a logging handler collects the JOB_INFO records Snakemake 9 emits
@@ -66,7 +67,8 @@ class Job:
 
     @property
     def name(self) -> str:
-        """What the rule runs: the algorithm (a preset or a variant), SAFER method or prior kind of its wildcards ('' for other rules)."""
+        """What the rule runs: the algorithm (a preset or a variant), SAFER method or prior kind of its wildcards
+        ('' for other rules)."""
         if self.rule == "train_pack":  # no wildcards: its runs' directories, results/runs/<algo>/...
             return self.outputs[0].split("/")[2]
         return next((self.wildcards[k] for k in ("algo", "method", "prior") if k in self.wildcards), "")
@@ -219,7 +221,8 @@ def _episode_steps(dataset: str) -> int:
 def _option_units(
     name: str, label: str, times: str | None = None, less: str | None = None
 ) -> Callable[[Job, dict[str, Job]], tuple[float, str]]:
-    """Units = the option ``name`` (less the option ``less``, e.g. the random steps before learning; × the number of values of ``times``, e.g. seeds)."""
+    """Units = the option ``name`` (less the option ``less``, e.g. the random steps before learning; × the number of
+    values of ``times``, e.g. seeds)."""
 
     def units(job: Job, _: dict[str, Job]) -> tuple[float, str]:
         o = job.options
@@ -275,7 +278,8 @@ def _short(n: float) -> str:
 
 
 def load_costs(path: Path = COSTS) -> dict[str, Any]:
-    """The figures of ``benchmarks/costs.yaml``: this plan's and the workflow's `runtime` requests (workflow/rules/resources.smk)."""
+    """The figures of ``benchmarks/costs.yaml``: this plan's and the workflow's `runtime` requests
+    (workflow/rules/resources.smk)."""
     import yaml
 
     return yaml.safe_load(Path(path).read_text())
@@ -348,7 +352,8 @@ def projected_seconds(
         found = "bc" if rule == "cloned_policy" else next((n for n in (name, preset) if n in table), None)
         if found is None:
             raise ValueError(
-                f"{COSTS}: train_offline.cpu has no figure for {name} (preset {preset}); measure it: benchmarks/cpu_costs.py"
+                f"{COSTS}: train_offline.cpu has no figure for {name} (preset {preset}); "
+                "measure it: benchmarks/cpu_costs.py"
             )
         return startup + units * batch / 256 / table[found], f"CPU: {found} {table[found]:g} member-steps/s{scaled}"
     if rule in UNITS:
@@ -442,7 +447,8 @@ def measured_seconds(directory: Path, config: dict[str, Any], jobs: list[Job]) -
 
 
 def resolved_config(configfiles: Sequence[str], schema: Path) -> dict[str, Any]:
-    """The config as a run resolves it (files merged in order, schema defaults filled): what results/config.yaml holds."""
+    """The config as a run resolves it (files merged in order, schema defaults filled): what results/config.yaml
+    holds."""
     from offrl.config import load_config_files, validate_config
 
     config = load_config_files(configfiles)
@@ -620,7 +626,10 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         "targets",
         nargs="*",
         metavar="TARGET",
-        help="files or rule names to price, with only the jobs they need (default: all), e.g. results/figures/taming_fig3.png",
+        help=(
+            "files or rule names to price, with only the jobs they need (default: all), "
+            "e.g. results/figures/taming_fig3.png"
+        ),
     )
     p.add_argument(
         "--configfile", nargs="+", required=True, metavar="YAML", help="the run's config files, as given to Snakemake"
@@ -639,7 +648,10 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         "--directory",
         type=Path,
         default=Path("."),
-        help="a previous run's directory: its logs/benchmarks give the jobs' times where its results/config.yaml is this config",
+        help=(
+            "a previous run's directory: its logs/benchmarks give the jobs' times where its results/config.yaml "
+            "is this config"
+        ),
     )
     p.add_argument("--json", type=Path, help="also write the plan here as JSON")
     p.add_argument(
@@ -678,7 +690,8 @@ def make_plan(
     directory: Path = Path("."),
     targets: Sequence[str] = ("all",),
 ) -> Plan:
-    """Price ``snakemake TARGETS`` for ``configfiles`` on a box (``cores``, ``gpus``) or a cluster (``jobs`` at once)."""
+    """Price ``snakemake TARGETS`` for ``configfiles`` on a box (``cores``, ``gpus``) or a cluster
+    (``jobs`` at once)."""
     costs = load_costs()
     cluster = jobs is not None
     found = dry_run(
@@ -767,7 +780,8 @@ def run(args: argparse.Namespace) -> None:
         hours = sum(g.gpu_hours + g.cpu_hours for g in estimated)
         names = sorted({f"{g.rule} {g.algorithm}".strip() for g in estimated})
         print(
-            f"Rows resting on estimates (their figure says which; {len(estimated)} rows, {hours:,.1f} h): {', '.join(names)}"
+            f"Rows resting on estimates (their figure says which; {len(estimated)} rows, {hours:,.1f} h): "
+            f"{', '.join(names)}"
         )
     if args.json:
         plan_json = {

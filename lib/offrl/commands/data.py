@@ -194,7 +194,10 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--keep-checkpoint",
         action="store_true",
-        help="keep OUT/checkpoint.pt (saved at the last step too), so a rerun with a larger --total-steps extends the run",
+        help=(
+            "keep OUT/checkpoint.pt (saved at the last step too), so a rerun with a larger --total-steps "
+            "extends the run"
+        ),
     )
     p.set_defaults(func=_behaviour)
 

@@ -46,7 +46,8 @@ def save_figure(fig: Any, stem: str | Path, footnote: str = "") -> None:
 
 
 def overflowing_text(fig: Any) -> list[str]:
-    """What of ``fig`` is drawn outside it: panels (by title) whose tick labels, labels, title or legend reach out, and figure texts."""
+    """What of ``fig`` is drawn outside it: panels (by title) whose tick labels, labels, title or legend reach out,
+    and figure texts."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     box = fig.bbox

@@ -201,7 +201,8 @@ def _share(dataset: str) -> int:
 
 
 def peak_minus_final(evaluations: pd.DataFrame, last: int) -> pd.DataFrame:
-    """Per (algorithm, dataset, seed): the best evaluation's score minus the final score (the mean of the last ``last``)."""
+    """Per (algorithm, dataset, seed): the best evaluation's score minus the final score
+    (the mean of the last ``last``)."""
     per_step = curves(evaluations).sort_values("step")
     grouped = per_step.groupby(["algorithm", "dataset", "seed"])["normalized_score"]
     drop = grouped.max() - grouped.apply(lambda s: s.tail(last).mean())
@@ -348,7 +349,8 @@ def gp_q_finding(probe: pd.DataFrame, datasets: Sequence[str], method: str = "td
         study,
         claim,
         "Figure 6",
-        f"{method}: (Q̄ at expert − Q̄ at contaminant actions)/|Q̄ at expert| at the last snapshot, %, mean over datasets (> 0 holds)",
+        f"{method}: (Q̄ at expert − Q̄ at contaminant actions)/|Q̄ at expert| at the last snapshot, %, "
+        "mean over datasets (> 0 holds)",
         interval,
         +1,
         "datasets: " + ", ".join(present),
@@ -401,7 +403,10 @@ def bear_blog_findings(
                 study,
                 f"naive offline SAC's Q grows far beyond the return its policy achieves (> {factor:g}×) on {dataset}",
                 "Figure 1; the slides' table",
-                f"Q(s₀, π(s₀)) in multiples of the discounted return G, 1 + (Q − G)/|G|, minus {factor:g}, {naive} (> 0 holds)",
+                (
+                    "Q(s₀, π(s₀)) in multiples of the discounted return G, 1 + (Q − G)/|G|, "
+                    f"minus {factor:g}, {naive} (> 0 holds)"
+                ),
                 beyond_factor(naive, dataset, +1),
                 +1,
                 where,
@@ -413,7 +418,10 @@ def bear_blog_findings(
                     study,
                     f"{algorithm}'s Q stays within {factor:g}× the return its policy achieves on {dataset}",
                     "Figure 1; the slides' table",
-                    f"{factor:g} minus Q(s₀, π(s₀)) in multiples of the discounted return G, 1 + (Q − G)/|G|, {algorithm} (> 0 holds)",
+                    (
+                        f"{factor:g} minus Q(s₀, π(s₀)) in multiples of the discounted return G, "
+                        f"1 + (Q − G)/|G|, {algorithm} (> 0 holds)"
+                    ),
                     beyond_factor(algorithm, dataset, -1),
                     +1,
                     where,
@@ -493,7 +501,8 @@ def safer_findings(
                 f"% change of total violations, {method} vs {other} (< 0 holds)",
                 change,
                 -1,
-                f"success, Σ over tasks of {method} − {other}: {gap.estimate:+.1f} points [{gap.low:+.1f}, {gap.high:+.1f}]"
+                f"success, Σ over tasks of {method} − {other}: "
+                f"{gap.estimate:+.1f} points [{gap.low:+.1f}, {gap.high:+.1f}]"
                 + ("" if similar else f" — not similar (beyond ±{success_margin:g} per task)")
                 + f"; intervals over {priors} priors per kind × their SAC seeds",
             )
@@ -520,7 +529,10 @@ def safer_findings(
         findings.append(
             measured(
                 study,
-                f"actions inside the {100 * table_target:g} % bound are unsafe at most {100 * table_target:g} % of the time",
+                (
+                    f"actions inside the {100 * table_target:g} % bound are unsafe at most "
+                    f"{100 * table_target:g} % of the time"
+                ),
                 "Figure 4",
                 "unsafe % of rollout steps minus the target % (< 0 holds)",
                 excess,
@@ -609,7 +621,8 @@ def write_findings(findings: Sequence[Finding], stem: str | Path, scale: str = "
         f"# Findings{f' at the {scale} scale' if scale else ''}",
         "",
         "Each claim is a signed effect with a 95 % stratified-bootstrap interval over seeds; the verdict is computed: "
-        "holds (interval on the paper's side of 0), reversed (wholly on the other side), inconclusive (it straddles 0).",
+        "holds (interval on the paper's side of 0), reversed (wholly on the other side), "
+        "inconclusive (it straddles 0).",
         "",
         "Summary: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("holds", "reversed", "inconclusive", NOT_MEASURED)),
         "",

@@ -41,7 +41,8 @@ def short_label(dataset: str) -> str:
 
 
 def safety_totals(evaluations: pd.DataFrame) -> pd.DataFrame:
-    """Per (algorithm, dataset): falls, unsafe-height steps, unsafe events (episodes with either), Σ‖a‖₁, episodes and steps."""
+    """Per (algorithm, dataset): falls, unsafe-height steps, unsafe events (episodes with either), Σ‖a‖₁, episodes
+    and steps."""
     data = evaluations.assign(
         events=(evaluations["fell"].astype(bool) | (evaluations["unsafe_height_steps"] > 0)).astype(np.int64)
     )
@@ -83,7 +84,8 @@ def safety_comparison(
         b, m = totals.loc[(baseline, dataset)], totals.loc[(method, dataset)]
         if b["episodes"] != m["episodes"]:
             raise ValueError(
-                f"{dataset}: {baseline} has {b['episodes']} evaluation episodes, {method} {m['episodes']}; totals would not compare"
+                f"{dataset}: {baseline} has {b['episodes']} evaluation episodes, {method} {m['episodes']}; "
+                "totals would not compare"
             )
         rows.append(
             {

@@ -49,7 +49,8 @@ def final_scores(evaluations: pd.DataFrame, last: int = 10, metric: str = "norma
 
 
 def final_episodes(evaluations: pd.DataFrame, last: int = 10, metric: str = "normalized_score") -> pd.DataFrame:
-    """Every episode of each (algorithm, dataset, seed)'s last ``last`` evaluations: the TD3BC++ paper's "final 500 episodes"."""
+    """Every episode of each (algorithm, dataset, seed)'s last ``last`` evaluations: the TD3BC++ paper's
+    "final 500 episodes"."""
     steps = evaluations[["algorithm", "dataset", "seed", "step"]].drop_duplicates().sort_values("step")
     kept = steps.groupby(["algorithm", "dataset", "seed"]).tail(last)
     return evaluations.merge(kept, on=["algorithm", "dataset", "seed", "step"])[
@@ -73,7 +74,9 @@ def _mean_std(scores: np.ndarray) -> dict[str, float]:
 # The ± of a score table's cells, and of its Total row.
 SPREADS = {
     "seeds": "sample std of the per-seed final scores (ours; the Guided TD3+BC paper's)",
-    "pooled": "sample std over every final episode of every final evaluation and seed (the TD3BC++ paper's 500 episodes)",
+    "pooled": (
+        "sample std over every final episode of every final evaluation and seed (the TD3BC++ paper's 500 episodes)"
+    ),
 }
 TOTAL_SPREADS = {
     "quadrature": "√Σ of the rows' variances, rows independent (ours)",
@@ -111,7 +114,8 @@ def score_table(
     """
     if spread not in SPREADS or total_spread not in TOTAL_SPREADS:
         raise ValueError(
-            f"spread must be one of {list(SPREADS)} and total_spread one of {list(TOTAL_SPREADS)}, got {spread!r}, {total_spread!r}"
+            f"spread must be one of {list(SPREADS)} and total_spread one of {list(TOTAL_SPREADS)}, "
+            f"got {spread!r}, {total_spread!r}"
         )
     rows = [*datasets, *extension]
     mean = final.groupby(["dataset", "algorithm"])[metric].mean().unstack().reindex(index=rows, columns=algorithms)
@@ -188,7 +192,8 @@ def iqm_interval(
     metric: str = "normalized_score",
     repetitions: int = 2000,
 ) -> Interval:
-    """The interquartile mean of ``algorithm``'s runs (one per dataset and seed) with a 95 % stratified-bootstrap interval.
+    """The interquartile mean of ``algorithm``'s runs (one per dataset and seed) with a 95 % stratified-bootstrap
+    interval.
 
     rliable's aggregate (Agarwal et al., 2021): the IQM over every run of every task, each replicate
     resampling the seeds within each dataset.
@@ -211,8 +216,8 @@ def write_score_table(
     omitted: Sequence[tuple[str, str]] = (),
     note: str = "",
 ) -> pd.DataFrame:
-    """:func:`score_table` written to ``stem.csv`` (ids, numbers) and ``stem.md``/``.tex`` (the papers' names, a footnote
-    saying what ± is and which id each name stands for, after ``note``); returns the displayed table."""
+    """:func:`score_table` written to ``stem.csv`` (ids, numbers) and ``stem.md``/``.tex`` (the papers' names,
+    a footnote saying what ± is and which id each name stands for, after ``note``); returns the displayed table."""
     numbers, display, bold = score_table(
         final,
         algorithms,
@@ -255,7 +260,8 @@ def write_score_table(
 def plot_learning_curves(
     evaluations: pd.DataFrame, stem: str | Path, algorithms: Sequence[str], datasets: Sequence[str], columns: int = 5
 ) -> pd.DataFrame:
-    """Normalised score vs training step, one panel per dataset: mean over seeds and a ±1 s.d. band; the numbers to STEM.csv."""
+    """Normalised score vs training step, one panel per dataset: mean over seeds and a ±1 s.d. band; the numbers
+    to STEM.csv."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -367,7 +373,8 @@ def load_probe_q(snapshots: str | Path) -> ProbeQ:
 
 
 def load_final_probe_q(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
-    """Per run and seed: the mean Q(s, a) on the contamination probe's expert and contaminant pairs at the last snapshot.
+    """Per run and seed: the mean Q(s, a) on the contamination probe's expert and contaminant pairs at the last
+    snapshot.
 
     Runs without the probe (uncontaminated data, or no critic) are left out; an empty frame if none has it.
     """
