@@ -128,3 +128,17 @@ def test_snapshot_evaluation_equals_the_gymnasium_path(algorithm, tiny_dataset, 
     reference = evaluate_snapshots(tmp_path / "snapshots.pt", episodes=2, config=EvalConfig(stepper="gymnasium"))
     for a, b in zip(fast, reference, strict=True):
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_task_the_fast_path_does_not_reproduce_steps_through_gymnasium():
+    """Adroit's Pen (not a locomotion task): the default stepper runs it through its own env.step, the same numbers."""
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(env_spec("pen").obs_dim, env_spec("pen").act_dim)) * 0.1
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        return np.tanh(obs @ weights)
+
+    kwargs = {"max_episode_steps": 5}
+    fast = evaluate_policy(policy, "pen", 2, seed=3, env_kwargs=kwargs)
+    reference = evaluate_policy(policy, "pen", 2, seed=3, env_kwargs=kwargs, stepper="gymnasium")
+    pd.testing.assert_frame_equal(fast, reference)

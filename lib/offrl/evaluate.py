@@ -48,8 +48,9 @@ class EvalConfig:
     """How ``offrl evaluate`` runs its episodes."""
 
     stepper: Stepper = "mujoco"
-    """mujoco: every live episode stepped on MuJoCo in one call, Gymnasium v5's tasks reproduced exactly
-    (offrl.envs.batch); gymnasium: each env's own env.step, the reference"""
+    """mujoco: every live episode stepped on MuJoCo in one call, Gymnasium v5's locomotion tasks reproduced exactly
+    (offrl.envs.batch; the other tasks, Adroit's, step through gymnasium); gymnasium: each env's own env.step, the
+    reference"""
 
 
 def live_actions(policy: BatchPolicy, obs: np.ndarray, running: np.ndarray, members: int) -> np.ndarray:
@@ -94,6 +95,8 @@ def evaluate_policy(
     if episodes % members:
         raise ValueError(f"episodes {episodes} must be a multiple of members {members}")
     spec = env_spec(env)
+    if stepper == "mujoco" and spec.short not in MujocoEpisodes.TASKS:
+        stepper = "gymnasium"  # the fast path reproduces the locomotion tasks; the others (Adroit) step through theirs
     seeds = list(seed) if isinstance(seed, list) else [seed + i for i in range(episodes)]
     envs = STEPPERS[stepper](env, episodes, env_kwargs)
     try:

@@ -69,6 +69,9 @@ class GymEpisodes:
 class MujocoEpisodes:
     """``n`` episodes of a Gymnasium v5 locomotion task on one ``mujoco.batch.Batch``: the fast path."""
 
+    # The tasks whose observation, reward, termination and reset it reproduces (tests/test_fast_eval.py).
+    TASKS = ("hopper", "walker2d", "halfcheetah")
+
     def __init__(self, env: str, n: int, env_kwargs: dict[str, Any] | None = None) -> None:
         self.kind = env_spec(env).short
         made = make_env(env, **(env_kwargs or {}))
