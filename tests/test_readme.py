@@ -28,7 +28,7 @@ def test_the_block_builds_a_dataset_trains_evaluates_and_scores():
 @pytest.mark.slow
 def test_one_run_by_hand_as_written(tmp_path):
     # A checkout at the smoke scale: the workflow and shipped policies linked, .test's config as config/config.yaml.
-    for name in ("Snakefile", "workflow", "envs"):
+    for name in ("Snakefile", "workflow", "envs", "profiles"):  # profiles/default names the config file
         (tmp_path / name).symlink_to(REPO / name)
     (tmp_path / "resources").mkdir()
     (tmp_path / "resources" / "shipped").symlink_to(REPO / "resources" / "shipped")

@@ -101,8 +101,10 @@ def test_slice_runs_as_sbatch_jobs_equal_to_a_local_run_and_a_failed_job_shows_i
     assert "TresPerJob=gres:gpu:1" in job and "JobState=COMPLETED" in job, job  # scheduled on one of the node's GPUs
     # The profile's partitions by kind: the GPU job on the GPU partition, the CPU jobs (dataset, table) on the other.
     assert "Partition=gpu " in job, job
+    # collect_dataset's job here may be either of its two (hopper-medium fails by design): its partition alone.
     for rule in ("collect_dataset", "evaluate_run", "d4rl_table"):
-        assert "Partition=cpu " in jobs[rule] and "JobState=COMPLETED" in jobs[rule], jobs[rule]
+        assert "Partition=cpu " in jobs[rule], jobs[rule]
+        assert rule == "collect_dataset" or "JobState=COMPLETED" in jobs[rule], jobs[rule]
 
     failure = output[output.index("Error in rule collect_dataset") :]
     assert "--kind medium" in failure[: failure.index("Logfile")]

@@ -24,6 +24,8 @@ for number, pack in enumerate(TRAIN_PACKS):
             f"logs/train/packs/{pack_name}.log",
         benchmark:
             f"logs/benchmarks/train/packs/{pack_name}.tsv"
+        conda:
+            CONDA_ENV
         threads: OFFLINE["threads"]
         resources:
             gpu=TRAIN_GPU,
