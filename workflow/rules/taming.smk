@@ -337,6 +337,6 @@ use rule dataset_table as taming_table4 with:
     benchmark:
         "logs/benchmarks/report/taming_table4.tsv"
     params:
-        study="taming",
+        study="datasets",
         stem=subpath(output.csv, strip_suffix=".csv"),
         options=f"--layout contamination --note {shlex.quote(ADROIT_NOTE)}",
