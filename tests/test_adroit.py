@@ -3,7 +3,6 @@ the expert-cloned recipe and Table 4's statistics, Table 2's omitted cells, and 
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -276,14 +275,10 @@ def test_paper_scale_dry_run_schedules_the_adroit_artefacts_with_minari_ids(tmp_
 
 
 @pytest.mark.slow
-def test_smoke_adroit_slice_builds_tables_2_4_and_figure_7_from_standins(tmp_path):
-    """The .test config's Adroit targets alone, in a copy of .test: stand-ins, download, contamination, every
+def test_smoke_adroit_slice_builds_tables_2_4_and_figure_7_from_standins(smoke_run):
+    """The smoke run (the .test config's `all`) builds the Adroit slice: stand-ins, download, contamination, every
     column of Table 2, Figure 7's grid."""
-    shutil.copytree(REPO / ".test" / "config", tmp_path / "config")
-    targets = ["results/tables/taming_table2.md", "results/tables/taming_table4.md", "results/figures/taming_fig7.png"]
-    result = snakemake_run(["--cores", "2", "--directory", str(tmp_path), *targets], cwd=tmp_path, timeout=1800)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert_adroit_slice(tmp_path)
+    assert_adroit_slice(smoke_run)
 
 
 def assert_adroit_slice(workdir) -> None:
