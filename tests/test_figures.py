@@ -244,6 +244,11 @@ def test_scale_note_per_study(study, note):
     assert scale_note(SCALE_CONFIG, study) == note
 
 
+def test_the_taming_note_takes_offline_steps_without_a_study_budget():
+    config = {**SCALE_CONFIG, "taming": {}}  # taming.steps is optional: its runs then train offline.steps
+    assert scale_note(config, "taming").startswith("Scale: default — 10,000 training steps, 3 seeds")
+
+
 def test_scale_note_refuses_an_unknown_study_and_a_config_without_the_keys(tmp_path):
     with pytest.raises(ValueError, match="--study must be one of datasets, offline, guided"):
         scale_note(SCALE_CONFIG, "d4rl")

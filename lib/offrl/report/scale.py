@@ -40,7 +40,8 @@ def scale_note(config: dict[str, Any], study: str) -> str:
     elif study == "guided":
         what = f"{offline['steps']:,} training steps, {_seeds(config['guided']['seeds'])}, {data}"
     elif study == "taming":
-        what = f"{config['taming']['steps']:,} training steps, {_seeds(offline['seeds'])}, {data}"
+        steps = config["taming"].get("steps") or offline["steps"]  # taming.steps: the study's own budget, if set
+        what = f"{steps:,} training steps, {_seeds(offline['seeds'])}, {data}"
     elif study == "bear_blog":
         sizes = " and ".join(f"{n:,}" for n in config["bear_blog"]["figure1_sizes"])
         what = f"{offline['steps']:,} training steps, {_seeds(offline['seeds'])}, expert data of {sizes} transitions"
