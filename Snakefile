@@ -27,7 +27,7 @@ from offrl.config import (
     taming_sweeps,
     validate_config,
 )
-from offrl.plan import EPISODE_STEPS, load_costs, projected_seconds
+from offrl.plan import episode_steps, load_costs, projected_seconds
 
 min_version("9.0")
 

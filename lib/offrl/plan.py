@@ -199,7 +199,7 @@ def _evaluate_units(job: Job, producers: dict[str, Job]) -> tuple[float, str]:
         _number(o, "episodes"),
     )
     return (
-        snapshots * seeds * episodes * _episode_steps(o.get("dataset", [""])[0]),
+        snapshots * seeds * episodes * episode_steps(o.get("dataset", [""])[0]),
         f"{snapshots:.0f} snapshots × {seeds} seeds × {episodes:.0f} episodes",
     )
 
@@ -209,7 +209,7 @@ def _env(options: dict[str, list[str]]) -> str:
     return options.get("dataset", [""])[0].split("-", 1)[0]
 
 
-def _episode_steps(dataset: str) -> int:
+def episode_steps(dataset: str) -> int:
     """An evaluation episode at full length: its env's time limit (locomotion's 1000, Adroit's 200, Pen's 100);
     MuJoCo's where the command names no dataset of a known env."""
     from offrl.envs import ENV_SPECS

@@ -72,10 +72,13 @@ def train_runtime(wildcards):
 
 
 def evaluate_runtime(wildcards):
-    """Environment steps: snapshots x members x episodes, every episode at full length."""
+    """Environment steps: snapshots x members x episodes, every episode at its env's full length."""
     snapshots = steps_of(wildcards.dataset) / OFFLINE["eval_every"]
-    steps = snapshots * seeds_in(wildcards) * OFFLINE["eval_episodes"] * EPISODE_STEPS
-    return runtime_min("evaluate_run", steps, name=wildcards.dataset.split("-", 1)[0])  # figures per env
+    steps = snapshots * seeds_in(wildcards) * OFFLINE["eval_episodes"] * episode_steps(wildcards.dataset)
+    # Figures per env, plus the preset's policy where it samples and scores actions (costs.yaml evaluate_policy).
+    return runtime_min(
+        "evaluate_run", steps, name=wildcards.dataset.split("-", 1)[0], preset=preset_of(VARIANTS, wildcards.algo)
+    )
 
 
 def online_runtime(rule, section):
