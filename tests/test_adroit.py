@@ -64,10 +64,10 @@ def test_adroit_normalised_scores_use_d4rl_random_and_expert_returns():
 
 
 def test_plan_projects_adroit_evaluations_at_their_episode_length():
-    from offrl.plan import _episode_steps
+    from offrl.plan import episode_steps
 
-    assert _episode_steps("pen-expert-cloned-50") == 100 and _episode_steps("door-expert") == 200
-    assert _episode_steps("hopper-medium") == 1000 and _episode_steps("") == 1000
+    assert episode_steps("pen-expert-cloned-50") == 100 and episode_steps("door-expert") == 200
+    assert episode_steps("hopper-medium") == 1000 and episode_steps("") == 1000
 
 
 def test_minari_ids_are_d4rls_v2_and_bad_names_say_what_is_allowed():

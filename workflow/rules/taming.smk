@@ -273,7 +273,7 @@ rule taming_fig7_gym:
     shell:
         "python -m offrl --run-config {input.run_config} --study {params.study}"
         " alpha-figure --grid {params.grid} --datasets {params.datasets}"
-        " --last {params.last} --note {params.note:q} --figure {params.stem} {input.files} > {log} 2>&1"
+        " --last {params.last} --note={params.note:q} --figure {params.stem} {input.files} > {log} 2>&1"
 
 
 use rule taming_fig7_gym as taming_fig7 with:
