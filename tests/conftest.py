@@ -162,3 +162,14 @@ def cpu_config():
         )
 
     return config
+
+
+def network_available() -> bool:
+    """Whether Minari's remote answers (the offline-failure tests skip where it does)."""
+    from offrl.data.download import DownloadError, check_reachable
+
+    try:
+        check_reachable("hf://farama-minari", timeout_s=3)
+    except DownloadError:
+        return False
+    return True

@@ -14,24 +14,16 @@ import yaml
 from offrl.config import ConfigError, adroit_study, check_config, validate_config
 from offrl.data import load_dataset
 from offrl.data.contaminate import contaminant_count, contaminate
-from offrl.data.download import DownloadError, check_reachable, download, placement_hint
+from offrl.data.download import download, placement_hint
 from offrl.data.standin import standin_dataset, write_standin
 from offrl.envs import ADROIT_ENVS, env_spec, make_env, minari_remote_id, normalized_score
 from offrl.report.scores import OMITTED, score_table
 from offrl.report.tables import contamination_table
-from tests.conftest import REPO
+from tests.conftest import REPO, network_available
 from tests.pipeline_slice import SNAKEMAKE, snakemake_env
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SHIPPED = REPO / "resources" / "shipped"
-
-
-def network_available() -> bool:
-    try:
-        check_reachable("hf://farama-minari", timeout_s=3)
-    except DownloadError:
-        return False
-    return True
 
 
 @pytest.mark.parametrize(

@@ -3,16 +3,8 @@ import sys
 
 import pytest
 
-from offrl.data.download import DownloadError, check_reachable, download
-
-
-def network_available() -> bool:
-    try:
-        check_reachable("hf://farama-minari", timeout_s=3)
-    except DownloadError:
-        return False
-    return True
-
+from offrl.data.download import DownloadError, download
+from tests.conftest import network_available
 
 pytestmark = pytest.mark.skipif(network_available(), reason="tests the offline failure; this machine has network")
 
