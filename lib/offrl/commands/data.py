@@ -233,7 +233,11 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--out", required=True, help="actor file (.pt)")
     p.add_argument("--manifest", required=True, help="what was cloned and how it scores (.json)")
     p.set_defaults(func=_clone)
+    _add_derived_commands(add, envs)
 
+
+def _add_derived_commands(add: Callable[..., argparse.ArgumentParser], envs: list[str]) -> None:
+    """The commands that derive, fetch or index a dataset: contaminate, subset, download, standin, index."""
     p = add(
         "contaminate",
         help="expert-random-X / expert-cloned-X: the expert dataset with its final X%% replaced by random or cloned"
