@@ -288,7 +288,11 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="CSV to write")
     p.set_defaults(func=_safer_bounds)
+    _add_reading_commands(add)
 
+
+def _add_reading_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """The commands that read a trained prior or runs: likelihood, probe, rollouts, calibration, report."""
     p = add("safer-likelihood", help="SAFER Figure 1: %% unsafe among the most likely holdout pairs under a prior")
     p.add_argument("--prior", required=True)
     p.add_argument("--dataset-dir", required=True)
